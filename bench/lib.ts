@@ -1,0 +1,38 @@
+// Shared helpers for the benchmarks: repeated measurement, medians and a plain-text table.
+// Every benchmark runs our code and its peer in the same process run and prints a ratio.
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs `fn` `runs` times (alternating callers should interleave peers themselves) and returns each result. */
+export async function repeat(runs: number, fn: () => Promise<number> | number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) out.push(await fn());
+  return out;
+}
+
+export function formatRate(perSecond: number): string {
+  if (!Number.isFinite(perSecond)) return String(perSecond);
+  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)}M`;
+  if (perSecond >= 1e3) return `${(perSecond / 1e3).toFixed(1)}k`;
+  return perSecond.toFixed(0);
+}
+
+export function printTable(title: string, header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
+  console.log(`\n${title}`);
+  console.log(line(header));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+}
+
+/** Number of runs per measurement; BENCH_RUNS overrides (default 5). */
+export function benchRuns(): number {
+  const n = Number(process.env.BENCH_RUNS ?? '5');
+  return Number.isInteger(n) && n > 0 ? n : 5;
+}
