@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "shardvpn",
+      "sources": [
+        "src/native/addon.cc",
+        "src/native/errors.cc",
+        "src/native/poller.cc",
+        "src/native/batch.cc",
+        "src/native/tun.cc",
+        "src/native/udp.cc",
+        "src/native/aead.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

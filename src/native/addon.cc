@@ -1,0 +1,22 @@
+// shardvpn's native addon: what JavaScript cannot do, or not fast enough. No protocol logic.
+#include <napi.h>
+
+#include "aead.h"
+#include "tun.h"
+#include "udp.h"
+
+namespace shardvpn {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("TunDevice", TunDevice::Define(env));
+  exports.Set("UdpSocket", UdpSocket::Define(env));
+  exports.Set("AeadKey", AeadKey::Define(env));
+  exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
+  return exports;
+}
+
+}  // namespace shardvpn
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return shardvpn::Init(env, exports); }
+
+NODE_API_MODULE(shardvpn, InitAddon)

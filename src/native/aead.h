@@ -1,0 +1,45 @@
+// Data-channel AEAD (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305) through the OpenSSL that Node
+// ships, one persistent cipher context per direction, sealing and opening batches of packets in
+// place. The caller gives the layout (where AAD, nonce field, tag and payload sit in a packet);
+// no protocol knowledge lives here.
+#pragma once
+#include <napi.h>
+#include <openssl/evp.h>
+
+#include <array>
+
+namespace shardvpn {
+
+class AeadKey : public Napi::ObjectWrap<AeadKey> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit AeadKey(const Napi::CallbackInfo& info);
+  ~AeadKey() override;
+
+ private:
+  struct Direction {
+    EVP_CIPHER_CTX* ctx = nullptr;
+    std::array<uint8_t, 12> implicitIv{};
+    size_t implicitIvLength = 0;
+  };
+  struct Layout {
+    size_t aadOffset, aadLength, nonceOffset, nonceLength, tagOffset, payloadOffset;
+  };
+
+  Napi::Value Seal(const Napi::CallbackInfo& info);
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value Cipher(const Napi::CallbackInfo& info);
+  void InitDirection(Napi::Env env, Direction* direction, const Napi::Value& key, const Napi::Value& iv, bool encrypt);
+  Layout ParseLayout(const Napi::CallbackInfo& info, size_t index, const char* call) const;
+  void BuildNonce(const Direction& direction, const uint8_t* packet, const Layout& layout, uint8_t* nonce) const;
+  void Wipe();
+
+  const EVP_CIPHER* cipher_ = nullptr;
+  std::string cipherName_;
+  size_t keyLength_ = 0;
+  Direction seal_;
+  Direction open_;
+};
+
+}  // namespace shardvpn

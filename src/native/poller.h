@@ -1,0 +1,38 @@
+// Readiness polling of one descriptor in the calling thread's own libuv loop, so that a TUN
+// device or UDP socket opened inside a worker thread is serviced by that worker's loop.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+namespace shardvpn {
+
+class Poller {
+ public:
+  enum Events { kReadable = 1, kWritable = 2 };
+
+  Poller() = default;
+  ~Poller();
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+
+  // Starts (or changes) polling of `fd` for `events`; `callback(events)` runs in `env`'s loop
+  // while the descriptor is ready (level-triggered: drain it or it fires again).
+  void Start(Napi::Env env, int fd, int events, Napi::Function callback, Napi::Object owner);
+  // Stops polling; the callback is released. Safe to call repeatedly.
+  void Stop();
+  // Whether an active poll keeps the event loop alive.
+  void SetRef(bool ref);
+  bool active() const { return handle_ != nullptr; }
+
+ private:
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void Release();
+
+  uv_poll_t* handle_ = nullptr;
+  napi_env env_ = nullptr;
+  Napi::FunctionReference callback_;
+  Napi::ObjectReference owner_;
+  bool ref_ = true;
+};
+
+}  // namespace shardvpn
