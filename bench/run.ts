@@ -1,0 +1,21 @@
+// Runs every benchmark in bench/ one after another (each in its own process, so one cannot
+// disturb another's heap or threads) and passes BENCH_RUNS through. `npm run bench [names...]`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+
+const wanted = process.argv.slice(2);
+const benches = readdirSync(__dirname)
+  .filter((file) => file.endsWith('.bench.js'))
+  .filter((file) => wanted.length === 0 || wanted.some((name) => file.startsWith(name)))
+  .sort();
+let failed = 0;
+for (const file of benches) {
+  console.log(`\n== ${file.replace('.bench.js', '')}`);
+  const result = spawnSync(process.execPath, [path.join(__dirname, file)], { stdio: 'inherit', timeout: 10 * 60_000 });
+  if (result.status !== 0) {
+    failed++;
+    console.error(`${file} failed (exit ${result.status ?? result.signal})`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
