@@ -95,3 +95,16 @@ test('sockets left open by a finished worker thread are closed by its environmen
   await new Promise((resolve) => worker.on('exit', resolve));
   assert.equal(openDescriptors(), before);
 });
+
+test('a seal batch with one bad packet throws before touching any packet', () => {
+  const key = new AeadKey('AES-256-GCM', { key: new Uint8Array(32).fill(7), implicitIv: new Uint8Array(8) }, null);
+  const batch = PacketBatch.allocate(2, 64);
+  batch.lengths[0] = 64;
+  batch.lengths[1] = 10;
+  batch.memory.fill(0x5a);
+  const layout = Uint32Array.of(0, 8, 4, 4, 8, 24);
+  assert.throws(() => key.seal(batch, 2, layout), /packet 1 \(10 bytes\) is shorter than its layout/);
+  assert.ok(batch.memory.every((byte) => byte === 0x5a));
+  assert.throws(() => key.seal(batch, 1.5, layout), /count must be an integer/);
+  key.destroy();
+});

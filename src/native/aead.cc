@@ -13,6 +13,15 @@ namespace {
 constexpr size_t kNonceLength = 12;
 constexpr size_t kTagLength = 16;
 
+}  // namespace
+
+bool AeadKey::FitsLayout(size_t length, const Layout& layout) {
+  return length >= layout.payloadOffset && length >= layout.aadOffset + layout.aadLength &&
+         length >= layout.nonceOffset + layout.nonceLength && length >= layout.tagOffset + kTagLength;
+}
+
+namespace {
+
 const EVP_CIPHER* CipherByName(const std::string& name) {
   if (name == "AES-128-GCM") return EVP_aes_128_gcm();
   if (name == "AES-256-GCM") return EVP_aes_256_gcm();
@@ -120,18 +129,20 @@ Napi::Value AeadKey::Seal(const Napi::CallbackInfo& info) {
   if (seal_.ctx == nullptr) throw Napi::Error::New(env, "AeadKey.seal: no seal key (destroyed or open-only)");
   Batch batch = ParseBatch(info, 0, "AeadKey.seal", 0);
   Layout layout = ParseLayout(info, 4, "AeadKey.seal");
-  if (layout.nonceLength + seal_.implicitIvLength < kNonceLength) {
-    ThrowRange(env, "AeadKey.seal: nonce field plus implicit IV is shorter than 12 bytes");
+  if (layout.nonceLength + seal_.implicitIvLength != kNonceLength) {
+    ThrowRange(env, "AeadKey.seal: nonce field plus implicit IV must make exactly 12 bytes");
+  }
+  // Check the whole batch first, so a bad packet leaves every packet untouched.
+  for (size_t i = 0; i < batch.count; i++) {
+    if (!FitsLayout(batch.lengths[i], layout)) {
+      ThrowRange(env, "AeadKey.seal: packet " + std::to_string(i) + " (" + std::to_string(batch.lengths[i]) +
+                          " bytes) is shorter than its layout");
+    }
   }
   uint8_t nonce[kNonceLength];
   for (size_t i = 0; i < batch.count; i++) {
     uint8_t* packet = batch.memory + batch.offsets[i];
     size_t length = batch.lengths[i];
-    if (length < layout.payloadOffset || length < layout.aadOffset + layout.aadLength ||
-        length < layout.nonceOffset + layout.nonceLength || length < layout.tagOffset + kTagLength) {
-      ThrowRange(env, "AeadKey.seal: packet " + std::to_string(i) + " (" + std::to_string(length) +
-                          " bytes) is shorter than its layout");
-    }
     BuildNonce(seal_, packet, layout, nonce);
     int outLength = 0;
     uint8_t* payload = packet + layout.payloadOffset;
@@ -159,8 +170,8 @@ Napi::Value AeadKey::Open(const Napi::CallbackInfo& info) {
   size_t resultsLength = 0;
   uint8_t* results = BytesOf(info, 5, "AeadKey.open", "results", &resultsLength);
   if (resultsLength < batch.count) ThrowRange(env, "AeadKey.open: results is shorter than count");
-  if (layout.nonceLength + open_.implicitIvLength < kNonceLength) {
-    ThrowRange(env, "AeadKey.open: nonce field plus implicit IV is shorter than 12 bytes");
+  if (layout.nonceLength + open_.implicitIvLength != kNonceLength) {
+    ThrowRange(env, "AeadKey.open: nonce field plus implicit IV must make exactly 12 bytes");
   }
   uint8_t nonce[kNonceLength];
   size_t failed = 0;
@@ -168,8 +179,7 @@ Napi::Value AeadKey::Open(const Napi::CallbackInfo& info) {
     uint8_t* packet = batch.memory + batch.offsets[i];
     size_t length = batch.lengths[i];
     // A short packet is hostile input, not a caller error: it fails like a bad tag.
-    if (length < layout.payloadOffset || length < layout.aadOffset + layout.aadLength ||
-        length < layout.nonceOffset + layout.nonceLength || length < layout.tagOffset + kTagLength) {
+    if (!FitsLayout(length, layout)) {
       results[i] = 0;
       failed++;
       continue;

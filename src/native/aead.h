@@ -32,6 +32,7 @@ class AeadKey : public Napi::ObjectWrap<AeadKey> {
   Napi::Value Cipher(const Napi::CallbackInfo& info);
   void InitDirection(Napi::Env env, Direction* direction, const Napi::Value& key, const Napi::Value& iv, bool encrypt);
   Layout ParseLayout(const Napi::CallbackInfo& info, size_t index, const char* call) const;
+  static bool FitsLayout(size_t length, const Layout& layout);
   void BuildNonce(const Direction& direction, const uint8_t* packet, const Layout& layout, uint8_t* nonce) const;
   void Wipe();
 

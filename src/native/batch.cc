@@ -40,7 +40,11 @@ Batch ParseBatch(const Napi::CallbackInfo& info, size_t first, const char* call,
   batch.offsets = Uint32Of(info, first + 1, call, "offsets", &offsetCount);
   batch.lengths = Uint32Of(info, first + 2, call, "lengths", &lengthCount);
   if (!info[first + 3].IsNumber()) ThrowType(env, std::string(call) + ": count must be a number");
-  int64_t count = info[first + 3].As<Napi::Number>().Int64Value();
+  double rawCount = info[first + 3].As<Napi::Number>().DoubleValue();
+  if (rawCount != static_cast<double>(static_cast<int64_t>(rawCount))) {
+    ThrowRange(env, std::string(call) + ": count must be an integer");
+  }
+  int64_t count = static_cast<int64_t>(rawCount);
   if (count < 0 || static_cast<size_t>(count) > offsetCount ||
       static_cast<size_t>(count) > lengthCount) {
     ThrowRange(env, std::string(call) + ": count " + std::to_string(count) +

@@ -1,0 +1,121 @@
+// Directives of the process (logging, privileges, scripts, management), compression, and
+// shardvpn's own additions.
+
+import * as net from 'node:net';
+import { CompressFraming } from './options-types';
+import { DirectiveSpec, DirectiveTable, fail, int, oneOf, port } from './registry';
+
+function ignored(why: string): DirectiveSpec {
+  return { min: 0, max: 15, set(ctx, d) { ctx.warn(d, `${d.name} is ignored: ${why}`); } };
+}
+
+export const miscDirectives: DirectiveTable = {
+  // `cd` also moves the base of includes (lexer) and of relative file names (buildOptions).
+  'cd': { min: 1, max: 1, set() { /* applied by buildOptions */ } },
+  'daemon': { min: 0, max: 1, set(ctx) { ctx.o.daemon = true; } },
+  'persist-tun': { min: 0, max: 0, set(ctx) { ctx.o.persistTun = true; } },
+  'persist-key': { min: 0, max: 0, set(ctx) { ctx.o.persistKey = true; } },
+  'user': { min: 1, max: 1, set(ctx, _d, [u]) { ctx.o.user = u as string; } },
+  'group': { min: 1, max: 1, set(ctx, _d, [g]) { ctx.o.group = g as string; } },
+  'verb': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.verb = int(d, n as string, 'verbosity', 0, 11); } },
+  'mute': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.mute = int(d, n as string, 'count', 0, 0x7fffffff); } },
+  'writepid': { min: 1, max: 1, set(ctx, d, [f]) { ctx.o.writepid = ctx.pathRef(d, f as string, {}); } },
+  'status': {
+    min: 1, max: 2,
+    set(ctx, d, [f, n]) {
+      ctx.o.status = ctx.pathRef(d, f as string, { intervalSeconds: n === undefined ? 60 : int(d, n, 'seconds', 0, 0x7fffffff) });
+    },
+  },
+  'status-version': {
+    min: 1, max: 1,
+    set(ctx, d, [v]) { ctx.o.statusVersion = int(d, v as string, 'status version', 1, 3) as 1 | 2 | 3; },
+  },
+  'log': { min: 1, max: 1, set(ctx, d, [f]) { ctx.o.log = ctx.pathRef(d, f as string, { append: false }); } },
+  'log-append': { min: 1, max: 1, set(ctx, d, [f]) { ctx.o.log = ctx.pathRef(d, f as string, { append: true }); } },
+  'management': {
+    min: 2, max: 3,
+    set(ctx, d, [addr, p, pw]) {
+      const unix = p === 'unix';
+      if (!unix) port(d, p as string);
+      ctx.o.management = { address: addr as string, port: p as string, unix, ...(pw !== undefined ? { passwordFile: pw } : {}) };
+    },
+  },
+  'script-security': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.scriptSecurity = int(d, n as string, 'level', 0, 3); } },
+  'up': { min: 1, max: 1, set(ctx, _d, [s]) { ctx.o.up = s as string; } },
+  'down': { min: 1, max: 1, set(ctx, _d, [s]) { ctx.o.down = s as string; } },
+  'setenv': {
+    min: 1, max: 2,
+    set(ctx, d, [name, value]) {
+      if (name === 'GENERIC_CONFIG') fail(d, 'this is a generic configuration and cannot directly be used');
+      ctx.o.setenv[name as string] = value ?? '';
+    },
+  },
+  'ignore-unknown-option': {
+    min: 1, max: 15,
+    set(ctx, _d, names) {
+      for (const n of names) ctx.o.ignoreUnknownOptions.push(n.startsWith('--') ? n.slice(2) : n);
+    },
+  },
+
+  // compression: recorded; 2.6 refuses to compress unless told otherwise
+  'allow-compression': {
+    min: 1, max: 1,
+    set(ctx, d, [m]) {
+      const mode = oneOf(d, m as string, 'mode', ['no', 'asym', 'yes'] as const);
+      const c = ctx.o.compression;
+      if (mode !== 'no' && c.allowExplicit && c.allow === 'no') fail(d, `cannot set allow-compression to '${mode}' after 'no'`);
+      c.allow = mode;
+      c.allowExplicit = true;
+    },
+  },
+  'comp-lzo': {
+    min: 0, max: 1,
+    set(ctx, d, [m]) {
+      const mode = m === undefined ? 'adaptive' : oneOf(d, m, 'comp-lzo mode', ['yes', 'no', 'adaptive'] as const);
+      ctx.o.compression.framing = mode === 'no' ? 'comp-lzo-no' : 'lzo';
+      ctx.o.compression.adaptive = mode === 'adaptive';
+      ctx.o.compression.where = { file: d.file, line: d.line };
+    },
+  },
+  'comp-noadapt': { min: 0, max: 0, set(ctx) { ctx.o.compression.adaptive = false; } },
+  'compress': {
+    min: 0, max: 1,
+    set(ctx, d, [a]) {
+      const alg: CompressFraming = a === undefined ? 'stub'
+        : oneOf(d, a, 'compression algorithm', ['stub', 'stub-v2', 'migrate', 'lzo', 'lz4', 'lz4-v2'] as const);
+      ctx.o.compression.framing = alg;
+      ctx.o.compression.adaptive = false;
+      ctx.o.compression.where = { file: d.file, line: d.line };
+    },
+  },
+
+  // accepted for compatibility, no effect here
+  'fast-io': ignored('shardvpn always uses non-blocking batched I/O'),
+  'nice': ignored('set the process priority from the service manager'),
+  'mlock': ignored('not implemented'),
+  'syslog': ignored('shardvpn logs to stderr; let the service manager send it to syslog'),
+  'route-delay': ignored('routes are added once the device is up'),
+  'ns-cert-type': {
+    min: 1, max: 1,
+    set(ctx, d, [t]) {
+      oneOf(d, t as string, 'certificate type', ['server', 'client']);
+      ctx.unsupported(d, `ns-cert-type is not supported by shardvpn; use 'remote-cert-tls ${t as string}'`);
+    },
+  },
+  'suppress-timestamps': ignored('not implemented'),
+  'machine-readable-output': ignored('not implemented'),
+  'ifconfig-noexec': { min: 0, max: 0, set(ctx) { ctx.o.ifconfigNoexec = true; } },
+  'route-noexec': { min: 0, max: 0, set(ctx) { ctx.o.routeNoexec = true; } },
+  'disable-dco': { min: 0, max: 0, set() { /* shardvpn has no DCO */ } },
+
+  // shardvpn's own
+  'workers': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.workers = int(d, n as string, 'worker count', 1, 1024); } },
+  'metrics-listen': {
+    min: 2, max: 2,
+    set(ctx, d, [addr, p]) {
+      if (net.isIP(addr as string) === 0) fail(d, `bad address '${addr as string}': expected an IPv4 or IPv6 address`);
+      ctx.o.metricsListen = { address: addr as string, port: port(d, p as string) };
+    },
+  },
+  'metrics-per-client': { min: 0, max: 0, set(ctx) { ctx.o.metricsPerClient = true; } },
+};

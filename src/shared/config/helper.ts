@@ -1,0 +1,295 @@
+// What OpenVPN does after reading all options (helper.c and options_postprocess_mutate):
+// expand `server`, `server-ipv6`, `client` and `keepalive`, settle compression, TLS version
+// and the connection list.
+
+import { ConfigError } from './errors';
+import { ConnectionEntry, ConnectionFields, Options, Where } from './options-types';
+import { intToIpv4, ipv4ToInt, netmaskBits } from './registry';
+
+export interface PostContext {
+  /** The last directive of each name, for error positions. */
+  readonly seen: ReadonlyMap<string, Where>;
+  /** <connection> blocks, each a snapshot of the global fields overlaid with the block. */
+  readonly blocks: readonly ConnectionEntry[];
+  warn(at: Where, message: string): void;
+}
+
+const NOWHERE: Where = { file: '(config)', line: 0 };
+
+function at(ctx: PostContext, name: string): Where {
+  return ctx.seen.get(name) ?? NOWHERE;
+}
+
+function err(where: Where, directive: string, detail: string): never {
+  throw new ConfigError(where, directive, detail);
+}
+
+/** tun, tap or null, from dev-type or the device name's prefix (OpenVPN's dev_type_enum). */
+export function deviceType(o: Options): 'tun' | 'tap' | 'null' | undefined {
+  if (o.devType !== undefined) return o.devType;
+  const dev = o.dev ?? '';
+  if (dev.startsWith('tun')) return 'tun';
+  if (dev.startsWith('tap')) return 'tap';
+  if (dev === 'null') return 'null';
+  return undefined;
+}
+
+/** Add `n` to the low 64 bits of an IPv6 address. */
+function addIpv6(address: string, n: number): string {
+  const groups = expandIpv6(address);
+  let carry = n;
+  for (let i = 7; i >= 0 && carry > 0; i--) {
+    const v = (groups[i] as number) + carry;
+    groups[i] = v & 0xffff;
+    carry = Math.floor(v / 0x10000);
+  }
+  return compressIpv6(groups);
+}
+
+function expandIpv6(address: string): number[] {
+  let s = address;
+  // An embedded dotted quad becomes two groups.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (v4 !== null) {
+    const n = ipv4ToInt(v4[1] as string);
+    s = s.slice(0, -(v4[1] as string).length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
+  const h = head === '' ? [] : head.split(':').map((g) => parseInt(g, 16));
+  if (tail === undefined) return h;
+  const t = tail === '' ? [] : tail.split(':').map((g) => parseInt(g, 16));
+  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+}
+
+function compressIpv6(groups: readonly number[]): string {
+  // Longest run of zero groups (at least two) becomes '::', as inet_ntop writes it.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+function expandServerIpv6(o: Options, ctx: PostContext): void {
+  const s = o.serverIpv6;
+  if (s === undefined) return;
+  if (o.client) err(s, 'server-ipv6', 'cannot be used together with client');
+  if (o.server?.nopool === true) err(s, 'server-ipv6', "is incompatible with server's 'nopool' flag");
+  if (o.ifconfigIpv6Pool !== undefined) {
+    err(at(ctx, 'ifconfig-ipv6-pool'), 'ifconfig-ipv6-pool', 'server-ipv6 already defines the IPv6 pool; remove ifconfig-ipv6-pool');
+  }
+  o.mode = 'server';
+  o.tlsServer = true;
+  o.ifconfigIpv6 = { local: addIpv6(s.network, 1), netbits: s.netbits, remote: addIpv6(s.network, 2) };
+  // Large pools start at base+0x1000 as OpenVPN always did; small ones cannot reach that far.
+  o.ifconfigIpv6Pool = { base: addIpv6(s.network, s.netbits < 112 ? 0x1000 : 2), netbits: s.netbits };
+  o.push.push('tun-ipv6');
+}
+
+function checkPool(where: Where, start: number, end: number): void {
+  if (start > end || end - start + 1 > 65536) {
+    err(where, 'server', `the address pool ${intToIpv4(start)}-${intToIpv4(end)} is empty or larger than 65536 addresses`);
+  }
+}
+
+function expandServer(o: Options, ctx: PostContext): void {
+  const s = o.server;
+  if (s === undefined) return;
+  if (o.client) err(s, 'server', 'cannot be used together with client');
+  if (!s.nopool && o.ifconfigPool !== undefined) {
+    err(at(ctx, 'ifconfig-pool'), 'ifconfig-pool', "server already defines the address pool; remove ifconfig-pool or add 'nopool' to server");
+  }
+  const dev = deviceType(o);
+  if (dev !== 'tun' && dev !== 'tap') err(s, 'server', 'only makes sense with dev tun or dev tap');
+  const network = ipv4ToInt(s.network);
+  const netmask = ipv4ToInt(s.netmask);
+  const netbits = netmaskBits(netmask);
+  if (netbits < 0 || ((network & ~netmask) >>> 0) !== 0) err(s, 'server', `network/netmask ${s.network} ${s.netmask} is invalid`);
+  if (netbits < 16) err(s, 'server', 'netmask allows for too many host addresses (subnet must be 255.255.0.0 (/16) or higher)');
+  const broadcast = (network | ~netmask) >>> 0;
+  const topology = o.topology;
+
+  o.mode = 'server';
+  o.tlsServer = true;
+  if (dev === 'tun') {
+    if (netbits > 29) err(s, 'server', 'with dev tun the subnet must be 255.255.255.248 (/29) or larger');
+    const poolEndReserve = netbits === 29 ? 0 : 4;
+    if (topology === 'net30' || topology === 'p2p') {
+      o.ifconfig = { local: intToIpv4(network + 1), remoteNetmask: intToIpv4(network + 2) };
+      if (!s.nopool) {
+        checkPool(s, network + 4, broadcast - poolEndReserve);
+        o.ifconfigPool = { start: intToIpv4(network + 4), end: intToIpv4(broadcast - poolEndReserve) };
+      }
+      o.routes.push({ network: s.network, netmask: s.netmask });
+      if (o.clientToClient) o.push.push(`route ${s.network} ${s.netmask}`);
+      else if (topology === 'net30') o.push.push(`route ${intToIpv4(network + 1)}`);
+    } else {
+      o.ifconfig = { local: intToIpv4(network + 1), remoteNetmask: s.netmask };
+      if (!s.nopool) {
+        checkPool(s, network + 2, broadcast - 1);
+        o.ifconfigPool = { start: intToIpv4(network + 2), end: intToIpv4(broadcast - 1), netmask: s.netmask };
+      } else if (o.ifconfigPool !== undefined) {
+        o.ifconfigPool = { ...o.ifconfigPool, netmask: s.netmask };
+      }
+      o.push.push(`route-gateway ${intToIpv4(network + 1)}`);
+      if (o.routeGateway === undefined) o.routeGateway = intToIpv4(network + 2);
+    }
+    o.push.push(`topology ${topology}`);
+    if (topology === 'net30' && !s.nopool) {
+      ctx.warn(s, 'topology net30 with an IPv4 pool is deprecated and will be removed from OpenVPN; use topology subnet');
+    }
+  } else {
+    if (netbits > 30) err(s, 'server', 'with dev tap the subnet must be 255.255.255.252 (/30) or larger');
+    o.ifconfig = { local: intToIpv4(network + 1), remoteNetmask: s.netmask };
+    if (!s.nopool) {
+      checkPool(s, network + 2, broadcast - 1);
+      o.ifconfigPool = { start: intToIpv4(network + 2), end: intToIpv4(broadcast - 1), netmask: s.netmask };
+    }
+    o.push.push(`route-gateway ${intToIpv4(network + 1)}`);
+  }
+  if (dev === 'tap' || topology === 'subnet') {
+    o.pushIfconfigConstraint = { network: s.network, netmask: s.netmask };
+  }
+}
+
+function expandKeepalive(o: Options, ctx: PostContext): void {
+  const k = o.keepalive;
+  if (k === undefined) return;
+  if (o.ping !== 0 || o.pingRecTimeout !== 0) {
+    err(at(ctx, 'keepalive'), 'keepalive', 'conflicts with ping, ping-exit and ping-restart: keepalive sets them');
+  }
+  o.ping = k.interval;
+  o.pingRecAction = 'restart';
+  if (o.mode === 'server') {
+    // The server waits twice as long, so the client notices a dead link first.
+    o.pingRecTimeout = k.timeout * 2;
+    o.push.push(`ping ${k.interval}`, `ping-restart ${k.timeout}`);
+  } else {
+    o.pingRecTimeout = k.timeout;
+  }
+}
+
+function settleCompression(o: Options, ctx: PostContext): void {
+  const c = o.compression;
+  const compresses = c.framing === 'lzo' || c.framing === 'lz4' || c.framing === 'lz4-v2' || c.framing === 'migrate';
+  if (c.allowExplicit) {
+    if (c.allow === 'no' && compresses) {
+      err(c.where ?? NOWHERE, 'compress', "compression is enabled but 'allow-compression no' forbids it");
+    }
+    return;
+  }
+  // 2.6: with no compression directive nothing but stubs is allowed; with one, only receiving.
+  c.allow = compresses ? 'asym' : 'no';
+  if (compresses && c.where !== undefined) {
+    ctx.warn(c.where, 'compression is enabled for receiving only (as OpenVPN 2.6 does without allow-compression); ' +
+      'compression has been used to break encryption, remove it from both ends');
+  }
+}
+
+function settleTlsVersion(o: Options, ctx: PostContext): void {
+  // Without tls-version-min, 2.6 uses 1.2, or the maximum when that is lower.
+  if (!ctx.seen.has('tls-version-min') && o.tlsVersionMax !== undefined && o.tlsVersionMax < '1.2') {
+    o.tlsVersionMin = o.tlsVersionMax;
+  }
+  if (o.tlsVersionMax !== undefined && o.tlsVersionMin > o.tlsVersionMax && !o.tlsVersionMinOrHighest) {
+    err(at(ctx, 'tls-version-min'), 'tls-version-min', `${o.tlsVersionMin} is above tls-version-max ${o.tlsVersionMax}`);
+  }
+}
+
+function settleCipher(o: Options, ctx: PostContext): void {
+  if (o.cipher !== undefined && o.dataCiphersFallback === undefined && (o.pull || o.mode === 'server')
+    && !o.dataCiphers.some((c) => c.toUpperCase() === o.cipher?.toUpperCase())) {
+    ctx.warn(at(ctx, 'cipher'), `cipher '${o.cipher}' is not in data-ciphers (${o.dataCiphers.join(':')}), so it is ignored ` +
+      'for negotiation; add it to data-ciphers or use data-ciphers-fallback');
+  }
+}
+
+function connectionFields(o: ConnectionFields): ConnectionFields {
+  return {
+    proto: { ...o.proto },
+    ...(o.local !== undefined ? { local: o.local } : {}),
+    localPort: o.localPort,
+    localPortDefined: o.localPortDefined,
+    remotePort: o.remotePort,
+    bind: o.bind,
+    bindDefined: o.bindDefined,
+    connectRetry: o.connectRetry,
+    connectRetryMaxWait: o.connectRetryMaxWait,
+    connectTimeout: o.connectTimeout,
+    explicitExitNotify: o.explicitExitNotify,
+    tunMtu: o.tunMtu,
+    tunMtuDefined: o.tunMtuDefined,
+    mssfix: { ...o.mssfix },
+    float: o.float,
+  };
+}
+
+/** A <connection> entry starts as a copy of the global fields at the point it is read. */
+export function snapshotConnection(o: Options, where: Where): ConnectionEntry {
+  return { ...connectionFields(o), file: where.file, line: where.line };
+}
+
+function settleEntry(o: Options, e: ConnectionEntry): void {
+  if (e.proto.transport === 'tcp') {
+    if (o.server !== undefined) e.proto.transport = 'tcp-server';
+    else if (o.client) e.proto.transport = 'tcp-client';
+  }
+  const needBind = e.local !== undefined || e.localPortDefined || e.bindDefined;
+  if (!needBind && (e.proto.transport === 'tcp-client' || o.pull)) e.bind = false;
+  // Global keys fill entries whose block named none (options_postprocess does the same).
+  if (e.tlsAuth === undefined && o.tlsAuth !== undefined) {
+    e.tlsAuth = o.tlsAuth;
+    if (o.keyDirection !== undefined) e.keyDirection = o.keyDirection;
+    else delete e.keyDirection;
+  }
+  if (e.tlsCrypt === undefined && o.tlsCrypt !== undefined) e.tlsCrypt = o.tlsCrypt;
+  if (e.tlsCryptV2 === undefined && o.tlsCryptV2 !== undefined) e.tlsCryptV2 = o.tlsCryptV2;
+}
+
+function settleConnections(o: Options, ctx: PostContext): void {
+  let entries: ConnectionEntry[];
+  if (ctx.blocks.length > 0) {
+    const first = o.remotes[0];
+    if (first !== undefined) ctx.warn(first, 'remote outside <connection> is ignored because <connection> blocks are present');
+    entries = ctx.blocks.map((b) => ({ ...b, proto: { ...b.proto }, mssfix: { ...b.mssfix } }));
+  } else if (o.remotes.length > 0) {
+    entries = o.remotes.map((r) => ({
+      ...connectionFields(o),
+      remote: r.host,
+      remotePort: r.port ?? o.remotePort,
+      proto: r.proto !== undefined ? { ...r.proto } : { ...o.proto },
+      file: r.file,
+      line: r.line,
+    }));
+  } else {
+    entries = [{ ...connectionFields(o), ...at(ctx, 'proto') }];
+  }
+  for (const e of entries) settleEntry(o, e);
+  if (o.proto.transport === 'tcp') {
+    if (o.server !== undefined) o.proto.transport = 'tcp-server';
+    else if (o.client) o.proto.transport = 'tcp-client';
+  }
+  o.connections = entries;
+}
+
+/** Run OpenVPN's post-processing on `o` in place. */
+export function postprocess(o: Options, ctx: PostContext): void {
+  expandServerIpv6(o, ctx);
+  expandServer(o, ctx);
+  if (o.server === undefined && o.client) {
+    o.pull = true;
+    o.tlsClient = true;
+  }
+  expandKeepalive(o, ctx);
+  settleCipher(o, ctx);
+  settleTlsVersion(o, ctx);
+  settleCompression(o, ctx);
+  settleConnections(o, ctx);
+}

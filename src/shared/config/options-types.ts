@@ -1,0 +1,342 @@
+// The typed result of a config: OpenVPN 2.6 option names in camelCase, with 2.6's defaults
+// (options.c init_options and the man page).
+
+export interface Where {
+  readonly file: string;
+  readonly line: number;
+}
+
+/** Key or certificate material, naming where it came from so the loader can say so. */
+export type FileRef =
+  | { kind: 'file'; path: string; resolved: string; file: string; line: number }
+  | { kind: 'inline'; text: string; file: string; line: number };
+
+/** A plain path (status, writepid, client-config-dir): as written and resolved against `cd`. */
+export interface PathRef {
+  path: string;
+  resolved: string;
+}
+
+/** `tcp` alone becomes tcp-server or tcp-client once the mode is known. */
+export type Transport = 'udp' | 'tcp-server' | 'tcp-client';
+export type AddressFamily = 'any' | 'ipv4' | 'ipv6';
+
+export interface ProtoSpec {
+  transport: Transport | 'tcp';
+  family: AddressFamily;
+}
+
+export type Topology = 'net30' | 'p2p' | 'subnet';
+export type KeyDirection = 0 | 1;
+
+export interface Mssfix {
+  /** 0: off. Default 1492 counted as a full UDP packet size ("mtu"), as in 2.6. */
+  size: number;
+  /** Count `size` as the encapsulated packet's size (the "mtu" flag). */
+  encap: boolean;
+  fixed: boolean;
+}
+
+/** Options that a `<connection>` block may set, one entry per way to reach a peer. */
+export interface ConnectionFields {
+  proto: ProtoSpec;
+  local?: string;
+  /** `port`, `lport`: the port to bind. */
+  localPort: number;
+  localPortDefined: boolean;
+  /** `port`, `rport`: the peer's port, unless a `remote` names one. */
+  remotePort: number;
+  /** false after `nobind`, and on a client that does not ask to bind (2.6). */
+  bind: boolean;
+  /** `bind` given explicitly. */
+  bindDefined: boolean;
+  connectRetry: number;
+  connectRetryMaxWait: number;
+  connectTimeout: number;
+  /** Times to send the exit notification; 0: off. */
+  explicitExitNotify: number;
+  tunMtu: number;
+  tunMtuDefined: boolean;
+  mssfix: Mssfix;
+  float: boolean;
+  tlsAuth?: FileRef;
+  tlsCrypt?: FileRef;
+  tlsCryptV2?: FileRef;
+  /** undefined: bidirectional (OpenVPN's default). */
+  keyDirection?: KeyDirection;
+}
+
+export interface RemoteEntry extends Where {
+  host: string;
+  port?: number;
+  proto?: ProtoSpec;
+}
+
+/** One way to reach the peer: a `remote` line or a `<connection>` block, fully resolved. */
+export interface ConnectionEntry extends ConnectionFields, Where {
+  /** Peer host; undefined on a server or a p2p side that waits. */
+  remote?: string;
+}
+
+export interface Route {
+  network: string;
+  netmask?: string;
+  gateway?: string;
+  metric?: number;
+}
+
+export interface RouteIpv6 {
+  network: string;
+  gateway?: string;
+  metric?: number;
+}
+
+export type CompressFraming =
+  | 'none' // no compression framing at all (2.6's default)
+  | 'comp-lzo-no' // `comp-lzo no`: LZO-style header byte, never compressed
+  | 'stub' | 'stub-v2' | 'lzo' | 'lz4' | 'lz4-v2' | 'migrate';
+
+export interface Compression {
+  framing: CompressFraming;
+  /** `allow-compression`; in 2.6 'no' unless compression is configured (then 'asym'). */
+  allow: 'no' | 'asym' | 'yes';
+  /** Set by `allow-compression` rather than derived. */
+  allowExplicit: boolean;
+  /** `comp-lzo` without argument or `adaptive`. */
+  adaptive: boolean;
+  /** Where framing was set, for a clear message from the layer that refuses it. */
+  where?: Where;
+}
+
+export interface Unsupported extends Where {
+  directive: string;
+  message: string;
+}
+
+export interface Options extends ConnectionFields {
+  mode: 'p2p' | 'server';
+  client: boolean;
+  pull: boolean;
+  tlsServer: boolean;
+  tlsClient: boolean;
+
+  // server helpers (expanded into the fields below by buildOptions, as helper.c does)
+  server?: { network: string; netmask: string; nopool: boolean } & Where;
+  serverIpv6?: { network: string; netbits: number } & Where;
+
+  // peers
+  remotes: RemoteEntry[];
+  remoteRandom: boolean;
+  /** Seconds, or Infinity for `resolv-retry infinite` (the default). */
+  resolvRetry: number;
+  /** 0: retry forever. */
+  connectRetryMax: number;
+  /** From `<connection>` blocks, or one per `remote`, or one built from the global fields. */
+  connections: ConnectionEntry[];
+
+  // device and addresses
+  dev?: string;
+  devType?: 'tun' | 'tap' | 'null';
+  topology: Topology;
+  ifconfig?: { local: string; remoteNetmask: string };
+  ifconfigIpv6?: { local: string; netbits: number; remote: string };
+  ifconfigPool?: { start: string; end: string; netmask?: string };
+  ifconfigIpv6Pool?: { base: string; netbits: number };
+  ifconfigPoolPersist?: PathRef & { refreshSeconds: number };
+  ifconfigPush?: { local: string; remoteNetmask: string; alias?: string };
+  ifconfigIpv6Push?: { local: string; netbits: number; remote?: string };
+  /** Server (tap or topology subnet): ifconfig-push addresses must be inside this network. */
+  pushIfconfigConstraint?: { network: string; netmask: string };
+
+  // push and routes
+  push: string[];
+  routes: Route[];
+  routesIpv6: RouteIpv6[];
+  routeGateway?: string;
+  routeNopull: boolean;
+  routeNoexec: boolean;
+  ifconfigNoexec: boolean;
+  pullFilters: { action: 'accept' | 'ignore' | 'reject'; text: string }[];
+  redirectGateway?: { ipv4: boolean; ipv6: boolean; flags: string[] };
+  dhcpOptions: { type: string; value?: string }[];
+
+  // multi-client server
+  clientToClient: boolean;
+  duplicateCn: boolean;
+  maxClients: number;
+  clientConfigDir?: PathRef;
+  ccdExclusive: boolean;
+  iroutes: { network: string; netmask: string }[];
+  iroutesIpv6: string[];
+
+  // timers
+  keepalive?: { interval: number; timeout: number };
+  ping: number;
+  /** ping-restart / ping-exit seconds (after keepalive expansion); 0: off. */
+  pingRecTimeout: number;
+  pingRecAction: 'none' | 'restart' | 'exit';
+  pingTimerRem: boolean;
+  renegSec: number;
+  renegSecMin?: number;
+  /** -1: not set (OpenVPN then limits 64-bit-block ciphers only). */
+  renegBytes: number;
+  renegPkts: number;
+  handWindow: number;
+  tranWindow: number;
+  tlsTimeout: number;
+  inactive?: { seconds: number; bytes: number };
+
+  // TLS and keys
+  ca?: FileRef;
+  cert?: FileRef;
+  key?: FileRef;
+  /** 'none': no DH (ECDHE only). */
+  dh?: FileRef | 'none';
+  extraCerts?: FileRef;
+  pkcs12?: FileRef;
+  crlVerify?: { ref: FileRef; dir: boolean };
+  remoteCertTls?: 'server' | 'client';
+  remoteCertEku?: string;
+  verifyX509Name?: { name: string; type: 'subject' | 'name' | 'name-prefix' };
+  /** Default 1.2 (2.6 sets it when neither bound is given). */
+  tlsVersionMin: '1.0' | '1.1' | '1.2' | '1.3';
+  tlsVersionMinOrHighest: boolean;
+  tlsVersionMax?: '1.0' | '1.1' | '1.2' | '1.3';
+  tlsCipher?: string;
+  tlsCiphersuites?: string;
+  tlsCertProfile?: string;
+  tlsGroups?: string;
+  ecdhCurve?: string;
+  tlsCryptV2ForceCookie: boolean;
+  verifyClientCert: 'none' | 'optional' | 'require';
+  usernameAsCommonName: boolean;
+  authUserPassVerify?: { script: string; method: 'via-env' | 'via-file' };
+  secret?: FileRef;
+
+  // data channel
+  auth: string;
+  /** As written by `cipher`; undefined when absent. */
+  cipher?: string;
+  /** `data-ciphers` / `ncp-ciphers`, or 2.6's default AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305. */
+  dataCiphers: string[];
+  dataCiphersFallback?: string;
+  replayWindow: number;
+  replayTime: number;
+  noReplay: boolean;
+  compression: Compression;
+  peerId?: number;
+
+  // client credentials
+  authUserPass?: FileRef | { kind: 'stdin' };
+  authNocache: boolean;
+  authRetry?: 'none' | 'nointeract' | 'interact';
+
+  // process and host
+  cd?: string;
+  daemon: boolean;
+  persistTun: boolean;
+  persistKey: boolean;
+  user?: string;
+  group?: string;
+  verb: number;
+  mute: number;
+  writepid?: PathRef;
+  status?: PathRef & { intervalSeconds: number };
+  statusVersion: 1 | 2 | 3;
+  log?: PathRef & { append: boolean };
+  management?: { address: string; port: string; unix: boolean; passwordFile?: string };
+  scriptSecurity: number;
+  up?: string;
+  down?: string;
+  sndbuf?: number;
+  rcvbuf?: number;
+  txqueuelen?: number;
+  setenv: Record<string, string>;
+  ignoreUnknownOptions: string[];
+
+  // shardvpn's own
+  workers?: number;
+  metricsListen?: { address: string; port: number };
+  metricsPerClient: boolean;
+
+  /** Parsed but not supported by shardvpn: the runtime refuses to start with the first. */
+  unsupported: Unsupported[];
+}
+
+/** OpenVPN 2.6's built-in defaults, before any directive. */
+export function defaultOptions(): Options {
+  return {
+    mode: 'p2p',
+    client: false,
+    pull: false,
+    tlsServer: false,
+    tlsClient: false,
+    proto: { transport: 'udp', family: 'any' },
+    localPort: 1194,
+    localPortDefined: false,
+    remotePort: 1194,
+    bind: true,
+    bindDefined: false,
+    connectRetry: 1,
+    connectRetryMaxWait: 300,
+    connectTimeout: 120,
+    explicitExitNotify: 0,
+    tunMtu: 1500,
+    tunMtuDefined: false,
+    mssfix: { size: 1492, encap: true, fixed: false },
+    float: false,
+    remotes: [],
+    remoteRandom: false,
+    resolvRetry: Infinity,
+    connectRetryMax: 0,
+    connections: [],
+    topology: 'net30',
+    push: [],
+    routes: [],
+    routesIpv6: [],
+    routeNopull: false,
+    routeNoexec: false,
+    ifconfigNoexec: false,
+    pullFilters: [],
+    dhcpOptions: [],
+    clientToClient: false,
+    duplicateCn: false,
+    maxClients: 1024,
+    ccdExclusive: false,
+    iroutes: [],
+    iroutesIpv6: [],
+    ping: 0,
+    pingRecTimeout: 0,
+    pingRecAction: 'none',
+    pingTimerRem: false,
+    renegSec: 3600,
+    renegBytes: -1,
+    renegPkts: 0,
+    handWindow: 60,
+    tranWindow: 3600,
+    tlsTimeout: 2,
+    tlsVersionMin: '1.2',
+    tlsVersionMinOrHighest: false,
+    tlsCryptV2ForceCookie: false,
+    verifyClientCert: 'require',
+    usernameAsCommonName: false,
+    auth: 'SHA1',
+    dataCiphers: ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'],
+    replayWindow: 64,
+    replayTime: 15,
+    noReplay: false,
+    compression: { framing: 'none', allow: 'no', allowExplicit: false, adaptive: false },
+    authNocache: false,
+    daemon: false,
+    persistTun: false,
+    persistKey: false,
+    verb: 1,
+    mute: 0,
+    statusVersion: 1,
+    scriptSecurity: 1,
+    setenv: {},
+    ignoreUnknownOptions: [],
+    metricsPerClient: false,
+    unsupported: [],
+  };
+}

@@ -1,0 +1,232 @@
+// Config files as the openvpn-install (angristan, Nyr) and PiVPN scripts write them, shared by
+// config-samples.test.ts and config-openvpn-parity.test.ts.
+
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2hhcmRWUE4gdGVzdCBjZXJ0aWZpY2F0ZTAKBggqhkjOPQQDAjAA\n-----END CERTIFICATE-----';
+const KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgc2hhcmR2cG4gdGVzdCBrZXk=\n-----END PRIVATE KEY-----';
+const STATIC = '#\n# 2048 bit OpenVPN static key\n#\n-----BEGIN OpenVPN Static key V1-----\n' +
+  '00112233445566778899aabbccddeeff\n'.repeat(16) + '-----END OpenVPN Static key V1-----';
+
+export interface Sample {
+  readonly name: string;
+  readonly text: string;
+  /** Relative files the config names, to create before running the real openvpn on it. */
+  readonly files: readonly string[];
+}
+
+/** angristan/openvpn-install server.conf (relative paths, as it runs from /etc/openvpn). */
+export const angristanServer: Sample = {
+  name: 'server.conf',
+  files: ['tls-crypt.key', 'crl.pem', 'ca.crt', 'server_abc.crt', 'server_abc.key', 'ccd/', 'ipp.txt'],
+  text: `port 1194
+proto udp
+dev tun
+user nobody
+group nogroup
+persist-key
+persist-tun
+keepalive 10 120
+topology subnet
+server 10.8.0.0 255.255.255.0
+ifconfig-pool-persist ipp.txt
+push "dhcp-option DNS 1.1.1.1"
+push "dhcp-option DNS 1.0.0.1"
+push "redirect-gateway def1 bypass-dhcp"
+dh none
+ecdh-curve prime256v1
+tls-crypt tls-crypt.key
+crl-verify crl.pem
+ca ca.crt
+cert server_abc.crt
+key server_abc.key
+auth SHA256
+cipher AES-128-GCM
+ncp-ciphers AES-128-GCM
+tls-server
+tls-version-min 1.2
+tls-cipher TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256
+client-config-dir ccd
+status status.log
+verb 3
+`,
+};
+
+/** angristan/openvpn-install client .ovpn, inline keys. */
+export const angristanClient: Sample = {
+  name: 'alice.ovpn',
+  files: [],
+  text: `client
+proto udp
+explicit-exit-notify
+remote 203.0.113.10 1194
+dev tun
+resolv-retry infinite
+nobind
+persist-key
+persist-tun
+remote-cert-tls server
+verify-x509-name server_abc name
+auth SHA256
+auth-nocache
+cipher AES-128-GCM
+tls-client
+tls-version-min 1.2
+tls-cipher TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256
+ignore-unknown-option block-outside-dns
+setenv opt block-outside-dns # Prevent Windows 10 DNS leak
+verb 3
+<ca>
+${PEM}
+</ca>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+<tls-crypt>
+${STATIC}
+</tls-crypt>
+`,
+};
+
+/** Nyr/openvpn-install server.conf. */
+export const nyrServer: Sample = {
+  name: 'nyr-server.conf',
+  files: ['ca.crt', 'server.crt', 'server.key', 'dh.pem', 'tc.key', 'crl.pem', 'ipp.txt'],
+  text: `local 127.0.0.1
+port 1194
+proto udp
+dev tun
+ca ca.crt
+cert server.crt
+key server.key
+dh dh.pem
+auth SHA512
+tls-crypt tc.key
+topology subnet
+server 10.8.0.0 255.255.255.0
+push "redirect-gateway def1 bypass-dhcp"
+ifconfig-pool-persist ipp.txt
+push "dhcp-option DNS 8.8.8.8"
+push "dhcp-option DNS 8.8.4.4"
+push "block-outside-dns"
+keepalive 10 120
+user nobody
+group nogroup
+persist-key
+persist-tun
+verb 3
+crl-verify crl.pem
+explicit-exit-notify
+`,
+};
+
+/** Nyr/openvpn-install client .ovpn, written on Windows-style CRLF lines. */
+export const nyrClientCrlf: Sample = {
+  name: 'bob.ovpn',
+  files: [],
+  text: `client
+dev tun
+proto udp
+remote vpn.example.com 1194
+resolv-retry infinite
+nobind
+persist-key
+persist-tun
+remote-cert-tls server
+auth SHA512
+ignore-unknown-option block-outside-dns
+verb 3
+<ca>
+${PEM}
+</ca>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+<tls-crypt>
+${STATIC}
+</tls-crypt>
+`.replace(/\n/g, '\r\n'),
+};
+
+/** PiVPN server.conf (older releases: tls-auth with a direction and CBC cipher). */
+export const pivpnServer: Sample = {
+  name: 'pivpn-server.conf',
+  files: ['ca.crt', 'server_pi.crt', 'server_pi.key', 'ta.key', 'crl.pem', 'ccd/'],
+  text: `dev tun
+proto udp
+port 1194
+ca ca.crt
+cert server_pi.crt
+key server_pi.key
+dh none
+ecdh-curve prime256v1
+topology subnet
+server 10.8.0.0 255.255.255.0
+# Set your primary domain name server address for clients
+push "dhcp-option DNS 9.9.9.9"
+push "dhcp-option DNS 149.112.112.112"
+# Prevent DNS leaks on Windows
+push "block-outside-dns"
+# Override the Client default gateway by using 0.0.0.0/1 and
+# 128.0.0.0/1 rather than 0.0.0.0/0. This has the benefit of
+# overriding but not wiping out the original default gateway.
+push "redirect-gateway def1"
+client-to-client
+client-config-dir ccd
+keepalive 15 120
+remote-cert-tls client
+tls-version-min 1.2
+tls-auth ta.key 0
+cipher AES-256-CBC
+auth SHA256
+user nobody
+group nogroup
+persist-key
+persist-tun
+crl-verify crl.pem
+status status.log 20
+status-version 3
+syslog
+verb 3
+#DuplicateCNs
+`,
+};
+
+/** PiVPN client profile: key-direction with an inline tls-auth key. */
+export const pivpnClient: Sample = {
+  name: 'pi.ovpn',
+  files: [],
+  text: `client
+dev tun
+proto udp
+remote 198.51.100.7 1194
+resolv-retry infinite
+nobind
+remote-cert-tls server
+tls-version-min 1.2
+verify-x509-name server_pi name
+cipher AES-256-CBC
+auth SHA256
+auth-nocache
+verb 3
+<ca>
+${PEM}
+</ca>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+key-direction 1
+<tls-auth>
+${STATIC}
+</tls-auth>
+`,
+};
+
+export const samples: readonly Sample[] = [angristanServer, angristanClient, nyrServer, nyrClientCrlf, pivpnServer, pivpnClient];
