@@ -1,0 +1,175 @@
+// The ifconfig pool (OpenVPN's pool.c): virtual addresses handed to clients as they connect.
+// topology subnet: one address per client; net30: one /30 per client (the client gets base+2,
+// its point-to-point peer base+1). IPv6: one address per client from the server-ipv6 pool.
+// A client gets back the entry its common name used before when that entry is free; otherwise
+// the entry released longest ago. The main thread is the only owner of the pool.
+import { formatIPv6, parseIPv6 } from '../shared/ip-address';
+import { ipv4ToNumber, numberToIpv4 } from '../shared/ip-math';
+
+export interface PoolConfig {
+  topology: 'net30' | 'subnet' | 'p2p';
+  ipv4?: { start: string; end: string; netmask?: string };
+  ipv6?: { base: string; netbits: number };
+  duplicateCn: boolean;
+}
+
+export interface PoolLease {
+  index: number;
+  /** What the client is told: `ifconfig local remoteNetmask` (its address, then its peer or netmask). */
+  ipv4?: { local: string; remoteNetmask: string };
+  /** `ifconfig-ipv6 address/netbits` */
+  ipv6?: { address: string; netbits: number };
+}
+
+interface Entry {
+  inUse: boolean;
+  commonName: string | null;
+  lastRelease: number;
+}
+
+const MAX_POOL_SIZE = 65536;
+
+export class IfconfigPool {
+  private readonly entries: Entry[];
+  private readonly ipv4Base: number;
+  private readonly ipv6Base: Uint8Array | null;
+  private releases = 0;
+  private usedCount = 0;
+
+  constructor(private readonly config: PoolConfig) {
+    let size = Infinity;
+    this.ipv4Base = -1;
+    if (config.ipv4) {
+      const start = ipv4ToNumber(config.ipv4.start);
+      const end = ipv4ToNumber(config.ipv4.end);
+      if (start < 0 || end < 0 || end < start) throw new RangeError(`ifconfig-pool ${config.ipv4.start} ${config.ipv4.end}: not an address range`);
+      if (config.topology === 'net30') {
+        // Whole /30 blocks inside the range.
+        this.ipv4Base = start & ~3;
+        size = Math.floor((end - this.ipv4Base + 1) / 4);
+      } else {
+        this.ipv4Base = start;
+        size = end - start + 1;
+      }
+    }
+    this.ipv6Base = null;
+    if (config.ipv6) {
+      const base = new Uint8Array(16);
+      if (!parseIPv6(config.ipv6.base, base)) throw new RangeError(`ifconfig-ipv6-pool ${config.ipv6.base}: not an IPv6 address`);
+      this.ipv6Base = base;
+      // The IPv6 pool is as large as the IPv4 one, or 2^(128-netbits) without IPv4, capped.
+      const ipv6Size = config.ipv6.netbits >= 112 ? 2 ** (128 - config.ipv6.netbits) - 2 : MAX_POOL_SIZE;
+      size = Math.min(size, ipv6Size);
+    }
+    if (!Number.isFinite(size) || size <= 0) throw new RangeError('ifconfig pool: no addresses to hand out');
+    size = Math.min(size, MAX_POOL_SIZE);
+    this.entries = Array.from({ length: size }, () => ({ inUse: false, commonName: null, lastRelease: 0 }));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+  get used(): number {
+    return this.usedCount;
+  }
+  get free(): number {
+    return this.entries.length - this.usedCount;
+  }
+
+  /** Takes an entry for a client; null when the pool is exhausted. */
+  acquire(commonName: string): PoolLease | null {
+    const index = this.choose(commonName);
+    if (index < 0) return null;
+    const entry = this.entries[index];
+    entry.inUse = true;
+    entry.commonName = this.config.duplicateCn ? null : commonName;
+    this.usedCount++;
+    return this.lease(index);
+  }
+
+  release(index: number): void {
+    const entry = this.entries[index];
+    if (entry === undefined || !entry.inUse) return;
+    entry.inUse = false;
+    entry.lastRelease = ++this.releases;
+    this.usedCount--;
+  }
+
+  /** The addresses of entry `index` (whether in use or not). */
+  lease(index: number): PoolLease {
+    const result: PoolLease = { index };
+    if (this.config.ipv4) {
+      if (this.config.topology === 'net30') {
+        const block = this.ipv4Base + index * 4;
+        result.ipv4 = { local: numberToIpv4(block + 2), remoteNetmask: numberToIpv4(block + 1) };
+      } else {
+        result.ipv4 = { local: numberToIpv4(this.ipv4Base + index), remoteNetmask: this.config.ipv4.netmask ?? '255.255.255.255' };
+      }
+    }
+    if (this.ipv6Base !== null && this.config.ipv6) {
+      const address = new Uint8Array(this.ipv6Base);
+      let carry = index;
+      for (let i = 15; i >= 0 && carry > 0; i--) {
+        const sum = address[i] + (carry & 0xff);
+        address[i] = sum & 0xff;
+        carry = (carry >>> 8) + (sum >> 8);
+      }
+      result.ipv6 = { address: formatIPv6(address), netbits: this.config.ipv6.netbits };
+    }
+    return result;
+  }
+
+  private choose(commonName: string): number {
+    if (!this.config.duplicateCn) {
+      const previous = this.entries.findIndex((e) => !e.inUse && e.commonName === commonName);
+      if (previous >= 0) return previous;
+    }
+    let best = -1;
+    for (let i = 0; i < this.entries.length; i++) {
+      const entry = this.entries[i];
+      if (entry.inUse) continue;
+      if (best < 0 || entry.lastRelease < this.entries[best].lastRelease) best = i;
+    }
+    return best;
+  }
+
+  /** ifconfig-pool-persist file content: `common_name,ipv4,ipv6` per named entry. */
+  toPersistFile(): string {
+    const lines: string[] = [];
+    this.entries.forEach((entry, index) => {
+      if (entry.commonName === null) return;
+      const lease = this.lease(index);
+      lines.push(`${entry.commonName},${lease.ipv4?.local ?? ''},${lease.ipv6?.address ?? ''}`);
+    });
+    return lines.length > 0 ? lines.join('\n') + '\n' : '';
+  }
+
+  /** Reads an ifconfig-pool-persist file: remembered names are preferred for their entries. */
+  loadPersistFile(text: string): { loaded: number; ignored: string[] } {
+    const ignored: string[] = [];
+    let loaded = 0;
+    for (const raw of text.split(/\r?\n/)) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) continue;
+      const [commonName, ipv4] = line.split(',');
+      const index = ipv4 ? this.indexOfIpv4(ipv4) : -1;
+      if (!commonName || index < 0) {
+        ignored.push(line);
+        continue;
+      }
+      const entry = this.entries[index];
+      entry.commonName = commonName;
+      // As if released just now: unnamed entries go to new names first.
+      entry.lastRelease = ++this.releases;
+      loaded++;
+    }
+    return { loaded, ignored };
+  }
+
+  private indexOfIpv4(text: string): number {
+    const value = ipv4ToNumber(text);
+    if (value < 0 || !this.config.ipv4) return -1;
+    const index = this.config.topology === 'net30' ? (value - 2 - this.ipv4Base) / 4 : value - this.ipv4Base;
+    return Number.isInteger(index) && index >= 0 && index < this.entries.length ? index : -1;
+  }
+}
