@@ -1,0 +1,73 @@
+// One key_state (ssl_common.h): a key_id with its own reliability windows, TLS session, key
+// method 2 exchange and, once done, data channel keys. ControlSession drives it.
+
+import { randomBytes } from 'node:crypto';
+import { TlsStreamSplitter } from '../protocol/fragment-tls';
+import type { KeyMethod2Message, KeySource } from '../protocol/key-method2';
+import { PRE_MASTER_SIZE, RANDOM_SIZE } from '../protocol/key-method2';
+import { ReliableRecv, ReliableSend } from '../protocol/reliable';
+import type { TlsChannel } from './tls-channel';
+
+/**
+ * pre-start: our reset / soft reset (message id 0) is not acked yet (S_PRE_START).
+ * start: TLS runs (S_START .. S_GOT_KEY). active: both key method 2 messages exchanged
+ * (S_ACTIVE). keys: data keys handed out (S_GENERATED_KEYS). failed: dead, kept for nothing.
+ */
+export type KeyStateName = 'pre-start' | 'start' | 'active' | 'keys' | 'failed';
+
+export class KeyState {
+  state: KeyStateName = 'pre-start';
+  readonly send: ReliableSend;
+  readonly recv: ReliableRecv;
+  readonly splitter = new TlsStreamSplitter();
+  tls: TlsChannel | null = null;
+  /** Ciphertext that arrived before the TLS object existed. */
+  readonly early: Buffer[] = [];
+  /** Peer certificate passed verifyPeer. */
+  verified = false;
+  readonly ownKeySource: KeySource;
+  peerKm2: KeyMethod2Message | null = null;
+  /** Plaintext not parsed yet (key method 2 blob, then NUL-terminated messages). */
+  plain: Buffer = Buffer.alloc(0);
+  /** Control messages written before the key was active. */
+  readonly pendingMessages: string[] = [];
+  /** When keys were generated (reneg-sec counts from here). */
+  established = 0;
+  /** When this key gives up if it has no keys by then (hand-window). */
+  readonly handDeadline: number;
+  /** Lame duck: retire at this time. */
+  mustDie: number | null = null;
+  /** reneg-sec for this key (server: with jitter). */
+  renegAfterMs = 0;
+
+  constructor(
+    readonly keyId: number,
+    role: 'client' | 'server',
+    now: number,
+    handWindowMs: number,
+    tlsTimeoutMs: number,
+    firstPacketId = 0,
+  ) {
+    this.send = new ReliableSend({ initialTimeoutMs: tlsTimeoutMs, firstPacketId });
+    this.recv = new ReliableRecv({ firstPacketId });
+    this.handDeadline = now + handWindowMs;
+    this.ownKeySource =
+      role === 'client'
+        ? { preMaster: randomBytes(PRE_MASTER_SIZE), random1: randomBytes(RANDOM_SIZE), random2: randomBytes(RANDOM_SIZE) }
+        : { random1: randomBytes(RANDOM_SIZE), random2: randomBytes(RANDOM_SIZE) };
+  }
+
+  /** Stop TLS and drop buffered bytes. */
+  dispose(): void {
+    this.tls?.destroy();
+    this.tls = null;
+    this.splitter.clear();
+    this.early.length = 0;
+    // keyBlock belongs to the host once announced ('keys'); it wipes it.
+  }
+}
+
+/** key_id after `k`: 1..7, wrapping 7 -> 1 (0 only for a hard reset). */
+export function nextKeyId(k: number): number {
+  return k >= 7 ? 1 : k + 1;
+}

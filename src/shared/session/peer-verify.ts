@@ -1,0 +1,85 @@
+// Checks of the peer certificate after the TLS handshake (ssl_verify.c verify_cert,
+// verify_peer_cert): chain and CRL result of the handshake, remote-cert-tls EKU,
+// verify-x509-name. A bare server TLSSocket does not enforce the chain itself (node-tls.md).
+
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+
+const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+export interface VerifyX509Name {
+  readonly name: string;
+  /** OpenVPN's types: 'subject' (whole DN), 'name' (CN, the default), 'name-prefix'. */
+  readonly type?: 'subject' | 'name' | 'name-prefix';
+}
+
+export interface PeerVerifyConfig {
+  /** --remote-cert-tls: the EKU the peer certificate must have. */
+  readonly remoteCertTls?: 'server' | 'client';
+  readonly verifyX509Name?: VerifyX509Name;
+}
+
+export type PeerVerifyResult =
+  | { readonly ok: true; readonly commonName: string; readonly subject: string; readonly certificate: X509Certificate }
+  | { readonly ok: false; readonly reason: string };
+
+// The handshake's own verify result, which node only reads for tls.Server sockets.
+interface VerifyHandle {
+  verifyError(): Error | null;
+}
+
+function handshakeVerifyError(socket: TLSSocket): Error | null | undefined {
+  const handle = (socket as unknown as { _handle?: Partial<VerifyHandle> | null })._handle;
+  if (handle === null || handle === undefined || typeof handle.verifyError !== 'function') return undefined;
+  return handle.verifyError();
+}
+
+/** Common name of an X509Certificate subject ("C=..\nCN=x" lines); '' when none. */
+export function subjectCommonName(subject: string): string {
+  for (const line of subject.split('\n')) {
+    if (line.startsWith('CN=')) return line.slice(3);
+  }
+  return '';
+}
+
+/**
+ * Whole check of the peer certificate once the handshake is done. `ca` are the trusted PEM
+ * certificates (for the fallback chain check when the handshake result cannot be read).
+ */
+export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cfg: PeerVerifyConfig): PeerVerifyResult {
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return { ok: false, reason: 'no peer certificate' };
+  const err = handshakeVerifyError(socket);
+  if (err !== undefined) {
+    if (err !== null) return { ok: false, reason: `VERIFY ERROR: ${err.message}` };
+  } else {
+    // Fallback: direct issuer among the CAs, signature and validity dates.
+    const now = Date.now();
+    const issuer = ca.find((c) => cert.checkIssued(c) && cert.verify(c.publicKey));
+    if (issuer === undefined) return { ok: false, reason: 'VERIFY ERROR: unable to get local issuer certificate' };
+    if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) {
+      return { ok: false, reason: 'VERIFY ERROR: certificate is not valid now' };
+    }
+  }
+  if (cfg.remoteCertTls !== undefined) {
+    const want = cfg.remoteCertTls === 'server' ? EKU_SERVER_AUTH : EKU_CLIENT_AUTH;
+    const eku = cert.keyUsage ?? [];
+    if (!eku.includes(want)) {
+      return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertTls === 'server' ? 'TLS Web Server Authentication' : 'TLS Web Client Authentication'} (remote-cert-tls ${cfg.remoteCertTls})` };
+    }
+  }
+  const cn = subjectCommonName(cert.subject);
+  const xn = cfg.verifyX509Name;
+  if (xn !== undefined) {
+    const type = xn.type ?? 'name';
+    const ok =
+      type === 'subject'
+        ? cert.subject.split('\n').join(', ') === xn.name || cert.subject.split('\n').join('/') === xn.name.replace(/^\//, '')
+        : type === 'name'
+          ? cn === xn.name
+          : cn.startsWith(xn.name);
+    if (!ok) return { ok: false, reason: `verify-x509-name ${type} '${xn.name}' does not match subject CN '${cn}'` };
+  }
+  return { ok: true, commonName: cn, subject: cert.subject, certificate: cert };
+}

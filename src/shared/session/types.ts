@@ -1,0 +1,138 @@
+// Configuration, host interface and events of a ControlSession.
+
+import type { WrapConfig } from './control-wrap';
+import type { VerifyX509Name } from './peer-verify';
+
+export type SessionRole = 'client' | 'server';
+
+/** What the host gives the session: a way out, a way to report, and the clock (ms). */
+export interface SessionHost {
+  /** One wire datagram for the peer (UDP payload; the host adds TCP framing if any). */
+  sendPacket(wire: Buffer): void;
+  onEvent(event: SessionEvent): void;
+  /** Monotonic milliseconds; every timer in the session is measured on this clock. */
+  now(): number;
+}
+
+export interface TlsMaterial {
+  /** PEM strings. */
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  /** --crl-verify (PEM CRL); revoked peers fail the handshake's verification. */
+  readonly crl?: string;
+  /** --tls-version-min, default TLSv1.2. */
+  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** --tls-cipher / --tls-ciphersuites in OpenSSL spelling. */
+  readonly ciphers?: string;
+  readonly ciphersuites?: string;
+}
+
+export interface KeyMethod2Content {
+  /** OCC options string ("V4,dev-type tun,...,tls-client"). */
+  readonly options: string;
+  /** IV_* lines; null: absent (a p2mp server sends none). */
+  readonly peerInfo: string | null;
+  /** Client only (auth-user-pass). */
+  readonly username?: string | null;
+  readonly password?: string | null;
+}
+
+export interface SessionTiming {
+  /** --hand-window, default 60 s: each key must reach its keys within this. */
+  readonly handWindowMs?: number;
+  /** --tls-timeout, default 2 s: first retransmission interval. */
+  readonly tlsTimeoutMs?: number;
+  /** --reneg-sec, default 3600 s; 0 disables time-based renegotiation. */
+  readonly renegMs?: number;
+  /** --tran-window, default 3600 s: how long the old key stays after a renegotiation. */
+  readonly tranWindowMs?: number;
+}
+
+/**
+ * tls-ekm: RFC 5705 export; prf: the TLS 1.0 PRF over key method 2 randoms.
+ * auto: server picks tls-ekm iff the client's IV_PROTO has the TLS_KEY_EXPORT bit; a client
+ * waits for setKeyDerivation() (the pushed key-derivation / protocol-flags decides).
+ */
+export type KeyDerivationMethod = 'tls-ekm' | 'prf';
+
+/** The server's state after the stateless cookie exchange (StatelessResponder 'create'). */
+export interface StatelessStart {
+  /** Our session id: the cookie. */
+  readonly ownSessionId: Buffer;
+  readonly peerSessionId: Buffer;
+  /** tls-crypt-v2: the client's Kc taken from its WKc. */
+  readonly tlsCryptV2ClientKey?: Buffer;
+}
+
+export interface ControlSessionConfig {
+  readonly role: SessionRole;
+  readonly tls: TlsMaterial;
+  readonly wrap: WrapConfig;
+  readonly keyMethod2: KeyMethod2Content;
+  /** --remote-cert-tls (client: usually 'server'; server: 'client' if configured). */
+  readonly remoteCertTls?: 'server' | 'client';
+  readonly verifyX509Name?: VerifyX509Name;
+  readonly timing?: SessionTiming;
+  /** Default 'auto'. */
+  readonly keyDerivation?: KeyDerivationMethod | 'auto';
+  /** --max-packet-size / tls-mtu, default 1250. */
+  readonly tlsMtu?: number;
+  /** The peer is reached over IPv6 (frame overhead). */
+  readonly ipv6?: boolean;
+  /** Server created by a StatelessResponder. */
+  readonly stateless?: StatelessStart;
+  /** Own session id (tests); random otherwise. */
+  readonly sessionId?: Buffer;
+}
+
+export type SessionErrorReason =
+  | 'tls-error'
+  | 'cert-rejected'
+  | 'handshake-timeout'
+  | 'bad-key-method-2'
+  | 'replay-exhausted'
+  | 'key-state-error';
+
+export type DropReason =
+  | 'parse'
+  | 'bad-hmac'
+  | 'replay'
+  | 'bad-wkc'
+  | 'wrong-session'
+  | 'wrong-direction'
+  | 'wrong-key-id'
+  | 'bad-hard-reset'
+  | 'out-of-window'
+  | 'closed';
+
+export type SessionEvent =
+  /** Peer certificate accepted (chain, CRL, EKU, verify-x509-name). */
+  | { readonly type: 'tls-verified'; readonly keyId: number; readonly commonName: string; readonly subject: string; readonly protocol: string; readonly cipher: string }
+  /** Peer's key method 2 message. Server: decide on auth; send AUTH_FAILED via sendControlMessage if refused. */
+  | {
+      readonly type: 'key-method-2';
+      readonly keyId: number;
+      readonly options: string;
+      readonly peerInfo: string | null;
+      readonly username: string | null;
+      readonly password: string | null;
+      readonly userPassTooLong: boolean;
+    }
+  /**
+   * Data channel key material for keyId: the 256-byte block (slice with sliceAeadKeys(block,
+   * role, keyLen)). A renegotiated key is announced here too; the previous one stays valid
+   * until 'key-retired'.
+   */
+  | { readonly type: 'keys'; readonly keyId: number; readonly method: KeyDerivationMethod; readonly keyBlock: Buffer }
+  /** A control-channel text message (NUL and trailing CR/LF removed). */
+  | { readonly type: 'control-message'; readonly keyId: number; readonly text: string }
+  /** A renegotiation started (initiated by us or the peer). */
+  | { readonly type: 'renegotiating'; readonly keyId: number; readonly initiatedBy: 'local' | 'peer' }
+  /** The old key reached the end of the transition window (or a newer one replaced it). */
+  | { readonly type: 'key-retired'; readonly keyId: number }
+  /** fatal: the session is unusable (the host closes it; for renegotiations the old key stays). */
+  | { readonly type: 'error'; readonly reason: SessionErrorReason; readonly fatal: boolean; readonly keyId: number; readonly detail: string }
+  /** A packet was ignored (counted by the host, not fatal). */
+  | { readonly type: 'drop'; readonly reason: DropReason; readonly detail: string }
+  | { readonly type: 'closed' };

@@ -1,0 +1,94 @@
+// Messages between the main thread and a shard worker (over the worker's MessagePort). Packets
+// never travel here: they go through the SharedArrayBuffer rings. These are control events.
+import type { PushOptions } from './protocol/push-options';
+import type { WrapConfig } from './session/control-wrap';
+import type { TlsMaterial } from './session/types';
+import type { VerifyX509Name } from './session/peer-verify';
+import type { AeadCipherName } from './native';
+
+/** Everything a shard needs to serve clients; structured-clone safe. */
+export interface ShardConfig {
+  shard: number;
+  shardCount: number;
+  /** The UDP socket the main thread opened for this shard (same process, so the fd is valid). */
+  socketFd: number;
+  socketFamily: 4 | 6;
+  toTunRing: SharedArrayBuffer;
+  fromTunRing: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  /** HMAC key of the stateless session-id cookie, shared by all shards. */
+  cookieKey: Uint8Array;
+  tls: TlsMaterial;
+  wrap: WrapConfig;
+  remoteCertTls?: 'server' | 'client';
+  verifyX509Name?: VerifyX509Name;
+  /** Server's OCC options string (sent in key method 2). */
+  occOptions: string;
+  dataCiphers: AeadCipherName[];
+  dataCiphersFallback?: string;
+  handWindowS: number;
+  tlsTimeoutS: number;
+  renegSec: number;
+  renegBytes: number;
+  renegPkts: number;
+  tranWindowS: number;
+  /** Server-side keepalive (ping / ping-restart seconds; 0: off). */
+  pingS: number;
+  pingRestartS: number;
+  replayWindow: number;
+  replayTime: number;
+  /** Send RESTART to clients when the server stops (explicit-exit-notify on the server). */
+  explicitExitNotify: number;
+  maxClientsPerShard: number;
+  verb: number;
+}
+
+/** What the main thread decided for an authenticated client. */
+export interface ClientAssignment {
+  /** Per-client push options (ifconfig, ifconfig-ipv6, ...) besides the global push list. */
+  push: PushOptions;
+  /** Virtual addresses the client may send from (source check), and iroutes as CIDR text. */
+  virtual4: string | null;
+  virtual6: string | null;
+  iroutes4: { network: string; bits: number }[];
+  iroutes6: { network: string; bits: number }[];
+}
+
+export type MainToShard =
+  | { type: 'client-accept'; peerId: number; assignment: ClientAssignment }
+  | { type: 'client-reject'; peerId: number; reason: string }
+  /** Close a client: send `message` (RESTART / HALT / null for nothing) first. */
+  | { type: 'client-kill'; peerId: number; message: string | null }
+  /** Stop serving: tell clients (RESTART) when `notify`, then answer 'stopped'. */
+  | { type: 'stop'; notify: boolean }
+  | { type: 'stats-request'; id: number };
+
+export interface ClientStats {
+  peerId: number;
+  commonName: string | null;
+  username: string | null;
+  realAddress: { family: 4 | 6; address: string; port: number };
+  bytesReceived: number;
+  bytesSent: number;
+  connectedSince: number;
+  lastRef: number;
+  cipher: string;
+}
+
+export type ShardToMain =
+  | { type: 'ready' }
+  /** A client passed TLS and key method 2: the main thread assigns addresses (or rejects). */
+  | {
+      type: 'client-auth';
+      peerId: number;
+      commonName: string;
+      username: string | null;
+      peerInfo: string | null;
+      realAddress: { family: 4 | 6; address: string; port: number };
+      keyId: number;
+    }
+  | { type: 'client-established'; peerId: number; cipher: string }
+  | { type: 'client-gone'; peerId: number; reason: string; bytesReceived: number; bytesSent: number }
+  | { type: 'stats'; id: number; clients: ClientStats[] }
+  | { type: 'log'; level: number; message: string }
+  | { type: 'stopped' };

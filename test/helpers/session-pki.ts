@@ -1,0 +1,90 @@
+// A throw-away PKI for session tests: ECDSA prime256v1 CA, server cert (serverAuth), client
+// cert (clientAuth), and a second CA with its own client cert (must be refused).
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestPki {
+  readonly dir: string;
+  readonly caCert: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  readonly otherCaCert: string;
+  readonly otherClientCert: string;
+  readonly otherClientKey: string;
+  /** Client cert of the main CA, revoked in `crl`. */
+  readonly revokedClientCert: string;
+  readonly revokedClientKey: string;
+  readonly crl: string;
+  /** Paths of the same files, for the openvpn binary. */
+  readonly files: Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string>;
+  cleanup(): void;
+}
+
+function ossl(dir: string, args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+function makeCa(dir: string, name: string): void {
+  ossl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+  ossl(dir, ['req', '-x509', '-new', '-key', `${name}.key`, '-sha256', '-days', '2', '-subj', `/CN=${name}`, '-out', `${name}.crt`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+}
+
+function makeLeaf(dir: string, ca: string, name: string, eku: string): void {
+  ossl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+  ossl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=${eku}\n`);
+  ossl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-sha256',
+    '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
+}
+
+export function makeTestPki(): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), 'shardvpn-pki-'));
+  try {
+    makeCa(dir, 'ca');
+    makeLeaf(dir, 'ca', 'server', 'serverAuth');
+    makeLeaf(dir, 'ca', 'client', 'clientAuth');
+    makeCa(dir, 'otherca');
+    makeLeaf(dir, 'otherca', 'intruder', 'clientAuth');
+    makeLeaf(dir, 'ca', 'revoked', 'clientAuth');
+    writeFileSync(join(dir, 'index.txt'), '');
+    writeFileSync(join(dir, 'crlnumber'), '01\n');
+    writeFileSync(
+      join(dir, 'ca.cnf'),
+      '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n',
+    );
+    ossl(dir, ['ca', '-config', 'ca.cnf', '-keyfile', 'ca.key', '-cert', 'ca.crt', '-revoke', 'revoked.crt']);
+    ossl(dir, ['ca', '-config', 'ca.cnf', '-keyfile', 'ca.key', '-cert', 'ca.crt', '-gencrl', '-out', 'crl.pem']);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const r = (f: string): string => readFileSync(join(dir, f), 'utf8');
+  return {
+    dir,
+    caCert: r('ca.crt'),
+    serverCert: r('server.crt'),
+    serverKey: r('server.key'),
+    clientCert: r('client.crt'),
+    clientKey: r('client.key'),
+    otherCaCert: r('otherca.crt'),
+    otherClientCert: r('intruder.crt'),
+    otherClientKey: r('intruder.key'),
+    revokedClientCert: r('revoked.crt'),
+    revokedClientKey: r('revoked.key'),
+    crl: r('crl.pem'),
+    files: {
+      ca: join(dir, 'ca.crt'),
+      serverCert: join(dir, 'server.crt'),
+      serverKey: join(dir, 'server.key'),
+      clientCert: join(dir, 'client.crt'),
+      clientKey: join(dir, 'client.key'),
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
