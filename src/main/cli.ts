@@ -1,29 +1,93 @@
-// The `shardvpn` command line: OpenVPN's flags where OpenVPN has them.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+// The `shardvpn` command line: OpenVPN's flags and config files, plus shardvpn's own.
+import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive } from '../shared/config';
+import { Logger } from '../shared/log';
+import { DEFAULT_PORT, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
+import { runLifecycle } from './lifecycle';
+import { startServer } from './server';
+import { VERSION_BANNER } from './version';
 
-const USAGE = `Usage: shardvpn [options]
+const USAGE = `Usage: shardvpn [--config FILE] [options]
 
-  --help                 show this text
-  --version              show the version and the OpenSSL/Node versions in use
+  shardvpn --config server.conf     run the server (or client) an OpenVPN config describes
+  shardvpn                          run a server from the built-in configuration, creating a
+                                    CA, certificates and a client profile in the data folder
+                                    (SHARDVPN_DATA, default ./data) on first run
+  --help                            show this text
+  --version                         show the version
 
-shardvpn is an OpenVPN 2.6 compatible VPN server and client whose event loop is spread over
-worker threads. See README.md.`;
+OpenVPN 2.6 directives work as config lines and as --flags. shardvpn's own:
+  workers N                         shard worker threads (default: the number of cores)
+  metrics-listen ADDR PORT          Prometheus /metrics endpoint
+  metrics-per-client                per-client series on /metrics
 
-function packageVersion(): string {
-  const file = path.join(__dirname, '..', '..', '..', 'package.json');
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+Signals: SIGHUP re-reads the config and restarts, SIGUSR1 restarts, SIGUSR2 logs statistics,
+SIGTERM/SIGINT stop.`;
+
+/** Arguments that make a whole config by themselves (otherwise they override the built-in one). */
+function namesOwnConfig(directives: readonly Directive[]): boolean {
+  const own = new Set(['config', 'mode', 'server', 'client', 'tls-server', 'tls-client', 'remote', 'pull']);
+  return directives.some((d) => own.has(d.name));
+}
+
+function printWarnings(result: BuildResult): void {
+  for (const warning of result.warnings) process.stderr.write(`WARNING: ${warning.file}:${warning.line}: ${warning.message}\n`);
+}
+
+export async function run(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--version')) {
+    console.log(VERSION_BANNER);
+    return 0;
+  }
+  if (argv.includes('--help')) {
+    console.log(USAGE);
+    return 0;
+  }
+  const directives = parseArgv(argv);
+  let load: () => BuildResult;
+  if (namesOwnConfig(directives)) {
+    load = () => buildOptions(parseArgv(argv));
+  } else {
+    const dataDir = defaultDataDir();
+    const portArg = directives.find((d) => d.name === 'port')?.args[0];
+    const port = portArg !== undefined ? Number(portArg) : DEFAULT_PORT;
+    const setup = await ensureDefaultSetup(dataDir, port);
+    console.log(`${setup.created ? 'Created' : 'Using'} the built-in server's keys in ${setup.dataDir}`);
+    console.log(`Client profile for a stock OpenVPN 2.6 client: ${setup.profile}`);
+    load = () => defaultServerOptions(dataDir, port, parseArgv(argv));
+  }
+  const first = load();
+  printWarnings(first);
+  const logger = new Logger(first.options.verb);
+  if (first.options.mode !== 'server') {
+    throw new ConfigError({ file: '(config)', line: 0 }, 'client', 'client mode is not available in this version of shardvpn; use mode server');
+  }
+  let initial: BuildResult | null = first;
+  return runLifecycle({
+    logger,
+    loadOptions: () => {
+      const result = initial ?? load();
+      if (initial === null) printWarnings(result);
+      initial = null;
+      logger.verb = result.options.verb;
+      return result.options;
+    },
+    start: (options, raise) => startServer(options, logger, raise),
+    notifyOn: (options) => options.explicitExitNotify > 0,
+  });
 }
 
 export function main(argv: readonly string[]): void {
-  if (argv.includes('--version')) {
-    console.log(`shardvpn ${packageVersion()} node ${process.versions.node} [SSL (OpenSSL ${process.versions.openssl})] [AEAD]`);
-    return;
-  }
-  if (argv.length === 0 || argv.includes('--help')) {
-    console.log(USAGE);
-    return;
-  }
-  console.error(`shardvpn: unrecognized option or missing parameter(s): ${argv[0]}\nUse --help for more information.`);
-  process.exitCode = 1;
+  run(argv).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`Options error: ${error.message}\nUse --help for more information.\n`);
+      } else {
+        const err = error as NodeJS.ErrnoException;
+        process.stderr.write(`shardvpn: ${err.message ?? String(error)}\n`);
+        if (process.env.SHARDVPN_DEBUG) process.stderr.write(`${err.stack ?? ''}\n`);
+      }
+      process.exit(1);
+    },
+  );
 }

@@ -22,6 +22,8 @@ export interface ShardConfig {
   wrap: WrapConfig;
   remoteCertTls?: 'server' | 'client';
   verifyX509Name?: VerifyX509Name;
+  /** The global push list (`push` directives and what `server` / `keepalive` add). */
+  push: string[];
   /** Server's OCC options string (sent in key method 2). */
   occOptions: string;
   dataCiphers: AeadCipherName[];
@@ -52,6 +54,8 @@ export interface ClientAssignment {
   virtual6: string | null;
   iroutes4: { network: string; bits: number }[];
   iroutes6: { network: string; bits: number }[];
+  /** push-reset in the client's client-config-dir file: the global push list is not sent. */
+  pushReset: boolean;
 }
 
 export type MainToShard =

@@ -1,0 +1,216 @@
+// The main thread's authority over clients (OpenVPN's multi_connection_established side):
+// max-clients and duplicate-cn, client-config-dir files, the ifconfig pool and the route table.
+// Shards ask; this answers with the addresses and per-client push options.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { buildOptions, parseConfigText } from '../shared/config';
+import type { Options } from '../shared/config';
+import { ipv4ToNumber, netmaskToBits } from '../shared/ip-math';
+import type { PushOptions } from '../shared/protocol/push-options';
+import type { ClientAssignment, ClientStats } from '../shared/shard-protocol';
+import type { ClientRecord } from './server-view';
+import type { IfconfigPool } from './ifconfig-pool';
+import type { RouteTable } from './routes';
+
+export interface ClientEntry {
+  cid: number;
+  peerId: number;
+  shard: number;
+  commonName: string;
+  username: string | null;
+  realAddress: { family: 4 | 6; address: string; port: number };
+  poolIndex: number;
+  virtual4: string | null;
+  virtual6: string | null;
+  iroutes: string[];
+  established: boolean;
+  cipher: string;
+  connectedSince: number;
+  stats: ClientStats | null;
+}
+
+export type AuthDecision = { ok: true; assignment: ClientAssignment; entry: ClientEntry } | { ok: false; reason: string; log: string };
+
+interface CcdSettings {
+  disabled: boolean;
+  ifconfigPush?: { local: string; remoteNetmask: string };
+  ifconfigIpv6Push?: { local: string; netbits: number; remote?: string };
+  iroutes: { network: string; netmask: string }[];
+  iroutesIpv6: string[];
+  push: string[];
+  pushReset: boolean;
+}
+
+/** A common name usable as a file name in client-config-dir (OpenVPN refuses the rest). */
+function safeCommonName(cn: string): boolean {
+  return cn.length > 0 && cn.length <= 64 && /^[A-Za-z0-9_.@-]+$/.test(cn) && cn !== '.' && cn !== '..';
+}
+
+export class ClientRegistry {
+  private readonly byPeer = new Map<number, ClientEntry>();
+  private nextCid = 0;
+  totalBytesIn = 0;
+  totalBytesOut = 0;
+
+  constructor(
+    private readonly options: Options,
+    private readonly pool: IfconfigPool | null,
+    private readonly routes: RouteTable,
+  ) {}
+
+  get size(): number {
+    return this.byPeer.size;
+  }
+
+  entries(): IterableIterator<ClientEntry> {
+    return this.byPeer.values();
+  }
+
+  get(peerId: number): ClientEntry | undefined {
+    return this.byPeer.get(peerId);
+  }
+
+  /** Other clients with this common name (for duplicate-cn handling). */
+  withCommonName(cn: string): ClientEntry[] {
+    return [...this.byPeer.values()].filter((e) => e.commonName === cn);
+  }
+
+  authorize(request: { peerId: number; shard: number; commonName: string; username: string | null; realAddress: ClientEntry['realAddress'] }): AuthDecision {
+    const o = this.options;
+    const cn = request.commonName;
+    if (this.byPeer.size >= o.maxClients) return { ok: false, reason: '', log: `MULTI: new connection by client '${cn}' refused: max-clients (${o.maxClients}) reached` };
+    let ccd: CcdSettings | null = null;
+    if (o.clientConfigDir !== undefined) {
+      const loaded = this.loadCcd(o.clientConfigDir.resolved, cn);
+      if (typeof loaded === 'string') return { ok: false, reason: '', log: loaded };
+      ccd = loaded;
+      if (ccd === null && o.ccdExclusive) return { ok: false, reason: '', log: `client '${cn}': no client-config-dir file and ccd-exclusive is set` };
+      if (ccd?.disabled) return { ok: false, reason: '', log: `client '${cn}': disabled by its client-config-dir file` };
+    }
+    const push: PushOptions = { extra: [...(ccd?.push ?? [])] };
+    let poolIndex = -1;
+    let virtual4: string | null = null;
+    let virtual6: string | null = null;
+    if (ccd?.ifconfigPush !== undefined) {
+      virtual4 = ccd.ifconfigPush.local;
+      push.ifconfig = { local: ccd.ifconfigPush.local, remoteOrNetmask: ccd.ifconfigPush.remoteNetmask };
+    }
+    if (ccd?.ifconfigIpv6Push !== undefined) {
+      virtual6 = ccd.ifconfigIpv6Push.local;
+      push.ifconfigIpv6 = { local: virtual6, prefixLength: ccd.ifconfigIpv6Push.netbits, ...(ccd.ifconfigIpv6Push.remote !== undefined ? { remote: ccd.ifconfigIpv6Push.remote } : {}) };
+    }
+    if (this.pool !== null && (virtual4 === null || (virtual6 === null && o.ifconfigIpv6Pool !== undefined))) {
+      const lease = this.pool.acquire(cn);
+      if (lease === null) return { ok: false, reason: '', log: `MULTI: no free address in the ifconfig pool for '${cn}'` };
+      poolIndex = lease.index;
+      if (virtual4 === null && lease.ipv4 !== undefined) {
+        virtual4 = lease.ipv4.local;
+        push.ifconfig = { local: lease.ipv4.local, remoteOrNetmask: lease.ipv4.remoteNetmask };
+      }
+      if (virtual6 === null && lease.ipv6 !== undefined) {
+        virtual6 = lease.ipv6.address;
+        push.ifconfigIpv6 = { local: lease.ipv6.address, prefixLength: lease.ipv6.netbits, ...(o.ifconfigIpv6 !== undefined ? { remote: o.ifconfigIpv6.local } : {}) };
+      }
+    }
+    const iroutes4 = [...o.iroutes, ...(ccd?.iroutes ?? [])].flatMap((r) => {
+      const bits = netmaskToBits(ipv4ToNumber(r.netmask));
+      return bits < 0 ? [] : [{ network: r.network, bits }];
+    });
+    const iroutes6 = [...o.iroutesIpv6, ...(ccd?.iroutesIpv6 ?? [])].map((text) => {
+      const [network, bits] = text.split('/');
+      return { network: network ?? '', bits: Number(bits ?? 128) };
+    });
+    const entry: ClientEntry = {
+      cid: this.nextCid++,
+      peerId: request.peerId,
+      shard: request.shard,
+      commonName: cn,
+      username: request.username,
+      realAddress: request.realAddress,
+      poolIndex,
+      virtual4,
+      virtual6,
+      iroutes: [...iroutes4.map((r) => `${r.network}/${r.bits}`), ...iroutes6.map((r) => `${r.network}/${r.bits}`)],
+      established: false,
+      cipher: '',
+      connectedSince: Math.floor(Date.now() / 1000),
+      stats: null,
+    };
+    this.byPeer.set(request.peerId, entry);
+    if (virtual4 !== null) this.routes.learnHost4(virtual4, request.peerId);
+    if (virtual6 !== null) this.routes.learnHost6(virtual6, request.peerId);
+    for (const r of iroutes4) this.routes.learnIroute4(r.network, r.bits, request.peerId);
+    for (const r of iroutes6) this.routes.learnIroute6(r.network, r.bits, request.peerId);
+    return { ok: true, entry, assignment: { push, virtual4, virtual6, iroutes4, iroutes6, pushReset: ccd?.pushReset ?? false } };
+  }
+
+  /** The client is gone: its addresses and routes are free again. */
+  release(peerId: number, bytesIn = 0, bytesOut = 0): ClientEntry | undefined {
+    const entry = this.byPeer.get(peerId);
+    if (entry === undefined) return undefined;
+    this.byPeer.delete(peerId);
+    this.routes.forget(peerId);
+    if (entry.poolIndex >= 0) this.pool?.release(entry.poolIndex);
+    this.totalBytesIn += bytesIn;
+    this.totalBytesOut += bytesOut;
+    return entry;
+  }
+
+  /** Every client of a shard (the shard died). */
+  releaseShard(shard: number): ClientEntry[] {
+    const gone = [...this.byPeer.values()].filter((e) => e.shard === shard);
+    for (const entry of gone) this.release(entry.peerId, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
+    return gone;
+  }
+
+  records(): ClientRecord[] {
+    return [...this.byPeer.values()]
+      .filter((e) => e.established)
+      .map((e) => ({
+        cid: e.cid,
+        peerId: e.peerId,
+        shard: e.shard,
+        commonName: e.commonName,
+        username: e.username,
+        realAddress: e.stats?.realAddress ?? e.realAddress,
+        virtualAddress: e.virtual4,
+        virtualAddressIpv6: e.virtual6,
+        bytesReceived: e.stats?.bytesReceived ?? 0,
+        bytesSent: e.stats?.bytesSent ?? 0,
+        connectedSince: e.connectedSince,
+        lastRef: e.stats?.lastRef ?? e.connectedSince,
+        cipher: e.cipher,
+        iroutes: e.iroutes,
+      }));
+  }
+
+  /** Reads client-config-dir/CN; null when absent, a message string when it is bad. */
+  private loadCcd(dir: string, cn: string): CcdSettings | null | string {
+    if (!safeCommonName(cn)) return null;
+    const file = path.join(dir, cn);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return null;
+    }
+    try {
+      const directives = parseConfigText(text, file).filter((d) => d.name !== 'disable');
+      const disabled = parseConfigText(text, file).some((d) => d.name === 'disable');
+      const pushReset = directives.some((d) => d.name === 'push-reset');
+      const { options } = buildOptions(directives);
+      return {
+        disabled,
+        ...(options.ifconfigPush !== undefined ? { ifconfigPush: options.ifconfigPush } : {}),
+        ...(options.ifconfigIpv6Push !== undefined ? { ifconfigIpv6Push: options.ifconfigIpv6Push } : {}),
+        iroutes: options.iroutes,
+        iroutesIpv6: options.iroutesIpv6,
+        push: options.push,
+        pushReset,
+      };
+    } catch (error) {
+      return `client-config-dir file for '${cn}' refused: ${(error as Error).message}`;
+    }
+  }
+}

@@ -1,0 +1,62 @@
+// OpenVPN's openvpn_main: an outer loop per SIGHUP (re-read the config), an inner run per
+// SIGUSR1 (restart with the same config), SIGUSR2 for statistics, SIGTERM/SIGINT to exit.
+import type { Options } from '../shared/config';
+import type { Logger } from '../shared/log';
+import type { ServerSignal } from './server-view';
+
+export interface Running {
+  /** Stops this run; `notify` tells peers (explicit-exit-notify / RESTART). */
+  stop(notify: boolean): Promise<void>;
+  logStatistics(): void;
+}
+
+export interface LifecycleHooks {
+  loadOptions(): Options;
+  start(options: Options, raise: (signal: ServerSignal) => void): Promise<Running>;
+  /** Whether a stop for this signal should tell the peers. */
+  notifyOn(options: Options, signal: ServerSignal): boolean;
+  logger: Logger;
+}
+
+const HANDLED: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT'];
+
+/** Runs until SIGTERM/SIGINT; resolves with the process exit code. */
+export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
+  const queue: ServerSignal[] = [];
+  let wake: (() => void) | null = null;
+  const raise = (signal: ServerSignal): void => {
+    queue.push(signal);
+    wake?.();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => raise(signal === 'SIGINT' ? 'SIGTERM' : (signal as ServerSignal));
+  for (const signal of HANDLED) process.on(signal, onSignal);
+  const nextSignal = async (): Promise<ServerSignal> => {
+    while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    wake = null;
+    return queue.shift()!;
+  };
+  try {
+    let options = hooks.loadOptions();
+    for (;;) {
+      const running = await hooks.start(options, raise);
+      let signal: ServerSignal;
+      do {
+        signal = await nextSignal();
+        if (signal === 'SIGUSR2') running.logStatistics();
+      } while (signal === 'SIGUSR2');
+      hooks.logger.log(1, `${signal}[hard,] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
+      await running.stop(hooks.notifyOn(options, signal));
+      if (signal === 'SIGTERM') return 0;
+      if (signal === 'SIGHUP') {
+        try {
+          options = hooks.loadOptions();
+        } catch (error) {
+          // A broken edit must not take a running server down: keep the last good config.
+          hooks.logger.error(`SIGHUP: the new configuration is refused, restarting with the previous one: ${(error as Error).message}`);
+        }
+      }
+    }
+  } finally {
+    for (const signal of HANDLED) process.off(signal, onSignal);
+  }
+}

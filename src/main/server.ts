@@ -1,0 +1,302 @@
+// Server mode (OpenVPN's tunnel_server): the main thread opens the TUN device, owns the route
+// table, the ifconfig pool and the per-second timers, starts the shard workers and moves packets
+// between TUN and their rings. One call of startServer is one run of OpenVPN's inner loop; the
+// lifecycle restarts it on SIGHUP / SIGUSR1.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+
+import { ConfigError, type Options } from '../shared/config';
+import { loadTlsMaterial } from '../shared/config/tls-material';
+import { loadWrap } from '../shared/config/wrap';
+import { readCounters, SHARD_COUNTERS } from '../shared/counters';
+import type { Logger } from '../shared/log';
+import { TunDevice, type AeadCipherName } from '../shared/native';
+import { aeadCipherName } from '../shared/protocol/ncp';
+import type { ShardToMain } from '../shared/shard-protocol';
+import { ClientRegistry, type ClientEntry } from './clients';
+import { IfconfigPool } from './ifconfig-pool';
+import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute';
+import { RouteTable } from './routes';
+import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from './server-view';
+import { ShardPool, type ShardHandle, type ShardTemplate } from './shard-pool';
+import { TunPump } from './tun-pump';
+import { VERSION_BANNER } from './version';
+
+export interface RunningServer extends ServerView {
+  readonly tunName: string;
+  readonly port: number;
+  readonly shards: ShardPool;
+  readonly pump: TunPump;
+  /** Stops serving: tells clients RESTART when `notify`, closes sockets, workers and TUN. */
+  stop(notify: boolean): Promise<void>;
+  /** SIGUSR2: per-client and per-shard statistics to the log. */
+  logStatistics(): void;
+  /** Per-shard counters by name (metrics, tests). */
+  shardCounters(): Record<string, number>[];
+}
+
+function fail(directive: string, detail: string): never {
+  throw new ConfigError({ file: '(config)', line: 0 }, directive, detail);
+}
+
+function checkServerOptions(options: Options): AeadCipherName[] {
+  const unsupported = options.unsupported[0];
+  if (unsupported !== undefined) throw new ConfigError(unsupported, unsupported.directive, unsupported.message);
+  if (options.mode !== 'server') fail('mode', "server mode needs 'mode server' or 'server NETWORK NETMASK'");
+  if (options.devType !== undefined && options.devType !== 'tun') fail('dev-type', `shardvpn serves '${options.devType}' devices not: use dev tun`);
+  if (options.proto.transport !== 'udp') fail('proto', `${options.proto.transport} is not supported; shardvpn serves UDP (proto udp, udp4 or udp6)`);
+  return options.dataCiphers.map((name) => aeadCipherName(name) ?? fail('data-ciphers', `cipher '${name}' is not supported (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)`));
+}
+
+/** The options string a 2.6 server sends in key method 2 (only `cipher` is read by peers). */
+function occOptionsString(options: Options, cipher: string): string {
+  const proto = options.proto.family === 'ipv6' ? 'UDPv6' : 'UDPv4';
+  return `V4,dev-type tun,link-mtu 1559,tun-mtu ${options.tunMtu},proto ${proto},cipher ${cipher},auth [null-digest],keysize 256,key-method 2,tls-server`;
+}
+
+async function configureTun(options: Options, name: string): Promise<void> {
+  if (options.ifconfig !== undefined) {
+    if (options.topology === 'subnet') await addAddress4(name, options.ifconfig.local, options.ifconfig.remoteNetmask);
+    else await addPointToPoint4(name, options.ifconfig.local, options.ifconfig.remoteNetmask);
+  }
+  if (options.ifconfigIpv6 !== undefined) await addAddress6(name, options.ifconfigIpv6.local, options.ifconfigIpv6.netbits);
+  for (const route of options.routes) {
+    // OpenVPN's server routes go to the tun device (net30: through its point-to-point peer).
+    if (options.topology === 'subnet' && options.ifconfig !== undefined && route.network === options.server?.network) continue;
+    await addRoute(name, { network: route.network, netmask: route.netmask ?? '255.255.255.255', ...(route.metric !== undefined ? { metric: route.metric } : {}) });
+  }
+  for (const route of options.routesIpv6) {
+    const [network, bits] = route.network.split('/');
+    await addRoute(name, { network: network ?? '', netmask: Number(bits ?? 128), ...(route.metric !== undefined ? { metric: route.metric } : {}) }, 6);
+  }
+}
+
+export async function startServer(options: Options, logger: Logger, onSignal: (signal: ServerSignal) => void): Promise<RunningServer> {
+  const dataCiphers = checkServerOptions(options);
+  const tls = loadTlsMaterial(options);
+  const wrap = loadWrap(options, options, 'server');
+  const workers = options.workers ?? os.availableParallelism();
+  const family: 4 | 6 = options.proto.family === 'ipv4' ? 4 : 6;
+  const dualStack = options.proto.family === 'any';
+
+  const tun = TunDevice.open({ name: options.dev === undefined || options.dev === 'tun' ? '' : options.dev, mtu: options.tunMtu });
+  const cleanups: (() => void)[] = [() => tun.close()];
+  try {
+    await configureTun(options, tun.name);
+    logger.log(1, `TUN/TAP device ${tun.name} opened`);
+
+    const routes = new RouteTable();
+    const pool =
+      options.ifconfigPool !== undefined || options.ifconfigIpv6Pool !== undefined
+        ? new IfconfigPool({
+            topology: options.topology,
+            ...(options.ifconfigPool !== undefined ? { ipv4: options.ifconfigPool } : {}),
+            ...(options.ifconfigIpv6Pool !== undefined ? { ipv6: options.ifconfigIpv6Pool } : {}),
+            duplicateCn: options.duplicateCn,
+          })
+        : null;
+    const persist = options.ifconfigPoolPersist;
+    if (pool !== null && persist !== undefined) {
+      try {
+        const loaded = pool.loadPersistFile(readFileSync(persist.resolved, 'utf8'));
+        logger.log(3, `ifconfig-pool-persist ${persist.path}: ${loaded.loaded} entries`);
+      } catch {
+        // No file yet: it is written at the first save.
+      }
+    }
+    const savePool = (): void => {
+      if (pool === null || persist === undefined) return;
+      try {
+        writeFileSync(`${persist.resolved}.tmp`, pool.toPersistFile());
+        renameSync(`${persist.resolved}.tmp`, persist.resolved);
+      } catch (error) {
+        logger.log(1, `ifconfig-pool-persist ${persist.path}: ${(error as Error).message}`);
+      }
+    };
+    const registry = new ClientRegistry(options, pool, routes);
+    const listeners = new Set<(event: ClientEvent) => void>();
+    const emit = (event: ClientEvent): void => {
+      for (const listener of listeners) listener(event);
+    };
+
+    const template: ShardTemplate = {
+      cookieKey: randomBytes(32),
+      tls,
+      wrap,
+      ...(options.remoteCertTls !== undefined ? { remoteCertTls: options.remoteCertTls } : {}),
+      ...(options.verifyX509Name !== undefined ? { verifyX509Name: options.verifyX509Name } : {}),
+      push: options.push,
+      occOptions: occOptionsString(options, dataCiphers[0] ?? 'AES-256-GCM'),
+      dataCiphers,
+      ...(options.dataCiphersFallback !== undefined ? { dataCiphersFallback: options.dataCiphersFallback } : {}),
+      handWindowS: options.handWindow,
+      tlsTimeoutS: options.tlsTimeout,
+      renegSec: options.renegSec,
+      renegBytes: Math.max(0, options.renegBytes),
+      renegPkts: options.renegPkts,
+      tranWindowS: options.tranWindow,
+      pingS: options.ping,
+      pingRestartS: options.pingRecTimeout,
+      replayWindow: options.replayWindow,
+      replayTime: options.replayTime,
+      explicitExitNotify: options.explicitExitNotify,
+      maxClientsPerShard: options.maxClients,
+      verb: options.verb,
+    };
+
+    const envOf = (entry: ClientEntry): Record<string, string> => ({
+      common_name: entry.commonName,
+      ...(entry.username !== null ? { username: entry.username } : {}),
+      trusted_ip: entry.realAddress.address,
+      trusted_port: String(entry.realAddress.port),
+      ...(entry.virtual4 !== null ? { ifconfig_pool_remote_ip: entry.virtual4 } : {}),
+      ...(entry.virtual6 !== null ? { ifconfig_pool_remote_ip6: entry.virtual6 } : {}),
+      time_unix: String(entry.connectedSince),
+    });
+
+    let pump: TunPump | null = null;
+    const shards: ShardPool = ShardPool.open(
+      workers,
+      { family, dualStack, address: options.local ?? (family === 4 ? '0.0.0.0' : '::'), port: options.localPort, ...(options.rcvbuf !== undefined ? { rcvbuf: options.rcvbuf } : {}), ...(options.sndbuf !== undefined ? { sndbuf: options.sndbuf } : {}) },
+      template,
+      {
+        message: (shard, message) => onShardMessage(shard, message),
+        died: (shard, reason) => {
+          const gone = registry.releaseShard(shard.index);
+          logger.log(1, `shard ${shard.index} died (${reason}): restarted on the same socket; ${gone.length} of its clients must reconnect`);
+          for (const entry of gone) emit({ type: 'disconnect', cid: entry.cid, env: envOf(entry) });
+          pump?.restartShard(shard.index);
+        },
+      },
+    );
+    cleanups.push(() => void shards.stop(false));
+
+    const onShardMessage = (shard: ShardHandle, message: ShardToMain): void => {
+      switch (message.type) {
+        case 'client-auth': {
+          if (!options.duplicateCn) {
+            for (const other of registry.withCommonName(message.commonName)) {
+              shards.post(other.shard, { type: 'client-kill', peerId: other.peerId, message: null });
+              registry.release(other.peerId);
+              logger.log(1, `MULTI: new connection by client '${message.commonName}' will cause previous active sessions by this client to be dropped`);
+            }
+          }
+          const decision = registry.authorize({ peerId: message.peerId, shard: shard.index, commonName: message.commonName, username: message.username, realAddress: message.realAddress });
+          if (!decision.ok) {
+            logger.log(1, decision.log);
+            shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason: decision.reason });
+            return;
+          }
+          shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: decision.assignment });
+          emit({ type: 'connect', cid: decision.entry.cid, keyId: message.keyId, env: envOf(decision.entry) });
+          return;
+        }
+        case 'client-established': {
+          const entry = registry.get(message.peerId);
+          if (entry === undefined) return;
+          entry.established = true;
+          entry.cipher = message.cipher;
+          logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} MULTI: primary virtual IP: ${entry.virtual4 ?? entry.virtual6 ?? 'none'} (peer-id ${entry.peerId}, shard ${entry.shard}, ${message.cipher})`);
+          emit({ type: 'established', cid: entry.cid, env: envOf(entry) });
+          if (entry.virtual4 !== null) emit({ type: 'address', cid: entry.cid, address: entry.virtual4, primary: true });
+          return;
+        }
+        case 'client-gone': {
+          const entry = registry.release(message.peerId, message.bytesReceived, message.bytesSent);
+          if (entry === undefined) return;
+          logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} disconnected: ${message.reason}`);
+          emit({ type: 'disconnect', cid: entry.cid, env: { ...envOf(entry), bytes_received: String(message.bytesReceived), bytes_sent: String(message.bytesSent) } });
+          return;
+        }
+        case 'stats':
+          for (const stats of message.clients) {
+            const entry = registry.get(stats.peerId);
+            if (entry !== undefined) entry.stats = stats;
+          }
+          return;
+        case 'log':
+          logger.log(message.level, message.message);
+          return;
+        case 'ready':
+        case 'stopped':
+          return;
+      }
+    };
+
+    await shards.ready();
+    pump = new TunPump(tun, routes, () => shards.shards, options.clientToClient);
+    pump.start();
+
+    let statsId = 0;
+    let seconds = 0;
+    const perSecond = setInterval(() => {
+      seconds++;
+      shards.broadcast({ type: 'stats-request', id: ++statsId });
+      if (persist !== undefined && persist.refreshSeconds > 0 && seconds % persist.refreshSeconds === 0) savePool();
+    }, 1000);
+    cleanups.push(() => clearInterval(perSecond));
+
+    if (options.writepid !== undefined) writeFileSync(options.writepid.resolved, `${process.pid}\n`);
+    const port = shards.shards[0]?.socket.localAddress().port ?? options.localPort;
+    logger.log(1, `shardvpn server on UDP port ${port} with ${workers} shard${workers === 1 ? '' : 's'}; Initialization Sequence Completed`);
+
+    const finder = (predicate: (entry: ClientEntry) => boolean): ClientEntry[] => [...registry.entries()].filter(predicate);
+    const kill = (entries: ClientEntry[], message: string | null): number => {
+      for (const entry of entries) shards.post(entry.shard, { type: 'client-kill', peerId: entry.peerId, message });
+      return entries.length;
+    };
+
+    const server: RunningServer = {
+      title: VERSION_BANNER,
+      pid: process.pid,
+      statusVersion: options.statusVersion,
+      tunName: tun.name,
+      port,
+      shards,
+      pump,
+      clients: (): readonly ClientRecord[] => registry.records(),
+      loadStats: () => {
+        let bytesIn = registry.totalBytesIn;
+        let bytesOut = registry.totalBytesOut;
+        for (const entry of registry.entries()) {
+          bytesIn += entry.stats?.bytesReceived ?? 0;
+          bytesOut += entry.stats?.bytesSent ?? 0;
+        }
+        return { nclients: registry.records().length, bytesIn, bytesOut };
+      },
+      killByCommonName: (cn) => kill(finder((e) => e.commonName === cn), null),
+      killByAddress: (address, port) => kill(finder((e) => e.realAddress.address === address && e.realAddress.port === port), null),
+      clientKill: (cid, message) => kill(finder((e) => e.cid === cid), message ?? 'RESTART') > 0,
+      signal: onSignal,
+      onClientEvent: (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      shardCounters: () => shards.shards.map((s) => readCounters(s.counters)),
+      logStatistics: () => {
+        for (const record of registry.records()) {
+          logger.log(0, `${record.commonName ?? 'UNDEF'},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`);
+        }
+        shards.shards.forEach((shard, index) => {
+          const counters = readCounters(shard.counters);
+          logger.log(0, `shard ${index}: ${SHARD_COUNTERS.map((name) => `${name}=${Math.round(counters[name] * 100) / 100}`).join(' ')}`);
+        });
+        const p = pump!.counters;
+        logger.log(0, `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`);
+      },
+      stop: async (notify) => {
+        clearInterval(perSecond);
+        await shards.stop(notify);
+        pump?.stop();
+        savePool();
+        tun.close();
+        logger.log(1, 'server stopped');
+      },
+    };
+    return server;
+  } catch (error) {
+    for (const cleanup of cleanups.reverse()) cleanup();
+    throw error;
+  }
+}

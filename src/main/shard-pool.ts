@@ -1,0 +1,186 @@
+// The shard workers of a server: the main thread opens every socket of the SO_REUSEPORT group in
+// order and keeps them for the server's life (a socket's position in the group is the index the
+// steering program returns), and hands each worker its socket's descriptor. A worker that dies
+// is replaced on the same socket, with fresh rings.
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { createCounterBuffer, counterView } from '../shared/counters';
+import { UdpSocket } from '../shared/native';
+import { PacketRing } from '../shared/ring';
+import type { MainToShard, ShardConfig, ShardToMain } from '../shared/shard-protocol';
+import { steeringProgram } from './steering';
+
+const RING_SLOTS = 4096;
+const RING_SLOT_SIZE = 2048;
+const SHARD_WORKER = path.join(__dirname, '..', 'workers', 'shard-worker.js');
+
+/** The per-shard parts of ShardConfig that the pool fills in. */
+export type ShardTemplate = Omit<ShardConfig, 'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'>;
+
+export interface ShardHandle {
+  readonly index: number;
+  worker: Worker;
+  toTun: PacketRing;
+  fromTun: PacketRing;
+  readonly counters: Float64Array;
+  readonly counterBuffer: SharedArrayBuffer;
+  readonly socket: UdpSocket;
+  ready: boolean;
+  restarts: number;
+}
+
+export interface ShardPoolEvents {
+  message(shard: ShardHandle, message: ShardToMain): void;
+  /** A worker died unexpectedly; it has been replaced (new rings) already. */
+  died(shard: ShardHandle, reason: string): void;
+}
+
+export interface SocketSpec {
+  family: 4 | 6;
+  dualStack: boolean;
+  address: string;
+  port: number;
+  rcvbuf?: number;
+  sndbuf?: number;
+}
+
+export class ShardPool {
+  readonly shards: ShardHandle[] = [];
+  private stopping = false;
+
+  private constructor(
+    private readonly template: ShardTemplate,
+    private readonly family: 4 | 6,
+    private readonly events: ShardPoolEvents,
+  ) {}
+
+  static open(count: number, spec: SocketSpec, template: ShardTemplate, events: ShardPoolEvents): ShardPool {
+    const pool = new ShardPool(template, spec.family, events);
+    const sockets: UdpSocket[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        sockets.push(
+          UdpSocket.open({
+            family: spec.family,
+            dualStack: spec.dualStack,
+            reusePort: true,
+            address: spec.address,
+            port: spec.port,
+            ...(spec.rcvbuf !== undefined ? { rcvbuf: spec.rcvbuf } : {}),
+            ...(spec.sndbuf !== undefined ? { sndbuf: spec.sndbuf } : {}),
+          }),
+        );
+      }
+      // One program for the whole group; a single shard needs no steering.
+      if (count > 1) sockets[0].attachReusePortCbpf(steeringProgram(count));
+    } catch (error) {
+      for (const socket of sockets) socket.close();
+      throw error;
+    }
+    sockets.forEach((socket, index) => {
+      const counterBuffer = createCounterBuffer();
+      const handle: ShardHandle = {
+        index,
+        socket,
+        counterBuffer,
+        counters: counterView(counterBuffer),
+        toTun: PacketRing.create(RING_SLOTS, RING_SLOT_SIZE),
+        fromTun: PacketRing.create(RING_SLOTS, RING_SLOT_SIZE),
+        worker: null as unknown as Worker,
+        ready: false,
+        restarts: 0,
+      };
+      pool.shards.push(handle);
+      pool.spawn(handle);
+    });
+    return pool;
+  }
+
+  private spawn(handle: ShardHandle): void {
+    const config: ShardConfig = {
+      ...this.template,
+      shard: handle.index,
+      shardCount: this.shardsCount(),
+      socketFd: handle.socket.fd,
+      socketFamily: this.family,
+      toTunRing: handle.toTun.buffer,
+      fromTunRing: handle.fromTun.buffer,
+      counters: handle.counterBuffer,
+    };
+    const worker = new Worker(SHARD_WORKER, { workerData: config, name: `shard-${handle.index}` });
+    handle.worker = worker;
+    handle.ready = false;
+    worker.on('message', (message: ShardToMain) => {
+      if (message.type === 'ready') handle.ready = true;
+      this.events.message(handle, message);
+    });
+    worker.on('error', (error) => {
+      this.events.message(handle, { type: 'log', level: 0, message: `shard ${handle.index} failed: ${error.stack ?? error.message}` });
+    });
+    worker.on('exit', (code) => {
+      if (this.stopping || handle.worker !== worker) return;
+      // Replace it on the same socket; the old rings may hold half-read state.
+      handle.restarts++;
+      handle.toTun = PacketRing.create(RING_SLOTS, RING_SLOT_SIZE);
+      handle.fromTun = PacketRing.create(RING_SLOTS, RING_SLOT_SIZE);
+      this.spawn(handle);
+      this.events.died(handle, `exit code ${code}`);
+    });
+  }
+
+  private shardsCount(): number {
+    return Math.max(this.shards.length, 1);
+  }
+
+  get size(): number {
+    return this.shards.length;
+  }
+
+  post(index: number, message: MainToShard): void {
+    this.shards[index]?.worker.postMessage(message);
+  }
+
+  broadcast(message: MainToShard): void {
+    for (const shard of this.shards) shard.worker.postMessage(message);
+  }
+
+  /** Resolves when every worker is ready. */
+  async ready(timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!this.shards.every((s) => s.ready)) {
+      if (Date.now() > until) throw new Error('shard workers did not start within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Asks each shard to stop (telling clients when `notify`), waits, then ends the workers. */
+  async stop(notify: boolean, timeoutMs = 4000): Promise<void> {
+    this.stopping = true;
+    const stopped = this.shards.map(
+      (shard) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          shard.worker.on('message', (message: ShardToMain) => {
+            if (message.type === 'stopped') {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          shard.worker.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    );
+    this.broadcast({ type: 'stop', notify });
+    await Promise.all(stopped);
+    await Promise.all(this.shards.map((shard) => shard.worker.terminate()));
+    for (const shard of this.shards) shard.socket.close();
+  }
+
+  /** Terminates one worker as if it had crashed (tests and `signal` handling of a stuck shard). */
+  async kill(index: number): Promise<void> {
+    await this.shards[index]?.worker.terminate();
+  }
+}
