@@ -1,0 +1,16 @@
+// A checksummed TCP transfer between two namespaces (through whatever tunnel joins them).
+import path from 'node:path';
+
+import type { NetworkNamespace } from './netns';
+import type { VpnLab } from './vpn-lab';
+
+const SCRIPT = path.join(__dirname, '..', 'fixtures', 'tcp-transfer.js');
+
+export async function transfer(lab: VpnLab, from: NetworkNamespace, to: NetworkNamespace, address: string, bytes: number, port = 5201): Promise<{ sent: { bytes: number; sha256: string }; received: { bytes: number; sha256: string } }> {
+  const server = lab.spawn(to, process.execPath, [SCRIPT, 'serve', address, String(port)], 'transfer receiver');
+  await server.waitFor(/listening/, 10_000);
+  const sender = lab.spawn(from, process.execPath, [SCRIPT, 'send', address, String(port), String(bytes)], 'transfer sender');
+  const sentLine = await sender.waitFor(/\{"bytes".*\}/, 90_000);
+  const receivedLine = await server.waitFor(/\{"bytes".*\}/, 30_000);
+  return { sent: JSON.parse(sentLine[0]) as { bytes: number; sha256: string }, received: JSON.parse(receivedLine[0]) as { bytes: number; sha256: string } };
+}

@@ -1,0 +1,210 @@
+// A small network for end-to-end VPN tests: a server namespace with a bridge (fixed MAC, see
+// the testing notes) and client namespaces on veth pairs into it. Underlay 10.150.0.0/24 and
+// fd00:150::/64 (server .1 / ::1, client i at .(10+i) / ::(10+i)). Processes started here are
+// killed by PID and every namespace is deleted in cleanup(), even when a test fails.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { NetworkNamespace } from './netns';
+import { makeTestPki, type TestPki } from './session-pki';
+
+export const SERVER_UNDERLAY = '10.150.0.1';
+export const SERVER_UNDERLAY6 = 'fd00:150::1';
+export const clientUnderlay = (i: number): string => `10.150.0.${10 + i}`;
+
+const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'shardvpn.js');
+
+export interface LabProcess {
+  readonly child: ChildProcess;
+  readonly name: string;
+  log(): string;
+  /** Resolves when `pattern` appears in the output; rejects after `timeoutMs` or on exit. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Sends a signal and resolves with the exit code (SIGKILL after `timeoutMs`). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  exited(): boolean;
+}
+
+function track(name: string, child: ChildProcess): LabProcess {
+  let output = '';
+  let exitCode: number | null | undefined;
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString();
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  child.on('exit', (code) => {
+    exitCode = code;
+    for (const waiter of waiters) waiter();
+  });
+  return {
+    child,
+    name,
+    log: () => output,
+    exited: () => exitCode !== undefined,
+    waitFor(pattern, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const match = output.match(pattern);
+          if (match !== null) {
+            done();
+            resolve(match);
+          } else if (exitCode !== undefined) {
+            done();
+            reject(new Error(`${name} exited (${exitCode}) before ${pattern}:\n${output.slice(-3000)}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`${name}: no ${pattern} within ${timeoutMs} ms:\n${output.slice(-3000)}`));
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    stop(signal = 'SIGTERM', timeoutMs = 8000) {
+      if (exitCode !== undefined) return Promise.resolve(exitCode);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), timeoutMs);
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+        if (child.pid !== undefined) process.kill(child.pid, signal);
+      });
+    },
+  };
+}
+
+export interface KeySet {
+  tlsCrypt: string;
+  tlsAuth: string;
+  tlsCryptV2Server: string;
+  tlsCryptV2Client: string;
+}
+
+export class VpnLab {
+  readonly server: NetworkNamespace;
+  readonly clients: NetworkNamespace[] = [];
+  readonly dir: string;
+  readonly pki: TestPki;
+  readonly keys: KeySet;
+  private readonly processes: LabProcess[] = [];
+  private readonly bridge = 'svbr0';
+
+  private constructor(clientCount: number) {
+    this.dir = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-lab-'));
+    this.pki = makeTestPki();
+    const key = (name: string, args: string[]): string => {
+      const file = path.join(this.dir, name);
+      execFileSync('openvpn', ['--genkey', ...args.map((a) => a.replace('$FILE', file))], { stdio: 'ignore' });
+      return file;
+    };
+    const tlsCryptV2Server = key('tc2-server.key', ['tls-crypt-v2-server', '$FILE']);
+    this.keys = {
+      tlsCrypt: key('tc.key', ['tls-crypt', '$FILE']),
+      tlsAuth: key('ta.key', ['tls-auth', '$FILE']),
+      tlsCryptV2Server,
+      tlsCryptV2Client: key('tc2-client.key', ['tls-crypt-v2-client', '$FILE', '--tls-crypt-v2', tlsCryptV2Server]),
+    };
+    this.server = NetworkNamespace.create('srv');
+    const mac = `02:50:${randomBytes(4).toString('hex').replace(/(..)(?!$)/g, '$1:')}`;
+    this.server.ip(['link', 'add', this.bridge, 'address', mac, 'type', 'bridge']);
+    this.server.ip(['addr', 'add', `${SERVER_UNDERLAY}/24`, 'dev', this.bridge]);
+    this.server.ip(['-6', 'addr', 'add', `${SERVER_UNDERLAY6}/64`, 'dev', this.bridge, 'nodad']);
+    this.server.ip(['link', 'set', this.bridge, 'up']);
+    for (let i = 0; i < clientCount; i++) this.addClient();
+  }
+
+  static create(clientCount: number): VpnLab {
+    return new VpnLab(clientCount);
+  }
+
+  addClient(): NetworkNamespace {
+    const i = this.clients.length;
+    const ns = NetworkNamespace.create(`c${i}`);
+    this.clients.push(ns);
+    const inner = `svc${i}`;
+    const outer = `svb${i}-${ns.name.slice(-6)}`.slice(0, 15);
+    // Create the pair inside the client namespace, then move one end to the server's.
+    ns.ip(['link', 'add', inner, 'type', 'veth', 'peer', 'name', outer]);
+    ns.ip(['link', 'set', outer, 'netns', this.server.name]);
+    this.server.ip(['link', 'set', outer, 'master', this.bridge]);
+    this.server.ip(['link', 'set', outer, 'up']);
+    ns.ip(['addr', 'add', `${clientUnderlay(i)}/24`, 'dev', inner]);
+    ns.ip(['-6', 'addr', 'add', `fd00:150::${(10 + i).toString(16)}/64`, 'dev', inner, 'nodad']);
+    ns.ip(['link', 'set', inner, 'up']);
+    return ns;
+  }
+
+  /** Writes a file into the lab folder and returns its path. */
+  file(name: string, text: string): string {
+    const file = path.join(this.dir, name);
+    writeFileSync(file, text);
+    return file;
+  }
+
+  /** The server's usual TLS lines (files of the test PKI). */
+  serverTlsLines(): string {
+    return `ca ${this.pki.files.ca}\ncert ${this.pki.files.serverCert}\nkey ${this.pki.files.serverKey}\n`;
+  }
+
+  clientTlsLines(): string {
+    return `ca ${this.pki.files.ca}\ncert ${this.pki.files.clientCert}\nkey ${this.pki.files.clientKey}\nremote-cert-tls server\n`;
+  }
+
+  /** Starts `shardvpn --config` in the server namespace and waits until it serves. */
+  async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = []): Promise<LabProcess> {
+    const file = this.file(name, config);
+    const proc = track('shardvpn', this.server.spawn(process.execPath, [BIN, '--config', file, ...extraArgs]));
+    this.processes.push(proc);
+    await proc.waitFor(/Initialization Sequence Completed/);
+    return proc;
+  }
+
+  /** Starts a stock openvpn in client namespace `i` and waits for its tunnel. */
+  async startOpenvpnClient(i: number, config: string, waitFor: RegExp | null = /Initialization Sequence Completed/): Promise<LabProcess> {
+    const file = this.file(`client${i}-${this.processes.length}.conf`, config);
+    const proc = track(`openvpn client ${i}`, this.clients[i]!.spawn('openvpn', ['--config', file]));
+    this.processes.push(proc);
+    if (waitFor !== null) await proc.waitFor(waitFor);
+    return proc;
+  }
+
+  /** Starts any program in a namespace, tracked for cleanup. */
+  spawn(ns: NetworkNamespace, command: string, args: string[], name = command): LabProcess {
+    const proc = track(name, ns.spawn(command, args));
+    this.processes.push(proc);
+    return proc;
+  }
+
+  /** `ping -c count` from a namespace; resolves with the number of replies. */
+  ping(ns: NetworkNamespace, address: string, count = 3, extra: string[] = []): number {
+    try {
+      const out = ns.exec('ping', ['-c', String(count), '-i', '0.2', '-W', '2', ...extra, address], 30_000);
+      const match = /(\d+) received/.exec(out);
+      return match ? Number(match[1]) : 0;
+    } catch (error) {
+      const out = String((error as { stdout?: string }).stdout ?? '');
+      const match = /(\d+) received/.exec(out);
+      return match ? Number(match[1]) : 0;
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.processes.map((p) => p.stop('SIGTERM', 3000)));
+    for (const ns of this.clients) ns.remove();
+    this.server.remove();
+    this.pki.cleanup();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
