@@ -49,6 +49,11 @@ export class Instance {
   /** Data keys by key_id; the newest active one sends. */
   readonly keys: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(8).fill(null);
   sendKey: DataChannelKey | null = null;
+  /**
+   * A renegotiated key we may not send on yet: the client derives it only after our key
+   * method 2 reply, so we switch when its first authentic packet on that key arrives.
+   */
+  pendingSendKey: DataChannelKey | null = null;
   private readonly keyBlocks = new Map<number, Buffer>();
   readonly keepalive: KeepaliveTimer;
   commonName: string | null = null;
@@ -172,6 +177,7 @@ export class Instance {
         break;
       case 'key-retired': {
         const key = this.keys[event.keyId];
+        if (key !== null && key === this.pendingSendKey) this.pendingSendKey = null;
         if (key !== null && key !== this.sendKey) {
           this.retiredTraffic.push({ receivedBytes: key.traffic.receivedBytes, sentBytes: key.traffic.sentBytes });
           key.destroy();
@@ -320,8 +326,18 @@ export class Instance {
     });
     block.fill(0);
     this.keys[keyId] = key;
-    // The newest key sends; the old one keeps decrypting until it is retired.
-    this.sendKey = key;
+    // The first key sends at once; a renegotiated one once the client has shown it has it.
+    // The old key keeps decrypting until it is retired.
+    if (this.sendKey === null) this.sendKey = key;
+    else this.pendingSendKey = key;
+  }
+
+  /** An authentic packet arrived on `key`: if it is the renegotiated one, send on it from now. */
+  confirmKey(key: DataChannelKey): void {
+    if (key === this.pendingSendKey) {
+      this.sendKey = key;
+      this.pendingSendKey = null;
+    }
   }
 
   /** An authenticated data packet arrived. */

@@ -163,10 +163,11 @@ export class Shard implements InstanceHost {
     const now = this.now();
     const before = this.dataCounters.drops.replay;
     const beforeTag = this.dataCounters.drops['bad-tag'];
-    key.decrypt(this.run, count, now, this.results);
+    const accepted = key.decrypt(this.run, count, now, this.results);
     this.counters[COUNTER.dropReplay] += this.dataCounters.drops.replay - before;
     this.counters[COUNTER.dropBadTag] += this.dataCounters.drops['bad-tag'] - beforeTag;
     const memory = this.recv.memory;
+    if (accepted > 0 && key === instance.pendingSendKey) instance.confirmKey(key);
     for (let j = 0; j < count; j++) {
       if (!this.results.ok(j)) continue;
       const index = this.runIndex[j];
