@@ -3,6 +3,7 @@ import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive 
 import { Logger } from '../shared/log';
 import { DEFAULT_PORT, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
 import { runLifecycle } from './lifecycle';
+import { startOperations, type Operations } from './operations';
 import { startServer } from './server';
 import { VERSION_BANNER } from './version';
 
@@ -71,7 +72,23 @@ export async function run(argv: readonly string[]): Promise<number> {
       logger.verb = result.options.verb;
       return result.options;
     },
-    start: (options, raise) => startServer(options, logger, raise),
+    start: async (options, raise) => {
+      const server = await startServer(options, logger, raise);
+      let operations: Operations;
+      try {
+        operations = await startOperations(server, options, logger);
+      } catch (error) {
+        await server.stop(false);
+        throw error;
+      }
+      return {
+        logStatistics: () => server.logStatistics(),
+        stop: async (notify: boolean) => {
+          await operations.stop();
+          await server.stop(notify);
+        },
+      };
+    },
     notifyOn: (options) => options.explicitExitNotify > 0,
   });
 }

@@ -34,6 +34,8 @@ export interface RunningServer extends ServerView {
   logStatistics(): void;
   /** Per-shard counters by name (metrics, tests). */
   shardCounters(): Record<string, number>[];
+  /** ifconfig pool entries in use and free; null without a pool. */
+  poolUsage(): { used: number; free: number } | null;
 }
 
 function fail(directive: string, detail: string): never {
@@ -274,6 +276,7 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
         return () => listeners.delete(listener);
       },
       shardCounters: () => shards.shards.map((s) => readCounters(s.counters)),
+      poolUsage: () => (pool === null ? null : { used: pool.used, free: pool.free }),
       logStatistics: () => {
         for (const record of registry.records()) {
           logger.log(0, `${record.commonName ?? 'UNDEF'},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`);

@@ -32,7 +32,21 @@ export const SHARD_COUNTERS = [
   'statelessReplies',
   'eventLoopLagMs',
   'eventLoopUtilization',
+  // Handshake duration histogram: cumulative buckets (le HANDSHAKE_BUCKETS[i]), +Inf, sum.
+  'handshakeBucket0',
+  'handshakeBucket1',
+  'handshakeBucket2',
+  'handshakeBucket3',
+  'handshakeBucket4',
+  'handshakeBucket5',
+  'handshakeBucket6',
+  'handshakeBucket7',
+  'handshakeBucketInf',
+  'handshakeSecondsSum',
 ] as const;
+
+/** Upper bounds (seconds) of the handshake duration buckets. */
+export const HANDSHAKE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 export type ShardCounterName = (typeof SHARD_COUNTERS)[number];
 
@@ -45,6 +59,15 @@ export function createCounterBuffer(): SharedArrayBuffer {
 /** A typed view; index it with COUNTER.name. */
 export function counterView(buffer: SharedArrayBuffer): Float64Array {
   return new Float64Array(buffer);
+}
+
+/** Counts one handshake of `seconds` into the histogram counters. */
+export function observeHandshake(view: Float64Array, seconds: number): void {
+  for (let i = 0; i < HANDSHAKE_BUCKETS.length; i++) {
+    if (seconds <= HANDSHAKE_BUCKETS[i]) view[COUNTER.handshakeBucket0 + i]++;
+  }
+  view[COUNTER.handshakeBucketInf]++;
+  view[COUNTER.handshakeSecondsSum] += seconds;
 }
 
 /** Name -> value, for logs and tests. */

@@ -1,7 +1,7 @@
 // One client of a shard (OpenVPN's multi_instance): its control session, its data-channel keys
 // by key_id, its keepalive timers and the addresses the main thread assigned. The shard owns the
 // sockets and calls in here; nothing here does I/O of its own.
-import { COUNTER } from '../shared/counters';
+import { COUNTER, observeHandshake } from '../shared/counters';
 import type { AeadCipherName } from '../shared/native';
 import { parseControlMessage } from '../shared/protocol/control-message';
 import { DataChannelKey, type DataChannelCounters } from '../shared/protocol/data-channel';
@@ -257,6 +257,7 @@ export class Instance {
     for (const keyId of this.keyBlocks.keys()) this.installKey(keyId);
     this.state = 'connected';
     this.host.counters[COUNTER.handshakesCompleted]++;
+    observeHandshake(this.host.counters, (this.host.now() - this.created) / 1000);
     this.host.counters[COUNTER.clientsConnected]++;
     this.host.toMain({ type: 'client-established', peerId: this.peerId, cipher });
     if (this.pushRequested) this.sendPush();

@@ -1,0 +1,185 @@
+// Prometheus metrics (prom-client) served by the main thread. Every value is read at scrape time
+// from the shards' SharedArrayBuffer counters, the rings' headers, the pool and the client
+// table: no message to a shard per scrape, nothing added to the packet path.
+import http from 'node:http';
+
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
+
+import { COUNTER, HANDSHAKE_BUCKETS, type ShardCounterName } from '../shared/counters';
+import type { PacketRing } from '../shared/ring';
+import type { ClientRecord } from './server-view';
+import { VERSION } from './version';
+
+export interface MetricsSource {
+  shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing }[];
+  pump(): { noRoute: number; tunWriteDrops: number; ringFull: number; clientToClient: number };
+  pool(): { used: number; free: number } | null;
+  clients(): readonly ClientRecord[];
+  perClient: boolean;
+}
+
+const FAILURE_REASONS: readonly [string, ShardCounterName][] = [
+  ['bad_hmac', 'handshakeFailBadHmac'],
+  ['tls_error', 'handshakeFailTls'],
+  ['certificate_rejected', 'handshakeFailCert'],
+  ['auth_failed', 'handshakeFailAuth'],
+  ['timeout', 'handshakeFailTimeout'],
+];
+
+const DROP_REASONS: readonly [string, ShardCounterName][] = [
+  ['replay', 'dropReplay'],
+  ['bad_tag', 'dropBadTag'],
+  ['unknown_peer_id', 'dropUnknownPeer'],
+  ['source_address', 'dropSourceAddress'],
+  ['ring_full', 'dropRingFull'],
+  ['short', 'dropShort'],
+  ['bad_key_id', 'dropBadKeyId'],
+  ['not_connected', 'dropNotConnected'],
+  ['control', 'dropControl'],
+];
+
+/** A counter whose value is an absolute total read at scrape time. */
+function totalCounter(registry: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, value: number) => void) => void): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      read((labels, value) => {
+        if (value > 0) this.inc(labels, value);
+        else this.inc(labels, 0);
+      });
+    },
+  });
+}
+
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, value: number) => void) => void): void {
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      read((labels, value) => this.set(labels, value));
+    },
+  });
+}
+
+/**
+ * The handshake duration histogram. prom-client's Histogram can only observe(), but the buckets
+ * are counted by the shards in shared memory, so this metric reports their sums as they are.
+ */
+function handshakeHistogram(source: MetricsSource): { name: string; help: string; get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>>; reset(): void } {
+  const name = 'shardvpn_handshake_duration_seconds';
+  const help = 'Time from the first control packet of a session to its established tunnel.';
+  return {
+    name,
+    help,
+    reset: () => undefined,
+    get: async () => {
+      const shards = source.shards();
+      const sum = (index: number): number => shards.reduce((total, shard) => total + shard.counters[index], 0);
+      const bucket = (le: number | string, value: number): MetricValueWithName<string> => ({ labels: { le }, value, metricName: `${name}_bucket` });
+      const values: MetricValueWithName<string>[] = [
+        ...HANDSHAKE_BUCKETS.map((le, i) => bucket(le, sum(COUNTER.handshakeBucket0 + i))),
+        bucket('+Inf', sum(COUNTER.handshakeBucketInf)),
+        { labels: {}, value: sum(COUNTER.handshakeSecondsSum), metricName: `${name}_sum` },
+        { labels: {}, value: sum(COUNTER.handshakeBucketInf), metricName: `${name}_count` },
+      ];
+      // The registry reads name, help, type and values; 'histogram' is MetricType.Histogram's value.
+      return { name, help, type: 'histogram' as unknown as MetricType, aggregator: 'sum', collect: () => undefined, values };
+    },
+  };
+}
+
+export function createRegistry(source: MetricsSource): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const perShard = (name: ShardCounterName) => (set: (labels: Record<string, string>, value: number) => void): void =>
+    source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER[name]]));
+
+  gauge(registry, 'shardvpn_build_info', 'shardvpn build information (always 1).', ['version', 'node', 'openssl'], (set) =>
+    set({ version: VERSION, node: process.versions.node, openssl: process.versions.openssl }, 1),
+  );
+  gauge(registry, 'shardvpn_connected_clients', 'Clients with an established tunnel.', [], (set) => set({}, source.clients().length));
+  gauge(registry, 'shardvpn_shard_connected_clients', 'Clients with an established tunnel, per shard.', ['shard'], perShard('clientsConnected'));
+  totalCounter(registry, 'shardvpn_handshakes_started_total', 'Control sessions created (after the stateless cookie exchange).', ['shard'], perShard('handshakesStarted'));
+  totalCounter(registry, 'shardvpn_handshakes_completed_total', 'Handshakes that reached an established tunnel.', ['shard'], perShard('handshakesCompleted'));
+  totalCounter(registry, 'shardvpn_handshakes_failed_total', 'Failed handshakes by reason.', ['shard', 'reason'], (set) =>
+    source.shards().forEach((shard, index) => {
+      for (const [reason, name] of FAILURE_REASONS) set({ shard: String(index), reason }, shard.counters[COUNTER[name]]);
+    }),
+  );
+  registry.registerMetric(handshakeHistogram(source) as unknown as Metric);
+  for (const [metric, inName, outName, help] of [
+    ['shardvpn_link_bytes_total', 'linkBytesIn', 'linkBytesOut', 'UDP payload bytes on the link (OpenVPN packets).'],
+    ['shardvpn_link_packets_total', 'linkPacketsIn', 'linkPacketsOut', 'UDP datagrams on the link.'],
+    ['shardvpn_tun_bytes_total', 'tunBytesIn', 'tunBytesOut', 'Tunnel packet bytes (in: from TUN to clients; out: from clients to TUN).'],
+    ['shardvpn_tun_packets_total', 'tunPacketsIn', 'tunPacketsOut', 'Tunnel packets (in: from TUN to clients; out: from clients to TUN).'],
+  ] as const) {
+    totalCounter(registry, metric, help, ['shard', 'direction'], (set) =>
+      source.shards().forEach((shard, index) => {
+        set({ shard: String(index), direction: 'in' }, shard.counters[COUNTER[inName]]);
+        set({ shard: String(index), direction: 'out' }, shard.counters[COUNTER[outName]]);
+      }),
+    );
+  }
+  totalCounter(registry, 'shardvpn_dropped_packets_total', 'Packets dropped, by shard and reason (shard "main": the TUN side).', ['shard', 'reason'], (set) => {
+    source.shards().forEach((shard, index) => {
+      for (const [reason, name] of DROP_REASONS) set({ shard: String(index), reason }, shard.counters[COUNTER[name]]);
+    });
+    const pump = source.pump();
+    set({ shard: 'main', reason: 'no_route' }, pump.noRoute);
+    set({ shard: 'main', reason: 'tun_write' }, pump.tunWriteDrops);
+    set({ shard: 'main', reason: 'ring_full' }, pump.ringFull);
+  });
+  totalCounter(registry, 'shardvpn_client_to_client_packets_total', 'Packets passed between clients without the TUN device.', [], (set) => set({}, source.pump().clientToClient));
+  gauge(registry, 'shardvpn_ring_occupancy', 'Packets waiting in a ring.', ['shard', 'ring'], (set) =>
+    source.shards().forEach((shard, index) => {
+      set({ shard: String(index), ring: 'to_tun' }, shard.toTun.size);
+      set({ shard: String(index), ring: 'from_tun' }, shard.fromTun.size);
+    }),
+  );
+  totalCounter(registry, 'shardvpn_renegotiations_total', 'Data-channel key renegotiations.', ['shard'], perShard('renegotiations'));
+  gauge(registry, 'shardvpn_pool_addresses', 'ifconfig pool entries by state.', ['state'], (set) => {
+    const pool = source.pool();
+    if (pool === null) return;
+    set({ state: 'used' }, pool.used);
+    set({ state: 'free' }, pool.free);
+  });
+  gauge(registry, 'shardvpn_shard_event_loop_lag_seconds', 'Event-loop lag of each shard (last second).', ['shard'], (set) =>
+    source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER.eventLoopLagMs] / 1000)),
+  );
+  gauge(registry, 'shardvpn_shard_event_loop_utilization', 'Event-loop utilization of each shard (0..1, last second).', ['shard'], perShard('eventLoopUtilization'));
+  if (source.perClient) {
+    totalCounter(registry, 'shardvpn_client_bytes_total', 'Link bytes per connected client (metrics-per-client).', ['common_name', 'real_address', 'virtual_address', 'direction'], (set) => {
+      for (const client of source.clients()) {
+        const labels = { common_name: client.commonName ?? 'UNDEF', real_address: `${client.realAddress.address}:${client.realAddress.port}`, virtual_address: client.virtualAddress ?? '' };
+        set({ ...labels, direction: 'in' }, client.bytesReceived);
+        set({ ...labels, direction: 'out' }, client.bytesSent);
+      }
+    });
+  }
+  return registry;
+}
+
+/** Serves GET /metrics; resolves once listening. */
+export function serveMetrics(registry: Registry, address: string, port: number): Promise<http.Server> {
+  const server = http.createServer((request, response) => {
+    if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${error.message}\n`),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`metrics-listen ${address} ${port}: ${error.code ?? error.message}`)));
+    server.listen(port, address, () => resolve(server));
+  });
+}
