@@ -3,7 +3,7 @@
 // its point-to-point peer base+1). IPv6: one address per client from the server-ipv6 pool.
 // A client gets back the entry its common name used before when that entry is free; otherwise
 // the entry released longest ago. The main thread is the only owner of the pool.
-import { formatIPv6, parseIPv6 } from '../shared/ip-address';
+import { addToIPv6, parseIPv6 } from '../shared/ip-address';
 import { ipv4ToNumber, numberToIpv4 } from '../shared/ip-math';
 
 export interface PoolConfig {
@@ -107,14 +107,7 @@ export class IfconfigPool {
       }
     }
     if (this.ipv6Base !== null && this.config.ipv6) {
-      const address = new Uint8Array(this.ipv6Base);
-      let carry = index;
-      for (let i = 15; i >= 0 && carry > 0; i--) {
-        const sum = address[i] + (carry & 0xff);
-        address[i] = sum & 0xff;
-        carry = (carry >>> 8) + (sum >> 8);
-      }
-      result.ipv6 = { address: formatIPv6(address), netbits: this.config.ipv6.netbits };
+      result.ipv6 = { address: addToIPv6(this.config.ipv6.base, index) ?? '', netbits: this.config.ipv6.netbits };
     }
     return result;
   }

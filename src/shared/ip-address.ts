@@ -67,3 +67,16 @@ export function formatIPv6(bytes: Uint8Array, offset = 0): string {
   if (bestStart < 0) return hex(0, 8);
   return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
 }
+
+/** The IPv6 address `n` above `text` (carrying across all 128 bits); null when not IPv6. */
+export function addToIPv6(text: string, n: number): string | null {
+  const bytes = new Uint8Array(16);
+  if (!parseIPv6(text, bytes)) return null;
+  let carry = n;
+  for (let i = 15; i >= 0 && carry > 0; i--) {
+    const sum = bytes[i] + (carry % 256);
+    bytes[i] = sum & 0xff;
+    carry = Math.floor(carry / 256) + (sum >> 8);
+  }
+  return formatIPv6(bytes);
+}

@@ -4,6 +4,7 @@
 
 import { ConfigError } from './errors';
 import { ConnectionEntry, ConnectionFields, Options, Where } from './options-types';
+import { addToIPv6 } from '../ip-address';
 import { intToIpv4, ipv4ToInt, netmaskBits } from './registry';
 
 export interface PostContext {
@@ -34,47 +35,9 @@ export function deviceType(o: Options): 'tun' | 'tap' | 'null' | undefined {
   return undefined;
 }
 
-/** Add `n` to the low 64 bits of an IPv6 address. */
+/** Add `n` to an IPv6 address (server-ipv6 arithmetic). */
 function addIpv6(address: string, n: number): string {
-  const groups = expandIpv6(address);
-  let carry = n;
-  for (let i = 7; i >= 0 && carry > 0; i--) {
-    const v = (groups[i] as number) + carry;
-    groups[i] = v & 0xffff;
-    carry = Math.floor(v / 0x10000);
-  }
-  return compressIpv6(groups);
-}
-
-function expandIpv6(address: string): number[] {
-  let s = address;
-  // An embedded dotted quad becomes two groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4 !== null) {
-    const n = ipv4ToInt(v4[1] as string);
-    s = s.slice(0, -(v4[1] as string).length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const [head, tail] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
-  const h = head === '' ? [] : head.split(':').map((g) => parseInt(g, 16));
-  if (tail === undefined) return h;
-  const t = tail === '' ? [] : tail.split(':').map((g) => parseInt(g, 16));
-  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-}
-
-function compressIpv6(groups: readonly number[]): string {
-  // Longest run of zero groups (at least two) becomes '::', as inet_ntop writes it.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return addToIPv6(address, n) ?? address;
 }
 
 function expandServerIpv6(o: Options, ctx: PostContext): void {

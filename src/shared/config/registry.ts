@@ -67,21 +67,8 @@ export function ipv4OrHost(d: Directive, s: string, what: string): string {
   return fail(d, `bad ${what} '${s}': expected an IPv4 address or host name`);
 }
 
-export function ipv4ToInt(s: string): number {
-  const p = s.split('.').map(Number);
-  return (((p[0] as number) << 24) | ((p[1] as number) << 16) | ((p[2] as number) << 8) | (p[3] as number)) >>> 0;
-}
-
-export function intToIpv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-/** Prefix length of a contiguous netmask, or -1. */
-export function netmaskBits(mask: number): number {
-  const inv = (~mask) >>> 0;
-  if ((inv & (inv + 1)) !== 0) return -1;
-  return 32 - Math.log2(inv + 1);
-}
+// Address arithmetic is shared with the server (pool, routes): one implementation in ip-math.
+export { ipv4ToNumber as ipv4ToInt, numberToIpv4 as intToIpv4, netmaskToBits as netmaskBits } from '../ip-math';
 
 /** `ADDR/BITS` with an IPv6 address and bits in [min, max] (OpenVPN's get_ipv6_addr). */
 export function ipv6Prefix(d: Directive, s: string, what: string, min: number, max: number): { address: string; netbits: number } {
