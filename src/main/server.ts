@@ -284,6 +284,9 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
         shards.shards.forEach((shard, index) => {
           const counters = readCounters(shard.counters);
           logger.log(0, `shard ${index}: ${SHARD_COUNTERS.map((name) => `${name}=${Math.round(counters[name] * 100) / 100}`).join(' ')}`);
+          for (const [name, ring] of [['to-tun', shard.toTun], ['from-tun', shard.fromTun]] as const) {
+            logger.log(0, `shard ${index} ${name} ring: size=${ring.size} drops=${ring.drops} sleeps=${ring.sleeps} notifies=${ring.notifies} missedWakes=${ring.missedWakes}`);
+          }
         });
         const p = pump!.counters;
         logger.log(0, `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`);
