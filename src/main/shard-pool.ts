@@ -92,8 +92,11 @@ export class ShardPool {
         restarts: 0,
       };
       pool.shards.push(handle);
-      pool.spawn(handle);
     });
+    // Spawn only once every handle is in place: a worker's shardCount (the stride of its
+    // peer-ids, which the steering program and the TUN pump divide by) is the pool's size, and
+    // spawning inside the loop gave shard 0 a count of 1, so its peer-ids collided with shard 1's.
+    for (const handle of pool.shards) pool.spawn(handle);
     return pool;
   }
 
