@@ -4,7 +4,11 @@ import { Logger } from '../shared/log';
 import { DEFAULT_PORT, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
 import { runLifecycle } from './lifecycle';
 import { startOperations, type Operations } from './operations';
+import { ClientProcess } from './p2p';
 import { startServer } from './server';
+import { runGenkey } from './tools/genkey';
+import { showCiphers } from './tools/show-ciphers';
+import { runTestCrypto } from './tools/test-crypto';
 import { VERSION_BANNER } from './version';
 
 const USAGE = `Usage: shardvpn [--config FILE] [options]
@@ -13,8 +17,13 @@ const USAGE = `Usage: shardvpn [--config FILE] [options]
   shardvpn                          run a server from the built-in configuration, creating a
                                     CA, certificates and a client profile in the data folder
                                     (SHARDVPN_DATA, default ./data) on first run
+  shardvpn --config client.ovpn     run a client against an OpenVPN 2.6 (or shardvpn) server
   --help                            show this text
   --version                         show the version
+  --genkey TYPE FILE                write a key: secret, tls-auth, tls-crypt, tls-crypt-v2-server,
+                                    or tls-crypt-v2-client (with --tls-crypt-v2 SERVERKEY)
+  --test-crypto                     self-test of every data-channel cipher
+  --show-ciphers                    list the data-channel ciphers
 
 OpenVPN 2.6 directives work as config lines and as --flags. shardvpn's own:
   workers N                         shard worker threads (default: the number of cores)
@@ -43,6 +52,12 @@ export async function run(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (argv.includes('--genkey')) return runGenkey(argv);
+  if (argv.includes('--test-crypto')) return runTestCrypto();
+  if (argv.includes('--show-ciphers')) {
+    process.stdout.write(showCiphers());
+    return 0;
+  }
   const directives = parseArgv(argv);
   let load: () => BuildResult;
   if (namesOwnConfig(directives)) {
@@ -59,9 +74,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   const first = load();
   printWarnings(first);
   const logger = new Logger(first.options.verb);
-  if (first.options.mode !== 'server') {
-    throw new ConfigError({ file: '(config)', line: 0 }, 'client', 'client mode is not available in this version of shardvpn; use mode server');
-  }
+  if (first.options.mode !== 'server') return runClient(first, load, logger, directives);
   let initial: BuildResult | null = first;
   return runLifecycle({
     logger,
@@ -81,6 +94,8 @@ export async function run(argv: readonly string[]): Promise<number> {
         await server.stop(false);
         throw error;
       }
+      // Announced once the status file, management and metrics are up too, as OpenVPN does.
+      logger.log(1, 'Initialization Sequence Completed');
       return {
         logStatistics: () => server.logStatistics(),
         stop: async (notify: boolean) => {
@@ -91,6 +106,25 @@ export async function run(argv: readonly string[]): Promise<number> {
     },
     notifyOn: (options) => options.explicitExitNotify > 0,
   });
+}
+
+/** Client mode (tunnel_point_to_point): one thread, the same lifecycle loop as the server. */
+async function runClient(first: BuildResult, load: () => BuildResult, logger: Logger, directives: readonly Directive[]): Promise<number> {
+  let initial: BuildResult | null = first;
+  const client = new ClientProcess(logger, directives.find((d) => d.name === 'config')?.args[0]);
+  const code = await runLifecycle({
+    logger,
+    loadOptions: () => {
+      const result = initial ?? load();
+      if (initial === null) printWarnings(result);
+      initial = null;
+      logger.verb = result.options.verb;
+      return result.options;
+    },
+    start: (options, raise) => client.start(options, raise),
+    notifyOn: (options, signal) => client.notifyOn(options, signal),
+  });
+  return Math.max(code, client.exitStatus);
 }
 
 export function main(argv: readonly string[]): void {

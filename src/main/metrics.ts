@@ -143,6 +143,7 @@ export function createRegistry(source: MetricsSource): Registry {
       set({ shard: String(index), ring: 'from_tun' }, shard.fromTun.size);
     }),
   );
+  totalCounter(registry, 'shardvpn_stateless_replies_total', 'Stateless HMAC-cookie replies to first packets (a flood of resets shows here).', ['shard'], perShard('statelessReplies'));
   totalCounter(registry, 'shardvpn_renegotiations_total', 'Data-channel key renegotiations.', ['shard'], perShard('renegotiations'));
   gauge(registry, 'shardvpn_pool_addresses', 'ifconfig pool entries by state.', ['state'], (set) => {
     const pool = source.pool();

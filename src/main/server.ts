@@ -199,6 +199,7 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
           if (entry === undefined) return;
           entry.established = true;
           entry.cipher = message.cipher;
+          entry.stats = message.stats;
           logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} MULTI: primary virtual IP: ${entry.virtual4 ?? entry.virtual6 ?? 'none'} (peer-id ${entry.peerId}, shard ${entry.shard}, ${message.cipher})`);
           emit({ type: 'established', cid: entry.cid, env: envOf(entry) });
           if (entry.virtual4 !== null) emit({ type: 'address', cid: entry.cid, address: entry.virtual4, primary: true });
@@ -241,7 +242,7 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
 
     if (options.writepid !== undefined) writeFileSync(options.writepid.resolved, `${process.pid}\n`);
     const port = shards.shards[0]?.socket.localAddress().port ?? options.localPort;
-    logger.log(1, `shardvpn server on UDP port ${port} with ${workers} shard${workers === 1 ? '' : 's'}; Initialization Sequence Completed`);
+    logger.log(1, `shardvpn server on UDP port ${port} with ${workers} shard${workers === 1 ? '' : 's'}`);
 
     const finder = (predicate: (entry: ClientEntry) => boolean): ClientEntry[] => [...registry.entries()].filter(predicate);
     const kill = (entries: ClientEntry[], message: string | null): number => {

@@ -91,7 +91,7 @@ export type ShardToMain =
       realAddress: { family: 4 | 6; address: string; port: number };
       keyId: number;
     }
-  | { type: 'client-established'; peerId: number; cipher: string }
+  | { type: 'client-established'; peerId: number; cipher: string; stats: ClientStats }
   | { type: 'client-gone'; peerId: number; reason: string; bytesReceived: number; bytesSent: number }
   | { type: 'stats'; id: number; clients: ClientStats[] }
   | { type: 'log'; level: number; message: string }

@@ -106,6 +106,7 @@ export class Instance {
       {
         sendPacket: (wire) => {
           this.keepalive.sent(host.now());
+          this.controlBytesOut += wire.length;
           host.sendWire(this, wire);
         },
         onEvent: (event) => this.onSessionEvent(event),
@@ -121,8 +122,8 @@ export class Instance {
 
   /** Traffic over all keys, link bytes as OpenVPN counts them. */
   stats(): ClientStats {
-    let bytesReceived = 0;
-    let bytesSent = 0;
+    let bytesReceived = this.controlBytesIn;
+    let bytesSent = this.controlBytesOut;
     for (const key of this.retiredTraffic) {
       bytesReceived += key.receivedBytes;
       bytesSent += key.sentBytes;
@@ -146,6 +147,9 @@ export class Instance {
   }
 
   private readonly retiredTraffic: { receivedBytes: number; sentBytes: number }[] = [];
+  /** Control-channel bytes on the link: OpenVPN's per-client byte counts include the handshake. */
+  controlBytesIn = 0;
+  controlBytesOut = 0;
 
   private onSessionEvent(event: SessionEvent): void {
     const host = this.host;
@@ -259,7 +263,7 @@ export class Instance {
     this.host.counters[COUNTER.handshakesCompleted]++;
     observeHandshake(this.host.counters, (this.host.now() - this.created) / 1000);
     this.host.counters[COUNTER.clientsConnected]++;
-    this.host.toMain({ type: 'client-established', peerId: this.peerId, cipher });
+    this.host.toMain({ type: 'client-established', peerId: this.peerId, cipher, stats: this.stats() });
     if (this.pushRequested) this.sendPush();
   }
 

@@ -22,6 +22,8 @@ const BATCH = 64;
 const SLOT = 2048;
 const TICK_MS = 200;
 const STOP_GRACE_MS = 1500;
+/** Refused control packets logged per shard and second; the rest are only counted. */
+const DROP_LOGS_PER_SECOND = 10;
 
 function addressKey(bytes: Uint8Array, index: number): string {
   const at = index * ADDRESS_SIZE;
@@ -59,6 +61,8 @@ export class Shard implements InstanceHost {
   private readonly ticker: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
   private stopping = false;
+  private dropLogSecond = -1;
+  private dropLogCount = 0;
   private lastElu = performance.eventLoopUtilization();
 
   constructor(
@@ -236,6 +240,7 @@ export class Shard implements InstanceHost {
       const isReset = op === P_CONTROL_HARD_RESET_CLIENT_V2 || op === P_CONTROL_HARD_RESET_CLIENT_V3;
       const peerSid = existing.session.peerSessionId;
       if (!isReset || peerSid === null || peerSid.equals(wire.subarray(1, 9))) {
+        existing.controlBytesIn += wire.length;
         existing.session.receivePacket(wire);
         return;
       }
@@ -243,10 +248,19 @@ export class Shard implements InstanceHost {
       existing.close('client restarted its session');
     }
     const peer = this.from.get(index);
+    if (this.stopping) {
+      // As OpenVPN, no new sessions while shutting down: a client told RESTART reconnects at once
+      // and would otherwise finish a handshake with this dying shard, then wait forever for a
+      // PUSH_REPLY that the restarted server knows nothing about.
+      this.counters[COUNTER.dropControl]++;
+      this.logDrop(peer.address, peer.port, 'connection attempt ignored while the server is shutting down');
+      return;
+    }
     const result = this.responder.handle(wire, peer.address, peer.port, this.now());
     switch (result.action) {
       case 'drop':
         this.counters[COUNTER.dropControl]++;
+        this.logDrop(peer.address, peer.port, result.reason);
         return;
       case 'reply':
         this.counters[COUNTER.statelessReplies]++;
@@ -263,11 +277,27 @@ export class Shard implements InstanceHost {
         const instance = new Instance(peerId, addressBytes, key, { ...peer }, this, result.stateless);
         this.byPeer.set(peerId, instance);
         this.byAddress.set(key, instance);
+        instance.controlBytesIn += wire.length;
         instance.session.start();
         instance.session.receivePacket(wire);
         return;
       }
     }
+  }
+
+  /**
+   * A control packet from an unknown peer was refused (wrong tls-auth / tls-crypt key, bad
+   * cookie, ...): the operator needs the reason, as OpenVPN's "TLS Error: ... from" lines give it,
+   * but a flood of such packets must not become a flood of log lines, hence the per-second cap.
+   * Verb 3, not OpenVPN's 1: some reasons are benign (late packets of a session just closed).
+   */
+  private logDrop(address: string, port: number, reason: string): void {
+    const second = Math.floor(this.now() / 1000);
+    if (second !== this.dropLogSecond) {
+      this.dropLogSecond = second;
+      this.dropLogCount = 0;
+    }
+    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND) this.log(3, `TLS Error: control packet from ${address}:${port} dropped: ${reason}`);
   }
 
   // ---- control datagrams out ----

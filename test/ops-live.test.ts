@@ -1,0 +1,314 @@
+// Operations of a live server. Status files: OpenVPN 2.6 and shardvpn run the same server config
+// (each in its own lab of namespaces) for the same stock client, and their status files of
+// versions 1, 2 and 3 must have the same line kinds, headers, column counts and field formats.
+// Management: a live shardvpn's unix socket (reachable from the test process through the file
+// system) answers status, load-stats and kill, and notifies client connects and disconnects,
+// while a second management client sends garbage.
+process.env.TZ = 'UTC'; // spawned servers inherit it: both files print the same time zone
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { SERVER_UNDERLAY, VpnLab, type LabProcess } from './helpers/vpn-lab';
+
+let openvpnLab: VpnLab;
+/** The v2 CLIENT_LIST rows of both servers, read right after the client connected. */
+let clientRows: { openvpn: string; shardvpn: string } | null = null;
+let shardvpnLab: VpnLab;
+before(() => {
+  openvpnLab = VpnLab.create(1);
+  shardvpnLab = VpnLab.create(1);
+});
+after(async () => {
+  await Promise.all([openvpnLab.cleanup(), shardvpnLab.cleanup()]);
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitUntil(what: string, check: () => boolean, timeoutMs: number, context: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
+    await sleep(100);
+  }
+}
+
+/** The server config both implementations run (only the file paths differ). */
+function serverConfig(lab: VpnLab, statusFile: string, version: 1 | 2 | 3): string {
+  return `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.154.0.0 255.255.255.0\nserver-ipv6 fd00:154::/64\n` +
+    `keepalive 10 60\n${lab.serverTlsLines()}dh none\nstatus ${statusFile} 1\nstatus-version ${version}\nverb 3\n`;
+}
+
+function clientConfig(lab: VpnLab): string {
+  return `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nexplicit-exit-notify 1\n${lab.clientTlsLines()}verb 3\n`;
+}
+
+const TIME = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`;
+const UNIX = String.raw`\d{9,10}`;
+const V4_PORT = String.raw`\d+\.\d+\.\d+\.\d+:\d+`;
+const V4 = String.raw`\d+\.\d+\.\d+\.\d+`;
+const V6 = '[0-9a-f:]+';
+const ROUTE = `(?:${V4}|${V6})(?:/\\d+)?C?`;
+/** Field formats of the data rows, column by column; the first field names the row kind. */
+const V2_FORMATS: Record<string, readonly string[]> = {
+  TITLE: ['TITLE', '.+'],
+  TIME: ['TIME', TIME, UNIX],
+  CLIENT_LIST: ['CLIENT_LIST', '[^,\t]+', V4_PORT, V4, V6, String.raw`\d+`, String.raw`\d+`, TIME, UNIX, '[^,\t]+', String.raw`\d+`, String.raw`\d+`, '[A-Z0-9-]+'],
+  ROUTING_TABLE: ['ROUTING_TABLE', ROUTE, '[^,\t]+', V4_PORT, TIME, UNIX],
+  GLOBAL_STATS: ['GLOBAL_STATS', '[^,\t]+', String.raw`\d+`],
+  END: ['END'],
+};
+/** Version 1 rows by section: lines that are not section titles or headers. */
+const V1_FORMATS: Record<string, readonly string[]> = {
+  'OpenVPN CLIENT LIST': ['Updated', TIME],
+  'Common Name,Real Address,Bytes Received,Bytes Sent,Connected Since': ['[^,]+', V4_PORT, String.raw`\d+`, String.raw`\d+`, TIME],
+  'Virtual Address,Common Name,Real Address,Last Ref': [ROUTE, '[^,]+', V4_PORT, TIME],
+  'GLOBAL STATS': ['Max bcast/mcast queue length', String.raw`\d+`],
+};
+const V1_FIXED = new Set(['OpenVPN CLIENT LIST', ...Object.keys(V1_FORMATS).filter((k) => k.includes(',')), 'ROUTING TABLE', 'GLOBAL STATS', 'END']);
+
+/** What a status file looks like with the values taken out: one shape string per line. */
+function shape(lines: readonly string[], version: 1 | 2 | 3): string[] {
+  if (version === 1) {
+    let section = '';
+    return lines.map((line) => {
+      if (V1_FIXED.has(line)) {
+        if (line !== 'ROUTING TABLE') section = line;
+        return line;
+      }
+      const formats = V1_FORMATS[section];
+      assert.ok(formats !== undefined, `v1 line outside a known section: ${line}`);
+      const fields = line.split(',');
+      assert.equal(fields.length, formats.length, `v1 column count of ${JSON.stringify(line)}`);
+      fields.forEach((f, c) => assert.match(f, new RegExp(`^(?:${formats[c]})$`), `v1 column ${c} of ${JSON.stringify(line)}`));
+      return `${section}: ${fields.length} columns`;
+    });
+  }
+  const sep = version === 3 ? '\t' : ',';
+  return lines.map((line) => {
+    // Headers must match exactly; the TITLE's text may hold the other separator.
+    if (line.startsWith(`HEADER${sep}`)) return line;
+    const fields = line.startsWith(`TITLE${sep}`) ? ['TITLE', line.slice(6)] : line.split(sep);
+    const formats = V2_FORMATS[fields[0] as string];
+    assert.ok(formats !== undefined, `v${version} unknown line kind: ${JSON.stringify(line)}`);
+    assert.equal(fields.length, formats.length, `v${version} column count of ${JSON.stringify(line)}`);
+    fields.forEach((f, c) => assert.match(f, new RegExp(`^(?:${formats[c]})$`), `v${version} column ${c} of ${JSON.stringify(line)}`));
+    return `${fields[0]}: ${fields.length} columns`;
+  });
+}
+
+/** Starts the server (openvpn or shardvpn) and the stock client of one lab; resolves with the status lines. */
+async function serveOneClient(lab: VpnLab, kind: 'openvpn' | 'shardvpn', version: 1 | 2 | 3): Promise<{ lines: string[]; stop: () => Promise<void> }> {
+  const statusFile = path.join(lab.dir, `status-v${version}`);
+  const config = serverConfig(lab, statusFile, version);
+  let server: LabProcess;
+  if (kind === 'shardvpn') {
+    server = await lab.startShardvpn(config, `server-v${version}.conf`);
+  } else {
+    server = lab.spawn(lab.server, 'openvpn', ['--config', lab.file(`server-v${version}.conf`, config)], 'openvpn server');
+    await server.waitFor(/Initialization Sequence Completed/);
+  }
+  const client = await lab.startOpenvpnClient(0, clientConfig(lab));
+  const stop = async (): Promise<void> => {
+    await client.stop();
+    await server.stop();
+  };
+  try {
+    // The file is rewritten every second; wait for one that lists the client and its routes.
+    const listed = (): boolean => {
+      const text = existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : '';
+      return text.includes('10.154.0.2') && text.includes('fd00:154::1000');
+    };
+    await waitUntil(`${kind}'s status file to list the client`, listed, 10_000, () => (existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : 'no file') + server.log().slice(-2000));
+    const text = readFileSync(statusFile, 'utf8');
+    assert.ok(text.endsWith('\nEND\n'), `${kind} v${version}: ends with END and \\n`);
+    return { lines: text.split('\n').slice(0, -1), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+test('status files of versions 1, 2 and 3: the same shape from OpenVPN 2.6 and shardvpn', { timeout: 60_000 }, async (t) => {
+  clientRows = null;
+  for (const version of [1, 2, 3] as const) {
+    const started = await Promise.allSettled([serveOneClient(openvpnLab, 'openvpn', version), serveOneClient(shardvpnLab, 'shardvpn', version)]);
+    const [theirs, ours] = started.map((s) => (s.status === 'fulfilled' ? s.value : null));
+    try {
+      for (const s of started) if (s.status === 'rejected') throw s.reason;
+      assert.ok(theirs && ours);
+      if (version === 2) {
+        clientRows = { openvpn: theirs.lines.find((l) => l.startsWith('CLIENT_LIST,')) ?? '', shardvpn: ours.lines.find((l) => l.startsWith('CLIENT_LIST,')) ?? '' };
+        t.diagnostic(`client rows: openvpn ${clientRows.openvpn} | shardvpn ${clientRows.shardvpn}`);
+      }
+      const context = `\n--- openvpn ---\n${theirs.lines.join('\n')}\n--- shardvpn ---\n${ours.lines.join('\n')}`;
+      assert.deepEqual(shape(ours.lines, version), shape(theirs.lines, version), `v${version}: same line kinds, headers and columns${context}`);
+      // Both assigned the first pool addresses to their one client.
+      const routes = (lines: string[]): string[] =>
+        lines.filter((l) => /^(?:ROUTING_TABLE[,\t])?(?:10\.154|fd00:154)/.test(l)).map((l) => l.split(/[,\t]/)[version === 1 ? 0 : 1] as string).sort();
+      assert.deepEqual(routes(ours.lines), ['10.154.0.2', 'fd00:154::1000'], context);
+      assert.deepEqual(routes(theirs.lines), ['10.154.0.2', 'fd00:154::1000'], context);
+    } finally {
+      await Promise.all([theirs?.stop(), ours?.stop()]);
+    }
+  }
+});
+
+// OpenVPN's Bytes Received/Sent count every link byte of the client, the TLS handshake included
+// (about 2 kB each way right after connecting here); so do shardvpn's.
+test('status byte counts include the control channel, as OpenVPN counts them', () => {
+  assert.ok(clientRows !== null, 'the parity test ran');
+  const bytes = (row: string): [number, number] => [Number(row.split(',')[5]), Number(row.split(',')[6])];
+  const [theirIn, theirOut] = bytes(clientRows.openvpn);
+  const [ourIn, ourOut] = bytes(clientRows.shardvpn);
+  assert.ok(theirIn > 1000 && theirOut > 1000, clientRows.openvpn);
+  assert.ok(ourIn > theirIn / 2 && ourOut > theirOut / 2, `shardvpn ${ourIn},${ourOut} vs openvpn ${theirIn},${theirOut}`);
+});
+
+/** A management interface client that keeps every line and answers commands. */
+class ManagementClient {
+  readonly lines: string[] = [];
+  private buffer = '';
+  private readonly socket: net.Socket;
+  private closed = false;
+
+  constructor(socketPath: string) {
+    this.socket = net.connect(socketPath);
+    this.socket.setEncoding('latin1');
+    this.socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      let eol: number;
+      while ((eol = this.buffer.indexOf('\r\n')) >= 0) {
+        this.lines.push(this.buffer.slice(0, eol));
+        this.buffer = this.buffer.slice(eol + 2);
+      }
+    });
+    this.socket.on('error', () => undefined);
+    this.socket.on('close', () => (this.closed = true));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Waits for a line matching `pattern` at index `from` or later; resolves with its index. */
+  async waitLine(pattern: RegExp, from = 0, timeoutMs = 10_000): Promise<number> {
+    let index = -1;
+    await waitUntil(`management line ${pattern}`, () => (index = this.lines.findIndex((l, i) => i >= from && pattern.test(l))) >= 0, timeoutMs,
+      () => this.lines.slice(-40).join('\n'));
+    return index;
+  }
+
+  /** Sends a command; resolves with the reply lines (notifications, which start with '>', left out) up to `last`. */
+  async command(command: string, last: RegExp = /^(?:SUCCESS|ERROR):/): Promise<string[]> {
+    const from = this.lines.length;
+    this.socket.write(`${command}\n`);
+    const end = await this.waitLine(last, from);
+    return this.lines.slice(from, end + 1).filter((l) => !l.startsWith('>'));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+test('management interface of a live shardvpn server: status, load-stats, kill, notifications, garbage', { timeout: 60_000 }, async () => {
+  const lab = shardvpnLab;
+  const socketPath = path.join(lab.dir, 'management.sock');
+  // The server pushes ping 1 / ping-restart 5: a client killed without a word reconnects soon.
+  const server = await lab.startShardvpn(
+    `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.155.0.0 255.255.255.0\nkeepalive 1 5\n${lab.serverTlsLines()}` +
+      `management ${socketPath} unix\nverb 3\n`,
+    'server-management.conf',
+  );
+  // The operations start after the data path is up ("Initialization Sequence Completed").
+  await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
+  const operator = new ManagementClient(socketPath);
+  const vandal = new ManagementClient(socketPath);
+  let client: LabProcess | null = null;
+  try {
+    await operator.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+    await vandal.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+    assert.deepEqual(await operator.command('load-stats'), ['SUCCESS: nclients=0,bytesin=0,bytesout=0']);
+
+    // The vandal sends binary garbage, an over-long line, a broken quote and an unsupported
+    // command: it gets its errors, the operator sees none of them.
+    const operatorLinesBefore = operator.lines.length;
+    const garbage = Buffer.alloc(4096);
+    for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 151 + 7) & 0xff;
+    vandal.write(garbage);
+    vandal.write(`\n${'x'.repeat(5000)}\n\0\0\xff\n"unterminated\nhold on\n`);
+    await vandal.waitLine(/^ERROR: command line longer than 1024 bytes, discarded$/);
+    await vandal.waitLine(/^ERROR: The 'hold' command is not supported by the current daemon mode$/);
+
+    // A client connects: CONNECT, ENV..., END, then ESTABLISHED.
+    const connectFrom = operator.lines.length;
+    client = await lab.startOpenvpnClient(0, clientConfig(lab).replace('verb 3', 'verb 3\nconnect-retry 1'));
+    const connectAt = await operator.waitLine(/^>CLIENT:CONNECT,\d+,\d+$/, connectFrom);
+    const cid = (operator.lines[connectAt] as string).split(/[,]/)[1] as string;
+    const envEnd = await operator.waitLine(/^>CLIENT:ENV,END$/, connectAt);
+    const connectEnv = operator.lines.slice(connectAt + 1, envEnd);
+    assert.ok(connectEnv.includes('>CLIENT:ENV,common_name=client'), connectEnv.join('\n'));
+    assert.ok(connectEnv.some((l) => /^>CLIENT:ENV,trusted_ip=10\.150\.0\.10$/.test(l)), connectEnv.join('\n'));
+    await operator.waitLine(new RegExp(`^>CLIENT:ESTABLISHED,${cid}$`), connectAt);
+    assert.ok(operator.lines.slice(operatorLinesBefore).every((l) => !l.startsWith('ERROR')), 'the vandal\'s errors went to the vandal only');
+
+    // status 2 lists the client; load-stats counts it.
+    const status = await operator.command('status 2', /^END$/);
+    assert.match(status[0] as string, /^TITLE,shardvpn /);
+    const row = status.find((l) => l.startsWith('CLIENT_LIST,'));
+    assert.ok(row !== undefined, status.join('\n'));
+    assert.match(row, new RegExp(`^CLIENT_LIST,client,10\\.150\\.0\\.10:\\d+,10\\.155\\.0\\.2,,\\d+,\\d+,${TIME},${UNIX},UNDEF,${cid},\\d+,AES-256-GCM$`));
+    assert.ok(status.includes('HEADER,ROUTING_TABLE,Virtual Address,Common Name,Real Address,Last Ref,Last Ref (time_t)'));
+    const stats = await operator.command('load-stats');
+    assert.match(stats[0] as string, /^SUCCESS: nclients=1,bytesin=\d+,bytesout=\d+$/);
+    // The vandal, after all its garbage, still gets proper answers too.
+    assert.match((await vandal.command('load-stats'))[0] as string, /^SUCCESS: nclients=1,/);
+
+    // kill by common name: the server drops the client at once, says so, and counts 0 clients.
+    const killFrom = operator.lines.length;
+    assert.deepEqual(await operator.command('kill client'), ["SUCCESS: common name 'client' found, 1 client(s) killed"]);
+    await operator.waitLine(new RegExp(`^>CLIENT:DISCONNECT,${cid}$`), killFrom);
+    await server.waitFor(/client\/10\.150\.0\.10:\d+ disconnected/, 5000);
+    assert.deepEqual(await operator.command('nclients'), ['SUCCESS: nclients=0']);
+    assert.deepEqual(await operator.command('kill client'), ["ERROR: common name 'client' not found"]);
+
+    // Unaware of the kill, the client restarts after ping-restart and comes back with a new cid.
+    const again = await operator.waitLine(/^>CLIENT:ESTABLISHED,\d+$/, killFrom, 25_000);
+    const cid2 = (operator.lines[again] as string).split(',')[1] as string;
+    assert.notEqual(cid2, cid);
+    assert.match((await operator.command('load-stats'))[0] as string, /^SUCCESS: nclients=1,/);
+
+    // Some tunnel traffic, then the client leaves (explicit-exit-notify): DISCONNECT with the
+    // totals in its env.
+    await client.waitFor(/Initialization Sequence Completed[\s\S]*Initialization Sequence Completed/, 10_000);
+    assert.equal(lab.ping(lab.clients[0]!, '10.155.0.1', 2), 2);
+    const leaveFrom = operator.lines.length;
+    await client.stop();
+    client = null;
+    const gone = await operator.waitLine(new RegExp(`^>CLIENT:DISCONNECT,${cid2}$`), leaveFrom);
+    const goneEnd = await operator.waitLine(/^>CLIENT:ENV,END$/, gone);
+    const goneEnv = operator.lines.slice(gone + 1, goneEnd);
+    assert.ok(goneEnv.some((l) => /^>CLIENT:ENV,bytes_received=[1-9]\d*$/.test(l)), goneEnv.join('\n'));
+    assert.ok(goneEnv.some((l) => /^>CLIENT:ENV,bytes_sent=[1-9]\d*$/.test(l)), goneEnv.join('\n'));
+    assert.deepEqual(await operator.command('nclients'), ['SUCCESS: nclients=0']);
+
+    // The vandal vanishes mid-command; the operator carries on.
+    vandal.write('status 3\nlog all\nstat');
+    vandal.close();
+    assert.deepEqual(await operator.command('pid'), [`SUCCESS: pid=${server.child.pid}`]);
+    operator.write('quit\n');
+    await waitUntil('the server to close the quitting session', () => operator.isClosed, 3000);
+  } finally {
+    operator.close();
+    vandal.close();
+    await client?.stop();
+    await server.stop();
+  }
+});
