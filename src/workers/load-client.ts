@@ -1,0 +1,385 @@
+// One simulated client of the load generator: its own UDP socket and ControlSession, the host
+// duties a real client does around the session (PUSH_REQUEST, NCP check, key-derivation,
+// a DataChannelKey per 'keys'), keepalive pings, optional ICMP echo traffic and the closing
+// explicit-exit-notify. No TUN device: in-tunnel packets are built and read here.
+import * as dgram from 'node:dgram';
+
+import { parseControlMessage } from '../shared/protocol/control-message';
+import { DataChannelKey, DecryptResults } from '../shared/protocol/data-channel';
+import { aeadCipherName, checkClientCipher } from '../shared/protocol/ncp';
+import { payloadKind, writeOccMessage, type OccMessage } from '../shared/protocol/occ';
+import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
+import { writePingMessage } from '../shared/protocol/ping';
+import { PushReplyCollector, type PushOptions } from '../shared/protocol/push-options';
+import { ControlSession } from '../shared/session/control-session';
+import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../shared/session/types';
+import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../shared/load/icmp-echo';
+import type { LoadProfile, TrafficSpec } from '../shared/load/task';
+import { PacketBatch, type AeadCipherName } from '../shared/native';
+
+/** What the slice counts; one per worker, shared by its clients. */
+export interface SliceStats {
+  onConnected(index: number, handshakeMs: number): void;
+  onFailed(index: number, reason: string, detail: string): void;
+  /** A connected client lost its session (server RESTART/HALT, fatal error). */
+  onDisconnected(index: number, reason: string): void;
+  onEchoSent(bytes: number): void;
+  onEchoReply(bytes: number, rttMs: number): void;
+  onDecryptError(): void;
+}
+
+/** Buffers shared by every client of one worker: the loop is single-threaded and synchronous. */
+export class SliceBuffers {
+  readonly tx = PacketBatch.allocate(1, 2048, 0);
+  readonly rx = PacketBatch.allocate(1, 2048, 0);
+  readonly results = new DecryptResults(1);
+}
+
+const PUSH_REQUEST_INTERVAL_MS = 1000;
+/** OpenVPN's default ping when the server pushes none (a 2.6 server pushes its keepalive). */
+const DEFAULT_PING_MS = 10_000;
+
+const SESSION_REASONS: Readonly<Record<SessionErrorReason, string>> = {
+  'tls-error': 'tls-error',
+  'cert-rejected': 'cert-rejected',
+  'handshake-timeout': 'timeout',
+  'bad-key-method-2': 'bad-key-method-2',
+  'replay-exhausted': 'replay-exhausted',
+  'key-state-error': 'key-state-error',
+};
+
+type State = 'idle' | 'handshake' | 'connected' | 'done';
+
+const PAYLOAD_PING = 0;
+const PAYLOAD_EXIT = 1;
+const PAYLOAD_ECHO = 2;
+const OCC_EXIT_MESSAGE: OccMessage = { op: 'exit' };
+
+/** How far a handshake got, for clients still handshaking when the run ends. */
+export type HandshakeStage = 'reset-sent' | 'tls-verified' | 'push-requested' | 'push-applied';
+
+export class SimulatedClient {
+  private state: State = 'idle';
+  private stageValue: HandshakeStage = 'reset-sent';
+  private wireSent = 0;
+  private wireReceived = 0;
+  private lastDrop = '';
+  private session: ControlSession | null = null;
+  private socket: dgram.Socket | null = null;
+  private socketClosed: Promise<void> = Promise.resolve();
+  private readonly keys = new Map<number, DataChannelKey>();
+  private sendKeyId = -1;
+  private startedAt = 0;
+  private pushRequestAt = -1;
+  private pushed = false;
+  private readonly push = new PushReplyCollector();
+  private cipher: AeadCipherName | null = null;
+  private peerId: number | null = null;
+  private pingMs = DEFAULT_PING_MS;
+  private lastDataSent = 0;
+  private localAddress = -1;
+  private targetAddress = -1;
+  private nextEchoAt = 0;
+  private echoSeq = 0;
+
+  constructor(
+    readonly index: number,
+    private readonly profile: LoadProfile,
+    private readonly traffic: TrafficSpec,
+    private readonly handshakeTimeoutMs: number,
+    private readonly buffers: SliceBuffers,
+    private readonly stats: SliceStats,
+  ) {}
+
+  get isStarted(): boolean {
+    return this.state !== 'idle';
+  }
+
+  get isConnected(): boolean {
+    return this.state === 'connected';
+  }
+
+  get isHandshaking(): boolean {
+    return this.state === 'handshake';
+  }
+
+  get stage(): HandshakeStage {
+    return this.stageValue;
+  }
+
+  /** Why a handshake is stuck, as far as this side can tell. */
+  describeStuck(now: number): string {
+    const due = this.session?.nextTimeout() ?? null;
+    return `client ${this.index} at ${this.stageValue} after ${Math.round(now - this.startedAt)} ms: ${this.wireSent} datagrams sent, ${this.wireReceived} received${this.lastDrop !== '' ? `, last dropped: ${this.lastDrop}` : ''}, next timer ${due === null ? 'none' : `in ${Math.round(due - now)} ms`}`;
+  }
+
+  start(now: number): void {
+    if (this.state !== 'idle') return;
+    this.state = 'handshake';
+    this.startedAt = now;
+    const p = this.profile;
+    const socket = dgram.createSocket(p.family === 6 ? 'udp6' : 'udp4');
+    this.socket = socket;
+    this.socketClosed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('message', (m) => this.receive(m));
+    socket.on('error', (error) => this.fail('socket-error', error.message));
+    const cfg: ControlSessionConfig = {
+      role: 'client',
+      tls: p.tls,
+      wrap: p.wrap,
+      ...(p.remoteCertTls !== undefined ? { remoteCertTls: p.remoteCertTls } : {}),
+      ...(p.verifyX509Name !== undefined ? { verifyX509Name: p.verifyX509Name } : {}),
+      keyMethod2: { options: p.occOptions, peerInfo: p.peerInfo, username: p.username, password: p.password },
+      timing: { handWindowMs: p.handWindowMs, tlsTimeoutMs: p.tlsTimeoutMs },
+      ipv6: p.family === 6,
+    };
+    const session: ControlSession = new ControlSession(cfg, {
+      sendPacket: (wire) => this.sendWire(wire),
+      onEvent: (e) => this.onEvent(e, session),
+      now: () => performance.now(),
+    });
+    this.session = session;
+    session.start();
+  }
+
+  /** Timers: session retransmissions, PUSH_REQUEST repeats, handshake timeout, keepalive, traffic. */
+  poll(now: number, trafficOn: boolean): void {
+    const s = this.session;
+    if (s === null || this.state === 'done' || this.state === 'idle') return;
+    // nextTimeout() says "now" for overdue work by reading the clock again: compare with a fresh reading.
+    const due = s.nextTimeout();
+    if (due !== null && due <= performance.now()) s.tick();
+    if (this.state === 'handshake') {
+      if (now - this.startedAt >= this.handshakeTimeoutMs) {
+        this.fail('timeout', `not connected after ${Math.round(now - this.startedAt)} ms`);
+        return;
+      }
+      if (!this.pushed && this.pushRequestAt >= 0 && now - this.pushRequestAt >= PUSH_REQUEST_INTERVAL_MS) {
+        this.pushRequestAt = now;
+        s.sendControlMessage('PUSH_REQUEST');
+      }
+      return;
+    }
+    if (this.state !== 'connected') return;
+    if (trafficOn && this.traffic.pps > 0 && this.localAddress >= 0 && this.targetAddress >= 0) {
+      const interval = 1000 / this.traffic.pps;
+      if (this.nextEchoAt === 0) this.nextEchoAt = now;
+      // Catch up at most a second's worth after a stall, rather than a burst of everything missed.
+      if (now - this.nextEchoAt > 1000) this.nextEchoAt = now - 1000;
+      while (this.nextEchoAt <= now && this.state === 'connected') {
+        this.sendEcho();
+        this.nextEchoAt += interval;
+      }
+    }
+    if (this.state === 'connected' && now - this.lastDataSent >= this.pingMs) this.sendData(PAYLOAD_PING, 0);
+  }
+
+  /**
+   * Ends this client: a connected one sends explicit-exit-notify (if the profile asks for it),
+   * then the session and socket close. Resolves when the socket is closed.
+   */
+  close(): Promise<void> {
+    if (this.state === 'connected' && this.profile.explicitExitNotify > 0) {
+      // Close only once the datagram is out: closing the socket cancels a send still queued.
+      const sent = this.sendData(PAYLOAD_EXIT, 0, () => this.finish());
+      if (sent) return this.socketClosed;
+    }
+    this.finish();
+    return this.socketClosed;
+  }
+
+  private finish(): void {
+    this.state = 'done';
+    this.session?.close();
+    for (const k of this.keys.values()) k.destroy();
+    this.keys.clear();
+    this.sendKeyId = -1;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket !== null) {
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  private fail(reason: string, detail: string): void {
+    if (this.state === 'handshake') this.stats.onFailed(this.index, reason, detail);
+    else if (this.state === 'connected') this.stats.onDisconnected(this.index, reason);
+    else return;
+    this.finish();
+  }
+
+  private sendWire(wire: Buffer): void {
+    this.wireSent++;
+    this.socket?.send(wire, this.profile.port, this.profile.address);
+  }
+
+  private onEvent(e: SessionEvent, s: ControlSession): void {
+    switch (e.type) {
+      case 'tls-verified':
+        if (this.stageValue === 'reset-sent') this.stageValue = 'tls-verified';
+        return;
+      case 'key-method-2':
+        if (e.keyId === 0 && !this.pushed) {
+          this.stageValue = 'push-requested';
+          this.pushRequestAt = performance.now();
+          s.sendControlMessage('PUSH_REQUEST');
+        }
+        return;
+      case 'control-message':
+        this.onControlMessage(e.text, s);
+        return;
+      case 'keys':
+        this.onKeys(e.keyId, e.keyBlock);
+        return;
+      case 'key-retired': {
+        const k = this.keys.get(e.keyId);
+        if (k !== undefined && e.keyId !== this.sendKeyId) {
+          k.destroy();
+          this.keys.delete(e.keyId);
+        }
+        return;
+      }
+      case 'drop':
+        this.lastDrop = `${e.reason} (${e.detail})`;
+        return;
+      case 'error':
+        if (e.fatal) this.fail(SESSION_REASONS[e.reason], e.detail);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onControlMessage(text: string, s: ControlSession): void {
+    const m = parseControlMessage(text);
+    switch (m.kind) {
+      case 'push-reply': {
+        if (this.pushed) return;
+        const step = this.push.add(text);
+        if (!step.ok) {
+          this.fail('bad-push-reply', `${step.reason}: ${step.detail}`);
+          return;
+        }
+        if (!step.complete) return;
+        this.pushed = true;
+        this.stageValue = 'push-applied';
+        this.applyPush(step.options, s);
+        return;
+      }
+      case 'auth-failed':
+        this.fail('auth-failed', m.reason ?? 'AUTH_FAILED');
+        return;
+      case 'restart':
+        this.fail('server-restart', text);
+        return;
+      case 'halt':
+        this.fail('server-halt', text);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private applyPush(o: PushOptions, s: ControlSession): void {
+    const ncp = checkClientCipher({ dataCiphers: this.profile.dataCiphers, pushedCipher: o.cipher ?? null, fallback: this.profile.dataCiphersFallback });
+    const name = ncp.ok ? aeadCipherName(ncp.cipher) : null;
+    if (name === null) {
+      this.fail('ncp-failed', ncp.ok ? `cipher ${ncp.cipher} is not an AEAD cipher` : ncp.detail);
+      return;
+    }
+    this.cipher = name;
+    this.peerId = o.peerId ?? null;
+    if (o.ping !== undefined && o.ping > 0) this.pingMs = o.ping * 1000;
+    this.localAddress = o.ifconfig !== undefined ? (ipv4ToNumber(o.ifconfig.local) ?? -1) : -1;
+    this.targetAddress = this.echoTarget(o);
+    s.setKeyDerivation(o.keyDerivation === 'tls-ekm' || (o.protocolFlags ?? []).includes('tls-ekm') ? 'tls-ekm' : 'prf');
+  }
+
+  /** --target, else route-gateway, else (net30 / p2p) the first pushed host route, else the ifconfig peer. */
+  private echoTarget(o: PushOptions): number {
+    if (this.traffic.target !== null) return ipv4ToNumber(this.traffic.target) ?? -1;
+    if (o.routeGateway !== undefined) return ipv4ToNumber(o.routeGateway) ?? -1;
+    const host = o.routes?.find((r) => r.netmask === undefined || r.netmask === '255.255.255.255');
+    if (host !== undefined) return ipv4ToNumber(host.network) ?? -1;
+    if (o.ifconfig !== undefined && o.topology !== 'subnet') return ipv4ToNumber(o.ifconfig.remoteOrNetmask) ?? -1;
+    return -1;
+  }
+
+  private onKeys(keyId: number, block: Buffer): void {
+    if (this.cipher === null) {
+      this.fail('ncp-failed', 'data keys before a cipher was pushed');
+      return;
+    }
+    let key: DataChannelKey;
+    try {
+      key = DataChannelKey.fromKeyBlock(block, 'client', this.cipher, keyId, { peerId: this.peerId });
+    } catch (error) {
+      this.fail('key-state-error', (error as Error).message);
+      return;
+    }
+    this.keys.get(keyId)?.destroy();
+    this.keys.set(keyId, key);
+    this.sendKeyId = keyId;
+    if (this.state === 'handshake') {
+      this.state = 'connected';
+      const now = performance.now();
+      this.lastDataSent = now;
+      this.stats.onConnected(this.index, now - this.startedAt);
+    }
+  }
+
+  private receive(m: Buffer): void {
+    if (m.length === 0 || this.session === null || this.state === 'done') return;
+    this.wireReceived++;
+    const op = m[0]! >>> P_OPCODE_SHIFT;
+    if (op !== P_DATA_V2 && op !== P_DATA_V1) {
+      this.session.receivePacket(m);
+      return;
+    }
+    const key = this.keys.get(m[0]! & 7);
+    const b = this.buffers;
+    if (key === undefined || m.length > b.rx.capacity) {
+      this.stats.onDecryptError();
+      return;
+    }
+    b.rx.set(0, m);
+    const now = performance.now();
+    if (key.decrypt(b.rx, 1, now, b.results) !== 1) {
+      this.stats.onDecryptError();
+      return;
+    }
+    const at = b.results.payloadOffsets[0]!;
+    const length = b.results.payloadLengths[0]!;
+    if (payloadKind(b.rx.memory, at, length) !== 'packet') return; // ping or OCC
+    const sentAt = readEchoReply(b.rx.memory, at, length, this.localAddress >>> 0, this.index);
+    if (sentAt >= 0) this.stats.onEchoReply(length, now - sentAt);
+  }
+
+  private sendEcho(): void {
+    const size = this.traffic.size;
+    const seq = this.echoSeq++ & 0xffff;
+    if (this.sendData(PAYLOAD_ECHO, seq)) this.stats.onEchoSent(size);
+  }
+
+  /** Seals one keepalive ping, OCC_EXIT or echo request (sequence `seq`) with the current key and sends it. */
+  private sendData(payload: number, seq: number, sent?: () => void): boolean {
+    const key = this.keys.get(this.sendKeyId);
+    const socket = this.socket;
+    if (key === undefined || socket === null) return false;
+    const tx = this.buffers.tx;
+    const at = tx.offsets[0]! + key.headroom;
+    if (payload === PAYLOAD_PING) tx.lengths[0] = writePingMessage(tx.memory, at);
+    else if (payload === PAYLOAD_EXIT) tx.lengths[0] = writeOccMessage(tx.memory, at, OCC_EXIT_MESSAGE);
+    // The send time is read here, not at the start of the poll round, so RTTs leave the round out.
+    else tx.lengths[0] = writeEchoRequest(tx.memory, at, this.traffic.size, this.localAddress, this.targetAddress, this.index, seq, performance.now());
+    if (key.encrypt(tx, 1) !== 1) return false;
+    // dgram may send after this returns; the shared slot is reused, so hand it a copy.
+    socket.send(Buffer.from(tx.packet(0)), this.profile.port, this.profile.address, sent);
+    this.lastDataSent = performance.now();
+    return true;
+  }
+}
