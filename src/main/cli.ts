@@ -3,6 +3,7 @@ import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive 
 import { Logger } from '../shared/log';
 import { DEFAULT_PORT, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
 import { runLifecycle } from './lifecycle';
+import { runLoadCommand } from './load/command';
 import { startOperations, type Operations } from './operations';
 import { ClientProcess } from './p2p';
 import { startServer } from './server';
@@ -18,6 +19,9 @@ const USAGE = `Usage: shardvpn [--config FILE] [options]
                                     CA, certificates and a client profile in the data folder
                                     (SHARDVPN_DATA, default ./data) on first run
   shardvpn --config client.ovpn     run a client against an OpenVPN 2.6 (or shardvpn) server
+  shardvpn load --profile P.ovpn --clients N ...
+                                    simulate N clients against an OpenVPN-protocol server
+                                    (shardvpn load --help)
   --help                            show this text
   --version                         show the version
   --genkey TYPE FILE                write a key: secret, tls-auth, tls-crypt, tls-crypt-v2-server,
@@ -44,6 +48,7 @@ function printWarnings(result: BuildResult): void {
 }
 
 export async function run(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'load') return runLoadCommand(argv.slice(1));
   if (argv.includes('--version')) {
     console.log(VERSION_BANNER);
     return 0;
@@ -74,7 +79,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   const first = load();
   printWarnings(first);
   const logger = new Logger(first.options.verb);
-  if (first.options.mode !== 'server') return runClient(first, load, logger, directives);
+  if (first.options.mode !== 'server') return runClient(first, load, logger, configFileOf(argv));
   let initial: BuildResult | null = first;
   return runLifecycle({
     logger,
@@ -108,10 +113,17 @@ export async function run(argv: readonly string[]): Promise<number> {
   });
 }
 
+/** The config file named on the command line (scripts see it as $config). */
+function configFileOf(argv: readonly string[]): string | undefined {
+  if (argv.length === 1 && !argv[0]!.startsWith('--')) return argv[0];
+  const at = argv.lastIndexOf('--config');
+  return at >= 0 ? argv[at + 1] : undefined;
+}
+
 /** Client mode (tunnel_point_to_point): one thread, the same lifecycle loop as the server. */
-async function runClient(first: BuildResult, load: () => BuildResult, logger: Logger, directives: readonly Directive[]): Promise<number> {
+async function runClient(first: BuildResult, load: () => BuildResult, logger: Logger, configFile: string | undefined): Promise<number> {
   let initial: BuildResult | null = first;
-  const client = new ClientProcess(logger, directives.find((d) => d.name === 'config')?.args[0]);
+  const client = new ClientProcess(logger, configFile);
   const code = await runLifecycle({
     logger,
     loadOptions: () => {

@@ -381,7 +381,8 @@ export class Instance {
       else this.session.tick();
       return;
     }
-    const due = this.session.nextTimeout();
+    // Measured against the same `now`: an overdue timer comes back as `now`, never later.
+    const due = this.session.nextTimeout(now);
     if (due !== null && due <= now) this.session.tick();
     if (!this.connected) {
       if (now - this.created > this.host.config.handWindowS * 1000) {

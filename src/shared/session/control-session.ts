@@ -220,10 +220,12 @@ export class ControlSession {
     this.flush();
   }
 
-  /** Absolute time (host clock, ms) at which tick() has work; null when nothing is scheduled. */
-  nextTimeout(): number | null {
+  /**
+   * Absolute time (host clock, ms) at which tick() has work; null when nothing is scheduled.
+   * Pass the `now` the caller compares against: overdue work is reported as that `now`.
+   */
+  nextTimeout(now: number = this.host.now()): number | null {
     if (this.closed || !this.started) return null;
-    const now = this.host.now();
     let t = Infinity;
     for (const ks of [this.primary, this.lameDuck]) {
       if (ks === null) continue;

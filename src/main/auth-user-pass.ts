@@ -1,0 +1,76 @@
+// --auth-user-pass: username and password from a file (or inline block), or asked on the
+// terminal ("Enter Auth Username:" / "Enter Auth Password:", the password without echo).
+import { execFileSync } from 'node:child_process';
+import { openSync, closeSync, readSync, writeSync } from 'node:fs';
+
+import { ConfigError, type Options } from '../shared/config';
+import { readMaterial } from '../shared/config/material';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** The file's first line is the username, the second the password (misc.c get_user_pass). */
+export function parseAuthFile(text: string, where: { file: string; line: number }): Credentials {
+  const lines = text.split(/\r?\n/);
+  const username = lines[0] ?? '';
+  const password = lines[1] ?? '';
+  if (username.length === 0) throw new ConfigError(where, 'auth-user-pass', 'the file has no username on its first line');
+  if (username.length > 127 || password.length > 127) throw new ConfigError(where, 'auth-user-pass', 'username and password must be at most 127 characters');
+  return { username, password };
+}
+
+/** Reads one line from the terminal; echo off for secrets (stty on the terminal itself). */
+function promptLine(prompt: string, secret: boolean): string {
+  let fd: number;
+  try {
+    fd = openSync('/dev/tty', 'r+');
+  } catch {
+    throw new Error(`auth-user-pass: no terminal to ask for the ${secret ? 'password' : 'username'} on; put them in a file (auth-user-pass FILE)`);
+  }
+  const stty = (arg: string): void => {
+    try {
+      execFileSync('stty', [arg], { stdio: [fd, 'ignore', 'ignore'] });
+    } catch {
+      // not a real terminal: echo stays as it is
+    }
+  };
+  try {
+    // Echo off before the prompt shows, so nothing typed after it is echoed.
+    if (secret) stty('-echo');
+    writeSync(fd, prompt);
+    const bytes: number[] = [];
+    const one = Buffer.alloc(1);
+    for (;;) {
+      const n = readSync(fd, one, 0, 1, null);
+      if (n === 0 || one[0] === 0x0a) break;
+      if (one[0] !== 0x0d) bytes.push(one[0]!);
+    }
+    if (secret) {
+      stty('echo');
+      writeSync(fd, '\n');
+    }
+    return Buffer.from(bytes).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The credentials the config asks for, or null when it does not use auth-user-pass. */
+export function loadCredentials(options: Options): Credentials | null {
+  const ref = options.authUserPass;
+  if (ref === undefined) return null;
+  if (ref.kind === 'stdin') {
+    const username = promptLine('Enter Auth Username: ', false);
+    const password = promptLine('Enter Auth Password: ', true);
+    return { username, password };
+  }
+  const text = readMaterial(ref, 'auth-user-pass');
+  const creds = parseAuthFile(text, { file: ref.file, line: ref.line });
+  if (creds.password.length === 0 && ref.kind === 'file') {
+    // A file with only the username: ask for the password (as OpenVPN 2.6 does).
+    return { username: creds.username, password: promptLine('Enter Auth Password: ', true) };
+  }
+  return creds;
+}

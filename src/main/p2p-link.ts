@@ -1,0 +1,256 @@
+// The client's packet path (forward.c process_incoming_link / process_incoming_tun in client
+// mode): one UDP socket to the server and the TUN device, polled in this thread's loop, with
+// batches decrypted and sealed in place. Control packets go up to the run that owns the
+// session; pings and OCC messages are consumed here.
+import { performance } from 'node:perf_hooks';
+
+import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress, type TunDevice, type UdpSocket } from '../shared/native';
+import { DATA_V2_HEADROOM, DecryptResults, type DataChannelKey } from '../shared/protocol/data-channel';
+import { parseOccMessage, payloadKind } from '../shared/protocol/occ';
+import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
+
+const BATCH = 64;
+/** Batches per readiness callback, so one busy side cannot starve the other. */
+const ROUNDS = 8;
+
+export interface LinkHost {
+  /** A control-channel datagram from the server (a copy the session may keep). */
+  onControlPacket(wire: Buffer): void;
+  /** Authentic data arrived (ping-restart timer). */
+  onDataReceived(now: number): void;
+  /** Something was sent to the server (ping timer). */
+  onSent(now: number): void;
+  /** The server sent OCC_EXIT on the data channel. */
+  onOccExit(): void;
+}
+
+/** OpenVPN's SIGUSR2 counters. */
+export interface LinkStatistics {
+  tunReadBytes: number;
+  tunWriteBytes: number;
+  linkReadBytes: number;
+  linkWriteBytes: number;
+  linkReadBytesAuth: number;
+  /** Datagrams from other addresses than the server's (dropped: no --float). */
+  foreignDrops: number;
+}
+
+export class ClientLink {
+  readonly stats: LinkStatistics = { tunReadBytes: 0, tunWriteBytes: 0, linkReadBytes: 0, linkWriteBytes: 0, linkReadBytesAuth: 0, foreignDrops: 0 };
+  /** Data keys by key_id; the newest one sends. */
+  private readonly keys: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(8).fill(null);
+  private sendKey: DataChannelKey | null = null;
+  private tun: TunDevice | null = null;
+  private closed = false;
+  // Receive side: decrypt in place, write the plaintext to TUN from there.
+  private readonly recv: PacketBatch;
+  private readonly from = new PeerAddresses(BATCH);
+  private readonly decryptRun: PacketBatch;
+  private readonly results = new DecryptResults(BATCH);
+  private readonly toTun: PacketBatch;
+  // Send side: TUN reads land DATA_V2_HEADROOM into each slot; sealing starts key.headroom before.
+  private readonly tunRead: PacketBatch;
+  private readonly seal: PacketBatch;
+  private readonly sendTo = new PeerAddresses(BATCH);
+  private readonly one: PacketBatch;
+  private readonly oneTo = new PeerAddresses(1);
+
+  constructor(
+    private readonly udp: UdpSocket,
+    remote: PeerAddress,
+    slot: number,
+    private readonly host: LinkHost,
+  ) {
+    this.recv = PacketBatch.allocate(BATCH, slot);
+    this.decryptRun = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), slot);
+    this.toTun = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), slot);
+    const send = PacketBatch.allocate(BATCH, slot);
+    const readOffsets = new Uint32Array(BATCH);
+    for (let i = 0; i < BATCH; i++) readOffsets[i] = send.offsets[i]! + DATA_V2_HEADROOM;
+    this.tunRead = new PacketBatch(send.memory, readOffsets, slot - DATA_V2_HEADROOM);
+    this.seal = new PacketBatch(send.memory, new Uint32Array(BATCH), slot);
+    this.one = PacketBatch.allocate(1, slot);
+    for (let i = 0; i < BATCH; i++) this.sendTo.set(i, remote);
+    this.oneTo.set(0, remote);
+    udp.poll(POLL_READABLE, () => this.onUdpReadable());
+  }
+
+  /** Starts moving packets between the TUN device and the server. */
+  attachTun(tun: TunDevice): void {
+    this.tun = tun;
+    tun.poll(POLL_READABLE, () => this.onTunReadable());
+  }
+
+  /** A new data key; the client sends on the newest key at once (the server keeps the old one until then). */
+  installKey(key: DataChannelKey): void {
+    const previous = this.keys[key.keyId];
+    if (previous !== null && previous !== undefined && previous !== key) previous.destroy();
+    this.keys[key.keyId] = key;
+    this.sendKey = key;
+  }
+
+  retireKey(keyId: number): void {
+    const key = this.keys[keyId];
+    if (key === null || key === undefined || key === this.sendKey) return;
+    key.destroy();
+    this.keys[keyId] = null;
+  }
+
+  get currentKey(): DataChannelKey | null {
+    return this.sendKey;
+  }
+
+  sendControl(wire: Buffer): boolean {
+    if (this.closed) return false;
+    this.one.offsets[0] = 0;
+    this.one.set(0, wire);
+    const sent = this.udp.send(this.one, this.oneTo, 1) === 1;
+    if (sent) this.stats.linkWriteBytes += wire.length;
+    this.host.onSent(performance.now());
+    return sent;
+  }
+
+  /** A keepalive ping or an OCC message, written by `write` at the offset it is given. */
+  sendDataMessage(write: (memory: Uint8Array, offset: number) => number): void {
+    const key = this.sendKey;
+    if (key === null || this.closed) return;
+    const batch = this.one;
+    batch.offsets[0] = 0;
+    batch.lengths[0] = write(batch.memory, key.headroom);
+    if (key.encrypt(batch, 1) !== 1) return;
+    if (this.udp.send(batch, this.oneTo, 1) === 1) this.stats.linkWriteBytes += batch.lengths[0]!;
+    this.host.onSent(performance.now());
+  }
+
+  /** Stops polling, wipes the keys and closes the socket; the TUN device is the caller's. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.tun?.stopPoll();
+    this.tun = null;
+    this.udp.stopPoll();
+    this.udp.close();
+    for (let i = 0; i < this.keys.length; i++) {
+      this.keys[i]?.destroy();
+      this.keys[i] = null;
+    }
+    this.sendKey = null;
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private onUdpReadable(): void {
+    for (let round = 0; round < ROUNDS && !this.closed; round++) {
+      const n = this.udp.recv(this.recv, this.from);
+      if (n === 0) return;
+      this.receiveBatch(n);
+      if (n < BATCH) return;
+    }
+  }
+
+  /** Compares the sender's family, port and address bytes with the server's (no allocation). */
+  private fromServer(i: number): boolean {
+    const a = this.from.bytes;
+    const b = this.oneTo.bytes;
+    const at = i * ADDRESS_SIZE;
+    if (a[at] !== b[0] || a[at + 2] !== b[2] || a[at + 3] !== b[3]) return false;
+    const end = b[0] === 6 ? 20 : 8;
+    for (let k = 4; k < end; k++) if (a[at + k] !== b[k]) return false;
+    return true;
+  }
+
+  // Consecutive data packets on one key are decrypted as one run; control packets in between
+  // keep their order relative to them.
+  private runKey: DataChannelKey | null = null;
+  private runCount = 0;
+  private tunCount = 0;
+
+  private receiveBatch(n: number): void {
+    const memory = this.recv.memory;
+    const now = performance.now();
+    this.runKey = null;
+    this.runCount = 0;
+    this.tunCount = 0;
+    for (let i = 0; i < n && !this.closed; i++) {
+      const length = this.recv.lengths[i]!;
+      const at = this.recv.offsets[i]!;
+      if (length === 0) continue;
+      // Without --float a client takes packets from its server's address only.
+      if (!this.fromServer(i)) {
+        this.stats.foreignDrops++;
+        continue;
+      }
+      this.stats.linkReadBytes += length;
+      const byte0 = memory[at]!;
+      const op = byte0 >>> P_OPCODE_SHIFT;
+      if (op === P_DATA_V1 || op === P_DATA_V2) {
+        const key = this.keys[byte0 & P_KEY_ID_MASK] ?? null;
+        if (key === null) continue;
+        if (key !== this.runKey) {
+          this.flushRun(now);
+          this.runKey = key;
+        }
+        this.decryptRun.offsets[this.runCount] = at;
+        this.decryptRun.lengths[this.runCount] = length;
+        this.runCount++;
+        continue;
+      }
+      this.flushRun(now);
+      this.host.onControlPacket(Buffer.from(memory.subarray(at, at + length)));
+    }
+    this.flushRun(now);
+    const tun = this.tun;
+    if (tun !== null && this.tunCount > 0) tun.write(this.toTun, this.tunCount);
+  }
+
+  /** Decrypts the pending run; queues its tunnel packets for TUN. */
+  private flushRun(now: number): void {
+    const key = this.runKey;
+    const count = this.runCount;
+    this.runKey = null;
+    this.runCount = 0;
+    if (key === null || count === 0) return;
+    if (key.decrypt(this.decryptRun, count, now, this.results) === 0) return;
+    this.host.onDataReceived(now);
+    const memory = this.recv.memory;
+    for (let j = 0; j < count; j++) {
+      if (!this.results.ok(j)) continue;
+      const start = this.results.payloadOffsets[j]!;
+      const length = this.results.payloadLengths[j]!;
+      this.stats.linkReadBytesAuth += length;
+      const kind = payloadKind(memory, start, length);
+      if (kind === 'packet') {
+        this.toTun.offsets[this.tunCount] = start;
+        this.toTun.lengths[this.tunCount] = length;
+        this.stats.tunWriteBytes += length;
+        this.tunCount++;
+      } else if (kind === 'occ') {
+        const occ = parseOccMessage(memory, start, length);
+        if (occ.ok && occ.message.op === 'exit') this.host.onOccExit();
+      }
+    }
+  }
+
+  private onTunReadable(): void {
+    const tun = this.tun;
+    if (tun === null) return;
+    for (let round = 0; round < ROUNDS && !this.closed; round++) {
+      const n = tun.read(this.tunRead);
+      if (n === 0) return;
+      const key = this.sendKey;
+      if (key !== null) {
+        const headroom = key.headroom;
+        for (let i = 0; i < n; i++) {
+          this.seal.offsets[i] = this.tunRead.offsets[i]! - headroom;
+          this.seal.lengths[i] = this.tunRead.lengths[i]!;
+          this.stats.tunReadBytes += this.tunRead.lengths[i]!;
+        }
+        const sealed = key.encrypt(this.seal, n);
+        const sent = this.udp.send(this.seal, this.sendTo, sealed);
+        for (let i = 0; i < sent; i++) this.stats.linkWriteBytes += this.seal.lengths[i]!;
+        if (sent > 0) this.host.onSent(performance.now());
+      }
+      if (n < BATCH) return;
+    }
+  }
+}
