@@ -9,7 +9,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 
 import { BIN, clientConfig, count, links, routes, serverConfig, sleep, startOurClient, startStockServer } from './helpers/client-lab';
-import { SERVER_UNDERLAY, VpnLab } from './helpers/vpn-lab';
+import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
 before(() => {

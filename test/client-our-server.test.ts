@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { clientConfig, routes, serverConfig, startOurClient, type Wrap } from './helpers/client-lab';
-import { transfer } from './helpers/transfer';
-import { VpnLab } from './helpers/vpn-lab';
+import { transfer } from '../lab/transfer';
+import { VpnLab } from '../lab/vpn-lab';
 
 const MB = 1 << 20;
 const CASES: { cipher: string; wrap: Wrap }[] = [

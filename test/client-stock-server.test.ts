@@ -7,8 +7,8 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
 import { clientConfig, links, routes, serverConfig, startOurClient, startStockServer, type Wrap } from './helpers/client-lab';
-import { transfer } from './helpers/transfer';
-import { VpnLab } from './helpers/vpn-lab';
+import { transfer } from '../lab/transfer';
+import { VpnLab } from '../lab/vpn-lab';
 
 const CASES: { cipher: string; wrap: Wrap }[] = [
   { cipher: 'AES-256-GCM', wrap: 'tls-crypt' },

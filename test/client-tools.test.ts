@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 
 import { parseStaticKey, parseTlsCryptV2ClientKey, parseTlsCryptV2ServerKey } from '../src/shared/protocol/static-key';
 import { BIN, clientConfig, serverConfig, startOurClient, startStockServer } from './helpers/client-lab';
-import { SERVER_UNDERLAY, VpnLab } from './helpers/vpn-lab';
+import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
 before(() => {

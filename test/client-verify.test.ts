@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
 import { BIN, clientConfig, count, serverConfig, sleep, startOurClient, startStockServer } from './helpers/client-lab';
-import { VpnLab } from './helpers/vpn-lab';
+import { VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
 before(() => {

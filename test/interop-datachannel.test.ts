@@ -22,7 +22,7 @@ import { PING_MAGIC, writePingMessage } from '../src/shared/protocol/ping';
 import { parseOccMessage, writeOccMessage, payloadKind } from '../src/shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../src/shared/protocol/opcodes';
 import { PacketBatch, type AeadCipherName } from '../src/shared/native';
-import { makeTestPki } from './helpers/session-pki';
+import { makeTestPki } from '../lab/test-pki';
 
 const haveOpenvpn = spawnSync('openvpn', ['--version']).status !== null;
 const canTun = process.getuid?.() === 0 && existsSync('/dev/net/tun');

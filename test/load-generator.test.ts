@@ -12,8 +12,8 @@ import type { LoadReport } from '../src/main/load/report';
 import { LatencyHistogram } from '../src/shared/load/histogram';
 import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../src/shared/load/icmp-echo';
 import { serverStatistics } from './helpers/server-stats';
-import { makeTestPki } from './helpers/session-pki';
-import { SERVER_UNDERLAY, VpnLab, type LabProcess } from './helpers/vpn-lab';
+import { makeTestPki } from '../lab/test-pki';
+import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const RUN_LOAD = path.join(__dirname, 'fixtures', 'run-load.js');
 const canLab = process.getuid?.() === 0 && existsSync('/dev/net/tun') && spawnSync('openvpn', ['--version']).status !== null;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { NetworkNamespace, runNodeIn } from './helpers/netns';
+import { NetworkNamespace, runNodeIn } from '../lab/netns';
 
 test('TUN device in a namespace: IPv4 and IPv6 packets read and written through the addon', async (t) => {
   const ns = NetworkNamespace.create('tun');

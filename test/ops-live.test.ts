@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { SERVER_UNDERLAY, VpnLab, type LabProcess } from './helpers/vpn-lab';
+import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 let openvpnLab: VpnLab;
 /** The v2 CLIENT_LIST rows of both servers, read right after the client connected. */

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { runNodeIn } from './helpers/netns';
-import { transfer } from './helpers/transfer';
-import { SERVER_UNDERLAY, VpnLab, type LabProcess } from './helpers/vpn-lab';
+import { runNodeIn } from '../lab/netns';
+import { transfer } from '../lab/transfer';
+import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const MB = 1 << 20;
 const METRICS_PORT = 9188;

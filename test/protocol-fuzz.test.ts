@@ -45,7 +45,7 @@ import { PacketIdSend } from '../src/shared/protocol/packet-id';
 import { DATA_DROP_REASONS, DATA_V2_HEADROOM, DecryptResults } from '../src/shared/protocol/data-channel';
 import type { DataChannelKey } from '../src/shared/protocol/data-channel';
 import { tokenizeLine } from '../src/shared/config/lexer';
-import { makeTestPki } from './helpers/session-pki';
+import { makeTestPki } from '../lab/test-pki';
 import { SessionPair, mulberry32 } from './helpers/session-pair';
 
 const pki = makeTestPki();

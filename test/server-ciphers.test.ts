@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { transfer } from './helpers/transfer';
-import { SERVER_UNDERLAY, VpnLab } from './helpers/vpn-lab';
+import { transfer } from '../lab/transfer';
+import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 const CIPHERS = ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'] as const;
 const WRAPS = ['tls-crypt', 'tls-auth', 'tls-crypt-v2'] as const;

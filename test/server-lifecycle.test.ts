@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 
 import { serverStatistics } from './helpers/server-stats';
 import { pacedTransfer } from './helpers/paced-transfer';
-import { SERVER_UNDERLAY, VpnLab, type LabProcess } from './helpers/vpn-lab';
+import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const MB = 1 << 20;
 const RELAY = path.join(__dirname, 'fixtures', 'udp-relay.js');

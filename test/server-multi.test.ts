@@ -6,8 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import type { NetworkNamespace } from './helpers/netns';
-import { clientUnderlay, SERVER_UNDERLAY, SERVER_UNDERLAY6, VpnLab, type LabProcess } from './helpers/vpn-lab';
+import type { NetworkNamespace } from '../lab/netns';
+import { clientUnderlay, SERVER_UNDERLAY, SERVER_UNDERLAY6, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const CLIENTS = 8;
 

@@ -10,7 +10,7 @@ import { PacketBatch } from '../src/shared/native';
 import { DATA_V2_HEADROOM, DecryptResults } from '../src/shared/protocol/data-channel';
 import type { DataChannelKey, DataDropReason } from '../src/shared/protocol/data-channel';
 import { P_DATA_V2, P_OPCODE_SHIFT } from '../src/shared/protocol/opcodes';
-import { makeTestPki } from './helpers/session-pki';
+import { makeTestPki } from '../lab/test-pki';
 import { SessionPair, acceptedOn, mulberry32, randInt, shuffle, summary } from './helpers/session-pair';
 import type { DataSide } from './helpers/session-pair';
 

@@ -10,7 +10,7 @@ import type { ControlSessionConfig, SessionEvent } from '../src/shared/session/t
 import { generateStaticKey, generateTlsCryptV2ServerKey } from '../src/shared/protocol/static-key';
 import { generateTlsCryptV2ClientKey } from '../src/shared/protocol/tls-crypt';
 import { buildPeerInfo } from '../src/shared/protocol/key-method2';
-import { makeTestPki } from './helpers/session-pki';
+import { makeTestPki } from '../lab/test-pki';
 
 const pki = makeTestPki();
 after(() => pki.cleanup());

@@ -13,7 +13,7 @@ import type { WrapConfig } from '../src/shared/session/control-wrap';
 import type { ControlSessionConfig, SessionEvent } from '../src/shared/session/types';
 import { buildPeerInfo } from '../src/shared/protocol/key-method2';
 import { parseStaticKey, parseTlsCryptV2ServerKey, parseTlsCryptV2ClientKey } from '../src/shared/protocol/static-key';
-import { makeTestPki } from './helpers/session-pki';
+import { makeTestPki } from '../lab/test-pki';
 
 const haveOpenvpn = spawnSync('openvpn', ['--version']).status !== null;
 const pki = makeTestPki();

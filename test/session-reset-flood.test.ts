@@ -16,7 +16,7 @@ import { buildControlPacket, parseControlPacket } from '../src/shared/protocol/p
 import { P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_SERVER_V2, P_OPCODE_SHIFT } from '../src/shared/protocol/opcodes';
 import { generateStaticKey } from '../src/shared/protocol/static-key';
 import { buildPeerInfo } from '../src/shared/protocol/key-method2';
-import { makeTestPki } from './helpers/session-pki';
+import { makeTestPki } from '../lab/test-pki';
 
 const pki = makeTestPki();
 after(() => pki.cleanup());

@@ -2,8 +2,8 @@
 // shardvpn clients (node bin/shardvpn.js --config client.ovpn) in client namespaces.
 import path from 'node:path';
 
-import type { LabProcess, VpnLab } from './vpn-lab';
-import { SERVER_UNDERLAY } from './vpn-lab';
+import type { LabProcess, VpnLab } from '../../lab/vpn-lab';
+import { SERVER_UNDERLAY } from '../../lab/vpn-lab';
 
 export const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'shardvpn.js');
 

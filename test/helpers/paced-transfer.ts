@@ -2,10 +2,10 @@
 // (reneg-sec) to happen in its middle. The receiver is tcp-transfer.js's.
 import path from 'node:path';
 
-import type { NetworkNamespace } from './netns';
-import type { VpnLab } from './vpn-lab';
+import type { NetworkNamespace } from '../../lab/netns';
+import type { VpnLab } from '../../lab/vpn-lab';
 
-const RECEIVER = path.join(__dirname, '..', 'fixtures', 'tcp-transfer.js');
+const RECEIVER = path.join(__dirname, '..', '..', 'lab', 'tcp-transfer.js');
 const SENDER = path.join(__dirname, '..', 'fixtures', 'paced-tcp-send.js');
 
 export interface TransferSide {

@@ -5,8 +5,8 @@
 // namespace) can reach through the file system.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NetworkNamespace } from './netns';
-import { makeTestPki, type TestPki } from './session-pki';
+import { NetworkNamespace } from '../../lab/netns';
+import { makeTestPki, type TestPki } from '../../lab/test-pki';
 
 export interface RealServer {
   readonly version: 1 | 2 | 3;

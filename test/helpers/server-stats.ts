@@ -1,7 +1,7 @@
 // SIGUSR2 statistics of a running shardvpn server, parsed from its log (logStatistics in
 // src/main/server.ts): one line per client, one `shard N: name=value ...` line per shard, a `tun:`
 // line last.
-import type { LabProcess } from './vpn-lab';
+import type { LabProcess } from '../../lab/vpn-lab';
 
 export interface ServerStatistics {
   /** The per-client lines: CN,real address,virtual address,bytes in,bytes out,peer-id,shard. */

@@ -14,7 +14,7 @@ import { parsePushReply } from '../../src/shared/protocol/push-options';
 import { DataChannelKey, newDataChannelCounters } from '../../src/shared/protocol/data-channel';
 import type { DataChannelCounters } from '../../src/shared/protocol/data-channel';
 import type { AeadCipherName } from '../../src/shared/native';
-import type { TestPki } from './session-pki';
+import type { TestPki } from '../../lab/test-pki';
 
 /** Seeded PRNG (mulberry32): uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {

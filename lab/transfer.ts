@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { NetworkNamespace } from './netns';
 import type { VpnLab } from './vpn-lab';
 
-const SCRIPT = path.join(__dirname, '..', 'fixtures', 'tcp-transfer.js');
+const SCRIPT = path.join(__dirname, 'tcp-transfer.js');
 
 export async function transfer(lab: VpnLab, from: NetworkNamespace, to: NetworkNamespace, address: string, bytes: number, port = 5201): Promise<{ sent: { bytes: number; sha256: string }; received: { bytes: number; sha256: string } }> {
   const server = lab.spawn(to, process.execPath, [SCRIPT, 'serve', address, String(port)], 'transfer receiver');

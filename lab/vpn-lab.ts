@@ -9,13 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { NetworkNamespace } from './netns';
-import { makeTestPki, type TestPki } from './session-pki';
+import { makeTestPki, type TestPki } from './test-pki';
 
 export const SERVER_UNDERLAY = '10.150.0.1';
 export const SERVER_UNDERLAY6 = 'fd00:150::1';
 export const clientUnderlay = (i: number): string => `10.150.0.${10 + i}`;
 
-const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'shardvpn.js');
+const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
 
 export interface LabProcess {
   readonly child: ChildProcess;
