@@ -118,6 +118,9 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     assert.equal(help[1], 'Commands:');
     assert.ok(help.includes('kill IP:port           : Kill the client instance connecting from IP:port.'));
     assert.deepEqual(await c.cmd('frobnicate'), ["ERROR: unknown command, enter 'help' for more options"]);
+    assert.deepEqual(await c.cmd('shard-restart 1'), ['SUCCESS: shard 1 restarting']);
+    assert.deepEqual(await c.cmd('shard-restart 7'), ['ERROR: no shard 7']);
+    assert.deepEqual(await c.cmd('shard-restart x'), ['ERROR: no shard x']);
     assert.deepEqual(await c.cmd('hold'), ["ERROR: The 'hold' command is not supported by the current daemon mode"]);
 
     const status = await c.cmd('status', true); // default: the configured --status-version (2)

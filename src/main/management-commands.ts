@@ -87,6 +87,7 @@ const HELP: readonly string[] = [
   'log [on|off] [N|all]   : Turn on/off realtime log display',
   "                         + show last N lines or 'all' for entire history.",
   'pid                    : Show process ID of the current OpenVPN process.',
+  'shard-restart n        : Restart shard worker n on its socket (its clients reconnect).',
   'client-kill CID [M]    : Kill client instance CID with message M (def=RESTART)',
   'env-filter [level]     : Set env-var filter level',
   'signal s               : Send signal s to daemon,',
@@ -223,6 +224,13 @@ export function runCommand(p: readonly string[], host: CommandHost, s: CommandSe
       }
       const ok = view.clientKill(Number(m[1]), p[2]);
       s.send(ok ? 'SUCCESS: client-kill command succeeded' : 'ERROR: client-kill command failed');
+      return;
+    }
+    case 'shard-restart': {
+      // shardvpn's own: a wedged shard can be replaced without stopping the others.
+      if (!need(p, 1, false, s)) return;
+      const index = /^\d+$/.test(p[1] as string) ? Number(p[1]) : -1;
+      s.send(view.restartShard(index) ? `SUCCESS: shard ${index} restarting` : `ERROR: no shard ${p[1] as string}`);
       return;
     }
     case 'bytecount':

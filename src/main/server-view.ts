@@ -43,6 +43,8 @@ export interface ServerView {
   /** Sends `message` (default RESTART) to client `cid` and closes it shortly after; false if unknown. */
   clientKill(cid: number, message?: string): boolean;
   signal(signal: ServerSignal): void;
+  /** Replaces shard worker `index` on its socket (its clients reconnect); false if there is none. */
+  restartShard(index: number): boolean;
   /** Subscribes to client lifecycle events (management notifications); returns an unsubscribe. */
   onClientEvent(listener: (event: ClientEvent) => void): () => void;
 }

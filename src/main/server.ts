@@ -272,6 +272,12 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
       killByAddress: (address, port) => kill(finder((e) => e.realAddress.address === address && e.realAddress.port === port), null),
       clientKill: (cid, message) => kill(finder((e) => e.cid === cid), message ?? 'RESTART') > 0,
       signal: onSignal,
+      restartShard: (index) => {
+        if (!Number.isInteger(index) || index < 0 || index >= shards.size) return false;
+        logger.log(1, `shard ${index}: restart requested by the management interface`);
+        void shards.kill(index);
+        return true;
+      },
       onClientEvent: (listener) => {
         listeners.add(listener);
         return () => listeners.delete(listener);

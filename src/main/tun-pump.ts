@@ -37,6 +37,8 @@ export class TunPump {
   private writeCount = 0;
   private running = false;
   private readonly draining = new Set<number>();
+  /** The ring each drain loop is waiting on (a dead shard's ring never gets data again). */
+  private readonly waitingOn = new Map<number, PacketRing>();
 
   constructor(
     private readonly tun: TunDevice,
@@ -52,8 +54,9 @@ export class TunPump {
     this.shards().forEach((_, index) => this.drainLoop(index));
   }
 
-  /** A replaced shard: start draining its new to-tun ring. */
+  /** A replaced shard: wake the wait on its old to-tun ring so the loop moves to the new one. */
   restartShard(index: number): void {
+    this.waitingOn.get(index)?.wake();
     this.drainLoop(index);
   }
 
@@ -108,6 +111,7 @@ export class TunPump {
     const loop = async (): Promise<void> => {
       let ring = this.shards()[index]?.toTun;
       while (this.running && ring !== undefined) {
+        this.waitingOn.set(index, ring);
         await ring.waitForData();
         const current = this.shards()[index]?.toTun;
         if (current !== ring) {
@@ -118,6 +122,7 @@ export class TunPump {
         this.flushTun();
       }
       this.draining.delete(index);
+      this.waitingOn.delete(index);
     };
     void loop();
   }

@@ -63,6 +63,16 @@ export class FakeServerView implements ServerView {
     this.signals.push(signal);
   }
 
+  /** Shards this fake pretends to have; restarts are recorded. */
+  shardCount = 2;
+  readonly shardRestarts: number[] = [];
+
+  restartShard(index: number): boolean {
+    if (!Number.isInteger(index) || index < 0 || index >= this.shardCount) return false;
+    this.shardRestarts.push(index);
+    return true;
+  }
+
   onClientEvent(listener: (event: ClientEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
