@@ -32,6 +32,7 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
   ['unknown_peer_id', 'dropUnknownPeer'],
   ['source_address', 'dropSourceAddress'],
   ['ring_full', 'dropRingFull'],
+  ['tun_write', 'dropTunWrite'],
   ['short', 'dropShort'],
   ['bad_key_id', 'dropBadKeyId'],
   ['not_connected', 'dropNotConnected'],

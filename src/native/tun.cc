@@ -45,11 +45,20 @@ Napi::Function TunDevice::Define(Napi::Env env) {
   return DefineClass(env, kClassName, methods);
 }
 
-// new TunDevice(name: string, multiQueue: boolean). An empty name lets the kernel choose (tunN).
+// new TunDevice(name: string, multiQueue: boolean, fd?: number). An empty name lets the kernel
+// choose (tunN). With fd >= 0 the object wraps a device another thread of this process opened
+// (a shard writing to the main thread's TUN device) and does not close it.
 TunDevice::TunDevice(const Napi::CallbackInfo& info) : DescriptorWrap<TunDevice>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) ThrowType(env, "TunDevice(name, multiQueue): name must be a string");
   std::string requested = info[0].As<Napi::String>().Utf8Value();
+  int existing = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+  if (existing >= 0) {
+    if (fcntl(existing, F_GETFD) < 0) ThrowErrno(env, "TunDevice fd", errno);
+    name_ = requested;
+    Adopt(existing, false);
+    return;
+  }
   bool multiQueue = info[1].ToBoolean().Value();
   if (!requested.empty() && !ValidInterfaceName(requested)) {
     ThrowRange(env, "TunDevice: invalid interface name '" + requested +

@@ -25,6 +25,7 @@ export const SHARD_COUNTERS = [
   'dropUnknownPeer',
   'dropSourceAddress',
   'dropRingFull',
+  'dropTunWrite',
   'dropShort',
   'dropBadKeyId',
   'dropNotConnected',

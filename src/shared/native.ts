@@ -43,7 +43,7 @@ interface NativeAeadKey {
 }
 
 interface NativeAddon {
-  TunDevice: new (name: string, multiQueue: boolean) => NativeTunDevice;
+  TunDevice: new (name: string, multiQueue: boolean, fd?: number) => NativeTunDevice;
   UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
   AeadKey: new (cipher: string, sealKey: Uint8Array, sealIv: Uint8Array, openKey: Uint8Array, openIv: Uint8Array) => NativeAeadKey;
   ADDRESS_SIZE: number;
@@ -195,6 +195,11 @@ export class TunDevice extends Polled<NativeTunDevice> {
       throw error;
     }
     return device;
+  }
+
+  /** Wraps a device another thread of this process opened; closing leaves it open. */
+  static adopt(fd: number, name: string): TunDevice {
+    return new TunDevice(new addon.TunDevice(name, false, fd));
   }
 
   get name(): string {

@@ -16,6 +16,14 @@ export interface ShardConfig {
   toTunRing: SharedArrayBuffer;
   fromTunRing: SharedArrayBuffer;
   counters: SharedArrayBuffer;
+  /**
+   * The main thread's TUN device. Without client-to-client a shard writes its clients' packets
+   * to it directly (one thread hop fewer); with it they go through the to-tun ring, so the main
+   * thread can hand packets for other clients straight to their shards.
+   */
+  tunFd: number;
+  tunName: string;
+  clientToClient: boolean;
   /** HMAC key of the stateless session-id cookie, shared by all shards. */
   cookieKey: Uint8Array;
   tls: TlsMaterial;

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 
 import { COUNTER, counterView } from '../shared/counters';
-import { PacketBatch, PeerAddresses, POLL_READABLE, UdpSocket, ADDRESS_SIZE } from '../shared/native';
+import { PacketBatch, PeerAddresses, POLL_READABLE, TunDevice, UdpSocket, ADDRESS_SIZE } from '../shared/native';
 import { P_DATA_V1, P_DATA_V2, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3 } from '../shared/protocol/opcodes';
 import { DecryptResults, MAX_DATA_HEADROOM, newDataChannelCounters, type DataChannelKey } from '../shared/protocol/data-channel';
 import { payloadKind, parseOccMessage } from '../shared/protocol/occ';
@@ -46,6 +46,10 @@ export class Shard implements InstanceHost {
   private readonly run = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), SLOT);
   private readonly runIndex = new Uint32Array(BATCH);
   private readonly results = new DecryptResults(BATCH);
+  /** Decrypted packets written to TUN straight from the receive memory (no client-to-client). */
+  private readonly tun: TunDevice | null;
+  private readonly tunOut = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), SLOT);
+  private tunOutCount = 0;
   // Send side: plaintext is placed MAX_DATA_HEADROOM into each slot, then sealed in place.
   private readonly out = PacketBatch.allocate(BATCH, SLOT);
   private readonly outTo = new PeerAddresses(BATCH);
@@ -72,6 +76,7 @@ export class Shard implements InstanceHost {
     this.counters = counterView(config.counters);
     this.socket = UdpSocket.adopt(config.socketFd, config.socketFamily);
     this.toTun = PacketRing.attach(config.toTunRing);
+    this.tun = config.clientToClient ? null : TunDevice.adopt(config.tunFd, config.tunName);
     this.fromTun = PacketRing.attach(config.fromTunRing);
     this.responder = new StatelessResponder({ wrap: config.wrap, cookieKey: Buffer.from(config.cookieKey), handWindowS: config.handWindowS });
     this.peerIds = new PeerIdAllocator(config.shard, config.shardCount);
@@ -103,6 +108,8 @@ export class Shard implements InstanceHost {
       const n = this.socket.recv(this.recv, this.from);
       if (n === 0) break;
       this.processDatagrams(n);
+      // Before the next receive reuses the memory the packets still sit in.
+      this.flushTun();
       if (n < BATCH) break;
     }
     this.toTun.publish();
@@ -189,6 +196,14 @@ export class Shard implements InstanceHost {
         this.counters[COUNTER.dropSourceAddress]++;
         continue;
       }
+      if (this.tun !== null) {
+        const k = this.tunOutCount++;
+        this.tunOut.offsets[k] = start;
+        this.tunOut.lengths[k] = length;
+        this.counters[COUNTER.tunPacketsOut]++;
+        this.counters[COUNTER.tunBytesOut] += length;
+        continue;
+      }
       const slot = this.toTun.reserve();
       if (slot < 0) {
         this.toTun.countDrops(1);
@@ -200,6 +215,15 @@ export class Shard implements InstanceHost {
       this.counters[COUNTER.tunPacketsOut]++;
       this.counters[COUNTER.tunBytesOut] += length;
     }
+  }
+
+  private flushTun(): void {
+    const count = this.tunOutCount;
+    if (count === 0 || this.tun === null) return;
+    this.tunOutCount = 0;
+    const written = this.tun.write(this.tunOut, count);
+    // A full TUN queue: drop the rest, as OpenVPN drops when the device is not writable.
+    if (written < count) this.counters[COUNTER.dropTunWrite] += count - written;
   }
 
   private sameAddress(instance: Instance, index: number): boolean {

@@ -1,0 +1,78 @@
+// Throughput through the tunnel: iperf3 TCP, 1 and 4 streams, each data cipher, for
+// (a) openvpn + openvpn, (b) shardvpn server + openvpn client, (c) shardvpn + shardvpn, all in
+// one run on the same machine. Reports Mbit/s, the server's CPU-seconds per GB moved (from
+// /proc), and both as ratios against (a). BENCH_RUNS (default 3) runs of BENCH_SECONDS (5) each.
+import { VpnLab } from '../lab/vpn-lab';
+import { median, printTable } from './lib';
+import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS, startTunnel, type SetupName } from './tunnels';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? '3');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? '5');
+const STREAMS = [1, 4] as const;
+const CIPHER_LIST = (process.env.BENCH_CIPHERS ?? CIPHERS.join(',')).split(',');
+
+interface Sample {
+  mbits: number;
+  cpuPerGb: number;
+}
+
+async function iperf(lab: VpnLab, serverPid: number, streams: number): Promise<Sample> {
+  const receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', SERVER_TUNNEL, '-p', '5301'], 'iperf3 server');
+  await receiver.waitFor(/Server listening/, 5000);
+  const cpuBefore = cpuSeconds(serverPid);
+  const sender = lab.spawn(lab.clients[0]!, 'iperf3', ['-c', SERVER_TUNNEL, '-p', '5301', '-t', String(SECONDS), '-P', String(streams), '-J'], 'iperf3 client');
+  await sender.waitFor(/"end"[^]*\}\s*$/, (SECONDS + 20) * 1000);
+  await new Promise((resolve) => sender.child.once('exit', resolve));
+  const cpu = cpuSeconds(serverPid) - cpuBefore;
+  await receiver.stop('SIGTERM', 2000);
+  const report = JSON.parse(sender.log()) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
+  const received = report.end.sum_received;
+  return { mbits: received.bits_per_second / 1e6, cpuPerGb: cpu / (received.bytes / 1e9) };
+}
+
+async function main(): Promise<void> {
+  const lab = VpnLab.create(1);
+  const results = new Map<string, Sample[]>();
+  const key = (setup: SetupName, cipher: string, streams: number): string => `${setup}/${cipher}/${streams}`;
+  try {
+    for (const cipher of CIPHER_LIST) {
+      for (const setup of SETUPS) {
+        const tunnel = await startTunnel(lab, setup.name, cipher);
+        try {
+          const pid = tunnel.server.child.pid!;
+          for (let run = 0; run < RUNS; run++) {
+            for (const streams of STREAMS) {
+              const sample = await iperf(lab, pid, streams);
+              const list = results.get(key(setup.name, cipher, streams)) ?? [];
+              list.push(sample);
+              results.set(key(setup.name, cipher, streams), list);
+              process.stderr.write(`${setup.label} ${cipher} ${streams} stream(s): ${sample.mbits.toFixed(0)} Mbit/s, ${sample.cpuPerGb.toFixed(2)} CPU-s/GB\n`);
+            }
+          }
+        } finally {
+          await tunnel.stop();
+        }
+      }
+    }
+  } finally {
+    await lab.cleanup();
+  }
+  for (const streams of STREAMS) {
+    const rows: string[][] = [];
+    for (const cipher of CIPHER_LIST) {
+      const base = results.get(key('a', cipher, streams)) ?? [];
+      const baseMbits = median(base.map((s) => s.mbits));
+      const baseCpu = median(base.map((s) => s.cpuPerGb));
+      for (const setup of SETUPS) {
+        const samples = results.get(key(setup.name, cipher, streams)) ?? [];
+        const mbits = median(samples.map((s) => s.mbits));
+        const cpu = median(samples.map((s) => s.cpuPerGb));
+        rows.push([cipher, setup.label, mbits.toFixed(0), cpu.toFixed(2), (mbits / baseMbits).toFixed(2) + 'x', (cpu / baseCpu).toFixed(2) + 'x']);
+      }
+    }
+    printTable(`iperf3 TCP, ${streams} stream${streams === 1 ? '' : 's'}, median of ${RUNS} runs of ${SECONDS} s`, ['cipher', 'set-up', 'Mbit/s', 'server CPU-s/GB', 'Mbit/s vs (a)', 'CPU/GB vs (a)'], rows);
+  }
+  console.log('targets: (b) >= 1.2x (a) Mbit/s at <= 0.7x its CPU-s/GB; (c) >= 1.5x (a) Mbit/s');
+}
+
+void main();

@@ -1,0 +1,83 @@
+// The three tunnel set-ups the throughput and latency benchmarks compare, built in the lab's
+// namespaces: (a) stock openvpn server + stock openvpn client, (b) shardvpn server + stock
+// openvpn client, (c) shardvpn server + shardvpn client. Server tunnel address 10.161.0.1.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { SERVER_UNDERLAY, type LabProcess, type VpnLab } from '../lab/vpn-lab';
+
+export type SetupName = 'a' | 'b' | 'c';
+export const SETUPS: readonly { name: SetupName; label: string }[] = [
+  { name: 'a', label: '(a) openvpn server + openvpn client' },
+  { name: 'b', label: '(b) shardvpn server + openvpn client' },
+  { name: 'c', label: '(c) shardvpn server + shardvpn client' },
+];
+export const CIPHERS = ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'] as const;
+export const SERVER_TUNNEL = '10.161.0.1';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
+
+export interface Tunnel {
+  server: LabProcess;
+  client: LabProcess;
+  stop(): Promise<void>;
+}
+
+function serverConfig(lab: VpnLab, cipher: string): string {
+  return [
+    'port 1194',
+    'proto udp4',
+    'dev tun',
+    'topology subnet',
+    'server 10.161.0.0 255.255.255.0',
+    'keepalive 10 60',
+    'dh none',
+    `data-ciphers ${cipher}`,
+    `tls-crypt ${lab.keys.tlsCrypt}`,
+    lab.serverTlsLines().trim(),
+    'verb 1',
+  ].join('\n');
+}
+
+function clientConfig(lab: VpnLab, cipher: string): string {
+  return `client\ndev tun\nproto udp4\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\ndata-ciphers ${cipher}\nverb 3\n`;
+}
+
+/** Starts set-up `name` with `cipher` and waits until the client's tunnel is up. */
+export async function startTunnel(lab: VpnLab, name: SetupName, cipher: string): Promise<Tunnel> {
+  const serverFile = lab.file(`bench-server-${name}.conf`, serverConfig(lab, cipher));
+  const server =
+    name === 'a'
+      ? lab.spawn(lab.server, 'openvpn', ['--config', serverFile, '--verb', '3'], 'openvpn server')
+      : lab.spawn(lab.server, process.execPath, [BIN, '--config', serverFile], 'shardvpn server');
+  await server.waitFor(/Initialization Sequence Completed/, 20_000);
+  const clientFile = lab.file(`bench-client-${name}.conf`, clientConfig(lab, cipher));
+  const client =
+    name === 'c'
+      ? lab.spawn(lab.clients[0]!, process.execPath, [BIN, '--config', clientFile], 'shardvpn client')
+      : lab.spawn(lab.clients[0]!, 'openvpn', ['--config', clientFile], 'openvpn client');
+  await client.waitFor(/Initialization Sequence Completed/, 20_000);
+  return {
+    server,
+    client,
+    async stop() {
+      await client.stop('SIGTERM', 5000);
+      await server.stop('SIGTERM', 5000);
+    },
+  };
+}
+
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+export function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : NaN;
+}
