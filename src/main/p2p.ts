@@ -26,6 +26,7 @@ import { loadCredentials, type Credentials } from './auth-user-pass';
 import { applyNetwork, applyRouteNopull, clientNetwork, sameNetwork, undoNetwork, type AppliedNetwork, type ClientNetwork } from './client-routes';
 import { ConnectionList, resolveRemote } from './client-remotes';
 import type { Running } from './lifecycle';
+import { socketBuffers } from './socket-buffers';
 import { ClientLink } from './p2p-link';
 import { runScript, type TunnelFacts } from './scripts';
 import type { ServerSignal } from './server-view';
@@ -192,8 +193,7 @@ class P2pRun implements Running {
       udp = UdpSocket.open({
         family: remote.family,
         ...(this.entry.bind ? { port: this.entry.localPort, ...(this.entry.local !== undefined ? { address: this.entry.local } : {}) } : {}),
-        ...(this.options.rcvbuf !== undefined ? { rcvbuf: this.options.rcvbuf } : {}),
-        ...(this.options.sndbuf !== undefined ? { sndbuf: this.options.sndbuf } : {}),
+        ...socketBuffers(this.options),
       });
     } catch (error) {
       this.logger.log(1, `UDP socket: ${(error as Error).message}`);

@@ -20,6 +20,7 @@ import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute'
 import { RouteTable } from './routes';
 import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from './server-view';
 import { ShardPool, type ShardHandle, type ShardTemplate } from './shard-pool';
+import { socketBuffers } from './socket-buffers';
 import { TunPump } from './tun-pump';
 import { VERSION_BANNER } from './version';
 
@@ -37,14 +38,6 @@ export interface RunningServer extends ServerView {
   /** ifconfig pool entries in use and free; null without a pool. */
   poolUsage(): { used: number; free: number } | null;
 }
-
-/**
- * Socket buffers when the config sets none. A shard reads in batches, and while it seals or
- * opens one batch a client's burst must fit in the kernel's queue: with the usual 208 KiB
- * default a single TCP stream lost about one datagram in seven here. The kernel caps the value
- * at net.core.rmem_max / wmem_max.
- */
-const DEFAULT_SOCKET_BUFFER = 4 << 20;
 
 function fail(directive: string, detail: string): never {
   throw new ConfigError({ file: '(config)', line: 0 }, directive, detail);
@@ -171,7 +164,7 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
     let pump: TunPump | null = null;
     const shards: ShardPool = ShardPool.open(
       workers,
-      { family, dualStack, address: options.local ?? (family === 4 ? '0.0.0.0' : '::'), port: options.localPort, rcvbuf: options.rcvbuf ?? DEFAULT_SOCKET_BUFFER, sndbuf: options.sndbuf ?? DEFAULT_SOCKET_BUFFER },
+      { family, dualStack, address: options.local ?? (family === 4 ? '0.0.0.0' : '::'), port: options.localPort, ...socketBuffers(options) },
       template,
       {
         message: (shard, message) => onShardMessage(shard, message),
