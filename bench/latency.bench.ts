@@ -1,0 +1,63 @@
+// Ping RTT through the tunnel (median and p99) for (a) openvpn + openvpn, (b) shardvpn server +
+// openvpn client and (c) shardvpn + shardvpn, idle and under an iperf3 TCP load, in one run.
+import { VpnLab } from '../lab/vpn-lab';
+import { printTable } from './lib';
+import { SERVER_TUNNEL, SETUPS, startTunnel, type SetupName } from './tunnels';
+
+const CIPHER = process.env.BENCH_CIPHER ?? 'AES-256-GCM';
+const PINGS = Number(process.env.BENCH_PINGS ?? '200');
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function pingTimes(lab: VpnLab): Promise<{ rtts: number[]; lost: number }> {
+  const ping = lab.spawn(lab.clients[0]!, 'ping', ['-c', String(PINGS), '-i', '0.02', '-W', '1', SERVER_TUNNEL], 'ping');
+  await ping.waitFor(/packets transmitted/, PINGS * 100 + 10_000);
+  const rtts = [...ping.log().matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  return { rtts, lost: PINGS - rtts.length };
+}
+
+async function main(): Promise<void> {
+  const lab = VpnLab.create(1);
+  const rows: string[][] = [];
+  const medians = new Map<string, number>();
+  try {
+    for (const setup of SETUPS) {
+      const tunnel = await startTunnel(lab, setup.name, CIPHER);
+      try {
+        for (const load of [false, true]) {
+          let iperf = null;
+          let receiver = null;
+          if (load) {
+            receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', SERVER_TUNNEL, '-p', '5302'], 'iperf3 server');
+            await receiver.waitFor(/Server listening/, 5000);
+            iperf = lab.spawn(lab.clients[0]!, 'iperf3', ['-c', SERVER_TUNNEL, '-p', '5302', '-t', String(Math.ceil((PINGS * 0.02) + 3))], 'iperf3 client');
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+          }
+          const { rtts, lost } = await pingTimes(lab);
+          if (iperf !== null) await iperf.stop('SIGTERM', 3000);
+          if (receiver !== null) await receiver.stop('SIGKILL', 3000);
+          const median = percentile(rtts, 50);
+          medians.set(`${setup.name}/${load}`, median);
+          rows.push([setup.label, load ? 'iperf3 load' : 'idle', median.toFixed(3), percentile(rtts, 99).toFixed(3), String(lost), '']);
+        }
+      } finally {
+        await tunnel.stop();
+      }
+    }
+  } finally {
+    await lab.cleanup();
+  }
+  for (const row of rows) {
+    const setup = row[0]!.slice(1, 2) as SetupName;
+    const load = row[1] === 'iperf3 load';
+    row[5] = ((medians.get(`${setup}/${load}`) ?? NaN) / (medians.get(`a/${load}`) ?? NaN)).toFixed(2) + 'x';
+  }
+  printTable(`Ping RTT through the tunnel (ms), ${PINGS} pings at 20 ms intervals, ${CIPHER}`, ['set-up', 'condition', 'median', 'p99', 'lost', 'median vs (a)'], rows);
+  console.log('target: tunnel RTT no worse than OpenVPN (ratio <= 1.00x)');
+}
+
+void main();
