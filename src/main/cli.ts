@@ -6,7 +6,8 @@ import { runLifecycle } from './lifecycle';
 import { runLoadCommand } from './load/command';
 import { startOperations, type Operations } from './operations';
 import { ClientProcess } from './p2p';
-import { startServer } from './server';
+import { dropPrivileges } from './privileges';
+import { startServer, type TunKeeper } from './server';
 import { runGenkey } from './tools/genkey';
 import { showCiphers } from './tools/show-ciphers';
 import { runTestCrypto } from './tools/test-crypto';
@@ -81,6 +82,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   const logger = new Logger(first.options.verb);
   if (first.options.mode !== 'server') return runClient(first, load, logger, configFileOf(argv));
   let initial: BuildResult | null = first;
+  const tunKeeper: TunKeeper = { tun: null };
   return runLifecycle({
     logger,
     loadOptions: () => {
@@ -91,7 +93,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       return result.options;
     },
     start: async (options, raise) => {
-      const server = await startServer(options, logger, raise);
+      const server = await startServer(options, logger, raise, tunKeeper);
       let operations: Operations;
       try {
         operations = await startOperations(server, options, logger);
@@ -99,6 +101,7 @@ export async function run(argv: readonly string[]): Promise<number> {
         await server.stop(false);
         throw error;
       }
+      dropPrivileges(options, logger);
       // Announced once the status file, management and metrics are up too, as OpenVPN does.
       logger.log(1, 'Initialization Sequence Completed');
       return {

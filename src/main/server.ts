@@ -75,7 +75,12 @@ async function configureTun(options: Options, name: string): Promise<void> {
   }
 }
 
-export async function startServer(options: Options, logger: Logger, onSignal: (signal: ServerSignal) => void): Promise<RunningServer> {
+/** The TUN device kept across restarts by persist-tun (OpenVPN keeps it open the same way). */
+export interface TunKeeper {
+  tun: TunDevice | null;
+}
+
+export async function startServer(options: Options, logger: Logger, onSignal: (signal: ServerSignal) => void, keeper: TunKeeper = { tun: null }): Promise<RunningServer> {
   const dataCiphers = checkServerOptions(options);
   const tls = loadTlsMaterial(options);
   const wrap = loadWrap(options, options, 'server');
@@ -83,11 +88,24 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
   const family: 4 | 6 = options.proto.family === 'ipv4' ? 4 : 6;
   const dualStack = options.proto.family === 'any';
 
-  const tun = TunDevice.open({ name: options.dev === undefined || options.dev === 'tun' ? '' : options.dev, mtu: options.tunMtu });
-  const cleanups: (() => void)[] = [() => tun.close()];
+  const kept = options.persistTun ? keeper.tun : null;
+  const tun = kept ?? TunDevice.open({ name: options.dev === undefined || options.dev === 'tun' ? '' : options.dev, mtu: options.tunMtu });
+  const releaseTun = (): void => {
+    if (options.persistTun) {
+      keeper.tun = tun;
+    } else {
+      tun.close();
+      keeper.tun = null;
+    }
+  };
+  const cleanups: (() => void)[] = [releaseTun];
   try {
-    await configureTun(options, tun.name);
-    logger.log(1, `TUN/TAP device ${tun.name} opened`);
+    if (kept === null) {
+      await configureTun(options, tun.name);
+      logger.log(1, `TUN/TAP device ${tun.name} opened`);
+    } else {
+      logger.log(1, `Preserving previous TUN/TAP instance: ${tun.name}`);
+    }
 
     const routes = new RouteTable();
     const pool =
@@ -307,7 +325,7 @@ export async function startServer(options: Options, logger: Logger, onSignal: (s
         await shards.stop(notify);
         pump?.stop();
         savePool();
-        tun.close();
+        releaseTun();
         logger.log(1, 'server stopped');
       },
     };

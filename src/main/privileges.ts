@@ -1,0 +1,26 @@
+// `user` / `group`: drop root once the TUN device and the sockets are open, as OpenVPN does.
+// Like OpenVPN, a later restart (SIGHUP/SIGUSR1) then cannot open a new TUN device: use
+// persist-tun so the device survives restarts.
+import type { Options } from '../shared/config';
+import type { Logger } from '../shared/log';
+
+let dropped = false;
+
+export function dropPrivileges(options: Options, logger: Logger): void {
+  if (dropped || (options.user === undefined && options.group === undefined)) return;
+  try {
+    if (options.group !== undefined) {
+      process.setgroups?.([options.group]);
+      process.setgid?.(options.group);
+      logger.log(1, `GID set to ${options.group}`);
+    }
+    if (options.user !== undefined) {
+      process.setuid?.(options.user);
+      logger.log(1, `UID set to ${options.user}`);
+    }
+    dropped = true;
+    if (!options.persistTun) logger.log(1, 'WARNING: without persist-tun a restart cannot reopen the TUN device after dropping privileges');
+  } catch (error) {
+    throw new Error(`cannot drop privileges to user '${options.user ?? ''}' group '${options.group ?? ''}': ${(error as Error).message}`);
+  }
+}
