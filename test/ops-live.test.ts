@@ -3,7 +3,7 @@
 // versions 1, 2 and 3 must have the same line kinds, headers, column counts and field formats.
 // Management: a live shardvpn's unix socket (reachable from the test process through the file
 // system) answers status, load-stats and kill, and notifies client connects and disconnects,
-// while a second management client sends garbage.
+// while a second management client sends garbage; `kill CN` among two clients drops only that one.
 process.env.TZ = 'UTC'; // spawned servers inherit it: both files print the same time zone
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -310,5 +310,74 @@ test('management interface of a live shardvpn server: status, load-stats, kill, 
     vandal.close();
     await client?.stop();
     await server.stop();
+  }
+});
+
+// Two stock clients with different common names; `kill revoked` drops exactly that one. The
+// server sends it nothing, so only its ping-restart (keepalive 1 3 pushes ping-restart 3) tells
+// it; the other client's tunnel carries a ping every 0.2 s across the kill without a loss. A
+// second management client half-sends `kill client` (no newline) and hangs up: nothing happens.
+test('management kill by common name drops only that client; a half-sent command does nothing', { timeout: 40_000 }, async () => {
+  const lab = VpnLab.create(2);
+  const socketPath = path.join(lab.dir, 'management-kill.sock');
+  const operator: ManagementClient[] = [];
+  try {
+    const server = await lab.startShardvpn(
+      `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.156.0.0 255.255.255.0\nkeepalive 1 3\n${lab.serverTlsLines()}` +
+        `management ${socketPath} unix\nverb 3\n`,
+      'server-kill.conf',
+    );
+    await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
+    const op = new ManagementClient(socketPath);
+    const halfSender = new ManagementClient(socketPath);
+    operator.push(op, halfSender);
+    await op.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+    await halfSender.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+
+    const revokedCert = lab.file('revoked.crt', lab.pki.revokedClientCert);
+    const revokedKey = lab.file('revoked.key', lab.pki.revokedClientKey);
+    const base = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nexplicit-exit-notify 1\nca ${lab.pki.files.ca}\nremote-cert-tls server\nverb 3\n`;
+    const [kept, victim] = await Promise.all([
+      lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\n`),
+      lab.startOpenvpnClient(1, `${base}cert ${revokedCert}\nkey ${revokedKey}\n`),
+    ]);
+    const established = async (): Promise<string[]> => {
+      const status = await op.command('status 2', /^END$/);
+      return status.filter((l) => l.startsWith('CLIENT_LIST,')).map((l) => l.split(',')[1] as string).sort();
+    };
+    await waitUntil('both clients listed', () => op.lines.filter((l) => /^>CLIENT:ESTABLISHED,\d+$/.test(l)).length >= 2, 5000, () => op.lines.join('\n'));
+    assert.deepEqual(await established(), ['client', 'revoked']);
+    // The cid of the victim: the CONNECT whose env names common_name=revoked.
+    const victimConnect = op.lines.findIndex((l, i) => /^>CLIENT:CONNECT,\d+,\d+$/.test(l) && op.lines.slice(i + 1).find((e) => e.startsWith('>CLIENT:ENV,common_name=')) === '>CLIENT:ENV,common_name=revoked');
+    assert.ok(victimConnect >= 0, op.lines.join('\n'));
+    const victimCid = (op.lines[victimConnect] as string).split(',')[1] as string;
+
+    // 20 pings over 4 s from the kept client, the kill and the half-sent command in the middle.
+    const pinger = lab.spawn(lab.clients[0]!, 'ping', ['-c', '20', '-i', '0.2', '-W', '2', '10.156.0.1'], 'ping');
+    const pingDone = new Promise<void>((resolve) => (pinger.exited() ? resolve() : pinger.child.once('exit', () => resolve())));
+    await sleep(1000);
+    const killFrom = op.lines.length;
+    assert.deepEqual(await op.command('kill revoked'), ["SUCCESS: common name 'revoked' found, 1 client(s) killed"]);
+    await op.waitLine(new RegExp(`^>CLIENT:DISCONNECT,${victimCid}$`), killFrom, 3000);
+    assert.deepEqual(await op.command('nclients'), ['SUCCESS: nclients=1']);
+    assert.deepEqual(await established(), ['client']);
+    halfSender.write('kill client');
+    await sleep(200);
+    halfSender.close();
+    await sleep(300);
+    assert.deepEqual(await op.command('nclients'), ['SUCCESS: nclients=1'], 'the half-sent kill did nothing');
+    assert.ok(op.lines.slice(killFrom).every((l) => !l.startsWith('ERROR')), op.lines.slice(killFrom).join('\n'));
+
+    await pingDone;
+    assert.match(pinger.log(), /\b20 received\b/, pinger.log());
+    // The victim noticed only through its ping-restart; the kept client never restarted.
+    await victim.waitFor(/Inactivity timeout \(--ping-restart\), restarting/, 8000);
+    assert.doesNotMatch(kept.log(), /Inactivity timeout|process restarting/, kept.log().slice(-2000));
+    assert.deepEqual(await established(), ['client']);
+    assert.doesNotMatch(server.log(), /client\/10\.150\.0\.10:\d+ disconnected/);
+    assert.match(server.log(), /revoked\/10\.150\.0\.11:\d+ disconnected/);
+  } finally {
+    for (const m of operator) m.close();
+    await lab.cleanup();
   }
 });
