@@ -1,0 +1,103 @@
+// Idle capacity: how many clients shardvpn (workers = cores) and a stock openvpn 2.6 server hold
+// connected with keepalive 10 60 on this machine, in the same run. `shardvpn load` connects
+// them from a client namespace (within a time cap), then, while they idle, the server's CPU is
+// read from /proc/PID/stat over 10 s and its RSS from /proc/PID/status. The load generator runs
+// on the same cores and keeps its clients' timers going, so its own CPU is shown too.
+// BENCH_IDLE_CLIENTS (default 10000), BENCH_IDLE_RATE (connections started per second, default
+// 150: about what both servers complete per second here while sharing the cores with the load
+// generator; much faster and openvpn's queue passes the clients' 60 s hand-window, so the count
+// measures the offered rate, not what the server can hold), BENCH_THREADS (load generator threads, default 2), BENCH_IDLE_CAP_S (longest connect
+// phase, default 120), BENCH_REST_S (CPU window, default 10).
+import os from 'node:os';
+
+import { VpnLab } from '../lab/vpn-lab';
+import { printTable } from './lib';
+import { canRunLab, cpuSeconds, envNumber, kibPerClient, loadAgainst, mib, ratio, rssKiB, serverLabel, sleep, startServer, writeProfile, type LoadOutcome, type ServerKind } from './load-lab';
+
+interface Rest {
+  serverCpuPercent: number;
+  loadCpuPercent: number;
+  rssKiB: number;
+}
+
+async function main(): Promise<void> {
+  if (!canRunLab()) {
+    console.log('capacity: skipped (needs root and /dev/net/tun for the network namespaces)');
+    return;
+  }
+  const cores = os.availableParallelism();
+  const clients = envNumber('BENCH_IDLE_CLIENTS', 10000);
+  const rate = envNumber('BENCH_IDLE_RATE', 150);
+  const threads = envNumber('BENCH_THREADS', 2);
+  const capS = envNumber('BENCH_IDLE_CAP_S', 120);
+  const restS = envNumber('BENCH_REST_S', 10);
+  const servers: ServerKind[] = [{ kind: 'shardvpn', workers: cores }, { kind: 'openvpn' }];
+  const began = Date.now();
+  const lab = VpnLab.create(1);
+  const results: Array<{ outcome: LoadOutcome; rest: Rest }> = [];
+  let port = 1400;
+  try {
+    for (const server of servers) {
+      const running = await startServer(lab, server, ++port);
+      try {
+        const held: { rest?: Rest } = {};
+        const outcome = await loadAgainst(lab, running, writeProfile(lab, port), { clients, rate, threads, capS, settleS: 5 }, async (loadPid) => {
+          // Every client pings every 10 s and so does the server: one full keepalive period.
+          const s0 = cpuSeconds(running.pid);
+          const l0 = cpuSeconds(loadPid);
+          const t0 = performance.now();
+          await sleep(restS * 1000);
+          const seconds = (performance.now() - t0) / 1000;
+          held.rest = {
+            serverCpuPercent: ((cpuSeconds(running.pid) - s0) / seconds) * 100,
+            loadCpuPercent: ((cpuSeconds(loadPid) - l0) / seconds) * 100,
+            rssKiB: rssKiB(running.pid),
+          };
+        });
+        if (held.rest === undefined) throw new Error('no measurement at rest');
+        results.push({ outcome, rest: held.rest });
+      } finally {
+        await running.proc.stop('SIGTERM', 10_000);
+      }
+    }
+    const base = results[results.length - 1]!;
+    const perClient = (r: { outcome: LoadOutcome; rest: Rest }): number => (r.rest.rssKiB - r.outcome.idleRssKiB) / Math.max(1, r.outcome.connectedAtPeak);
+    printTable(
+      `Idle capacity: ${clients} clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, connect phase capped at ${capS} s, keepalive 10 60, CPU over ${restS} s at rest (${cores} cores shared with the load generator, ${threads} threads)`,
+      ['server', 'connected', 'connect phase', 'failed', 'RSS idle', 'RSS held', 'RSS/client', 'srv CPU at rest', 'loadgen CPU', 'connected vs ovpn', 'RSS/client vs ovpn', 'CPU vs ovpn'],
+      results.map((r, i) => {
+        const o = r.outcome;
+        const rep = o.report;
+        return [
+          serverLabel(servers[i]!),
+          `${o.connectedAtPeak}/${clients}${o.capped ? ' (cap)' : ''}`,
+          `${o.connectPhaseS.toFixed(1)} s`,
+          String(rep.failed + rep.unfinished + rep.disconnected),
+          mib(o.idleRssKiB),
+          mib(r.rest.rssKiB),
+          `${perClient(r).toFixed(1)} KiB`,
+          `${r.rest.serverCpuPercent.toFixed(1)} %`,
+          `${r.rest.loadCpuPercent.toFixed(1)} %`,
+          ratio(o.connectedAtPeak, base.outcome.connectedAtPeak),
+          ratio(perClient(r), perClient(base)),
+          ratio(r.rest.serverCpuPercent, base.rest.serverCpuPercent),
+        ];
+      }),
+    );
+    for (const [i, r] of results.entries()) {
+      const rep = r.outcome.report;
+      const why = [...Object.entries(rep.failures), ...Object.entries(rep.unfinishedStages).map(([k, v]) => [`unfinished ${k}`, v] as const)];
+      for (const [reason, detail] of Object.entries(rep.failureDetails)) console.log(`${serverLabel(servers[i]!)}: ${reason}: ${detail}`);
+      if (why.length > 0 || rep.disconnected > 0) console.log(`${serverLabel(servers[i]!)}: ${why.map(([k, v]) => `${k} ${v}`).join(', ')}${rep.disconnected > 0 ? ` disconnected ${rep.disconnected}` : ''}`);
+      console.log(`${serverLabel(servers[i]!)}: RSS/client at the end of the connect phase ${kibPerClient(r.outcome).toFixed(1)} KiB, handshake p50/p99 ${rep.handshakeMs.p50 ?? '-'}/${rep.handshakeMs.p99 ?? '-'} ms`);
+    }
+  } finally {
+    await lab.cleanup();
+  }
+  console.log(`\ncapacity bench took ${((Date.now() - began) / 1000).toFixed(0)} s`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

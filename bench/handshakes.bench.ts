@@ -1,0 +1,85 @@
+// Handshakes: `shardvpn load` starts N simulated clients from a client namespace against
+// shardvpn (workers 1 and 2) and a stock openvpn 2.6 server, all in the same run, and compares
+// connects/s, time until all connected, handshake latency, failures and server RSS per client.
+// The load generator shares the 2 cores with the server, so read the ratios, not the rates.
+// BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
+// 0: all at once), BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest
+// connect phase of one run, default 90).
+import os from 'node:os';
+
+import { VpnLab } from '../lab/vpn-lab';
+import { formatRate, printTable } from './lib';
+import { canRunLab, envCounts, envNumber, kibPerClient, loadAgainst, ms, ratio, startServer, writeProfile, type LoadOutcome, type ServerKind } from './load-lab';
+
+const SERVERS: ServerKind[] = [{ kind: 'shardvpn', workers: 1 }, { kind: 'shardvpn', workers: 2 }, { kind: 'openvpn' }];
+
+const shortLabel = (s: ServerKind): string => (s.kind === 'shardvpn' ? `shardvpn w${s.workers}` : 'openvpn 2.6');
+
+function failures(o: LoadOutcome): string {
+  const r = o.report;
+  const parts = Object.entries(r.failures).map(([k, v]) => `${k} ${v}`);
+  if (r.unfinished > 0) parts.push(`unfinished ${r.unfinished}`);
+  return parts.length === 0 ? '0' : parts.join(', ');
+}
+
+async function main(): Promise<void> {
+  if (!canRunLab()) {
+    console.log('handshakes: skipped (needs root and /dev/net/tun for the network namespaces)');
+    return;
+  }
+  const counts = envCounts('BENCH_CLIENTS', [100, 1000, 5000]);
+  const rate = envNumber('BENCH_RATE', 0);
+  const threads = envNumber('BENCH_THREADS', 2);
+  const capS = envNumber('BENCH_CAP_S', 90);
+  const began = Date.now();
+  const lab = VpnLab.create(1);
+  let port = 1300;
+  try {
+    for (const clients of counts) {
+      const results: LoadOutcome[] = [];
+      for (const server of SERVERS) {
+        // A fresh server per run: its idle RSS is the baseline and no earlier client lingers.
+        const running = await startServer(lab, server, ++port);
+        try {
+          results.push(await loadAgainst(lab, running, writeProfile(lab, port), { clients, rate, threads, capS, settleS: 2 }));
+        } finally {
+          await running.proc.stop('SIGTERM', 10_000);
+        }
+      }
+      const base = results[results.length - 1]!;
+      printTable(
+        `Handshakes: ${clients} clients, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
+        ['server', 'connected', 'conn/s', 'all conn. after', 'hs p50/p95/p99/max ms', 'failed', 'srv CPU ms/conn', 'loadgen CPU s', 'RSS idle', 'RSS/client', 'conn/s vs ovpn', 'RSS/client vs ovpn'],
+        results.map((o, i) => {
+          const r = o.report;
+          return [
+            shortLabel(SERVERS[i]!),
+            `${r.connected}/${r.requested}${o.capped ? ' (cap)' : ''}`,
+            r.connectsPerSecond === null ? '-' : formatRate(r.connectsPerSecond),
+            r.allConnectedS === null ? '-' : `${r.allConnectedS.toFixed(2)} s`,
+            `${ms(r.handshakeMs.p50)}/${ms(r.handshakeMs.p95)}/${ms(r.handshakeMs.p99)}/${ms(r.handshakeMs.max)}`,
+            failures(o),
+            r.connected > 0 ? ((o.connectCpuS * 1000) / r.connected).toFixed(1) : '-',
+            o.loadCpuS.toFixed(1),
+            `${(o.idleRssKiB / 1024).toFixed(1)} MiB`,
+            `${kibPerClient(o).toFixed(1)} KiB`,
+            ratio(r.connectsPerSecond ?? NaN, base.report.connectsPerSecond ?? NaN),
+            ratio(kibPerClient(o), kibPerClient(base)),
+          ];
+        }),
+      );
+      for (const [i, o] of results.entries()) {
+        for (const [reason, detail] of Object.entries(o.report.failureDetails)) console.log(`${shortLabel(SERVERS[i]!)}: ${reason}: ${detail}`);
+        if (o.capped) console.log(`${shortLabel(SERVERS[i]!)}: connect phase cut at ${capS} s`);
+      }
+    }
+  } finally {
+    await lab.cleanup();
+  }
+  console.log(`\nhandshakes bench took ${((Date.now() - began) / 1000).toFixed(0)} s`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
