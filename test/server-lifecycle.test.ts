@@ -279,7 +279,8 @@ test('a restarted shard: clients of the other shard keep pinging, its own client
   const clients: LabProcess[] = [];
   try {
     for (let i = 0; i < 3; i++) clients.push(await lab.startOpenvpnClient(i, clientConfig()));
-    const addressOf = (i: number): string => /ifconfig (10\.151\.0\.\d+)/.exec(clients[i]!.log())?.[1] ?? '';
+    // The address of the client's latest session (a reconnect may bring a new one).
+    const addressOf = (i: number): string => [...clients[i]!.log().matchAll(/PUSH_REPLY,[^\n]*ifconfig (10\.151\.0\.\d+)/g)].pop()?.[1] ?? '';
     // Clients land on shards by a random byte of their session id: reconnect until both are used.
     for (let attempt = 0; attempt < 12; attempt++) {
       const shards = new Set([0, 1, 2].map((i) => shardOf(server, addressOf(i))));
