@@ -12,7 +12,12 @@ export interface Running {
 
 export interface LifecycleHooks {
   loadOptions(): Options;
-  start(options: Options, raise: (signal: ServerSignal) => void): Promise<Running>;
+  /**
+   * `raise(signal)` stands for an outside signal (a process signal, the management `signal`
+   * command); `raise(signal, reason)` for one the run raises itself (OpenVPN's soft signals,
+   * logged as SIGUSR1[soft,ping-restart]).
+   */
+  start(options: Options, raise: (signal: ServerSignal, reason?: string) => void): Promise<Running>;
   /** Whether a stop for this signal should tell the peers. */
   notifyOn(options: Options, signal: ServerSignal): boolean;
   logger: Logger;
@@ -22,15 +27,15 @@ const HANDLED: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIG
 
 /** Runs until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
-  const queue: ServerSignal[] = [];
+  const queue: { signal: ServerSignal; reason: string | undefined }[] = [];
   let wake: (() => void) | null = null;
-  const raise = (signal: ServerSignal): void => {
-    queue.push(signal);
+  const raise = (signal: ServerSignal, reason?: string): void => {
+    queue.push({ signal, reason });
     wake?.();
   };
   const onSignal = (signal: NodeJS.Signals): void => raise(signal === 'SIGINT' ? 'SIGTERM' : (signal as ServerSignal));
   for (const signal of HANDLED) process.on(signal, onSignal);
-  const nextSignal = async (): Promise<ServerSignal> => {
+  const nextSignal = async (): Promise<{ signal: ServerSignal; reason: string | undefined }> => {
     while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
     wake = null;
     return queue.shift()!;
@@ -39,12 +44,14 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
     let options = hooks.loadOptions();
     for (;;) {
       const running = await hooks.start(options, raise);
-      let signal: ServerSignal;
+      let next: { signal: ServerSignal; reason: string | undefined };
       do {
-        signal = await nextSignal();
-        if (signal === 'SIGUSR2') running.logStatistics();
-      } while (signal === 'SIGUSR2');
-      hooks.logger.log(1, `${signal}[hard,] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
+        next = await nextSignal();
+        if (next.signal === 'SIGUSR2') running.logStatistics();
+      } while (next.signal === 'SIGUSR2');
+      const signal = next.signal;
+      const source = next.reason === undefined ? 'hard,' : `soft,${next.reason}`;
+      hooks.logger.log(1, `${signal}[${source}] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
       await running.stop(hooks.notifyOn(options, signal));
       if (signal === 'SIGTERM') return 0;
       if (signal === 'SIGHUP') {

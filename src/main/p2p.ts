@@ -79,7 +79,7 @@ export class ClientProcess {
     return signal === 'SIGTERM';
   }
 
-  async start(options: Options, raise: (signal: ServerSignal) => void): Promise<Running> {
+  async start(options: Options, raise: (signal: ServerSignal, reason?: string) => void): Promise<Running> {
     const ciphers = checkClientOptions(options);
     const tls = loadTlsMaterial(options);
     if (this.listFor !== options || this.list === null) {
@@ -138,7 +138,7 @@ class P2pRun implements Running {
     private readonly tls: TlsMaterial,
     private readonly wrap: WrapConfig,
     private readonly logger: Logger,
-    private readonly raise: (signal: ServerSignal) => void,
+    private readonly raise: (signal: ServerSignal, reason?: string) => void,
   ) {
     const now = performance.now();
     const restart = options.pingRecTimeout > 0 && options.pingRecAction === 'restart' ? options.pingRecTimeout : PRE_PULL_INITIAL_PING_RESTART_S;
@@ -577,8 +577,8 @@ class P2pRun implements Running {
     if (this.isOver()) return;
     this.selfEnded = true;
     this.state = 'ending';
-    this.logger.log(1, `${signal}[soft,${text}] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
-    this.raise(signal);
+    // The lifecycle logs it, as SIGUSR1[soft,TEXT] received.
+    this.raise(signal, text);
   }
 
   async stop(notify: boolean): Promise<void> {
