@@ -7,7 +7,7 @@ import type { CipherChaCha20Poly1305, CipherGCM, DecipherChaCha20Poly1305, Decip
 
 import { AeadKey, PacketBatch, aeadLayout } from '../src/shared/native';
 import type { AeadCipherName } from '../src/shared/native';
-import { benchRuns, formatRate, median, printTable } from './lib';
+import { batchRate, benchRuns, formatRate, median, printTable } from './lib';
 
 const PAYLOAD = 1400;
 const HEADER = 8; // opcode|key_id, peer-id, packet-id: the AAD
@@ -209,17 +209,7 @@ function sodiumFor(cipher: CipherCase, material: Material): Contender | null {
 
 /** Packets per second of `step` (BATCH packets per call) over about `ms` milliseconds. */
 function measure(step: () => void, ms: number): number {
-  const start = process.hrtime.bigint();
-  const budget = BigInt(ms) * 1_000_000n;
-  let calls = 0;
-  let elapsed = 0n;
-  do {
-    step();
-    step();
-    calls += 2;
-    elapsed = process.hrtime.bigint() - start;
-  } while (elapsed < budget);
-  return (calls * BATCH) / (Number(elapsed) / 1e9);
+  return batchRate(step, BATCH, ms);
 }
 
 type Mode = 'seal' | 'seal+open';

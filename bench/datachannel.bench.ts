@@ -10,7 +10,7 @@ import { AeadKey, PacketBatch, aeadLayout } from '../src/shared/native';
 import type { AeadCipherName } from '../src/shared/native';
 import { DATA_V2_HEADROOM, DataChannelKey, DecryptResults } from '../src/shared/protocol/data-channel';
 import { KEY_BLOCK_SIZE, sliceAeadKeys } from '../src/shared/protocol/key-derivation';
-import { benchRuns, formatRate, median, printTable } from './lib';
+import { batchRate, benchRuns, formatRate, median, printTable } from './lib';
 
 const PAYLOAD = 1400;
 const WIRE = PAYLOAD + DATA_V2_HEADROOM;
@@ -113,17 +113,7 @@ function header(packetId: number): Buffer {
 
 /** Packets per second of `step` (BATCH packets per call) over about `ms` milliseconds. */
 function measure(step: () => void, ms: number): number {
-  const start = process.hrtime.bigint();
-  const budget = BigInt(ms) * 1_000_000n;
-  let calls = 0;
-  let elapsed = 0n;
-  do {
-    step();
-    step();
-    calls += 2;
-    elapsed = process.hrtime.bigint() - start;
-  } while (elapsed < budget);
-  return (calls * BATCH) / (Number(elapsed) / 1e9);
+  return batchRate(step, BATCH, ms);
 }
 
 type Mode = 'seal' | 'seal+open';

@@ -36,3 +36,18 @@ export function benchRuns(): number {
   const n = Number(process.env.BENCH_RUNS ?? '5');
   return Number.isInteger(n) && n > 0 ? n : 5;
 }
+
+/** Items per second of `step` (which handles `perCall` items) run for about `ms` milliseconds. */
+export function batchRate(step: () => void, perCall: number, ms: number): number {
+  const start = process.hrtime.bigint();
+  const budget = BigInt(ms) * 1_000_000n;
+  let calls = 0;
+  let elapsed = 0n;
+  do {
+    step();
+    step();
+    calls += 2;
+    elapsed = process.hrtime.bigint() - start;
+  } while (elapsed < budget);
+  return (calls * perCall) / (Number(elapsed) / 1e9);
+}

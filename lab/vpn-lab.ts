@@ -15,7 +15,8 @@ export const SERVER_UNDERLAY = '10.150.0.1';
 export const SERVER_UNDERLAY6 = 'fd00:150::1';
 export const clientUnderlay = (i: number): string => `10.150.0.${10 + i}`;
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
+/** The shardvpn command of this checkout (built output). */
+export const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
 
 export interface LabProcess {
   readonly child: ChildProcess;

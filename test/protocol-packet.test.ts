@@ -24,18 +24,8 @@ import {
   type ControlPacket,
   type ParseReject,
 } from '../src/shared/protocol/packet';
+import { mulberry32 as prng } from './helpers/prng';
 
-// Small seeded PRNG (mulberry32) so failures replay.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SID_A = Buffer.from('0102030405060708', 'hex');
 const SID_B = Buffer.from('a1a2a3a4a5a6a7a8', 'hex');

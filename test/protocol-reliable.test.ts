@@ -20,17 +20,8 @@ import {
   maxControlPayload,
   splitTlsStream,
 } from '../src/shared/protocol/fragment-tls';
+import { mulberry32 as prng } from './helpers/prng';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const msg = (s: string): Buffer => Buffer.from(s);
 

@@ -10,11 +10,10 @@ import { after, before, test } from 'node:test';
 
 import { serverStatistics } from './helpers/server-stats';
 import { pacedTransfer } from './helpers/paced-transfer';
-import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
+import { BIN, SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const MB = 1 << 20;
 const RELAY = path.join(__dirname, 'fixtures', 'udp-relay.js');
-const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
 const SERVER_TUNNEL = '10.151.0.1';
 
 let lab: VpnLab;

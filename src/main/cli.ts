@@ -1,5 +1,5 @@
 // The `shardvpn` command line: OpenVPN's flags and config files, plus shardvpn's own.
-import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive } from '../shared/config';
+import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive, type Options } from '../shared/config';
 import { Logger } from '../shared/log';
 import { DEFAULT_PORT, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
 import { runLifecycle } from './lifecycle';
@@ -81,17 +81,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   printWarnings(first);
   const logger = new Logger(first.options.verb);
   if (first.options.mode !== 'server') return runClient(first, load, logger, configFileOf(argv));
-  let initial: BuildResult | null = first;
+  const loadOptions = optionsLoader(first, load, logger);
   const tunKeeper: TunKeeper = { tun: null };
   return runLifecycle({
     logger,
-    loadOptions: () => {
-      const result = initial ?? load();
-      if (initial === null) printWarnings(result);
-      initial = null;
-      logger.verb = result.options.verb;
-      return result.options;
-    },
+    loadOptions,
     start: async (options, raise) => {
       const server = await startServer(options, logger, raise, tunKeeper);
       let operations: Operations;
@@ -116,6 +110,21 @@ export async function run(argv: readonly string[]): Promise<number> {
   });
 }
 
+/**
+ * The lifecycle's options loader: the config already read at start first, then a fresh read on
+ * each SIGHUP (warnings printed, verb applied to the logger).
+ */
+function optionsLoader(first: BuildResult, load: () => BuildResult, logger: Logger): () => Options {
+  let initial: BuildResult | null = first;
+  return () => {
+    const result = initial ?? load();
+    if (initial === null) printWarnings(result);
+    initial = null;
+    logger.verb = result.options.verb;
+    return result.options;
+  };
+}
+
 /** The config file named on the command line (scripts see it as $config). */
 function configFileOf(argv: readonly string[]): string | undefined {
   if (argv.length === 1 && !argv[0]!.startsWith('--')) return argv[0];
@@ -125,17 +134,11 @@ function configFileOf(argv: readonly string[]): string | undefined {
 
 /** Client mode (tunnel_point_to_point): one thread, the same lifecycle loop as the server. */
 async function runClient(first: BuildResult, load: () => BuildResult, logger: Logger, configFile: string | undefined): Promise<number> {
-  let initial: BuildResult | null = first;
+  const loadOptions = optionsLoader(first, load, logger);
   const client = new ClientProcess(logger, configFile);
   const code = await runLifecycle({
     logger,
-    loadOptions: () => {
-      const result = initial ?? load();
-      if (initial === null) printWarnings(result);
-      initial = null;
-      logger.verb = result.options.verb;
-      return result.options;
-    },
+    loadOptions,
     start: (options, raise) => client.start(options, raise),
     notifyOn: (options, signal) => client.notifyOn(options, signal),
   });

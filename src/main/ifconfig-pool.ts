@@ -32,7 +32,6 @@ const MAX_POOL_SIZE = 65536;
 export class IfconfigPool {
   private readonly entries: Entry[];
   private readonly ipv4Base: number;
-  private readonly ipv6Base: Uint8Array | null;
   private releases = 0;
   private usedCount = 0;
 
@@ -52,11 +51,9 @@ export class IfconfigPool {
         size = end - start + 1;
       }
     }
-    this.ipv6Base = null;
     if (config.ipv6) {
       const base = new Uint8Array(16);
       if (!parseIPv6(config.ipv6.base, base)) throw new RangeError(`ifconfig-ipv6-pool ${config.ipv6.base}: not an IPv6 address`);
-      this.ipv6Base = base;
       // The IPv6 pool is as large as the IPv4 one, or 2^(128-netbits) without IPv4, capped.
       const ipv6Size = config.ipv6.netbits >= 112 ? 2 ** (128 - config.ipv6.netbits) - 2 : MAX_POOL_SIZE;
       size = Math.min(size, ipv6Size);
@@ -106,7 +103,7 @@ export class IfconfigPool {
         result.ipv4 = { local: numberToIpv4(this.ipv4Base + index), remoteNetmask: this.config.ipv4.netmask ?? '255.255.255.255' };
       }
     }
-    if (this.ipv6Base !== null && this.config.ipv6) {
+    if (this.config.ipv6) {
       result.ipv6 = { address: addToIPv6(this.config.ipv6.base, index) ?? '', netbits: this.config.ipv6.netbits };
     }
     return result;

@@ -3,6 +3,8 @@
 // command, which ends them with \r\n instead of \n.
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+import { timeString } from '../shared/log';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../shared/ip-address';
 import type { ClientRecord, ServerView } from './server-view';
 
@@ -16,15 +18,6 @@ export interface StatusOptions {
   readonly maxBcastQueueLength?: number;
   /** GLOBAL_STATS dco_enabled; shardvpn has no kernel offload, so default false. */
   readonly dcoEnabled?: boolean;
-}
-
-const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
-
-/** otime.c time_string: local time as `YYYY-MM-DD HH:MM:SS` (2.6 format; older ones used ctime). */
-export function timeString(unixSeconds: number): string {
-  const d = new Date(unixSeconds * 1000);
-  const year = String(d.getFullYear()).padStart(4, '0');
-  return `${year}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
 const scratch = new Uint8Array(16);

@@ -6,9 +6,11 @@ function pad(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
-/** Local time as OpenVPN's time_string prints it: YYYY-MM-DD HH:MM:SS. */
-export function timeString(date: Date = new Date()): string {
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+/** Local time as OpenVPN's otime.c time_string prints it (2.6): YYYY-MM-DD HH:MM:SS. */
+export function timeString(unixSeconds: number = Date.now() / 1000): string {
+  const d = new Date(Math.floor(unixSeconds) * 1000);
+  const year = String(d.getFullYear()).padStart(4, '0');
+  return `${year}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 export class Logger {

@@ -192,6 +192,13 @@ export class PacketRing {
     return this.capacity - ((this.pendingTail - this.cachedHead) | 0);
   }
 
+  /** Whether the slot at counter `pos` is free; reloads the consumer's head only when it looks full. */
+  private hasRoom(pos: number): boolean {
+    if (((pos - this.cachedHead) | 0) < this.capacity) return true;
+    this.cachedHead = Atomics.load(this.header, RING_WORD.head);
+    return ((pos - this.cachedHead) | 0) < this.capacity;
+  }
+
   /** Copies one packet in and publishes it. False when dropped (ring full or payload over slotSize; both counted). */
   push(payload: Uint8Array, meta: number): boolean {
     const length = payload.length;
@@ -200,12 +207,9 @@ export class PacketRing {
       return false;
     }
     const pos = this.pendingTail;
-    if (((pos - this.cachedHead) | 0) >= this.capacity) {
-      this.cachedHead = Atomics.load(this.header, RING_WORD.head);
-      if (((pos - this.cachedHead) | 0) >= this.capacity) {
-        Atomics.add(this.header, RING_WORD.drops, 1);
-        return false;
-      }
+    if (!this.hasRoom(pos)) {
+      Atomics.add(this.header, RING_WORD.drops, 1);
+      return false;
     }
     const slot = pos & this.mask;
     this.payloads[slot].set(payload);
@@ -268,11 +272,7 @@ export class PacketRing {
    */
   reserve(ahead = 0): number {
     const pos = (this.pendingTail + ahead) | 0;
-    if (((pos - this.cachedHead) | 0) >= this.capacity) {
-      this.cachedHead = Atomics.load(this.header, RING_WORD.head);
-      if (((pos - this.cachedHead) | 0) >= this.capacity) return -1;
-    }
-    return pos & this.mask;
+    return this.hasRoom(pos) ? pos & this.mask : -1;
   }
 
   /** The whole payload area (slotSize bytes) of slot `index`, a view into the shared memory. */
@@ -291,12 +291,9 @@ export class PacketRing {
       return false;
     }
     const pos = this.pendingTail;
-    if (((pos - this.cachedHead) | 0) >= this.capacity) {
-      this.cachedHead = Atomics.load(this.header, RING_WORD.head);
-      if (((pos - this.cachedHead) | 0) >= this.capacity) {
-        Atomics.add(this.header, RING_WORD.drops, 1);
-        return false;
-      }
+    if (!this.hasRoom(pos)) {
+      Atomics.add(this.header, RING_WORD.drops, 1);
+      return false;
     }
     const word = (RING_HEADER_BYTES >> 2) + (pos & this.mask) * this.strideWords;
     this.words[word] = length;

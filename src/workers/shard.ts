@@ -389,7 +389,8 @@ export class Shard implements InstanceHost {
     }
     if (this.outCount === BATCH) this.flushOut();
     const j = this.outCount++;
-    this.out.memory.set(slot.subarray(0, length), this.slotBase[j] + MAX_DATA_HEADROOM);
+    // Buffer's copy takes offsets, so no view is made per packet.
+    Buffer.prototype.copy.call(slot, this.out.memory, this.slotBase[j] + MAX_DATA_HEADROOM, 0, length);
     this.out.lengths[j] = length;
     this.outKey[j] = key;
     this.outTo.bytes.set(instance.addressBytes, j * ADDRESS_SIZE);

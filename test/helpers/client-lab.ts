@@ -1,11 +1,10 @@
 // Client-mode tests on top of VpnLab: stock openvpn 2.6 servers in the server namespace and
 // shardvpn clients (node bin/shardvpn.js --config client.ovpn) in client namespaces.
-import path from 'node:path';
 
-import type { LabProcess, VpnLab } from '../../lab/vpn-lab';
-import { SERVER_UNDERLAY } from '../../lab/vpn-lab';
+import { BIN, SERVER_UNDERLAY, type LabProcess, type VpnLab } from '../../lab/vpn-lab';
 
-export const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'shardvpn.js');
+
+export { BIN };
 
 export type Wrap = 'tls-crypt' | 'tls-auth' | 'tls-crypt-v2' | 'none';
 
