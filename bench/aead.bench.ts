@@ -7,7 +7,7 @@ import type { CipherChaCha20Poly1305, CipherGCM, DecipherChaCha20Poly1305, Decip
 
 import { AeadKey, PacketBatch, aeadLayout } from '../src/shared/native';
 import type { AeadCipherName } from '../src/shared/native';
-import { batchRate, benchRuns, formatRate, median, printTable } from './lib';
+import { benchRuns, formatRate, median, printTable, sealRates, SEAL_MODES, type SealContender, type SealMode } from './lib';
 
 const PAYLOAD = 1400;
 const HEADER = 8; // opcode|key_id, peer-id, packet-id: the AAD
@@ -43,9 +43,7 @@ interface SodiumAead {
 const sodium = require('sodium-native') as SodiumAead;
 
 /** One contender: each call handles BATCH packets; sample() seals one packet for a cross-check. */
-interface Contender {
-  seal(): void;
-  roundTrip(): void;
+interface Contender extends SealContender {
   /** tag || ciphertext of the fixed plaintext sealed under `packetId`. */
   sample(packetId: number): string;
 }
@@ -207,17 +205,9 @@ function sodiumFor(cipher: CipherCase, material: Material): Contender | null {
   return null;
 }
 
-/** Packets per second of `step` (BATCH packets per call) over about `ms` milliseconds. */
-function measure(step: () => void, ms: number): number {
-  return batchRate(step, BATCH, ms);
-}
-
-type Mode = 'seal' | 'seal+open';
-const MODES: readonly Mode[] = ['seal', 'seal+open'];
-
 interface Row {
   cipher: AeadCipherName;
-  mode: Mode;
+  mode: SealMode;
   addon: number;
   node: number;
   sodium: number | null;
@@ -239,29 +229,13 @@ function benchCipher(cipher: CipherCase, runs: number): Row[] {
     if (contender.sample(0x01020304) !== reference) throw new Error(`${cipher.name}: ${name} disagrees with the addon`);
   }
 
-  const rates = new Map<string, number[]>();
-  for (const [name, contender] of contenders) {
-    for (const mode of MODES) {
-      const step = mode === 'seal' ? () => contender.seal() : () => contender.roundTrip();
-      measure(step, Math.min(100, MEASURE_MS)); // warm-up
-      rates.set(`${name} ${mode}`, []);
-    }
-  }
-  for (let run = 0; run < runs; run++) {
-    for (const mode of MODES) {
-      for (const [name, contender] of contenders) {
-        const step = mode === 'seal' ? () => contender.seal() : () => contender.roundTrip();
-        rates.get(`${name} ${mode}`)?.push(measure(step, MEASURE_MS));
-      }
-    }
-  }
-  const series = (name: string, mode: Mode): number[] => rates.get(`${name} ${mode}`) ?? [];
+  const series = sealRates(contenders, runs, BATCH, MEASURE_MS, false);
   // Ratios per run (neighbours in time) resist this shared machine's drift better than a ratio of medians.
-  const ratioOf = (name: string, mode: Mode): number => {
+  const ratioOf = (name: string, mode: SealMode): number => {
     const ours = series('addon', mode);
     return median(series(name, mode).map((theirs, run) => ours[run] / theirs));
   };
-  return MODES.map((mode) => ({
+  return SEAL_MODES.map((mode) => ({
     cipher: cipher.name,
     mode,
     addon: median(series('addon', mode)),

@@ -10,7 +10,7 @@ import { AeadKey, PacketBatch, aeadLayout } from '../src/shared/native';
 import type { AeadCipherName } from '../src/shared/native';
 import { DATA_V2_HEADROOM, DataChannelKey, DecryptResults } from '../src/shared/protocol/data-channel';
 import { KEY_BLOCK_SIZE, sliceAeadKeys } from '../src/shared/protocol/key-derivation';
-import { batchRate, benchRuns, formatRate, median, printTable } from './lib';
+import { benchRuns, formatRate, median, printTable, sealRates, SEAL_MODES, type SealContender, type SealMode } from './lib';
 
 const PAYLOAD = 1400;
 const WIRE = PAYLOAD + DATA_V2_HEADROOM;
@@ -26,13 +26,8 @@ const CIPHERS: readonly { name: AeadCipherName; keyLength: number }[] = [
   { name: 'CHACHA20-POLY1305', keyLength: 32 },
 ];
 
-interface Contender {
-  seal(): void;
-  roundTrip(): void;
-}
-
 /** Client key seals, server key opens: what two peers do, on one core. */
-class ProtocolContender implements Contender {
+class ProtocolContender implements SealContender {
   private readonly batch = PacketBatch.allocate(BATCH, WIRE);
   private readonly results = new DecryptResults(BATCH);
   private readonly sender: DataChannelKey;
@@ -68,7 +63,7 @@ class ProtocolContender implements Contender {
 }
 
 /** The addon alone: headers written once, only the packet-id per packet; one key both ways. */
-class BareContender implements Contender {
+class BareContender implements SealContender {
   private readonly batch = PacketBatch.allocate(BATCH, WIRE);
   private readonly opened = new Uint8Array(BATCH);
   private readonly view: DataView;
@@ -111,17 +106,9 @@ function header(packetId: number): Buffer {
   return bytes;
 }
 
-/** Packets per second of `step` (BATCH packets per call) over about `ms` milliseconds. */
-function measure(step: () => void, ms: number): number {
-  return batchRate(step, BATCH, ms);
-}
-
-type Mode = 'seal' | 'seal+open';
-const MODES: readonly Mode[] = ['seal', 'seal+open'];
-
 interface Row {
   cipher: AeadCipherName;
-  mode: Mode;
+  mode: SealMode;
   protocol: number;
   bare: number;
   /** Median over runs of bare/protocol: the protocol layer's cost factor. */
@@ -135,30 +122,12 @@ function benchCipher(cipher: (typeof CIPHERS)[number], runs: number): Row[] {
   if (ProtocolContender.sample(cipher.name, block, plaintext) !== BareContender.sample(cipher.name, block, plaintext, cipher.keyLength)) {
     throw new Error(`${cipher.name}: DataChannelKey and the bare addon disagree`);
   }
-  const contenders: (readonly [string, Contender])[] = [
+  const contenders: (readonly [string, SealContender])[] = [
     ['protocol', new ProtocolContender(cipher.name, block, plaintext)],
     ['bare', new BareContender(cipher.name, block, plaintext, cipher.keyLength)],
   ];
-  const rates = new Map<string, number[]>();
-  for (const [name, c] of contenders) {
-    for (const mode of MODES) {
-      const step = mode === 'seal' ? () => c.seal() : () => c.roundTrip();
-      measure(step, Math.min(100, MEASURE_MS)); // warm-up
-      rates.set(`${name} ${mode}`, []);
-    }
-  }
-  for (let run = 0; run < runs; run++) {
-    for (const mode of MODES) {
-      // Alternate who goes first, so drift on this shared machine does not favour one.
-      const order = run % 2 === 0 ? contenders : [...contenders].reverse();
-      for (const [name, c] of order) {
-        const step = mode === 'seal' ? () => c.seal() : () => c.roundTrip();
-        rates.get(`${name} ${mode}`)!.push(measure(step, MEASURE_MS));
-      }
-    }
-  }
-  const series = (name: string, mode: Mode): number[] => rates.get(`${name} ${mode}`) ?? [];
-  return MODES.map((mode) => {
+  const series = sealRates(contenders, runs, BATCH, MEASURE_MS, true);
+  return SEAL_MODES.map((mode) => {
     const p = series('protocol', mode);
     return {
       cipher: cipher.name,

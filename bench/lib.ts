@@ -51,3 +51,42 @@ export function batchRate(step: () => void, perCall: number, ms: number): number
   } while (elapsed < budget);
   return (calls * perCall) / (Number(elapsed) / 1e9);
 }
+
+/** The two AEAD measurements: seal only, and seal then open. */
+export type SealMode = 'seal' | 'seal+open';
+export const SEAL_MODES: readonly SealMode[] = ['seal', 'seal+open'];
+
+/** Something that seals (and opens) `perCall` packets a call. */
+export interface SealContender {
+  seal(): void;
+  roundTrip(): void;
+}
+
+/**
+ * Packets per second of each named contender in each mode, one entry per run of about `ms`
+ * milliseconds, after a short warm-up of each. With `alternate`, odd runs go in reverse order so
+ * that drift on a shared machine does not favour whoever goes first.
+ */
+export function sealRates(
+  contenders: readonly (readonly [string, SealContender])[],
+  runs: number,
+  perCall: number,
+  ms: number,
+  alternate: boolean,
+): (name: string, mode: SealMode) => number[] {
+  const stepOf = (c: SealContender, mode: SealMode): (() => void) => (mode === 'seal' ? () => c.seal() : () => c.roundTrip());
+  const rates = new Map<string, number[]>();
+  for (const [name, c] of contenders) {
+    for (const mode of SEAL_MODES) {
+      batchRate(stepOf(c, mode), perCall, Math.min(100, ms)); // warm-up
+      rates.set(`${name} ${mode}`, []);
+    }
+  }
+  for (let run = 0; run < runs; run++) {
+    for (const mode of SEAL_MODES) {
+      const order = alternate && run % 2 === 1 ? [...contenders].reverse() : contenders;
+      for (const [name, c] of order) rates.get(`${name} ${mode}`)!.push(batchRate(stepOf(c, mode), perCall, ms));
+    }
+  }
+  return (name, mode) => rates.get(`${name} ${mode}`) ?? [];
+}

@@ -1,4 +1,5 @@
 // A checksummed TCP transfer between two namespaces (through whatever tunnel joins them).
+import assert from 'node:assert/strict';
 import path from 'node:path';
 
 import type { NetworkNamespace } from './netns';
@@ -6,11 +7,24 @@ import type { VpnLab } from './vpn-lab';
 
 const SCRIPT = path.join(__dirname, 'tcp-transfer.js');
 
-export async function transfer(lab: VpnLab, from: NetworkNamespace, to: NetworkNamespace, address: string, bytes: number, port = 5201): Promise<{ sent: { bytes: number; sha256: string }; received: { bytes: number; sha256: string } }> {
+export interface TransferResult {
+  sent: { bytes: number; sha256: string };
+  received: { bytes: number; sha256: string };
+}
+
+export async function transfer(lab: VpnLab, from: NetworkNamespace, to: NetworkNamespace, address: string, bytes: number, port = 5201): Promise<TransferResult> {
   const server = lab.spawn(to, process.execPath, [SCRIPT, 'serve', address, String(port)], 'transfer receiver');
   await server.waitFor(/listening/, 10_000);
   const sender = lab.spawn(from, process.execPath, [SCRIPT, 'send', address, String(port), String(bytes)], 'transfer sender');
   const sentLine = await sender.waitFor(/\{"bytes".*\}/, 90_000);
   const receivedLine = await server.waitFor(/\{"bytes".*\}/, 30_000);
-  return { sent: JSON.parse(sentLine[0]) as { bytes: number; sha256: string }, received: JSON.parse(receivedLine[0]) as { bytes: number; sha256: string } };
+  return { sent: JSON.parse(sentLine[0]) as TransferResult['sent'], received: JSON.parse(receivedLine[0]) as TransferResult['received'] };
+}
+
+/** A transfer that must arrive whole: all `bytes`, with the sender's sha256. */
+export async function assertTransferIntact(lab: VpnLab, from: NetworkNamespace, to: NetworkNamespace, address: string, bytes: number, port?: number): Promise<TransferResult> {
+  const result = await transfer(lab, from, to, address, bytes, port);
+  assert.equal(result.received.bytes, bytes);
+  assert.equal(result.received.sha256, result.sent.sha256);
+  return result;
 }

@@ -3,17 +3,15 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as dgram from 'node:dgram';
-import { existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlSession } from '../src/shared/session/control-session';
 import { StatelessResponder } from '../src/shared/session/stateless-responder';
-import type { WrapConfig } from '../src/shared/session/control-wrap';
-import type { ControlSessionConfig, SessionEvent } from '../src/shared/session/types';
+import type { ControlSessionConfig } from '../src/shared/session/types';
 import { buildPeerInfo } from '../src/shared/protocol/key-method2';
-import { parseStaticKey, parseTlsCryptV2ServerKey, parseTlsCryptV2ClientKey } from '../src/shared/protocol/static-key';
+import { bindUdp, freePort, OpenvpnProcess, openvpnClientArgs, openvpnServerArgs, openvpnWrap } from '../lab/openvpn-peer';
 import { makeTestPki } from '../lab/test-pki';
+import { UdpSessionHost } from '../lab/udp-session';
 
 const haveOpenvpn = spawnSync('openvpn', ['--version']).status !== null;
 const pki = makeTestPki();
@@ -22,70 +20,8 @@ after(() => pki.cleanup());
 const CLIENT_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client';
 const SERVER_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
 
-class OpenvpnProcess {
-  readonly proc: ChildProcess;
-  log = '';
-  constructor(args: string[]) {
-    this.proc = spawn('openvpn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.proc.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
-  }
-  async waitFor(re: RegExp, ms: number): Promise<void> {
-    const end = Date.now() + ms;
-    while (!re.test(this.log)) {
-      if (Date.now() > end) throw new Error(`openvpn: no ${re} within ${ms} ms; log:\n${this.log.slice(-3000)}`);
-      if (this.proc.exitCode !== null) throw new Error(`openvpn exited (${this.proc.exitCode}); log:\n${this.log.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  kill(): void {
-    if (this.proc.pid !== undefined && this.proc.exitCode === null) {
-      try {
-        process.kill(this.proc.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-/** Drives one ControlSession over a UDP socket with the real clock. */
-class UdpHost {
-  readonly events: SessionEvent[] = [];
-  session: ControlSession | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  remote: { address: string; port: number } | null = null;
-  onEvent: (e: SessionEvent, s: ControlSession) => void = () => undefined;
-  constructor(readonly sock: dgram.Socket) {}
-  now(): number {
-    return performance.now();
-  }
-  attach(cfg: ControlSessionConfig): ControlSession {
-    const s: ControlSession = new ControlSession(cfg, {
-      sendPacket: (w) => {
-        if (this.remote !== null) this.sock.send(w, this.remote.port, this.remote.address);
-      },
-      onEvent: (e) => {
-        this.events.push(e);
-        this.onEvent(e, s);
-        this.schedule();
-      },
-      now: () => this.now(),
-    });
-    this.session = s;
-    return s;
-  }
-  schedule(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    const t = this.session?.nextTimeout();
-    if (t === null || t === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.session?.tick();
-      this.schedule();
-    }, Math.max(0, t - this.now()));
-  }
+/** Our session's host, with a wait that shows its events and openvpn's log on timeout. */
+class UdpHost extends UdpSessionHost {
   async waitFor(pred: () => boolean, ms: number, what: string, ovpn: OpenvpnProcess): Promise<void> {
     const end = Date.now() + ms;
     while (!pred()) {
@@ -96,83 +32,17 @@ class UdpHost {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
-  close(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.session?.close();
-    this.sock.close();
-  }
-}
-
-async function bindUdp(): Promise<dgram.Socket> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  return s;
-}
-
-async function freePort(): Promise<number> {
-  const s = await bindUdp();
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
-
-interface WrapPair {
-  ours: WrapConfig;
-  args: string[];
-}
-
-/** Key files made by openvpn itself; `oursRole` is the side our session plays. */
-function wrapFor(mode: string, oursRole: 'client' | 'server'): WrapPair {
-  const dir = pki.dir;
-  switch (mode) {
-    case 'tls-auth': {
-      const f = join(dir, 'ta.key');
-      if (!existsSync(f)) spawnSync('openvpn', ['--genkey', 'secret', f]);
-      const key = parseStaticKey(readFileSync(f, 'utf8'));
-      return {
-        ours: { mode: 'tls-auth', key, direction: oursRole === 'server' ? 'normal' : 'inverse', digest: 'SHA1' },
-        args: ['--tls-auth', f, oursRole === 'server' ? '1' : '0'],
-      };
-    }
-    case 'tls-crypt': {
-      const f = join(dir, 'tc.key');
-      if (!existsSync(f)) spawnSync('openvpn', ['--genkey', 'tls-crypt', f]);
-      const key = parseStaticKey(readFileSync(f, 'utf8'));
-      return { ours: { mode: 'tls-crypt', key }, args: ['--tls-crypt', f] };
-    }
-    case 'tls-crypt-v2': {
-      const sf = join(dir, 'tc2-server.key');
-      const cf = join(dir, 'tc2-client.key');
-      if (!existsSync(sf)) {
-        spawnSync('openvpn', ['--genkey', 'tls-crypt-v2-server', sf]);
-        spawnSync('openvpn', ['--tls-crypt-v2', sf, '--genkey', 'tls-crypt-v2-client', cf]);
-      }
-      if (oursRole === 'server') {
-        return { ours: { mode: 'tls-crypt-v2-server', serverKey: parseTlsCryptV2ServerKey(readFileSync(sf, 'utf8')) }, args: ['--tls-crypt-v2', cf] };
-      }
-      const ck = parseTlsCryptV2ClientKey(readFileSync(cf, 'utf8'));
-      return { ours: { mode: 'tls-crypt-v2-client', key: ck.key2, wkc: ck.wkc }, args: ['--tls-crypt-v2', sf] };
-    }
-    default:
-      return { ours: { mode: 'none' }, args: [] };
-  }
 }
 
 const canTun = process.getuid?.() === 0 && existsSync('/dev/net/tun');
 
-for (const mode of ['tls-crypt', 'tls-auth', 'tls-crypt-v2']) {
+for (const mode of ['tls-crypt', 'tls-auth', 'tls-crypt-v2'] as const) {
   test(`our client against an openvpn 2.6 server (--mode server), ${mode}`, { skip: !haveOpenvpn || !canTun, timeout: 20_000 }, async () => {
     const port = await freePort();
-    const w = wrapFor(mode, 'client');
+    const w = openvpnWrap(pki, mode, 'client');
     // p2mp mode needs a tun device; a uniquely named one, never configured (--ifconfig-noexec).
     const dev = `svt${process.pid % 10000}${mode.length}`;
-    const ovpn = new OpenvpnProcess([
-      '--mode', 'server', '--tls-server', '--dev', dev, '--dev-type', 'tun', '--ifconfig-noexec', '--route-noexec',
-      '--topology', 'subnet', '--ifconfig', '10.8.0.1', '255.255.255.0', '--ifconfig-pool', '10.8.0.2', '10.8.0.100', '255.255.255.0',
-      '--push', 'topology subnet', '--proto', 'udp4', '--local', '127.0.0.1', '--lport', String(port),
-      '--ca', pki.files.ca, '--cert', pki.files.serverCert, '--key', pki.files.serverKey, '--dh', 'none',
-      '--remote-cert-tls', 'client', '--verb', '4', ...(mode === 'tls-crypt' ? ['--reneg-sec', '2'] : []), ...w.args,
-    ]);
+    const ovpn = new OpenvpnProcess(openvpnServerArgs(pki, port, dev, [...(mode === 'tls-crypt' ? ['--reneg-sec', '2'] : []), ...w.args]));
     const host = new UdpHost(await bindUdp());
     try {
       await ovpn.waitFor(/Initialization Sequence Completed/, 8000);
@@ -221,15 +91,15 @@ for (const mode of ['tls-crypt', 'tls-auth', 'tls-crypt-v2']) {
       }
       if (process.env.SESSION_TEST_LOG !== undefined) console.log(ovpn.log);
     } finally {
-      ovpn.kill();
+      await ovpn.kill();
       host.close();
     }
   });
 }
 
-for (const mode of ['none', 'tls-auth', 'tls-crypt', 'tls-crypt-v2']) {
+for (const mode of ['none', 'tls-auth', 'tls-crypt', 'tls-crypt-v2'] as const) {
   test(`openvpn 2.6 --client against our server session (stateless responder), ${mode}`, { skip: !haveOpenvpn, timeout: 20_000 }, async () => {
-    const w = wrapFor(mode, 'server');
+    const w = openvpnWrap(pki, mode, 'server');
     const sock = await bindUdp();
     const port = sock.address().port;
     const host = new UdpHost(sock);
@@ -262,11 +132,7 @@ for (const mode of ['none', 'tls-auth', 'tls-crypt', 'tls-crypt-v2']) {
       }
       host.schedule();
     });
-    const ovpn = new OpenvpnProcess([
-      '--client', '--dev', 'null', '--ifconfig-noexec', '--route-nopull', '--nobind', '--proto', 'udp4',
-      '--remote', '127.0.0.1', String(port), '--ca', pki.files.ca, '--cert', pki.files.clientCert, '--key', pki.files.clientKey,
-      '--remote-cert-tls', 'server', '--verb', '4', '--connect-retry', '1', ...w.args,
-    ]);
+    const ovpn = new OpenvpnProcess(openvpnClientArgs(pki, port, ['--connect-retry', '1', ...w.args]));
     try {
       await ovpn.waitFor(/Control Channel: TLSv1\.[23]/, 10_000);
       await ovpn.waitFor(/PUSH: Received control message: 'PUSH_REPLY,ifconfig 10\.8\.0\.2/, 8000);
@@ -287,7 +153,7 @@ for (const mode of ['none', 'tls-auth', 'tls-crypt', 'tls-crypt-v2']) {
       assert.ok(!host.events.some((e) => e.type === 'error'));
       if (process.env.SESSION_TEST_LOG !== undefined) console.log(ovpn.log);
     } finally {
-      ovpn.kill();
+      await ovpn.kill();
       host.close();
     }
   });
@@ -320,18 +186,14 @@ test('openvpn client with a certificate from another CA is refused by our server
   const dir = pki.dir;
   writeFileSync(join(dir, 'intruder-only.crt'), pki.otherClientCert);
   writeFileSync(join(dir, 'intruder-only.key'), pki.otherClientKey);
-  const ovpn = new OpenvpnProcess([
-    '--client', '--dev', 'null', '--ifconfig-noexec', '--route-nopull', '--nobind', '--proto', 'udp4',
-    '--remote', '127.0.0.1', String(port), '--ca', pki.files.ca, '--cert', join(dir, 'intruder-only.crt'), '--key', join(dir, 'intruder-only.key'),
-    '--remote-cert-tls', 'server', '--verb', '4',
-  ]);
+  const ovpn = new OpenvpnProcess(openvpnClientArgs(pki, port, [], { cert: join(dir, 'intruder-only.crt'), key: join(dir, 'intruder-only.key') }));
   try {
     await host.waitFor(() => host.events.some((e) => e.type === 'error'), 10_000, 'error', ovpn);
     const e = host.events.find((x) => x.type === 'error');
     assert.ok(e?.type === 'error' && e.reason === 'cert-rejected');
     assert.ok(!host.events.some((x) => x.type === 'key-method-2' || x.type === 'keys'));
   } finally {
-    ovpn.kill();
+    await ovpn.kill();
     host.close();
   }
 });

@@ -39,34 +39,26 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
   ['control', 'dropControl'],
 ];
 
-/** A counter whose value is an absolute total read at scrape time. */
-function totalCounter(registry: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, value: number) => void) => void): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      read((labels, value) => {
-        if (value > 0) this.inc(labels, value);
-        else this.inc(labels, 0);
-      });
-    },
-  });
+type Read = (set: (labels: Record<string, string>, value: number) => void) => void;
+
+/** A collect() that empties the metric and records each value `read` reports with `put`. */
+function collectFrom<M extends Counter | Gauge>(read: Read, put: (metric: M, labels: Record<string, string>, value: number) => void): (this: M) => void {
+  return function (this: M): void {
+    this.reset();
+    read((labels, value) => put(this, labels, value));
+  };
 }
 
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, value: number) => void) => void): void {
-  new Gauge({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      read((labels, value) => this.set(labels, value));
-    },
-  });
+/**
+ * A counter whose value is an absolute total read at scrape time. inc() refuses negative values;
+ * inc(labels, 0) still shows the label set, at 0.
+ */
+function totalCounter(registry: Registry, name: string, help: string, labelNames: string[], read: Read): void {
+  new Counter({ name, help, labelNames, registers: [registry], collect: collectFrom<Counter>(read, (c, labels, value) => c.inc(labels, value > 0 ? value : 0)) });
+}
+
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: Read): void {
+  new Gauge({ name, help, labelNames, registers: [registry], collect: collectFrom<Gauge>(read, (g, labels, value) => g.set(labels, value)) });
 }
 
 /**
@@ -99,7 +91,7 @@ function handshakeHistogram(source: MetricsSource): { name: string; help: string
 export function createRegistry(source: MetricsSource): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const perShard = (name: ShardCounterName) => (set: (labels: Record<string, string>, value: number) => void): void =>
+  const perShard = (name: ShardCounterName): Read => (set) =>
     source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER[name]]));
 
   gauge(registry, 'shardvpn_build_info', 'shardvpn build information (always 1).', ['version', 'node', 'openssl'], (set) =>

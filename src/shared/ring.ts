@@ -199,24 +199,34 @@ export class PacketRing {
     return ((pos - this.cachedHead) | 0) < this.capacity;
   }
 
-  /** Copies one packet in and publishes it. False when dropped (ring full or payload over slotSize; both counted). */
-  push(payload: Uint8Array, meta: number): boolean {
-    const length = payload.length;
-    if (length > this.slotSize) {
+  /**
+   * The slot index for the next packet, of `length` bytes, or -1 (counted: in oversizeDrops when
+   * length is outside 0..slotSize, else in drops when the ring is full). The index, not the
+   * counter: the counter wraps through every int32, -1 included.
+   */
+  private claim(length: number): number {
+    if (length > this.slotSize || length < 0) {
       Atomics.add(this.header, RING_WORD.oversizeDrops, 1);
-      return false;
+      return -1;
     }
     const pos = this.pendingTail;
     if (!this.hasRoom(pos)) {
       Atomics.add(this.header, RING_WORD.drops, 1);
-      return false;
+      return -1;
     }
-    const slot = pos & this.mask;
+    return pos & this.mask;
+  }
+
+  /** Copies one packet in and publishes it. False when dropped (ring full or payload over slotSize; both counted). */
+  push(payload: Uint8Array, meta: number): boolean {
+    const length = payload.length;
+    const slot = this.claim(length);
+    if (slot === -1) return false;
     this.payloads[slot].set(payload);
     const word = (RING_HEADER_BYTES >> 2) + slot * this.strideWords;
     this.words[word] = length;
     this.words[word + 1] = meta;
-    this.pendingTail = (pos + 1) | 0;
+    this.pendingTail = (this.pendingTail + 1) | 0;
     this.publish();
     return true;
   }
@@ -286,19 +296,12 @@ export class PacketRing {
    * length > slotSize.
    */
   commit(length: number, meta: number): boolean {
-    if (length > this.slotSize || length < 0) {
-      Atomics.add(this.header, RING_WORD.oversizeDrops, 1);
-      return false;
-    }
-    const pos = this.pendingTail;
-    if (!this.hasRoom(pos)) {
-      Atomics.add(this.header, RING_WORD.drops, 1);
-      return false;
-    }
-    const word = (RING_HEADER_BYTES >> 2) + (pos & this.mask) * this.strideWords;
+    const slot = this.claim(length);
+    if (slot === -1) return false;
+    const word = (RING_HEADER_BYTES >> 2) + slot * this.strideWords;
     this.words[word] = length;
     this.words[word + 1] = meta;
-    this.pendingTail = (pos + 1) | 0;
+    this.pendingTail = (this.pendingTail + 1) | 0;
     return true;
   }
 
