@@ -20,6 +20,8 @@ export interface TestPki {
   readonly revokedClientCert: string;
   readonly revokedClientKey: string;
   readonly crl: string;
+  /** A CRL of the main CA from before `revoked` was revoked (no entries). */
+  readonly emptyCrl: string;
   /** Paths of the same files, for the openvpn binary. */
   readonly files: Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string>;
   cleanup(): void;
@@ -58,6 +60,7 @@ export function makeTestPki(): TestPki {
       join(dir, 'ca.cnf'),
       '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n',
     );
+    ossl(dir, ['ca', '-config', 'ca.cnf', '-keyfile', 'ca.key', '-cert', 'ca.crt', '-gencrl', '-out', 'crl-empty.pem']);
     ossl(dir, ['ca', '-config', 'ca.cnf', '-keyfile', 'ca.key', '-cert', 'ca.crt', '-revoke', 'revoked.crt']);
     ossl(dir, ['ca', '-config', 'ca.cnf', '-keyfile', 'ca.key', '-cert', 'ca.crt', '-gencrl', '-out', 'crl.pem']);
   } catch (e) {
@@ -78,6 +81,7 @@ export function makeTestPki(): TestPki {
     revokedClientCert: r('revoked.crt'),
     revokedClientKey: r('revoked.key'),
     crl: r('crl.pem'),
+    emptyCrl: r('crl-empty.pem'),
     files: {
       ca: join(dir, 'ca.crt'),
       serverCert: join(dir, 'server.crt'),

@@ -335,35 +335,39 @@ for (const sc of SCENARIOS) {
   });
 }
 
-// OpenVPN generates and uses a key's data keys only at S_ACTIVE, which a server reaches once
-// the client has ACKed its key method 2 message (ssl.c tls_process_state "Wait for ACK"), so
-// a server never sends on a key the client cannot have yet. Our ControlSession emits the
-// server's 'keys' as soon as the client's key method 2 arrives, before the reply has even left,
-// and offers no later signal; a host that sends at 'keys' outruns the client (the hosts above
-// wait for the client's first authentic packet on the new key instead). Todo until the session
-// tells the host when the peer must have the key (here: 'keys' after that ACK).
-test('a server host may send on a renegotiated key from its keys event on', { todo: 'ControlSession: server keys event precedes the ACK of its key method 2 (S_ACTIVE)' }, async () => {
+// OpenVPN sends on a key only at S_ACTIVE, which a server reaches once the client has ACKed its
+// key method 2 message (ssl.c tls_process_state "Wait for ACK"), so a server never sends on a
+// key the client cannot have yet. The server's 'keys' comes before its reply has even left;
+// 'key-active' comes after that ACK. Here the client sends no data at all, so only
+// 'key-active' can move the server to the new key, and no packet on it may beat the client's
+// keys.
+test('a server host may send on a renegotiated key from its key-active event on', async () => {
   const random = mulberry32(9);
-  const pair = new SessionPair({ pki, random, clientCiphers: ['AES-256-GCM'], serverCiphers: ['AES-256-GCM'], serverSwitchesAtKeys: true });
+  const pair = new SessionPair({ pki, random, clientCiphers: ['AES-256-GCM'], serverCiphers: ['AES-256-GCM'], serverSwitchesAtActive: true });
   try {
     await pair.establish();
     const down = new Direction('server->client', pair.serverData, pair.clientData, random, Buffer.alloc(4096, 0x5a));
     assert.equal(pair.client.renegotiate(), true);
     let step = 0;
-    for (let guard = 0; guard < 2000 && pair.clientData.sendKeyId !== 1; guard++) {
+    let sentOnNew = 0;
+    for (let guard = 0; guard < 2000 && (pair.clientData.sendKeyId !== 1 || sentOnNew < 10); guard++) {
       pair.deliverControl();
       await new Promise<void>((r) => setImmediate(r));
       // Every round in which the server already sends on key_id 1, one packet goes down.
       if (pair.serverData.sendKeyId === 1) {
         down.send(1, step);
         down.deliver(step, pair.now);
+        sentOnNew++;
       }
       step++;
       pair.now += STEP_MS;
       pair.tickDue();
     }
     assert.equal(pair.clientData.sendKeyId, 1);
+    assert.equal(sentOnNew, 10, 'the server moved to key_id 1 without any data from the client');
     assert.equal(down.noKey, 0, 'packets on key_id 1 reached the client before it had the key');
+    assert.deepEqual(pair.serverEvents.filter((e) => e.type === 'key-active').map((e) => e.keyId), [0, 1]);
+    assert.deepEqual(pair.clientEvents.filter((e) => e.type === 'key-active').map((e) => e.keyId), [0, 1]);
   } finally {
     pair.close();
   }

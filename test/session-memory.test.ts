@@ -1,12 +1,16 @@
 // Our client session against our server session (with the StatelessResponder in front), wired
 // in memory with a fake clock.
 
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ControlSession } from '../src/shared/session/control-session';
 import { StatelessResponder } from '../src/shared/session/stateless-responder';
 import type { WrapConfig } from '../src/shared/session/control-wrap';
-import type { ControlSessionConfig, SessionEvent } from '../src/shared/session/types';
+import type { ControlSessionConfig, SessionEvent, TlsMaterial } from '../src/shared/session/types';
 import { generateStaticKey, generateTlsCryptV2ServerKey } from '../src/shared/protocol/static-key';
 import { generateTlsCryptV2ClientKey } from '../src/shared/protocol/tls-crypt';
 import { buildPeerInfo } from '../src/shared/protocol/key-method2';
@@ -286,6 +290,70 @@ test('crl-verify: a revoked client certificate is refused, a good one still acce
   await g.run(() => g.server.events.some((e) => e.type === 'key-method-2'));
   g.client.session!.close();
   g.server.session!.close();
+});
+
+/** One handshake of `clientCert` against a server using `serverTls`: 'accepted' or the refusal's detail. */
+async function handshakeWith(serverTls: TlsMaterial, clientCert: string, clientKey: string): Promise<string> {
+  const c = configs('none', { clientCert, clientKey });
+  const h = new Harness(c.client, { ...c.server, tls: serverTls });
+  h.client.session!.start();
+  await h.run(() => h.server.events.some((e) => e.type === 'error' || e.type === 'key-method-2'));
+  const err = h.server.events.find((e) => e.type === 'error');
+  h.client.session!.close();
+  h.server.session!.close();
+  if (err?.type === 'error') {
+    assert.equal(err.reason, 'cert-rejected', err.detail);
+    return err.detail;
+  }
+  return 'accepted';
+}
+
+test('crl-verify FILE: a changed file is re-read before the next negotiation; a broken one refuses everyone until mended', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shardvpn-crl-'));
+  try {
+    const path = join(dir, 'crl.pem');
+    writeFileSync(path, pki.emptyCrl);
+    const st = statSync(path);
+    const serverTls: TlsMaterial = { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey, crl: pki.emptyCrl, crlFile: { path, mtimeMs: st.mtimeMs, size: st.size } };
+    const revoked = (): Promise<string> => handshakeWith(serverTls, pki.revokedClientCert, pki.revokedClientKey);
+    const good = (): Promise<string> => handshakeWith(serverTls, pki.clientCert, pki.clientKey);
+
+    assert.equal(await revoked(), 'accepted', 'not revoked yet');
+    // easyrsa revoke + gen-crl, copied over the file: the next handshake sees it.
+    writeFileSync(path, pki.crl);
+    assert.match(await revoked(), /VERIFY ERROR: certificate revoked/);
+    assert.equal(await good(), 'accepted');
+    // A file that is not a CRL: nobody gets in, and the reason says why.
+    writeFileSync(path, 'not a CRL\n');
+    assert.match(await good(), /CRL not loaded \(cannot load crl-verify file .*crl\.pem/);
+    // A file that vanished (a copy in progress) keeps what was loaded last.
+    rmSync(path);
+    assert.match(await good(), /CRL not loaded/);
+    writeFileSync(path, pki.crl);
+    assert.equal(await good(), 'accepted');
+    rmSync(path);
+    assert.equal(await good(), 'accepted', 'the CRL loaded last still applies');
+    assert.match(await revoked(), /certificate revoked/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('crl-verify DIR dir: a file named by a certificate serial number in decimal revokes it, at any depth of the chain', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shardvpn-crldir-'));
+  try {
+    const serverTls: TlsMaterial = { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey, crlDir: dir };
+    const decimal = (pem: string): string => BigInt(`0x${new X509Certificate(pem).serialNumber}`).toString();
+    assert.equal(await handshakeWith(serverTls, pki.revokedClientCert, pki.revokedClientKey), 'accepted');
+    writeFileSync(join(dir, decimal(pki.revokedClientCert)), '');
+    assert.match(await handshakeWith(serverTls, pki.revokedClientCert, pki.revokedClientKey), new RegExp(`depth=0, serial=${decimal(pki.revokedClientCert)} is revoked`));
+    assert.equal(await handshakeWith(serverTls, pki.clientCert, pki.clientKey), 'accepted');
+    // The CA's own serial revokes every certificate it issued.
+    writeFileSync(join(dir, decimal(pki.caCert)), '');
+    assert.match(await handshakeWith(serverTls, pki.clientCert, pki.clientKey), /depth=1, serial=\d+ is revoked/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('loss and reordering: the handshake still completes', async () => {

@@ -179,6 +179,13 @@ export class Instance {
         if (this.cipher !== null) this.installKey(event.keyId);
         if (event.keyId !== 0) host.counters[COUNTER.renegotiations]++;
         break;
+      case 'key-active': {
+        // The client has acknowledged our key method 2 reply, so it holds the keys: send on
+        // the new key now, as OpenVPN does at S_ACTIVE, not only after the client used it.
+        const key = this.keys[event.keyId];
+        if (key !== null && key !== undefined) this.confirmKey(key);
+        break;
+      }
       case 'key-retired': {
         const key = this.keys[event.keyId];
         if (key !== null && key === this.pendingSendKey) this.pendingSendKey = null;

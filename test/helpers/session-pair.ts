@@ -69,8 +69,11 @@ export interface PairOptions {
   up?: LinkFaults;
   down?: LinkFaults;
   tranWindowMs?: number;
-  /** Server switches to a renegotiated key at once (true) or after the client used it (default). */
-  serverSwitchesAtKeys?: boolean;
+  /**
+   * Server switches to a renegotiated key at its 'key-active' (the client acknowledged the key
+   * method 2 reply) as well as after the client used it (default: only the latter).
+   */
+  serverSwitchesAtActive?: boolean;
   /** Control channel protection (default tls-crypt). */
   wrap?: 'tls-crypt' | 'tls-auth' | 'none';
 }
@@ -196,9 +199,10 @@ export class SessionPair {
       d.keys.set(e.keyId, key);
       // The client may send at once: the server derived its keys before it sent the key
       // method 2 reply the client just read. The server waits for proof (acceptedOn).
-      if (d.sendKeyId === null || d.role === 'client' || this.opts.serverSwitchesAtKeys === true) d.sendKeyId = e.keyId;
+      if (d.sendKeyId === null || d.role === 'client') d.sendKeyId = e.keyId;
       else d.pendingSendKeyId = e.keyId;
     }
+    if (e.type === 'key-active' && d.role === 'server' && this.opts.serverSwitchesAtActive === true) acceptedOn(d, e.keyId);
     if (e.type === 'key-retired') {
       d.retired.push(e.keyId);
       const k = d.keys.get(e.keyId);

@@ -2,6 +2,8 @@
 // tls-cipher, tls-ciphersuites), loaded for the control session.
 import type { TlsMaterial } from '../session/types';
 import { ConfigError } from './errors';
+import { statSync } from 'node:fs';
+
 import { readMaterial } from './material';
 import type { Options } from './options-types';
 
@@ -26,10 +28,36 @@ export function loadTlsMaterial(options: Options): TlsMaterial {
     ca: readMaterial(options.ca!, 'ca'),
     cert: readMaterial(options.cert!, 'cert'),
     key: readMaterial(options.key!, 'key'),
-    ...(options.crlVerify !== undefined ? { crl: readMaterial(options.crlVerify.ref, 'crl-verify') } : {}),
+    ...crlMaterial(options),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     ...(options.tlsCipher !== undefined ? { ciphers: opensslCipherList(options.tlsCipher) } : {}),
     ...(options.tlsCiphersuites !== undefined ? { ciphersuites: options.tlsCiphersuites } : {}),
   };
   return material;
+}
+
+/**
+ * crl-verify: an inline block or a file (read now; its stat lets sessions notice a change and
+ * re-read it), or with `dir` a directory of revoked serial numbers checked at each handshake.
+ */
+function crlMaterial(options: Options): Pick<TlsMaterial, 'crl' | 'crlFile' | 'crlDir'> {
+  const verify = options.crlVerify;
+  if (verify === undefined) return {};
+  const ref = verify.ref;
+  if (ref.kind === 'inline') {
+    if (verify.dir) throw new ConfigError({ file: ref.file, line: ref.line }, 'crl-verify', "'dir' needs a directory, not an inline block");
+    return { crl: ref.text };
+  }
+  let stat: { mtimeMs: number; size: number; isDirectory(): boolean };
+  try {
+    stat = statSync(ref.resolved);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError({ file: ref.file, line: ref.line }, 'crl-verify', `cannot read '${ref.path}' (${ref.resolved}): ${reason}`);
+  }
+  if (verify.dir) {
+    if (!stat.isDirectory()) throw new ConfigError({ file: ref.file, line: ref.line }, 'crl-verify', `'${ref.path}' is not a directory (crl-verify DIR dir)`);
+    return { crlDir: ref.resolved };
+  }
+  return { crl: readMaterial(ref, 'crl-verify'), crlFile: { path: ref.resolved, mtimeMs: stat.mtimeMs, size: stat.size } };
 }

@@ -85,6 +85,11 @@ export class ReliableSend {
     return this.entries.length === 0;
   }
 
+  /** Every message with a packet-id before `id` has been acknowledged. */
+  ackedBefore(id: number): boolean {
+    return this.entries.length === 0 || !idBefore(this.entries[0]!.packetId, id);
+  }
+
   get unacked(): number {
     return this.entries.length;
   }

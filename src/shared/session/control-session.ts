@@ -4,8 +4,8 @@
 // node:tls runs on the event loop, so sendPacket/onEvent may also be called between calls,
 // when TLS produced output; the host must keep the event loop running.
 
-import { X509Certificate, randomBytes } from 'node:crypto';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import { maxControlPayload } from '../protocol/fragment-tls';
 import { deriveKeyBlockEkm, deriveKeyBlockPrf, tlsSocketExporter } from '../protocol/key-derivation';
 import { IV_PROTO_TLS_KEY_EXPORT, decodeKeyMethod2, encodeKeyMethod2, peerInfoProto } from '../protocol/key-method2';
@@ -36,7 +36,8 @@ import type { ReliableOutgoing } from '../protocol/reliable';
 import { ControlWrap } from './control-wrap';
 import { KeyState, nextKeyId } from './key-state';
 import { verifyPeer } from './peer-verify';
-import { TlsChannel, createControlSecureContext } from './tls-channel';
+import { preparedTls, type PreparedTls } from './prepared-tls';
+import { TlsChannel } from './tls-channel';
 import type {
   ControlSessionConfig,
   DropReason,
@@ -44,7 +45,6 @@ import type {
   SessionErrorReason,
   SessionEvent,
   SessionHost,
-  TlsMaterial,
 } from './types';
 
 const DEFAULT_HAND_WINDOW_MS = 60_000;
@@ -58,8 +58,6 @@ export class ControlSession {
   readonly sessionId: Buffer;
   private peerSid: Buffer | null = null;
   private readonly wrap: ControlWrap;
-  private readonly context: SecureContext;
-  private readonly caCerts: X509Certificate[];
   private readonly maxPayload: number;
   private readonly handWindowMs: number;
   private readonly tlsTimeoutMs: number;
@@ -93,9 +91,8 @@ export class ControlSession {
       ...(st !== undefined ? { sendStart: 1 } : {}),
       ...(st?.tlsCryptV2ClientKey !== undefined ? { clientKey: st.tlsCryptV2ClientKey } : {}),
     });
-    const prepared = preparedTls(config.tls);
-    this.context = prepared.context;
-    this.caCerts = prepared.caCerts;
+    // Material that cannot work fails here, at once, not at the first negotiation.
+    preparedTls(config.tls);
     this.maxPayload = maxControlPayload({
       wrap: this.wrap.frameMode(),
       ...(config.tlsMtu !== undefined ? { tlsMtu: config.tlsMtu } : {}),
@@ -197,6 +194,7 @@ export class ControlSession {
     }
     this.advance(ks);
     this.flush();
+    if (body.acks.length > 0) this.announceActive(ks);
   }
 
   /** Retransmissions, hand-window timeouts, lame duck expiry, reneg-sec. Call at nextTimeout(). */
@@ -347,13 +345,14 @@ export class ControlSession {
   private startTls(ks: KeyState): void {
     if (ks.state !== 'pre-start') return;
     ks.state = 'start';
-    ks.tls = new TlsChannel(this.role, this.context, {
+    const prepared = preparedTls(this.config.tls);
+    ks.tls = new TlsChannel(this.role, prepared.context, {
       onCiphertext: (d) => {
         if (this.closed || ks.state === 'failed') return;
         ks.splitter.push(d);
         this.flush();
       },
-      onSecure: (socket) => this.onTlsSecure(ks, socket),
+      onSecure: (socket) => this.onTlsSecure(ks, socket, prepared),
       onPlaintext: (d) => {
         ks.plain = ks.plain.length === 0 ? Buffer.from(d) : Buffer.concat([ks.plain, d]);
         if (ks.verified) this.readPlaintext(ks);
@@ -367,9 +366,11 @@ export class ControlSession {
     for (const d of ks.early.splice(0)) ks.tls.feed(d);
   }
 
-  private onTlsSecure(ks: KeyState, socket: TLSSocket): void {
+  private onTlsSecure(ks: KeyState, socket: TLSSocket, prepared: PreparedTls): void {
     if (this.closed || ks.state === 'failed') return;
-    const r = verifyPeer(socket, this.caCerts, {
+    const r = verifyPeer(socket, prepared.caCerts, {
+      ...(prepared.crlDir !== undefined ? { crlDir: prepared.crlDir } : {}),
+      ...(prepared.crlUnavailable !== undefined ? { crlUnavailable: prepared.crlUnavailable } : {}),
       ...(this.config.remoteCertTls !== undefined ? { remoteCertTls: this.config.remoteCertTls } : {}),
       ...(this.config.verifyX509Name !== undefined ? { verifyX509Name: this.config.verifyX509Name } : {}),
     });
@@ -405,7 +406,24 @@ export class ControlSession {
       },
       this.role === 'client',
     );
-    ks.tls?.write(blob);
+    ks.tls?.write(blob, () => {
+      ks.km2Written = true;
+      this.markKm2End(ks);
+      this.announceActive(ks);
+    });
+  }
+
+  // Once the key method 2 bytes have all left the splitter for messages, the peer holds the
+  // keys when every message before the next packet-id is acknowledged.
+  private markKm2End(ks: KeyState): void {
+    if (ks.km2Written && ks.km2EndPacketId === null && ks.splitter.pending === 0) ks.km2EndPacketId = ks.send.nextPacketId;
+  }
+
+  private announceActive(ks: KeyState): void {
+    if (ks.activeAnnounced || ks.state !== 'keys' || this.closed) return;
+    if (this.role === 'server' && (ks.km2EndPacketId === null || !ks.send.ackedBefore(ks.km2EndPacketId))) return;
+    ks.activeAnnounced = true;
+    this.emit({ type: 'key-active', keyId: ks.keyId });
   }
 
   private readPlaintext(ks: KeyState): void {
@@ -483,6 +501,7 @@ export class ControlSession {
     // A 2.6 server spreads renegotiations over [0.9, 1] x reneg-sec; a client uses it exactly.
     ks.renegAfterMs = this.role === 'server' ? Math.round(this.renegMs * (0.9 + Math.random() * 0.1)) : this.renegMs;
     this.emit({ type: 'keys', keyId: ks.keyId, method, keyBlock: block });
+    this.announceActive(ks);
   }
 
   private isFirstKey(ks: KeyState): boolean {
@@ -508,6 +527,7 @@ export class ControlSession {
         if (piece === null) break;
         ks.send.enqueue(wkc ? P_CONTROL_WKC_V1 : P_CONTROL_V1, piece);
       }
+      this.markKm2End(ks);
       // The server asked for the WKc: the packet with message id 1 must be a P_CONTROL_WKC_V1,
       // empty when no TLS bytes are ready (ssl.c control_packet_needs_wkc).
       if (this.needWkc && ks.keyId === 0 && ks.send.nextPacketId === 1 && ks.recv.hasPendingAcks() && ks.send.available() > 0) {
@@ -572,31 +592,3 @@ function randomSessionId(): Buffer {
   }
 }
 
-/**
- * The secure context and CA certificates of a TlsMaterial, made once per material object: a
- * server builds every session from the same material, and parsing the PEM keys and
- * certificates (about 1 ms) was a fifth of a handshake's CPU.
- */
-const preparedByMaterial = new WeakMap<TlsMaterial, { context: SecureContext; caCerts: X509Certificate[] }>();
-
-function preparedTls(material: TlsMaterial): { context: SecureContext; caCerts: X509Certificate[] } {
-  let prepared = preparedByMaterial.get(material);
-  if (prepared === undefined) {
-    prepared = { context: createControlSecureContext(material), caCerts: splitPemCertificates(material.ca) };
-    preparedByMaterial.set(material, prepared);
-  }
-  return prepared;
-}
-
-function splitPemCertificates(pem: string): X509Certificate[] {
-  const out: X509Certificate[] = [];
-  const re = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-  for (const m of pem.match(re) ?? []) {
-    try {
-      out.push(new X509Certificate(m));
-    } catch {
-      // A broken CA entry only weakens the fallback check; node's own context refuses it too.
-    }
-  }
-  return out;
-}

@@ -39,6 +39,15 @@ export class KeyState {
   mustDie: number | null = null;
   /** reneg-sec for this key (server: with jitter). */
   renegAfterMs = 0;
+  /**
+   * Our key method 2 message has been written to TLS (true), and once all its bytes are in
+   * messages: the packet-id after the last of them. The peer has the data keys once those are
+   * acknowledged.
+   */
+  km2Written = false;
+  km2EndPacketId: number | null = null;
+  /** 'key-active' was emitted. */
+  activeAnnounced = false;
 
   constructor(
     readonly keyId: number,

@@ -3,6 +3,8 @@
 // verify-x509-name. A bare server TLSSocket does not enforce the chain itself (node-tls.md).
 
 import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -18,6 +20,10 @@ export interface PeerVerifyConfig {
   /** --remote-cert-tls: the EKU the peer certificate must have. */
   readonly remoteCertTls?: 'server' | 'client';
   readonly verifyX509Name?: VerifyX509Name;
+  /** --crl-verify DIR dir: a file named by the peer's decimal serial number revokes it. */
+  readonly crlDir?: string;
+  /** Set when the crl-verify file could not be loaded: every peer is refused. */
+  readonly crlUnavailable?: string;
 }
 
 export type PeerVerifyResult =
@@ -62,6 +68,11 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
       return { ok: false, reason: 'VERIFY ERROR: certificate is not valid now' };
     }
   }
+  if (cfg.crlUnavailable !== undefined) return { ok: false, reason: `VERIFY ERROR: CRL not loaded (${cfg.crlUnavailable})` };
+  if (cfg.crlDir !== undefined) {
+    const revoked = revokedInCrlDir(cert, cfg.crlDir);
+    if (revoked !== null) return { ok: false, reason: revoked };
+  }
   if (cfg.remoteCertTls !== undefined) {
     const want = cfg.remoteCertTls === 'server' ? EKU_SERVER_AUTH : EKU_CLIENT_AUTH;
     const eku = cert.keyUsage ?? [];
@@ -82,4 +93,19 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (!ok) return { ok: false, reason: `verify-x509-name ${type} '${xn.name}' does not match subject CN '${cn}'` };
   }
   return { ok: true, commonName: cn, subject: cert.subject, certificate: cert };
+}
+
+/**
+ * crl-verify DIR dir: OpenVPN checks every certificate of the chain for a file named by its
+ * decimal serial number; only presence counts, the file's content is never read.
+ */
+function revokedInCrlDir(leaf: X509Certificate, dir: string): string | null {
+  let cert: X509Certificate | undefined = leaf;
+  for (let depth = 0; cert !== undefined && depth < 16; depth++) {
+    const serial = BigInt(`0x${cert.serialNumber}`).toString();
+    if (existsSync(join(dir, serial))) return `VERIFY CRL: depth=${depth}, serial=${serial} is revoked (crl-verify ${dir} dir)`;
+    // A self-issued certificate (the root) is its own issuer: the walk ends there.
+    cert = cert.issuerCertificate === undefined || cert.issuer === cert.subject ? undefined : cert.issuerCertificate;
+  }
+  return null;
 }

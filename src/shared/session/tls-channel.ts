@@ -91,9 +91,16 @@ export class TlsChannel {
     if (!this.destroyed) this.duplex.push(data);
   }
 
-  /** One TLS record per call (key method 2 blob, one control message). */
-  write(data: Buffer): void {
-    if (!this.destroyed) this.socket.write(data);
+  /**
+   * One TLS record per call (key method 2 blob, one control message). `written` runs once its
+   * ciphertext has been handed to onCiphertext.
+   */
+  write(data: Buffer, written?: () => void): void {
+    if (this.destroyed) return;
+    if (written === undefined) this.socket.write(data);
+    else this.socket.write(data, () => {
+      if (!this.destroyed) written();
+    });
   }
 
   destroy(): void {

@@ -21,6 +21,13 @@ export interface TlsMaterial {
   readonly key: string;
   /** --crl-verify (PEM CRL); revoked peers fail the handshake's verification. */
   readonly crl?: string;
+  /**
+   * --crl-verify FILE: where `crl` was read from and the file's stat then; a session re-reads
+   * the file when it has changed (prepared-tls.ts).
+   */
+  readonly crlFile?: { readonly path: string; readonly mtimeMs: number; readonly size: number };
+  /** --crl-verify DIR dir: a file named by a peer's decimal serial number revokes it. */
+  readonly crlDir?: string;
   /** --tls-version-min, default TLSv1.2. */
   readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** --tls-cipher / --tls-ciphersuites in OpenSSL spelling. */
@@ -125,6 +132,12 @@ export type SessionEvent =
    * until 'key-retired'.
    */
   | { readonly type: 'keys'; readonly keyId: number; readonly method: KeyDerivationMethod; readonly keyBlock: Buffer }
+  /**
+   * The peer has keyId's data keys too, so a host may send on it (OpenVPN's S_ACTIVE): for a
+   * client at once after 'keys' (the server derived its keys before its key method 2 reply);
+   * for a server once the client has acknowledged every packet of that reply.
+   */
+  | { readonly type: 'key-active'; readonly keyId: number }
   /** A control-channel text message (NUL and trailing CR/LF removed). */
   | { readonly type: 'control-message'; readonly keyId: number; readonly text: string }
   /** A renegotiation started (initiated by us or the peer). */
