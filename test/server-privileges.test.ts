@@ -1,7 +1,9 @@
 // `user` / `group`: the server drops root once the TUN device and the sockets are open, and the
-// tunnel keeps working as nobody.
+// tunnel keeps working as nobody; with persist-key (and persist-tun) it also restarts as nobody.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
@@ -35,4 +37,55 @@ test('user nobody / group nogroup: privileges dropped after start, clients still
     await client.stop();
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
   }
+});
+
+/** Whether user nobody can read what a restarted server loads (shard worker code, the addon). */
+function readableByNobody(): string | null {
+  const root = path.join(__dirname, '..', '..');
+  for (const file of [path.join(__dirname, '..', 'src', 'workers', 'shard-worker.js'), path.join(root, 'build', 'Release', 'shardvpn.node'), path.join(root, 'node_modules', 'sodium-native', 'package.json')]) {
+    try {
+      execFileSync('runuser', ['-u', 'nobody', '--', 'test', '-r', file], { stdio: 'ignore' });
+    } catch {
+      return file;
+    }
+  }
+  return null;
+}
+
+const privilegedServer = (extra: string): string =>
+  `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nkeepalive 1 10\nexplicit-exit-notify 1\npersist-tun\nuser nobody\ngroup nogroup\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n${extra}`;
+
+test('user nobody with persist-key: SIGUSR1 restarts with the keys read as root, and clients come back', async (t) => {
+  const unreadable = readableByNobody();
+  if (unreadable !== null) {
+    t.skip(`nobody cannot read ${unreadable}: a server that dropped root could not restart from this checkout`);
+    return;
+  }
+  const server = await lab.startShardvpn(privilegedServer('persist-key\n'));
+  const client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`);
+  try {
+    assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3);
+    process.kill(server.child.pid!, 'SIGUSR1');
+    // The key files sit in root-only directories: only the kept keys let the restart succeed.
+    await server.waitFor(/SIGUSR1\[hard,\] received, process restarting[\s\S]*Initialization Sequence Completed/, 20_000);
+    assert.notEqual(ids(server.child.pid!).uid, 0);
+    // explicit-exit-notify told the client to reconnect; it does, to the restarted server.
+    await client.waitFor(/Initialization Sequence Completed[\s\S]*Initialization Sequence Completed/, 20_000);
+    assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3);
+  } finally {
+    await client.stop();
+    assert.equal(await server.stop(), 0, server.log().slice(-2000));
+  }
+});
+
+test('user nobody without persist-key: the SIGUSR1 restart cannot read the root-only key files and says which', async () => {
+  const server = await lab.startShardvpn(privilegedServer(''));
+  assert.match(server.log(), /WARNING: without persist-key a restart reads the key files again/);
+  const exited = new Promise<number | null>((resolve) => (server.exited() ? resolve(server.child.exitCode) : server.child.once('exit', (code) => resolve(code))));
+  process.kill(server.child.pid!, 'SIGUSR1');
+  const code = await exited;
+  assert.notEqual(code, 0);
+  // The first file it needs again is the CA certificate, in the test PKI's root-only directory.
+  assert.match(server.log(), /ca: cannot read '[^']*ca\.crt' .*EACCES/, server.log().slice(-2000));
+  await server.stop();
 });

@@ -7,7 +7,8 @@ import { runLoadCommand } from './load/command';
 import { startOperations, type Operations } from './operations';
 import { ClientProcess } from './p2p';
 import { dropPrivileges } from './privileges';
-import { startServer, type TunKeeper } from './server';
+import { KeyKeeper } from './persist-key';
+import { startServer, type RestartKeeper } from './server';
 import { runGenkey } from './tools/genkey';
 import { showCiphers } from './tools/show-ciphers';
 import { runTestCrypto } from './tools/test-crypto';
@@ -82,12 +83,12 @@ export async function run(argv: readonly string[]): Promise<number> {
   const logger = new Logger(first.options.verb);
   if (first.options.mode !== 'server') return runClient(first, load, logger, configFileOf(argv));
   const loadOptions = optionsLoader(first, load, logger);
-  const tunKeeper: TunKeeper = { tun: null };
+  const keeper: RestartKeeper = { tun: null, keys: new KeyKeeper() };
   return runLifecycle({
     logger,
     loadOptions,
     start: async (options, raise) => {
-      const server = await startServer(options, logger, raise, tunKeeper);
+      const server = await startServer(options, logger, raise, keeper);
       let operations: Operations;
       try {
         operations = await startOperations(server, options, logger);

@@ -7,8 +7,6 @@
 import { performance } from 'node:perf_hooks';
 
 import { ConfigError, type ConnectionEntry, type Options } from '../shared/config';
-import { loadTlsMaterial } from '../shared/config/tls-material';
-import { loadWrap } from '../shared/config/wrap';
 import type { Logger } from '../shared/log';
 import { TunDevice, UdpSocket, type AeadCipherName } from '../shared/native';
 import { parseControlMessage } from '../shared/protocol/control-message';
@@ -26,6 +24,8 @@ import { loadCredentials, type Credentials } from './auth-user-pass';
 import { applyNetwork, applyRouteNopull, clientNetwork, sameNetwork, undoNetwork, type AppliedNetwork, type ClientNetwork } from './client-routes';
 import { ConnectionList, resolveRemote } from './client-remotes';
 import type { Running } from './lifecycle';
+import { KeyKeeper } from './persist-key';
+import { dropPrivileges } from './privileges';
 import { socketBuffers } from './socket-buffers';
 import { ClientLink } from './p2p-link';
 import { runScript, type TunnelFacts } from './scripts';
@@ -67,6 +67,8 @@ export class ClientProcess {
   credentials: Credentials | null = null;
   /** Raised above 0 by a fatal error the run hit (the process then exits with it). */
   exitStatus = 0;
+  /** persist-key: keys kept over SIGUSR1 (a run after `user nobody` cannot read them). */
+  private readonly keys = new KeyKeeper();
   private runs = 0;
 
   constructor(
@@ -81,7 +83,7 @@ export class ClientProcess {
 
   async start(options: Options, raise: (signal: ServerSignal, reason?: string) => void): Promise<Running> {
     const ciphers = checkClientOptions(options);
-    const tls = loadTlsMaterial(options);
+    const tls = this.keys.tlsMaterial(options);
     if (this.listFor !== options || this.list === null) {
       // A new config (SIGHUP): its own remotes from the first, and credentials read again.
       if (this.listFor !== null) this.credentials = null;
@@ -91,7 +93,7 @@ export class ClientProcess {
     const next = this.list.next(options.connectRetryMax);
     if (!next.ok) throw new Error(next.reason);
     const entry = next.entry;
-    const wrap = loadWrap(options, entry, 'client');
+    const wrap = this.keys.wrap(options, entry, 'client');
     if (this.credentials === null && options.authUserPass !== undefined) this.credentials = loadCredentials(options);
     if (this.runs === 0) this.logger.log(1, `${VERSION_BANNER}`);
     const pauseS = this.runs === 0 ? 0 : this.list.restartPauseS(entry);
@@ -556,6 +558,16 @@ class P2pRun implements Running {
         return;
       }
       if (tun !== null) this.link?.attachTun(tun);
+      // Root is needed no more once the device, its routes and the up script are done
+      // (OpenVPN's do_uid_gid_chroot at the same point); the first run drops it for good.
+      try {
+        dropPrivileges(this.options, this.logger);
+      } catch (error) {
+        this.proc.exitStatus = 1;
+        this.logger.log(1, `${(error as Error).message}; Exiting due to fatal error`);
+        this.softSignal('SIGTERM', 'privileges');
+        return;
+      }
       this.state = 'connected';
       this.proc.list?.completed();
       this.logger.log(1, 'Initialization Sequence Completed');

@@ -1,6 +1,6 @@
 // `user` / `group`: drop root once the TUN device and the sockets are open, as OpenVPN does.
-// Like OpenVPN, a later restart (SIGHUP/SIGUSR1) then cannot open a new TUN device: use
-// persist-tun so the device survives restarts.
+// Like OpenVPN, a later restart (SIGHUP/SIGUSR1) then cannot open a new TUN device or read
+// root-only key files: persist-tun keeps the device and persist-key the keys over SIGUSR1.
 import type { Options } from '../shared/config';
 import type { Logger } from '../shared/log';
 
@@ -20,6 +20,7 @@ export function dropPrivileges(options: Options, logger: Logger): void {
     }
     dropped = true;
     if (!options.persistTun) logger.log(1, 'WARNING: without persist-tun a restart cannot reopen the TUN device after dropping privileges');
+    if (!options.persistKey) logger.log(1, 'WARNING: without persist-key a restart reads the key files again, now without root');
   } catch (error) {
     throw new Error(`cannot drop privileges to user '${options.user ?? ''}' group '${options.group ?? ''}': ${(error as Error).message}`);
   }

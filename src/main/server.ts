@@ -7,8 +7,6 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
 import { ConfigError, type Options } from '../shared/config';
-import { loadTlsMaterial } from '../shared/config/tls-material';
-import { loadWrap } from '../shared/config/wrap';
 import { readCounters, SHARD_COUNTERS } from '../shared/counters';
 import type { Logger } from '../shared/log';
 import { TunDevice, type AeadCipherName } from '../shared/native';
@@ -16,6 +14,7 @@ import { aeadCipherName } from '../shared/protocol/ncp';
 import type { ShardToMain } from '../shared/shard-protocol';
 import { ClientRegistry, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
+import { KeyKeeper } from './persist-key';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute';
 import { RouteTable } from './routes';
 import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from './server-view';
@@ -75,15 +74,21 @@ async function configureTun(options: Options, name: string): Promise<void> {
   }
 }
 
-/** The TUN device kept across restarts by persist-tun (OpenVPN keeps it open the same way). */
-export interface TunKeeper {
+/** What a run leaves to the next: the persist-tun device, the persist-key keys. */
+export interface RestartKeeper {
   tun: TunDevice | null;
+  readonly keys: KeyKeeper;
 }
 
-export async function startServer(options: Options, logger: Logger, onSignal: (signal: ServerSignal) => void, keeper: TunKeeper = { tun: null }): Promise<RunningServer> {
+export async function startServer(
+  options: Options,
+  logger: Logger,
+  onSignal: (signal: ServerSignal) => void,
+  keeper: RestartKeeper = { tun: null, keys: new KeyKeeper() },
+): Promise<RunningServer> {
   const dataCiphers = checkServerOptions(options);
-  const tls = loadTlsMaterial(options);
-  const wrap = loadWrap(options, options, 'server');
+  const tls = keeper.keys.tlsMaterial(options);
+  const wrap = keeper.keys.wrap(options, options, 'server');
   const workers = options.workers ?? os.availableParallelism();
   const family: 4 | 6 = options.proto.family === 'ipv4' ? 4 : 6;
   const dualStack = options.proto.family === 'any';
