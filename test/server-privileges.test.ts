@@ -28,6 +28,10 @@ test('user nobody / group nogroup: privileges dropped after start, clients still
   const client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`);
   try {
     assert.match(server.log(), /UID set to nobody/);
+    // The drop says so when nobody could not load a restarted shard's code from this checkout.
+    const unreadable = readableByNobody();
+    if (unreadable === null) assert.doesNotMatch(server.log(), /WARNING: nobody cannot read/);
+    else if (unreadable.endsWith('shard-worker.js')) assert.match(server.log(), /WARNING: nobody cannot read .*shard-worker\.js: a restart or a restarted shard will fail/);
     const { uid, gid } = ids(server.child.pid!);
     assert.notEqual(uid, 0, 'the server no longer runs as root');
     assert.notEqual(gid, 0);

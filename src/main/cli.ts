@@ -9,6 +9,7 @@ import { ClientProcess } from './p2p';
 import { dropPrivileges } from './privileges';
 import { KeyKeeper } from './persist-key';
 import { startServer, type RestartKeeper } from './server';
+import { SHARD_WORKER } from './shard-pool';
 import { runGenkey } from './tools/genkey';
 import { showCiphers } from './tools/show-ciphers';
 import { runTestCrypto } from './tools/test-crypto';
@@ -96,7 +97,7 @@ export async function run(argv: readonly string[]): Promise<number> {
         await server.stop(false);
         throw error;
       }
-      dropPrivileges(options, logger);
+      dropPrivileges(options, logger, [SHARD_WORKER]);
       // Announced once the status file, management and metrics are up too, as OpenVPN does.
       logger.log(1, 'Initialization Sequence Completed');
       return {

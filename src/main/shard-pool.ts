@@ -13,7 +13,7 @@ import { steeringProgram } from './steering';
 
 const RING_SLOTS = 4096;
 const RING_SLOT_SIZE = 2048;
-const SHARD_WORKER = path.join(__dirname, '..', 'workers', 'shard-worker.js');
+export const SHARD_WORKER = path.join(__dirname, '..', 'workers', 'shard-worker.js');
 
 /** The per-shard parts of ShardConfig that the pool fills in. */
 export type ShardTemplate = Omit<ShardConfig, 'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'>;
