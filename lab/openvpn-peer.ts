@@ -42,10 +42,35 @@ export class OpenvpnProcess {
   }
 }
 
-export async function bindUdp(): Promise<dgram.Socket> {
+/**
+ * Ports handed out in this process. A stock openvpn server keeps a stale session per client
+ * address, so a later case that got an earlier case's port back would meet the old state.
+ */
+const handedOut = new Set<number>();
+
+async function bindAny(): Promise<dgram.Socket> {
   const s = dgram.createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   return s;
+}
+
+/** A UDP socket on 127.0.0.1 on a port not handed out before in this process. */
+export async function bindUdp(): Promise<dgram.Socket> {
+  // Repeats stay bound while we pick again, so the kernel cannot offer them a second time.
+  const repeats: dgram.Socket[] = [];
+  try {
+    for (let tries = 0; ; tries++) {
+      const s = await bindAny();
+      const port = s.address().port;
+      if (!handedOut.has(port) || tries >= 50) {
+        handedOut.add(port);
+        return s;
+      }
+      repeats.push(s);
+    }
+  } finally {
+    for (const r of repeats) r.close();
+  }
 }
 
 export async function freePort(): Promise<number> {

@@ -188,10 +188,16 @@ export class VpnLab {
     return proc;
   }
 
-  /** `ping -c count` from a namespace; resolves with the number of replies. */
+  /**
+   * `ping -c count` from a namespace; resolves with the number of replies.
+   * A deadline (-w) instead of a per-reply wait: ping keeps probing until
+   * `count` replies or the deadline, so one late or lost reply on a slow box
+   * does not count as loss. Callers expecting 0 replies wait the full deadline.
+   */
   ping(ns: NetworkNamespace, address: string, count = 3, extra: string[] = []): number {
+    const deadline = Math.ceil(count * 0.2) + 5;
     try {
-      const out = ns.exec('ping', ['-c', String(count), '-i', '0.2', '-W', '2', ...extra, address], 30_000);
+      const out = ns.exec('ping', ['-c', String(count), '-i', '0.2', '-w', String(deadline), ...extra, address], 30_000);
       const match = /(\d+) received/.exec(out);
       return match ? Number(match[1]) : 0;
     } catch (error) {

@@ -33,6 +33,7 @@ test('the server is killed and started again: the client notices (ping-restart) 
   const config = serverConfig(lab, { extra: 'keepalive 1 4\n' });
   let server = await startStockServer(lab, config);
   const client = startOurClient(lab, 0, clientConfig(lab));
+  let clientCode: number | null = null;
   try {
     await client.waitFor(INIT, 15_000);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
@@ -46,15 +47,18 @@ test('the server is killed and started again: the client notices (ping-restart) 
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
     assert.match(routes(lab, 0), /10\.160\.0\.0\/24 via 10\.152\.0\.1/);
   } finally {
-    assert.equal(await client.stop(), 0);
+    // Both always stopped, the client's code checked after: a throw here would leave the server on its port.
+    clientCode = await client.stop();
     await server.stop();
   }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
 });
 
 test('the server restarts with explicit-exit-notify: RESTART makes the client reconnect at once', { timeout: 60_000 }, async () => {
   const config = serverConfig(lab, { extra: 'explicit-exit-notify 1\n' });
   let server = await startStockServer(lab, config);
   const client = startOurClient(lab, 0, clientConfig(lab));
+  let clientCode: number | null = null;
   try {
     await client.waitFor(INIT, 15_000);
     await server.stop('SIGTERM');
@@ -64,9 +68,11 @@ test('the server restarts with explicit-exit-notify: RESTART makes the client re
     await waitCount(client, INIT, 2, 20_000);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
   } finally {
-    assert.equal(await client.stop(), 0);
+    // Both always stopped, the client's code checked after: a throw here would leave the server on its port.
+    clientCode = await client.stop();
     await server.stop();
   }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
 });
 
 test('first remote down, second up: server poll timeout, then the next remote connects', { timeout: 60_000 }, async () => {
@@ -75,6 +81,7 @@ test('first remote down, second up: server poll timeout, then the next remote co
     remotes: [{ host: SERVER_UNDERLAY, port: 1195 }, { host: SERVER_UNDERLAY, port: 1196 }],
     extra: 'server-poll-timeout 2\n',
   }));
+  let clientCode: number | null = null;
   try {
     await client.waitFor(INIT, 20_000);
     const log = client.log();
@@ -83,9 +90,11 @@ test('first remote down, second up: server poll timeout, then the next remote co
     assert.match(log, /Peer Connection Initiated with \[AF_INET\]10\.150\.0\.1:1196/);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
   } finally {
-    assert.equal(await client.stop(), 0);
+    // Both always stopped, the client's code checked after: a throw here would leave the server on its port.
+    clientCode = await client.stop();
     await server.stop();
   }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
 });
 
 test('connect-retry-max: with every remote down the client gives up and exits 1', { timeout: 30_000 }, async () => {
@@ -103,6 +112,7 @@ test('SIGUSR1 reconnects (persist-tun keeps the device), SIGUSR2 logs statistics
   const server = await startStockServer(lab, serverConfig(lab, { extra: 'data-ciphers AES-256-GCM:AES-128-GCM\n' }));
   const file = 'sighup-client.conf';
   const client = startOurClient(lab, 0, clientConfig(lab, { extra: 'persist-tun\ndata-ciphers AES-256-GCM\n' }), file);
+  let clientCode: number | null = null;
   try {
     await client.waitFor(INIT, 15_000);
     const dev = /TUN\/TAP device (tun\d+) opened/.exec(client.log())![1]!;
@@ -125,9 +135,10 @@ test('SIGUSR1 reconnects (persist-tun keeps the device), SIGUSR2 logs statistics
     assert.match(client.log(), /Data Channel: cipher 'AES-128-GCM'/);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
   } finally {
-    assert.equal(await client.stop(), 0);
+    clientCode = await client.stop();
     await server.stop();
   }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
   assert.doesNotMatch(links(lab, 0), /tun\d+/);
 });
 
@@ -137,20 +148,25 @@ test('auth-user-pass: accepted credentials connect; AUTH_FAILED makes the client
   const server = await startStockServer(lab, serverConfig(lab, { extra: `script-security 2\nauth-user-pass-verify ${verify} via-file\n` }));
   const good = lab.file('good.pass', 'alice\ns3cret\n');
   const bad = lab.file('bad.pass', 'alice\nwrong\n');
-  const ok = startOurClient(lab, 0, clientConfig(lab, { extra: `auth-user-pass ${good}\n` }));
   try {
-    await ok.waitFor(INIT, 15_000);
-    assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
+    const ok = startOurClient(lab, 0, clientConfig(lab, { extra: `auth-user-pass ${good}\n` }));
+    let okCode: number | null = null;
+    try {
+      await ok.waitFor(INIT, 15_000);
+      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
+    } finally {
+      okCode = await ok.stop();
+    }
+    assert.equal(okCode, 0, ok.log().slice(-3000));
+    const refused = startOurClient(lab, 0, clientConfig(lab, { extra: `auth-user-pass ${bad}\n` }));
+    const code = await new Promise<number | null>((resolve) => refused.child.once('exit', resolve));
+    assert.equal(code, 0, refused.log().slice(-3000));
+    assert.match(refused.log(), /AUTH: Received control message: AUTH_FAILED/);
+    assert.match(refused.log(), /SIGTERM\[soft,auth-failure\] received, process exiting/);
+    assert.doesNotMatch(refused.log(), INIT);
   } finally {
-    assert.equal(await ok.stop(), 0);
+    await server.stop();
   }
-  const refused = startOurClient(lab, 0, clientConfig(lab, { extra: `auth-user-pass ${bad}\n` }));
-  const code = await new Promise<number | null>((resolve) => refused.child.once('exit', resolve));
-  assert.equal(code, 0);
-  assert.match(refused.log(), /AUTH: Received control message: AUTH_FAILED/);
-  assert.match(refused.log(), /SIGTERM\[soft,auth-failure\] received, process exiting/);
-  assert.doesNotMatch(refused.log(), INIT);
-  await server.stop();
 });
 
 /** One management command on a unix socket; resolves with what came back. */
@@ -180,10 +196,12 @@ test('HALT from the server (management client-kill) makes the client exit; reneg
     await sleep(1000);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 3), 3);
     assert.match(client.log(), /TLS: soft reset, key_id 1 \(peer\)/);
+    // Listen for the exit before asking for it: the client may be gone before the answer arrives.
+    const exited = new Promise<number | null>((resolve) => (client.exited() ? resolve(client.child.exitCode) : client.child.once('exit', resolve)));
     const answer = await management(sock, 'client-kill 0 HALT');
     assert.match(answer, /SUCCESS/);
-    const code = await new Promise<number | null>((resolve) => client.child.once('exit', resolve));
-    assert.equal(code, 0);
+    const code = await exited;
+    assert.equal(code, 0, client.log().slice(-3000));
     assert.match(client.log(), /HALT.* received from server/);
     assert.match(client.log(), /SIGTERM\[soft,server-pushed-halt\] received, process exiting/);
     assert.doesNotMatch(links(lab, 0), /tun\d+/);
@@ -210,14 +228,29 @@ test('auth-user-pass without a file asks on the terminal (password without echo)
     assert.doesNotMatch(term.log(), /hunter2/, 'the password is not echoed');
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
   } finally {
-    // SIGTERM the client itself (the child of `script`), then `script` ends with it.
-    const children = readFileSync(`/proc/${term.child.pid}/task/${term.child.pid}/children`, 'utf8').trim().split(/\s+/).filter((p) => p !== '');
-    clientPid = children.length > 0 ? Number(children[0]) : null;
-    if (clientPid !== null) process.kill(clientPid, 'SIGTERM');
-    // `script` ends when the client has gone; SIGTERM it only if it has not within 8 s.
-    const ended = await Promise.race([term.waitFor(/SIGTERM\[hard,\] received[\s\S]*Closing TUN/, 8000).then(() => true, () => false)]);
-    if (!ended || !term.exited()) await term.stop('SIGTERM', 8000);
-    await server.stop();
+    try {
+      // SIGTERM the client itself (the child of `script`), then `script` ends with it. Either may
+      // have exited already: then there is no /proc entry or no child to signal.
+      let children: string[] = [];
+      try {
+        children = readFileSync(`/proc/${term.child.pid}/task/${term.child.pid}/children`, 'utf8').trim().split(/\s+/).filter((p) => p !== '');
+      } catch {
+        // `script` has exited
+      }
+      clientPid = children.length > 0 ? Number(children[0]) : null;
+      if (clientPid !== null) {
+        try {
+          process.kill(clientPid, 'SIGTERM');
+        } catch {
+          // exited between the read and the signal
+        }
+      }
+      // `script` ends when the client has gone; SIGTERM it only if it has not within 8 s.
+      const ended = await term.waitFor(/SIGTERM\[hard,\] received[\s\S]*Closing TUN/, 8000).then(() => true, () => false);
+      if (!ended || !term.exited()) await term.stop('SIGTERM', 8000);
+    } finally {
+      await server.stop();
+    }
   }
   assert.ok(clientPid !== null);
   assert.match(term.log(), /SIGTERM\[hard,\] received, process exiting/);
@@ -231,6 +264,7 @@ test('host names: an unresolvable first remote is skipped (init_instance), the s
   writeFileSync(`${etc}/resolv.conf`, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   const server = await startStockServer(lab, serverConfig(lab));
   const client = startOurClient(lab, 0, clientConfig(lab, { remotes: [{ host: 'no-such-host.invalid', port: 1194 }, { host: 'vpn.shardvpn.test', port: 1194 }] }));
+  let clientCode: number | null = null;
   try {
     await client.waitFor(INIT, 20_000);
     assert.match(client.log(), /RESOLVE: Cannot resolve host address: no-such-host\.invalid:1194/);
@@ -238,7 +272,7 @@ test('host names: an unresolvable first remote is skipped (init_instance), the s
     assert.match(client.log(), /Peer Connection Initiated with \[AF_INET\]10\.150\.0\.1:1194/);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
   } finally {
-    assert.equal(await client.stop(), 0);
+    clientCode = await client.stop();
     await server.stop();
     rmSync(etc, { recursive: true, force: true });
     try {
@@ -247,26 +281,34 @@ test('host names: an unresolvable first remote is skipped (init_instance), the s
       // not empty, or gone
     }
   }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
 });
 
 test('route-nopull keeps the pushed address but not the routes; pull-filter reject refuses the push', { timeout: 40_000 }, async () => {
   const server = await startStockServer(lab, serverConfig(lab));
-  const nopull = startOurClient(lab, 0, clientConfig(lab, { extra: 'route-nopull\n' }));
   try {
-    await nopull.waitFor(INIT, 15_000);
-    const table = routes(lab, 0);
-    assert.match(table, /10\.152\.0\.0\/24 dev tun\d+/);
-    assert.doesNotMatch(table, /10\.160\.0\.0/);
+    const nopull = startOurClient(lab, 0, clientConfig(lab, { extra: 'route-nopull\n' }));
+    let nopullCode: number | null = null;
+    try {
+      await nopull.waitFor(INIT, 15_000);
+      const table = routes(lab, 0);
+      assert.match(table, /10\.152\.0\.0\/24 dev tun\d+/);
+      assert.doesNotMatch(table, /10\.160\.0\.0/);
+    } finally {
+      nopullCode = await nopull.stop();
+    }
+    assert.equal(nopullCode, 0, nopull.log().slice(-3000));
+    const rejecting = startOurClient(lab, 0, clientConfig(lab, { extra: 'pull-filter reject "route 10.160"\n' }));
+    let rejectingCode: number | null = null;
+    try {
+      await rejecting.waitFor(/SIGUSR1\[soft,Offending option received from server\] received, process restarting/, 15_000);
+      assert.match(rejecting.log(), /Pushed option rejected by filter: 'route 10\.160\.0\.0 255\.255\.255\.0'\. Restarting\./);
+      assert.doesNotMatch(rejecting.log(), INIT);
+    } finally {
+      rejectingCode = await rejecting.stop();
+    }
+    assert.equal(rejectingCode, 0, rejecting.log().slice(-3000));
   } finally {
-    assert.equal(await nopull.stop(), 0);
-  }
-  const rejecting = startOurClient(lab, 0, clientConfig(lab, { extra: 'pull-filter reject "route 10.160"\n' }));
-  try {
-    await rejecting.waitFor(/SIGUSR1\[soft,Offending option received from server\] received, process restarting/, 15_000);
-    assert.match(rejecting.log(), /Pushed option rejected by filter: 'route 10\.160\.0\.0 255\.255\.255\.0'\. Restarting\./);
-    assert.doesNotMatch(rejecting.log(), INIT);
-  } finally {
-    assert.equal(await rejecting.stop(), 0);
     await server.stop();
   }
 });

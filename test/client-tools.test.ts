@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 
 import { parseStaticKey, parseTlsCryptV2ClientKey, parseTlsCryptV2ServerKey } from '../src/shared/protocol/static-key';
 import { BIN, clientConfig, serverConfig, startOurClient, startStockServer } from './helpers/client-lab';
-import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
+import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 let lab: VpnLab;
 before(() => {
@@ -66,11 +66,14 @@ for (const c of STOCK_CASES) {
       v2c: ourKey(`stock-${c.name}-v2c.key`, ['tls-crypt-v2-client', '--tls-crypt-v2', v2s]),
     };
     const server = await startStockServer(lab, serverConfig(lab, { wrap: 'none', extra: c.server(keys) }));
+    let client: LabProcess | null = null;
     try {
-      const client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}${c.client(keys)}verb 3\n`);
+      client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}${c.client(keys)}verb 3\n`, null);
+      await client.waitFor(/Initialization Sequence Completed/);
       assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
-      await client.stop();
     } finally {
+      // Stopped on failure too (also when it never connects), so it does not linger into the next case.
+      await client?.stop();
       await server.stop();
     }
   });
@@ -81,13 +84,16 @@ test('keys from openvpn --genkey in shardvpn, and a shardvpn client key of an op
   const ours = ourKey('ours-of-their-server.key', ['tls-crypt-v2-client', '--tls-crypt-v2', lab.keys.tlsCryptV2Server]);
   const server = await startStockServer(lab, serverConfig(lab, { wrap: 'tls-crypt-v2' }));
   const client = startOurClient(lab, 0, clientConfig(lab, { wrap: 'none', extra: `tls-crypt-v2 ${ours}\n` }));
+  let clientCode: number | null = null;
   try {
     await client.waitFor(/Initialization Sequence Completed/, 15_000);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
   } finally {
-    assert.equal(await client.stop(), 0);
+    // Both always stopped, the client's code checked after: a throw here would leave the server on its port.
+    clientCode = await client.stop();
     await server.stop();
   }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
 });
 
 test('--test-crypto checks every cipher; --show-ciphers, --version and --help answer', () => {

@@ -7,22 +7,20 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as dgram from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ControlSession } from '../src/shared/session/control-session';
+import { spawnSync } from 'node:child_process';
+import type * as dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { StatelessResponder } from '../src/shared/session/stateless-responder';
-import type { WrapConfig } from '../src/shared/session/control-wrap';
-import type { ControlSessionConfig, KeyDerivationMethod, SessionEvent } from '../src/shared/session/types';
+import type { ControlSessionConfig, KeyDerivationMethod } from '../src/shared/session/types';
 import { buildPeerInfo, IV_PROTO_DATA_V2, IV_PROTO_TLS_KEY_EXPORT } from '../src/shared/protocol/key-method2';
-import { parseStaticKey } from '../src/shared/protocol/static-key';
 import { DataChannelKey, DecryptResults, DATA_V2_HEADROOM } from '../src/shared/protocol/data-channel';
 import { PING_MAGIC, writePingMessage } from '../src/shared/protocol/ping';
 import { parseOccMessage, writeOccMessage, payloadKind } from '../src/shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../src/shared/protocol/opcodes';
 import { PacketBatch, type AeadCipherName } from '../src/shared/native';
+import { bindUdp, freePort, OpenvpnProcess, openvpnClientArgs, openvpnServerArgs, openvpnWrap } from '../lab/openvpn-peer';
 import { makeTestPki } from '../lab/test-pki';
+import { UdpSessionHost } from '../lab/udp-session';
 
 const haveOpenvpn = spawnSync('openvpn', ['--version']).status !== null;
 const canTun = process.getuid?.() === 0 && existsSync('/dev/net/tun');
@@ -40,35 +38,6 @@ const DECRYPT_ERROR = /AEAD Decrypt error|Authenticate\/Decrypt packet error|pac
 function options(cipher: AeadCipherName, role: 'client' | 'server'): string {
   const keysize = cipher === 'AES-128-GCM' ? 128 : 256;
   return `V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher ${cipher},auth [null-digest],keysize ${keysize},key-method 2,tls-${role}`;
-}
-
-class OpenvpnProcess {
-  readonly proc: ChildProcess;
-  log = '';
-  constructor(args: string[]) {
-    this.proc = spawn('openvpn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.proc.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
-  }
-  async waitFor(re: RegExp, ms: number): Promise<void> {
-    const end = Date.now() + ms;
-    while (!re.test(this.log)) {
-      if (Date.now() > end) throw new Error(`openvpn: no ${re} within ${ms} ms; log:\n${this.log.slice(-3000)}`);
-      if (this.proc.exitCode !== null) throw new Error(`openvpn exited (${this.proc.exitCode}); log:\n${this.log.slice(-3000)}`);
-      await sleep(20);
-    }
-  }
-  async kill(): Promise<void> {
-    const pid = this.proc.pid;
-    if (pid === undefined || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      return; // already gone
-    }
-    await gone;
-  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -100,19 +69,15 @@ class DataPeer {
 }
 
 /** A session and the data keys of its key_ids over one UDP socket, with the real clock. */
-class UdpEndpoint {
-  readonly events: SessionEvent[] = [];
+class UdpEndpoint extends UdpSessionHost {
   readonly data: Buffer[] = [];
   readonly dataErrors: string[] = [];
   readonly keys = new Map<number, DataPeer>();
-  session: ControlSession | null = null;
-  remote: { address: string; port: number } | null = null;
-  onEvent: (e: SessionEvent, s: ControlSession) => void = () => undefined;
   /** Datagrams from addresses without a session (server side). */
   onUnknown: (m: Buffer, rinfo: dgram.RemoteInfo) => void = () => undefined;
-  private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly sock: dgram.Socket) {
+  constructor(sock: dgram.Socket) {
+    super(sock);
     sock.on('message', (m, rinfo) => this.receive(m, rinfo));
   }
 
@@ -134,36 +99,6 @@ class UdpEndpoint {
     this.schedule();
   }
 
-  attach(cfg: ControlSessionConfig): ControlSession {
-    const s: ControlSession = new ControlSession(cfg, {
-      sendPacket: (w) => this.send(w),
-      onEvent: (e) => {
-        this.events.push(e);
-        this.onEvent(e, s);
-        this.schedule();
-      },
-      now: () => performance.now(),
-    });
-    this.session = s;
-    return s;
-  }
-
-  send(w: Buffer): void {
-    if (this.remote !== null) this.sock.send(w, this.remote.port, this.remote.address);
-  }
-
-  schedule(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    const t = this.session?.nextTimeout();
-    if (t === null || t === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.session?.tick();
-      this.schedule();
-    }, Math.max(0, t - performance.now()));
-  }
-
   async waitFor<T>(pick: () => T | undefined, ms: number, what: string, ovpn: OpenvpnProcess): Promise<T> {
     const end = Date.now() + ms;
     for (;;) {
@@ -177,43 +112,10 @@ class UdpEndpoint {
     }
   }
 
-  close(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.session?.close();
+  override close(): void {
+    super.close();
     for (const k of this.keys.values()) k.key.destroy();
-    this.sock.close();
   }
-}
-
-async function bindUdp(): Promise<dgram.Socket> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  return s;
-}
-
-async function freePort(): Promise<number> {
-  const s = await bindUdp();
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
-
-/** Key files made by openvpn itself, shared by all cases; `oursRole` is the side our session plays. */
-function wrapFor(mode: WrapMode, oursRole: 'client' | 'server'): { ours: WrapConfig; args: string[] } {
-  if (mode === 'tls-auth') {
-    const f = join(pki.dir, 'ta.key');
-    if (!existsSync(f)) spawnSync('openvpn', ['--genkey', 'secret', f]);
-    return {
-      ours: { mode: 'tls-auth', key: parseStaticKey(readFileSync(f, 'utf8')), direction: oursRole === 'server' ? 'normal' : 'inverse', digest: 'SHA1' },
-      args: ['--tls-auth', f, oursRole === 'server' ? '1' : '0'],
-    };
-  }
-  if (mode === 'tls-crypt') {
-    const f = join(pki.dir, 'tc.key');
-    if (!existsSync(f)) spawnSync('openvpn', ['--genkey', 'tls-crypt', f]);
-    return { ours: { mode: 'tls-crypt', key: parseStaticKey(readFileSync(f, 'utf8')) }, args: ['--tls-crypt', f] };
-  }
-  return { ours: { mode: 'none' }, args: [] };
 }
 
 const isPing = (p: Buffer, headerLen: number): boolean => p.length === headerLen + 16 && p.subarray(headerLen).equals(Buffer.from(PING_MAGIC));
@@ -245,7 +147,7 @@ for (const cipher of CIPHERS) {
   for (const wrap of WRAPS) {
     for (const kd of DERIVATIONS) {
       test(`(a) openvpn 2.6 --client against our server: ${cipher}, ${wrap}, ${kd}`, { skip: !haveOpenvpn, timeout: 15_000 }, async () => {
-        const w = wrapFor(wrap, 'server');
+        const w = openvpnWrap(pki, wrap, 'server');
         const ep = new UdpEndpoint(await bindUdp());
         const port = ep.sock.address().port;
         const responder = new StatelessResponder({ wrap: w.ours });
@@ -275,11 +177,7 @@ for (const cipher of CIPHERS) {
           if (e.type === 'control-message' && e.text === 'PUSH_REQUEST') s.sendControlMessage(push);
           if (e.type === 'keys') ep.keys.set(e.keyId, new DataPeer(DataChannelKey.fromKeyBlock(e.keyBlock, 'server', cipher, e.keyId, { peerId: PEER_ID })));
         };
-        const ovpn = new OpenvpnProcess([
-          '--client', '--dev', 'null', '--ifconfig-noexec', '--route-nopull', '--nobind', '--proto', 'udp4',
-          '--remote', '127.0.0.1', String(port), '--ca', pki.files.ca, '--cert', pki.files.clientCert, '--key', pki.files.clientKey,
-          '--remote-cert-tls', 'server', '--data-ciphers', cipher, '--ping', '1', '--verb', '4', '--connect-retry', '1', ...w.args,
-        ]);
+        const ovpn = new OpenvpnProcess(openvpnClientArgs(pki, port, ['--data-ciphers', cipher, '--ping', '1', '--connect-retry', '1', ...w.args]));
         try {
           await ovpn.waitFor(/Initialization Sequence Completed/, 8000);
           assert.match(ovpn.log, new RegExp(`PUSH: Received control message: 'PUSH_REPLY,.*cipher ${cipher}`));
@@ -327,14 +225,7 @@ async function openvpnServer(wrap: WrapMode): Promise<OpenvpnServer> {
   if (have !== undefined && have.ovpn.proc.exitCode === null) return have;
   const port = await freePort();
   const dev = `svd${process.pid % 10000}${WRAPS.indexOf(wrap)}`;
-  const ovpn = new OpenvpnProcess([
-    '--mode', 'server', '--tls-server', '--dev', dev, '--dev-type', 'tun', '--ifconfig-noexec', '--route-noexec',
-    '--topology', 'subnet', '--ifconfig', '10.8.0.1', '255.255.255.0', '--ifconfig-pool', '10.8.0.2', '10.8.0.100', '255.255.255.0',
-    '--push', 'topology subnet', '--proto', 'udp4', '--local', '127.0.0.1', '--lport', String(port),
-    '--ca', pki.files.ca, '--cert', pki.files.serverCert, '--key', pki.files.serverKey, '--dh', 'none',
-    '--remote-cert-tls', 'client', '--duplicate-cn', '--data-ciphers', CIPHERS.join(':'), '--ping', '1', '--verb', '4',
-    ...wrapFor(wrap, 'client').args,
-  ]);
+  const ovpn = new OpenvpnProcess(openvpnServerArgs(pki, port, dev, ['--duplicate-cn', '--data-ciphers', CIPHERS.join(':'), '--ping', '1', ...openvpnWrap(pki, wrap, 'client').args]));
   const s = { ovpn, port };
   servers.set(wrap, s);
   await ovpn.waitFor(/Initialization Sequence Completed/, 8000);
@@ -364,7 +255,7 @@ for (const wrap of WRAPS) {
         const s = ep.attach({
           role: 'client',
           tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey },
-          wrap: wrapFor(wrap, 'client').ours,
+          wrap: openvpnWrap(pki, wrap, 'client').ours,
           remoteCertTls: 'server',
           keyMethod2: {
             options: options(cipher, 'client'),

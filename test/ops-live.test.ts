@@ -338,7 +338,9 @@ test('management kill by common name drops only that client; a half-sent command
     const revokedKey = lab.file('revoked.key', lab.pki.revokedClientKey);
     const base = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nexplicit-exit-notify 1\nca ${lab.pki.files.ca}\nremote-cert-tls server\nverb 3\n`;
     const [kept, victim] = await Promise.all([
-      lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\n`),
+      // Only the kept client: a pushed ping-restart 3 could fire on a 2-3 s stall of a slow box,
+      // and this client must never restart.
+      lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\npull-filter ignore "ping-restart"\nping-restart 30\n`),
       lab.startOpenvpnClient(1, `${base}cert ${revokedCert}\nkey ${revokedKey}\n`),
     ]);
     // status 2 CLIENT_LIST rows as `common name/client id`, sorted.
@@ -356,23 +358,31 @@ test('management kill by common name drops only that client; a half-sent command
     const keptRow = (await listed()).find((row) => row.startsWith('client/')) as string;
 
     // 20 pings over 4 s from the kept client, the kill and the half-sent command in the middle.
-    const pinger = lab.spawn(lab.clients[0]!, 'ping', ['-c', '20', '-i', '0.2', '-W', '2', '10.156.0.1'], 'ping');
-    const pingDone = new Promise<void>((resolve) => (pinger.exited() ? resolve() : pinger.child.once('exit', () => resolve())));
+    // A deadline, so a late reply still counts; loss shows as a missing icmp_seq below.
+    const pinger = lab.spawn(lab.clients[0]!, 'ping', ['-c', '20', '-i', '0.2', '-w', '15', '10.156.0.1'], 'ping');
+    // 'close', not 'exit': by then the whole output has been read (attached at once after the spawn).
+    const pingDone = new Promise<void>((resolve) => pinger.child.once('close', () => resolve()));
     await sleep(1000);
     const killFrom = op.lines.length;
     assert.deepEqual(await op.command('kill revoked'), ["SUCCESS: common name 'revoked' found, 1 client(s) killed"]);
     await op.waitLine(new RegExp(`^>CLIENT:DISCONNECT,${victimCid}$`), killFrom, 3000);
-    assert.deepEqual(await op.command('nclients'), ['SUCCESS: nclients=1']);
-    assert.deepEqual(await established(), ['client']);
+    // The victim may ping-restart (whole-second timers) and be back already, but only with a new cid.
+    const afterKill = await listed();
+    assert.ok(afterKill.includes(keptRow), `${keptRow} in ${afterKill.join(' ')}`);
+    assert.ok(!afterKill.includes(`revoked/${victimCid}`), afterKill.join(' '));
     halfSender.write('kill client');
     await sleep(200);
     halfSender.close();
     await sleep(300);
-    assert.deepEqual(await op.command('nclients'), ['SUCCESS: nclients=1'], 'the half-sent kill did nothing');
+    const afterHalf = await listed();
+    assert.ok(afterHalf.includes(keptRow), `the half-sent kill did nothing: ${keptRow} in ${afterHalf.join(' ')}`);
     assert.ok(op.lines.slice(killFrom).every((l) => !l.startsWith('ERROR')), op.lines.slice(killFrom).join('\n'));
 
     await pingDone;
-    assert.match(pinger.log(), /\b20 received\b/, pinger.log());
+    // Every probe 1..20 answered: no packet lost across the kill.
+    const seen = new Set([...pinger.log().matchAll(/icmp_seq=(\d+) /g)].map((m) => Number(m[1])));
+    const lost = Array.from({ length: 20 }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
+    assert.deepEqual(lost, [], pinger.log());
     // The victim noticed only through its ping-restart; the kept client never restarted.
     await victim.waitFor(/Inactivity timeout \(--ping-restart\), restarting/, 8000);
     assert.doesNotMatch(kept.log(), /Inactivity timeout|process restarting/, kept.log().slice(-2000));

@@ -75,9 +75,13 @@ test('float: the client\'s source port changes mid-session and its tunnel keeps 
     assert.equal(lab.ping(lab.server, '10.151.0.2', 3), 3, 'server -> client after the switch');
     await server.waitFor(new RegExp(`floated`), 2000);
     assert.equal(count(server.log(), /floated/), 1, 'one float');
-    // The main thread learns the new address with the next per-second statistics.
-    await sleep(1200);
-    const afterSwitch = await serverStatistics(server);
+    // The main thread learns the new address with the next per-second statistics: poll for it.
+    let afterSwitch = await serverStatistics(server);
+    for (const until = Date.now() + 5000; Date.now() < until; ) {
+      if (afterSwitch.clients.length === 1 && afterSwitch.clients[0]!.includes(`127.0.0.1:${secondPort},`)) break;
+      await sleep(200);
+      afterSwitch = await serverStatistics(server);
+    }
     assert.equal(afterSwitch.clients.length, 1);
     assert.ok(afterSwitch.clients[0]!.includes(`127.0.0.1:${secondPort},`), afterSwitch.clients[0]);
     assert.equal(afterSwitch.total.dropBadTag, 0);
@@ -124,7 +128,7 @@ test('a wrong-CA cert, a revoked cert and a bad tls-crypt key are refused while 
   try {
     good = await lab.startOpenvpnClient(0, clientConfig());
     pinger = lab.spawn(lab.clients[0]!, 'ping', ['-i', '0.2', '-W', '1', SERVER_TUNNEL], 'background ping');
-    await pinger.waitFor(/icmp_seq=1 /, 3000);
+    await pinger.waitFor(/icmp_seq=\d+ /, 3000);
 
     // A certificate of another CA.
     let base = server.log().length;
@@ -194,10 +198,14 @@ test('explicit-exit-notify frees a client at once; a silent client is dropped by
     leaving = await lab.startOpenvpnClient(0, clientConfig({ extra: 'explicit-exit-notify 1\n' }));
     assert.equal(lab.ping(lab.clients[0]!, SERVER_TUNNEL, 2), 2);
     let base = server.log().length;
+    // openvpn sends the exit notification at once but exits only about 1 s later: time the
+    // server's disconnect, not the client's exit.
     const stopped = Date.now();
-    await leaving.stop('SIGTERM');
-    await waitInLog(server, base, /disconnected: client exit notification/, 1500);
-    assert.ok(Date.now() - stopped < 1500);
+    const stopping = leaving.stop('SIGTERM');
+    await waitInLog(server, base, /disconnected: client exit notification/, 2500);
+    const freedAfter = Date.now() - stopped;
+    assert.ok(freedAfter < 2500, `freed after ${freedAfter} ms (the inactivity drop would take 3 s or more)`);
+    await stopping;
     let stats = await serverStatistics(server);
     assert.equal(stats.total.clientsConnected, 0, JSON.stringify(stats.total));
     assert.equal(stats.clients.length, 0);
@@ -209,8 +217,9 @@ test('explicit-exit-notify frees a client at once; a silent client is dropped by
     signal(silent, 'SIGSTOP');
     await waitInLog(server, base, /inactivity timeout/, 8000);
     const waited = Date.now() - frozen;
-    // keepalive 1 2: the server's ping-restart is twice the pushed one, 4 s.
-    assert.ok(waited >= 3000 && waited <= 6500, `dropped after ${waited} ms (ping-restart 4)`);
+    // keepalive 1 2: the server's ping-restart is twice the pushed one, 4 s; openvpn's timers are
+    // whole seconds, so allow some early slack.
+    assert.ok(waited >= 2500 && waited <= 6500, `dropped after ${waited} ms (ping-restart 4)`);
     stats = await serverStatistics(server);
     assert.equal(stats.total.clientsConnected, 0, JSON.stringify(stats.total));
     assert.equal(stats.clients.length, 0);
@@ -299,13 +308,18 @@ test('a restarted shard: clients of the other shard keep pinging, its own client
     const victims = [0, 1, 2].filter((i) => shardOfClient[i] === victim);
     const completedBefore = victims.map((i) => count(clients[i]!.log(), /Initialization Sequence Completed/));
 
-    // Ping from a client of the other shard across the restart: not one reply may be lost.
-    const pinger = lab.spawn(lab.clients[survivor]!, 'ping', ['-c', '25', '-i', '0.2', '-W', '1', SERVER_TUNNEL], 'survivor ping');
+    // Ping from a client of the other shard across the restart: not one reply may be lost. A
+    // deadline, so a late reply still counts; a loss shows as a missing icmp_seq. 'close', not
+    // 'exit': the whole output has been read by then.
+    const pinger = lab.spawn(lab.clients[survivor]!, 'ping', ['-c', '25', '-i', '0.2', '-w', '15', SERVER_TUNNEL], 'survivor ping');
+    const pingDone = new Promise<void>((resolve) => pinger.child.once('close', () => resolve()));
     await sleep(1000);
     assert.deepEqual(await management(socketPath, `shard-restart ${victim}`), [`SUCCESS: shard ${victim} restarting`]);
     await server.waitFor(new RegExp(`shard ${victim} died`), 5000);
-    const pings = await pinger.waitFor(/(\d+) received/, 15_000);
-    assert.equal(Number(pings[1]), 25, `the other shard's client lost pings:\n${pinger.log()}`);
+    await pingDone;
+    const seen = new Set([...pinger.log().matchAll(/icmp_seq=(\d+) /g)].map((m) => Number(m[1])));
+    const lost = Array.from({ length: 25 }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
+    assert.deepEqual(lost, [], `the other shard's client lost pings:\n${pinger.log()}`);
 
     // The restarted shard's clients notice (ping-restart) and come back.
     for (const [k, i] of victims.entries()) {

@@ -106,8 +106,12 @@ test('8 clients over 2 shards with client-to-client: distinct pool addresses, bo
     }
     // Control packets are steered by the first byte of the client's random session id: with 8
     // clients all land on one shard about once in 128 runs. Reconnect one until both are used.
+    // Each reconnect leaves the old session behind (no explicit-exit-notify, duplicate-cn): the
+    // server keeps it until its ping-restart (120 s), so it still counts as connected below.
+    let reconnects = 0;
     for (let attempt = 0; new Set([...placements(server).values()].map((p) => p.shard)).size < 2; attempt++) {
       assert.ok(attempt < 10, 'clients never landed on both shards');
+      reconnects++;
       const from = server.log().length;
       await clients[0]!.stop();
       clients[0] = await lab.startOpenvpnClient(0, clientConf());
@@ -137,7 +141,8 @@ test('8 clients over 2 shards with client-to-client: distinct pool addresses, bo
     const counters = shardCounters(await statistics(server));
     assert.equal(counters.size, 2);
     assert.ok((counters.get(0)?.clientsConnected ?? 0) > 0 && (counters.get(1)?.clientsConnected ?? 0) > 0, `clients on one shard only: ${JSON.stringify([...counters])}`);
-    assert.equal((counters.get(0)?.clientsConnected ?? 0) + (counters.get(1)?.clientsConnected ?? 0), CLIENTS);
+    const connected = (counters.get(0)?.clientsConnected ?? 0) + (counters.get(1)?.clientsConnected ?? 0);
+    assert.ok(connected >= CLIENTS && connected <= CLIENTS + reconnects, `${connected} clients connected: ${CLIENTS} live, ${reconnects} left behind by reconnects`);
 
     // One pair across shards (both directions) and one pair on the same shard.
     const shardOf = (i: number): number => where.get(clientUnderlay(i))!.shard;
@@ -225,7 +230,9 @@ test('IPv6 transport (proto udp6): a client connects over fd00:150::1 and pings 
   const clients: LabProcess[] = [];
   try {
     clients.push(await lab.startOpenvpnClient(1, clientConf('proto udp6\n', SERVER_UNDERLAY6)));
-    assert.match(server.log(), /\[?fd00:150::b\]?:\d+ MULTI: primary virtual IP/);
+    // The main thread logs this when the shard's client-established message arrives, which may
+    // trail the client's own completion.
+    await waitInLog(server, 0, /\[?fd00:150::b\]?:\d+ MULTI: primary virtual IP/);
     const own4 = tunAddress(lab.clients[1]!, 4);
     const own6 = tunAddress(lab.clients[1]!, 6);
     assert.equal(lab.ping(lab.clients[1]!, '10.151.0.1', 3), 3, 'client -> server');
