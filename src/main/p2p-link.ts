@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress, type TunDevice, type UdpSocket } from '../shared/native';
 import { DATA_V2_HEADROOM, DecryptResults, type DataChannelKey } from '../shared/protocol/data-channel';
+import { clampMss } from '../shared/protocol/mss';
 import { parseOccMessage, payloadKind } from '../shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
 
@@ -40,6 +41,8 @@ export class ClientLink {
   /** Data keys by key_id; the newest one sends. */
   private readonly keys: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(8).fill(null);
   private sendKey: DataChannelKey | null = null;
+  /** mssfix: the MSS limit for TCP SYNs both ways (0: off), set with the data keys. */
+  maxMss = 0;
   private tun: TunDevice | null = null;
   private closed = false;
   // Receive side: decrypt in place, write the plaintext to TUN from there.
@@ -220,6 +223,7 @@ export class ClientLink {
       this.stats.linkReadBytesAuth += length;
       const kind = payloadKind(memory, start, length);
       if (kind === 'packet') {
+        clampMss(memory, start, length, this.maxMss);
         this.toTun.offsets[this.tunCount] = start;
         this.toTun.lengths[this.tunCount] = length;
         this.stats.tunWriteBytes += length;
@@ -241,6 +245,7 @@ export class ClientLink {
       if (key !== null) {
         const headroom = key.headroom;
         for (let i = 0; i < n; i++) {
+          clampMss(this.tunRead.memory, this.tunRead.offsets[i]!, this.tunRead.lengths[i]!, this.maxMss);
           this.seal.offsets[i] = this.tunRead.offsets[i]! - headroom;
           this.seal.lengths[i] = this.tunRead.lengths[i]!;
           this.stats.tunReadBytes += this.tunRead.lengths[i]!;

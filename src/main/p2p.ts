@@ -13,6 +13,7 @@ import { parseControlMessage } from '../shared/protocol/control-message';
 import { DataChannelKey } from '../shared/protocol/data-channel';
 import { IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT, buildPeerInfo } from '../shared/protocol/key-method2';
 import { aeadCipherName, checkClientCipher, normalizeCipherName, occStringCipher } from '../shared/protocol/ncp';
+import { maxMss } from '../shared/protocol/mss';
 import { writeOccMessage } from '../shared/protocol/occ';
 import { P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
 import { KeepaliveTimer, PRE_PULL_INITIAL_PING_RESTART_S, writePingMessage } from '../shared/protocol/ping';
@@ -486,8 +487,12 @@ class P2pRun implements Running {
       return;
     }
     block.fill(0);
-    if (this.link !== null) this.link.installKey(key);
-    else key.destroy();
+    if (this.link !== null) {
+      this.link.maxMss = maxMss(this.entry.mssfix, this.remote?.family ?? 4, this.peerId !== null);
+      this.link.installKey(key);
+    } else {
+      key.destroy();
+    }
   }
 
   // ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import { readCounters, SHARD_COUNTERS } from '../shared/counters';
 import type { Logger } from '../shared/log';
 import { TunDevice, type AeadCipherName } from '../shared/native';
 import { aeadCipherName } from '../shared/protocol/ncp';
-import type { ShardToMain } from '../shared/shard-protocol';
+import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
 import { ClientRegistry, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
 import { KeyKeeper } from './persist-key';
@@ -171,6 +171,7 @@ export async function startServer(
       replayTime: options.replayTime,
       explicitExitNotify: options.explicitExitNotify,
       maxClientsPerShard: options.maxClients,
+      mssfix: options.mssfix,
       verb: options.verb,
     };
 
@@ -239,12 +240,21 @@ export async function startServer(
           emit({ type: 'disconnect', cid: entry.cid, env: { ...envOf(entry), bytes_received: String(message.bytesReceived), bytes_sent: String(message.bytesSent) } });
           return;
         }
-        case 'stats':
-          for (const stats of message.clients) {
-            const entry = registry.get(stats.peerId);
-            if (entry !== undefined) entry.stats = stats;
+        case 'stats': {
+          const rows = message.rows;
+          for (let at = 0; at + STATS_ROW <= rows.length; at += STATS_ROW) {
+            const stats = registry.get(rows[at]!)?.stats;
+            if (stats === undefined || stats === null) continue;
+            stats.bytesReceived = rows[at + 1]!;
+            stats.bytesSent = rows[at + 2]!;
+            stats.lastRef = rows[at + 3]!;
+          }
+          for (const { peerId, realAddress } of message.floated) {
+            const stats = registry.get(peerId)?.stats;
+            if (stats !== undefined && stats !== null) stats.realAddress = realAddress;
           }
           return;
+        }
         case 'log':
           logger.log(message.level, message.message);
           return;

@@ -1,5 +1,6 @@
 // Messages between the main thread and a shard worker (over the worker's MessagePort). Packets
 // never travel here: they go through the SharedArrayBuffer rings. These are control events.
+import type { MssfixSetting } from './protocol/mss';
 import type { PushOptions } from './protocol/push-options';
 import type { WrapConfig } from './session/control-wrap';
 import type { TlsMaterial } from './session/types';
@@ -50,6 +51,8 @@ export interface ShardConfig {
   /** Send RESTART to clients when the server stops (explicit-exit-notify on the server). */
   explicitExitNotify: number;
   maxClientsPerShard: number;
+  /** --mssfix: TCP SYNs crossing the tunnel get their MSS lowered to fit. */
+  mssfix: MssfixSetting;
   verb: number;
 }
 
@@ -74,6 +77,9 @@ export type MainToShard =
   /** Stop serving: tell clients (RESTART) when `notify`, then answer 'stopped'. */
   | { type: 'stop'; notify: boolean }
   | { type: 'stats-request'; id: number };
+
+/** Numbers per client in a 'stats' message's rows. */
+export const STATS_ROW = 4;
 
 export interface ClientStats {
   peerId: number;
@@ -101,6 +107,13 @@ export type ShardToMain =
     }
   | { type: 'client-established'; peerId: number; cipher: string; stats: ClientStats }
   | { type: 'client-gone'; peerId: number; reason: string; bytesReceived: number; bytesSent: number }
-  | { type: 'stats'; id: number; clients: ClientStats[] }
+  /**
+   * The per-second counters of the clients whose traffic moved since the last report, as
+   * STATS_ROW numbers each (peer-id, bytes received, bytes sent, last ref) in a transferred
+   * buffer, and the new real address of those that floated. With thousands of idle clients a
+   * structured clone of every client's stats object each second cost the main thread more than
+   * anything else it did at rest.
+   */
+  | { type: 'stats'; id: number; rows: Float64Array; floated: { peerId: number; realAddress: ClientStats['realAddress'] }[] }
   | { type: 'log'; level: number; message: string }
   | { type: 'stopped' };

@@ -6,6 +6,7 @@ import type { AeadCipherName } from '../shared/native';
 import { parseControlMessage } from '../shared/protocol/control-message';
 import { DataChannelKey, type DataChannelCounters } from '../shared/protocol/data-channel';
 import { IV_PROTO_DATA_V2, peerInfoProto } from '../shared/protocol/key-method2';
+import { maxMss } from '../shared/protocol/mss';
 import { aeadCipherName, occStringCipher, selectServerCipher } from '../shared/protocol/ncp';
 import { KeepaliveTimer } from '../shared/protocol/ping';
 import { buildPushReply, pushedProtocolOptions } from '../shared/protocol/push-options';
@@ -120,8 +121,8 @@ export class Instance {
     return this.state === 'connected';
   }
 
-  /** Traffic over all keys, link bytes as OpenVPN counts them. */
-  stats(): ClientStats {
+  /** Link bytes over the control channel and every key, retired ones included (OpenVPN's counts). */
+  private traffic(): { bytesReceived: number; bytesSent: number } {
     let bytesReceived = this.controlBytesIn;
     let bytesSent = this.controlBytesOut;
     for (const key of this.retiredTraffic) {
@@ -133,6 +134,14 @@ export class Instance {
       bytesReceived += key.traffic.receivedBytes;
       bytesSent += key.traffic.sentBytes;
     }
+    return { bytesReceived, bytesSent };
+  }
+
+  /** Traffic over all keys, link bytes as OpenVPN counts them. */
+  stats(): ClientStats {
+    const { bytesReceived, bytesSent } = this.traffic();
+    this.reportedReceived = bytesReceived;
+    this.reportedSent = bytesSent;
     return {
       peerId: this.peerId,
       commonName: this.commonName,
@@ -145,6 +154,30 @@ export class Instance {
       cipher: this.cipher ?? '',
     };
   }
+
+  /**
+   * The per-second report: peer-id, bytes received, bytes sent and last ref at rows[at..], or
+   * false (nothing written) when the counters did not move since the last report.
+   */
+  writeStatsRow(rows: Float64Array, at: number): boolean {
+    const { bytesReceived, bytesSent } = this.traffic();
+    if (bytesReceived === this.reportedReceived && bytesSent === this.reportedSent) return false;
+    this.reportedReceived = bytesReceived;
+    this.reportedSent = bytesSent;
+    rows[at] = this.peerId;
+    rows[at + 1] = bytesReceived;
+    rows[at + 2] = bytesSent;
+    rows[at + 3] = this.lastRef;
+    return true;
+  }
+
+  /** Counters as last reported to the main thread. */
+  private reportedReceived = 0;
+  private reportedSent = 0;
+  /** The real address changed (float) since the last report. */
+  floated = false;
+  /** mssfix for this client's packets both ways (0: off), set with its data keys. */
+  maxMss = 0;
 
   private readonly retiredTraffic: { receivedBytes: number; sentBytes: number }[] = [];
   /** Control-channel bytes on the link: OpenVPN's per-client byte counts include the handshake. */
@@ -338,6 +371,7 @@ export class Instance {
     });
     block.fill(0);
     this.keys[keyId] = key;
+    this.maxMss = maxMss(config.mssfix, this.realAddress.family, (ivProto & IV_PROTO_DATA_V2) !== 0);
     // The first key sends at once; a renegotiated one once the client has shown it has it.
     // The old key keeps decrypting until it is retired.
     if (this.sendKey === null) this.sendKey = key;

@@ -9,12 +9,13 @@ import { COUNTER, counterView } from '../shared/counters';
 import { PacketBatch, PeerAddresses, POLL_READABLE, TunDevice, UdpSocket, ADDRESS_SIZE } from '../shared/native';
 import { P_DATA_V1, P_DATA_V2, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3 } from '../shared/protocol/opcodes';
 import { DecryptResults, MAX_DATA_HEADROOM, newDataChannelCounters, type DataChannelKey } from '../shared/protocol/data-channel';
+import { clampMss } from '../shared/protocol/mss';
 import { payloadKind, parseOccMessage } from '../shared/protocol/occ';
 import { writePingMessage } from '../shared/protocol/ping';
 import { BROADCAST_PEER_ID, PeerIdAllocator } from '../shared/peer-id';
 import { PacketRing } from '../shared/ring';
 import { StatelessResponder } from '../shared/session/stateless-responder';
-import type { MainToShard, ShardConfig, ShardToMain } from '../shared/shard-protocol';
+import { STATS_ROW, type ClientStats, type MainToShard, type ShardConfig, type ShardToMain } from '../shared/shard-protocol';
 import { Instance, type InstanceHost } from './instance';
 
 const BATCH = 64;
@@ -95,6 +96,23 @@ export class Shard implements InstanceHost {
 
   toMain(message: ShardToMain): void {
     this.port.postMessage(message);
+  }
+
+  /** The per-second counters of the clients whose traffic moved, and the floats, to the main thread. */
+  private reportStats(id: number): void {
+    const all = new Float64Array(this.byPeer.size * STATS_ROW);
+    const floated: { peerId: number; realAddress: ClientStats['realAddress'] }[] = [];
+    let rows = 0;
+    for (const instance of this.byPeer.values()) {
+      if (!instance.connected) continue;
+      if (instance.writeStatsRow(all, rows * STATS_ROW)) rows++;
+      if (instance.floated) {
+        instance.floated = false;
+        floated.push({ peerId: instance.peerId, realAddress: instance.realAddress });
+      }
+    }
+    const moved = all.slice(0, rows * STATS_ROW);
+    this.port.postMessage({ type: 'stats', id, rows: moved, floated } satisfies ShardToMain, [moved.buffer]);
   }
 
   log(level: number, message: string): void {
@@ -196,6 +214,7 @@ export class Shard implements InstanceHost {
         this.counters[COUNTER.dropSourceAddress]++;
         continue;
       }
+      clampMss(memory, start, length, instance.maxMss);
       if (this.tun !== null) {
         const k = this.tunOutCount++;
         this.tunOut.offsets[k] = start;
@@ -246,6 +265,7 @@ export class Shard implements InstanceHost {
     instance.realAddress.family = peer.family;
     instance.realAddress.address = peer.address;
     instance.realAddress.port = peer.port;
+    instance.floated = true;
     this.byAddress.set(key, instance);
     this.log(3, `${instance.describe()} floated`);
   }
@@ -391,6 +411,7 @@ export class Shard implements InstanceHost {
     const j = this.outCount++;
     // Buffer's copy takes offsets, so no view is made per packet.
     Buffer.prototype.copy.call(slot, this.out.memory, this.slotBase[j] + MAX_DATA_HEADROOM, 0, length);
+    clampMss(this.out.memory, this.slotBase[j] + MAX_DATA_HEADROOM, length, instance.maxMss);
     this.out.lengths[j] = length;
     this.outKey[j] = key;
     this.outTo.bytes.set(instance.addressBytes, j * ADDRESS_SIZE);
@@ -469,7 +490,7 @@ export class Shard implements InstanceHost {
         this.byPeer.get(message.peerId)?.kill(message.message, 'killed by the server');
         break;
       case 'stats-request':
-        this.toMain({ type: 'stats', id: message.id, clients: [...this.byPeer.values()].filter((i) => i.connected).map((i) => i.stats()) });
+        this.reportStats(message.id);
         break;
       case 'stop':
         void this.stop(message.notify);

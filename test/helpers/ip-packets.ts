@@ -1,4 +1,5 @@
-// Crafting and reading raw IPv4/IPv6 UDP packets for tests that talk to a TUN device directly.
+// Crafting and reading raw IPv4/IPv6 packets (UDP, TCP SYNs) for tests that talk to a TUN
+// device directly or rewrite packets.
 import { parseIPv4, parseIPv6 } from '../../src/shared/ip-address';
 
 function checksum(bytes: Uint8Array, initial = 0): number {
@@ -23,39 +24,94 @@ function udpHeader(srcPort: number, dstPort: number, payload: Uint8Array): Buffe
   return udp;
 }
 
-export function ipv4Udp(src: string, dst: string, srcPort: number, dstPort: number, payload: Uint8Array): Buffer {
-  const udp = udpHeader(srcPort, dstPort, payload);
+/** A TCP header without payload; `options` padded with EOL to a multiple of 4. */
+function tcpHeader(srcPort: number, dstPort: number, flags: number, options: Uint8Array): Buffer {
+  const optionBytes = Math.ceil(options.length / 4) * 4;
+  const tcp = Buffer.alloc(20 + optionBytes);
+  tcp.writeUInt16BE(srcPort, 0);
+  tcp.writeUInt16BE(dstPort, 2);
+  tcp.writeUInt32BE(0x12345678, 4);
+  tcp[12] = ((20 + optionBytes) / 4) << 4;
+  tcp[13] = flags;
+  tcp.writeUInt16BE(64240, 14);
+  tcp.set(options, 20);
+  return tcp;
+}
+
+const PROTOCOL = { udp: 17, tcp: 6 } as const;
+/** Where each transport keeps its checksum. */
+const CHECKSUM_AT = { 17: 6, 6: 16 } as Record<number, number>;
+
+/** The sum over the pseudo header (RFC 768 / RFC 8200 8.1) of a transport segment. */
+function pseudoSum(version: 4 | 6, src: Uint8Array, dst: Uint8Array, protocol: number, length: number): number {
+  const pseudo = Buffer.alloc(version === 4 ? 12 : 40);
+  pseudo.set(src, 0);
+  pseudo.set(dst, src.length);
+  if (version === 4) {
+    pseudo[9] = protocol;
+    pseudo.writeUInt16BE(length, 10);
+  } else {
+    pseudo.writeUInt32BE(length, 32);
+    pseudo[39] = protocol;
+  }
+  return checksum(pseudo);
+}
+
+function ipv4Packet(src: string, dst: string, protocol: number, transport: Buffer): Buffer {
   const header = Buffer.alloc(20);
   header[0] = 0x45;
-  header.writeUInt16BE(20 + udp.length, 2);
+  header.writeUInt16BE(20 + transport.length, 2);
   header[8] = 64; // TTL
-  header[9] = 17; // UDP
+  header[9] = protocol;
   parseIPv4(src, header, 12);
   parseIPv4(dst, header, 16);
   header.writeUInt16BE(finish(checksum(header)), 10);
-  const pseudo = Buffer.alloc(12);
-  header.copy(pseudo, 0, 12, 20);
-  pseudo[9] = 17;
-  pseudo.writeUInt16BE(udp.length, 10);
-  udp.writeUInt16BE(finish(checksum(udp, checksum(pseudo))), 6);
-  return Buffer.concat([header, udp]);
+  const sum = pseudoSum(4, header.subarray(12, 16), header.subarray(16, 20), protocol, transport.length);
+  transport.writeUInt16BE(finish(checksum(transport, sum)), CHECKSUM_AT[protocol]!);
+  return Buffer.concat([header, transport]);
 }
 
-export function ipv6Udp(src: string, dst: string, srcPort: number, dstPort: number, payload: Uint8Array): Buffer {
-  const udp = udpHeader(srcPort, dstPort, payload);
+function ipv6Packet(src: string, dst: string, protocol: number, transport: Buffer): Buffer {
   const header = Buffer.alloc(40);
   header[0] = 0x60;
-  header.writeUInt16BE(udp.length, 4);
-  header[6] = 17; // next header UDP
+  header.writeUInt16BE(transport.length, 4);
+  header[6] = protocol;
   header[7] = 64; // hop limit
   parseIPv6(src, header, 8);
   parseIPv6(dst, header, 24);
-  const pseudo = Buffer.alloc(40);
-  header.copy(pseudo, 0, 8, 40);
-  pseudo.writeUInt32BE(udp.length, 32);
-  pseudo[39] = 17;
-  udp.writeUInt16BE(finish(checksum(udp, checksum(pseudo))), 6);
-  return Buffer.concat([header, udp]);
+  const sum = pseudoSum(6, header.subarray(8, 24), header.subarray(24, 40), protocol, transport.length);
+  transport.writeUInt16BE(finish(checksum(transport, sum)), CHECKSUM_AT[protocol]!);
+  return Buffer.concat([header, transport]);
+}
+
+export function ipv4Udp(src: string, dst: string, srcPort: number, dstPort: number, payload: Uint8Array): Buffer {
+  return ipv4Packet(src, dst, PROTOCOL.udp, udpHeader(srcPort, dstPort, payload));
+}
+
+export function ipv6Udp(src: string, dst: string, srcPort: number, dstPort: number, payload: Uint8Array): Buffer {
+  return ipv6Packet(src, dst, PROTOCOL.udp, udpHeader(srcPort, dstPort, payload));
+}
+
+/** A TCP segment with no payload (a SYN when flags include 0x02) and the given option bytes. */
+export function ipv4Tcp(src: string, dst: string, srcPort: number, dstPort: number, flags: number, options: Uint8Array): Buffer {
+  return ipv4Packet(src, dst, PROTOCOL.tcp, tcpHeader(srcPort, dstPort, flags, options));
+}
+
+export function ipv6Tcp(src: string, dst: string, srcPort: number, dstPort: number, flags: number, options: Uint8Array): Buffer {
+  return ipv6Packet(src, dst, PROTOCOL.tcp, tcpHeader(srcPort, dstPort, flags, options));
+}
+
+/** Whether the UDP or TCP checksum of an IPv4/IPv6 packet (no extension headers) is right. */
+export function transportChecksumOk(packet: Uint8Array): boolean {
+  const bytes = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+  const version = bytes[0]! >> 4;
+  if (version === 4) {
+    const ihl = (bytes[0]! & 0x0f) * 4;
+    const transport = bytes.subarray(ihl);
+    return checksum(transport, pseudoSum(4, bytes.subarray(12, 16), bytes.subarray(16, 20), bytes[9]!, transport.length)) === 0xffff;
+  }
+  const transport = bytes.subarray(40);
+  return checksum(transport, pseudoSum(6, bytes.subarray(8, 24), bytes.subarray(24, 40), bytes[6]!, transport.length)) === 0xffff;
 }
 
 export interface UdpPacketView {

@@ -1,5 +1,6 @@
 // The typed result of a config: OpenVPN 2.6 option names in camelCase, with 2.6's defaults
 // (options.c init_options and the man page).
+import type { MssfixSetting } from '../protocol/mss';
 
 export interface Where {
   readonly file: string;
@@ -29,13 +30,8 @@ export interface ProtoSpec {
 export type Topology = 'net30' | 'p2p' | 'subnet';
 export type KeyDirection = 0 | 1;
 
-export interface Mssfix {
-  /** 0: off. Default 1492 counted as a full UDP packet size ("mtu"), as in 2.6. */
-  size: number;
-  /** Count `size` as the encapsulated packet's size (the "mtu" flag). */
-  encap: boolean;
-  fixed: boolean;
-}
+/** --mssfix; default 1492 counted as a full UDP packet size ("mtu"), as in 2.6. */
+export type Mssfix = MssfixSetting;
 
 /** Options that a `<connection>` block may set, one entry per way to reach a peer. */
 export interface ConnectionFields {
