@@ -109,23 +109,30 @@ export function scriptArguments(facts: TunnelFacts, context: 'init' | 'restart')
 
 /** Runs `command` with the tunnel's arguments and environment; resolves true on exit status 0. */
 export function runScript(options: Options, command: string, facts: TunnelFacts, scriptType: 'up' | 'down', context: 'init' | 'restart', logger: Logger, signal?: string): Promise<boolean> {
+  return execScript(options, command, scriptArguments(facts, context), tunnelEnvironment(options, facts, scriptType, context, signal), scriptType, logger);
+}
+
+/**
+ * Runs an OpenVPN script (openvpn_run_script): the command's own words, then `args`; the
+ * process environment plus `env`. Refused below script-security 2, as OpenVPN does. Resolves
+ * true on exit status 0; never blocks the event loop.
+ */
+export function execScript(options: Options, command: string, args: readonly string[], env: Record<string, string>, directive: string, logger: Logger): Promise<boolean> {
   if (options.scriptSecurity < 2) {
     logger.log(1, `WARNING: External program may not be called unless '--script-security 2' or higher is enabled. See --help text or man page for detailed info.`);
-    logger.log(1, `WARNING: Failed running command (--${scriptType}): disallowed by script-security setting`);
+    logger.log(1, `WARNING: Failed running command (--${directive}): disallowed by script-security setting`);
     return Promise.resolve(false);
   }
   const words = splitCommand(command);
   if (words.length === 0) return Promise.resolve(false);
-  const env = { ...process.env, ...tunnelEnvironment(options, facts, scriptType, context, signal) };
-  const args = [...words.slice(1), ...scriptArguments(facts, context)];
-  logger.log(3, `${words.join(' ')} ${scriptArguments(facts, context).join(' ')}`);
+  logger.log(3, `${words.join(' ')} ${args.join(' ')}`);
   return new Promise((resolve) => {
-    execFile(words[0]!, args, { env, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(words[0]!, [...words.slice(1), ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
       if (stdout.length > 0) process.stdout.write(stdout);
       if (stderr.length > 0) process.stderr.write(stderr);
       if (error) {
         const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
-        logger.log(1, `WARNING: Failed running command (--${scriptType}): ${typeof code === 'number' ? `external program exited with error status: ${code}` : error.message}`);
+        logger.log(1, `WARNING: Failed running command (--${directive}): ${typeof code === 'number' ? `external program exited with error status: ${code}` : error.message}`);
         resolve(false);
       } else {
         resolve(true);

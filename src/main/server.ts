@@ -21,6 +21,7 @@ import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from './serv
 import { ShardPool, type ShardHandle, type ShardTemplate } from './shard-pool';
 import { socketBuffers } from './socket-buffers';
 import { TunPump } from './tun-pump';
+import { verifyUserPass } from './user-pass-verify';
 import { VERSION_BANNER } from './version';
 
 export interface RunningServer extends ServerView {
@@ -171,6 +172,7 @@ export async function startServer(
       replayTime: options.replayTime,
       explicitExitNotify: options.explicitExitNotify,
       maxClientsPerShard: options.maxClients,
+      userPassVerify: options.authUserPassVerify !== undefined,
       mssfix: options.mssfix,
       verb: options.verb,
     };
@@ -193,6 +195,7 @@ export async function startServer(
       {
         message: (shard, message) => onShardMessage(shard, message),
         died: (shard, reason) => {
+          for (const [peerId, index] of pendingAuth) if (index === shard.index) pendingAuth.delete(peerId);
           const gone = registry.releaseShard(shard.index);
           logger.log(1, `shard ${shard.index} died (${reason}): restarted on the same socket; ${gone.length} of its clients must reconnect`);
           for (const entry of gone) emit({ type: 'disconnect', cid: entry.cid, env: envOf(entry) });
@@ -202,24 +205,53 @@ export async function startServer(
     );
     cleanups.push(() => void shards.stop(false));
 
+    /** A client that passed TLS (and auth-user-pass-verify): its pool address, or a refusal. */
+    const admit = (shard: ShardHandle, authenticated: Extract<ShardToMain, { type: 'client-auth' }>): void => {
+      // username-as-common-name: the verified username stands for the certificate's name
+      // from here on (status, client-config-dir, duplicate-cn).
+      const asUsername = options.usernameAsCommonName && authenticated.username !== null && authenticated.username !== '';
+      const message = asUsername ? { ...authenticated, commonName: authenticated.username! } : authenticated;
+      if (!options.duplicateCn) {
+        for (const other of registry.withCommonName(message.commonName)) {
+          shards.post(other.shard, { type: 'client-kill', peerId: other.peerId, message: null });
+          registry.release(other.peerId);
+          logger.log(1, `MULTI: new connection by client '${message.commonName}' will cause previous active sessions by this client to be dropped`);
+        }
+      }
+      const decision = registry.authorize({ peerId: message.peerId, shard: shard.index, commonName: message.commonName, username: message.username, realAddress: message.realAddress });
+      if (!decision.ok) {
+        logger.log(1, decision.log);
+        shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason: decision.reason });
+        return;
+      }
+      shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: decision.assignment });
+      emit({ type: 'connect', cid: decision.entry.cid, keyId: message.keyId, env: envOf(decision.entry) });
+    };
+    /** Clients whose auth-user-pass-verify script is running: peer-id -> shard. */
+    const pendingAuth = new Map<number, number>();
+    let stopped = false;
+
     const onShardMessage = (shard: ShardHandle, message: ShardToMain): void => {
       switch (message.type) {
         case 'client-auth': {
-          if (!options.duplicateCn) {
-            for (const other of registry.withCommonName(message.commonName)) {
-              shards.post(other.shard, { type: 'client-kill', peerId: other.peerId, message: null });
-              registry.release(other.peerId);
-              logger.log(1, `MULTI: new connection by client '${message.commonName}' will cause previous active sessions by this client to be dropped`);
-            }
-          }
-          const decision = registry.authorize({ peerId: message.peerId, shard: shard.index, commonName: message.commonName, username: message.username, realAddress: message.realAddress });
-          if (!decision.ok) {
-            logger.log(1, decision.log);
-            shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason: decision.reason });
+          if (options.authUserPassVerify === undefined) {
+            admit(shard, message);
             return;
           }
-          shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: decision.assignment });
-          emit({ type: 'connect', cid: decision.entry.cid, keyId: message.keyId, env: envOf(decision.entry) });
+          // The script runs in a child process; the client may leave (or the shard die, or the
+          // server stop) before it answers, and then the answer is dropped.
+          pendingAuth.set(message.peerId, shard.index);
+          const request = { commonName: message.commonName, username: message.username ?? '', password: message.password ?? '', realAddress: message.realAddress, peerInfo: message.peerInfo };
+          void verifyUserPass(options, request, logger).then((ok) => {
+            if (pendingAuth.get(message.peerId) !== shard.index || stopped) return;
+            pendingAuth.delete(message.peerId);
+            if (ok) {
+              admit(shard, message);
+              return;
+            }
+            logger.log(1, `${message.commonName}/${message.realAddress.address}:${message.realAddress.port} TLS Auth Error: Auth Username/Password verification failed for peer`);
+            shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason: '' });
+          });
           return;
         }
         case 'client-established': {
@@ -234,6 +266,7 @@ export async function startServer(
           return;
         }
         case 'client-gone': {
+          pendingAuth.delete(message.peerId);
           const entry = registry.release(message.peerId, message.bytesReceived, message.bytesSent);
           if (entry === undefined) return;
           logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} disconnected: ${message.reason}`);
@@ -336,6 +369,7 @@ export async function startServer(
         logger.log(0, `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`);
       },
       stop: async (notify) => {
+        stopped = true;
         clearInterval(perSecond);
         await shards.stop(notify);
         pump?.stop();

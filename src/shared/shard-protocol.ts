@@ -51,6 +51,8 @@ export interface ShardConfig {
   /** Send RESTART to clients when the server stops (explicit-exit-notify on the server). */
   explicitExitNotify: number;
   maxClientsPerShard: number;
+  /** auth-user-pass-verify is set: client-auth carries the client's password to the main thread. */
+  userPassVerify: boolean;
   /** --mssfix: TCP SYNs crossing the tunnel get their MSS lowered to fit. */
   mssfix: MssfixSetting;
   verb: number;
@@ -101,6 +103,8 @@ export type ShardToMain =
       peerId: number;
       commonName: string;
       username: string | null;
+      /** Only with auth-user-pass-verify (ShardConfig.userPassVerify); null otherwise. */
+      password: string | null;
       peerInfo: string | null;
       realAddress: { family: 4 | 6; address: string; port: number };
       keyId: number;

@@ -201,6 +201,7 @@ export class Instance {
             peerId: this.peerId,
             commonName: this.commonName ?? '',
             username: event.username,
+            password: host.config.userPassVerify ? event.password : null,
             peerInfo: event.peerInfo,
             realAddress: this.realAddress,
             keyId: event.keyId,

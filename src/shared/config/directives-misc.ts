@@ -42,6 +42,7 @@ export const miscDirectives: DirectiveTable = {
   },
   'script-security': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.scriptSecurity = int(d, n as string, 'level', 0, 3); } },
   'up': { min: 1, max: 1, set(ctx, _d, [s]) { ctx.o.up = s as string; } },
+  'tmp-dir': { min: 1, max: 1, set(ctx, _d, [dir]) { ctx.o.tmpDir = dir as string; } },
   'down': { min: 1, max: 1, set(ctx, _d, [s]) { ctx.o.down = s as string; } },
   'setenv': {
     min: 1, max: 2,

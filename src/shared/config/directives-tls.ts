@@ -117,7 +117,10 @@ export const tlsDirectives: DirectiveTable = {
   },
   'verify-client-cert': {
     min: 0, max: 1,
-    set(ctx, d, [m]) { ctx.o.verifyClientCert = m === undefined ? 'require' : oneOf(d, m, 'mode', ['none', 'optional', 'require'] as const); },
+    set(ctx, d, [m]) {
+      ctx.o.verifyClientCert = m === undefined ? 'require' : oneOf(d, m, 'mode', ['none', 'optional', 'require'] as const);
+      if (ctx.o.verifyClientCert !== 'require') ctx.unsupported(d, `verify-client-cert ${ctx.o.verifyClientCert} is not supported by shardvpn: every client needs a certificate`);
+    },
   },
   'username-as-common-name': { min: 0, max: 0, set(ctx) { ctx.o.usernameAsCommonName = true; } },
   'auth-user-pass-verify': {

@@ -242,6 +242,8 @@ export interface Options extends ConnectionFields {
   log?: PathRef & { append: boolean };
   management?: { address: string; port: string; unix: boolean; passwordFile?: string };
   scriptSecurity: number;
+  /** --tmp-dir: where auth-user-pass-verify via-file writes its file (default: the system's). */
+  tmpDir?: string;
   up?: string;
   down?: string;
   sndbuf?: number;
