@@ -293,9 +293,9 @@ test('crl-verify: a revoked client certificate is refused, a good one still acce
 });
 
 /** One handshake of `clientCert` against a server using `serverTls`: 'accepted' or the refusal's detail. */
-async function handshakeWith(serverTls: TlsMaterial, clientCert: string, clientKey: string): Promise<string> {
+async function handshakeWith(serverTls: TlsMaterial, clientCert: string, clientKey: string, server: Partial<ControlSessionConfig> = {}): Promise<string> {
   const c = configs('none', { clientCert, clientKey });
-  const h = new Harness(c.client, { ...c.server, tls: serverTls });
+  const h = new Harness(c.client, { ...c.server, ...server, tls: serverTls });
   h.client.session!.start();
   await h.run(() => h.server.events.some((e) => e.type === 'error' || e.type === 'key-method-2'));
   const err = h.server.events.find((e) => e.type === 'error');
@@ -354,6 +354,19 @@ test('crl-verify DIR dir: a file named by a certificate serial number in decimal
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('remote-cert-eku: an OID or an OpenSSL name the peer certificate must carry', async () => {
+  const tls: TlsMaterial = { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey };
+  assert.equal(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: 'TLS Web Client Authentication' }), 'accepted');
+  assert.equal(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: '1.3.6.1.5.5.7.3.2' }), 'accepted');
+  assert.match(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: 'TLS Web Server Authentication' }), /certificate has no EKU TLS Web Server Authentication \(remote-cert-eku\)/);
+  assert.match(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: '1.3.6.1.5.5.7.3.4' }), /no EKU 1\.3\.6\.1\.5\.5\.7\.3\.4/);
+});
+
+test('tls-groups: a server limited to X25519 still completes a handshake', async () => {
+  const tls: TlsMaterial = { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey, groups: 'X25519' };
+  assert.equal(await handshakeWith(tls, pki.clientCert, pki.clientKey), 'accepted');
 });
 
 test('loss and reordering: the handshake still completes', async () => {

@@ -244,6 +244,7 @@ class P2pRun implements Running {
           ...(creds !== null ? { username: creds.username, password: creds.password } : {}),
         },
         ...(o.remoteCertTls !== undefined ? { remoteCertTls: o.remoteCertTls } : {}),
+        ...(o.remoteCertEku !== undefined ? { remoteCertEku: o.remoteCertEku } : {}),
         ...(o.verifyX509Name !== undefined ? { verifyX509Name: o.verifyX509Name } : {}),
         timing: { handWindowMs: o.handWindow * 1000, tlsTimeoutMs: o.tlsTimeout * 1000, renegMs: o.renegSec * 1000, tranWindowMs: o.tranWindow * 1000 },
         ipv6: this.remote?.family === 6,

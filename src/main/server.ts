@@ -155,6 +155,7 @@ export async function startServer(
       tls,
       wrap,
       ...(options.remoteCertTls !== undefined ? { remoteCertTls: options.remoteCertTls } : {}),
+      ...(options.remoteCertEku !== undefined ? { remoteCertEku: options.remoteCertEku } : {}),
       ...(options.verifyX509Name !== undefined ? { verifyX509Name: options.verifyX509Name } : {}),
       push: options.push,
       occOptions: occOptionsString(options, dataCiphers[0] ?? 'AES-256-GCM'),

@@ -30,6 +30,7 @@ export interface ShardConfig {
   tls: TlsMaterial;
   wrap: WrapConfig;
   remoteCertTls?: 'server' | 'client';
+  remoteCertEku?: string;
   verifyX509Name?: VerifyX509Name;
   /** The global push list (`push` directives and what `server` / `keepalive` add). */
   push: string[];

@@ -94,6 +94,7 @@ export class Instance {
         wrap: config.wrap,
         keyMethod2: { options: config.occOptions, peerInfo: null },
         ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
+        ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
         ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
         timing: {
           handWindowMs: config.handWindowS * 1000,

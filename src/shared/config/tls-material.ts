@@ -1,9 +1,10 @@
 // The TLS material and settings a config names (ca, cert, key, crl-verify, tls-version-min,
 // tls-cipher, tls-ciphersuites), loaded for the control session.
-import type { TlsMaterial } from '../session/types';
-import { ConfigError } from './errors';
 import { statSync } from 'node:fs';
 
+import { createControlSecureContext } from '../session/tls-channel';
+import type { TlsMaterial } from '../session/types';
+import { ConfigError } from './errors';
 import { readMaterial } from './material';
 import type { Options } from './options-types';
 
@@ -26,14 +27,45 @@ export function loadTlsMaterial(options: Options): TlsMaterial {
   }
   const material: TlsMaterial = {
     ca: readMaterial(options.ca!, 'ca'),
-    cert: readMaterial(options.cert!, 'cert'),
+    // extra-certs: intermediate certificates sent after ours, so the peer can build the chain.
+    cert: options.extraCerts === undefined ? readMaterial(options.cert!, 'cert') : `${readMaterial(options.cert!, 'cert').trimEnd()}\n${readMaterial(options.extraCerts, 'extra-certs')}`,
     key: readMaterial(options.key!, 'key'),
     ...crlMaterial(options),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     ...(options.tlsCipher !== undefined ? { ciphers: opensslCipherList(options.tlsCipher) } : {}),
     ...(options.tlsCiphersuites !== undefined ? { ciphersuites: options.tlsCiphersuites } : {}),
+    // tls-groups (a colon list) wins over the older single ecdh-curve, as in OpenVPN.
+    ...((options.tlsGroups ?? options.ecdhCurve) !== undefined ? { groups: (options.tlsGroups ?? options.ecdhCurve)! } : {}),
   };
+  checkLoads(material, options);
   return material;
+}
+
+/**
+ * Builds the TLS context once now, so a key that does not match its certificate, a broken PEM
+ * or an unknown group is a start-up error naming the directive, not a failure at the first
+ * client's handshake.
+ */
+function checkLoads(material: TlsMaterial, options: Options): void {
+  const failure = (m: TlsMaterial): string | null => {
+    try {
+      createControlSecureContext(m);
+      return null;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+  const { groups, ciphers, ciphersuites, ...core } = material;
+  const coreFailure = failure(core);
+  if (coreFailure !== null) {
+    const key = options.key!;
+    throw new ConfigError({ file: key.file, line: key.line }, 'key', `ca, cert and key do not load together: ${coreFailure}`);
+  }
+  const settingsFailure = failure(material);
+  if (settingsFailure !== null) {
+    const names = [groups !== undefined ? (options.tlsGroups !== undefined ? 'tls-groups' : 'ecdh-curve') : null, ciphers !== undefined ? 'tls-cipher' : null, ciphersuites !== undefined ? 'tls-ciphersuites' : null];
+    throw new ConfigError({ file: options.key!.file, line: 0 }, names.filter((n) => n !== null).join(' / '), `not accepted by OpenSSL: ${settingsFailure}`);
+  }
 }
 
 /**

@@ -372,6 +372,7 @@ export class ControlSession {
       ...(prepared.crlDir !== undefined ? { crlDir: prepared.crlDir } : {}),
       ...(prepared.crlUnavailable !== undefined ? { crlUnavailable: prepared.crlUnavailable } : {}),
       ...(this.config.remoteCertTls !== undefined ? { remoteCertTls: this.config.remoteCertTls } : {}),
+      ...(this.config.remoteCertEku !== undefined ? { remoteCertEku: this.config.remoteCertEku } : {}),
       ...(this.config.verifyX509Name !== undefined ? { verifyX509Name: this.config.verifyX509Name } : {}),
     });
     if (!r.ok) {

@@ -10,6 +10,16 @@ import type { TLSSocket } from 'node:tls';
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
+/** OpenSSL's long and short names of the usual extended key usages, lower-cased, to OIDs. */
+const EKU_NAMES = new Map<string, string>([
+  ['tls web server authentication', EKU_SERVER_AUTH], ['serverauth', EKU_SERVER_AUTH],
+  ['tls web client authentication', EKU_CLIENT_AUTH], ['clientauth', EKU_CLIENT_AUTH],
+  ['code signing', '1.3.6.1.5.5.7.3.3'], ['codesigning', '1.3.6.1.5.5.7.3.3'],
+  ['e-mail protection', '1.3.6.1.5.5.7.3.4'], ['emailprotection', '1.3.6.1.5.5.7.3.4'],
+  ['time stamping', '1.3.6.1.5.5.7.3.8'], ['timestamping', '1.3.6.1.5.5.7.3.8'],
+  ['ocsp signing', '1.3.6.1.5.5.7.3.9'], ['ocspsigning', '1.3.6.1.5.5.7.3.9'],
+]);
+
 export interface VerifyX509Name {
   readonly name: string;
   /** OpenVPN's types: 'subject' (whole DN), 'name' (CN, the default), 'name-prefix'. */
@@ -19,6 +29,8 @@ export interface VerifyX509Name {
 export interface PeerVerifyConfig {
   /** --remote-cert-tls: the EKU the peer certificate must have. */
   readonly remoteCertTls?: 'server' | 'client';
+  /** --remote-cert-eku: an OID, or a name OpenSSL gives it ("TLS Web Client Authentication", clientAuth). */
+  readonly remoteCertEku?: string;
   readonly verifyX509Name?: VerifyX509Name;
   /** --crl-verify DIR dir: a file named by the peer's decimal serial number revokes it. */
   readonly crlDir?: string;
@@ -79,6 +91,10 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (!eku.includes(want)) {
       return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertTls === 'server' ? 'TLS Web Server Authentication' : 'TLS Web Client Authentication'} (remote-cert-tls ${cfg.remoteCertTls})` };
     }
+  }
+  if (cfg.remoteCertEku !== undefined) {
+    const want = EKU_NAMES.get(cfg.remoteCertEku.toLowerCase()) ?? cfg.remoteCertEku;
+    if (!(cert.keyUsage ?? []).includes(want)) return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
   }
   const cn = subjectCommonName(cert.subject);
   const xn = cfg.verifyX509Name;

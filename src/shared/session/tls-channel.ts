@@ -40,6 +40,7 @@ export function createControlSecureContext(m: TlsMaterial): tls.SecureContext {
     ...(m.crl !== undefined ? { crl: m.crl } : {}),
     ...(m.ciphers !== undefined ? { ciphers: m.ciphers } : {}),
     ...(m.ciphersuites !== undefined ? { ciphersuites: m.ciphersuites } : {}),
+    ...(m.groups !== undefined ? { ecdhCurve: m.groups } : {}),
     minVersion: m.minVersion ?? 'TLSv1.2',
     secureOptions: cryptoConstants.SSL_OP_NO_TICKET | cryptoConstants.SSL_OP_NO_RENEGOTIATION,
   });

@@ -33,6 +33,8 @@ export interface TlsMaterial {
   /** --tls-cipher / --tls-ciphersuites in OpenSSL spelling. */
   readonly ciphers?: string;
   readonly ciphersuites?: string;
+  /** --tls-groups / --ecdh-curve: key exchange groups, colon-separated (OpenSSL names). */
+  readonly groups?: string;
 }
 
 export interface KeyMethod2Content {
@@ -79,6 +81,8 @@ export interface ControlSessionConfig {
   readonly keyMethod2: KeyMethod2Content;
   /** --remote-cert-tls (client: usually 'server'; server: 'client' if configured). */
   readonly remoteCertTls?: 'server' | 'client';
+  /** --remote-cert-eku: an extended key usage (OID or OpenSSL name) the peer must have. */
+  readonly remoteCertEku?: string;
   readonly verifyX509Name?: VerifyX509Name;
   readonly timing?: SessionTiming;
   /** Default 'auto'. */
