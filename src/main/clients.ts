@@ -32,7 +32,7 @@ export interface ClientEntry {
 
 export type AuthDecision = { ok: true; assignment: ClientAssignment; entry: ClientEntry } | { ok: false; reason: string; log: string };
 
-interface CcdSettings {
+export interface CcdSettings {
   disabled: boolean;
   ifconfigPush?: { local: string; remoteNetmask: string };
   ifconfigIpv6Push?: { local: string; netbits: number; remote?: string };
@@ -76,7 +76,12 @@ export class ClientRegistry {
     return [...this.byPeer.values()].filter((e) => e.commonName === cn);
   }
 
-  authorize(request: { peerId: number; shard: number; commonName: string; username: string | null; realAddress: ClientEntry['realAddress'] }): AuthDecision {
+  /**
+   * Admits a client: client-config-dir, then `dynamic` (what its client-connect script wrote),
+   * then a pool address where neither gave one. `cid`: keep the id of an earlier admission
+   * (a client re-admitted with its client-connect output).
+   */
+  authorize(request: { peerId: number; shard: number; commonName: string; username: string | null; realAddress: ClientEntry['realAddress']; dynamic?: CcdSettings; cid?: number }): AuthDecision {
     const o = this.options;
     const cn = request.commonName;
     if (this.byPeer.size >= o.maxClients) return { ok: false, reason: '', log: `MULTI: new connection by client '${cn}' refused: max-clients (${o.maxClients}) reached` };
@@ -88,6 +93,8 @@ export class ClientRegistry {
       if (ccd === null && o.ccdExclusive) return { ok: false, reason: '', log: `client '${cn}': no client-config-dir file and ccd-exclusive is set` };
       if (ccd?.disabled) return { ok: false, reason: '', log: `client '${cn}': disabled by its client-config-dir file` };
     }
+    ccd = mergeClientConfig(ccd, request.dynamic ?? null);
+    if (ccd?.disabled) return { ok: false, reason: '', log: `client '${cn}': disabled by its client-connect script` };
     const push: PushOptions = { extra: [...(ccd?.push ?? [])] };
     let poolIndex = -1;
     let virtual4: string | null = null;
@@ -122,7 +129,7 @@ export class ClientRegistry {
       return { network: network ?? '', bits: Number(bits ?? 128) };
     });
     const entry: ClientEntry = {
-      cid: this.nextCid++,
+      cid: request.cid ?? this.nextCid++,
       peerId: request.peerId,
       shard: request.shard,
       commonName: cn,
@@ -195,22 +202,44 @@ export class ClientRegistry {
     } catch {
       return null;
     }
-    try {
-      const directives = parseConfigText(text, file).filter((d) => d.name !== 'disable');
-      const disabled = parseConfigText(text, file).some((d) => d.name === 'disable');
-      const pushReset = directives.some((d) => d.name === 'push-reset');
-      const { options } = buildOptions(directives);
-      return {
-        disabled,
-        ...(options.ifconfigPush !== undefined ? { ifconfigPush: options.ifconfigPush } : {}),
-        ...(options.ifconfigIpv6Push !== undefined ? { ifconfigIpv6Push: options.ifconfigIpv6Push } : {}),
-        iroutes: options.iroutes,
-        iroutesIpv6: options.iroutesIpv6,
-        push: options.push,
-        pushReset,
-      };
-    } catch (error) {
-      return `client-config-dir file for '${cn}' refused: ${(error as Error).message}`;
-    }
+    const settings = parseClientConfig(text, file);
+    return typeof settings === 'string' ? `client-config-dir file for '${cn}' refused: ${settings}` : settings;
   }
+}
+
+/**
+ * Per-client config text (a client-config-dir file, or what a client-connect script wrote):
+ * push, push-reset, ifconfig-push, ifconfig-ipv6-push, iroute, disable. A message when bad.
+ */
+export function parseClientConfig(text: string, file: string): CcdSettings | string {
+  try {
+    const all = parseConfigText(text, file);
+    const directives = all.filter((d) => d.name !== 'disable');
+    const { options } = buildOptions(directives);
+    return {
+      disabled: all.some((d) => d.name === 'disable'),
+      ...(options.ifconfigPush !== undefined ? { ifconfigPush: options.ifconfigPush } : {}),
+      ...(options.ifconfigIpv6Push !== undefined ? { ifconfigIpv6Push: options.ifconfigIpv6Push } : {}),
+      iroutes: options.iroutes,
+      iroutesIpv6: options.iroutesIpv6,
+      push: options.push,
+      pushReset: directives.some((d) => d.name === 'push-reset'),
+    };
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** A client-config-dir file's settings, then a client-connect script's on top (OpenVPN's order). */
+function mergeClientConfig(first: CcdSettings | null, then: CcdSettings | null): CcdSettings | null {
+  if (first === null || then === null) return then ?? first;
+  return {
+    disabled: first.disabled || then.disabled,
+    ...((then.ifconfigPush ?? first.ifconfigPush) !== undefined ? { ifconfigPush: (then.ifconfigPush ?? first.ifconfigPush)! } : {}),
+    ...((then.ifconfigIpv6Push ?? first.ifconfigIpv6Push) !== undefined ? { ifconfigIpv6Push: (then.ifconfigIpv6Push ?? first.ifconfigIpv6Push)! } : {}),
+    iroutes: [...first.iroutes, ...then.iroutes],
+    iroutesIpv6: [...first.iroutesIpv6, ...then.iroutesIpv6],
+    push: then.pushReset ? [...then.push] : [...first.push, ...then.push],
+    pushReset: first.pushReset || then.pushReset,
+  };
 }

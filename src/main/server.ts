@@ -12,7 +12,8 @@ import type { Logger } from '../shared/log';
 import { TunDevice, type AeadCipherName } from '../shared/native';
 import { aeadCipherName } from '../shared/protocol/ncp';
 import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
-import { ClientRegistry, type ClientEntry } from './clients';
+import { runClientConnect, runClientDisconnect, peerInfoEnvironment } from './client-connect';
+import { ClientRegistry, type AuthDecision, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
 import { KeyKeeper } from './persist-key';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute';
@@ -196,10 +197,15 @@ export async function startServer(
       {
         message: (shard, message) => onShardMessage(shard, message),
         died: (shard, reason) => {
-          for (const [peerId, index] of pendingAuth) if (index === shard.index) pendingAuth.delete(peerId);
+          const wasPending = new Set<number>();
+          for (const [peerId, index] of pending) {
+            if (index !== shard.index) continue;
+            pending.delete(peerId);
+            wasPending.add(peerId);
+          }
           const gone = registry.releaseShard(shard.index);
           logger.log(1, `shard ${shard.index} died (${reason}): restarted on the same socket; ${gone.length} of its clients must reconnect`);
-          for (const entry of gone) emit({ type: 'disconnect', cid: entry.cid, env: envOf(entry) });
+          for (const entry of gone) if (!wasPending.has(entry.peerId)) disconnected(entry, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
           pump?.restartShard(shard.index);
         },
       },
@@ -215,21 +221,53 @@ export async function startServer(
       if (!options.duplicateCn) {
         for (const other of registry.withCommonName(message.commonName)) {
           shards.post(other.shard, { type: 'client-kill', peerId: other.peerId, message: null });
-          registry.release(other.peerId);
+          const replaced = registry.release(other.peerId, other.stats?.bytesReceived ?? 0, other.stats?.bytesSent ?? 0);
+          if (replaced !== undefined) disconnected(replaced, replaced.stats?.bytesReceived ?? 0, replaced.stats?.bytesSent ?? 0);
           logger.log(1, `MULTI: new connection by client '${message.commonName}' will cause previous active sessions by this client to be dropped`);
         }
       }
-      const decision = registry.authorize({ peerId: message.peerId, shard: shard.index, commonName: message.commonName, username: message.username, realAddress: message.realAddress });
-      if (!decision.ok) {
-        logger.log(1, decision.log);
-        shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason: decision.reason });
-        return;
-      }
-      shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: decision.assignment });
-      emit({ type: 'connect', cid: decision.entry.cid, keyId: message.keyId, env: envOf(decision.entry) });
+      const request = { peerId: message.peerId, shard: shard.index, commonName: message.commonName, username: message.username, realAddress: message.realAddress };
+      const decision = registry.authorize(request);
+      const refuse = (log: string, reason: string): void => {
+        logger.log(1, log);
+        shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason });
+      };
+      const accept = (admitted: Extract<AuthDecision, { ok: true }>): void => {
+        shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: admitted.assignment });
+        emit({ type: 'connect', cid: admitted.entry.cid, keyId: message.keyId, env: envOf(admitted.entry) });
+      };
+      if (!decision.ok) return refuse(decision.log, decision.reason);
+      if (options.clientConnect === undefined) return accept(decision);
+      // client-connect sees the pool address already chosen; what it writes is applied by
+      // admitting the client again with it, under the same client id.
+      pending.set(message.peerId, shard.index);
+      const env = { ...envOf(decision.entry), ...peerInfoEnvironment(message.peerInfo) };
+      void runClientConnect(options, env, logger).then((result) => {
+        if (pending.get(message.peerId) !== shard.index || stopped) return;
+        pending.delete(message.peerId);
+        if (!result.ok) {
+          registry.release(message.peerId);
+          return refuse(result.log, '');
+        }
+        if (result.dynamic === null) return accept(decision);
+        registry.release(message.peerId);
+        const again = registry.authorize({ ...request, dynamic: result.dynamic, cid: decision.entry.cid });
+        if (!again.ok) return refuse(again.log, again.reason);
+        accept(again);
+      });
     };
-    /** Clients whose auth-user-pass-verify script is running: peer-id -> shard. */
-    const pendingAuth = new Map<number, number>();
+    /** A client's session ended: the management notification and the client-disconnect script. */
+    const disconnected = (entry: ClientEntry, bytesReceived: number, bytesSent: number): void => {
+      const env = { ...envOf(entry), bytes_received: String(bytesReceived), bytes_sent: String(bytesSent) };
+      emit({ type: 'disconnect', cid: entry.cid, env });
+      runClientDisconnect(options, { ...env, time_duration: String(Math.floor(Date.now() / 1000) - entry.connectedSince) }, logger);
+    };
+    /**
+     * Clients whose auth-user-pass-verify or client-connect script is running: peer-id -> shard.
+     * The client may leave (or its shard die, or the server stop) before the script answers;
+     * then the answer is dropped.
+     */
+    const pending = new Map<number, number>();
     let stopped = false;
 
     const onShardMessage = (shard: ShardHandle, message: ShardToMain): void => {
@@ -239,13 +277,11 @@ export async function startServer(
             admit(shard, message);
             return;
           }
-          // The script runs in a child process; the client may leave (or the shard die, or the
-          // server stop) before it answers, and then the answer is dropped.
-          pendingAuth.set(message.peerId, shard.index);
+          pending.set(message.peerId, shard.index);
           const request = { commonName: message.commonName, username: message.username ?? '', password: message.password ?? '', realAddress: message.realAddress, peerInfo: message.peerInfo };
           void verifyUserPass(options, request, logger).then((ok) => {
-            if (pendingAuth.get(message.peerId) !== shard.index || stopped) return;
-            pendingAuth.delete(message.peerId);
+            if (pending.get(message.peerId) !== shard.index || stopped) return;
+            pending.delete(message.peerId);
             if (ok) {
               admit(shard, message);
               return;
@@ -267,11 +303,12 @@ export async function startServer(
           return;
         }
         case 'client-gone': {
-          pendingAuth.delete(message.peerId);
+          // Left while its client-connect script ran: never announced, so no disconnect either.
+          const wasPending = pending.delete(message.peerId);
           const entry = registry.release(message.peerId, message.bytesReceived, message.bytesSent);
-          if (entry === undefined) return;
+          if (entry === undefined || wasPending) return;
           logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} disconnected: ${message.reason}`);
-          emit({ type: 'disconnect', cid: entry.cid, env: { ...envOf(entry), bytes_received: String(message.bytesReceived), bytes_sent: String(message.bytesSent) } });
+          disconnected(entry, message.bytesReceived, message.bytesSent);
           return;
         }
         case 'stats': {

@@ -13,6 +13,7 @@ import path from 'node:path';
 
 import type { Options } from '../shared/config';
 import type { Logger } from '../shared/log';
+import { peerInfoEnvironment } from './client-connect';
 import { execScript } from './scripts';
 
 export interface UserPassRequest {
@@ -37,11 +38,7 @@ function verifyEnvironment(options: Options, request: UserPassRequest, configFil
     untrusted_port: String(request.realAddress.port),
   };
   if (configFile !== undefined) env.config = configFile;
-  for (const line of (request.peerInfo ?? '').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0 && /^IV_[A-Za-z0-9_]+$/.test(line.slice(0, eq))) env[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return env;
+  return { ...env, ...peerInfoEnvironment(request.peerInfo) };
 }
 
 export async function verifyUserPass(options: Options, request: UserPassRequest, logger: Logger, configFile?: string): Promise<boolean> {

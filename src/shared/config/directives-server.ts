@@ -171,6 +171,8 @@ export const serverDirectives: DirectiveTable = {
   },
   'client-config-dir': { min: 1, max: 1, set(ctx, d, [p]) { ctx.o.clientConfigDir = ctx.pathRef(d, p as string, {}); } },
   'ccd-exclusive': { min: 0, max: 0, set(ctx) { ctx.o.ccdExclusive = true; } },
+  'client-connect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientConnect = cmd as string; } },
+  'client-disconnect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientDisconnect = cmd as string; } },
   'iroute': {
     min: 1, max: 2,
     set(ctx, d, [net, mask]) {

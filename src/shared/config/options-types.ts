@@ -162,6 +162,10 @@ export interface Options extends ConnectionFields {
   maxClients: number;
   clientConfigDir?: PathRef;
   ccdExclusive: boolean;
+  /** --client-connect: run when a client is admitted; may write per-client config to its $1. */
+  clientConnect?: string;
+  /** --client-disconnect: run when a client leaves. */
+  clientDisconnect?: string;
   iroutes: { network: string; netmask: string }[];
   iroutesIpv6: string[];
 
