@@ -1,7 +1,8 @@
 // client-connect / client-disconnect on a live shardvpn server with stock openvpn 2.6 clients:
 // the connect script sees OpenVPN's variables (the pool address already chosen), what it writes
 // to its $1 is applied like a client-config-dir file (here a fixed address and a pushed route),
-// a non-zero exit refuses the client, and the disconnect script gets the session's totals.
+// a non-zero exit refuses the client, the disconnect script gets the session's totals, and
+// learn-address hears the client's address come and go.
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -36,11 +37,11 @@ test('client-connect sets a fixed address and a route for one client and refuses
       `printf 'ifconfig-push 10.160.0.77 255.255.255.0\\npush "route 10.161.0.0 255.255.255.0"\\n' > "$1"\n`,
   );
   const disconnect = lab.file('disconnect.sh', `#!/bin/sh\nenv > "${out}.disconnect.$common_name"\n`);
-  chmodSync(connect, 0o755);
-  chmodSync(disconnect, 0o755);
+  const learn = lab.file('learn.sh', `#!/bin/sh\necho "$*" >> "${out}.learn"\n`);
+  for (const script of [connect, disconnect, learn]) chmodSync(script, 0o755);
   const server = await lab.startShardvpn(
     `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.160.0.0 255.255.255.0\nkeepalive 10 60\nworkers 2\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\n` +
-      `script-security 2\nclient-connect ${connect}\nclient-disconnect ${disconnect}\nverb 3\n`,
+      `script-security 2\nclient-connect ${connect}\nclient-disconnect ${disconnect}\nlearn-address ${learn}\nverb 3\n`,
   );
   const base = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nca ${lab.pki.files.ca}\ntls-crypt ${lab.keys.tlsCrypt}\nremote-cert-tls server\nexplicit-exit-notify 1\nverb 3\n`;
   try {
@@ -63,6 +64,13 @@ test('client-connect sets a fixed address and a route for one client and refuses
     assert.ok(Number(disconnectEnv.get('bytes_received')) > 0, JSON.stringify([...disconnectEnv]));
     assert.ok(Number(disconnectEnv.get('bytes_sent')) > 0);
     assert.match(disconnectEnv.get('time_duration') ?? '', /^\d+$/);
+    // learn-address heard the address client-connect gave, then its removal.
+    const learned = (await waitForFile(`${out}.learn`, 5000)).trim().split('\n');
+    for (let i = 0; i < 30 && learned.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      learned.splice(0, learned.length, ...readFileSync(`${out}.learn`, 'utf8').trim().split('\n'));
+    }
+    assert.deepEqual(learned, ['add 10.160.0.77 client', 'delete 10.160.0.77']);
 
     const refused = await lab.startOpenvpnClient(0, `${base}cert ${lab.file('revoked.crt', lab.pki.revokedClientCert)}\nkey ${lab.file('revoked.key', lab.pki.revokedClientKey)}\n`, null);
     try {

@@ -12,7 +12,7 @@ import type { Logger } from '../shared/log';
 import { TunDevice, type AeadCipherName } from '../shared/native';
 import { aeadCipherName } from '../shared/protocol/ncp';
 import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
-import { runClientConnect, runClientDisconnect, peerInfoEnvironment } from './client-connect';
+import { peerInfoEnvironment, runClientConnect, runClientDisconnect, runLearnAddress } from './client-scripts';
 import { ClientRegistry, type AuthDecision, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
 import { KeyKeeper } from './persist-key';
@@ -235,6 +235,7 @@ export async function startServer(
       const accept = (admitted: Extract<AuthDecision, { ok: true }>): void => {
         shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: admitted.assignment });
         emit({ type: 'connect', cid: admitted.entry.cid, keyId: message.keyId, env: envOf(admitted.entry) });
+        for (const address of learnedAddresses(admitted.entry)) runLearnAddress(options, 'add', address, admitted.entry.commonName, envOf(admitted.entry), logger);
       };
       if (!decision.ok) return refuse(decision.log, decision.reason);
       if (options.clientConnect === undefined) return accept(decision);
@@ -261,7 +262,10 @@ export async function startServer(
       const env = { ...envOf(entry), bytes_received: String(bytesReceived), bytes_sent: String(bytesSent) };
       emit({ type: 'disconnect', cid: entry.cid, env });
       runClientDisconnect(options, { ...env, time_duration: String(Math.floor(Date.now() / 1000) - entry.connectedSince) }, logger);
+      for (const address of learnedAddresses(entry)) runLearnAddress(options, 'delete', address, entry.commonName, envOf(entry), logger);
     };
+    /** What learn-address hears of a client: its virtual addresses, then its iroutes (network/bits). */
+    const learnedAddresses = (entry: ClientEntry): string[] => [...(entry.virtual4 !== null ? [entry.virtual4] : []), ...(entry.virtual6 !== null ? [entry.virtual6] : []), ...entry.iroutes];
     /**
      * Clients whose auth-user-pass-verify or client-connect script is running: peer-id -> shard.
      * The client may leave (or its shard die, or the server stop) before the script answers;

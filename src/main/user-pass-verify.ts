@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import type { Options } from '../shared/config';
 import type { Logger } from '../shared/log';
-import { peerInfoEnvironment } from './client-connect';
+import { peerInfoEnvironment } from './client-scripts';
 import { execScript } from './scripts';
 
 export interface UserPassRequest {

@@ -9,6 +9,11 @@ function ignored(why: string): DirectiveSpec {
   return { min: 0, max: 15, set(ctx, d) { ctx.warn(d, `${d.name} is ignored: ${why}`); } };
 }
 
+/** An OpenVPN option shardvpn does not offer: the server or client refuses to start, saying so. */
+function refused(why: string): DirectiveSpec {
+  return { min: 0, max: 15, set(ctx, d) { ctx.unsupported(d, why); } };
+}
+
 export const miscDirectives: DirectiveTable = {
   // `cd` also moves the base of includes (lexer) and of relative file names (buildOptions).
   'cd': { min: 1, max: 1, set() { /* applied by buildOptions */ } },
@@ -96,6 +101,24 @@ export const miscDirectives: DirectiveTable = {
   'mlock': ignored('not implemented'),
   'syslog': ignored('shardvpn logs to stderr; let the service manager send it to syslog'),
   'route-delay': ignored('routes are added once the device is up'),
+  'hash-size': ignored('shardvpn sizes its client tables itself'),
+  'bcast-buffers': ignored('shardvpn sizes its packet buffers itself'),
+  'tcp-queue-limit': ignored('shardvpn carries UDP only'),
+  'stale-routes-check': ignored('a client\'s routes go when the client goes; none are learned from traffic'),
+  'max-routes-per-client': ignored('no routes are learned from traffic: a client has its pool address and its iroutes only'),
+  'mtu-disc': ignored('the kernel\'s path MTU discovery default applies'),
+  'push-peer-info': ignored('the client sends the IV_ variables it always sends'),
+  'persist-remote-ip': ignored('a restart resolves the remote again'),
+  'remote-random-hostname': ignored('not implemented; the name is resolved as written'),
+  'connect-freq': ignored('new sessions are admitted through the stateless cookie exchange; cap them with max-clients'),
+  'connect-freq-initial': ignored('every first packet gets a stateless reply that holds no state'),
+  'tls-verify': refused('tls-verify scripts are not supported by shardvpn; use verify-x509-name, remote-cert-tls, crl-verify or auth-user-pass-verify'),
+  'management-client-auth': refused('management-client-auth is not supported by shardvpn; use auth-user-pass-verify or client-connect'),
+  'management-hold': refused('management-hold is not supported by shardvpn'),
+  'multihome': refused('multihome is not supported by shardvpn; bind to one address with local'),
+  'port-share': refused('port-share needs TCP, which shardvpn does not carry'),
+  'replay-persist': refused('replay-persist is not supported by shardvpn'),
+  'tls-exit': refused('tls-exit is not supported by shardvpn'),
   'ns-cert-type': {
     min: 1, max: 1,
     set(ctx, d, [t]) {

@@ -173,6 +173,7 @@ export const serverDirectives: DirectiveTable = {
   'ccd-exclusive': { min: 0, max: 0, set(ctx) { ctx.o.ccdExclusive = true; } },
   'client-connect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientConnect = cmd as string; } },
   'client-disconnect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientDisconnect = cmd as string; } },
+  'learn-address': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.learnAddress = cmd as string; } },
   'iroute': {
     min: 1, max: 2,
     set(ctx, d, [net, mask]) {

@@ -166,6 +166,8 @@ export interface Options extends ConnectionFields {
   clientConnect?: string;
   /** --client-disconnect: run when a client leaves. */
   clientDisconnect?: string;
+  /** --learn-address: told of each address and iroute a client gets and loses. */
+  learnAddress?: string;
   iroutes: { network: string; netmask: string }[];
   iroutesIpv6: string[];
 

@@ -1,9 +1,12 @@
+// The operator's scripts around a client's session, with OpenVPN's variables:
 // --client-connect and --client-disconnect (multi.c multi_client_connect_call_script,
-// multi_client_disconnect_script): the operator's scripts around a client's session, with
-// OpenVPN's variables. client-connect gets an empty temp file as its last argument and may write
-// per-client config there (the client-config-dir syntax: push, push-reset, ifconfig-push,
-// iroute, disable); a non-zero exit status refuses the client. client-disconnect's status is
-// only logged. Both run in child processes: other clients are served meanwhile.
+// multi_client_disconnect_script) and --learn-address (multi.c multi_learn_addr). client-connect
+// gets an empty temp file as its last argument and may write per-client config there (the
+// client-config-dir syntax: push, push-reset, ifconfig-push, iroute, disable); a non-zero exit
+// status refuses the client. learn-address hears `add ADDRESS CN` for each of a client's
+// addresses and iroutes once it is admitted and `delete ADDRESS` when it leaves. The others'
+// exit status is only logged (OpenVPN also drops a route whose `add` failed; shardvpn keeps it).
+// All run in child processes: other clients are served meanwhile.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -51,6 +54,13 @@ export async function runClientConnect(options: Options, clientEnv: Record<strin
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+export function runLearnAddress(options: Options, operation: 'add' | 'delete', address: string, commonName: string, clientEnv: Record<string, string>, logger: Logger): void {
+  const command = options.learnAddress;
+  if (command === undefined) return;
+  const args = operation === 'add' ? [operation, address, commonName] : [operation, address];
+  void execScript(options, command, args, scriptEnvironment(options, 'learn-address', clientEnv), 'learn-address', logger);
 }
 
 export function runClientDisconnect(options: Options, clientEnv: Record<string, string>, logger: Logger): void {
