@@ -284,6 +284,35 @@ test('host names: an unresolvable first remote is skipped (init_instance), the s
   assert.equal(clientCode, 0, client.log().slice(-3000));
 });
 
+test('a name with two addresses: the first does not answer (server poll timeout), the second connects without a new lookup', { timeout: 40_000 }, async () => {
+  const etc = `/etc/netns/${lab.clients[0]!.name}`;
+  mkdirSync(etc, { recursive: true });
+  // 10.150.0.11 is on the lab's link but nobody has it. The resolver puts it first (it shares
+  // the longer prefix with the client's 10.150.0.10, RFC 6724 rule 9).
+  writeFileSync(`${etc}/hosts`, '127.0.0.1 localhost\n10.150.0.11 dual.shardvpn.test\n10.150.0.1 dual.shardvpn.test\n');
+  const server = await startStockServer(lab, serverConfig(lab));
+  const client = startOurClient(lab, 0, clientConfig(lab, { remotes: [{ host: 'dual.shardvpn.test', port: 1194 }], extra: 'server-poll-timeout 2\n' }));
+  let clientCode: number | null = null;
+  try {
+    await client.waitFor(INIT, 25_000);
+    const log = client.log();
+    assert.match(log, /\[AF_INET\]10\.150\.0\.11:1194/, 'the first address was tried');
+    assert.match(log, /TCP\/UDP: Preserving recently used remote address: \[AF_INET\]10\.150\.0\.1:1194/);
+    assert.match(log, /Peer Connection Initiated with \[AF_INET\]10\.150\.0\.1:1194/);
+    assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
+  } finally {
+    clientCode = await client.stop();
+    await server.stop();
+    rmSync(etc, { recursive: true, force: true });
+    try {
+      rmdirSync('/etc/netns');
+    } catch {
+      // not empty, or gone
+    }
+  }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
+});
+
 test('route-nopull keeps the pushed address but not the routes; pull-filter reject refuses the push', { timeout: 40_000 }, async () => {
   const server = await startStockServer(lab, serverConfig(lab));
   try {

@@ -49,6 +49,32 @@ test('connection list: in order, stays after a completed connection, advances on
   assert.ok(!over.ok && /connect-retry-max \(1\)/.test(over.reason));
 });
 
+test('connection list: a name with several addresses is tried address by address before the next remote', () => {
+  const o = options('client\nremote dual.example 1194\nremote b 1195\n');
+  const list = new ConnectionList(o.connections, false);
+  const v6 = { family: 6 as const, address: 'fd00::1' };
+  const v4 = { family: 4 as const, address: '192.0.2.1' };
+  const step = (): [string, string | null] => {
+    const n = list.next(1);
+    assert.ok(n.ok, n.ok ? '' : n.reason);
+    return [n.entry.remote!, n.address?.address ?? null];
+  };
+  assert.deepEqual(step(), ['dual.example', null], 'the first run resolves the name');
+  assert.deepEqual(list.resolved([v6, v4]), v6);
+  assert.deepEqual(step(), ['dual.example', '192.0.2.1'], 'v6 failed: the next address, not the next remote');
+  assert.deepEqual(step(), ['b', null], 'addresses used up: the next remote, resolved afresh');
+  list.resolved([{ family: 4, address: '192.0.2.2' }]);
+  list.completed();
+  assert.deepEqual(step(), ['b', '192.0.2.2'], 'after a completed connection the same address again');
+  // Two remotes with connect-retry-max 1: the extra address did not count as an attempt.
+  const limited = new ConnectionList(o.connections, false);
+  assert.ok(limited.next(1).ok);
+  limited.resolved([v6, v4]);
+  assert.ok(limited.next(1).ok);
+  assert.ok(limited.next(1).ok);
+  assert.equal(limited.next(1).ok, false);
+});
+
 test('remote-random shuffles the list once', () => {
   const o = options('client\nremote a\nremote b\nremote c\nremote-random\n');
   const list = new ConnectionList(o.connections, o.remoteRandom, () => 0);

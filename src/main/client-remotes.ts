@@ -1,11 +1,20 @@
 // The client's connection list across restarts (init.c next_connection_entry,
 // socket_restart_pause): which remote to try next, when to give up (connect-retry-max), how
-// long to wait first (connect-retry with backoff), and resolving the host name.
+// long to wait first (connect-retry with backoff), and resolving the host name. A name with
+// several addresses is tried address by address before the next remote (do_close_link_socket
+// keeps the resolved list while addresses are left), and a restart after a completed
+// connection goes back to the address that worked.
 import { lookup } from 'node:dns/promises';
 
 import type { ConnectionEntry } from '../shared/config';
 
-export type NextConnection = { ok: true; entry: ConnectionEntry; index: number } | { ok: false; reason: string };
+export interface RemoteAddress {
+  family: 4 | 6;
+  address: string;
+}
+
+/** `address`: the one to use without resolving again (null: resolve the entry's name). */
+export type NextConnection = { ok: true; entry: ConnectionEntry; index: number; address: RemoteAddress | null } | { ok: false; reason: string };
 
 export class ConnectionList {
   private current = -1;
@@ -17,6 +26,9 @@ export class ConnectionList {
   /** A pause the server asked for (AUTH_FAILED,TEMP backoff), used once. */
   restartSleepS = 0;
   readonly entries: readonly ConnectionEntry[];
+  /** The current entry's resolved addresses and the one in use. */
+  private addresses: RemoteAddress[] = [];
+  private addressIndex = 0;
 
   constructor(entries: readonly ConnectionEntry[], random: boolean, rng: () => number = Math.random) {
     const list = [...entries];
@@ -35,16 +47,28 @@ export class ConnectionList {
     if (this.entries.length === 0) return { ok: false, reason: "no remote to connect to: add 'remote HOST [PORT]'" };
     if (this.noAdvance && this.current >= 0 && !this.advanceNext) {
       this.noAdvance = false;
+    } else if (this.addressIndex + 1 < this.addresses.length && !this.advanceNext) {
+      // The same remote's next address: not an attempt of its own.
+      this.addressIndex++;
     } else {
       this.noAdvance = false;
       this.advanceNext = false;
+      this.addresses = [];
+      this.addressIndex = 0;
       this.unsuccessfulAttempts++;
       this.current = (this.current + 1) % this.entries.length;
     }
     if (connectRetryMax > 0 && this.unsuccessfulAttempts > this.entries.length * connectRetryMax) {
       return { ok: false, reason: `All connections have been connect-retry-max (${connectRetryMax}) times unsuccessful, exiting` };
     }
-    return { ok: true, entry: this.entries[this.current]!, index: this.current };
+    return { ok: true, entry: this.entries[this.current]!, index: this.current, address: this.addresses[this.addressIndex] ?? null };
+  }
+
+  /** The run resolved the current entry's name: the first address is tried now, the rest later. */
+  resolved(addresses: readonly RemoteAddress[]): RemoteAddress | null {
+    this.addresses = [...addresses];
+    this.addressIndex = 0;
+    return this.addresses[0] ?? null;
   }
 
   /** Initialization Sequence Completed: reset the failure count, stay on this remote. */
@@ -65,15 +89,14 @@ export class ConnectionList {
   }
 }
 
-export type Resolved = { ok: true; family: 4 | 6; address: string } | { ok: false; reason: string };
+export type Resolved = { ok: true; addresses: RemoteAddress[] } | { ok: false; reason: string };
 
-/** dns.lookup of the remote host in the proto's family (udp4 / udp6 / udp). */
+/** dns.lookup of the remote host in the proto's family (udp4 / udp6 / udp): every address, in the resolver's order. */
 export async function resolveRemote(host: string, family: 'any' | 'ipv4' | 'ipv6'): Promise<Resolved> {
   try {
     const all = await lookup(host, { all: true, family: family === 'ipv4' ? 4 : family === 'ipv6' ? 6 : 0 });
-    const first = all[0];
-    if (first === undefined) return { ok: false, reason: 'no address' };
-    return { ok: true, family: first.family === 6 ? 6 : 4, address: first.address };
+    if (all.length === 0) return { ok: false, reason: 'no address' };
+    return { ok: true, addresses: all.map((a) => ({ family: a.family === 6 ? 6 : 4, address: a.address })) };
   } catch (error) {
     return { ok: false, reason: (error as NodeJS.ErrnoException).code ?? (error as Error).message };
   }

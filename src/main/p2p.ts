@@ -23,7 +23,7 @@ import type { TlsMaterial } from '../shared/session/types';
 import type { WrapConfig } from '../shared/session/control-wrap';
 import { loadCredentials, type Credentials } from './auth-user-pass';
 import { applyNetwork, applyRouteNopull, clientNetwork, sameNetwork, undoNetwork, type AppliedNetwork, type ClientNetwork } from './client-routes';
-import { ConnectionList, resolveRemote } from './client-remotes';
+import { ConnectionList, resolveRemote, type RemoteAddress } from './client-remotes';
 import type { Running } from './lifecycle';
 import { KeyKeeper } from './persist-key';
 import { dropPrivileges } from './privileges';
@@ -100,7 +100,7 @@ export class ClientProcess {
     const pauseS = this.runs === 0 ? 0 : this.list.restartPauseS(entry);
     this.runs++;
     this.lastSignal = null;
-    const run = new P2pRun(this, options, entry, ciphers, tls, wrap, this.logger, raise);
+    const run = new P2pRun(this, options, entry, next.address, ciphers, tls, wrap, this.logger, raise);
     run.begin(pauseS);
     return run;
   }
@@ -137,6 +137,8 @@ class P2pRun implements Running {
     private readonly proc: ClientProcess,
     private readonly options: Options,
     private readonly entry: ConnectionEntry,
+    /** An address of the entry's name kept from an earlier run (null: resolve it now). */
+    private readonly keptAddress: RemoteAddress | null,
     private readonly dataCiphers: AeadCipherName[],
     private readonly tls: TlsMaterial,
     private readonly wrap: WrapConfig,
@@ -162,10 +164,8 @@ class P2pRun implements Running {
   // ------------------------------------------------------------------------------------------
   // Connecting
 
-  private async connect(): Promise<void> {
-    if (this.state !== 'waiting') return;
-    this.state = 'connecting';
-    const host = this.entry.remote ?? '';
+  /** Resolves the remote's name (resolv-retry); the list keeps the other addresses for later runs. */
+  private async resolve(host: string): Promise<RemoteAddress | null> {
     // resolv-retry infinite (the default): one try, a failure restarts with the next remote;
     // resolv-retry N: retry every 5 s for N seconds, then give up (socket.c resolve_remote).
     const retryS = this.options.resolvRetry;
@@ -174,10 +174,10 @@ class P2pRun implements Running {
     while (!resolved.ok && Number.isFinite(retryS) && performance.now() + RESOLVE_RETRY_MS <= giveUpAt && !this.isOver()) {
       this.logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${this.entry.remotePort} (${resolved.reason})`);
       await new Promise((resolve) => this.timers.push(setTimeout(resolve, RESOLVE_RETRY_MS)));
-      if (this.isOver()) return;
+      if (this.isOver()) return null;
       resolved = await resolveRemote(host, this.entry.proto.family);
     }
-    if (this.isOver()) return;
+    if (this.isOver()) return null;
     if (!resolved.ok) {
       this.logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${this.entry.remotePort} (${resolved.reason})`);
       if (Number.isFinite(retryS)) {
@@ -187,9 +187,24 @@ class P2pRun implements Running {
       } else {
         this.softSignal('SIGUSR1', 'init_instance');
       }
-      return;
+      return null;
     }
-    const remote = { family: resolved.family, address: resolved.address, port: this.entry.remotePort };
+    return this.proc.list?.resolved(resolved.addresses) ?? resolved.addresses[0] ?? null;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.state !== 'waiting') return;
+    this.state = 'connecting';
+    const host = this.entry.remote ?? '';
+    let chosen = this.keptAddress;
+    if (chosen !== null) {
+      this.logger.log(1, `TCP/UDP: Preserving recently used remote address: ${formatPeer(chosen.family, chosen.address, this.entry.remotePort)}`);
+    } else {
+      const picked = await this.resolve(host);
+      if (picked === null) return;
+      chosen = picked;
+    }
+    const remote = { family: chosen.family, address: chosen.address, port: this.entry.remotePort };
     this.remote = remote;
     let udp: UdpSocket;
     try {
