@@ -313,6 +313,25 @@ test('a name with two addresses: the first does not answer (server poll timeout)
   assert.equal(clientCode, 0, client.log().slice(-3000));
 });
 
+test('inactive 3: no exit while the tunnel carries traffic, then exit 0 after 3 s without any', { timeout: 40_000 }, async () => {
+  const server = await startStockServer(lab, serverConfig(lab, { extra: 'keepalive 1 10\n' }));
+  const client = startOurClient(lab, 0, clientConfig(lab, { extra: 'inactive 3\n' }));
+  let clientCode: number | null = null;
+  try {
+    await client.waitFor(INIT, 15_000);
+    // 25 pings over 5 s: longer than the timeout, but the tunnel is busy throughout.
+    assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 25), 25);
+    assert.equal(client.exited(), false, client.log().slice(-2000));
+    // Keepalive pings keep flowing on the link; they are not tunnel traffic.
+    await client.waitFor(/Inactivity timeout \(--inactive\), exiting/, 10_000);
+    clientCode = await new Promise<number | null>((resolve) => (client.exited() ? resolve(client.child.exitCode) : client.child.once('exit', (code) => resolve(code))));
+  } finally {
+    if (clientCode === null) clientCode = await client.stop();
+    await server.stop();
+  }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
+});
+
 test('route-nopull keeps the pushed address but not the routes; pull-filter reject refuses the push', { timeout: 40_000 }, async () => {
   const server = await startStockServer(lab, serverConfig(lab));
   try {

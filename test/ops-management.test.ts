@@ -122,6 +122,11 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     assert.deepEqual(await c.cmd('shard-restart 7'), ['ERROR: no shard 7']);
     assert.deepEqual(await c.cmd('shard-restart x'), ['ERROR: no shard x']);
     assert.deepEqual(await c.cmd('hold'), ["ERROR: The 'hold' command is not supported by the current daemon mode"]);
+    assert.deepEqual(await c.cmd('verb'), ['SUCCESS: verb=3']);
+    assert.deepEqual(await c.cmd('verb 5'), ['SUCCESS: verb level changed']);
+    assert.equal(view.verb(), 5);
+    assert.deepEqual(await c.cmd('verb 99'), ['ERROR: verb level is out of range']);
+    assert.equal(view.verb(), 5);
 
     const status = await c.cmd('status', true); // default: the configured --status-version (2)
     assert.equal(status[1], 'TIME,2023-11-14 22:16:40,1700000200');
@@ -380,7 +385,8 @@ test('replies match a real OpenVPN 2.6 server', { timeout: 45_000 }, async () =>
     theirColumns.set('TITLE', columns(os).get('TITLE')!); // the title text has its own commas
     assert.deepEqual(columns(os), theirColumns, 'same column count for each line kind');
     for (const cmd of ['frobnicate', 'kill nobody', 'kill 1.2.3.4:5', 'kill 1.2.3.4:0', 'kill a.b:7', 'kill', 'client-kill 99', 'client-kill x',
-      'client-kill', 'signal FOO', 'log', 'log bogus', 'bytecount', 'status 7', 'bytecount 0', 'log off', 'env-filter 2']) {
+      'client-kill', 'signal FOO', 'log', 'log bogus', 'bytecount', 'status 7', 'bytecount 0', 'log off', 'env-filter 2',
+      'verb', 'verb 16', 'verb -1', 'verb 4', 'verb', 'verb 3']) {
       const [o, t] = await both(cmd);
       assert.deepEqual(o, t, cmd);
     }

@@ -94,6 +94,7 @@ const HELP: readonly string[] = [
   '                         s = SIGHUP|SIGTERM|SIGUSR1|SIGUSR2.',
   'state [on|off] [N|all] : Like log, but show state history.',
   'status [n]             : Show current daemon status info using format #n.',
+  'verb [n]               : Set log verbosity level to n, or show if n is absent.',
   "version [n]            : Set client's version to n or show current version of daemon.",
   'END',
 ];
@@ -184,6 +185,21 @@ export function runCommand(p: readonly string[], host: CommandHost, s: CommandSe
     case 'pid':
       s.send(`SUCCESS: pid=${view.pid}`);
       return;
+    case 'verb': {
+      if (p[1] === undefined) {
+        s.send(`SUCCESS: verb=${view.verb()}`);
+        return;
+      }
+      // OpenVPN's set_debug_level: 0..15, atoi() of the argument.
+      const level = atoi(p[1]);
+      if (level < 0 || level > 15) {
+        s.send('ERROR: verb level is out of range');
+        return;
+      }
+      view.setVerb(level);
+      s.send('SUCCESS: verb level changed');
+      return;
+    }
     case 'nclients':
       s.send(`SUCCESS: nclients=${view.clients().length}`);
       return;

@@ -113,6 +113,13 @@ class P2pRun implements Running {
   private state: RunState = 'waiting';
   private timers: NodeJS.Timeout[] = [];
   private ticker: NodeJS.Timeout | null = null;
+  /**
+   * --inactive (forward.c register_activity): tunnel bytes counted since the timer was last
+   * reset, when that was, and the TUN byte total seen at the previous tick.
+   */
+  private inactivityBytes = 0;
+  private inactivitySince = performance.now();
+  private lastTunBytes = 0;
   private link: ClientLink | null = null;
   private session: ControlSession | null = null;
   private remote: { family: 4 | 6; address: string; port: number } | null = null;
@@ -311,6 +318,11 @@ class P2pRun implements Running {
       return;
     }
     if (!this.pushed && this.pushRequestedAt >= 0 && now - this.pushRequestedAt >= PUSH_REQUEST_INTERVAL_MS) this.sendPushRequest();
+    if (this.inactivityExpired(now)) {
+      this.logger.log(1, 'Inactivity timeout (--inactive), exiting');
+      this.softSignal('SIGTERM', 'inactive');
+      return;
+    }
     switch (this.keepalive.poll(now)) {
       case 'ping':
         this.link?.sendDataMessage(writePingMessage);
@@ -606,6 +618,27 @@ class P2pRun implements Running {
   }
 
   /** A signal this run raises itself (OpenVPN's register_signal with a soft source). */
+  /**
+   * Whether --inactive SECONDS [BYTES] ran out: the timer restarts whenever the tunnel (TUN reads
+   * and writes, not keepalive pings) has carried BYTES more (any traffic when BYTES is 0).
+   */
+  private inactivityExpired(now: number): boolean {
+    const inactive = this.options.inactive;
+    if (inactive === undefined || inactive.seconds <= 0) return false;
+    const stats = this.link?.stats;
+    const total = stats === undefined ? 0 : stats.tunReadBytes + stats.tunWriteBytes;
+    const moved = total - this.lastTunBytes;
+    this.lastTunBytes = total;
+    if (moved > 0) {
+      this.inactivityBytes += moved;
+      if (this.inactivityBytes >= inactive.bytes) {
+        this.inactivityBytes = 0;
+        this.inactivitySince = now;
+      }
+    }
+    return now - this.inactivitySince >= inactive.seconds * 1000;
+  }
+
   private softSignal(signal: ServerSignal, text: string): void {
     if (this.isOver()) return;
     this.selfEnded = true;

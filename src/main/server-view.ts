@@ -43,6 +43,10 @@ export interface ServerView {
   /** Sends `message` (default RESTART) to client `cid` and closes it shortly after; false if unknown. */
   clientKill(cid: number, message?: string): boolean;
   signal(signal: ServerSignal): void;
+  /** The log level (management `verb`). */
+  verb(): number;
+  /** Sets the log level of the main thread and every shard, restarted ones included. */
+  setVerb(level: number): void;
   /** Replaces shard worker `index` on its socket (its clients reconnect); false if there is none. */
   restartShard(index: number): boolean;
   /** Subscribes to client lifecycle events (management notifications); returns an unsubscribe. */

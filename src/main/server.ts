@@ -384,6 +384,12 @@ export async function startServer(
       killByAddress: (address, port) => kill(finder((e) => e.realAddress.address === address && e.realAddress.port === port), null),
       clientKill: (cid, message) => kill(finder((e) => e.cid === cid), message ?? 'RESTART') > 0,
       signal: onSignal,
+      verb: () => logger.verb,
+      setVerb: (level) => {
+        logger.verb = level;
+        template.verb = level;
+        shards.broadcast({ type: 'set-verb', verb: level });
+      },
       restartShard: (index) => {
         if (!Number.isInteger(index) || index < 0 || index >= shards.size) return false;
         logger.log(1, `shard ${index}: restart requested by the management interface`);

@@ -79,7 +79,9 @@ export type MainToShard =
   | { type: 'client-kill'; peerId: number; message: string | null }
   /** Stop serving: tell clients (RESTART) when `notify`, then answer 'stopped'. */
   | { type: 'stop'; notify: boolean }
-  | { type: 'stats-request'; id: number };
+  | { type: 'stats-request'; id: number }
+  /** The management `verb N` command: log at this level from now on. */
+  | { type: 'set-verb'; verb: number };
 
 /** Numbers per client in a 'stats' message's rows. */
 export const STATS_ROW = 4;

@@ -63,6 +63,16 @@ export class FakeServerView implements ServerView {
     this.signals.push(signal);
   }
 
+  level = 3;
+
+  verb(): number {
+    return this.level;
+  }
+
+  setVerb(level: number): void {
+    this.level = level;
+  }
+
   /** Shards this fake pretends to have; restarts are recorded. */
   shardCount = 2;
   readonly shardRestarts: number[] = [];
