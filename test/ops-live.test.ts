@@ -398,3 +398,49 @@ test('management kill by common name drops only that client; a half-sent command
     await lab.cleanup();
   }
 });
+
+// management-client-auth, as SSO and admin front ends use it: each new client waits after
+// >CLIENT:CONNECT until the management client answers; client-auth's config block is applied
+// like client-connect output, client-deny sends AUTH_FAILED with the client reason.
+test('management-client-auth: client-auth admits with its config block, client-deny refuses with a reason', { timeout: 60_000 }, async () => {
+  const lab = VpnLab.create(2);
+  const socketPath = path.join(lab.dir, 'management-auth.sock');
+  try {
+    const server = await lab.startShardvpn(
+      `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.162.0.0 255.255.255.0\nkeepalive 10 60\n${lab.serverTlsLines()}` +
+        `management ${socketPath} unix\nmanagement-client-auth\nverb 3\n`,
+      'server-client-auth.conf',
+    );
+    await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
+    const operator = new ManagementClient(socketPath);
+    try {
+      await operator.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+      const base = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nca ${lab.pki.files.ca}\nremote-cert-tls server\nverb 3\n`;
+
+      const admitted = await lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\n`, null);
+      const connect = operator.lines[await operator.waitLine(/^>CLIENT:CONNECT,\d+,\d+$/, 0, 15_000)]!.split(',');
+      await sleep(1500);
+      assert.doesNotMatch(admitted.log(), /Initialization Sequence Completed/, 'the client waits for the verdict');
+      const from = operator.lines.length;
+      operator.write(`client-auth ${connect[1]} ${connect[2]}\npush "route 10.163.0.0 255.255.255.0"\nEND\n`);
+      await operator.waitLine(/^SUCCESS: client-auth command succeeded$/, from);
+      await admitted.waitFor(/Initialization Sequence Completed/, 15_000);
+      assert.match(lab.clients[0]!.exec('ip', ['route']), /10\.163\.0\.0\/24 via 10\.162\.0\.1/);
+      assert.equal(lab.ping(lab.clients[0]!, '10.162.0.1'), 3);
+      assert.deepEqual(await operator.command(`client-auth-nt ${connect[1]} ${connect[2]}`), ['ERROR: client-auth command failed'], 'no longer waiting');
+
+      const refused = await lab.startOpenvpnClient(1, `${base}cert ${lab.file('revoked.crt', lab.pki.revokedClientCert)}\nkey ${lab.file('revoked.key', lab.pki.revokedClientKey)}\n`, null);
+      const second = operator.lines[await operator.waitLine(new RegExp(`^>CLIENT:CONNECT,(?!${connect[1]},)\\d+,\\d+$`), 0, 15_000)]!.split(',');
+      assert.deepEqual(await operator.command(`client-deny ${second[1]} ${second[2]} "not today" "go away"`), ['SUCCESS: client-deny command succeeded']);
+      await refused.waitFor(/AUTH_FAILED,go away/, 15_000);
+      await server.waitFor(/MANAGEMENT: client-deny: not today/, 5000);
+      await refused.stop();
+      await admitted.stop();
+    } finally {
+      operator.close();
+    }
+    assert.equal(await server.stop(), 0, server.log().slice(-2000));
+  } finally {
+    await lab.cleanup();
+  }
+});

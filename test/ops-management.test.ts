@@ -122,6 +122,21 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     assert.deepEqual(await c.cmd('shard-restart 7'), ['ERROR: no shard 7']);
     assert.deepEqual(await c.cmd('shard-restart x'), ['ERROR: no shard x']);
     assert.deepEqual(await c.cmd('hold'), ["ERROR: The 'hold' command is not supported by the current daemon mode"]);
+    // management-client-auth off: no client ever waits, so every verdict fails (after the block for client-auth).
+    assert.deepEqual(await c.cmd('client-auth-nt 3 0'), ['ERROR: client-auth command failed']);
+    assert.deepEqual(await c.cmd('client-auth 3 0\npush "route 10.9.0.0 255.255.0.0"\nEND'), ['ERROR: client-auth command failed']);
+    view.clientAuthEnabled = true;
+    view.waiting.set(3, 0);
+    assert.deepEqual(await c.cmd('client-auth x 0'), ['ERROR: cannot parse CID']);
+    assert.deepEqual(await c.cmd('client-auth 3 y'), ['ERROR: cannot parse KID']);
+    assert.deepEqual(await c.cmd('client-deny 3 0'), ["ERROR: the 'client-deny' command requires at least 3 parameters"]);
+    assert.deepEqual(await c.cmd('client-auth 3 1\nEND'), ['ERROR: client-auth command failed'], 'wrong key id');
+    assert.deepEqual(await c.cmd('client-auth 3 0\npush "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND'), ['SUCCESS: client-auth command succeeded']);
+    assert.deepEqual(view.verdicts, [{ cid: 3, keyId: 0, verdict: { allow: true, config: 'push "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0' } }]);
+    assert.deepEqual(await c.cmd('client-deny 3 0 "too late"'), ['ERROR: client-deny command failed'], 'answered already');
+    view.waiting.set(4, 1);
+    assert.deepEqual(await c.cmd('client-deny 4 1 "bad user" "ask the helpdesk"'), ['SUCCESS: client-deny command succeeded']);
+    assert.deepEqual(view.verdicts[1], { cid: 4, keyId: 1, verdict: { allow: false, reason: 'bad user', clientReason: 'ask the helpdesk' } });
     assert.deepEqual(await c.cmd('verb'), ['SUCCESS: verb=3']);
     assert.deepEqual(await c.cmd('verb 5'), ['SUCCESS: verb level changed']);
     assert.equal(view.verb(), 5);
@@ -386,7 +401,8 @@ test('replies match a real OpenVPN 2.6 server', { timeout: 45_000 }, async () =>
     assert.deepEqual(columns(os), theirColumns, 'same column count for each line kind');
     for (const cmd of ['frobnicate', 'kill nobody', 'kill 1.2.3.4:5', 'kill 1.2.3.4:0', 'kill a.b:7', 'kill', 'client-kill 99', 'client-kill x',
       'client-kill', 'signal FOO', 'log', 'log bogus', 'bytecount', 'status 7', 'bytecount 0', 'log off', 'env-filter 2',
-      'verb', 'verb 16', 'verb -1', 'verb 4', 'verb', 'verb 3']) {
+      'verb', 'verb 16', 'verb -1', 'verb 4', 'verb', 'verb 3', 'client-auth-nt 1 0', 'client-deny 1 0 x', 'client-auth-nt x 0', 'client-deny 1',
+      'client-auth-nt 1']) {
       const [o, t] = await both(cmd);
       assert.deepEqual(o, t, cmd);
     }

@@ -231,7 +231,7 @@ export function parseClientConfig(text: string, file: string): CcdSettings | str
 }
 
 /** A client-config-dir file's settings, then a client-connect script's on top (OpenVPN's order). */
-function mergeClientConfig(first: CcdSettings | null, then: CcdSettings | null): CcdSettings | null {
+export function mergeClientConfig(first: CcdSettings | null, then: CcdSettings | null): CcdSettings | null {
   if (first === null || then === null) return then ?? first;
   return {
     disabled: first.disabled || then.disabled,

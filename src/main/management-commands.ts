@@ -65,6 +65,11 @@ export interface CommandSession {
   setStateRealtime(on: boolean): void;
   setEchoRealtime(on: boolean): void;
   setEnvFilter(level: number): void;
+  /**
+   * The lines that follow, up to a line `END`, go to `onEnd` instead of being commands (the
+   * config block of client-auth); `tooLong` when more than a block may hold were sent.
+   */
+  collectBlock(onEnd: (lines: readonly string[], tooLong: boolean) => void): void;
 }
 
 /** C atoi: optional spaces and sign, then digits; 0 when none. */
@@ -88,6 +93,10 @@ const HELP: readonly string[] = [
   "                         + show last N lines or 'all' for entire history.",
   'pid                    : Show process ID of the current OpenVPN process.',
   'shard-restart n        : Restart shard worker n on its socket (its clients reconnect).',
+  'client-auth CID KID    : Authenticate client-id/key-id CID/KID (MULTILINE)',
+  'client-auth-nt CID KID : Authenticate client-id/key-id CID/KID',
+  'client-deny CID KID R [CR] : Deny auth client-id/key-id CID/KID with log reason',
+  '                         text R and optional client reason text CR',
   'client-kill CID [M]    : Kill client instance CID with message M (def=RESTART)',
   'env-filter [level]     : Set env-var filter level',
   'signal s               : Send signal s to daemon,',
@@ -101,14 +110,32 @@ const HELP: readonly string[] = [
 
 /** Commands OpenVPN knows that a shardvpn server does not implement (man_command_unsupported). */
 const UNSUPPORTED = new Set([
-  'auth-retry', 'certificate', 'client-auth', 'client-auth-nt', 'client-deny', 'client-pending-auth', 'cr-response',
+  'auth-retry', 'certificate', 'client-pending-auth', 'cr-response',
   'forget-passwords', 'hold', 'mute', 'needok', 'needstr', 'net', 'password', 'pk-sig', 'pkcs11-id-count', 'pkcs11-id-get',
-  'proxy', 'remote', 'remote-entry-count', 'remote-entry-get', 'rsa-sig', 'test', 'username', 'verb',
+  'proxy', 'remote', 'remote-entry-count', 'remote-entry-get', 'rsa-sig', 'test', 'username',
 ]);
 
 const SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']);
 
 /** man_need: false (and the error said) when fewer than n parameters follow the command. */
+/** parse_cid / parse_uint of manage.c: decimal numbers, or an ERROR naming which. */
+function clientAndKeyId(cidText: string, kidText: string, s: CommandSession): { cid: number; keyId: number } | null {
+  if (!/^\d+$/.test(cidText)) {
+    s.send('ERROR: cannot parse CID');
+    return null;
+  }
+  if (!/^\d+$/.test(kidText)) {
+    s.send('ERROR: cannot parse KID');
+    return null;
+  }
+  return { cid: Number(cidText), keyId: Number(kidText) };
+}
+
+/** report_command_status. */
+function reportVerdict(ok: boolean, command: string, s: CommandSession): void {
+  s.send(ok ? `SUCCESS: ${command} command succeeded` : `ERROR: ${command} command failed`);
+}
+
 function need(p: readonly string[], n: number, atLeast: boolean, s: CommandSession): boolean {
   if (p.length - 1 >= n) return true;
   s.send(`ERROR: the '${p[0]}' command requires ${atLeast ? 'at least ' : ''}${n} parameter${n > 1 ? 's' : ''}`);
@@ -240,6 +267,27 @@ export function runCommand(p: readonly string[], host: CommandHost, s: CommandSe
       }
       const ok = view.clientKill(Number(m[1]), p[2]);
       s.send(ok ? 'SUCCESS: client-kill command succeeded' : 'ERROR: client-kill command failed');
+      return;
+    }
+    case 'client-auth':
+    case 'client-auth-nt': {
+      if (!need(p, 2, false, s)) return;
+      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
+      if (ids === null) return;
+      const decide = (config: string): void => reportVerdict(view.clientAuth(ids.cid, ids.keyId, { allow: true, config }), 'client-auth', s);
+      if (p[0] === 'client-auth-nt') return decide('');
+      s.collectBlock((lines, tooLong) => {
+        if (tooLong) s.send('ERROR: client-auth command failed: config block too long');
+        else decide(lines.join('\n'));
+      });
+      return;
+    }
+    case 'client-deny': {
+      if (!need(p, 3, true, s)) return;
+      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
+      if (ids === null) return;
+      const verdict = { allow: false as const, reason: p[3] as string, ...(p[4] !== undefined ? { clientReason: p[4] } : {}) };
+      reportVerdict(view.clientAuth(ids.cid, ids.keyId, verdict), 'client-deny', s);
       return;
     }
     case 'shard-restart': {

@@ -39,6 +39,8 @@ export interface ManagementServerOptions {
 
 /** OpenVPN's command_line buffer: a longer line is discarded. */
 export const MAX_COMMAND_LINE = 1024;
+/** Lines a client-auth config block may hold (OpenVPN bounds its in-extra buffer too). */
+const MAX_BLOCK_LINES = 1000;
 /** manage.h MANAGEMENT_N_PASSWORD_RETRIES. */
 const PASSWORD_TRIES = 3;
 const GREETING = `>INFO:OpenVPN Management Interface Version ${MANAGEMENT_VERSION} -- type 'help' for more info`;
@@ -103,6 +105,8 @@ class ManagementSession implements CommandSession {
   private readonly line = Buffer.alloc(MAX_COMMAND_LINE);
   private lineLength = 0;
   private overflow = false;
+  /** A client-auth config block being read (lines until END). */
+  private block: { lines: string[]; tooLong: boolean; onEnd: (lines: readonly string[], tooLong: boolean) => void } | null = null;
   private bytecountTimer: NodeJS.Timeout | null = null;
   logRealtime = false;
   stateRealtime = false;
@@ -170,6 +174,10 @@ class ManagementSession implements CommandSession {
     this.envFilter = level;
   }
 
+  collectBlock(onEnd: (lines: readonly string[], tooLong: boolean) => void): void {
+    this.block = { lines: [], tooLong: false, onEnd };
+  }
+
   private stopBytecount(): void {
     if (this.bytecountTimer !== null) clearInterval(this.bytecountTimer);
     this.bytecountTimer = null;
@@ -214,6 +222,18 @@ class ManagementSession implements CommandSession {
     this.overflow = false;
     if (!this.verified) {
       this.checkPassword(overflow ? null : text);
+      return;
+    }
+    const block = this.block;
+    if (block !== null) {
+      if (text === 'END') {
+        this.block = null;
+        block.onEnd(block.lines, block.tooLong);
+      } else if (overflow || block.lines.length >= MAX_BLOCK_LINES) {
+        block.tooLong = true;
+      } else {
+        block.lines.push(text);
+      }
       return;
     }
     if (overflow) {

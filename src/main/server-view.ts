@@ -43,6 +43,11 @@ export interface ServerView {
   /** Sends `message` (default RESTART) to client `cid` and closes it shortly after; false if unknown. */
   clientKill(cid: number, message?: string): boolean;
   signal(signal: ServerSignal): void;
+  /**
+   * The management client's answer for client `cid`, key `keyId` (management-client-auth);
+   * false when no such client is waiting (always, without management-client-auth, as OpenVPN).
+   */
+  clientAuth(cid: number, keyId: number, verdict: ManagementVerdict): boolean;
   /** The log level (management `verb`). */
   verb(): number;
   /** Sets the log level of the main thread and every shard, restarted ones included. */
@@ -52,6 +57,9 @@ export interface ServerView {
   /** Subscribes to client lifecycle events (management notifications); returns an unsubscribe. */
   onClientEvent(listener: (event: ClientEvent) => void): () => void;
 }
+
+/** client-auth (with its client-connect style config text, maybe empty) or client-deny. */
+export type ManagementVerdict = { allow: true; config: string } | { allow: false; reason: string; clientReason?: string };
 
 export type ClientEvent =
   /** A client passed TLS and key method 2; env holds OpenVPN's client-connect environment. */

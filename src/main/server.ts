@@ -13,12 +13,12 @@ import { TunDevice, type AeadCipherName } from '../shared/native';
 import { aeadCipherName } from '../shared/protocol/ncp';
 import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
 import { peerInfoEnvironment, runClientConnect, runClientDisconnect, runLearnAddress } from './client-scripts';
-import { ClientRegistry, type AuthDecision, type ClientEntry } from './clients';
+import { ClientRegistry, mergeClientConfig, parseClientConfig, type AuthDecision, type CcdSettings, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
 import { KeyKeeper } from './persist-key';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute';
 import { RouteTable } from './routes';
-import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from './server-view';
+import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from './server-view';
 import { ShardPool, type ShardHandle, type ShardTemplate } from './shard-pool';
 import { socketBuffers } from './socket-buffers';
 import { TunPump } from './tun-pump';
@@ -50,6 +50,7 @@ function checkServerOptions(options: Options): AeadCipherName[] {
   if (options.mode !== 'server') fail('mode', "server mode needs 'mode server' or 'server NETWORK NETMASK'");
   if (options.devType !== undefined && options.devType !== 'tun') fail('dev-type', `shardvpn serves '${options.devType}' devices not: use dev tun`);
   if (options.proto.transport !== 'udp') fail('proto', `${options.proto.transport} is not supported; shardvpn serves UDP (proto udp, udp4 or udp6)`);
+  if (options.managementClientAuth && options.management === undefined) fail('management-client-auth', 'needs --management: clients would wait for a verdict nobody can give');
   return options.dataCiphers.map((name) => aeadCipherName(name) ?? fail('data-ciphers', `cipher '${name}' is not supported (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)`));
 }
 
@@ -227,35 +228,63 @@ export async function startServer(
         }
       }
       const request = { peerId: message.peerId, shard: shard.index, commonName: message.commonName, username: message.username, realAddress: message.realAddress };
-      const decision = registry.authorize(request);
+      const first = registry.authorize(request);
       const refuse = (log: string, reason: string): void => {
         logger.log(1, log);
         shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason });
       };
-      const accept = (admitted: Extract<AuthDecision, { ok: true }>): void => {
+      const accept = (admitted: Extract<AuthDecision, { ok: true }>, announce: boolean): void => {
         shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: admitted.assignment });
-        emit({ type: 'connect', cid: admitted.entry.cid, keyId: message.keyId, env: envOf(admitted.entry) });
+        if (announce) emit({ type: 'connect', cid: admitted.entry.cid, keyId: message.keyId, env: envOf(admitted.entry) });
         for (const address of learnedAddresses(admitted.entry)) runLearnAddress(options, 'add', address, admitted.entry.commonName, envOf(admitted.entry), logger);
       };
-      if (!decision.ok) return refuse(decision.log, decision.reason);
-      if (options.clientConnect === undefined) return accept(decision);
-      // client-connect sees the pool address already chosen; what it writes is applied by
-      // admitting the client again with it, under the same client id.
+      if (!first.ok) return refuse(first.log, first.reason);
+      if (options.clientConnect === undefined && !options.managementClientAuth) return accept(first, true);
+      // The client-connect script and the management client see the pool address already
+      // chosen; what they add is applied by admitting the client again with it, same client id.
       pending.set(message.peerId, shard.index);
-      const env = { ...envOf(decision.entry), ...peerInfoEnvironment(message.peerInfo) };
-      void runClientConnect(options, env, logger).then((result) => {
-        if (pending.get(message.peerId) !== shard.index || stopped) return;
+      const stillPending = (): boolean => pending.get(message.peerId) === shard.index && !stopped;
+      const refusePending = (log: string, reason: string): void => {
         pending.delete(message.peerId);
-        if (!result.ok) {
-          registry.release(message.peerId);
-          return refuse(result.log, '');
-        }
-        if (result.dynamic === null) return accept(decision);
         registry.release(message.peerId);
-        const again = registry.authorize({ ...request, dynamic: result.dynamic, cid: decision.entry.cid });
+        refuse(log, reason);
+      };
+      const who = `${message.commonName}/${message.realAddress.address}:${message.realAddress.port}`;
+      void (async (): Promise<void> => {
+        let dynamic: CcdSettings | null = null;
+        if (options.clientConnect !== undefined) {
+          const result = await runClientConnect(options, { ...envOf(first.entry), ...peerInfoEnvironment(message.peerInfo) }, logger);
+          if (!stillPending()) return;
+          if (!result.ok) return refusePending(result.log, '');
+          dynamic = result.dynamic;
+        }
+        if (options.managementClientAuth) {
+          emit({ type: 'connect', cid: first.entry.cid, keyId: message.keyId, env: envOf(first.entry) });
+          const verdict = await new Promise<ManagementVerdict>((resolve) => verdicts.set(first.entry.cid, { keyId: message.keyId, peerId: message.peerId, resolve }));
+          if (!stillPending()) return;
+          if (!verdict.allow) return refusePending(`${who} MANAGEMENT: client-deny: ${verdict.reason}`, verdict.clientReason ?? '');
+          if (verdict.config.trim() !== '') {
+            const parsed = parseClientConfig(verdict.config, `management client-auth for '${message.commonName}'`);
+            if (typeof parsed === 'string') return refusePending(`${who} MANAGEMENT: client-auth config refused: ${parsed}`, '');
+            dynamic = mergeClientConfig(dynamic, parsed);
+          }
+        }
+        pending.delete(message.peerId);
+        if (dynamic === null) return accept(first, !options.managementClientAuth);
+        registry.release(message.peerId);
+        const again = registry.authorize({ ...request, dynamic, cid: first.entry.cid });
         if (!again.ok) return refuse(again.log, again.reason);
-        accept(again);
-      });
+        accept(again, !options.managementClientAuth);
+      })();
+    };
+    /** management-client-auth: clients waiting for client-auth / client-deny, by client id. */
+    const verdicts = new Map<number, { keyId: number; peerId: number; resolve: (verdict: ManagementVerdict) => void }>();
+    const forgetVerdict = (peerId: number): void => {
+      for (const [cid, waiter] of verdicts) {
+        if (waiter.peerId !== peerId) continue;
+        verdicts.delete(cid);
+        waiter.resolve({ allow: false, reason: 'client left' });
+      }
     };
     /** A client's session ended: the management notification and the client-disconnect script. */
     const disconnected = (entry: ClientEntry, bytesReceived: number, bytesSent: number): void => {
@@ -309,6 +338,7 @@ export async function startServer(
         case 'client-gone': {
           // Left while its client-connect script ran: never announced, so no disconnect either.
           const wasPending = pending.delete(message.peerId);
+          forgetVerdict(message.peerId);
           const entry = registry.release(message.peerId, message.bytesReceived, message.bytesSent);
           if (entry === undefined || wasPending) return;
           logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} disconnected: ${message.reason}`);
@@ -384,6 +414,13 @@ export async function startServer(
       killByAddress: (address, port) => kill(finder((e) => e.realAddress.address === address && e.realAddress.port === port), null),
       clientKill: (cid, message) => kill(finder((e) => e.cid === cid), message ?? 'RESTART') > 0,
       signal: onSignal,
+      clientAuth: (cid, keyId, verdict) => {
+        const waiter = verdicts.get(cid);
+        if (waiter === undefined || waiter.keyId !== keyId) return false;
+        verdicts.delete(cid);
+        waiter.resolve(verdict);
+        return true;
+      },
       verb: () => logger.verb,
       setVerb: (level) => {
         logger.verb = level;

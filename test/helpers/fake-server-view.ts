@@ -1,5 +1,5 @@
 // A ServerView over plain data, recording what the operations side asked of it.
-import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from '../../src/main/server-view';
+import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../../src/main/server-view';
 
 export const TITLE = 'shardvpn 0.1.0 x86_64-pc-linux-gnu [SSL (OpenSSL)] [AEAD]';
 
@@ -64,6 +64,18 @@ export class FakeServerView implements ServerView {
   }
 
   level = 3;
+
+  /** management-client-auth on, and the clients (cid -> key id) waiting for a verdict. */
+  clientAuthEnabled = false;
+  readonly waiting = new Map<number, number>();
+  readonly verdicts: { cid: number; keyId: number; verdict: ManagementVerdict }[] = [];
+
+  clientAuth(cid: number, keyId: number, verdict: ManagementVerdict): boolean {
+    if (!this.clientAuthEnabled || this.waiting.get(cid) !== keyId) return false;
+    this.waiting.delete(cid);
+    this.verdicts.push({ cid, keyId, verdict });
+    return true;
+  }
 
   verb(): number {
     return this.level;

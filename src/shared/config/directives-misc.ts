@@ -113,7 +113,6 @@ export const miscDirectives: DirectiveTable = {
   'connect-freq': ignored('new sessions are admitted through the stateless cookie exchange; cap them with max-clients'),
   'connect-freq-initial': ignored('every first packet gets a stateless reply that holds no state'),
   'tls-verify': refused('tls-verify scripts are not supported by shardvpn; use verify-x509-name, remote-cert-tls, crl-verify or auth-user-pass-verify'),
-  'management-client-auth': refused('management-client-auth is not supported by shardvpn; use auth-user-pass-verify or client-connect'),
   'management-hold': refused('management-hold is not supported by shardvpn'),
   'multihome': refused('multihome is not supported by shardvpn; bind to one address with local'),
   'port-share': refused('port-share needs TCP, which shardvpn does not carry'),

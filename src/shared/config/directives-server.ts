@@ -174,6 +174,7 @@ export const serverDirectives: DirectiveTable = {
   'client-connect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientConnect = cmd as string; } },
   'client-disconnect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientDisconnect = cmd as string; } },
   'learn-address': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.learnAddress = cmd as string; } },
+  'management-client-auth': { min: 0, max: 0, set(ctx) { ctx.o.managementClientAuth = true; } },
   'iroute': {
     min: 1, max: 2,
     set(ctx, d, [net, mask]) {

@@ -168,6 +168,8 @@ export interface Options extends ConnectionFields {
   clientDisconnect?: string;
   /** --learn-address: told of each address and iroute a client gets and loses. */
   learnAddress?: string;
+  /** --management-client-auth: every new client waits for client-auth / client-deny. */
+  managementClientAuth: boolean;
   iroutes: { network: string; netmask: string }[];
   iroutesIpv6: string[];
 
@@ -307,6 +309,7 @@ export function defaultOptions(): Options {
     duplicateCn: false,
     maxClients: 1024,
     ccdExclusive: false,
+    managementClientAuth: false,
     iroutes: [],
     iroutesIpv6: [],
     ping: 0,
