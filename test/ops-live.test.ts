@@ -421,6 +421,9 @@ test('management-client-auth: client-auth admits with its config block, client-d
       const connect = operator.lines[await operator.waitLine(/^>CLIENT:CONNECT,\d+,\d+$/, 0, 15_000)]!.split(',');
       await sleep(1500);
       assert.doesNotMatch(admitted.log(), /Initialization Sequence Completed/, 'the client waits for the verdict');
+      // Single sign-on style: the client is told to wait longer and shown where to log in.
+      assert.deepEqual(await operator.command(`client-pending-auth ${connect[1]} ${connect[2]} "WEB_AUTH::https://sso.example.invalid/login" 45`), ['SUCCESS: client-pending-auth command succeeded']);
+      await admitted.waitFor(/AUTH_PENDING received, extending handshake timeout from 60s to 45s/, 10_000);
       const from = operator.lines.length;
       operator.write(`client-auth ${connect[1]} ${connect[2]}\npush "route 10.163.0.0 255.255.255.0"\nEND\n`);
       await operator.waitLine(/^SUCCESS: client-auth command succeeded$/, from);

@@ -134,6 +134,11 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     assert.deepEqual(await c.cmd('client-auth 3 0\npush "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND'), ['SUCCESS: client-auth command succeeded']);
     assert.deepEqual(view.verdicts, [{ cid: 3, keyId: 0, verdict: { allow: true, config: 'push "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0' } }]);
     assert.deepEqual(await c.cmd('client-deny 3 0 "too late"'), ['ERROR: client-deny command failed'], 'answered already');
+    view.waiting.set(5, 0);
+    assert.deepEqual(await c.cmd('client-pending-auth 5 0 "WEB_AUTH::https://sso.example.invalid/x" 120'), ['SUCCESS: client-pending-auth command succeeded']);
+    assert.deepEqual(view.pendingAuths, [{ cid: 5, keyId: 0, extra: 'WEB_AUTH::https://sso.example.invalid/x', timeoutS: 120 }]);
+    assert.deepEqual(await c.cmd('client-pending-auth 5 0 x y'), ['ERROR: cannot parse TIMEOUT']);
+    assert.deepEqual(await c.cmd('client-pending-auth 6 0 x 5'), ['ERROR: client-pending-auth command failed. Extra parameter might be too long']);
     view.waiting.set(4, 1);
     assert.deepEqual(await c.cmd('client-deny 4 1 "bad user" "ask the helpdesk"'), ['SUCCESS: client-deny command succeeded']);
     assert.deepEqual(view.verdicts[1], { cid: 4, keyId: 1, verdict: { allow: false, reason: 'bad user', clientReason: 'ask the helpdesk' } });
@@ -402,7 +407,7 @@ test('replies match a real OpenVPN 2.6 server', { timeout: 45_000 }, async () =>
     for (const cmd of ['frobnicate', 'kill nobody', 'kill 1.2.3.4:5', 'kill 1.2.3.4:0', 'kill a.b:7', 'kill', 'client-kill 99', 'client-kill x',
       'client-kill', 'signal FOO', 'log', 'log bogus', 'bytecount', 'status 7', 'bytecount 0', 'log off', 'env-filter 2',
       'verb', 'verb 16', 'verb -1', 'verb 4', 'verb', 'verb 3', 'client-auth-nt 1 0', 'client-deny 1 0 x', 'client-auth-nt x 0', 'client-deny 1',
-      'client-auth-nt 1']) {
+      'client-auth-nt 1', 'client-pending-auth 1 0 x 30', 'client-pending-auth 1 0 x', 'client-pending-auth 1 0 x y']) {
       const [o, t] = await both(cmd);
       assert.deepEqual(o, t, cmd);
     }

@@ -95,6 +95,8 @@ const HELP: readonly string[] = [
   'shard-restart n        : Restart shard worker n on its socket (its clients reconnect).',
   'client-auth CID KID    : Authenticate client-id/key-id CID/KID (MULTILINE)',
   'client-auth-nt CID KID : Authenticate client-id/key-id CID/KID',
+  'client-pending-auth CID KID MSG timeout : Instruct OpenVPN to send AUTH_PENDING and INFO_PRE msg',
+  '                                      to the client and wait for a final client-auth/client-deny',
   'client-deny CID KID R [CR] : Deny auth client-id/key-id CID/KID with log reason',
   '                         text R and optional client reason text CR',
   'client-kill CID [M]    : Kill client instance CID with message M (def=RESTART)',
@@ -110,7 +112,7 @@ const HELP: readonly string[] = [
 
 /** Commands OpenVPN knows that a shardvpn server does not implement (man_command_unsupported). */
 const UNSUPPORTED = new Set([
-  'auth-retry', 'certificate', 'client-pending-auth', 'cr-response',
+  'auth-retry', 'certificate', 'cr-response',
   'forget-passwords', 'hold', 'mute', 'needok', 'needstr', 'net', 'password', 'pk-sig', 'pkcs11-id-count', 'pkcs11-id-get',
   'proxy', 'remote', 'remote-entry-count', 'remote-entry-get', 'rsa-sig', 'test', 'username',
 ]);
@@ -120,15 +122,23 @@ const SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 /** man_need: false (and the error said) when fewer than n parameters follow the command. */
 /** parse_cid / parse_uint of manage.c: decimal numbers, or an ERROR naming which. */
 function clientAndKeyId(cidText: string, kidText: string, s: CommandSession): { cid: number; keyId: number } | null {
-  if (!/^\d+$/.test(cidText)) {
+  const cid = scanUnsigned(cidText);
+  if (cid === null) {
     s.send('ERROR: cannot parse CID');
     return null;
   }
-  if (!/^\d+$/.test(kidText)) {
+  const keyId = scanUnsigned(kidText);
+  if (keyId === null) {
     s.send('ERROR: cannot parse KID');
     return null;
   }
-  return { cid: Number(cidText), keyId: Number(kidText) };
+  return { cid, keyId };
+}
+
+/** sscanf("%u"): leading blanks, an optional +, the digits that follow; null without any. */
+function scanUnsigned(text: string): number | null {
+  const m = /^\s*\+?(\d+)/.exec(text);
+  return m === null ? null : Number(m[1]);
 }
 
 /** report_command_status. */
@@ -280,6 +290,19 @@ export function runCommand(p: readonly string[], host: CommandHost, s: CommandSe
         if (tooLong) s.send('ERROR: client-auth command failed: config block too long');
         else decide(lines.join('\n'));
       });
+      return;
+    }
+    case 'client-pending-auth': {
+      if (!need(p, 4, false, s)) return;
+      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
+      if (ids === null) return;
+      const timeout = scanUnsigned(p[4] as string);
+      if (timeout === null) {
+        s.send('ERROR: cannot parse TIMEOUT');
+        return;
+      }
+      if (view.clientPendingAuth(ids.cid, ids.keyId, p[3] as string, timeout)) s.send('SUCCESS: client-pending-auth command succeeded');
+      else s.send('ERROR: client-pending-auth command failed. Extra parameter might be too long');
       return;
     }
     case 'client-deny': {

@@ -48,6 +48,11 @@ export interface ServerView {
    * false when no such client is waiting (always, without management-client-auth, as OpenVPN).
    */
   clientAuth(cid: number, keyId: number, verdict: ManagementVerdict): boolean;
+  /**
+   * client-pending-auth: client `cid` (waiting for its verdict) is told to wait up to `timeoutS`
+   * more and shown `extra`; false when no such client waits or its time is already up.
+   */
+  clientPendingAuth(cid: number, keyId: number, extra: string, timeoutS: number): boolean;
   /** The log level (management `verb`). */
   verb(): number;
   /** Sets the log level of the main thread and every shard, restarted ones included. */

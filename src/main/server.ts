@@ -10,6 +10,7 @@ import { ConfigError, type Options } from '../shared/config';
 import { readCounters, SHARD_COUNTERS } from '../shared/counters';
 import type { Logger } from '../shared/log';
 import { TunDevice, type AeadCipherName } from '../shared/native';
+import { PUSH_BUNDLE_SIZE } from '../shared/protocol/control-message';
 import { aeadCipherName } from '../shared/protocol/ncp';
 import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
 import { peerInfoEnvironment, runClientConnect, runClientDisconnect, runLearnAddress } from './client-scripts';
@@ -419,6 +420,18 @@ export async function startServer(
         if (waiter === undefined || waiter.keyId !== keyId) return false;
         verdicts.delete(cid);
         waiter.resolve(verdict);
+        return true;
+      },
+      clientPendingAuth: (cid, keyId, extra, timeoutS) => {
+        const waiter = verdicts.get(cid);
+        const entry = waiter === undefined ? undefined : registry.get(waiter.peerId);
+        if (waiter === undefined || entry === undefined || waiter.keyId !== keyId) return false;
+        // As OpenVPN: at most max(reneg-sec / 2, hand-window) from the start, and the
+        // INFO_PRE message must fit a control message.
+        const elapsed = Math.floor(Date.now() / 1000) - entry.connectedSince;
+        const left = Math.max(Math.floor(options.renegSec / 2), options.handWindow) - elapsed;
+        if (left <= 0 || extra.length + 10 > PUSH_BUNDLE_SIZE) return false;
+        shards.post(entry.shard, { type: 'client-pending-auth', peerId: waiter.peerId, extra, timeoutS: Math.min(left, Math.max(0, timeoutS)) });
         return true;
       },
       verb: () => logger.verb,

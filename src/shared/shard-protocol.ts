@@ -80,6 +80,8 @@ export type MainToShard =
   /** Stop serving: tell clients (RESTART) when `notify`, then answer 'stopped'. */
   | { type: 'stop'; notify: boolean }
   | { type: 'stats-request'; id: number }
+  /** management client-pending-auth: AUTH_PENDING and INFO_PRE to a client awaiting its verdict. */
+  | { type: 'client-pending-auth'; peerId: number; extra: string; timeoutS: number }
   /** The management `verb N` command: log at this level from now on. */
   | { type: 'set-verb'; verb: number };
 

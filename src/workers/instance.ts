@@ -5,7 +5,7 @@ import { COUNTER, observeHandshake } from '../shared/counters';
 import type { AeadCipherName } from '../shared/native';
 import { parseControlMessage } from '../shared/protocol/control-message';
 import { DataChannelKey, type DataChannelCounters } from '../shared/protocol/data-channel';
-import { IV_PROTO_DATA_V2, peerInfoProto } from '../shared/protocol/key-method2';
+import { IV_PROTO_AUTH_PENDING_KW, IV_PROTO_DATA_V2, peerInfoProto } from '../shared/protocol/key-method2';
 import { maxMss } from '../shared/protocol/mss';
 import { aeadCipherName, occStringCipher, selectServerCipher } from '../shared/protocol/ncp';
 import { KeepaliveTimer } from '../shared/protocol/ping';
@@ -179,6 +179,21 @@ export class Instance {
   floated = false;
   /** mssfix for this client's packets both ways (0: off), set with its data keys. */
   maxMss = 0;
+  /** client-pending-auth: the client may wait for its verdict until then (instead of hand-window). */
+  private authPendingUntil: number | null = null;
+
+  /**
+   * management client-pending-auth (push.c send_auth_pending_messages): tells a client still
+   * waiting for its verdict to wait `timeoutS` more (AUTH_PENDING, with the keyword form when
+   * its IV_PROTO offers it) and what to show (INFO_PRE, e.g. WEB_AUTH::URL for single sign-on).
+   */
+  pendingAuth(extra: string, timeoutS: number): void {
+    if (this.state !== 'authorizing') return;
+    const keyword = (peerInfoProto(this.peerInfo) & IV_PROTO_AUTH_PENDING_KW) !== 0;
+    this.session.sendControlMessage(keyword ? `AUTH_PENDING,timeout ${timeoutS}` : 'AUTH_PENDING');
+    this.session.sendControlMessage(`INFO_PRE,${extra}`);
+    this.authPendingUntil = this.host.now() + timeoutS * 1000;
+  }
 
   private readonly retiredTraffic: { receivedBytes: number; sentBytes: number }[] = [];
   /** Control-channel bytes on the link: OpenVPN's per-client byte counts include the handshake. */
@@ -428,9 +443,9 @@ export class Instance {
     const due = this.session.nextTimeout(now);
     if (due !== null && due <= now) this.session.tick();
     if (!this.connected) {
-      if (now - this.created > this.host.config.handWindowS * 1000) {
+      if (now > (this.authPendingUntil ?? this.created + this.host.config.handWindowS * 1000)) {
         this.host.counters[COUNTER.handshakeFailTimeout]++;
-        this.close('TLS key negotiation did not finish within hand-window');
+        this.close(this.authPendingUntil === null ? 'TLS key negotiation did not finish within hand-window' : 'pending authentication timed out');
       }
       return;
     }

@@ -495,6 +495,9 @@ export class Shard implements InstanceHost {
       case 'stop':
         void this.stop(message.notify);
         break;
+      case 'client-pending-auth':
+        this.byPeer.get(message.peerId)?.pendingAuth(message.extra, message.timeoutS);
+        break;
       case 'set-verb':
         this.config.verb = message.verb;
         break;

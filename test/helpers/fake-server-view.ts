@@ -70,6 +70,14 @@ export class FakeServerView implements ServerView {
   readonly waiting = new Map<number, number>();
   readonly verdicts: { cid: number; keyId: number; verdict: ManagementVerdict }[] = [];
 
+  readonly pendingAuths: { cid: number; keyId: number; extra: string; timeoutS: number }[] = [];
+
+  clientPendingAuth(cid: number, keyId: number, extra: string, timeoutS: number): boolean {
+    if (!this.clientAuthEnabled || this.waiting.get(cid) !== keyId) return false;
+    this.pendingAuths.push({ cid, keyId, extra, timeoutS });
+    return true;
+  }
+
   clientAuth(cid: number, keyId: number, verdict: ManagementVerdict): boolean {
     if (!this.clientAuthEnabled || this.waiting.get(cid) !== keyId) return false;
     this.waiting.delete(cid);
