@@ -203,6 +203,7 @@ export async function startServer(
           for (const [peerId, index] of pending) {
             if (index !== shard.index) continue;
             pending.delete(peerId);
+            forgetVerdict(peerId);
             wasPending.add(peerId);
           }
           const gone = registry.releaseShard(shard.index);
