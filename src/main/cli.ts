@@ -123,6 +123,7 @@ function optionsLoader(first: BuildResult, load: () => BuildResult, logger: Logg
     if (initial === null) printWarnings(result);
     initial = null;
     logger.verb = result.options.verb;
+    logger.mute = result.options.mute;
     return result.options;
   };
 }

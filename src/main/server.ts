@@ -363,7 +363,7 @@ export async function startServer(
           return;
         }
         case 'log':
-          logger.log(message.level, message.message);
+          logger.log(message.level, message.message, message.category);
           return;
         case 'ready':
         case 'stopped':

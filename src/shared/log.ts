@@ -15,15 +15,43 @@ export function timeString(unixSeconds: number = Date.now() / 1000): string {
 
 export class Logger {
   private readonly listeners = new Set<LogSink>();
+  /**
+   * --mute N (error.c dont_mute): after N consecutive lines of one category the rest are held
+   * back until a line of another category comes, which first says how many were. Lines given no
+   * category share one, as OpenVPN's uncategorised messages do. 0: nothing is muted.
+   */
+  mute = 0;
+  private muteCategory = '';
+  private muteCount = 0;
 
   constructor(
     public verb: number,
     private readonly sink: LogSink = (line) => process.stdout.write(line + '\n'),
   ) {}
 
-  /** Logs `message` when `level` <= verb (1: errors and major events, 3: normal, 4+: detail). */
-  log(level: number, message: string): void {
+  /**
+   * Logs `message` when `level` <= verb (1: errors and major events, 3: normal, 4+: detail);
+   * `category` groups repetitive messages for --mute.
+   */
+  log(level: number, message: string, category = ''): void {
     if (level > this.verb) return;
+    if (this.mute > 0 && !this.passesMute(category)) return;
+    this.write(message);
+  }
+
+  private passesMute(category: string): boolean {
+    if (category === this.muteCategory) {
+      if (this.muteCount === this.mute) this.write('NOTE: --mute triggered...');
+      return ++this.muteCount <= this.mute;
+    }
+    const suppressed = this.muteCount - this.mute;
+    if (suppressed > 0) this.write(`${suppressed} variation(s) on previous ${this.mute} message(s) suppressed by --mute`);
+    this.muteCount = 1;
+    this.muteCategory = category;
+    return true;
+  }
+
+  private write(message: string): void {
     const line = `${timeString()} ${message}`;
     this.sink(line);
     for (const listener of this.listeners) listener(line);

@@ -124,5 +124,6 @@ export type ShardToMain =
    * anything else it did at rest.
    */
   | { type: 'stats'; id: number; rows: Float64Array; floated: { peerId: number; realAddress: ClientStats['realAddress'] }[] }
-  | { type: 'log'; level: number; message: string }
+  /** `category`: a kind of repetitive message, for --mute. */
+  | { type: 'log'; level: number; message: string; category?: string }
   | { type: 'stopped' };

@@ -115,8 +115,8 @@ export class Shard implements InstanceHost {
     this.port.postMessage({ type: 'stats', id, rows: moved, floated } satisfies ShardToMain, [moved.buffer]);
   }
 
-  log(level: number, message: string): void {
-    if (level <= this.config.verb) this.toMain({ type: 'log', level, message: `shard ${this.config.shard}: ${message}` });
+  log(level: number, message: string, category?: string): void {
+    if (level <= this.config.verb) this.toMain({ type: 'log', level, message: `shard ${this.config.shard}: ${message}`, ...(category !== undefined ? { category } : {}) });
   }
 
   // ---- link -> tun ----
@@ -341,7 +341,7 @@ export class Shard implements InstanceHost {
       this.dropLogSecond = second;
       this.dropLogCount = 0;
     }
-    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND) this.log(3, `TLS Error: control packet from ${address}:${port} dropped: ${reason}`);
+    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND) this.log(3, `TLS Error: control packet from ${address}:${port} dropped: ${reason}`, 'control-drop');
   }
 
   // ---- control datagrams out ----
