@@ -177,6 +177,7 @@ export async function startServer(
       explicitExitNotify: options.explicitExitNotify,
       maxClientsPerShard: options.maxClients,
       userPassVerify: options.authUserPassVerify !== undefined,
+      inactive: options.inactive ?? { seconds: 0, bytes: 0 },
       mssfix: options.mssfix,
       verb: options.verb,
     };

@@ -52,6 +52,8 @@ export interface ShardConfig {
   /** Send RESTART to clients when the server stops (explicit-exit-notify on the server). */
   explicitExitNotify: number;
   maxClientsPerShard: number;
+  /** --inactive SECONDS BYTES on the server: a client whose tunnel carried less for that long is dropped (0: off). */
+  inactive: { seconds: number; bytes: number };
   /** auth-user-pass-verify is set: client-auth carries the client's password to the main thread. */
   userPassVerify: boolean;
   /** --mssfix: TCP SYNs crossing the tunnel get their MSS lowered to fit. */

@@ -403,6 +403,35 @@ export class Instance {
     }
   }
 
+  /** Tunnel bytes (to or from the TUN device, not keepalive pings) this client moved. */
+  tunnelActivity(bytes: number): void {
+    this.activityBytes += bytes;
+  }
+
+  /**
+   * --inactive on a server (forward.c register_activity, per client instance): whether the
+   * tunnel carried less than BYTES (any traffic when 0) for SECONDS; checked every tick.
+   */
+  private inactivityExpired(now: number): boolean {
+    const inactive = this.host.config.inactive;
+    if (inactive.seconds <= 0) return false;
+    const moved = this.activityBytes - this.activitySeen;
+    this.activitySeen = this.activityBytes;
+    if (moved > 0) {
+      this.inactivityBytes += moved;
+      if (this.inactivityBytes >= inactive.bytes) {
+        this.inactivityBytes = 0;
+        this.inactivitySince = now;
+      }
+    }
+    return now - (this.inactivitySince ?? this.created) >= inactive.seconds * 1000;
+  }
+
+  private activityBytes = 0;
+  private activitySeen = 0;
+  private inactivityBytes = 0;
+  private inactivitySince: number | null = null;
+
   /** An authenticated data packet arrived. */
   received(now: number): void {
     this.keepalive.received(now);
@@ -447,6 +476,10 @@ export class Instance {
         this.host.counters[COUNTER.handshakeFailTimeout]++;
         this.close(this.authPendingUntil === null ? 'TLS key negotiation did not finish within hand-window' : 'pending authentication timed out');
       }
+      return;
+    }
+    if (this.inactivityExpired(now)) {
+      this.close('inactivity timeout (--inactive)');
       return;
     }
     switch (this.keepalive.poll(now)) {

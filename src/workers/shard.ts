@@ -214,6 +214,7 @@ export class Shard implements InstanceHost {
         this.counters[COUNTER.dropSourceAddress]++;
         continue;
       }
+      instance.tunnelActivity(length);
       clampMss(memory, start, length, instance.maxMss);
       if (this.tun !== null) {
         const k = this.tunOutCount++;
@@ -415,6 +416,7 @@ export class Shard implements InstanceHost {
     this.out.lengths[j] = length;
     this.outKey[j] = key;
     this.outTo.bytes.set(instance.addressBytes, j * ADDRESS_SIZE);
+    instance.tunnelActivity(length);
     this.counters[COUNTER.tunPacketsIn]++;
     this.counters[COUNTER.tunBytesIn] += length;
   }
