@@ -13,6 +13,7 @@ import { parseControlMessage } from '../shared/protocol/control-message';
 import { DataChannelKey } from '../shared/protocol/data-channel';
 import { IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT, buildPeerInfo } from '../shared/protocol/key-method2';
 import { aeadCipherName, checkClientCipher, normalizeCipherName, occStringCipher } from '../shared/protocol/ncp';
+import { InactivityTimer } from '../shared/protocol/inactivity';
 import { maxMss } from '../shared/protocol/mss';
 import { writeOccMessage } from '../shared/protocol/occ';
 import { P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
@@ -113,13 +114,8 @@ class P2pRun implements Running {
   private state: RunState = 'waiting';
   private timers: NodeJS.Timeout[] = [];
   private ticker: NodeJS.Timeout | null = null;
-  /**
-   * --inactive (forward.c register_activity): tunnel bytes counted since the timer was last
-   * reset, when that was, and the TUN byte total seen at the previous tick.
-   */
-  private inactivityBytes = 0;
-  private inactivitySince = performance.now();
-  private lastTunBytes = 0;
+  /** --inactive: this run's tunnel traffic against the timeout. */
+  private readonly inactivity: InactivityTimer;
   private link: ClientLink | null = null;
   private session: ControlSession | null = null;
   private remote: { family: 4 | 6; address: string; port: number } | null = null;
@@ -157,6 +153,7 @@ class P2pRun implements Running {
     this.keepalive = new KeepaliveTimer({ pingS: options.ping, pingRestartS: restart, pingExitS: options.pingRecAction === 'exit' ? options.pingRecTimeout : 0 }, now);
     this.collector = new PushReplyCollector(options.pullFilters);
     this.slot = Math.max(2048, entry.tunMtu + 256);
+    this.inactivity = new InactivityTimer(options.inactive, now);
   }
 
   begin(pauseS: number): void {
@@ -318,7 +315,8 @@ class P2pRun implements Running {
       return;
     }
     if (!this.pushed && this.pushRequestedAt >= 0 && now - this.pushRequestedAt >= PUSH_REQUEST_INTERVAL_MS) this.sendPushRequest();
-    if (this.inactivityExpired(now)) {
+    const tunnel = this.link?.stats;
+    if (this.inactivity.expired(tunnel === undefined ? 0 : tunnel.tunReadBytes + tunnel.tunWriteBytes, now)) {
       this.logger.log(1, 'Inactivity timeout (--inactive), exiting');
       this.softSignal('SIGTERM', 'inactive');
       return;
@@ -618,27 +616,6 @@ class P2pRun implements Running {
   }
 
   /** A signal this run raises itself (OpenVPN's register_signal with a soft source). */
-  /**
-   * Whether --inactive SECONDS [BYTES] ran out: the timer restarts whenever the tunnel (TUN reads
-   * and writes, not keepalive pings) has carried BYTES more (any traffic when BYTES is 0).
-   */
-  private inactivityExpired(now: number): boolean {
-    const inactive = this.options.inactive;
-    if (inactive === undefined || inactive.seconds <= 0) return false;
-    const stats = this.link?.stats;
-    const total = stats === undefined ? 0 : stats.tunReadBytes + stats.tunWriteBytes;
-    const moved = total - this.lastTunBytes;
-    this.lastTunBytes = total;
-    if (moved > 0) {
-      this.inactivityBytes += moved;
-      if (this.inactivityBytes >= inactive.bytes) {
-        this.inactivityBytes = 0;
-        this.inactivitySince = now;
-      }
-    }
-    return now - this.inactivitySince >= inactive.seconds * 1000;
-  }
-
   private softSignal(signal: ServerSignal, text: string): void {
     if (this.isOver()) return;
     this.selfEnded = true;

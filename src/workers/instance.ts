@@ -6,6 +6,7 @@ import type { AeadCipherName } from '../shared/native';
 import { parseControlMessage } from '../shared/protocol/control-message';
 import { DataChannelKey, type DataChannelCounters } from '../shared/protocol/data-channel';
 import { IV_PROTO_AUTH_PENDING_KW, IV_PROTO_DATA_V2, peerInfoProto } from '../shared/protocol/key-method2';
+import { InactivityTimer } from '../shared/protocol/inactivity';
 import { maxMss } from '../shared/protocol/mss';
 import { aeadCipherName, occStringCipher, selectServerCipher } from '../shared/protocol/ncp';
 import { KeepaliveTimer } from '../shared/protocol/ping';
@@ -86,6 +87,7 @@ export class Instance {
   ) {
     const config = host.config;
     this.created = host.now();
+    this.inactivity = new InactivityTimer(config.inactive, this.created);
     this.keepalive = new KeepaliveTimer({ pingS: config.pingS, pingRestartS: config.pingRestartS }, this.created);
     this.session = new ControlSession(
       {
@@ -408,29 +410,9 @@ export class Instance {
     this.activityBytes += bytes;
   }
 
-  /**
-   * --inactive on a server (forward.c register_activity, per client instance): whether the
-   * tunnel carried less than BYTES (any traffic when 0) for SECONDS; checked every tick.
-   */
-  private inactivityExpired(now: number): boolean {
-    const inactive = this.host.config.inactive;
-    if (inactive.seconds <= 0) return false;
-    const moved = this.activityBytes - this.activitySeen;
-    this.activitySeen = this.activityBytes;
-    if (moved > 0) {
-      this.inactivityBytes += moved;
-      if (this.inactivityBytes >= inactive.bytes) {
-        this.inactivityBytes = 0;
-        this.inactivitySince = now;
-      }
-    }
-    return now - (this.inactivitySince ?? this.created) >= inactive.seconds * 1000;
-  }
-
   private activityBytes = 0;
-  private activitySeen = 0;
-  private inactivityBytes = 0;
-  private inactivitySince: number | null = null;
+  /** --inactive on a server: per client instance, as OpenVPN runs it. */
+  private readonly inactivity: InactivityTimer;
 
   /** An authenticated data packet arrived. */
   received(now: number): void {
@@ -478,7 +460,7 @@ export class Instance {
       }
       return;
     }
-    if (this.inactivityExpired(now)) {
+    if (this.inactivity.expired(this.activityBytes, now)) {
       this.close('inactivity timeout (--inactive)');
       return;
     }
