@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } 
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 
-import { BIN, clientConfig, count, links, routes, serverConfig, sleep, startOurClient, startStockServer } from './helpers/client-lab';
+import { BIN, clientConfig, count, links, routes, serverConfig, sleep, startOurClient, startStockServer, waitCount } from './helpers/client-lab';
 import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
@@ -20,14 +20,6 @@ after(async () => {
 });
 
 const INIT = /Initialization Sequence Completed/g;
-
-async function waitCount(proc: { log(): string }, pattern: RegExp, n: number, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (count(proc.log(), pattern) < n) {
-    if (Date.now() > end) throw new Error(`fewer than ${n} of ${pattern} within ${timeoutMs} ms:\n${proc.log().slice(-3000)}`);
-    await sleep(100);
-  }
-}
 
 test('the server is killed and started again: the client notices (ping-restart) and reconnects by itself', { timeout: 60_000 }, async () => {
   const config = serverConfig(lab, { extra: 'keepalive 1 4\n' });

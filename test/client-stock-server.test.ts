@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { clientConfig, links, routes, serverConfig, startOurClient, startStockServer, type Wrap } from './helpers/client-lab';
+import { clientConfig, links, parseEnv, routes, serverConfig, startOurClient, startStockServer, type Wrap } from './helpers/client-lab';
 import { assertTransferIntact, transfer } from '../lab/transfer';
 import { VpnLab } from '../lab/vpn-lab';
 
@@ -33,14 +33,6 @@ function envScript(): { script: string; out: string } {
   return { script, out };
 }
 
-function parseEnv(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  return m;
-}
 
 for (const { cipher, wrap } of CASES) {
   test(`our client, stock server, ${cipher} with ${wrap}: ping, 50 MB, routes, scripts, exit`, { timeout: 60_000 }, async () => {

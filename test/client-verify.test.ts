@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
-import { BIN, clientConfig, count, serverConfig, sleep, startOurClient, startStockServer } from './helpers/client-lab';
+import { BIN, clientConfig, serverConfig, startOurClient, startStockServer, waitCount } from './helpers/client-lab';
 import { VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
@@ -15,14 +15,6 @@ before(() => {
 after(async () => {
   await lab.cleanup();
 });
-
-async function waitCount(proc: { log(): string }, pattern: RegExp, n: number, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (count(proc.log(), pattern) < n) {
-    if (Date.now() > end) throw new Error(`fewer than ${n} of ${pattern} within ${timeoutMs} ms:\n${proc.log().slice(-3000)}`);
-    await sleep(100);
-  }
-}
 
 test('verify-x509-name that does not match the server certificate: refused, retried', { timeout: 40_000 }, async () => {
   const server = await startStockServer(lab, serverConfig(lab));

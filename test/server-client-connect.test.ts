@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
+import { parseEnv } from './helpers/client-lab';
 import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
@@ -17,7 +18,6 @@ after(async () => {
   await lab.cleanup();
 });
 
-const envOf = (text: string): Map<string, string> => new Map(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 
 async function waitForFile(file: string, timeoutMs: number): Promise<string> {
   const end = Date.now() + timeoutMs;
@@ -47,7 +47,7 @@ test('client-connect sets a fixed address and a route for one client and refuses
   try {
     const client = await lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\n`);
     try {
-      const connectEnv = envOf(readFileSync(`${out}.connect.client`, 'utf8'));
+      const connectEnv = parseEnv(readFileSync(`${out}.connect.client`, 'utf8'));
       assert.equal(connectEnv.get('script_type'), 'client-connect');
       assert.equal(connectEnv.get('trusted_ip'), '10.150.0.10');
       assert.match(connectEnv.get('ifconfig_pool_remote_ip') ?? '', /^10\.160\.0\.\d+$/);
@@ -59,7 +59,7 @@ test('client-connect sets a fixed address and a route for one client and refuses
     } finally {
       await client.stop();
     }
-    const disconnectEnv = envOf(await waitForFile(`${out}.disconnect.client`, 5000));
+    const disconnectEnv = parseEnv(await waitForFile(`${out}.disconnect.client`, 5000));
     assert.equal(disconnectEnv.get('script_type'), 'client-disconnect');
     assert.ok(Number(disconnectEnv.get('bytes_received')) > 0, JSON.stringify([...disconnectEnv]));
     assert.ok(Number(disconnectEnv.get('bytes_sent')) > 0);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
+import { parseEnv } from './helpers/client-lab';
 import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
@@ -36,7 +37,6 @@ function clientConf(user: string, password: string): string {
   return `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nauth-user-pass ${creds}\nverb 3\n`;
 }
 
-const envOf = (text: string): Map<string, string> => new Map(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 
 test('via-file: alice/secret gets in, a wrong password gets AUTH_FAILED; the file is gone afterwards', async () => {
   const { script, out } = verifyScript();
@@ -52,7 +52,7 @@ test('via-file: alice/secret gets in, a wrong password gets AUTH_FAILED; the fil
     const file = /^FILE (.+)$/m.exec(seen)?.[1];
     assert.ok(file !== undefined && file.includes('openvpn_up_'), seen);
     assert.equal(existsSync(file), false, 'the username/password file is removed');
-    const env = envOf(seen);
+    const env = parseEnv(seen);
     assert.equal(env.get('script_type'), 'user-pass-verify');
     assert.equal(env.get('common_name'), 'client');
     assert.equal(env.get('username'), 'alice');
@@ -79,7 +79,7 @@ test('via-env: the password reaches the script at script-security 3 only', async
     const good = await lab.startOpenvpnClient(0, clientConf('alice', 'secret'));
     try {
       assert.equal(lab.ping(lab.clients[0]!, '10.159.0.1'), 3);
-      assert.equal(envOf(readFileSync(`${out}.alice`, 'utf8')).get('password'), 'secret');
+      assert.equal(parseEnv(readFileSync(`${out}.alice`, 'utf8')).get('password'), 'secret');
     } finally {
       await good.stop();
     }
@@ -91,7 +91,7 @@ test('via-env: the password reaches the script at script-security 3 only', async
     const refused = await lab.startOpenvpnClient(0, clientConf('alice', 'secret'), null);
     try {
       await refused.waitFor(/AUTH_FAILED/, 15_000);
-      assert.equal(envOf(readFileSync(`${out}.alice`, 'utf8')).has('password'), false);
+      assert.equal(parseEnv(readFileSync(`${out}.alice`, 'utf8')).has('password'), false);
     } finally {
       await refused.stop();
     }

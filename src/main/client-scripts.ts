@@ -29,7 +29,8 @@ export function peerInfoEnvironment(peerInfo: string | null): Record<string, str
   return env;
 }
 
-function scriptEnvironment(options: Options, scriptType: string, env: Record<string, string>): Record<string, string> {
+/** The variables every server-side script gets, then its own. */
+export function scriptEnvironment(options: Options, scriptType: string, env: Record<string, string>): Record<string, string> {
   return { ...options.setenv, script_type: scriptType, script_security: String(options.scriptSecurity), verb: String(options.verb), ...env };
 }
 

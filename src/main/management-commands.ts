@@ -270,12 +270,12 @@ export function runCommand(p: readonly string[], host: CommandHost, s: CommandSe
       return;
     case 'client-kill': {
       if (!need(p, 1, true, s)) return;
-      const m = /^\s*\+?(\d+)/.exec(p[1] as string);
-      if (m === null) {
+      const cid = scanUnsigned(p[1] as string);
+      if (cid === null) {
         s.send('ERROR: cannot parse CID');
         return;
       }
-      const ok = view.clientKill(Number(m[1]), p[2]);
+      const ok = view.clientKill(cid, p[2]);
       s.send(ok ? 'SUCCESS: client-kill command succeeded' : 'ERROR: client-kill command failed');
       return;
     }

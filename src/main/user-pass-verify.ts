@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import type { Options } from '../shared/config';
 import type { Logger } from '../shared/log';
-import { peerInfoEnvironment } from './client-scripts';
+import { peerInfoEnvironment, scriptEnvironment } from './client-scripts';
 import { execScript } from './scripts';
 
 export interface UserPassRequest {
@@ -28,17 +28,13 @@ export interface UserPassRequest {
 /** The variables OpenVPN sets for the script (set_verify_user_pass_env and friends). */
 function verifyEnvironment(options: Options, request: UserPassRequest, configFile: string | undefined): Record<string, string> {
   const env: Record<string, string> = {
-    ...options.setenv,
-    script_type: 'user-pass-verify',
-    script_security: String(options.scriptSecurity),
-    verb: String(options.verb),
     username: request.username,
     common_name: request.commonName,
     untrusted_ip: request.realAddress.address,
     untrusted_port: String(request.realAddress.port),
   };
   if (configFile !== undefined) env.config = configFile;
-  return { ...env, ...peerInfoEnvironment(request.peerInfo) };
+  return scriptEnvironment(options, 'user-pass-verify', { ...env, ...peerInfoEnvironment(request.peerInfo) });
 }
 
 export async function verifyUserPass(options: Options, request: UserPassRequest, logger: Logger, configFile?: string): Promise<boolean> {

@@ -83,6 +83,25 @@ export function count(text: string, pattern: RegExp): number {
   return (text.match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`)) ?? []).length;
 }
 
+/** Waits until `pattern` occurs `n` times in the process log. */
+export async function waitCount(proc: { log(): string }, pattern: RegExp, n: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (count(proc.log(), pattern) < n) {
+    if (Date.now() > end) throw new Error(`fewer than ${n} of ${pattern} within ${timeoutMs} ms:\n${proc.log().slice(-3000)}`);
+    await sleep(100);
+  }
+}
+
+/** A script's `env` dump (NAME=value lines) as a map. */
+export function parseEnv(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return m;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
