@@ -10,20 +10,18 @@ import { ConfigError, type Options } from '../shared/config';
 import { readCounters, SHARD_COUNTERS } from '../shared/counters';
 import type { Logger } from '../shared/log';
 import { TunDevice, type AeadCipherName } from '../shared/native';
-import { PUSH_BUNDLE_SIZE } from '../shared/protocol/control-message';
 import { aeadCipherName } from '../shared/protocol/ncp';
 import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
-import { peerInfoEnvironment, runClientConnect, runClientDisconnect, runLearnAddress } from './client-scripts';
-import { ClientRegistry, mergeClientConfig, parseClientConfig, type AuthDecision, type CcdSettings, type ClientEntry } from './clients';
+import { Admission, clientEnvironment } from './admission';
+import { ClientRegistry, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
 import { KeyKeeper } from './persist-key';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute';
 import { RouteTable } from './routes';
-import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from './server-view';
+import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from './server-view';
 import { ShardPool, type ShardHandle, type ShardTemplate } from './shard-pool';
 import { socketBuffers } from './socket-buffers';
 import { TunPump } from './tun-pump';
-import { verifyUserPass } from './user-pass-verify';
 import { VERSION_BANNER } from './version';
 
 export interface RunningServer extends ServerView {
@@ -182,16 +180,6 @@ export async function startServer(
       verb: options.verb,
     };
 
-    const envOf = (entry: ClientEntry): Record<string, string> => ({
-      common_name: entry.commonName,
-      ...(entry.username !== null ? { username: entry.username } : {}),
-      trusted_ip: entry.realAddress.address,
-      trusted_port: String(entry.realAddress.port),
-      ...(entry.virtual4 !== null ? { ifconfig_pool_remote_ip: entry.virtual4 } : {}),
-      ...(entry.virtual6 !== null ? { ifconfig_pool_remote_ip6: entry.virtual6 } : {}),
-      time_unix: String(entry.connectedSince),
-    });
-
     let pump: TunPump | null = null;
     const shards: ShardPool = ShardPool.open(
       workers,
@@ -200,133 +188,23 @@ export async function startServer(
       {
         message: (shard, message) => onShardMessage(shard, message),
         died: (shard, reason) => {
-          const wasPending = new Set<number>();
-          for (const [peerId, index] of pending) {
-            if (index !== shard.index) continue;
-            pending.delete(peerId);
-            forgetVerdict(peerId);
-            wasPending.add(peerId);
-          }
+          const awaited = admission.shardDied(shard.index);
           const gone = registry.releaseShard(shard.index);
           logger.log(1, `shard ${shard.index} died (${reason}): restarted on the same socket; ${gone.length} of its clients must reconnect`);
-          for (const entry of gone) if (!wasPending.has(entry.peerId)) disconnected(entry, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
+          for (const entry of gone) if (!awaited.has(entry.peerId)) admission.disconnected(entry, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
           pump?.restartShard(shard.index);
         },
       },
     );
     cleanups.push(() => void shards.stop(false));
 
-    /** A client that passed TLS (and auth-user-pass-verify): its pool address, or a refusal. */
-    const admit = (shard: ShardHandle, authenticated: Extract<ShardToMain, { type: 'client-auth' }>): void => {
-      // username-as-common-name: the verified username stands for the certificate's name
-      // from here on (status, client-config-dir, duplicate-cn).
-      const asUsername = options.usernameAsCommonName && authenticated.username !== null && authenticated.username !== '';
-      const message = asUsername ? { ...authenticated, commonName: authenticated.username! } : authenticated;
-      if (!options.duplicateCn) {
-        for (const other of registry.withCommonName(message.commonName)) {
-          shards.post(other.shard, { type: 'client-kill', peerId: other.peerId, message: null });
-          const replaced = registry.release(other.peerId, other.stats?.bytesReceived ?? 0, other.stats?.bytesSent ?? 0);
-          if (replaced !== undefined) disconnected(replaced, replaced.stats?.bytesReceived ?? 0, replaced.stats?.bytesSent ?? 0);
-          logger.log(1, `MULTI: new connection by client '${message.commonName}' will cause previous active sessions by this client to be dropped`);
-        }
-      }
-      const request = { peerId: message.peerId, shard: shard.index, commonName: message.commonName, username: message.username, realAddress: message.realAddress };
-      const first = registry.authorize(request);
-      const refuse = (log: string, reason: string): void => {
-        logger.log(1, log);
-        shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason });
-      };
-      const accept = (admitted: Extract<AuthDecision, { ok: true }>, announce: boolean): void => {
-        shards.post(shard.index, { type: 'client-accept', peerId: message.peerId, assignment: admitted.assignment });
-        if (announce) emit({ type: 'connect', cid: admitted.entry.cid, keyId: message.keyId, env: envOf(admitted.entry) });
-        for (const address of learnedAddresses(admitted.entry)) runLearnAddress(options, 'add', address, admitted.entry.commonName, envOf(admitted.entry), logger);
-      };
-      if (!first.ok) return refuse(first.log, first.reason);
-      if (options.clientConnect === undefined && !options.managementClientAuth) return accept(first, true);
-      // The client-connect script and the management client see the pool address already
-      // chosen; what they add is applied by admitting the client again with it, same client id.
-      pending.set(message.peerId, shard.index);
-      const stillPending = (): boolean => pending.get(message.peerId) === shard.index && !stopped;
-      const refusePending = (log: string, reason: string): void => {
-        pending.delete(message.peerId);
-        registry.release(message.peerId);
-        refuse(log, reason);
-      };
-      const who = `${message.commonName}/${message.realAddress.address}:${message.realAddress.port}`;
-      void (async (): Promise<void> => {
-        let dynamic: CcdSettings | null = null;
-        if (options.clientConnect !== undefined) {
-          const result = await runClientConnect(options, { ...envOf(first.entry), ...peerInfoEnvironment(message.peerInfo) }, logger);
-          if (!stillPending()) return;
-          if (!result.ok) return refusePending(result.log, '');
-          dynamic = result.dynamic;
-        }
-        if (options.managementClientAuth) {
-          emit({ type: 'connect', cid: first.entry.cid, keyId: message.keyId, env: envOf(first.entry) });
-          const verdict = await new Promise<ManagementVerdict>((resolve) => verdicts.set(first.entry.cid, { keyId: message.keyId, peerId: message.peerId, resolve }));
-          if (!stillPending()) return;
-          if (!verdict.allow) return refusePending(`${who} MANAGEMENT: client-deny: ${verdict.reason}`, verdict.clientReason ?? '');
-          if (verdict.config.trim() !== '') {
-            const parsed = parseClientConfig(verdict.config, `management client-auth for '${message.commonName}'`);
-            if (typeof parsed === 'string') return refusePending(`${who} MANAGEMENT: client-auth config refused: ${parsed}`, '');
-            dynamic = mergeClientConfig(dynamic, parsed);
-          }
-        }
-        pending.delete(message.peerId);
-        if (dynamic === null) return accept(first, !options.managementClientAuth);
-        registry.release(message.peerId);
-        const again = registry.authorize({ ...request, dynamic, cid: first.entry.cid });
-        if (!again.ok) return refuse(again.log, again.reason);
-        accept(again, !options.managementClientAuth);
-      })();
-    };
-    /** management-client-auth: clients waiting for client-auth / client-deny, by client id. */
-    const verdicts = new Map<number, { keyId: number; peerId: number; resolve: (verdict: ManagementVerdict) => void }>();
-    const forgetVerdict = (peerId: number): void => {
-      for (const [cid, waiter] of verdicts) {
-        if (waiter.peerId !== peerId) continue;
-        verdicts.delete(cid);
-        waiter.resolve({ allow: false, reason: 'client left' });
-      }
-    };
-    /** A client's session ended: the management notification and the client-disconnect script. */
-    const disconnected = (entry: ClientEntry, bytesReceived: number, bytesSent: number): void => {
-      const env = { ...envOf(entry), bytes_received: String(bytesReceived), bytes_sent: String(bytesSent) };
-      emit({ type: 'disconnect', cid: entry.cid, env });
-      runClientDisconnect(options, { ...env, time_duration: String(Math.floor(Date.now() / 1000) - entry.connectedSince) }, logger);
-      for (const address of learnedAddresses(entry)) runLearnAddress(options, 'delete', address, entry.commonName, envOf(entry), logger);
-    };
-    /** What learn-address hears of a client: its virtual addresses, then its iroutes (network/bits). */
-    const learnedAddresses = (entry: ClientEntry): string[] => [...(entry.virtual4 !== null ? [entry.virtual4] : []), ...(entry.virtual6 !== null ? [entry.virtual6] : []), ...entry.iroutes];
-    /**
-     * Clients whose auth-user-pass-verify or client-connect script is running: peer-id -> shard.
-     * The client may leave (or its shard die, or the server stop) before the script answers;
-     * then the answer is dropped.
-     */
-    const pending = new Map<number, number>();
-    let stopped = false;
+    const admission = new Admission(options, registry, logger, { post: (index, message) => shards.post(index, message), emit });
 
     const onShardMessage = (shard: ShardHandle, message: ShardToMain): void => {
       switch (message.type) {
-        case 'client-auth': {
-          if (options.authUserPassVerify === undefined) {
-            admit(shard, message);
-            return;
-          }
-          pending.set(message.peerId, shard.index);
-          const request = { commonName: message.commonName, username: message.username ?? '', password: message.password ?? '', realAddress: message.realAddress, peerInfo: message.peerInfo };
-          void verifyUserPass(options, request, logger).then((ok) => {
-            if (pending.get(message.peerId) !== shard.index || stopped) return;
-            pending.delete(message.peerId);
-            if (ok) {
-              admit(shard, message);
-              return;
-            }
-            logger.log(1, `${message.commonName}/${message.realAddress.address}:${message.realAddress.port} TLS Auth Error: Auth Username/Password verification failed for peer`);
-            shards.post(shard.index, { type: 'client-reject', peerId: message.peerId, reason: '' });
-          });
+        case 'client-auth':
+          admission.authenticated(shard.index, message);
           return;
-        }
         case 'client-established': {
           const entry = registry.get(message.peerId);
           if (entry === undefined) return;
@@ -334,18 +212,16 @@ export async function startServer(
           entry.cipher = message.cipher;
           entry.stats = message.stats;
           logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} MULTI: primary virtual IP: ${entry.virtual4 ?? entry.virtual6 ?? 'none'} (peer-id ${entry.peerId}, shard ${entry.shard}, ${message.cipher})`);
-          emit({ type: 'established', cid: entry.cid, env: envOf(entry) });
+          emit({ type: 'established', cid: entry.cid, env: clientEnvironment(entry) });
           if (entry.virtual4 !== null) emit({ type: 'address', cid: entry.cid, address: entry.virtual4, primary: true });
           return;
         }
         case 'client-gone': {
-          // Left while its client-connect script ran: never announced, so no disconnect either.
-          const wasPending = pending.delete(message.peerId);
-          forgetVerdict(message.peerId);
+          const announced = admission.gone(message.peerId);
           const entry = registry.release(message.peerId, message.bytesReceived, message.bytesSent);
-          if (entry === undefined || wasPending) return;
+          if (entry === undefined || !announced) return;
           logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} disconnected: ${message.reason}`);
-          disconnected(entry, message.bytesReceived, message.bytesSent);
+          admission.disconnected(entry, message.bytesReceived, message.bytesSent);
           return;
         }
         case 'stats': {
@@ -417,25 +293,8 @@ export async function startServer(
       killByAddress: (address, port) => kill(finder((e) => e.realAddress.address === address && e.realAddress.port === port), null),
       clientKill: (cid, message) => kill(finder((e) => e.cid === cid), message ?? 'RESTART') > 0,
       signal: onSignal,
-      clientAuth: (cid, keyId, verdict) => {
-        const waiter = verdicts.get(cid);
-        if (waiter === undefined || waiter.keyId !== keyId) return false;
-        verdicts.delete(cid);
-        waiter.resolve(verdict);
-        return true;
-      },
-      clientPendingAuth: (cid, keyId, extra, timeoutS) => {
-        const waiter = verdicts.get(cid);
-        const entry = waiter === undefined ? undefined : registry.get(waiter.peerId);
-        if (waiter === undefined || entry === undefined || waiter.keyId !== keyId) return false;
-        // As OpenVPN: at most max(reneg-sec / 2, hand-window) from the start, and the
-        // INFO_PRE message must fit a control message.
-        const elapsed = Math.floor(Date.now() / 1000) - entry.connectedSince;
-        const left = Math.max(Math.floor(options.renegSec / 2), options.handWindow) - elapsed;
-        if (left <= 0 || extra.length + 10 > PUSH_BUNDLE_SIZE) return false;
-        shards.post(entry.shard, { type: 'client-pending-auth', peerId: waiter.peerId, extra, timeoutS: Math.min(left, Math.max(0, timeoutS)) });
-        return true;
-      },
+      clientAuth: (cid, keyId, verdict) => admission.clientAuth(cid, keyId, verdict),
+      clientPendingAuth: (cid, keyId, extra, timeoutS) => admission.clientPendingAuth(cid, keyId, extra, timeoutS),
       verb: () => logger.verb,
       setVerb: (level) => {
         logger.verb = level;
@@ -469,7 +328,7 @@ export async function startServer(
         logger.log(0, `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`);
       },
       stop: async (notify) => {
-        stopped = true;
+        admission.stop();
         clearInterval(perSecond);
         await shards.stop(notify);
         pump?.stop();
