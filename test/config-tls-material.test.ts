@@ -44,3 +44,20 @@ test('a key that is not the certificate\'s, or an unknown group, is refused at s
   assert.throws(() => load('', 'other.key'), (e: unknown) => e instanceof ConfigError && /server\.conf:5: key: ca, cert and key do not load together/.test(e.message));
   assert.throws(() => load('tls-groups no-such-group\n'), (e: unknown) => e instanceof ConfigError && /tls-groups: not accepted by OpenSSL/.test(e.message));
 });
+
+test("tls-cipher takes OpenVPN's IANA names and OpenSSL's, tls-ciphersuites the dashed spelling", () => {
+  assert.equal(load('tls-cipher TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256\n').ciphers, 'ECDHE-ECDSA-AES128-GCM-SHA256');
+  assert.equal(
+    load('tls-cipher TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA256:HIGH\n').ciphers,
+    'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA256:HIGH',
+  );
+  assert.equal(load('tls-ciphersuites TLS-AES-256-GCM-SHA384:TLS_CHACHA20_POLY1305_SHA256\n').ciphersuites, 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256');
+});
+
+test('a TLS setting OpenSSL refuses is reported at its own file:line', () => {
+  const refused = (extra: string, at: RegExp): void => {
+    assert.throws(() => load(extra), (e: unknown) => e instanceof ConfigError && at.test(e.message), extra);
+  };
+  refused('ecdh-curve prime256v1\ntls-cipher TLS-NO-SUCH-SUITE\n', /server\.conf:7: tls-cipher: not accepted by OpenSSL/);
+  refused('tls-groups X25519\n\n\ntls-groups nope\n', /server\.conf:9: tls-groups: not accepted by OpenSSL/);
+});

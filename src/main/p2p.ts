@@ -6,7 +6,7 @@
 // by runLifecycle.
 import { performance } from 'node:perf_hooks';
 
-import { ConfigError, type ConnectionEntry, type Options } from '../shared/config';
+import { ConfigError, failOption as fail, type ConnectionEntry, type Options } from '../shared/config';
 import type { Logger } from '../shared/log';
 import { TunDevice, UdpSocket, type AeadCipherName } from '../shared/native';
 import { parseControlMessage } from '../shared/protocol/control-message';
@@ -27,6 +27,7 @@ import { applyNetwork, applyRouteNopull, clientNetwork, sameNetwork, undoNetwork
 import { ConnectionList, resolveRemote, type RemoteAddress } from './client-remotes';
 import type { Running } from './lifecycle';
 import { KeyKeeper } from './persist-key';
+import { resolveLinkLocal } from './link-local';
 import { dropPrivileges } from './privileges';
 import { socketBuffers } from './socket-buffers';
 import { ClientLink } from './p2p-link';
@@ -38,20 +39,16 @@ const TICK_MS = 100;
 const PUSH_REQUEST_INTERVAL_MS = 5000;
 const RESOLVE_RETRY_MS = 5000;
 
-function fail(directive: string, detail: string): never {
-  throw new ConfigError({ file: '(config)', line: 0 }, directive, detail);
-}
-
 /** What the config must say for shardvpn to run it as a client. */
 export function checkClientOptions(options: Options): AeadCipherName[] {
   const unsupported = options.unsupported[0];
   if (unsupported !== undefined) throw new ConfigError(unsupported, unsupported.directive, unsupported.message);
-  if (!options.tlsClient) fail('client', "client mode needs 'client' (or 'tls-client' with 'pull')");
-  if (options.devType !== undefined && options.devType !== 'tun' && options.devType !== 'null') fail('dev-type', `'${options.devType}' devices are not supported: use dev tun`);
+  if (!options.tlsClient) fail(options, 'client', "client mode needs 'client' (or 'tls-client' with 'pull')");
+  if (options.devType !== undefined && options.devType !== 'tun' && options.devType !== 'null') fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
   for (const c of options.connections) {
     if (c.proto.transport !== 'udp') throw new ConfigError(c, 'proto', `${c.proto.transport} is not supported; shardvpn's client speaks UDP (proto udp, udp4 or udp6)`);
   }
-  return options.dataCiphers.map((name) => aeadCipherName(name) ?? fail('data-ciphers', `cipher '${name}' is not supported (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)`));
+  return options.dataCiphers.map((name) => aeadCipherName(name) ?? fail(options, 'data-ciphers', `cipher '${name}' is not supported (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)`));
 }
 
 function formatPeer(family: 4 | 6, address: string, port: number): string {
@@ -212,11 +209,13 @@ class P2pRun implements Running {
     this.remote = remote;
     let udp: UdpSocket;
     try {
-      udp = UdpSocket.open({
-        family: remote.family,
-        ...(this.entry.bind ? { port: this.entry.localPort, ...(this.entry.local !== undefined ? { address: this.entry.local } : {}) } : {}),
-        ...socketBuffers(this.options),
-      });
+      let bindTo: { address: string; port: number } | Record<string, never> = {};
+      if (this.entry.bind) {
+        const bound = await resolveLinkLocal(this.entry, remote.family);
+        if (!bound.ok) throw new Error(bound.reason);
+        bindTo = { address: bound.local.address, port: this.entry.localPort };
+      }
+      udp = UdpSocket.open({ family: remote.family, ...bindTo, ...socketBuffers(this.options) });
     } catch (error) {
       this.logger.log(1, `UDP socket: ${(error as Error).message}`);
       this.softSignal('SIGUSR1', 'socket-open-failed');

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
-import { ConfigError, type Options } from '../shared/config';
+import { ConfigError, failOption as fail, type Options } from '../shared/config';
 import { readCounters, SHARD_COUNTERS } from '../shared/counters';
 import type { Logger } from '../shared/log';
 import { TunDevice, type AeadCipherName } from '../shared/native';
@@ -15,6 +15,7 @@ import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
 import { Admission, clientEnvironment } from './admission';
 import { ClientRegistry, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
+import { resolveLinkLocal } from './link-local';
 import { KeyKeeper } from './persist-key';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute';
 import { RouteTable } from './routes';
@@ -39,18 +40,14 @@ export interface RunningServer extends ServerView {
   poolUsage(): { used: number; free: number } | null;
 }
 
-function fail(directive: string, detail: string): never {
-  throw new ConfigError({ file: '(config)', line: 0 }, directive, detail);
-}
-
 function checkServerOptions(options: Options): AeadCipherName[] {
   const unsupported = options.unsupported[0];
   if (unsupported !== undefined) throw new ConfigError(unsupported, unsupported.directive, unsupported.message);
-  if (options.mode !== 'server') fail('mode', "server mode needs 'mode server' or 'server NETWORK NETMASK'");
-  if (options.devType !== undefined && options.devType !== 'tun') fail('dev-type', `shardvpn serves '${options.devType}' devices not: use dev tun`);
-  if (options.proto.transport !== 'udp') fail('proto', `${options.proto.transport} is not supported; shardvpn serves UDP (proto udp, udp4 or udp6)`);
-  if (options.managementClientAuth && options.management === undefined) fail('management-client-auth', 'needs --management: clients would wait for a verdict nobody can give');
-  return options.dataCiphers.map((name) => aeadCipherName(name) ?? fail('data-ciphers', `cipher '${name}' is not supported (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)`));
+  if (options.mode !== 'server') fail(options, 'mode', "server mode needs 'mode server' or 'server NETWORK NETMASK'");
+  if (options.devType !== undefined && options.devType !== 'tun') fail(options, 'dev-type', `shardvpn serves '${options.devType}' devices are not supported: use dev tun`);
+  if (options.proto.transport !== 'udp') fail(options, 'proto', `${options.proto.transport} is not supported; shardvpn serves UDP (proto udp, udp4 or udp6)`);
+  if (options.managementClientAuth && options.management === undefined) fail(options, 'management-client-auth', 'needs --management: clients would wait for a verdict nobody can give');
+  return options.dataCiphers.map((name) => aeadCipherName(name) ?? fail(options, 'data-ciphers', `cipher '${name}' is not supported (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)`));
 }
 
 /** The options string a 2.6 server sends in key method 2 (only `cipher` is read by peers). */
@@ -92,8 +89,9 @@ export async function startServer(
   const tls = keeper.keys.tlsMaterial(options);
   const wrap = keeper.keys.wrap(options, options, 'server');
   const workers = options.workers ?? os.availableParallelism();
-  const family: 4 | 6 = options.proto.family === 'ipv4' ? 4 : 6;
-  const dualStack = options.proto.family === 'any';
+  const bound = await resolveLinkLocal(options);
+  if (!bound.ok) fail(options, 'local', bound.reason);
+  const link = bound.local;
 
   const kept = options.persistTun ? keeper.tun : null;
   const tun = kept ?? TunDevice.open({ name: options.dev === undefined || options.dev === 'tun' ? '' : options.dev, mtu: options.tunMtu });
@@ -183,7 +181,7 @@ export async function startServer(
     let pump: TunPump | null = null;
     const shards: ShardPool = ShardPool.open(
       workers,
-      { family, dualStack, address: options.local ?? (family === 4 ? '0.0.0.0' : '::'), port: options.localPort, ...socketBuffers(options) },
+      { ...link, port: options.localPort, ...socketBuffers(options) },
       template,
       {
         message: (shard, message) => onShardMessage(shard, message),
@@ -197,6 +195,7 @@ export async function startServer(
       },
     );
     cleanups.push(() => void shards.stop(false));
+    logger.log(1, `${link.family === 6 ? 'UDPv6' : 'UDPv4'} link local (bound): [AF_INET${link.family === 6 ? '6' : ''}]${link.address}:${options.localPort}${link.dualStack ? ' (dual-stack)' : ''}`);
 
     const admission = new Admission(options, registry, logger, { post: (index, message) => shards.post(index, message), emit });
 

@@ -53,6 +53,7 @@ export const linkDirectives: DirectiveTable = {
     set(ctx, d, [flag]) {
       if (flag !== undefined) oneOf(d, flag, 'bind flag', ['ipv6only']);
       ctx.ce.bind = true;
+      ctx.ce.bindIpv6Only = flag === 'ipv6only';
       ctx.ce.bindDefined = true;
     },
   },

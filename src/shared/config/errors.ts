@@ -28,3 +28,22 @@ export interface ConfigWarning {
   readonly line: number;
   readonly message: string;
 }
+
+/** What optionError needs of Options: where each directive was given, and the top-level file. */
+export interface Positions {
+  readonly positions: Readonly<Record<string, SourcePos>>;
+  readonly source: string;
+}
+
+/**
+ * A ConfigError for a check made after parsing, at the line that gave `directive` (the last
+ * one, as the last one wins); a directive never given is reported against the top-level file.
+ */
+export function optionError(options: Positions, directive: string, detail: string): ConfigError {
+  return new ConfigError(options.positions[directive] ?? { file: options.source, line: 0 }, directive, detail);
+}
+
+/** Throws optionError: for checks that stop at the first mistake. */
+export function failOption(options: Positions, directive: string, detail: string): never {
+  throw optionError(options, directive, detail);
+}

@@ -13,12 +13,12 @@ export interface PostContext {
   /** <connection> blocks, each a snapshot of the global fields overlaid with the block. */
   readonly blocks: readonly ConnectionEntry[];
   warn(at: Where, message: string): void;
+  /** The top-level file: where a directive never given is reported. */
+  readonly source: string;
 }
 
-const NOWHERE: Where = { file: '(config)', line: 0 };
-
 function at(ctx: PostContext, name: string): Where {
-  return ctx.seen.get(name) ?? NOWHERE;
+  return ctx.seen.get(name) ?? { file: ctx.source, line: 0 };
 }
 
 function err(where: Where, directive: string, detail: string): never {
@@ -144,7 +144,7 @@ function settleCompression(o: Options, ctx: PostContext): void {
   const compresses = c.framing === 'lzo' || c.framing === 'lz4' || c.framing === 'lz4-v2' || c.framing === 'migrate';
   if (c.allowExplicit) {
     if (c.allow === 'no' && compresses) {
-      err(c.where ?? NOWHERE, 'compress', "compression is enabled but 'allow-compression no' forbids it");
+      err(c.where ?? at(ctx, 'compress'), 'compress', "compression is enabled but 'allow-compression no' forbids it");
     }
     return;
   }
@@ -183,6 +183,7 @@ function connectionFields(o: ConnectionFields): ConnectionFields {
     remotePort: o.remotePort,
     bind: o.bind,
     bindDefined: o.bindDefined,
+    bindIpv6Only: o.bindIpv6Only,
     connectRetry: o.connectRetry,
     connectRetryMaxWait: o.connectRetryMaxWait,
     connectTimeout: o.connectTimeout,

@@ -1,7 +1,7 @@
 // The config module's surface: text/file/argv -> directives -> typed Options.
 
-export { ConfigError } from './errors';
-export type { ConfigWarning, SourcePos } from './errors';
+export { ConfigError, failOption, optionError } from './errors';
+export type { ConfigWarning, Positions, SourcePos } from './errors';
 export { parseConfigFile, parseConfigText, tokenizeLine } from './lexer';
 export type { Directive, ParseOptions } from './lexer';
 export { parseArgv, ARGV_FILE } from './argv';

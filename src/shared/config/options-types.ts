@@ -46,6 +46,8 @@ export interface ConnectionFields {
   bind: boolean;
   /** `bind` given explicitly. */
   bindDefined: boolean;
+  /** `bind ipv6only`: an IPv6 socket with IPV6_V6ONLY on (no IPv4 peers). */
+  bindIpv6Only: boolean;
   connectRetry: number;
   connectRetryMaxWait: number;
   connectTimeout: number;
@@ -267,6 +269,11 @@ export interface Options extends ConnectionFields {
 
   /** Parsed but not supported by shardvpn: the runtime refuses to start with the first. */
   unsupported: Unsupported[];
+
+  /** Where each directive was last given (errors found after parsing name file:line). */
+  positions: Record<string, Where>;
+  /** The top-level config file (or `argv`): where a missing directive is reported. */
+  source: string;
 }
 
 /** OpenVPN 2.6's built-in defaults, before any directive. */
@@ -283,6 +290,7 @@ export function defaultOptions(): Options {
     remotePort: 1194,
     bind: true,
     bindDefined: false,
+    bindIpv6Only: false,
     connectRetry: 1,
     connectRetryMaxWait: 300,
     connectTimeout: 120,
@@ -345,5 +353,7 @@ export function defaultOptions(): Options {
     ignoreUnknownOptions: [],
     metricsPerClient: false,
     unsupported: [],
+    positions: {},
+    source: '(config)',
   };
 }

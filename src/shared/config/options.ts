@@ -131,7 +131,9 @@ export function buildOptions(directives: readonly Directive[], opts?: BuildOptio
     throw new ConfigError(d, name, `'[inline]' names no file, and no <${name}> block follows; add the block or name a file`);
   }
 
-  postprocess(o, { seen, blocks, warn });
+  if (directives[0] !== undefined) o.source = directives[0].file;
+  postprocess(o, { seen, blocks, warn, source: o.source });
+  o.positions = Object.fromEntries(seen);
   if (seen.has('cd')) o.cd = cwd;
   for (const r of relative) r.ref.resolved = path.resolve(cwd, r.path);
   return { options: o, warnings };

@@ -4,26 +4,15 @@ import { statSync } from 'node:fs';
 
 import { createControlSecureContext } from '../session/tls-channel';
 import type { TlsMaterial } from '../session/types';
-import { ConfigError } from './errors';
+import { ConfigError, optionError } from './errors';
 import { readMaterial } from './material';
 import type { Options } from './options-types';
-
-/** OpenVPN's IANA-style tls-cipher names (TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256) to OpenSSL's. */
-export function opensslCipherList(list: string): string {
-  return list
-    .split(':')
-    .map((name) => {
-      if (!name.startsWith('TLS-')) return name;
-      const iana = name.slice(4).replace(/-WITH-/, '-');
-      return iana.replace(/^ECDHE-ECDSA-/, 'ECDHE-ECDSA-').replace(/^ECDHE-RSA-/, 'ECDHE-RSA-').replace(/^DHE-RSA-/, 'DHE-RSA-');
-    })
-    .join(':');
-}
+import { opensslCipherList, opensslCiphersuites } from './tls-cipher-names';
 
 export function loadTlsMaterial(options: Options): TlsMaterial {
   const missing = (['ca', 'cert', 'key'] as const).find((name) => options[name] === undefined);
   if (missing !== undefined) {
-    throw new ConfigError({ file: '(config)', line: 0 }, missing, `'${missing}' is required for a TLS ${options.tlsServer ? 'server' : 'client'} (shardvpn has no static-key mode)`);
+    throw optionError(options, missing, `'${missing}' is required for a TLS ${options.tlsServer ? 'server' : 'client'} (shardvpn has no static-key mode)`);
   }
   const material: TlsMaterial = {
     ca: readMaterial(options.ca!, 'ca'),
@@ -33,7 +22,7 @@ export function loadTlsMaterial(options: Options): TlsMaterial {
     ...crlMaterial(options),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     ...(options.tlsCipher !== undefined ? { ciphers: opensslCipherList(options.tlsCipher) } : {}),
-    ...(options.tlsCiphersuites !== undefined ? { ciphersuites: options.tlsCiphersuites } : {}),
+    ...(options.tlsCiphersuites !== undefined ? { ciphersuites: opensslCiphersuites(options.tlsCiphersuites) } : {}),
     // tls-groups (a colon list) wins over the older single ecdh-curve, as in OpenVPN.
     ...((options.tlsGroups ?? options.ecdhCurve) !== undefined ? { groups: (options.tlsGroups ?? options.ecdhCurve)! } : {}),
   };
@@ -63,8 +52,19 @@ function checkLoads(material: TlsMaterial, options: Options): void {
   }
   const settingsFailure = failure(material);
   if (settingsFailure !== null) {
-    const names = [groups !== undefined ? (options.tlsGroups !== undefined ? 'tls-groups' : 'ecdh-curve') : null, ciphers !== undefined ? 'tls-cipher' : null, ciphersuites !== undefined ? 'tls-ciphersuites' : null];
-    throw new ConfigError({ file: options.key!.file, line: 0 }, names.filter((n) => n !== null).join(' / '), `not accepted by OpenSSL: ${settingsFailure}`);
+    // Try each setting alone, so the error names the line that OpenSSL refuses.
+    const settings: Array<[string, Partial<TlsMaterial>]> = [
+      [options.tlsGroups !== undefined ? 'tls-groups' : 'ecdh-curve', groups !== undefined ? { groups } : {}],
+      ['tls-cipher', ciphers !== undefined ? { ciphers } : {}],
+      ['tls-ciphersuites', ciphersuites !== undefined ? { ciphersuites } : {}],
+    ];
+    for (const [directive, setting] of settings) {
+      if (Object.keys(setting).length === 0) continue;
+      const alone = failure({ ...core, ...setting });
+      if (alone !== null) throw optionError(options, directive, `not accepted by OpenSSL: ${alone}`);
+    }
+    const given = settings.filter(([, s]) => Object.keys(s).length > 0).map(([d]) => d);
+    throw optionError(options, given[given.length - 1] ?? 'tls-cipher', `not accepted by OpenSSL together with ${given.slice(0, -1).join(', ')}: ${settingsFailure}`);
   }
 }
 

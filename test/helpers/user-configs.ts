@@ -1,0 +1,51 @@
+// Turns the installer-written samples of config-samples.ts into configs that run in a VpnLab:
+// the inline PEM and key blocks and the files they name hold the lab's real test PKI and keys,
+// the public address becomes the lab's server underlay, the certificate names the lab's. Every
+// other line stays as the installer wrote it.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { SERVER_UNDERLAY, type VpnLab } from '../../lab/vpn-lab';
+import type { Sample } from '../config-samples';
+
+const BLOCK = /<(ca|cert|key|tls-crypt|tls-auth)>\r?\n[\s\S]*?<\/\1>/g;
+
+/** What a file named by a sample holds, by its name as the installers write it. */
+function fileContent(lab: VpnLab, name: string): string {
+  const pki = lab.pki;
+  if (name === 'ca.crt') return pki.caCert;
+  if (name.endsWith('.crt')) return pki.serverCert;
+  if (name === 'ta.key') return readFileSync(lab.keys.tlsAuth, 'utf8');
+  if (name === 'tc.key' || name === 'tls-crypt.key') return readFileSync(lab.keys.tlsCrypt, 'utf8');
+  if (name.endsWith('.key')) return pki.serverKey;
+  if (name === 'crl.pem') return pki.emptyCrl;
+  // RFC 7919 ffdhe2048, the group Nyr's script writes as dh.pem.
+  if (name === 'dh.pem') return execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'utf8' });
+  return '';
+}
+
+/** The sample's text with the lab's material, written into `dir` with the files it names; returns the config's path. */
+export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  for (const name of sample.files) {
+    if (name.endsWith('/')) mkdirSync(path.join(dir, name), { recursive: true });
+    else writeFileSync(path.join(dir, name), fileContent(lab, name));
+  }
+  const eol = sample.text.includes('\r\n') ? '\r\n' : '\n';
+  const inline: Record<string, string> = {
+    ca: lab.pki.caCert,
+    cert: lab.pki.clientCert,
+    key: lab.pki.clientKey,
+    'tls-crypt': readFileSync(lab.keys.tlsCrypt, 'utf8'),
+    'tls-auth': readFileSync(lab.keys.tlsAuth, 'utf8'),
+  };
+  const text = sample.text
+    .replace(BLOCK, (_all, tag: string) => `<${tag}>${eol}${inline[tag]!.trim().replace(/\n/g, eol)}${eol}</${tag}>`)
+    .replace(/^remote \S+ (\d+)/m, `remote ${SERVER_UNDERLAY} $1`)
+    .replace(/^local \S+/m, `local ${SERVER_UNDERLAY}`)
+    .replace(/verify-x509-name \S+ name/, 'verify-x509-name server name');
+  const file = path.join(dir, sample.name);
+  writeFileSync(file, text);
+  return file;
+}

@@ -1,0 +1,70 @@
+// The server.conf and client .ovpn files that the installer scripts write (config-samples.ts),
+// run as written against the stock openvpn 2.6 binary in both roles: shardvpn serving the
+// installer's server.conf to a stock client using the installer's .ovpn, and shardvpn as the
+// client of a stock server running the same server.conf. Each with the installer's own
+// `proto udp` (Nyr's with an IPv4 `local`), tls-cipher names and wrap; ping both ways and a
+// checksummed transfer.
+import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { assertTransferIntact } from '../lab/transfer';
+import { BIN, type LabProcess, VpnLab } from '../lab/vpn-lab';
+import { angristanClient, angristanServer, nyrClientCrlf, nyrServer, type Sample } from './config-samples';
+import { materialise } from './helpers/user-configs';
+
+const PAIRS: { name: string; server: Sample; client: Sample }[] = [
+  { name: 'angristan/openvpn-install', server: angristanServer, client: angristanClient },
+  { name: 'Nyr/openvpn-install', server: nyrServer, client: nyrClientCrlf },
+];
+const MB = 1 << 20;
+
+let lab: VpnLab;
+let serial = 0;
+before(() => {
+  lab = VpnLab.create(1);
+  // The servers drop to nobody (user/group lines) and re-read crl.pem before each handshake.
+  chmodSync(lab.dir, 0o755);
+});
+after(async () => {
+  await lab.cleanup();
+});
+
+function start(role: 'server' | 'client', ours: boolean, sample: Sample): { proc: LabProcess; dir: string } {
+  const dir = path.join(lab.dir, `case-${serial++}`);
+  const file = materialise(lab, sample, dir);
+  const ns = role === 'server' ? lab.server : lab.clients[0]!;
+  const args = ['--cd', dir, '--config', path.basename(file)];
+  const proc = ours ? lab.spawn(ns, process.execPath, [BIN, ...args], `shardvpn ${role}`) : lab.spawn(ns, 'openvpn', args, `openvpn ${role}`);
+  return { proc, dir };
+}
+
+async function exercise(server: LabProcess, client: LabProcess): Promise<void> {
+  try {
+    await server.waitFor(/Initialization Sequence Completed/, 20_000);
+    await client.waitFor(/Initialization Sequence Completed/, 20_000);
+    assert.equal(lab.ping(lab.clients[0]!, '10.8.0.1'), 3, 'client -> server');
+    assert.equal(lab.ping(lab.server, '10.8.0.2'), 3, 'server -> client');
+    await assertTransferIntact(lab, lab.clients[0]!, lab.server, '10.8.0.1', 5 * MB, 5301 + serial);
+  } finally {
+    await client.stop('SIGTERM', 5000);
+    await server.stop('SIGTERM', 5000);
+  }
+}
+
+for (const pair of PAIRS) {
+  test(`${pair.name}: shardvpn serves its server.conf to a stock client with its .ovpn`, { timeout: 90_000 }, async () => {
+    const server = start('server', true, pair.server).proc;
+    const client = start('client', false, pair.client).proc;
+    await exercise(server, client);
+    assert.match(client.log(), /Peer Connection Initiated with \[AF_INET\]10\.150\.0\.1:1194/);
+  });
+
+  test(`${pair.name}: shardvpn's client with its .ovpn connects to a stock server with its server.conf`, { timeout: 90_000 }, async () => {
+    const server = start('server', false, pair.server).proc;
+    const client = start('client', true, pair.client).proc;
+    await exercise(server, client);
+    assert.match(server.log(), /Peer Connection Initiated with \[AF_INET6?\][:f]*10\.150\.0\.10:\d+/);
+  });
+}
