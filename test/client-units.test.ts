@@ -5,9 +5,9 @@ import { test } from 'node:test';
 
 import { buildOptions, parseConfigText } from '../src/shared/config';
 import { parsePushReply } from '../src/shared/protocol/push-options';
-import { parseAuthFile } from '../src/main/auth-user-pass';
-import { ConnectionList } from '../src/main/client-remotes';
-import { applyRouteNopull, clientNetwork, sameNetwork } from '../src/main/client-routes';
+import { parseAuthFile } from '../src/main/client/auth-user-pass';
+import { ConnectionList } from '../src/main/client/remotes';
+import { applyRouteNopull, clientNetwork, sameNetwork } from '../src/main/client/tun-network';
 import { scriptArguments, splitCommand, tunnelEnvironment } from '../src/main/scripts';
 import { parseGenkeyArgs } from '../src/main/tools/genkey';
 

@@ -8,7 +8,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagementServer, managementListenFromOptions, readManagementPassword, type ManagementServerOptions } from '../src/main/management';
+import { ManagementServer, managementListenFromOptions, readManagementPassword, type ManagementServerOptions } from '../src/main/ops/management';
 import { FakeServerView, TITLE, client } from './helpers/fake-server-view';
 import { startRealServers } from './helpers/real-openvpn-server';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StatusFileWriter, formatRealAddress, renderStatus, statusText } from '../src/main/status';
+import { StatusFileWriter, formatRealAddress, renderStatus, statusText } from '../src/main/ops/status';
 import { timeString } from '../src/shared/log';
 import { FakeServerView, TITLE, client } from './helpers/fake-server-view';
 import { startRealServers } from './helpers/real-openvpn-server';

@@ -2,7 +2,7 @@
 // SIGUSR1 (restart with the same config), SIGUSR2 for statistics, SIGTERM/SIGINT to exit.
 import type { Options } from '../shared/config';
 import type { Logger } from '../shared/log';
-import type { ServerSignal } from './server-view';
+import type { ServerSignal } from './ops/server-view';
 
 export interface Running {
   /** Stops this run; `notify` tells peers (explicit-exit-notify / RESTART). */

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 
 import type { Options } from '../shared/config';
 import type { Logger } from '../shared/log';
-import type { ClientNetwork } from './client-routes';
+import type { ClientNetwork } from './client/tun-network';
 
 export interface TunnelFacts {
   dev: string;

@@ -1,5 +1,5 @@
 // A ServerView over plain data, recording what the operations side asked of it.
-import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../../src/main/server-view';
+import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../../src/main/ops/server-view';
 
 export const TITLE = 'shardvpn 0.1.0 x86_64-pc-linux-gnu [SSL (OpenSSL)] [AEAD]';
 

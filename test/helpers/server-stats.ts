@@ -1,5 +1,5 @@
 // SIGUSR2 statistics of a running shardvpn server, parsed from its log (logStatistics in
-// src/main/server.ts): one line per client, one `shard N: name=value ...` line per shard, a `tun:`
+// src/main/server/server.ts): one line per client, one `shard N: name=value ...` line per shard, a `tun:`
 // line last.
 import type { LabProcess } from '../../lab/vpn-lab';
 

@@ -14,7 +14,7 @@ import { buildReport, formatReport, progressLine } from './report';
 
 /** Time the worker threads get to load before the first client is due. */
 const WARMUP_MS = 300;
-const WORKER_FILE = path.join(__dirname, '..', '..', 'workers', 'load-clients.js');
+const WORKER_FILE = path.join(__dirname, '..', '..', 'workers', 'load', 'slice-task.js');
 
 /** Clients dealt round-robin, so every slice's start times spread over the whole ramp. */
 function slices(opts: LoadOptions): Array<{ indexes: number[]; offsets: number[] }> {

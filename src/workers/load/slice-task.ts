@@ -2,10 +2,10 @@
 // by this worker's single event loop. Clients start at their offsets, a 20 ms poll runs every
 // client's timers and traffic, progress goes to the main thread about four times a second, and
 // at the end every client closes (explicit-exit-notify where configured) and its socket with it.
-import { reviveWrap } from '../shared/config/wrap';
-import { LatencyHistogram } from '../shared/load/histogram';
-import type { ProgressMessage, SliceResult, SliceTask, StopMessage } from '../shared/load/task';
-import { SimulatedClient, SliceBuffers, type SliceStats } from './load-client';
+import { reviveWrap } from '../../shared/config/wrap';
+import { LatencyHistogram } from '../../shared/load/histogram';
+import type { ProgressMessage, SliceResult, SliceTask, StopMessage } from '../../shared/load/task';
+import { SimulatedClient, SliceBuffers, type SliceStats } from './simulated-client';
 
 const POLL_MS = 20;
 const PROGRESS_MS = 250;

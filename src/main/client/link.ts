@@ -4,11 +4,11 @@
 // session; pings and OCC messages are consumed here.
 import { performance } from 'node:perf_hooks';
 
-import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress, type TunDevice, type UdpSocket } from '../shared/native';
-import { DATA_V2_HEADROOM, DecryptResults, type DataChannelKey } from '../shared/protocol/data-channel';
-import { clampMss } from '../shared/protocol/mss';
-import { parseOccMessage, payloadKind } from '../shared/protocol/occ';
-import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
+import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress, type TunDevice, type UdpSocket } from '../../shared/native';
+import { DATA_V2_HEADROOM, DecryptResults, type DataChannelKey } from '../../shared/protocol/data-channel';
+import { clampMss } from '../../shared/protocol/mss';
+import { parseOccMessage, payloadKind } from '../../shared/protocol/occ';
+import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
 
 const BATCH = 64;
 /** Batches per readiness callback, so one busy side cannot starve the other. */

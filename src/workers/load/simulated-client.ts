@@ -4,18 +4,18 @@
 // explicit-exit-notify. No TUN device: in-tunnel packets are built and read here.
 import * as dgram from 'node:dgram';
 
-import { parseControlMessage } from '../shared/protocol/control-message';
-import { DataChannelKey, DecryptResults } from '../shared/protocol/data-channel';
-import { aeadCipherName, checkClientCipher } from '../shared/protocol/ncp';
-import { payloadKind, writeOccMessage, type OccMessage } from '../shared/protocol/occ';
-import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
-import { writePingMessage } from '../shared/protocol/ping';
-import { PushReplyCollector, type PushOptions } from '../shared/protocol/push-options';
-import { ControlSession } from '../shared/session/control-session';
-import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../shared/session/types';
-import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../shared/load/icmp-echo';
-import type { LoadProfile, TrafficSpec } from '../shared/load/task';
-import { PacketBatch, type AeadCipherName } from '../shared/native';
+import { parseControlMessage } from '../../shared/protocol/control-message';
+import { DataChannelKey, DecryptResults } from '../../shared/protocol/data-channel';
+import { aeadCipherName, checkClientCipher } from '../../shared/protocol/ncp';
+import { payloadKind, writeOccMessage, type OccMessage } from '../../shared/protocol/occ';
+import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
+import { writePingMessage } from '../../shared/protocol/ping';
+import { PushReplyCollector, type PushOptions } from '../../shared/protocol/push-options';
+import { ControlSession } from '../../shared/session/control-session';
+import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../../shared/session/types';
+import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
+import type { LoadProfile, TrafficSpec } from '../../shared/load/task';
+import { PacketBatch, type AeadCipherName } from '../../shared/native';
 
 /** What the slice counts; one per worker, shared by its clients. */
 export interface SliceStats {

@@ -4,10 +4,10 @@
 import { execFile } from 'node:child_process';
 import { isIP } from 'node:net';
 
-import type { Options } from '../shared/config';
-import type { Logger } from '../shared/log';
-import type { PushOptions } from '../shared/protocol/push-options';
-import { addAddress4, addAddress6, addPointToPoint4, addRoute, deleteRoute, type RouteSpec } from './iproute';
+import type { Options } from '../../shared/config';
+import type { Logger } from '../../shared/log';
+import type { PushOptions } from '../../shared/protocol/push-options';
+import { addAddress4, addAddress6, addPointToPoint4, addRoute, deleteRoute, type RouteSpec } from '../iproute';
 
 export interface ClientRoute {
   network: string;

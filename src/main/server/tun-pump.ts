@@ -1,9 +1,9 @@
 // The main thread's packet work: TUN -> the owning shard's from-tun ring (by the route table),
 // and every shard's to-tun ring -> TUN, in batches. With client-to-client, a packet from one
 // client to another goes straight onto the other client's shard ring, never through TUN.
-import { PacketBatch, POLL_READABLE, type TunDevice } from '../shared/native';
-import { BROADCAST_PEER_ID, shardOfPeerId } from '../shared/peer-id';
-import type { PacketRing } from '../shared/ring';
+import { PacketBatch, POLL_READABLE, type TunDevice } from '../../shared/native';
+import { BROADCAST_PEER_ID, shardOfPeerId } from '../../shared/peer-id';
+import type { PacketRing } from '../../shared/ring';
 import { NO_ROUTE, type RouteTable } from './routes';
 
 const BATCH = 64;

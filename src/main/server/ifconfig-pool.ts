@@ -3,8 +3,8 @@
 // its point-to-point peer base+1). IPv6: one address per client from the server-ipv6 pool.
 // A client gets back the entry its common name used before when that entry is free; otherwise
 // the entry released longest ago. The main thread is the only owner of the pool.
-import { addToIPv6, parseIPv6 } from '../shared/ip-address';
-import { ipv4ToNumber, numberToIpv4 } from '../shared/ip-math';
+import { addToIPv6, parseIPv6 } from '../../shared/ip-address';
+import { ipv4ToNumber, numberToIpv4 } from '../../shared/ip-math';
 
 export interface PoolConfig {
   topology: 'net30' | 'subnet' | 'p2p';

@@ -3,8 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { openSync, closeSync, readSync, writeSync } from 'node:fs';
 
-import { ConfigError, type Options } from '../shared/config';
-import { readMaterial } from '../shared/config/material';
+import { ConfigError, type Options } from '../../shared/config';
+import { readMaterial } from '../../shared/config/material';
 
 export interface Credentials {
   username: string;

@@ -6,8 +6,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tokenizeLine } from '../shared/config/lexer';
-import { bitsToNetmask, numberToIpv4, ipv4ToNumber } from '../shared/ip-math';
+import { tokenizeLine } from '../../shared/config/lexer';
+import { bitsToNetmask, numberToIpv4, ipv4ToNumber } from '../../shared/ip-math';
 import {
   MANAGEMENT_VERSION, formatLogEntry, formatStateEntry, runCommand,
   type CommandHost, type CommandSession, type LogEntry, type StateEntry,

@@ -1,8 +1,8 @@
 // The virtual address table (OpenVPN's m->vhash, multi_learn_addr, multi_get_instance_by_virtual_addr):
 // which client owns a virtual address or an iroute prefix, by peer-id. The main thread looks up
 // every packet read from the TUN device here, so lookups take numbers and packet bytes, not text.
-import { parseIPv6 } from '../shared/ip-address';
-import { bitsToNetmask, ipv4ToNumber, readIpv4 } from '../shared/ip-math';
+import { parseIPv6 } from '../../shared/ip-address';
+import { bitsToNetmask, ipv4ToNumber, readIpv4 } from '../../shared/ip-math';
 
 export const NO_ROUTE = -1;
 

@@ -1,39 +1,39 @@
 // Client mode (OpenVPN's tunnel_point_to_point): one context on the main thread. The packet
-// path (TUN and one UDP socket polled in this thread's loop) is p2p-link.ts; this file runs the
+// path (TUN and one UDP socket polled in this thread's loop) is link.ts; this file runs the
 // shared ControlSession as the client, the push, the TUN set-up and the restarts.
 // ClientProcess keeps what OpenVPN keeps across SIGUSR1 restarts (the connection list,
 // credentials, a persist-tun device); each start() is one run of OpenVPN's inner loop, begun
 // by runLifecycle.
 import { performance } from 'node:perf_hooks';
 
-import { ConfigError, failOption as fail, type ConnectionEntry, type Options } from '../shared/config';
-import type { Logger } from '../shared/log';
-import { TunDevice, UdpSocket, type AeadCipherName } from '../shared/native';
-import { parseControlMessage } from '../shared/protocol/control-message';
-import { DataChannelKey } from '../shared/protocol/data-channel';
-import { IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT, buildPeerInfo } from '../shared/protocol/key-method2';
-import { aeadCipherName, checkClientCipher, normalizeCipherName, occStringCipher } from '../shared/protocol/ncp';
-import { InactivityTimer } from '../shared/protocol/inactivity';
-import { maxMss } from '../shared/protocol/mss';
-import { writeOccMessage } from '../shared/protocol/occ';
-import { P_OPCODE_SHIFT } from '../shared/protocol/opcodes';
-import { KeepaliveTimer, PRE_PULL_INITIAL_PING_RESTART_S, writePingMessage } from '../shared/protocol/ping';
-import { PushReplyCollector, type PushOptions } from '../shared/protocol/push-options';
-import { ControlSession, type SessionEvent } from '../shared/session';
-import type { TlsMaterial } from '../shared/session/types';
-import type { WrapConfig } from '../shared/session/control-wrap';
+import { ConfigError, failOption as fail, type ConnectionEntry, type Options } from '../../shared/config';
+import type { Logger } from '../../shared/log';
+import { TunDevice, UdpSocket, type AeadCipherName } from '../../shared/native';
+import { parseControlMessage } from '../../shared/protocol/control-message';
+import { DataChannelKey } from '../../shared/protocol/data-channel';
+import { IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT, buildPeerInfo } from '../../shared/protocol/key-method2';
+import { aeadCipherName, checkClientCipher, normalizeCipherName, occStringCipher } from '../../shared/protocol/ncp';
+import { InactivityTimer } from '../../shared/protocol/inactivity';
+import { maxMss } from '../../shared/protocol/mss';
+import { writeOccMessage } from '../../shared/protocol/occ';
+import { P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
+import { KeepaliveTimer, PRE_PULL_INITIAL_PING_RESTART_S, writePingMessage } from '../../shared/protocol/ping';
+import { PushReplyCollector, type PushOptions } from '../../shared/protocol/push-options';
+import { ControlSession, type SessionEvent } from '../../shared/session';
+import type { TlsMaterial } from '../../shared/session/types';
+import type { WrapConfig } from '../../shared/session/control-wrap';
 import { loadCredentials, type Credentials } from './auth-user-pass';
-import { applyNetwork, applyRouteNopull, clientNetwork, sameNetwork, undoNetwork, type AppliedNetwork, type ClientNetwork } from './client-routes';
-import { ConnectionList, resolveRemote, type RemoteAddress } from './client-remotes';
-import type { Running } from './lifecycle';
-import { KeyKeeper } from './persist-key';
-import { resolveLinkLocal } from './link-local';
-import { dropPrivileges } from './privileges';
-import { socketBuffers } from './socket-buffers';
-import { ClientLink } from './p2p-link';
-import { runScript, type TunnelFacts } from './scripts';
-import type { ServerSignal } from './server-view';
-import { VERSION_BANNER } from './version';
+import { applyNetwork, applyRouteNopull, clientNetwork, sameNetwork, undoNetwork, type AppliedNetwork, type ClientNetwork } from './tun-network';
+import { ConnectionList, resolveRemote, type RemoteAddress } from './remotes';
+import type { Running } from '../lifecycle';
+import { KeyKeeper } from '../persist-key';
+import { resolveLinkLocal } from '../link-local';
+import { dropPrivileges } from '../privileges';
+import { socketBuffers } from '../socket-buffers';
+import { ClientLink } from './link';
+import { runScript, type TunnelFacts } from '../scripts';
+import type { ServerSignal } from '../ops/server-view';
+import { VERSION_BANNER } from '../version';
 
 const TICK_MS = 100;
 const PUSH_REQUEST_INTERVAL_MS = 5000;
@@ -98,7 +98,7 @@ export class ClientProcess {
     const pauseS = this.runs === 0 ? 0 : this.list.restartPauseS(entry);
     this.runs++;
     this.lastSignal = null;
-    const run = new P2pRun(this, options, entry, next.address, ciphers, tls, wrap, this.logger, raise);
+    const run = new ClientRun(this, options, entry, next.address, ciphers, tls, wrap, this.logger, raise);
     run.begin(pauseS);
     return run;
   }
@@ -107,7 +107,7 @@ export class ClientProcess {
 type RunState = 'waiting' | 'connecting' | 'pushed' | 'connected' | 'ending' | 'stopped';
 
 /** One run of the inner loop: resolve, connect, handshake, push, tunnel; until a signal. */
-class P2pRun implements Running {
+class ClientRun implements Running {
   private state: RunState = 'waiting';
   private timers: NodeJS.Timeout[] = [];
   private ticker: NodeJS.Timeout | null = null;

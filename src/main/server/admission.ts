@@ -4,13 +4,13 @@
 // (client-auth / client-pending-auth / client-deny), learn-address, and on the way out
 // client-disconnect. Scripts and the management client answer later; a client may leave (or
 // its shard die, or the server stop) before they do, and then the answer is dropped.
-import type { Options } from '../shared/config';
-import type { Logger } from '../shared/log';
-import { PUSH_BUNDLE_SIZE } from '../shared/protocol/control-message';
-import type { MainToShard, ShardToMain } from '../shared/shard-protocol';
+import type { Options } from '../../shared/config';
+import type { Logger } from '../../shared/log';
+import { PUSH_BUNDLE_SIZE } from '../../shared/protocol/control-message';
+import type { MainToShard, ShardToMain } from '../../shared/shard-protocol';
 import { peerInfoEnvironment, runClientConnect, runClientDisconnect, runLearnAddress } from './client-scripts';
 import { mergeClientConfig, parseClientConfig, type AuthDecision, type CcdSettings, type ClientEntry, type ClientRegistry } from './clients';
-import type { ClientEvent, ManagementVerdict } from './server-view';
+import type { ClientEvent, ManagementVerdict } from '../ops/server-view';
 import { verifyUserPass } from './user-pass-verify';
 
 type ClientAuth = Extract<ShardToMain, { type: 'client-auth' }>;

@@ -12,10 +12,10 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { Options } from '../shared/config';
-import type { Logger } from '../shared/log';
+import type { Options } from '../../shared/config';
+import type { Logger } from '../../shared/log';
 import { parseClientConfig, type CcdSettings } from './clients';
-import { execScript } from './scripts';
+import { execScript } from '../scripts';
 
 export type ClientConnectResult = { ok: true; dynamic: CcdSettings | null } | { ok: false; log: string };
 

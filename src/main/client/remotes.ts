@@ -6,7 +6,7 @@
 // connection goes back to the address that worked.
 import { lookup } from 'node:dns/promises';
 
-import type { ConnectionEntry } from '../shared/config';
+import type { ConnectionEntry } from '../../shared/config';
 
 export interface RemoteAddress {
   family: 4 | 6;

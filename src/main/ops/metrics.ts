@@ -5,10 +5,10 @@ import http from 'node:http';
 
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
 
-import { COUNTER, HANDSHAKE_BUCKETS, type ShardCounterName } from '../shared/counters';
-import type { PacketRing } from '../shared/ring';
+import { COUNTER, HANDSHAKE_BUCKETS, type ShardCounterName } from '../../shared/counters';
+import type { PacketRing } from '../../shared/ring';
 import type { ClientRecord } from './server-view';
-import { VERSION } from './version';
+import { VERSION } from '../version';
 
 export interface MetricsSource {
   shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing }[];

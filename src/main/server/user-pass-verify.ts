@@ -11,10 +11,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { Options } from '../shared/config';
-import type { Logger } from '../shared/log';
+import type { Options } from '../../shared/config';
+import type { Logger } from '../../shared/log';
 import { peerInfoEnvironment, scriptEnvironment } from './client-scripts';
-import { execScript } from './scripts';
+import { execScript } from '../scripts';
 
 export interface UserPassRequest {
   commonName: string;

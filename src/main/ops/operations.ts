@@ -2,11 +2,11 @@
 // and the Prometheus endpoint, started from the config and stopped with the run.
 import type http from 'node:http';
 
-import type { Options } from '../shared/config';
-import type { Logger } from '../shared/log';
+import type { Options } from '../../shared/config';
+import type { Logger } from '../../shared/log';
 import { managementListenFromOptions, ManagementServer, readManagementPassword } from './management';
 import { createRegistry, serveMetrics } from './metrics';
-import type { RunningServer } from './server';
+import type { RunningServer } from '../server/server';
 import { StatusFileWriter } from './status';
 
 export interface Operations {

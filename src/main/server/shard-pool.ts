@@ -5,15 +5,15 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { createCounterBuffer, counterView } from '../shared/counters';
-import { UdpSocket } from '../shared/native';
-import { PacketRing } from '../shared/ring';
-import type { MainToShard, ShardConfig, ShardToMain } from '../shared/shard-protocol';
+import { createCounterBuffer, counterView } from '../../shared/counters';
+import { UdpSocket } from '../../shared/native';
+import { PacketRing } from '../../shared/ring';
+import type { MainToShard, ShardConfig, ShardToMain } from '../../shared/shard-protocol';
 import { steeringProgram } from './steering';
 
 const RING_SLOTS = 4096;
 const RING_SLOT_SIZE = 2048;
-export const SHARD_WORKER = path.join(__dirname, '..', 'workers', 'shard-worker.js');
+export const SHARD_WORKER = path.join(__dirname, '..', '..', 'workers', 'shard-worker.js');
 
 /** The per-shard parts of ShardConfig that the pool fills in. */
 export type ShardTemplate = Omit<ShardConfig, 'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'>;

@@ -4,8 +4,8 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-import { timeString } from '../shared/log';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../shared/ip-address';
+import { timeString } from '../../shared/log';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../shared/ip-address';
 import type { ClientRecord, ServerView } from './server-view';
 
 export type StatusVersion = 1 | 2 | 3;

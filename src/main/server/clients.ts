@@ -4,12 +4,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { buildOptions, parseConfigText } from '../shared/config';
-import type { Options } from '../shared/config';
-import { ipv4ToNumber, netmaskToBits } from '../shared/ip-math';
-import type { PushOptions } from '../shared/protocol/push-options';
-import type { ClientAssignment, ClientStats } from '../shared/shard-protocol';
-import type { ClientRecord } from './server-view';
+import { buildOptions, parseConfigText } from '../../shared/config';
+import type { Options } from '../../shared/config';
+import { ipv4ToNumber, netmaskToBits } from '../../shared/ip-math';
+import type { PushOptions } from '../../shared/protocol/push-options';
+import type { ClientAssignment, ClientStats } from '../../shared/shard-protocol';
+import type { ClientRecord } from '../ops/server-view';
 import type { IfconfigPool } from './ifconfig-pool';
 import type { RouteTable } from './routes';
 

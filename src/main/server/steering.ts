@@ -4,7 +4,7 @@
 // - P_DATA_V1: an out-of-range index, so the kernel falls back to its 4-tuple hash;
 // - control packets: shard = first byte of the sender's session id mod N (in clear under
 //   tls-auth and tls-crypt), so a client's whole handshake lands on one shard.
-import { P_DATA_V1, P_DATA_V2 } from '../shared/protocol/opcodes';
+import { P_DATA_V1, P_DATA_V2 } from '../../shared/protocol/opcodes';
 
 const BPF_LD_B_ABS = 0x30;
 const BPF_LD_W_ABS = 0x20;

@@ -6,24 +6,24 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
-import { ConfigError, failOption as fail, type Options } from '../shared/config';
-import { readCounters, SHARD_COUNTERS } from '../shared/counters';
-import type { Logger } from '../shared/log';
-import { TunDevice, type AeadCipherName } from '../shared/native';
-import { aeadCipherName } from '../shared/protocol/ncp';
-import { STATS_ROW, type ShardToMain } from '../shared/shard-protocol';
+import { ConfigError, failOption as fail, type Options } from '../../shared/config';
+import { readCounters, SHARD_COUNTERS } from '../../shared/counters';
+import type { Logger } from '../../shared/log';
+import { TunDevice, type AeadCipherName } from '../../shared/native';
+import { aeadCipherName } from '../../shared/protocol/ncp';
+import { STATS_ROW, type ShardToMain } from '../../shared/shard-protocol';
 import { Admission, clientEnvironment } from './admission';
 import { ClientRegistry, type ClientEntry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
-import { resolveLinkLocal } from './link-local';
-import { KeyKeeper } from './persist-key';
-import { addAddress4, addAddress6, addPointToPoint4, addRoute } from './iproute';
+import { resolveLinkLocal } from '../link-local';
+import { KeyKeeper } from '../persist-key';
+import { addAddress4, addAddress6, addPointToPoint4, addRoute } from '../iproute';
 import { RouteTable } from './routes';
-import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from './server-view';
+import type { ClientEvent, ClientRecord, ServerSignal, ServerView } from '../ops/server-view';
 import { ShardPool, type ShardHandle, type ShardTemplate } from './shard-pool';
-import { socketBuffers } from './socket-buffers';
+import { socketBuffers } from '../socket-buffers';
 import { TunPump } from './tun-pump';
-import { VERSION_BANNER } from './version';
+import { VERSION_BANNER } from '../version';
 
 export interface RunningServer extends ServerView {
   readonly tunName: string;
