@@ -9,7 +9,8 @@
         "src/native/batch.cc",
         "src/native/tun.cc",
         "src/native/udp.cc",
-        "src/native/aead.cc"
+        "src/native/aead.cc",
+        "src/native/cbc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "aead.h"
+#include "cbc.h"
 #include "tun.h"
 #include "udp.h"
 
@@ -11,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunDevice", TunDevice::Define(env));
   exports.Set("UdpSocket", UdpSocket::Define(env));
   exports.Set("AeadKey", AeadKey::Define(env));
+  exports.Set("CbcHmacKey", CbcHmacKey::Define(env));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;
 }

@@ -42,10 +42,18 @@ interface NativeAeadKey {
   destroy(): void;
 }
 
+interface NativeCbcHmacKey {
+  seal(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerLength: number, capacity: number): void;
+  open(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerLength: number, results: Uint8Array): number;
+  sizes(): [number, number, number];
+  destroy(): void;
+}
+
 interface NativeAddon {
   TunDevice: new (name: string, multiQueue: boolean, fd?: number) => NativeTunDevice;
   UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
   AeadKey: new (cipher: string, sealKey: Uint8Array, sealIv: Uint8Array, openKey: Uint8Array, openIv: Uint8Array) => NativeAeadKey;
+  CbcHmacKey: new (cipher: string, digest: string, sealKey: Uint8Array, sealHmacKey: Uint8Array, openKey: Uint8Array, openHmacKey: Uint8Array) => NativeCbcHmacKey;
   ADDRESS_SIZE: number;
 }
 
@@ -324,6 +332,46 @@ export class AeadKey {
     return this.handle.open(batch.memory, batch.offsets, batch.lengths, count, layout, results);
   }
   /** Wipes the key now rather than at garbage collection. */
+  destroy(): void {
+    this.handle.destroy();
+  }
+}
+
+export type CbcCipherName = 'AES-128-CBC' | 'AES-192-CBC' | 'AES-256-CBC' | 'BF-CBC';
+
+/**
+ * One CBC + HMAC data-channel key (OpenVPN's non-AEAD data channel): a persistent cipher and
+ * HMAC context per direction; wiped on destroy or GC. `digest` null is `auth none`.
+ */
+export class CbcHmacKey {
+  private readonly handle: NativeCbcHmacKey;
+  readonly ivLength: number;
+  readonly blockSize: number;
+  /** HMAC bytes in each packet (0 with `auth none`). */
+  readonly macLength: number;
+
+  constructor(
+    cipher: CbcCipherName,
+    digest: string | null,
+    seal: { key: Uint8Array; hmacKey: Uint8Array } | null,
+    open: { key: Uint8Array; hmacKey: Uint8Array } | null,
+  ) {
+    this.handle = new addon.CbcHmacKey(cipher, digest ?? '', seal?.key ?? EMPTY, seal?.hmacKey ?? EMPTY, open?.key ?? EMPTY, open?.hmacKey ?? EMPTY);
+    [this.ivLength, this.blockSize, this.macLength] = this.handle.sizes();
+  }
+
+  /**
+   * Pads, encrypts and authenticates `count` packets in place. Packet i is [header][HMAC][IV]
+   * [plaintext] with lengths[i] covering all of it; lengths[i] grows by the padding, which must
+   * fit in batch.capacity.
+   */
+  seal(batch: PacketBatch, count: number, headerLength: number): void {
+    this.handle.seal(batch.memory, batch.offsets, batch.lengths, count, headerLength, batch.capacity);
+  }
+  /** Checks each HMAC, decrypts in place and strips the padding (lengths[i] shrinks); results[i] = 1 when authentic. */
+  open(batch: PacketBatch, count: number, headerLength: number, results: Uint8Array): number {
+    return this.handle.open(batch.memory, batch.offsets, batch.lengths, count, headerLength, results);
+  }
   destroy(): void {
     this.handle.destroy();
   }

@@ -1,31 +1,17 @@
-// The OpenVPN 2.6 AEAD data channel for one key_state (crypto.c openvpn_encrypt_aead /
-// openvpn_decrypt_aead, ssl.c tls_prepend_opcode_v1/v2, handle_data_channel_packet; wire doc 6).
+// The OpenVPN 2.6 data channel for one key_state (crypto.c openvpn_encrypt / openvpn_decrypt,
+// ssl.c tls_prepend_opcode_v1/v2, handle_data_channel_packet; wire doc 6): AEAD ciphers, and
+// CBC + HMAC for older peers. The packet layouts are in data-format.ts.
 //
-//   P_DATA_V2: [0x48|key_id][peer-id 24 BE][packet-id 32 BE][tag 16][ciphertext]   AAD = bytes 0..8
-//   P_DATA_V1: [0x30|key_id][packet-id 32 BE][tag 16][ciphertext]                  AAD = packet-id only
-//   nonce = packet-id (4) || implicit IV (8, from the hmac half of the key block)
-//
-// Batches are sealed and opened in place by the native addon; this file only writes headers,
-// picks layouts and keeps the packet-id state and counters. Nothing here allocates per packet.
+// Batches are sealed and opened in place by the native addon; this file only writes headers
+// and packet-ids and keeps the packet-id state and counters. Nothing here allocates per packet.
 
-import { AeadKey, aeadLayout } from '../native';
 import type { AeadCipherName, PacketBatch } from '../native';
-import { checkKeyBlock, sliceAeadKeys } from './key-derivation';
-import type { AeadKeySlices } from './key-derivation';
+import { dataFormat, dataKeyLength, digestLength, isCbcCipher, type DataCipherName, type DataFormat, type DataKeySlices } from './data-format';
+import { checkKeyBlock, sliceAeadKeys, sliceCbcKeys } from './key-derivation';
 import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT, MAX_PEER_ID } from './opcodes';
 import { DEFAULT_SEQ_BACKTRACK, DEFAULT_TIME_BACKTRACK_S, PacketIdRec, PacketIdSend } from './packet-id';
 
-export const AEAD_TAG_LENGTH = 16;
-const PACKET_ID_LENGTH = 4;
-/** Bytes in front of the plaintext of a P_DATA_V2 packet: op/peer-id 4 + packet-id 4 + tag 16. */
-export const DATA_V2_HEADROOM = 4 + PACKET_ID_LENGTH + AEAD_TAG_LENGTH;
-/** Bytes in front of the plaintext of a P_DATA_V1 packet: op 1 + packet-id 4 + tag 16. */
-export const DATA_V1_HEADROOM = 1 + PACKET_ID_LENGTH + AEAD_TAG_LENGTH;
-/** Headroom that fits either format (ring slots reserve this much). */
-export const MAX_DATA_HEADROOM = DATA_V2_HEADROOM;
-
-const V2_LAYOUT = aeadLayout({ aadOffset: 0, aadLength: 8, nonceOffset: 4, nonceLength: 4, tagOffset: 8, payloadOffset: DATA_V2_HEADROOM });
-const V1_LAYOUT = aeadLayout({ aadOffset: 1, aadLength: 4, nonceOffset: 1, nonceLength: 4, tagOffset: 5, payloadOffset: DATA_V1_HEADROOM });
+export { AEAD_TAG_LENGTH, DATA_V1_HEADROOM, DATA_V2_HEADROOM, MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataCipherName } from './data-format';
 
 /** Why a received data packet was dropped. Status code in DecryptResults = index + 1. */
 export const DATA_DROP_REASONS = ['short', 'not-data', 'bad-key-id', 'bad-tag', 'replay'] as const;
@@ -85,11 +71,13 @@ export interface DataChannelTraffic {
 }
 
 export interface DataChannelKeyOptions {
-  cipher: AeadCipherName;
+  cipher: DataCipherName;
+  /** `auth` digest of a CBC cipher (default SHA1, OpenVPN's; null: `auth none`); AEAD ignores it. */
+  auth?: string | null;
   /** key_id 0..7 of the key_state these keys belong to. */
   keyId: number;
-  /** Our encrypt/decrypt keys and implicit IVs (key-derivation.ts sliceAeadKeys). */
-  slices: AeadKeySlices;
+  /** Our encrypt/decrypt keys (key-derivation.ts sliceAeadKeys or sliceCbcKeys). */
+  slices: DataKeySlices;
   /** Peer-id to send in P_DATA_V2; null sends P_DATA_V1 (no peer-id negotiated). */
   peerId?: number | null;
   /** --replay-window n t (default 64 15). */
@@ -102,11 +90,16 @@ export interface DataChannelKeyOptions {
 
 /** Key length of each AEAD data cipher. */
 export function aeadKeyLength(cipher: AeadCipherName): number {
-  return cipher === 'AES-128-GCM' ? 16 : 32;
+  return dataKeyLength(cipher);
 }
+
+/** OpenVPN's default `auth`, used by CBC ciphers. */
+export const DEFAULT_AUTH = 'SHA1';
 
 // Scratch shared by all keys: decrypt is synchronous and a worker runs one loop.
 let savedLengths = new Uint32Array(0);
+/** Lengths after opening (CBC strips its padding). */
+let openedLengths = new Uint32Array(0);
 let kinds = new Uint8Array(0);
 let opened = new Uint8Array(0);
 
@@ -114,6 +107,7 @@ function ensureScratch(n: number): void {
   if (savedLengths.length >= n) return;
   const size = Math.max(n, 2 * savedLengths.length, 64);
   savedLengths = new Uint32Array(size);
+  openedLengths = new Uint32Array(size);
   kinds = new Uint8Array(size);
   opened = new Uint8Array(size);
 }
@@ -123,16 +117,16 @@ const KIND_V1 = 1;
 const KIND_V2 = 2;
 
 /**
- * The data-channel state of one key_state: the AEAD contexts (both directions), the send
+ * The data-channel state of one key_state: the cipher contexts (both directions), the send
  * packet-id and the receive replay window. The native context copies the key bytes, so the
  * caller may wipe the key block after construction.
  */
 export class DataChannelKey {
-  readonly cipher: AeadCipherName;
+  readonly cipher: DataCipherName;
   readonly keyId: number;
   readonly counters: DataChannelCounters;
   readonly traffic: DataChannelTraffic = { sentPackets: 0, sentBytes: 0, receivedPackets: 0, receivedBytes: 0 };
-  private readonly aead: AeadKey;
+  private readonly format: DataFormat;
   private readonly sendId: PacketIdSend;
   private readonly replay: PacketIdRec;
   private peerIdValue: number | null;
@@ -140,7 +134,7 @@ export class DataChannelKey {
   constructor(options: DataChannelKeyOptions) {
     const { cipher, keyId, slices } = options;
     if (!Number.isInteger(keyId) || keyId < 0 || keyId > P_KEY_ID_MASK) throw new RangeError(`key_id ${keyId} is not 0..7`);
-    const keyLen = aeadKeyLength(cipher);
+    const keyLen = dataKeyLength(cipher);
     if (slices.encryptKey.length !== keyLen || slices.decryptKey.length !== keyLen) {
       throw new RangeError(`${cipher} needs ${keyLen}-byte keys`);
     }
@@ -151,11 +145,7 @@ export class DataChannelKey {
     this.sendId = new PacketIdSend(false, options.initialSendPacketId ?? 0);
     this.setPeerId(options.peerId ?? null);
     this.replay = new PacketIdRec(options.replayWindow ?? DEFAULT_SEQ_BACKTRACK, options.replayWindowTimeS ?? DEFAULT_TIME_BACKTRACK_S);
-    this.aead = new AeadKey(
-      cipher,
-      { key: slices.encryptKey, implicitIv: slices.encryptImplicitIv },
-      { key: slices.decryptKey, implicitIv: slices.decryptImplicitIv },
-    );
+    this.format = dataFormat(cipher, options.auth === undefined ? DEFAULT_AUTH : options.auth, slices);
   }
 
   /**
@@ -165,13 +155,16 @@ export class DataChannelKey {
   static fromKeyBlock(
     block: Buffer,
     role: 'client' | 'server',
-    cipher: AeadCipherName,
+    cipher: DataCipherName,
     keyId: number,
     options: Omit<DataChannelKeyOptions, 'cipher' | 'keyId' | 'slices'> = {},
   ): DataChannelKey {
-    const keyLen = aeadKeyLength(cipher);
+    const keyLen = dataKeyLength(cipher);
     if (!checkKeyBlock(block, keyLen)) throw new Error('data channel key block has an all-zero cipher key; renegotiate');
-    return new DataChannelKey({ ...options, cipher, keyId, slices: sliceAeadKeys(block, role, keyLen) });
+    const slices = isCbcCipher(cipher)
+      ? sliceCbcKeys(block, role, keyLen, digestLength(options.auth === undefined ? DEFAULT_AUTH : options.auth))
+      : sliceAeadKeys(block, role, keyLen);
+    return new DataChannelKey({ ...options, cipher, keyId, slices });
   }
 
   /** Peer-id sent in P_DATA_V2, or null while sending P_DATA_V1. */
@@ -187,15 +180,16 @@ export class DataChannelKey {
     this.peerIdValue = peerId;
   }
 
-  /** Bytes the sender needs in front of each plaintext (24 for P_DATA_V2, 21 for V1). */
+  /** Bytes the sender needs in front of each plaintext (AEAD: 24 for P_DATA_V2, 21 for V1). */
   get headroom(): number {
-    return this.peerIdValue === null ? DATA_V1_HEADROOM : DATA_V2_HEADROOM;
+    return this.format.headroom(this.peerIdValue !== null);
   }
 
   /**
    * Encrypts `count` packets in place. On entry packet i's plaintext is at
    * memory[offsets[i] + headroom ..] with length lengths[i] (headroom = this.headroom); on
-   * return the whole data packet starts at offsets[i] and lengths[i] grew by headroom.
+   * return the whole data packet starts at offsets[i] and lengths[i] grew by headroom (and by
+   * CBC padding, up to one block, which the batch capacity must leave room for).
    * Returns how many packets (a prefix) were sealed: fewer than `count` only when the
    * packet-id is exhausted, and those are counted in counters.packetIdExhausted.
    */
@@ -205,36 +199,40 @@ export class DataChannelKey {
     const offsets = batch.offsets;
     const lengths = batch.lengths;
     const v2 = this.peerIdValue !== null;
-    const headroom = v2 ? DATA_V2_HEADROOM : DATA_V1_HEADROOM;
+    const format = this.format;
+    const headroom = format.headroom(v2);
+    const pidAt = format.packetIdOffset(v2);
     const peerId = this.peerIdValue ?? 0;
     let sealed = 0;
-    let bytes = 0;
     for (; sealed < count; sealed++) {
       const length = lengths[sealed]! + headroom;
-      if (length > batch.capacity) throw new RangeError(`packet ${sealed}: ${length} bytes with headroom exceed the slot capacity ${batch.capacity}`);
+      if (length + format.tailroom > batch.capacity) {
+        throw new RangeError(`packet ${sealed}: ${length} bytes with headroom and padding exceed the slot capacity ${batch.capacity}`);
+      }
       const next = this.sendId.next(0);
       if (next === null) break;
       const id = next.id;
-      let at = offsets[sealed]!;
+      const at = offsets[sealed]!;
       if (v2) {
         memory[at] = (P_DATA_V2 << P_OPCODE_SHIFT) | this.keyId;
         memory[at + 1] = peerId >>> 16;
         memory[at + 2] = (peerId >>> 8) & 0xff;
         memory[at + 3] = peerId & 0xff;
-        at += 4;
       } else {
         memory[at] = (P_DATA_V1 << P_OPCODE_SHIFT) | this.keyId;
-        at += 1;
       }
-      memory[at] = id >>> 24;
-      memory[at + 1] = (id >>> 16) & 0xff;
-      memory[at + 2] = (id >>> 8) & 0xff;
-      memory[at + 3] = id & 0xff;
+      const p = at + pidAt;
+      memory[p] = id >>> 24;
+      memory[p + 1] = (id >>> 16) & 0xff;
+      memory[p + 2] = (id >>> 8) & 0xff;
+      memory[p + 3] = id & 0xff;
       lengths[sealed] = length;
-      bytes += length;
     }
     if (sealed < count) this.counters.packetIdExhausted += count - sealed;
-    if (sealed > 0) this.aead.seal(batch, sealed, v2 ? V2_LAYOUT : V1_LAYOUT);
+    if (sealed > 0) format.seal(batch, sealed, v2);
+    let bytes = 0;
+    // Counted after sealing: CBC padding is part of the wire bytes.
+    for (let i = 0; i < sealed; i++) bytes += lengths[i]!;
     this.traffic.sentPackets += sealed;
     this.traffic.sentBytes += bytes;
     return sealed;
@@ -274,8 +272,7 @@ export class DataChannelKey {
         status[i] = ST_NOT_DATA;
       } else if ((byte0 & P_KEY_ID_MASK) !== this.keyId) {
         status[i] = ST_BAD_KEY_ID;
-      } else if (length <= (op === P_DATA_V2 ? DATA_V2_HEADROOM : DATA_V1_HEADROOM)) {
-        // openvpn_decrypt_aead: "missing payload" below one byte of ciphertext.
+      } else if (length < this.format.minLength(op === P_DATA_V2)) {
         status[i] = ST_SHORT;
       } else {
         status[i] = DATA_OK;
@@ -291,13 +288,9 @@ export class DataChannelKey {
       invalid++;
     }
 
-    // The addon opens one layout per call and fails zero-length packets without touching
-    // them, so packets of the other format (and invalid ones) are hidden by length 0.
-    if (v2 > 0) this.openKind(batch, count, KIND_V2, invalid > 0 || v1 > 0, V2_LAYOUT, status);
-    if (v1 > 0) this.openKind(batch, count, KIND_V1, invalid > 0 || v2 > 0, V1_LAYOUT, status);
-    if (invalid > 0 || (v1 > 0 && v2 > 0)) {
-      for (let i = 0; i < count; i++) lengths[i] = savedLengths[i]!;
-    }
+    if (v2 > 0) this.openKind(batch, count, KIND_V2, invalid > 0 || v1 > 0, status);
+    if (v1 > 0) this.openKind(batch, count, KIND_V1, invalid > 0 || v2 > 0, status);
+    for (let i = 0; i < count; i++) lengths[i] = savedLengths[i]!;
 
     let accepted = 0;
     let bytes = 0;
@@ -309,33 +302,45 @@ export class DataChannelKey {
         continue;
       }
       const start = offsets[i]!;
-      const headroom = kinds[i] === KIND_V2 ? DATA_V2_HEADROOM : DATA_V1_HEADROOM;
-      const at = start + headroom - AEAD_TAG_LENGTH - PACKET_ID_LENGTH;
+      const isV2 = kinds[i] === KIND_V2;
+      const headroom = this.format.headroom(isV2);
+      const opened = openedLengths[i]!;
+      // A CBC packet whose padding leaves no room for its packet-id is broken, like a bad HMAC.
+      if (opened < headroom) {
+        status[i] = ST_BAD_TAG;
+        drops['bad-tag']++;
+        continue;
+      }
+      const at = start + this.format.packetIdOffset(isV2);
       const id = ((memory[at]! << 24) | (memory[at + 1]! << 16) | (memory[at + 2]! << 8) | memory[at + 3]!) >>> 0;
       if (!replay.check(id, 0, now)) {
         status[i] = ST_REPLAY;
         drops.replay++;
         continue;
       }
-      const length = savedLengths[i]!;
       results.payloadOffsets[i] = start + headroom;
-      results.payloadLengths[i] = length - headroom;
+      results.payloadLengths[i] = opened - headroom;
       accepted++;
-      bytes += length;
+      bytes += savedLengths[i]!;
     }
     this.traffic.receivedPackets += accepted;
     this.traffic.receivedBytes += bytes;
     return accepted;
   }
 
-  private openKind(batch: PacketBatch, count: number, kind: number, hide: boolean, layout: Uint32Array, status: Uint8Array): void {
+  /**
+   * Opens the packets of one format: the native call takes one layout, and it fails
+   * zero-length packets without touching them, so packets of the other format (and invalid
+   * ones) are hidden by length 0.
+   */
+  private openKind(batch: PacketBatch, count: number, kind: number, hide: boolean, status: Uint8Array): void {
     const lengths = batch.lengths;
-    if (hide) {
-      for (let i = 0; i < count; i++) lengths[i] = kinds[i] === kind ? savedLengths[i]! : 0;
-    }
-    this.aead.open(batch, count, layout, opened);
+    for (let i = 0; i < count; i++) lengths[i] = !hide || kinds[i] === kind ? savedLengths[i]! : 0;
+    this.format.open(batch, count, kind === KIND_V2, opened);
     for (let i = 0; i < count; i++) {
-      if (kinds[i] === kind && opened[i] !== 1) status[i] = ST_BAD_TAG;
+      if (kinds[i] !== kind) continue;
+      if (opened[i] !== 1) status[i] = ST_BAD_TAG;
+      else openedLengths[i] = lengths[i]!;
     }
   }
 
@@ -367,6 +372,6 @@ export class DataChannelKey {
 
   /** Wipes the native key contexts now (also done at garbage collection). */
   destroy(): void {
-    this.aead.destroy();
+    this.format.destroy();
   }
 }

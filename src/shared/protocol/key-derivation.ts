@@ -138,6 +138,32 @@ export function sliceAeadKeys(block: Buffer, role: 'client' | 'server', keyLen: 
   };
 }
 
+/** CBC keys of one side: cipher key and HMAC key per direction (views into the key block). */
+export interface CbcKeySlices {
+  readonly encryptKey: Buffer;
+  readonly encryptHmacKey: Buffer;
+  readonly decryptKey: Buffer;
+  readonly decryptHmacKey: Buffer;
+}
+
+/**
+ * Slices the block for the CBC + HMAC data channel: the same halves as sliceAeadKeys, with the
+ * HMAC key the first `macLen` bytes of each key's hmac half (key2 of crypto.c, key_direction
+ * normal for the client, inverse for the server).
+ */
+export function sliceCbcKeys(block: Buffer, role: 'client' | 'server', keyLen: number, macLen: number): CbcKeySlices {
+  if (block.length !== KEY_BLOCK_SIZE) throw new Error(`key block must be ${KEY_BLOCK_SIZE} bytes`);
+  if (keyLen <= 0 || keyLen > 64 || macLen < 0 || macLen > 64) throw new Error(`key lengths ${keyLen}/${macLen} out of range`);
+  const enc = role === 'client' ? 0 : 128;
+  const dec = role === 'client' ? 128 : 0;
+  return {
+    encryptKey: block.subarray(enc, enc + keyLen),
+    encryptHmacKey: block.subarray(enc + 64, enc + 64 + macLen),
+    decryptKey: block.subarray(dec, dec + keyLen),
+    decryptHmacKey: block.subarray(dec + 64, dec + 64 + macLen),
+  };
+}
+
 /**
  * crypto.c check_key: a block whose used cipher key is all zero in either direction is
  * refused ("Bad dynamic key generated").
