@@ -10,7 +10,8 @@
         "src/native/tun.cc",
         "src/native/udp.cc",
         "src/native/aead.cc",
-        "src/native/cbc.cc"
+        "src/native/cbc.cc",
+        "src/native/tcp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -3,6 +3,7 @@
 
 #include "aead.h"
 #include "cbc.h"
+#include "tcp.h"
 #include "tun.h"
 #include "udp.h"
 
@@ -13,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpSocket", UdpSocket::Define(env));
   exports.Set("AeadKey", AeadKey::Define(env));
   exports.Set("CbcHmacKey", CbcHmacKey::Define(env));
+  exports.Set("openTcpListener", Napi::Function::New(env, OpenTcpListener, "openTcpListener"));
+  exports.Set("closeDescriptor", Napi::Function::New(env, CloseDescriptor, "closeDescriptor"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;
 }

@@ -55,6 +55,8 @@ interface NativeAddon {
   AeadKey: new (cipher: string, sealKey: Uint8Array, sealIv: Uint8Array, openKey: Uint8Array, openIv: Uint8Array) => NativeAeadKey;
   CbcHmacKey: new (cipher: string, digest: string, sealKey: Uint8Array, sealHmacKey: Uint8Array, openKey: Uint8Array, openHmacKey: Uint8Array) => NativeCbcHmacKey;
   ADDRESS_SIZE: number;
+  openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
+  closeDescriptor(fd: number): void;
 }
 
 function loadAddon(): NativeAddon {
@@ -375,4 +377,26 @@ export class CbcHmacKey {
   destroy(): void {
     this.handle.destroy();
   }
+}
+
+export interface TcpListenerOptions {
+  family: 4 | 6;
+  dualStack: boolean;
+  address: string;
+  port: number;
+  /** Several listeners on one port, the kernel spreading connections over them. */
+  reusePort: boolean;
+  backlog?: number;
+}
+
+/**
+ * A listening TCP socket's descriptor (non-blocking, close-on-exec), for net.Server.listen({ fd })
+ * in the thread that serves it. Until a server takes it over, closeDescriptor() frees it.
+ */
+export function openTcpListener(options: TcpListenerOptions): number {
+  return addon.openTcpListener(options.family, options.reusePort, options.dualStack, options.address, options.port, options.backlog ?? 1024);
+}
+
+export function closeDescriptor(fd: number): void {
+  addon.closeDescriptor(fd);
 }

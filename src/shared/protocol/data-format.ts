@@ -143,3 +143,17 @@ export function dataFormat(cipher: DataCipherName, digest: string | null, slices
   if (!('encryptImplicitIv' in slices)) throw new TypeError(`${cipher} needs AEAD key slices (key and implicit IV)`);
   return new AeadFormat(cipher, slices);
 }
+
+/**
+ * Why this process cannot run `cipher` (BF-CBC without OpenSSL's legacy provider), or null when
+ * it can: asked of OpenSSL itself, since the providers Node loads vary by build.
+ */
+export function cipherUnavailable(cipher: DataCipherName): string | null {
+  if (!isCbcCipher(cipher)) return null;
+  try {
+    new CbcHmacKey(cipher, null, null, null).destroy();
+    return null;
+  } catch (error) {
+    return (error as Error).message.replace(/^CbcHmacKey: /, '');
+  }
+}

@@ -2,9 +2,13 @@
 // ncp_get_best_cipher, check_pull_client_ncp; multi.c multi_client_set_protocol_options;
 // wire doc 8.1). Pure string logic: the session feeds it the peer-info and OCC cipher.
 
-import type { AeadCipherName } from '../native';
+import type { AeadCipherName, CbcCipherName } from '../native';
 
 export const AEAD_CIPHERS: readonly AeadCipherName[] = ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'];
+/** The CBC + HMAC ciphers of the data channel (BF-CBC only where OpenSSL's legacy provider is loaded). */
+export const CBC_CIPHERS: readonly CbcCipherName[] = ['AES-256-CBC', 'AES-192-CBC', 'AES-128-CBC', 'BF-CBC'];
+/** Every data cipher shardvpn implements. */
+export const DATA_CIPHERS: readonly (AeadCipherName | CbcCipherName)[] = [...AEAD_CIPHERS, ...CBC_CIPHERS];
 /** 2.6 default --data-ciphers (with a ChaCha20-Poly1305 capable library). */
 export const DEFAULT_DATA_CIPHERS: readonly string[] = ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'];
 /** What IV_NCP=2 without IV_CIPHERS promises. */
@@ -48,6 +52,12 @@ export function normalizeCipherName(name: string): string | null {
 export function aeadCipherName(name: string): AeadCipherName | null {
   const n = normalizeCipherName(name);
   return n !== null && (AEAD_CIPHERS as readonly string[]).includes(n) ? (n as AeadCipherName) : null;
+}
+
+/** The name as one of the data ciphers this data channel implements (AEAD or CBC), or null. */
+export function dataCipherName(name: string): AeadCipherName | CbcCipherName | null {
+  const n = normalizeCipherName(name);
+  return n !== null && (DATA_CIPHERS as readonly string[]).includes(n) ? (n as AeadCipherName | CbcCipherName) : null;
 }
 
 export type DataCiphersResult =

@@ -1,0 +1,75 @@
+#include "tcp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "errors.h"
+
+namespace shardvpn {
+
+// openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address, port,
+// backlog) -> fd. A non-blocking, close-on-exec listening socket; the caller owns the fd.
+Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6 || !info[0].IsNumber() || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber()) {
+    ThrowType(env, "openTcpListener(family, reusePort, dualStack, address, port, backlog): bad arguments");
+  }
+  int family = info[0].As<Napi::Number>().Int32Value();
+  bool reusePort = info[1].ToBoolean();
+  bool dualStack = info[2].ToBoolean();
+  std::string address = info[3].As<Napi::String>().Utf8Value();
+  int64_t port = info[4].As<Napi::Number>().Int64Value();
+  int backlog = info[5].As<Napi::Number>().Int32Value();
+  if (family != 4 && family != 6) ThrowRange(env, "openTcpListener: family must be 4 or 6");
+  if (port < 0 || port > 65535) ThrowRange(env, "openTcpListener: port " + std::to_string(port) + " outside 0..65535");
+  struct sockaddr_storage name;
+  memset(&name, 0, sizeof(name));
+  socklen_t nameLength = 0;
+  if (family == 4) {
+    auto* sin = reinterpret_cast<struct sockaddr_in*>(&name);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, address.c_str(), &sin->sin_addr) != 1) ThrowType(env, "openTcpListener: '" + address + "' is not an IPv4 address");
+    nameLength = sizeof(*sin);
+  } else {
+    auto* sin6 = reinterpret_cast<struct sockaddr_in6*>(&name);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, address.c_str(), &sin6->sin6_addr) != 1) ThrowType(env, "openTcpListener: '" + address + "' is not an IPv6 address");
+    nameLength = sizeof(*sin6);
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(env, "socket", errno);
+  int one = 1;
+  int v6only = dualStack ? 0 : 1;
+  const char* failed = nullptr;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) failed = "setsockopt SO_REUSEADDR";
+  if (failed == nullptr && reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) failed = "setsockopt SO_REUSEPORT";
+  if (failed == nullptr && family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) failed = "setsockopt IPV6_V6ONLY";
+  std::string where = "bind " + address + ":" + std::to_string(port);
+  if (failed == nullptr && bind(fd, reinterpret_cast<struct sockaddr*>(&name), nameLength) < 0) failed = where.c_str();
+  if (failed == nullptr && listen(fd, backlog) < 0) failed = "listen";
+  if (failed != nullptr) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, failed, err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// closeDescriptor(fd): for listeners opened here that no net.Server took over.
+Napi::Value CloseDescriptor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowType(env, "closeDescriptor(fd): fd must be a number");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd >= 0 && close(fd) < 0 && errno != EBADF) ThrowErrno(env, "close", errno);
+  return env.Undefined();
+}
+
+}  // namespace shardvpn
