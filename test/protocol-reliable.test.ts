@@ -371,3 +371,21 @@ test('two endpoints over a lossy, reordering, duplicating network: every message
     if (loss > 0) assert.ok(sent > a.deliveredIds.length + b.deliveredIds.length, 'losses caused retransmissions');
   }
 });
+
+test('over TCP (retransmit false) each message goes out once, and nothing waits on a timer', () => {
+  const send = new ReliableSend({ initialTimeoutMs: 2000, retransmit: false });
+  send.enqueue(P_CONTROL_V1, Buffer.from('a'));
+  send.enqueue(P_CONTROL_V1, Buffer.from('b'));
+  assert.equal(send.timeUntilDue(0), 0);
+  assert.deepEqual(send.due(0).map((m) => String(m.payload)), ['a', 'b']);
+  assert.equal(send.timeUntilDue(0), null);
+  assert.deepEqual(send.due(1_000_000), []);
+  // ACKs for later ids do not trigger a fast retransmit either.
+  send.onAcks([1]);
+  send.onAcks([1]);
+  send.onAcks([1]);
+  send.enqueue(P_CONTROL_V1, Buffer.from('c'));
+  assert.deepEqual(send.due(5).map((m) => String(m.payload)), ['c']);
+  assert.deepEqual(send.due(6), []);
+  assert.equal(send.unacked, 2);
+});

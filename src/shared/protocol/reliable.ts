@@ -53,6 +53,11 @@ export interface ReliableSendOptions {
   firstPacketId?: number;
   /** Send nothing until scheduleNow() (a TCP server waits for the client to speak). */
   hold?: boolean;
+  /**
+   * false over TCP: each message is sent once, since the stream delivers it or the connection
+   * dies (a retransmission would only be a duplicate for the peer to drop).
+   */
+  retransmit?: boolean;
 }
 
 export class ReliableSend {
@@ -61,8 +66,10 @@ export class ReliableSend {
   private readonly entries: SendEntry[] = []; // kept in packet-id order
   private nextId: number;
   private hold: boolean;
+  private readonly retransmit: boolean;
 
   constructor(opts: ReliableSendOptions = {}) {
+    this.retransmit = opts.retransmit ?? true;
     this.windowSize = opts.windowSize ?? TLS_RELIABLE_N_SEND_BUFFERS;
     this.initialTimeout = opts.initialTimeoutMs ?? DEFAULT_TLS_TIMEOUT_MS;
     this.nextId = (opts.firstPacketId ?? 0) >>> 0;
@@ -130,8 +137,8 @@ export class ReliableSend {
     const out: ReliableOutgoing[] = [];
     if (this.hold) return out;
     for (const e of this.entries) {
-      if (now >= e.nextTry || e.nAcks >= N_ACK_RETRANSMIT) {
-        e.nextTry = now + e.timeout;
+      if (now >= e.nextTry || (e.nAcks >= N_ACK_RETRANSMIT && this.retransmit)) {
+        e.nextTry = this.retransmit ? now + e.timeout : Infinity;
         e.timeout *= 2;
         e.nAcks = 0;
         out.push(e);
@@ -145,10 +152,10 @@ export class ReliableSend {
     if (this.hold || this.entries.length === 0) return null;
     let best = Infinity;
     for (const e of this.entries) {
-      if (e.nAcks >= N_ACK_RETRANSMIT || e.nextTry <= now) return 0;
+      if ((e.nAcks >= N_ACK_RETRANSMIT && this.retransmit) || e.nextTry <= now) return 0;
       best = Math.min(best, e.nextTry - now);
     }
-    return best;
+    return best === Infinity ? null : best;
   }
 
   /** Make everything due now with the initial timeout, and lift the hold (reliable_schedule_now). */

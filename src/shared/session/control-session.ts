@@ -300,7 +300,7 @@ export class ControlSession {
   // ---------------------------------------------------------------------------------------------
 
   private newKeyState(keyId: number, now: number, firstPacketId = 0): KeyState {
-    return new KeyState(keyId, this.role, now, this.handWindowMs, this.tlsTimeoutMs, firstPacketId);
+    return new KeyState(keyId, this.role, now, this.handWindowMs, this.tlsTimeoutMs, firstPacketId, !this.config.stream);
   }
 
   private startRenegotiation(by: 'local' | 'peer', now: number): void {

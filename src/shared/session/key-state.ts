@@ -56,8 +56,9 @@ export class KeyState {
     handWindowMs: number,
     tlsTimeoutMs: number,
     firstPacketId = 0,
+    retransmit = true,
   ) {
-    this.send = new ReliableSend({ initialTimeoutMs: tlsTimeoutMs, firstPacketId });
+    this.send = new ReliableSend({ initialTimeoutMs: tlsTimeoutMs, firstPacketId, retransmit });
     this.recv = new ReliableRecv({ firstPacketId });
     this.handDeadline = now + handWindowMs;
     this.ownKeySource =

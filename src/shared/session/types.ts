@@ -95,6 +95,8 @@ export interface ControlSessionConfig {
   readonly stateless?: StatelessStart;
   /** Own session id (tests); random otherwise. */
   readonly sessionId?: Buffer;
+  /** Over TCP: control messages are not retransmitted (the stream delivers or dies). */
+  readonly stream?: boolean;
 }
 
 export type SessionErrorReason =
