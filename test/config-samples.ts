@@ -229,4 +229,127 @@ ${STATIC}
 `,
 };
 
-export const samples: readonly Sample[] = [angristanServer, angristanClient, nyrServer, nyrClientCrlf, pivpnServer, pivpnClient];
+
+
+/**
+ * OpenVPN 2.6's own sample-config-files/server.conf, with the two lines its comments suggest
+ * for mixed old and new clients switched on (tls-auth, data-ciphers with AES-256-CBC).
+ */
+export const openvpnSampleServer: Sample = {
+  name: 'sample-server.conf',
+  files: ['ca.crt', 'server.crt', 'server.key', 'ta.key', 'ipp.txt'],
+  text: `port 1194
+proto udp
+dev tun
+ca ca.crt
+cert server.crt
+key server.key  # This file should be kept secret
+topology subnet
+server 10.8.0.0 255.255.255.0
+ifconfig-pool-persist ipp.txt
+keepalive 10 120
+tls-auth ta.key 0 # This file is secret
+data-ciphers AES-256-GCM:AES-128-GCM:?CHACHA20-POLY1305:AES-256-CBC
+persist-key
+persist-tun
+status openvpn-status.log
+verb 3
+explicit-exit-notify 1
+`,
+};
+
+/** OpenVPN 2.6's sample client.conf with the same two lines, and CBC preferred. */
+export const openvpnSampleClient: Sample = {
+  name: 'sample-client.conf',
+  files: ['ca.crt', 'client.crt', 'client.key', 'ta.key'],
+  text: `client
+dev tun
+proto udp
+remote my-server-1 1194
+resolv-retry infinite
+nobind
+persist-key
+persist-tun
+ca ca.crt
+cert client.crt
+key client.key
+remote-cert-tls server
+tls-auth ta.key 1
+data-ciphers AES-256-CBC:AES-256-GCM
+verb 3
+`,
+};
+
+/** A pfSense "OpenVPN Client Export" inline profile (AES-256-CBC fallback, udp4 remote, tls-auth). */
+export const pfsenseClient: Sample = {
+  name: 'pfSense-UDP4-1194-alice-config.ovpn',
+  files: [],
+  text: `dev tun
+persist-tun
+persist-key
+data-ciphers AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305:AES-256-CBC
+data-ciphers-fallback AES-256-CBC
+auth SHA256
+tls-client
+client
+resolv-retry infinite
+remote 192.0.2.44 1194 udp4
+nobind
+verify-x509-name "server_pf" name
+remote-cert-tls server
+explicit-exit-notify
+<ca>
+${PEM}
+</ca>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+key-direction 1
+<tls-auth>
+${STATIC}
+</tls-auth>
+`,
+};
+
+/** An OpenVPN Access Server style connection profile: UDP first, then TCP 443, tls-crypt. */
+export const accessServerClient: Sample = {
+  name: 'client.ovpn',
+  files: [],
+  text: `# Automatically generated OpenVPN client config file
+# OVPN_ACCESS_SERVER_PROFILE=alice@vpn.example.com
+setenv FORWARD_COMPATIBLE 1
+client
+server-poll-timeout 4
+nobind
+remote vpn.example.com 1194 udp
+remote vpn.example.com 443 tcp
+dev tun
+dev-type tun
+remote-cert-tls server
+tls-version-min 1.2
+reneg-sec 604800
+tun-mtu 1420
+verb 3
+push-peer-info
+<ca>
+${PEM}
+</ca>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+<tls-crypt>
+${STATIC}
+</tls-crypt>
+`,
+};
+
+export const samples: readonly Sample[] = [
+  angristanServer, angristanClient, nyrServer, nyrClientCrlf, pivpnServer, pivpnClient,
+  openvpnSampleServer, openvpnSampleClient, pfsenseClient,
+];
