@@ -9,7 +9,7 @@ import { UdpSocket } from '../../shared/native';
 import { printSockaddr, resolveLinkLocal } from '../link-local';
 import { socketBuffers } from '../socket-buffers';
 import { resolveRemote, type RemoteAddress } from './remotes';
-import { type ClientPersist, type RemoteEndpoint, type RunControl } from './run-context';
+import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 
 const RESOLVE_RETRY_MS = 5000;
 

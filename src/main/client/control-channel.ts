@@ -20,7 +20,7 @@ import { clientDataChannelKey, negotiatePushedDataChannel, type PushedDataChanne
 import type { TlsMaterial } from '../../shared/session/types';
 import { printSockaddr } from '../link-local';
 import { reactToServerMessage } from './server-messages';
-import { type ClientPersist, type RemoteEndpoint, type RunControl } from './run-context';
+import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 import type { RunTimeouts } from './timeouts';
 import { applyRouteNopull } from './tun-network';
 
