@@ -14,6 +14,7 @@ import {
   peerSupportsNcp,
   selectServerCipher,
 } from '../src/shared/protocol/ncp';
+import { negotiatePushedDataChannel } from '../src/shared/session/pushed-data-channel';
 
 const CLIENT_26 = 'IV_VER=2.6.14\nIV_PLAT=linux\nIV_TCPNL=1\nIV_MTU=1600\nIV_NCP=2\nIV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\nIV_PROTO=990\n';
 
@@ -97,4 +98,25 @@ test('OCC string cipher extraction', () => {
   assert.equal(occStringCipher('V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server'), 'AES-256-GCM');
   assert.equal(occStringCipher('V4,dev-type tun,cipher [null-cipher]'), null);
   assert.equal(occStringCipher('V4,dev-type tun'), null);
+});
+
+test('the data channel of a client from a PUSH_REPLY: cipher checked against data-ciphers, peer-id, tls-ekm, cc-exit', () => {
+  const local = { dataCiphers: ['AES-256-GCM', 'aes-128-gcm'], occCipher: null, fallback: null };
+  assert.deepEqual(negotiatePushedDataChannel({ cipher: 'AES-128-GCM', peerId: 7, protocolFlags: ['cc-exit', 'tls-ekm'] }, local), {
+    ok: true,
+    channel: { cipher: 'AES-128-GCM', peerId: 7, keyDerivation: 'tls-ekm', ccExit: true },
+  });
+  assert.deepEqual(negotiatePushedDataChannel({ cipher: 'AES-256-GCM', keyDerivation: 'tls-ekm' }, local), {
+    ok: true,
+    channel: { cipher: 'AES-256-GCM', peerId: null, keyDerivation: 'tls-ekm', ccExit: false },
+  });
+  // No pushed cipher: the server's OCC cipher, then the fallback.
+  assert.deepEqual(negotiatePushedDataChannel({}, { ...local, occCipher: 'AES-256-GCM' }), {
+    ok: true,
+    channel: { cipher: 'AES-256-GCM', peerId: null, keyDerivation: 'prf', ccExit: false },
+  });
+  const pushedOther = negotiatePushedDataChannel({ cipher: 'CHACHA20-POLY1305' }, local);
+  assert.equal(pushedOther.ok, false);
+  assert.equal(!pushedOther.ok && pushedOther.reason, 'pushed-cipher-not-allowed');
+  assert.deepEqual(negotiatePushedDataChannel({}, { ...local, fallback: 'AES-256-CBC' }), { ok: false, reason: 'unsupported-cipher', detail: "cipher 'AES-256-CBC' is not supported" });
 });

@@ -18,6 +18,11 @@ export type LinkLocalResult = { ok: true; local: LinkLocal } | { ok: false; reas
 
 type Entry = Pick<ConnectionFields, 'proto' | 'local' | 'bindIpv6Only'>;
 
+/** OpenVPN's print_sockaddr, as its link logs show an address: [AF_INET]1.2.3.4:1194, [AF_INET6]::1:1194. */
+export function printSockaddr(family: 4 | 6, address: string, port: number): string {
+  return `[AF_INET${family === 6 ? '6' : ''}]${address}:${port}`;
+}
+
 /**
  * The address to bind for `entry`; `peerFamily` is the family of the remote a client connects
  * to (its socket must be of that family), undefined on a server.

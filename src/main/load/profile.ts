@@ -11,6 +11,7 @@ import { loadWrap } from '../../shared/config/wrap';
 import type { LoadProfile } from '../../shared/load/task';
 import { buildPeerInfo, IV_PROTO_DATA_V2, IV_PROTO_TLS_KEY_EXPORT } from '../../shared/protocol/key-method2';
 import { aeadCipherName, normalizeCipherName } from '../../shared/protocol/ncp';
+import { occOptionsString } from '../../shared/protocol/occ';
 import { VERSION } from '../version';
 import type { LoadOptions } from './options';
 
@@ -95,7 +96,8 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
       address: resolved.address,
       family: fam,
       port,
-      occOptions: `V4,dev-type tun,link-mtu 1559,tun-mtu ${fields.tunMtu},proto UDPv${fam},auth [null-digest],keysize 256,key-method 2,tls-client`,
+      // No `cipher`: the simulated clients leave the choice to NCP (IV_CIPHERS).
+      occOptions: occOptionsString({ role: 'tls-client', transport: 'udp', family: fam, tunMtu: fields.tunMtu, cipher: null, auth: null, keysize: 256 }),
       peerInfo: buildPeerInfo({
         version: '2.6.14',
         platform: 'linux',

@@ -1,50 +1,17 @@
 // The commands of OpenVPN's management interface (manage.c man_dispatch_command) for a server,
 // worded as OpenVPN 2.6 words its replies. One session's command in, reply lines out; the
-// session object (management.ts) owns the socket and the per-session switches.
+// session object (management.ts) owns the socket and the per-session switches. The commands are
+// a table (name -> parameter counts, help lines, handler), as the config directives are.
 import { isIPv4 } from 'node:net';
 import type { ServerSignal, ServerView } from './server-view';
+import { formatLogEntry, formatStateEntry, type LogEntry, type StateEntry } from './management-history';
 import { renderStatus, type StatusOptions } from './status';
+
+// The session side (management.ts) formats >LOG: and >STATE: with these.
+export { formatLogEntry, formatStateEntry, type LogEntry, type ManagementStateName, type StateEntry } from './management-history';
 
 /** manage.h MANAGEMENT_VERSION. */
 export const MANAGEMENT_VERSION = 5;
-
-/** One remembered log line (`log all`, `>LOG:`): unix seconds, OpenVPN's flag letters, text. */
-export interface LogEntry {
-  readonly time: number;
-  /** msg_flags_string: 'I' info, 'W' warning, 'N' non-fatal error, 'F' fatal, 'D' debug, '' other. */
-  readonly flags: string;
-  readonly message: string;
-}
-
-export type ManagementStateName =
-  | 'INITIAL' | 'CONNECTING' | 'WAIT' | 'AUTH' | 'GET_CONFIG' | 'ASSIGN_IP' | 'ADD_ROUTES' | 'CONNECTED'
-  | 'RECONNECTING' | 'EXITING' | 'RESOLVE' | 'TCP_CONNECT' | 'AUTH_PENDING';
-
-/** One state change (`state`, `>STATE:`), as management_set_state records it. */
-export interface StateEntry {
-  readonly time: number;
-  readonly name: ManagementStateName;
-  /** e.g. SUCCESS for CONNECTED. */
-  readonly detail?: string;
-  /** Local tunnel IPv4 address. */
-  readonly localIp?: string;
-  readonly remote?: { readonly address: string; readonly port: number };
-  readonly local?: { readonly address: string; readonly port: number };
-  /** Local tunnel IPv6 address. */
-  readonly localIp6?: string;
-}
-
-/** log_entry_print for `log`: `time,flags,message`. */
-export function formatLogEntry(e: LogEntry): string {
-  return `${e.time},${e.flags},${e.message}`;
-}
-
-/** log_entry_print for `state`: time,NAME,detail,local ip,remote addr,port,local addr,port[,local ip6]. */
-export function formatStateEntry(e: StateEntry): string {
-  const sock = (s: StateEntry['remote']): string => (s === undefined ? ',' : `${s.address},${s.port}`);
-  const six = e.localIp6 !== undefined && e.localIp6 !== '' ? `,${e.localIp6}` : '';
-  return `${e.time},${e.name},${e.detail ?? ''},${e.localIp ?? ''},${sock(e.remote)},${sock(e.local)}${six}`;
-}
 
 /** What a command may read and change: the server, the shared histories, this session. */
 export interface CommandHost {
@@ -80,36 +47,6 @@ export function atoi(text: string): number {
   return Number.isFinite(n) ? Math.max(-2147483648, Math.min(2147483647, n)) : 0;
 }
 
-const HELP: readonly string[] = [
-  'Commands:',
-  'bytecount n            : Show bytes in/out, update every n secs (0=off).',
-  'echo [on|off] [N|all]  : Like log, but only show messages in echo buffer.',
-  'exit|quit              : Close management session.',
-  'help                   : Print this message.',
-  'kill cn                : Kill the client instance(s) having common name cn.',
-  'kill IP:port           : Kill the client instance connecting from IP:port.',
-  'load-stats             : Show global server load stats.',
-  'log [on|off] [N|all]   : Turn on/off realtime log display',
-  "                         + show last N lines or 'all' for entire history.",
-  'pid                    : Show process ID of the current OpenVPN process.',
-  'shard-restart n        : Restart shard worker n on its socket (its clients reconnect).',
-  'client-auth CID KID    : Authenticate client-id/key-id CID/KID (MULTILINE)',
-  'client-auth-nt CID KID : Authenticate client-id/key-id CID/KID',
-  'client-pending-auth CID KID MSG timeout : Instruct OpenVPN to send AUTH_PENDING and INFO_PRE msg',
-  '                                      to the client and wait for a final client-auth/client-deny',
-  'client-deny CID KID R [CR] : Deny auth client-id/key-id CID/KID with log reason',
-  '                         text R and optional client reason text CR',
-  'client-kill CID [M]    : Kill client instance CID with message M (def=RESTART)',
-  'env-filter [level]     : Set env-var filter level',
-  'signal s               : Send signal s to daemon,',
-  '                         s = SIGHUP|SIGTERM|SIGUSR1|SIGUSR2.',
-  'state [on|off] [N|all] : Like log, but show state history.',
-  'status [n]             : Show current daemon status info using format #n.',
-  'verb [n]               : Set log verbosity level to n, or show if n is absent.',
-  "version [n]            : Set client's version to n or show current version of daemon.",
-  'END',
-];
-
 /** Commands OpenVPN knows that a shardvpn server does not implement (man_command_unsupported). */
 const UNSUPPORTED = new Set([
   'auth-retry', 'certificate', 'cr-response',
@@ -119,7 +56,6 @@ const UNSUPPORTED = new Set([
 
 const SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']);
 
-/** man_need: false (and the error said) when fewer than n parameters follow the command. */
 /** parse_cid / parse_uint of manage.c: decimal numbers, or an ERROR naming which. */
 function clientAndKeyId(cidText: string, kidText: string, s: CommandSession): { cid: number; keyId: number } | null {
   const cid = scanUnsigned(cidText);
@@ -146,30 +82,24 @@ function reportVerdict(ok: boolean, command: string, s: CommandSession): void {
   s.send(ok ? `SUCCESS: ${command} command succeeded` : `ERROR: ${command} command failed`);
 }
 
-function need(p: readonly string[], n: number, atLeast: boolean, s: CommandSession): boolean {
-  if (p.length - 1 >= n) return true;
-  s.send(`ERROR: the '${p[0]}' command requires ${atLeast ? 'at least ' : ''}${n} parameter${n > 1 ? 's' : ''}`);
-  return false;
-}
-
 /** man_history: on | off | N | all, for log, echo and state. */
 function history(
-  parm: string, type: 'log' | 'echo' | 'state', entries: readonly string[], setRealtime: (on: boolean) => void, s: CommandSession,
+  parm: string, type: 'log' | 'echo' | 'state', entries: readonly string[], setRealtime: (on: boolean) => void, send: (line: string) => void,
 ): void {
   if (parm === 'on' || parm === 'off') {
     setRealtime(parm === 'on');
-    s.send(`SUCCESS: real-time ${type} notification set to ${parm === 'on' ? 'ON' : 'OFF'}`);
+    send(`SUCCESS: real-time ${type} notification set to ${parm === 'on' ? 'ON' : 'OFF'}`);
     return;
   }
   const n = parm === 'all' ? 0 : atoi(parm);
   if (parm !== 'all' && n <= 0) {
-    s.send(`ERROR: ${type} parameter must be 'on' or 'off' or some number n or 'all'`);
+    send(`ERROR: ${type} parameter must be 'on' or 'off' or some number n or 'all'`);
     return;
   }
   // Oldest first, the last n (all when n is 0).
   const from = n === 0 ? 0 : Math.max(0, entries.length - n);
-  for (let i = from; i < entries.length; i++) s.send(entries[i] as string);
-  s.send('END');
+  for (let i = from; i < entries.length; i++) send(entries[i] as string);
+  send('END');
 }
 
 /** man_kill: `kill cn` or `kill a.b.c.d:port`. */
@@ -198,33 +128,188 @@ function kill(victim: string, view: ServerView, s: CommandSession): void {
   }
 }
 
-/** Runs one tokenized command line (p[0] is the command). */
-export function runCommand(p: readonly string[], host: CommandHost, s: CommandSession): void {
-  const view = host.view;
-  const cmd = p[0];
-  if (cmd === undefined) return;
-  switch (cmd) {
-    case 'exit':
-    case 'quit':
-      s.quit();
-      return;
-    case 'help':
-      s.send(`Management Interface for ${view.title}`);
-      for (const line of HELP) s.send(line);
-      return;
-    case 'version':
-      // `version n` only records the client's version, silently, as OpenVPN 2.6 does.
-      if (p[1] !== undefined) return;
-      s.send(`OpenVPN Version: ${view.title}`);
-      s.send(`Management Version: ${MANAGEMENT_VERSION}`);
+/**
+ * One command of the table. `min` and `max` count the parameters after the name: fewer than
+ * `min` get man_need's ERROR (worded "at least" where more may follow), more than `max` are
+ * ignored as manage.c ignores them.
+ */
+interface ManagementCommand {
+  readonly min: number;
+  readonly max: number;
+  /** Its lines in `help`, in the table's order; none for aliases and unlisted commands. */
+  readonly help?: readonly string[];
+  run(p: readonly string[], host: CommandHost, s: CommandSession): void;
+}
+
+/** man_dispatch_command's commands, in the order `help` lists them (OpenVPN 2.6's wording). */
+const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
+  'bytecount': {
+    min: 1, max: 1,
+    help: ['bytecount n            : Show bytes in/out, update every n secs (0=off).'],
+    run(p, _host, s) {
+      s.setBytecount(Math.max(0, atoi(p[1] as string)));
+      s.send('SUCCESS: bytecount interval changed');
+    },
+  },
+  'echo': {
+    min: 1, max: 2,
+    help: ['echo [on|off] [N|all]  : Like log, but only show messages in echo buffer.'],
+    run(p, _host, s) {
+      for (const parm of p.slice(1, 3)) history(parm, 'echo', [], (on) => s.setEchoRealtime(on), (line) => s.send(line));
+    },
+  },
+  'exit': {
+    min: 0, max: 0,
+    help: ['exit|quit              : Close management session.'],
+    run: (_p, _host, s) => s.quit(),
+  },
+  'quit': { min: 0, max: 0, run: (_p, _host, s) => s.quit() },
+  'help': {
+    min: 0, max: 0,
+    help: ['help                   : Print this message.'],
+    run(_p, host, s) {
+      s.send(`Management Interface for ${host.view.title}`);
+      s.send('Commands:');
+      for (const command of Object.values(COMMANDS)) for (const line of command.help ?? []) s.send(line);
       s.send('END');
-      return;
-    case 'pid':
-      s.send(`SUCCESS: pid=${view.pid}`);
-      return;
-    case 'verb': {
+    },
+  },
+  'kill': {
+    min: 1, max: 1,
+    help: ['kill cn                : Kill the client instance(s) having common name cn.', 'kill IP:port           : Kill the client instance connecting from IP:port.'],
+    run: (p, host, s) => kill(p[1] as string, host.view, s),
+  },
+  'load-stats': {
+    min: 0, max: 0,
+    help: ['load-stats             : Show global server load stats.'],
+    run(_p, host, s) {
+      const stats = host.view.loadStats();
+      s.send(`SUCCESS: nclients=${stats.nclients},bytesin=${stats.bytesIn},bytesout=${stats.bytesOut}`);
+    },
+  },
+  'log': {
+    min: 1, max: 2,
+    help: ['log [on|off] [N|all]   : Turn on/off realtime log display', "                         + show last N lines or 'all' for entire history."],
+    run(p, host, s) {
+      for (const parm of p.slice(1, 3)) history(parm, 'log', host.logHistory().map(formatLogEntry), (on) => s.setLogRealtime(on), (line) => s.send(line));
+    },
+  },
+  'pid': {
+    min: 0, max: 0,
+    help: ['pid                    : Show process ID of the current OpenVPN process.'],
+    run: (_p, host, s) => s.send(`SUCCESS: pid=${host.view.pid}`),
+  },
+  'shard-restart': {
+    // shardvpn's own: a wedged shard can be replaced without stopping the others.
+    min: 1, max: 1,
+    help: ['shard-restart n        : Restart shard worker n on its socket (its clients reconnect).'],
+    run(p, host, s) {
+      const index = /^\d+$/.test(p[1] as string) ? Number(p[1]) : -1;
+      s.send(host.view.restartShard(index) ? `SUCCESS: shard ${index} restarting` : `ERROR: no shard ${p[1] as string}`);
+    },
+  },
+  'client-auth': {
+    min: 2, max: 2,
+    help: ['client-auth CID KID    : Authenticate client-id/key-id CID/KID (MULTILINE)'],
+    run(p, host, s) {
+      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
+      if (ids === null) return;
+      s.collectBlock((lines, tooLong) => {
+        if (tooLong) s.send('ERROR: client-auth command failed: config block too long');
+        else allowClient(ids, lines.join('\n'), host.view, s);
+      });
+    },
+  },
+  'client-auth-nt': {
+    min: 2, max: 2,
+    help: ['client-auth-nt CID KID : Authenticate client-id/key-id CID/KID'],
+    run(p, host, s) {
+      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
+      if (ids !== null) allowClient(ids, '', host.view, s);
+    },
+  },
+  'client-pending-auth': {
+    min: 4, max: 4,
+    help: [
+      'client-pending-auth CID KID MSG timeout : Instruct OpenVPN to send AUTH_PENDING and INFO_PRE msg',
+      '                                      to the client and wait for a final client-auth/client-deny',
+    ],
+    run(p, host, s) {
+      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
+      if (ids === null) return;
+      const timeout = scanUnsigned(p[4] as string);
+      if (timeout === null) {
+        s.send('ERROR: cannot parse TIMEOUT');
+        return;
+      }
+      if (host.view.clientPendingAuth(ids.cid, ids.keyId, p[3] as string, timeout)) s.send('SUCCESS: client-pending-auth command succeeded');
+      else s.send('ERROR: client-pending-auth command failed. Extra parameter might be too long');
+    },
+  },
+  'client-deny': {
+    min: 3, max: 4,
+    help: ['client-deny CID KID R [CR] : Deny auth client-id/key-id CID/KID with log reason', '                         text R and optional client reason text CR'],
+    run(p, host, s) {
+      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
+      if (ids === null) return;
+      const verdict = { allow: false as const, reason: p[3] as string, ...(p[4] !== undefined ? { clientReason: p[4] } : {}) };
+      reportVerdict(host.view.clientAuth(ids.cid, ids.keyId, verdict), 'client-deny', s);
+    },
+  },
+  'client-kill': {
+    min: 1, max: 2,
+    help: ['client-kill CID [M]    : Kill client instance CID with message M (def=RESTART)'],
+    run(p, host, s) {
+      const cid = scanUnsigned(p[1] as string);
+      if (cid === null) {
+        s.send('ERROR: cannot parse CID');
+        return;
+      }
+      reportVerdict(host.view.clientKill(cid, p[2]), 'client-kill', s);
+    },
+  },
+  'env-filter': {
+    min: 0, max: 1,
+    help: ['env-filter [level]     : Set env-var filter level'],
+    run(p, _host, s) {
+      const level = p[1] !== undefined ? atoi(p[1]) : 0;
+      s.setEnvFilter(level);
+      s.send(`SUCCESS: env_filter_level=${level}`);
+    },
+  },
+  'signal': {
+    min: 1, max: 1,
+    help: ['signal s               : Send signal s to daemon,', '                         s = SIGHUP|SIGTERM|SIGUSR1|SIGUSR2.'],
+    run: (p, host, s) => signal(p[1] as string, host.view, s),
+  },
+  'state': {
+    min: 0, max: 2,
+    help: ['state [on|off] [N|all] : Like log, but show state history.'],
+    run(p, host, s) {
+      for (const parm of p.length === 1 ? ['1'] : p.slice(1, 3)) {
+        history(parm, 'state', host.stateHistory().map(formatStateEntry), (on) => s.setStateRealtime(on), (line) => s.send(line));
+      }
+    },
+  },
+  'status': {
+    min: 0, max: 1,
+    help: ['status [n]             : Show current daemon status info using format #n.'],
+    run(p, host, s) {
+      const requested = p[1] !== undefined ? atoi(p[1]) : 0;
+      const version = requested === 0 ? host.view.statusVersion : requested;
+      if (version !== 1 && version !== 2 && version !== 3) {
+        s.send('ERROR: bad status format version number');
+        return;
+      }
+      for (const line of renderStatus(host.view, version, host.now(), host.statusOptions)) s.send(line);
+    },
+  },
+  'verb': {
+    min: 0, max: 1,
+    help: ['verb [n]               : Set log verbosity level to n, or show if n is absent.'],
+    run(p, host, s) {
       if (p[1] === undefined) {
-        s.send(`SUCCESS: verb=${view.verb()}`);
+        s.send(`SUCCESS: verb=${host.view.verb()}`);
         return;
       }
       // OpenVPN's set_debug_level: 0..15, atoi() of the argument.
@@ -233,115 +318,49 @@ export function runCommand(p: readonly string[], host: CommandHost, s: CommandSe
         s.send('ERROR: verb level is out of range');
         return;
       }
-      view.setVerb(level);
+      host.view.setVerb(level);
       s.send('SUCCESS: verb level changed');
-      return;
-    }
-    case 'nclients':
-      s.send(`SUCCESS: nclients=${view.clients().length}`);
-      return;
-    case 'load-stats': {
-      const stats = view.loadStats();
-      s.send(`SUCCESS: nclients=${stats.nclients},bytesin=${stats.bytesIn},bytesout=${stats.bytesOut}`);
-      return;
-    }
-    case 'env-filter': {
-      const level = p[1] !== undefined ? atoi(p[1]) : 0;
-      s.setEnvFilter(level);
-      s.send(`SUCCESS: env_filter_level=${level}`);
-      return;
-    }
-    case 'signal':
-      if (!need(p, 1, false, s)) return;
-      signal(p[1] as string, view, s);
-      return;
-    case 'status': {
-      const requested = p[1] !== undefined ? atoi(p[1]) : 0;
-      const version = requested === 0 ? view.statusVersion : requested;
-      if (version !== 1 && version !== 2 && version !== 3) {
-        s.send('ERROR: bad status format version number');
-        return;
-      }
-      for (const line of renderStatus(view, version, host.now(), host.statusOptions)) s.send(line);
-      return;
-    }
-    case 'kill':
-      if (need(p, 1, false, s)) kill(p[1] as string, view, s);
-      return;
-    case 'client-kill': {
-      if (!need(p, 1, true, s)) return;
-      const cid = scanUnsigned(p[1] as string);
-      if (cid === null) {
-        s.send('ERROR: cannot parse CID');
-        return;
-      }
-      const ok = view.clientKill(cid, p[2]);
-      s.send(ok ? 'SUCCESS: client-kill command succeeded' : 'ERROR: client-kill command failed');
-      return;
-    }
-    case 'client-auth':
-    case 'client-auth-nt': {
-      if (!need(p, 2, false, s)) return;
-      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
-      if (ids === null) return;
-      const decide = (config: string): void => reportVerdict(view.clientAuth(ids.cid, ids.keyId, { allow: true, config }), 'client-auth', s);
-      if (p[0] === 'client-auth-nt') return decide('');
-      s.collectBlock((lines, tooLong) => {
-        if (tooLong) s.send('ERROR: client-auth command failed: config block too long');
-        else decide(lines.join('\n'));
-      });
-      return;
-    }
-    case 'client-pending-auth': {
-      if (!need(p, 4, false, s)) return;
-      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
-      if (ids === null) return;
-      const timeout = scanUnsigned(p[4] as string);
-      if (timeout === null) {
-        s.send('ERROR: cannot parse TIMEOUT');
-        return;
-      }
-      if (view.clientPendingAuth(ids.cid, ids.keyId, p[3] as string, timeout)) s.send('SUCCESS: client-pending-auth command succeeded');
-      else s.send('ERROR: client-pending-auth command failed. Extra parameter might be too long');
-      return;
-    }
-    case 'client-deny': {
-      if (!need(p, 3, true, s)) return;
-      const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
-      if (ids === null) return;
-      const verdict = { allow: false as const, reason: p[3] as string, ...(p[4] !== undefined ? { clientReason: p[4] } : {}) };
-      reportVerdict(view.clientAuth(ids.cid, ids.keyId, verdict), 'client-deny', s);
-      return;
-    }
-    case 'shard-restart': {
-      // shardvpn's own: a wedged shard can be replaced without stopping the others.
-      if (!need(p, 1, false, s)) return;
-      const index = /^\d+$/.test(p[1] as string) ? Number(p[1]) : -1;
-      s.send(view.restartShard(index) ? `SUCCESS: shard ${index} restarting` : `ERROR: no shard ${p[1] as string}`);
-      return;
-    }
-    case 'bytecount':
-      if (!need(p, 1, false, s)) return;
-      s.setBytecount(Math.max(0, atoi(p[1] as string)));
-      s.send('SUCCESS: bytecount interval changed');
-      return;
-    case 'log':
-    case 'echo':
-      if (!need(p, 1, true, s)) return;
-      for (const parm of p.slice(1, 3)) {
-        if (cmd === 'log') history(parm, 'log', host.logHistory().map(formatLogEntry), (on) => s.setLogRealtime(on), s);
-        else history(parm, 'echo', [], (on) => s.setEchoRealtime(on), s);
-      }
-      return;
-    case 'state':
-      for (const parm of p.length === 1 ? ['1'] : p.slice(1, 3)) {
-        history(parm, 'state', host.stateHistory().map(formatStateEntry), (on) => s.setStateRealtime(on), s);
-      }
-      return;
-    default:
-      if (UNSUPPORTED.has(cmd)) s.send(`ERROR: The '${cmd}' command is not supported by the current daemon mode`);
-      else s.send("ERROR: unknown command, enter 'help' for more options");
+    },
+  },
+  'version': {
+    min: 0, max: 1,
+    help: ["version [n]            : Set client's version to n or show current version of daemon."],
+    run(p, host, s) {
+      // `version n` only records the client's version, silently, as OpenVPN 2.6 does.
+      if (p[1] !== undefined) return;
+      s.send(`OpenVPN Version: ${host.view.title}`);
+      s.send(`Management Version: ${MANAGEMENT_VERSION}`);
+      s.send('END');
+    },
+  },
+  'nclients': {
+    min: 0, max: 0,
+    run: (_p, host, s) => s.send(`SUCCESS: nclients=${host.view.clients().length}`),
+  },
+};
+
+/** Runs one tokenized command line (p[0] is the command). */
+export function runCommand(p: readonly string[], host: CommandHost, s: CommandSession): void {
+  const name = p[0];
+  if (name === undefined) return;
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    if (UNSUPPORTED.has(name)) s.send(`ERROR: The '${name}' command is not supported by the current daemon mode`);
+    else s.send("ERROR: unknown command, enter 'help' for more options");
+    return;
   }
+  if (p.length - 1 < command.min) {
+    // man_need
+    const n = command.min;
+    s.send(`ERROR: the '${name}' command requires ${command.max > n ? 'at least ' : ''}${n} parameter${n > 1 ? 's' : ''}`);
+    return;
+  }
+  command.run(p, host, s);
+}
+
+/** client-auth / client-auth-nt: the client is admitted with this client-connect style config. */
+function allowClient(ids: { cid: number; keyId: number }, config: string, view: ServerView, s: CommandSession): void {
+  reportVerdict(view.clientAuth(ids.cid, ids.keyId, { allow: true, config }), 'client-auth', s);
 }
 
 function signal(name: string, view: ServerView, s: CommandSession): void {

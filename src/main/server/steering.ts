@@ -15,14 +15,10 @@ const BPF_JMP_JEQ_K = 0x15;
 const BPF_RET_A = 0x16;
 const BPF_RET_K = 0x06;
 
-/** Which shard the steering program picks for a datagram (the same rule, for tests and logs). */
-export function steeredShard(datagram: Uint8Array, shardCount: number): number | null {
-  const op = datagram[0] >> 3;
-  if (op === P_DATA_V2) return ((datagram[1] << 16) | (datagram[2] << 8) | datagram[3]) % shardCount;
-  if (op === P_DATA_V1) return null;
-  return datagram[1] % shardCount;
-}
-
+/**
+ * The program for a group of `shardCount` sockets. Data-channel peer-ids name their shard by
+ * the same rule as peer-id.ts shardOfPeerId (peer-id mod N).
+ */
 export function steeringProgram(shardCount: number): Uint32Array {
   if (!Number.isInteger(shardCount) || shardCount < 1) throw new RangeError(`shard count ${shardCount}`);
   // prettier-ignore

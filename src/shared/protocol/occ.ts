@@ -166,3 +166,59 @@ export function buildOccMessage(message: OccMessage): Buffer {
   writeOccMessage(out, 0, message);
   return out;
 }
+
+/** What the options string of key method 2 (options.c options_string) says about one end. */
+export interface OccOptionsDescription {
+  readonly role: 'tls-server' | 'tls-client';
+  readonly transport: 'udp' | 'tcp-server' | 'tcp-client';
+  /** The address family of the link. */
+  readonly family: 4 | 6;
+  readonly tunMtu: number;
+  /**
+   * The data cipher announced as `cipher X`, or null to leave `cipher` out (OpenVPN does when
+   * its --cipher is not one of its --data-ciphers).
+   */
+  readonly cipher: string | null;
+  /** The HMAC digest of a CBC cipher (`auth SHA256`); null for AEAD ciphers: `[null-digest]`. */
+  readonly auth: string | null;
+  /** The cipher's key length in bits (`keysize 128` for AES-128-CBC). */
+  readonly keysize: number;
+}
+
+/** What a default OpenVPN 2.6 sends; NCP peers never act on it (options_string's comment). */
+const OCC_LINK_MTU = 1559;
+
+/**
+ * The `proto` of an options string. OpenVPN's proto_remote() spells UDPv4, TCPv4_SERVER and
+ * TCPv4_CLIENT whatever the family; shardvpn has always sent v6 over IPv6 and keeps doing so
+ * (a 2.6 peer logs the difference at verb 7 only, and acts on it only under --opt-verify).
+ */
+function occProto(transport: OccOptionsDescription['transport'], family: 4 | 6): string {
+  switch (transport) {
+    case 'udp':
+      return `UDPv${family}`;
+    case 'tcp-server':
+      return `TCPv${family}_SERVER`;
+    case 'tcp-client':
+      return `TCPv${family}_CLIENT`;
+  }
+}
+
+/**
+ * The options string of key method 2 (also OCC_REPLY's payload): peers compare it with their
+ * own only to warn, and a 2.6 peer reads `cipher` from it when the other end does no NCP.
+ */
+export function occOptionsString(d: OccOptionsDescription): string {
+  return [
+    'V4',
+    'dev-type tun',
+    `link-mtu ${OCC_LINK_MTU}`,
+    `tun-mtu ${d.tunMtu}`,
+    `proto ${occProto(d.transport, d.family)}`,
+    ...(d.cipher !== null ? [`cipher ${d.cipher}`] : []),
+    `auth ${d.auth ?? '[null-digest]'}`,
+    `keysize ${d.keysize}`,
+    'key-method 2',
+    d.role,
+  ].join(',');
+}

@@ -6,16 +6,16 @@ import * as dgram from 'node:dgram';
 
 import { parseControlMessage } from '../../shared/protocol/control-message';
 import { DataChannelKey, DecryptResults } from '../../shared/protocol/data-channel';
-import { aeadCipherName, checkClientCipher } from '../../shared/protocol/ncp';
 import { payloadKind, writeOccMessage, type OccMessage } from '../../shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
 import { writePingMessage } from '../../shared/protocol/ping';
 import { PushReplyCollector, type PushOptions } from '../../shared/protocol/push-options';
 import { ControlSession } from '../../shared/session/control-session';
+import { clientDataChannelKey, negotiatePushedDataChannel, type PushedDataChannel } from '../../shared/session/pushed-data-channel';
 import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../../shared/session/types';
 import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
 import type { LoadProfile, TrafficSpec } from '../../shared/load/task';
-import { PacketBatch, type AeadCipherName } from '../../shared/native';
+import { PacketBatch } from '../../shared/native';
 
 /** What the slice counts; one per worker, shared by its clients. */
 export interface SliceStats {
@@ -73,8 +73,8 @@ export class SimulatedClient {
   private pushRequestAt = -1;
   private pushed = false;
   private readonly push = new PushReplyCollector();
-  private cipher: AeadCipherName | null = null;
-  private peerId: number | null = null;
+  /** The pushed cipher and peer-id, once PUSH_REPLY is in. */
+  private channel: PushedDataChannel | null = null;
   private pingMs = DEFAULT_PING_MS;
   private lastDataSent = 0;
   private localAddress = -1;
@@ -285,18 +285,17 @@ export class SimulatedClient {
   }
 
   private applyPush(o: PushOptions, s: ControlSession): void {
-    const ncp = checkClientCipher({ dataCiphers: this.profile.dataCiphers, pushedCipher: o.cipher ?? null, fallback: this.profile.dataCiphersFallback });
-    const name = ncp.ok ? aeadCipherName(ncp.cipher) : null;
-    if (name === null) {
-      this.fail('ncp-failed', ncp.ok ? `cipher ${ncp.cipher} is not an AEAD cipher` : ncp.detail);
+    const p = this.profile;
+    const negotiated = negotiatePushedDataChannel(o, { dataCiphers: p.dataCiphers, occCipher: null, fallback: p.dataCiphersFallback });
+    if (!negotiated.ok) {
+      this.fail('ncp-failed', negotiated.detail);
       return;
     }
-    this.cipher = name;
-    this.peerId = o.peerId ?? null;
+    this.channel = negotiated.channel;
     if (o.ping !== undefined && o.ping > 0) this.pingMs = o.ping * 1000;
     this.localAddress = o.ifconfig !== undefined ? (ipv4ToNumber(o.ifconfig.local) ?? -1) : -1;
     this.targetAddress = this.echoTarget(o);
-    s.setKeyDerivation(o.keyDerivation === 'tls-ekm' || (o.protocolFlags ?? []).includes('tls-ekm') ? 'tls-ekm' : 'prf');
+    s.setKeyDerivation(negotiated.channel.keyDerivation);
   }
 
   /** --target, else route-gateway, else (net30 / p2p) the first pushed host route, else the ifconfig peer. */
@@ -310,17 +309,16 @@ export class SimulatedClient {
   }
 
   private onKeys(keyId: number, block: Buffer): void {
-    if (this.cipher === null) {
+    if (this.channel === null) {
       this.fail('ncp-failed', 'data keys before a cipher was pushed');
       return;
     }
-    let key: DataChannelKey;
-    try {
-      key = DataChannelKey.fromKeyBlock(block, 'client', this.cipher, keyId, { peerId: this.peerId });
-    } catch (error) {
-      this.fail('key-state-error', (error as Error).message);
+    const built = clientDataChannelKey(block, keyId, this.channel);
+    if (!built.ok) {
+      this.fail('key-state-error', built.detail);
       return;
     }
+    const key = built.key;
     this.keys.get(keyId)?.destroy();
     this.keys.set(keyId, key);
     this.sendKeyId = keyId;

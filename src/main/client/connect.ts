@@ -1,0 +1,88 @@
+// The connect step of a client run (socket.c resolve_remote, link_socket_init_phase1/2): the
+// server's address, from an earlier run or resolved now under resolv-retry, and the UDP socket
+// to it, bound when --bind asks.
+import { performance } from 'node:perf_hooks';
+
+import type { ConnectionEntry, Options } from '../../shared/config';
+import type { Logger } from '../../shared/log';
+import { UdpSocket } from '../../shared/native';
+import { printSockaddr, resolveLinkLocal } from '../link-local';
+import { socketBuffers } from '../socket-buffers';
+import { resolveRemote, type RemoteAddress } from './remotes';
+import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
+
+const RESOLVE_RETRY_MS = 5000;
+
+export interface ConnectContext {
+  readonly options: Options;
+  readonly entry: ConnectionEntry;
+  readonly persist: ClientPersist;
+  readonly logger: Logger;
+  readonly run: RunControl;
+  /** Keeps a timer the run clears when it stops. */
+  addTimer(timer: NodeJS.Timeout): void;
+}
+
+/** The server's address: the one kept from an earlier run, else the entry's name resolved now; null when the run ends instead. */
+export async function chooseRemote(ctx: ConnectContext, kept: RemoteAddress | null): Promise<RemoteEndpoint | null> {
+  const port = ctx.entry.remotePort;
+  if (kept !== null) {
+    ctx.logger.log(1, `TCP/UDP: Preserving recently used remote address: ${printSockaddr(kept.family, kept.address, port)}`);
+    return { family: kept.family, address: kept.address, port };
+  }
+  const picked = await resolve(ctx, ctx.entry.remote ?? '');
+  return picked === null ? null : { family: picked.family, address: picked.address, port };
+}
+
+/** Resolves the remote's name (resolv-retry); the list keeps the other addresses for later runs. */
+async function resolve(ctx: ConnectContext, host: string): Promise<RemoteAddress | null> {
+  const { entry, logger, run } = ctx;
+  // resolv-retry infinite (the default): one try, a failure restarts with the next remote;
+  // resolv-retry N: retry every 5 s for N seconds, then give up (socket.c resolve_remote).
+  const retryS = ctx.options.resolvRetry;
+  const giveUpAt = performance.now() + (Number.isFinite(retryS) ? retryS * 1000 : 0);
+  let resolved = await resolveRemote(host, entry.proto.family);
+  while (!resolved.ok && Number.isFinite(retryS) && performance.now() + RESOLVE_RETRY_MS <= giveUpAt && !run.isOver()) {
+    logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${entry.remotePort} (${resolved.reason})`);
+    await new Promise((wake) => ctx.addTimer(setTimeout(wake, RESOLVE_RETRY_MS)));
+    if (run.isOver()) return null;
+    resolved = await resolveRemote(host, entry.proto.family);
+  }
+  if (run.isOver()) return null;
+  if (!resolved.ok) {
+    logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${entry.remotePort} (${resolved.reason})`);
+    if (Number.isFinite(retryS)) {
+      ctx.persist.exitStatus = 1;
+      logger.log(1, 'Exiting due to fatal error');
+      run.softSignal('SIGTERM', 'init_instance');
+    } else {
+      run.softSignal('SIGUSR1', 'init_instance');
+    }
+    return null;
+  }
+  return ctx.persist.list?.resolved(resolved.addresses) ?? resolved.addresses[0] ?? null;
+}
+
+/** The run's UDP socket to `remote`; null (the run restarting) when it cannot be opened. */
+export async function openLinkSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promise<UdpSocket | null> {
+  const { entry, logger } = ctx;
+  let udp: UdpSocket;
+  try {
+    let bindTo: { address: string; port: number } | Record<string, never> = {};
+    if (entry.bind) {
+      const bound = await resolveLinkLocal(entry, remote.family);
+      if (!bound.ok) throw new Error(bound.reason);
+      bindTo = { address: bound.local.address, port: entry.localPort };
+    }
+    udp = UdpSocket.open({ family: remote.family, ...bindTo, ...socketBuffers(ctx.options) });
+  } catch (error) {
+    logger.log(1, `UDP socket: ${(error as Error).message}`);
+    ctx.run.softSignal('SIGUSR1', 'socket-open-failed');
+    return null;
+  }
+  const proto = remote.family === 6 ? 'UDPv6' : 'UDPv4';
+  const local = udp.localAddress();
+  logger.log(1, `${proto} link local${entry.bind ? `: ${printSockaddr(local.family, local.address, local.port)}` : ' (not bound)'}`);
+  logger.log(1, `${proto} link remote: ${printSockaddr(remote.family, remote.address, remote.port)}`);
+  return udp;
+}

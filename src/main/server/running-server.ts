@@ -1,0 +1,184 @@
+// A started server as the lifecycle and the operations side (status, management, metrics) see
+// it: its clients and counters, the management commands' actions (kill, client-auth, verb,
+// shard-restart), SIGUSR2 statistics, and the stop that ends the run.
+import { readCounters, SHARD_COUNTERS } from '../../shared/counters';
+import type { Logger } from '../../shared/log';
+import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../ops/server-view';
+import { VERSION_BANNER } from '../version';
+import type { Admission } from './admission';
+import type { ClientEntry, ClientRegistry } from './clients';
+import type { IfconfigPool } from './ifconfig-pool';
+import type { PoolPersist } from './pool-persist';
+import type { PerSecondTimers } from './server-timers';
+import type { ServerTun } from './server-tun';
+import type { ShardPool, ShardTemplate } from './shard-pool';
+import type { TunPump } from './tun-pump';
+
+export interface RunningServer extends ServerView {
+  readonly tunName: string;
+  readonly port: number;
+  readonly shards: ShardPool;
+  readonly pump: TunPump;
+  /** Stops serving: tells clients RESTART when `notify`, closes sockets, workers and TUN. */
+  stop(notify: boolean): Promise<void>;
+  /** SIGUSR2: per-client and per-shard statistics to the log. */
+  logStatistics(): void;
+  /** Per-shard counters by name (metrics, tests). */
+  shardCounters(): Record<string, number>[];
+  /** ifconfig pool entries in use and free; null without a pool. */
+  poolUsage(): { used: number; free: number } | null;
+}
+
+/** The management interface's subscribers to client events (>CLIENT: notifications). */
+export class ClientEventHub {
+  private readonly listeners = new Set<(event: ClientEvent) => void>();
+
+  readonly emit = (event: ClientEvent): void => {
+    for (const listener of this.listeners) listener(event);
+  };
+
+  subscribe(listener: (event: ClientEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+/** The parts of a started run. */
+export interface ServerParts {
+  readonly statusVersion: 1 | 2 | 3;
+  readonly logger: Logger;
+  readonly onSignal: (signal: ServerSignal) => void;
+  readonly tun: ServerTun;
+  readonly port: number;
+  readonly shards: ShardPool;
+  readonly pump: TunPump;
+  /** What a restarted shard starts with (its verb follows `verb`). */
+  readonly template: ShardTemplate;
+  readonly registry: ClientRegistry;
+  readonly pool: IfconfigPool | null;
+  readonly persist: PoolPersist | null;
+  readonly admission: Admission;
+  readonly clientEvents: ClientEventHub;
+  readonly timers: PerSecondTimers;
+}
+
+export class StartedServer implements RunningServer {
+  readonly title = VERSION_BANNER;
+  readonly pid = process.pid;
+  readonly statusVersion: 1 | 2 | 3;
+  readonly tunName: string;
+  readonly port: number;
+  readonly shards: ShardPool;
+  readonly pump: TunPump;
+
+  constructor(private readonly parts: ServerParts) {
+    this.statusVersion = parts.statusVersion;
+    this.tunName = parts.tun.name;
+    this.port = parts.port;
+    this.shards = parts.shards;
+    this.pump = parts.pump;
+  }
+
+  clients(): readonly ClientRecord[] {
+    return this.parts.registry.records();
+  }
+
+  loadStats(): { nclients: number; bytesIn: number; bytesOut: number } {
+    const registry = this.parts.registry;
+    let bytesIn = registry.totalBytesIn;
+    let bytesOut = registry.totalBytesOut;
+    for (const entry of registry.entries()) {
+      bytesIn += entry.stats?.bytesReceived ?? 0;
+      bytesOut += entry.stats?.bytesSent ?? 0;
+    }
+    return { nclients: registry.records().length, bytesIn, bytesOut };
+  }
+
+  killByCommonName(commonName: string): number {
+    return this.kill((e) => e.commonName === commonName, null);
+  }
+
+  killByAddress(address: string, port: number): number {
+    return this.kill((e) => e.realAddress.address === address && e.realAddress.port === port, null);
+  }
+
+  clientKill(cid: number, message?: string): boolean {
+    return this.kill((e) => e.cid === cid, message ?? 'RESTART') > 0;
+  }
+
+  signal(signal: ServerSignal): void {
+    this.parts.onSignal(signal);
+  }
+
+  clientAuth(cid: number, keyId: number, verdict: ManagementVerdict): boolean {
+    return this.parts.admission.clientAuth(cid, keyId, verdict);
+  }
+
+  clientPendingAuth(cid: number, keyId: number, extra: string, timeoutS: number): boolean {
+    return this.parts.admission.clientPendingAuth(cid, keyId, extra, timeoutS);
+  }
+
+  verb(): number {
+    return this.parts.logger.verb;
+  }
+
+  setVerb(level: number): void {
+    this.parts.logger.verb = level;
+    this.parts.template.verb = level;
+    this.shards.broadcast({ type: 'set-verb', verb: level });
+  }
+
+  restartShard(index: number): boolean {
+    if (!Number.isInteger(index) || index < 0 || index >= this.shards.size) return false;
+    this.parts.logger.log(1, `shard ${index}: restart requested by the management interface`);
+    void this.shards.kill(index);
+    return true;
+  }
+
+  onClientEvent(listener: (event: ClientEvent) => void): () => void {
+    return this.parts.clientEvents.subscribe(listener);
+  }
+
+  shardCounters(): Record<string, number>[] {
+    return this.shards.shards.map((s) => readCounters(s.counters));
+  }
+
+  poolUsage(): { used: number; free: number } | null {
+    const pool = this.parts.pool;
+    return pool === null ? null : { used: pool.used, free: pool.free };
+  }
+
+  logStatistics(): void {
+    const log = (line: string): void => this.parts.logger.log(0, line);
+    for (const record of this.parts.registry.records()) {
+      log(`${record.commonName ?? 'UNDEF'},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`);
+    }
+    this.shards.shards.forEach((shard, index) => {
+      const counters = readCounters(shard.counters);
+      log(`shard ${index}: ${SHARD_COUNTERS.map((name) => `${name}=${Math.round(counters[name] * 100) / 100}`).join(' ')}`);
+      for (const [name, ring] of [['to-tun', shard.toTun], ['from-tun', shard.fromTun]] as const) {
+        log(`shard ${index} ${name} ring: size=${ring.size} drops=${ring.drops} sleeps=${ring.sleeps} notifies=${ring.notifies} missedWakes=${ring.missedWakes}`);
+      }
+    });
+    const p = this.pump.counters;
+    log(`tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`);
+  }
+
+  async stop(notify: boolean): Promise<void> {
+    const { admission, timers, persist, tun, logger } = this.parts;
+    admission.stop();
+    timers.stop();
+    await this.shards.stop(notify);
+    this.pump.stop();
+    persist?.save();
+    tun.release();
+    logger.log(1, 'server stopped');
+  }
+
+  /** Tells the shards to close the matching clients (with `message` as RESTART's text, or silently). */
+  private kill(matches: (entry: ClientEntry) => boolean, message: string | null): number {
+    const entries = [...this.parts.registry.entries()].filter(matches);
+    for (const entry of entries) this.shards.post(entry.shard, { type: 'client-kill', peerId: entry.peerId, message });
+    return entries.length;
+  }
+}

@@ -1,0 +1,61 @@
+// What every shard worker starts with (ShardConfig less the per-shard parts the pool fills in):
+// the TLS material and control-channel wrap, the push, the data-ciphers and the timers, from
+// the options of this run.
+import { randomBytes } from 'node:crypto';
+
+import type { Options } from '../../shared/config';
+import type { AeadCipherName, TunDevice } from '../../shared/native';
+import { occOptionsString } from '../../shared/protocol/occ';
+import type { WrapConfig } from '../../shared/session/control-wrap';
+import type { TlsMaterial } from '../../shared/session/types';
+import type { ShardTemplate } from './shard-pool';
+
+export interface TemplateInputs {
+  readonly tun: TunDevice;
+  readonly tls: TlsMaterial;
+  readonly wrap: WrapConfig;
+  readonly dataCiphers: AeadCipherName[];
+}
+
+export function buildShardTemplate(options: Options, { tun, tls, wrap, dataCiphers }: TemplateInputs): ShardTemplate {
+  return {
+    // One key for the whole run, so a client's HMAC cookie checks out on whichever shard it lands.
+    cookieKey: randomBytes(32),
+    tunFd: tun.fd,
+    tunName: tun.name,
+    clientToClient: options.clientToClient,
+    tls,
+    wrap,
+    ...(options.remoteCertTls !== undefined ? { remoteCertTls: options.remoteCertTls } : {}),
+    ...(options.remoteCertEku !== undefined ? { remoteCertEku: options.remoteCertEku } : {}),
+    ...(options.verifyX509Name !== undefined ? { verifyX509Name: options.verifyX509Name } : {}),
+    push: options.push,
+    occOptions: occOptionsString({
+      role: 'tls-server',
+      transport: 'udp',
+      family: options.proto.family === 'ipv6' ? 6 : 4,
+      tunMtu: options.tunMtu,
+      cipher: dataCiphers[0] ?? 'AES-256-GCM',
+      auth: null,
+      keysize: 256,
+    }),
+    dataCiphers,
+    ...(options.dataCiphersFallback !== undefined ? { dataCiphersFallback: options.dataCiphersFallback } : {}),
+    handWindowS: options.handWindow,
+    tlsTimeoutS: options.tlsTimeout,
+    renegSec: options.renegSec,
+    renegBytes: Math.max(0, options.renegBytes),
+    renegPkts: options.renegPkts,
+    tranWindowS: options.tranWindow,
+    pingS: options.ping,
+    pingRestartS: options.pingRecTimeout,
+    replayWindow: options.replayWindow,
+    replayTime: options.replayTime,
+    explicitExitNotify: options.explicitExitNotify,
+    maxClientsPerShard: options.maxClients,
+    userPassVerify: options.authUserPassVerify !== undefined,
+    inactive: options.inactive ?? { seconds: 0, bytes: 0 },
+    mssfix: options.mssfix,
+    verb: options.verb,
+  };
+}
