@@ -101,22 +101,26 @@ test('OCC string cipher extraction', () => {
 });
 
 test('the data channel of a client from a PUSH_REPLY: cipher checked against data-ciphers, peer-id, tls-ekm, cc-exit', () => {
-  const local = { dataCiphers: ['AES-256-GCM', 'aes-128-gcm'], occCipher: null, fallback: null };
+  const local = { dataCiphers: ['AES-256-GCM', 'aes-128-gcm'], occCipher: null, fallback: null, auth: 'SHA256' };
   assert.deepEqual(negotiatePushedDataChannel({ cipher: 'AES-128-GCM', peerId: 7, protocolFlags: ['cc-exit', 'tls-ekm'] }, local), {
     ok: true,
-    channel: { cipher: 'AES-128-GCM', peerId: 7, keyDerivation: 'tls-ekm', ccExit: true },
+    channel: { cipher: 'AES-128-GCM', auth: 'SHA256', peerId: 7, keyDerivation: 'tls-ekm', ccExit: true },
   });
   assert.deepEqual(negotiatePushedDataChannel({ cipher: 'AES-256-GCM', keyDerivation: 'tls-ekm' }, local), {
     ok: true,
-    channel: { cipher: 'AES-256-GCM', peerId: null, keyDerivation: 'tls-ekm', ccExit: false },
+    channel: { cipher: 'AES-256-GCM', auth: 'SHA256', peerId: null, keyDerivation: 'tls-ekm', ccExit: false },
   });
   // No pushed cipher: the server's OCC cipher, then the fallback.
   assert.deepEqual(negotiatePushedDataChannel({}, { ...local, occCipher: 'AES-256-GCM' }), {
     ok: true,
-    channel: { cipher: 'AES-256-GCM', peerId: null, keyDerivation: 'prf', ccExit: false },
+    channel: { cipher: 'AES-256-GCM', auth: 'SHA256', peerId: null, keyDerivation: 'prf', ccExit: false },
   });
   const pushedOther = negotiatePushedDataChannel({ cipher: 'CHACHA20-POLY1305' }, local);
   assert.equal(pushedOther.ok, false);
   assert.equal(!pushedOther.ok && pushedOther.reason, 'pushed-cipher-not-allowed');
-  assert.deepEqual(negotiatePushedDataChannel({}, { ...local, fallback: 'AES-256-CBC' }), { ok: false, reason: 'unsupported-cipher', detail: "cipher 'AES-256-CBC' is not supported" });
+  assert.deepEqual(negotiatePushedDataChannel({}, { ...local, fallback: 'AES-256-CBC' }), {
+    ok: true,
+    channel: { cipher: 'AES-256-CBC', auth: 'SHA256', peerId: null, keyDerivation: 'prf', ccExit: false },
+  });
+  assert.deepEqual(negotiatePushedDataChannel({}, { ...local, fallback: 'CAMELLIA-128-CBC' }), { ok: false, reason: 'unsupported-cipher', detail: "cipher 'CAMELLIA-128-CBC' is not supported" });
 });

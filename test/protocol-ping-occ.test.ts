@@ -99,11 +99,11 @@ test('keepalive: ping after n s of send silence, ping-restart after m s of recei
 });
 
 test('the key method 2 options string: the UDP/AEAD string shardvpn has always sent, and TCP/CBC spellings', () => {
-  const udp = { role: 'tls-server', transport: 'udp', family: 4, tunMtu: 1500, cipher: 'AES-256-GCM', auth: null, keysize: 256 } as const;
+  const udp = { role: 'tls-server', transport: 'udp', tunMtu: 1500, cipher: 'AES-256-GCM', auth: null, keysize: 256 } as const;
   assert.equal(occOptionsString(udp), 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server');
   assert.equal(
-    occOptionsString({ ...udp, role: 'tls-client', family: 6, tunMtu: 1400, cipher: null }),
-    'V4,dev-type tun,link-mtu 1559,tun-mtu 1400,proto UDPv6,auth [null-digest],keysize 256,key-method 2,tls-client',
+    occOptionsString({ ...udp, role: 'tls-client', tunMtu: 1400, cipher: null }),
+    'V4,dev-type tun,link-mtu 1559,tun-mtu 1400,proto UDPv4,auth [null-digest],keysize 256,key-method 2,tls-client',
   );
   assert.equal(
     occOptionsString({ ...udp, transport: 'tcp-server', cipher: 'AES-128-CBC', auth: 'SHA256', keysize: 128 }),

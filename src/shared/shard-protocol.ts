@@ -5,7 +5,7 @@ import type { PushOptions } from './protocol/push-options';
 import type { WrapConfig } from './session/control-wrap';
 import type { TlsMaterial } from './session/types';
 import type { VerifyX509Name } from './session/peer-verify';
-import type { AeadCipherName } from './native';
+import type { DataCipherName } from './protocol/data-format';
 
 /** Everything a shard needs to serve clients; structured-clone safe. */
 export interface ShardConfig {
@@ -36,7 +36,9 @@ export interface ShardConfig {
   push: string[];
   /** Server's OCC options string (sent in key method 2). */
   occOptions: string;
-  dataCiphers: AeadCipherName[];
+  dataCiphers: DataCipherName[];
+  /** The CBC ciphers' HMAC digest (`auth`); null for `auth none`. */
+  auth: string | null;
   dataCiphersFallback?: string;
   handWindowS: number;
   tlsTimeoutS: number;

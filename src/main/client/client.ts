@@ -9,7 +9,8 @@ import { performance } from 'node:perf_hooks';
 
 import { ConfigError, failOption as fail, type ConnectionEntry, type Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
-import type { AeadCipherName, TunDevice } from '../../shared/native';
+import type { TunDevice } from '../../shared/native';
+import type { DataCipherName } from '../../shared/protocol/data-format';
 import { maxMss } from '../../shared/protocol/mss';
 import { writeOccMessage } from '../../shared/protocol/occ';
 import { writePingMessage } from '../../shared/protocol/ping';
@@ -27,21 +28,21 @@ import { ClientTunnel } from './tunnel';
 import type { AppliedNetwork } from './tun-network';
 import type { Running } from '../lifecycle';
 import { KeyKeeper } from '../persist-key';
-import { aeadDataCiphers, refuseUnsupported } from '../run-checks';
+import { dataChannelSettings, refuseUnsupported } from '../run-checks';
 import type { ServerSignal } from '../ops/server-view';
 import { VERSION_BANNER } from '../version';
 
 const TICK_MS = 100;
 
 /** What the config must say for shardvpn to run it as a client. */
-export function checkClientOptions(options: Options): AeadCipherName[] {
+export function checkClientOptions(options: Options): DataCipherName[] {
   refuseUnsupported(options);
   if (!options.tlsClient) fail(options, 'client', "client mode needs 'client' (or 'tls-client' with 'pull')");
   if (options.devType !== undefined && options.devType !== 'tun' && options.devType !== 'null') fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
   for (const c of options.connections) {
     if (c.proto.transport !== 'udp') throw new ConfigError(c, 'proto', `${c.proto.transport} is not supported; shardvpn's client speaks UDP (proto udp, udp4 or udp6)`);
   }
-  return aeadDataCiphers(options);
+  return dataChannelSettings(options).ciphers;
 }
 
 /** State kept across SIGUSR1 restarts (OpenVPN's c->persist and the connection list). */
@@ -98,7 +99,7 @@ interface ClientRunParams {
   readonly entry: ConnectionEntry;
   /** An address of the entry's name kept from an earlier run (null: resolve it now). */
   readonly keptAddress: RemoteAddress | null;
-  readonly dataCiphers: readonly AeadCipherName[];
+  readonly dataCiphers: readonly DataCipherName[];
   readonly tls: TlsMaterial;
   readonly wrap: WrapConfig;
   readonly logger: Logger;

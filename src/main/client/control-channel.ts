@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks';
 
 import type { ConnectionEntry, Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
-import type { AeadCipherName } from '../../shared/native';
+import { occCipherFields, type DataCipherName } from '../../shared/protocol/data-format';
+import { authDigest } from '../run-checks';
 import { parseControlMessage } from '../../shared/protocol/control-message';
 import type { DataChannelKey } from '../../shared/protocol/data-channel';
 import { IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT, buildPeerInfo } from '../../shared/protocol/key-method2';
@@ -31,7 +32,7 @@ export interface ControlChannelContext {
   readonly options: Options;
   readonly entry: ConnectionEntry;
   readonly remote: RemoteEndpoint;
-  readonly dataCiphers: readonly AeadCipherName[];
+  readonly dataCiphers: readonly DataCipherName[];
   readonly tls: TlsMaterial;
   readonly wrap: WrapConfig;
   readonly persist: ClientPersist;
@@ -124,7 +125,7 @@ export class ClientControlChannel {
     const { options: o, entry, remote, dataCiphers } = this.ctx;
     const creds = this.ctx.persist.credentials;
     const proto = IV_PROTO_DATA_V2 | IV_PROTO_REQUEST_PUSH | IV_PROTO_TLS_KEY_EXPORT | IV_PROTO_CC_EXIT_NOTIFY;
-    const occ = occOptionsString({ role: 'tls-client', transport: 'udp', family: remote.family, tunMtu: entry.tunMtu, cipher: dataCiphers[0] ?? 'AES-256-GCM', auth: null, keysize: 256 });
+    const occ = occOptionsString({ role: 'tls-client', transport: 'udp', tunMtu: entry.tunMtu, ...occCipherFields(dataCiphers[0] ?? 'AES-256-GCM', authDigest(o)) });
     return new ControlSession(
       {
         role: 'client',
@@ -246,7 +247,7 @@ export class ClientControlChannel {
     if (!step.complete) return;
     this.pushed = true;
     const pushed: PushOptions = o.routeNopull ? applyRouteNopull(step.options) : step.options;
-    const negotiated = negotiatePushedDataChannel(pushed, { dataCiphers: this.ctx.dataCiphers, occCipher: occStringCipher(this.serverOcc), fallback: o.dataCiphersFallback ?? null });
+    const negotiated = negotiatePushedDataChannel(pushed, { dataCiphers: this.ctx.dataCiphers, occCipher: occStringCipher(this.serverOcc), fallback: o.dataCiphersFallback ?? null, auth: authDigest(o) });
     if (!negotiated.ok) {
       logger.log(1, `OPTIONS ERROR: failed to negotiate cipher with server. ${negotiated.detail}`);
       logger.log(1, 'ERROR: Failed to apply push options');

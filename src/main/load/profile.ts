@@ -10,7 +10,9 @@ import { loadTlsMaterial } from '../../shared/config/tls-material';
 import { loadWrap } from '../../shared/config/wrap';
 import type { LoadProfile } from '../../shared/load/task';
 import { buildPeerInfo, IV_PROTO_DATA_V2, IV_PROTO_TLS_KEY_EXPORT } from '../../shared/protocol/key-method2';
-import { aeadCipherName, normalizeCipherName } from '../../shared/protocol/ncp';
+import { cipherUnavailable } from '../../shared/protocol/data-format';
+import { dataCipherName, normalizeCipherName } from '../../shared/protocol/ncp';
+import { authDigest } from '../run-checks';
 import { occOptionsString } from '../../shared/protocol/occ';
 import { VERSION } from '../version';
 import type { LoadOptions } from './options';
@@ -72,10 +74,10 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
     const dataCiphers: string[] = [];
     for (const c of options.dataCiphers) {
       const name = normalizeCipherName(c);
-      if (name !== null && aeadCipherName(name) !== null) dataCiphers.push(name);
+      if (name !== null && dataCipherName(name) !== null && cipherUnavailable(dataCipherName(name)!) === null) dataCiphers.push(name);
       else warnings.push(`data-ciphers: '${c}' is not an AEAD cipher shardvpn speaks; left out`);
     }
-    if (dataCiphers.length === 0) return { ok: false, error: `--profile ${opts.profile}: data-ciphers has no AEAD cipher (AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305)` };
+    if (dataCiphers.length === 0) return { ok: false, error: `--profile ${opts.profile}: data-ciphers has no cipher shardvpn runs (AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305, AES-128/192/256-CBC)` };
     const family = proto.family === 'ipv6' ? 6 : proto.family === 'ipv4' ? 4 : 0;
     let resolved: { address: string; family: number };
     try {
@@ -93,11 +95,12 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
       password: creds?.password ?? null,
       dataCiphers,
       dataCiphersFallback: options.dataCiphersFallback ?? null,
+      auth: authDigest(options),
       address: resolved.address,
       family: fam,
       port,
       // No `cipher`: the simulated clients leave the choice to NCP (IV_CIPHERS).
-      occOptions: occOptionsString({ role: 'tls-client', transport: 'udp', family: fam, tunMtu: fields.tunMtu, cipher: null, auth: null, keysize: 256 }),
+      occOptions: occOptionsString({ role: 'tls-client', transport: 'udp', tunMtu: fields.tunMtu, cipher: null, auth: null, keysize: 256 }),
       peerInfo: buildPeerInfo({
         version: '2.6.14',
         platform: 'linux',

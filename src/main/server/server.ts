@@ -9,13 +9,12 @@ import os from 'node:os';
 
 import { failOption as fail, type Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
-import type { AeadCipherName } from '../../shared/native';
 import type { WrapConfig } from '../../shared/session/control-wrap';
 import type { TlsMaterial } from '../../shared/session/types';
 import { printSockaddr, resolveLinkLocal, type LinkLocal } from '../link-local';
 import type { ServerSignal } from '../ops/server-view';
 import { KeyKeeper } from '../persist-key';
-import { aeadDataCiphers, refuseUnsupported } from '../run-checks';
+import { dataChannelSettings, refuseUnsupported, type DataChannelSettings } from '../run-checks';
 import { socketBuffers } from '../socket-buffers';
 import { Admission } from './admission';
 import { ClientRegistry } from './clients';
@@ -46,13 +45,13 @@ export async function startServer(
   return new ServerRun(options, logger, onSignal, keeper).start();
 }
 
-function checkServerOptions(options: Options): AeadCipherName[] {
+function checkServerOptions(options: Options): DataChannelSettings {
   refuseUnsupported(options);
   if (options.mode !== 'server') fail(options, 'mode', "server mode needs 'mode server' or 'server NETWORK NETMASK'");
-  if (options.devType !== undefined && options.devType !== 'tun') fail(options, 'dev-type', `shardvpn serves '${options.devType}' devices are not supported: use dev tun`);
+  if (options.devType !== undefined && options.devType !== 'tun') fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
   if (options.proto.transport !== 'udp') fail(options, 'proto', `${options.proto.transport} is not supported; shardvpn serves UDP (proto udp, udp4 or udp6)`);
   if (options.managementClientAuth && options.management === undefined) fail(options, 'management-client-auth', 'needs --management: clients would wait for a verdict nobody can give');
-  return aeadDataCiphers(options);
+  return dataChannelSettings(options);
 }
 
 /** The ifconfig pool and the route table, with the client registry that hands them out. */
@@ -135,8 +134,8 @@ class ServerRun {
     return { routes, pool, persist, registry: new ClientRegistry(o, pool, routes) };
   }
 
-  private buildShardTemplate(tun: ServerTun, tls: TlsMaterial, wrap: WrapConfig, dataCiphers: AeadCipherName[]): ShardTemplate {
-    return buildShardTemplate(this.options, { tun: tun.device, tls, wrap, dataCiphers });
+  private buildShardTemplate(tun: ServerTun, tls: TlsMaterial, wrap: WrapConfig, data: DataChannelSettings): ShardTemplate {
+    return buildShardTemplate(this.options, { tun: tun.device, tls, wrap, data });
   }
 
   /** `workers` shard workers (default: one per CPU), each on its socket of the SO_REUSEPORT group. */

@@ -4,20 +4,22 @@
 import { randomBytes } from 'node:crypto';
 
 import type { Options } from '../../shared/config';
-import type { AeadCipherName, TunDevice } from '../../shared/native';
+import type { TunDevice } from '../../shared/native';
+import { occCipherFields } from '../../shared/protocol/data-format';
 import { occOptionsString } from '../../shared/protocol/occ';
 import type { WrapConfig } from '../../shared/session/control-wrap';
 import type { TlsMaterial } from '../../shared/session/types';
+import type { DataChannelSettings } from '../run-checks';
 import type { ShardTemplate } from './shard-pool';
 
 export interface TemplateInputs {
   readonly tun: TunDevice;
   readonly tls: TlsMaterial;
   readonly wrap: WrapConfig;
-  readonly dataCiphers: AeadCipherName[];
+  readonly data: DataChannelSettings;
 }
 
-export function buildShardTemplate(options: Options, { tun, tls, wrap, dataCiphers }: TemplateInputs): ShardTemplate {
+export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: TemplateInputs): ShardTemplate {
   return {
     // One key for the whole run, so a client's HMAC cookie checks out on whichever shard it lands.
     cookieKey: randomBytes(32),
@@ -33,14 +35,12 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, dataCiphe
     occOptions: occOptionsString({
       role: 'tls-server',
       transport: 'udp',
-      family: options.proto.family === 'ipv6' ? 6 : 4,
       tunMtu: options.tunMtu,
-      cipher: dataCiphers[0] ?? 'AES-256-GCM',
-      auth: null,
-      keysize: 256,
+      ...occCipherFields(data.ciphers[0] ?? data.fallback ?? 'AES-256-GCM', data.auth),
     }),
-    dataCiphers,
-    ...(options.dataCiphersFallback !== undefined ? { dataCiphersFallback: options.dataCiphersFallback } : {}),
+    dataCiphers: data.ciphers,
+    ...(data.fallback !== null ? { dataCiphersFallback: data.fallback } : {}),
+    auth: data.auth,
     handWindowS: options.handWindow,
     tlsTimeoutS: options.tlsTimeout,
     renegSec: options.renegSec,

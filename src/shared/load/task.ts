@@ -18,6 +18,8 @@ export interface LoadProfile {
   /** Normalised --data-ciphers, our preference order. */
   readonly dataCiphers: readonly string[];
   readonly dataCiphersFallback: string | null;
+  /** --auth of the profile: the CBC ciphers' HMAC digest (null: none). */
+  readonly auth: string | null;
   /** Resolved server address and port. */
   readonly address: string;
   readonly family: 4 | 6;

@@ -54,6 +54,11 @@ export function digestLength(digest: string | null): number {
   }
 }
 
+/** The cipher, auth and keysize fields of the OCC options string for a data cipher (options.c options_string). */
+export function occCipherFields(cipher: DataCipherName, auth: string | null): { cipher: string; auth: string | null; keysize: number } {
+  return { cipher, auth: isCbcCipher(cipher) ? auth : null, keysize: dataKeyLength(cipher) * 8 };
+}
+
 /** The layout and native context of one key's packets. */
 export interface DataFormat {
   /** Bytes in front of the plaintext payload: header, crypto fields and packet-id. */

@@ -171,8 +171,6 @@ export function buildOccMessage(message: OccMessage): Buffer {
 export interface OccOptionsDescription {
   readonly role: 'tls-server' | 'tls-client';
   readonly transport: 'udp' | 'tcp-server' | 'tcp-client';
-  /** The address family of the link. */
-  readonly family: 4 | 6;
   readonly tunMtu: number;
   /**
    * The data cipher announced as `cipher X`, or null to leave `cipher` out (OpenVPN does when
@@ -189,18 +187,17 @@ export interface OccOptionsDescription {
 const OCC_LINK_MTU = 1559;
 
 /**
- * The `proto` of an options string. OpenVPN's proto_remote() spells UDPv4, TCPv4_SERVER and
- * TCPv4_CLIENT whatever the family; shardvpn has always sent v6 over IPv6 and keeps doing so
- * (a 2.6 peer logs the difference at verb 7 only, and acts on it only under --opt-verify).
+ * The `proto` of an options string, as OpenVPN's proto_remote() spells it: UDPv4, TCPv4_SERVER
+ * and TCPv4_CLIENT whatever the address family, so that peers on IPv6 compare equal too.
  */
-function occProto(transport: OccOptionsDescription['transport'], family: 4 | 6): string {
+function occProto(transport: OccOptionsDescription['transport']): string {
   switch (transport) {
     case 'udp':
-      return `UDPv${family}`;
+      return 'UDPv4';
     case 'tcp-server':
-      return `TCPv${family}_SERVER`;
+      return 'TCPv4_SERVER';
     case 'tcp-client':
-      return `TCPv${family}_CLIENT`;
+      return 'TCPv4_CLIENT';
   }
 }
 
@@ -214,7 +211,7 @@ export function occOptionsString(d: OccOptionsDescription): string {
     'dev-type tun',
     `link-mtu ${OCC_LINK_MTU}`,
     `tun-mtu ${d.tunMtu}`,
-    `proto ${occProto(d.transport, d.family)}`,
+    `proto ${occProto(d.transport)}`,
     ...(d.cipher !== null ? [`cipher ${d.cipher}`] : []),
     `auth ${d.auth ?? '[null-digest]'}`,
     `keysize ${d.keysize}`,

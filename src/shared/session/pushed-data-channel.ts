@@ -3,15 +3,17 @@
 // against our data-ciphers, the peer-id, TLS-EKM or the PRF, and a DataChannelKey per key block
 // the session derives. Shared by the client (src/main/client) and the load generator's simulated
 // clients, which differ only in what they do with a failure.
-import type { AeadCipherName } from '../native';
 import { DataChannelKey } from '../protocol/data-channel';
-import { aeadCipherName, checkClientCipher, normalizeCipherName, type NcpClientResult } from '../protocol/ncp';
+import type { DataCipherName } from '../protocol/data-format';
+import { checkClientCipher, dataCipherName, normalizeCipherName, type NcpClientResult } from '../protocol/ncp';
 import type { PushOptions } from '../protocol/push-options';
 import type { KeyDerivationMethod } from './types';
 
 /** What the client's data channel runs with after a PUSH_REPLY. */
 export interface PushedDataChannel {
-  readonly cipher: AeadCipherName;
+  readonly cipher: DataCipherName;
+  /** The HMAC digest of a CBC cipher (`auth`); null for `auth none` or AEAD. */
+  readonly auth: string | null;
   /** Peer-id to send in P_DATA_V2; null sends P_DATA_V1. */
   readonly peerId: number | null;
   /** What the session derives key blocks with (`key-derivation tls-ekm` or protocol-flags). */
@@ -28,6 +30,8 @@ export interface ClientCipherSettings {
   readonly occCipher: string | null;
   /** --data-ciphers-fallback. */
   readonly fallback: string | null;
+  /** --auth: the CBC ciphers' HMAC digest (null: none). */
+  readonly auth: string | null;
 }
 
 type NcpClientFailure = Extract<NcpClientResult, { ok: false }>['reason'];
@@ -46,13 +50,14 @@ export function negotiatePushedDataChannel(pushed: PushOptions, local: ClientCip
     fallback: local.fallback,
   });
   if (!choice.ok) return { ok: false, reason: choice.reason, detail: choice.detail };
-  const cipher = aeadCipherName(choice.cipher);
+  const cipher = dataCipherName(choice.cipher);
   if (cipher === null) return { ok: false, reason: 'unsupported-cipher', detail: `cipher '${choice.cipher}' is not supported` };
   const flags = pushed.protocolFlags ?? [];
   return {
     ok: true,
     channel: {
       cipher,
+      auth: local.auth,
       peerId: pushed.peerId ?? null,
       keyDerivation: pushed.keyDerivation === 'tls-ekm' || flags.includes('tls-ekm') ? 'tls-ekm' : 'prf',
       ccExit: flags.includes('cc-exit'),
@@ -71,7 +76,7 @@ export type ClientKeyResult = { readonly ok: true; readonly key: DataChannelKey 
 /** The client's DataChannelKey for key_id `keyId` from a session key block, which is wiped either way. */
 export function clientDataChannelKey(block: Buffer, keyId: number, channel: PushedDataChannel, replay: ReplaySettings = {}): ClientKeyResult {
   try {
-    return { ok: true, key: DataChannelKey.fromKeyBlock(block, 'client', channel.cipher, keyId, { peerId: channel.peerId, ...replay }) };
+    return { ok: true, key: DataChannelKey.fromKeyBlock(block, 'client', channel.cipher, keyId, { peerId: channel.peerId, auth: channel.auth, ...replay }) };
   } catch (error) {
     return { ok: false, detail: (error as Error).message };
   } finally {

@@ -286,7 +286,7 @@ export class SimulatedClient {
 
   private applyPush(o: PushOptions, s: ControlSession): void {
     const p = this.profile;
-    const negotiated = negotiatePushedDataChannel(o, { dataCiphers: p.dataCiphers, occCipher: null, fallback: p.dataCiphersFallback });
+    const negotiated = negotiatePushedDataChannel(o, { dataCiphers: p.dataCiphers, occCipher: null, fallback: p.dataCiphersFallback, auth: p.auth });
     if (!negotiated.ok) {
       this.fail('ncp-failed', negotiated.detail);
       return;
