@@ -30,6 +30,10 @@ export const SHARD_COUNTERS = [
   'dropBadKeyId',
   'dropNotConnected',
   'dropControl',
+  // Datagrams the UDP socket did not take (sendmmsg stopped at a full socket buffer).
+  'dropLinkSend',
+  // Packets for a client not sent because its send key's packet-id ran out (renegotiation too late).
+  'dropPacketIdExhausted',
   'statelessReplies',
   'eventLoopLagMs',
   'eventLoopUtilization',

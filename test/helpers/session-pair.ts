@@ -110,7 +110,9 @@ export class SessionPair {
   lost = 0;
   duplicated = 0;
   private readonly responder: StatelessResponder;
-  private readonly serverCfg: ControlSessionConfig;
+  /** Both sides' session settings (a test may run the server side elsewhere, e.g. in a shard). */
+  readonly clientConfig: ControlSessionConfig;
+  readonly serverConfig: ControlSessionConfig;
   private readonly up: LinkFaults;
   private readonly down: LinkFaults;
   private readonly random: () => number;
@@ -122,7 +124,7 @@ export class SessionPair {
     const wraps = wrapsFor(opts.wrap ?? 'tls-crypt');
     const timing = { tranWindowMs: opts.tranWindowMs ?? 60_000 };
     const pki = opts.pki;
-    const clientCfg: ControlSessionConfig = {
+    this.clientConfig = {
       role: 'client',
       tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey },
       wrap: wraps.client,
@@ -135,7 +137,7 @@ export class SessionPair {
       },
       timing,
     };
-    this.serverCfg = {
+    this.serverConfig = {
       role: 'server',
       tls: { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey },
       wrap: wraps.server,
@@ -143,8 +145,8 @@ export class SessionPair {
       keyMethod2: { options: SERVER_OPTIONS, peerInfo: null },
       timing,
     };
-    this.responder = new StatelessResponder({ wrap: this.serverCfg.wrap });
-    const c: ControlSession = new ControlSession(clientCfg, {
+    this.responder = new StatelessResponder({ wrap: this.serverConfig.wrap });
+    const c: ControlSession = new ControlSession(this.clientConfig, {
       sendPacket: (w) => {
         this.toServer.push(Buffer.from(w));
         this.sentByClient.push(Buffer.from(w));
@@ -170,7 +172,9 @@ export class SessionPair {
       if (name === null) throw new Error(`client: no usable cipher in ${e.text}`);
       d.cipher = name;
       d.peerId = p.options.peerId ?? null;
-      s.setKeyDerivation(p.options.keyDerivation === 'tls-ekm' ? 'tls-ekm' : 'prf');
+      // A 2.6 server says tls-ekm either way: key-derivation, or protocol-flags with cc-exit.
+      const ekm = p.options.keyDerivation === 'tls-ekm' || (p.options.protocolFlags ?? []).includes('tls-ekm');
+      s.setKeyDerivation(ekm ? 'tls-ekm' : 'prf');
     }
     this.dataHost(d, e);
   }
@@ -221,7 +225,7 @@ export class SessionPair {
         this.sentByServer.push(Buffer.from(r.wire));
       }
       else if (r.action === 'create') {
-        const cfg: ControlSessionConfig = r.stateless === null ? this.serverCfg : { ...this.serverCfg, stateless: r.stateless };
+        const cfg: ControlSessionConfig = r.stateless === null ? this.serverConfig : { ...this.serverConfig, stateless: r.stateless };
         const s: ControlSession = new ControlSession(cfg, {
           sendPacket: (x) => {
             this.toClient.push(Buffer.from(x));

@@ -4,8 +4,10 @@
 // session; pings and OCC messages are consumed here.
 import { performance } from 'node:perf_hooks';
 
-import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress, type TunDevice, type UdpSocket } from '../../shared/native';
-import { DATA_V2_HEADROOM, DecryptResults, type DataChannelKey } from '../../shared/protocol/data-channel';
+import type { LinkIO, TunIO } from '../../shared/io';
+import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress } from '../../shared/native';
+import { DATA_V2_HEADROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
+import { DataRuns } from '../../shared/protocol/data-run';
 import { clampMss } from '../../shared/protocol/mss';
 import { parseOccMessage, payloadKind } from '../../shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
@@ -43,14 +45,14 @@ export class ClientLink {
   private sendKey: DataChannelKey | null = null;
   /** mssfix: the MSS limit for TCP SYNs both ways (0: off), set with the data keys. */
   maxMss = 0;
-  private tun: TunDevice | null = null;
+  private tun: TunIO | null = null;
   private closed = false;
   // Receive side: decrypt in place, write the plaintext to TUN from there.
   private readonly recv: PacketBatch;
   private readonly from = new PeerAddresses(BATCH);
-  private readonly decryptRun: PacketBatch;
-  private readonly results = new DecryptResults(BATCH);
+  private readonly runs: DataRuns<ClientLink>;
   private readonly toTun: PacketBatch;
+  private tunCount = 0;
   // Send side: TUN reads land DATA_V2_HEADROOM into each slot; sealing starts key.headroom before.
   private readonly tunRead: PacketBatch;
   private readonly seal: PacketBatch;
@@ -59,13 +61,18 @@ export class ClientLink {
   private readonly oneTo = new PeerAddresses(1);
 
   constructor(
-    private readonly udp: UdpSocket,
+    private readonly udp: LinkIO,
     remote: PeerAddress,
     slot: number,
     private readonly host: LinkHost,
   ) {
     this.recv = PacketBatch.allocate(BATCH, slot);
-    this.decryptRun = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), slot);
+    // Created once: the closures see the link, no packet allocates.
+    this.runs = new DataRuns<ClientLink>(this.recv.memory, BATCH, {
+      holds: (link, key) => !link.closed && link.keys[key.keyId] === key,
+      opened: (link, _key, count, accepted, now) => link.onRunOpened(count, accepted, now),
+      stale: () => undefined,
+    });
     this.toTun = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), slot);
     const send = PacketBatch.allocate(BATCH, slot);
     const readOffsets = new Uint32Array(BATCH);
@@ -79,7 +86,7 @@ export class ClientLink {
   }
 
   /** Starts moving packets between the TUN device and the server. */
-  attachTun(tun: TunDevice): void {
+  attachTun(tun: TunIO): void {
     this.tun = tun;
     tun.poll(POLL_READABLE, () => this.onTunReadable());
   }
@@ -162,17 +169,9 @@ export class ClientLink {
     return true;
   }
 
-  // Consecutive data packets on one key are decrypted as one run; control packets in between
-  // keep their order relative to them.
-  private runKey: DataChannelKey | null = null;
-  private runCount = 0;
-  private tunCount = 0;
-
   private receiveBatch(n: number): void {
     const memory = this.recv.memory;
     const now = performance.now();
-    this.runKey = null;
-    this.runCount = 0;
     this.tunCount = 0;
     for (let i = 0; i < n && !this.closed; i++) {
       const length = this.recv.lengths[i]!;
@@ -188,38 +187,28 @@ export class ClientLink {
       const op = byte0 >>> P_OPCODE_SHIFT;
       if (op === P_DATA_V1 || op === P_DATA_V2) {
         const key = this.keys[byte0 & P_KEY_ID_MASK] ?? null;
-        if (key === null) continue;
-        if (key !== this.runKey) {
-          this.flushRun(now);
-          this.runKey = key;
-        }
-        this.decryptRun.offsets[this.runCount] = at;
-        this.decryptRun.lengths[this.runCount] = length;
-        this.runCount++;
+        if (key !== null) this.runs.add(this, key, i, at, length, now);
         continue;
       }
-      this.flushRun(now);
+      // Data before control: the control packet may retire a key or end the link.
+      this.runs.flush(now);
       this.host.onControlPacket(Buffer.from(memory.subarray(at, at + length)));
     }
-    this.flushRun(now);
+    this.runs.flush(now);
     const tun = this.tun;
     if (tun !== null && this.tunCount > 0) tun.write(this.toTun, this.tunCount);
   }
 
-  /** Decrypts the pending run; queues its tunnel packets for TUN. */
-  private flushRun(now: number): void {
-    const key = this.runKey;
-    const count = this.runCount;
-    this.runKey = null;
-    this.runCount = 0;
-    if (key === null || count === 0) return;
-    if (key.decrypt(this.decryptRun, count, now, this.results) === 0) return;
+  /** A run was decrypted: its tunnel packets are queued for TUN. */
+  private onRunOpened(count: number, accepted: number, now: number): void {
+    if (accepted === 0) return;
     this.host.onDataReceived(now);
     const memory = this.recv.memory;
+    const results = this.runs.results;
     for (let j = 0; j < count; j++) {
-      if (!this.results.ok(j)) continue;
-      const start = this.results.payloadOffsets[j]!;
-      const length = this.results.payloadLengths[j]!;
+      if (!results.ok(j)) continue;
+      const start = results.payloadOffsets[j]!;
+      const length = results.payloadLengths[j]!;
       this.stats.linkReadBytesAuth += length;
       const kind = payloadKind(memory, start, length);
       if (kind === 'packet') {

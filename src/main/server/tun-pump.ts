@@ -1,7 +1,9 @@
 // The main thread's packet work: TUN -> the owning shard's from-tun ring (by the route table),
-// and every shard's to-tun ring -> TUN, in batches. With client-to-client, a packet from one
-// client to another goes straight onto the other client's shard ring, never through TUN.
-import { PacketBatch, POLL_READABLE, type TunDevice } from '../../shared/native';
+// and every shard's to-tun ring -> TUN, in batches. The shards fill their to-tun rings only with
+// client-to-client (without it they write TUN themselves); then a packet from one client to
+// another goes straight onto the other client's shard ring, never through TUN.
+import type { TunIO } from '../../shared/io';
+import { PacketBatch, POLL_READABLE } from '../../shared/native';
 import { BROADCAST_PEER_ID, shardOfPeerId } from '../../shared/peer-id';
 import type { PacketRing } from '../../shared/ring';
 import { NO_ROUTE, type RouteTable } from './routes';
@@ -41,7 +43,7 @@ export class TunPump {
   private readonly waitingOn = new Map<number, PacketRing>();
 
   constructor(
-    private readonly tun: TunDevice,
+    private readonly tun: TunIO,
     private readonly routes: RouteTable,
     /** Read at each use: a restarted shard brings new rings. */
     private readonly shards: () => readonly PumpShard[],

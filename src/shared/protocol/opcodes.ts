@@ -65,10 +65,6 @@ export function isControlOpcode(op: number): op is ControlOpcode {
   return op === P_ACK_V1 || isReliableOpcode(op);
 }
 
-export function isDataOpcode(op: number): op is DataOpcode {
-  return op === P_DATA_V1 || op === P_DATA_V2;
-}
-
 /** Hard resets start a new session; they always use key_id 0 and message packet-id 0. */
 export function isHardReset(op: number): boolean {
   return (

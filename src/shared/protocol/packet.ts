@@ -296,15 +296,6 @@ export function readPeerId(buf: Uint8Array): number {
   return (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!;
 }
 
-export function writeDataV2Header(out: Uint8Array, offset: number, keyId: number, peerId: number): number {
-  if (!Number.isInteger(peerId) || peerId < 0 || peerId > 0xffffff) throw new RangeError(`peer-id ${peerId} is not 24-bit`);
-  out[offset] = firstByte(P_DATA_V2, keyId);
-  out[offset + 1] = (peerId >>> 16) & 0xff;
-  out[offset + 2] = (peerId >>> 8) & 0xff;
-  out[offset + 3] = peerId & 0xff;
-  return DATA_V2_HEADER_SIZE;
-}
-
 export function writeDataV1Header(out: Uint8Array, offset: number, keyId: number): number {
   out[offset] = firstByte(P_DATA_V1, keyId);
   return DATA_V1_HEADER_SIZE;

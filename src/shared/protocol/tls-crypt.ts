@@ -20,6 +20,7 @@ import {
   type TlsCryptV2ClientKey,
   selectKeys,
 } from './static-key';
+import { carriesWrappedClientKey, opcodeOf } from './opcodes';
 import type { ReplayCheck, ReplayIdSource, TlsUnwrapResult } from './tls-auth';
 import type { KeyingMaterialExporter } from './key-derivation';
 
@@ -36,9 +37,6 @@ export const TLS_CRYPT_BUF_OVERHEAD = TLS_CRYPT_OVERHEAD + 16;
 const CIPHER = 'aes-256-ctr';
 const CIPHER_KEY_LEN = 32;
 const HMAC_KEY_LEN = 32;
-const OPCODE_SHIFT = 3;
-const P_CONTROL_HARD_RESET_CLIENT_V3 = 10;
-const P_CONTROL_WKC_V1 = 11;
 
 export interface TlsCryptKeys {
   readonly encryptCipher: Buffer;
@@ -71,8 +69,7 @@ export function tlsCryptWrap(
   if (plain.length < TLS_CRYPT_OFF_PID) throw new RangeError('tls-crypt wrap: packet shorter than opcode + session id');
   const pid = send.next(now);
   if (pid === null) return null;
-  const op = plain[0]! >>> OPCODE_SHIFT;
-  const appendWkc = wkc !== undefined && (op === P_CONTROL_HARD_RESET_CLIENT_V3 || op === P_CONTROL_WKC_V1);
+  const appendWkc = wkc !== undefined && carriesWrappedClientKey(opcodeOf(plain[0]!));
   const body = plain.subarray(TLS_CRYPT_OFF_PID);
   const out = Buffer.allocUnsafe(TLS_CRYPT_OFF_CT + body.length + (appendWkc ? wkc.length : 0));
   plain.copy(out, 0, 0, TLS_CRYPT_OFF_PID);

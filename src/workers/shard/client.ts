@@ -1,0 +1,359 @@
+// One client of a shard (OpenVPN's multi_instance): its control session, its data-channel keys
+// by key_id, its keepalive and inactivity timers and the addresses the main thread assigned.
+// The shard owns the sockets and calls in here; nothing here does I/O of its own.
+import { COUNTER, observeHandshake } from '../../shared/counters';
+import type { AeadCipherName } from '../../shared/native';
+import { parseControlMessage } from '../../shared/protocol/control-message';
+import type { DataChannelCounters } from '../../shared/protocol/data-channel';
+import { InactivityTimer } from '../../shared/protocol/inactivity';
+import { IV_PROTO_AUTH_PENDING_KW, IV_PROTO_DATA_V2, peerInfoProto } from '../../shared/protocol/key-method2';
+import { maxMss } from '../../shared/protocol/mss';
+import { KeepaliveTimer } from '../../shared/protocol/ping';
+import { ControlSession } from '../../shared/session/control-session';
+import type { SessionErrorReason, SessionEvent, StatelessStart } from '../../shared/session/types';
+import type { ClientAssignment, ClientStats, ShardConfig, ShardToMain } from '../../shared/shard-protocol';
+import { ClientKeys } from './client-keys';
+import { planPush, sessionConfig } from './client-setup';
+import { ClientTraffic } from './client-traffic';
+import { SourceCheck } from './source-check';
+
+export type ShardClientState = 'handshake' | 'authorizing' | 'connected' | 'closing' | 'closed';
+
+/** What a client needs from its shard. */
+export interface ShardClientHost {
+  readonly config: ShardConfig;
+  readonly counters: Float64Array;
+  readonly dataCounters: DataChannelCounters;
+  now(): number;
+  /** A control datagram to the client's current address. */
+  sendWire(client: ShardClient, wire: Buffer): void;
+  /** A keepalive ping on the data channel. */
+  sendPing(client: ShardClient): void;
+  toMain(message: ShardToMain): void;
+  /** The client is gone: forget it. */
+  closed(client: ShardClient, reason: string): void;
+  /** `category`: a kind of repetitive message, for --mute. */
+  log(level: number, message: string, category?: string): void;
+}
+
+/** The client's real (outer) address, as the kernel reported its datagrams' source. */
+export interface RealAddress {
+  family: 4 | 6;
+  address: string;
+  port: number;
+}
+
+const HANDSHAKE_FAILURE_COUNTER: Partial<Record<SessionErrorReason, number>> = {
+  'tls-error': COUNTER.handshakeFailTls,
+  'cert-rejected': COUNTER.handshakeFailCert,
+  'handshake-timeout': COUNTER.handshakeFailTimeout,
+  'bad-key-method-2': COUNTER.handshakeFailTls,
+};
+
+/** Delay between sending AUTH_FAILED / RESTART and closing, so the message gets out. */
+const CLOSE_DELAY_MS = 1000;
+
+export class ShardClient {
+  state: ShardClientState = 'handshake';
+  readonly session: ControlSession;
+  readonly traffic = new ClientTraffic();
+  /** Data keys by key_id; the newest active one sends. */
+  readonly keys = new ClientKeys(this.traffic);
+  readonly keepalive: KeepaliveTimer;
+  /** --inactive on a server: per client instance, as OpenVPN runs it. */
+  private readonly inactivity: InactivityTimer;
+  private activityBytes = 0;
+  /** Virtual address and iroutes, for the source-address check. */
+  readonly sources = new SourceCheck();
+  commonName: string | null = null;
+  username: string | null = null;
+  peerInfo: string | null = null;
+  private occOptions = '';
+  cipher: AeadCipherName | null = null;
+  private pushMessages: string[] | null = null;
+  private pushRequested = false;
+  /** mssfix for this client's packets both ways (0: off), set with its data keys. */
+  maxMss = 0;
+  /** The real address changed (float) since the last stats report. */
+  floated = false;
+  readonly connectedSince = Math.floor(Date.now() / 1000);
+  lastRef = Math.floor(Date.now() / 1000);
+  closeAt = 0;
+  private closeReason = '';
+  /** client-pending-auth: the client may wait for its verdict until then (instead of hand-window). */
+  private authPendingUntil: number | null = null;
+  private readonly created: number;
+
+  constructor(
+    readonly peerId: number,
+    /** Address entry bytes (native ADDRESS_SIZE layout) and its Map key. */
+    public addressBytes: Uint8Array,
+    public addressKey: string,
+    readonly realAddress: RealAddress,
+    private readonly host: ShardClientHost,
+    stateless: StatelessStart | null,
+  ) {
+    const config = host.config;
+    this.created = host.now();
+    this.inactivity = new InactivityTimer(config.inactive, this.created);
+    this.keepalive = new KeepaliveTimer({ pingS: config.pingS, pingRestartS: config.pingRestartS }, this.created);
+    this.session = new ControlSession(sessionConfig(config, realAddress.family, stateless), {
+      sendPacket: (wire) => {
+        this.keepalive.sent(host.now());
+        this.traffic.controlBytesOut += wire.length;
+        host.sendWire(this, wire);
+      },
+      onEvent: (event) => this.onSessionEvent(event),
+      now: () => host.now(),
+    });
+    host.counters[COUNTER.handshakesStarted]++;
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  /** Traffic over all keys, link bytes as OpenVPN counts them. */
+  stats(): ClientStats {
+    const { bytesReceived, bytesSent } = this.traffic.report(this.keys.byId);
+    return {
+      peerId: this.peerId,
+      commonName: this.commonName,
+      username: this.username,
+      realAddress: this.realAddress,
+      bytesReceived,
+      bytesSent,
+      connectedSince: this.connectedSince,
+      lastRef: this.lastRef,
+      cipher: this.cipher ?? '',
+    };
+  }
+
+  /**
+   * The per-second report: peer-id, bytes received, bytes sent and last ref at rows[at..], or
+   * false (nothing written) when the counters did not move since the last report.
+   */
+  writeStatsRow(rows: Float64Array, at: number): boolean {
+    const moved = this.traffic.reportIfMoved(this.keys.byId);
+    if (moved === null) return false;
+    rows[at] = this.peerId;
+    rows[at + 1] = moved.bytesReceived;
+    rows[at + 2] = moved.bytesSent;
+    rows[at + 3] = this.lastRef;
+    return true;
+  }
+
+  /**
+   * management client-pending-auth (push.c send_auth_pending_messages): tells a client still
+   * waiting for its verdict to wait `timeoutS` more (AUTH_PENDING, with the keyword form when
+   * its IV_PROTO offers it) and what to show (INFO_PRE, e.g. WEB_AUTH::URL for single sign-on).
+   */
+  pendingAuth(extra: string, timeoutS: number): void {
+    if (this.state !== 'authorizing') return;
+    const keyword = (peerInfoProto(this.peerInfo) & IV_PROTO_AUTH_PENDING_KW) !== 0;
+    this.session.sendControlMessage(keyword ? `AUTH_PENDING,timeout ${timeoutS}` : 'AUTH_PENDING');
+    this.session.sendControlMessage(`INFO_PRE,${extra}`);
+    this.authPendingUntil = this.host.now() + timeoutS * 1000;
+  }
+
+  private onSessionEvent(event: SessionEvent): void {
+    const host = this.host;
+    switch (event.type) {
+      case 'tls-verified':
+        this.commonName = event.commonName;
+        break;
+      case 'key-method-2':
+        if (event.keyId === 0) {
+          this.username = event.username;
+          this.peerInfo = event.peerInfo;
+          this.occOptions = event.options;
+          this.state = 'authorizing';
+          host.toMain({
+            type: 'client-auth',
+            peerId: this.peerId,
+            commonName: this.commonName ?? '',
+            username: event.username,
+            password: host.config.userPassVerify ? event.password : null,
+            peerInfo: event.peerInfo,
+            realAddress: this.realAddress,
+            keyId: event.keyId,
+          });
+        }
+        break;
+      case 'keys':
+        this.keys.stash(event.keyId, event.keyBlock);
+        if (this.cipher !== null) this.installKeys(this.cipher);
+        if (event.keyId !== 0) host.counters[COUNTER.renegotiations]++;
+        break;
+      case 'key-active': {
+        // The client has acknowledged our key method 2 reply, so it holds the keys: send on
+        // the new key now, as OpenVPN does at S_ACTIVE, not only after the client used it.
+        const key = this.keys.byId[event.keyId];
+        if (key !== null && key !== undefined) this.keys.confirm(key);
+        break;
+      }
+      case 'key-retired':
+        this.keys.retire(event.keyId);
+        break;
+      case 'control-message':
+        this.onControlMessage(event.text);
+        break;
+      case 'error':
+        if (event.fatal) {
+          const counter = HANDSHAKE_FAILURE_COUNTER[event.reason];
+          if (!this.connected && counter !== undefined) host.counters[counter]++;
+          host.log(1, `${this.describe()} ${event.reason}: ${event.detail}`);
+          this.close(event.reason);
+        }
+        break;
+      case 'drop':
+        host.counters[COUNTER.dropControl]++;
+        if (event.reason === 'bad-hmac' && !this.connected) host.counters[COUNTER.handshakeFailBadHmac]++;
+        break;
+      case 'renegotiating':
+      case 'closed':
+        break;
+    }
+  }
+
+  private onControlMessage(text: string): void {
+    const message = parseControlMessage(text);
+    if (message.kind === 'push-request') {
+      if (this.pushMessages !== null) this.sendPush();
+      else this.pushRequested = true;
+    } else if (message.kind === 'exit') {
+      // explicit-exit-notify over the control channel (protocol-flags cc-exit).
+      this.close('client exit notification');
+    }
+  }
+
+  private sendPush(): void {
+    for (const text of this.pushMessages ?? []) this.session.sendControlMessage(text);
+    this.pushRequested = false;
+  }
+
+  /** The main thread assigned addresses: negotiate the cipher, prepare the push, go live. */
+  accept(assignment: ClientAssignment, globalPush: readonly string[]): void {
+    if (this.state !== 'authorizing') return;
+    const plan = planPush(this.host.config, { peerId: this.peerId, peerInfo: this.peerInfo, occOptions: this.occOptions }, assignment, globalPush);
+    if (!plan.ok) {
+      this.host.log(1, `${this.describe()} ${plan.detail}`);
+      this.reject(plan.reason);
+      return;
+    }
+    this.cipher = plan.cipher;
+    this.pushMessages = plan.messages;
+    this.sources.set(assignment);
+    this.installKeys(plan.cipher);
+    this.state = 'connected';
+    this.host.counters[COUNTER.handshakesCompleted]++;
+    observeHandshake(this.host.counters, (this.host.now() - this.created) / 1000);
+    this.host.counters[COUNTER.clientsConnected]++;
+    this.host.toMain({ type: 'client-established', peerId: this.peerId, cipher: plan.cipher, stats: this.stats() });
+    if (this.pushRequested) this.sendPush();
+  }
+
+  /** AUTH_FAILED to the client, then close. */
+  reject(reason: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.host.counters[COUNTER.handshakeFailAuth]++;
+    this.session.sendControlMessage(reason.length > 0 ? `AUTH_FAILED,${reason}` : 'AUTH_FAILED');
+    this.closeSoon(`auth failed: ${reason}`);
+  }
+
+  /** Sends `message` (RESTART, HALT, ...) when given, then closes shortly after. */
+  kill(message: string | null, reason: string): void {
+    if (message !== null && this.session.activeKeyId !== null) {
+      this.session.sendControlMessage(message);
+      this.closeSoon(reason);
+    } else {
+      this.close(reason);
+    }
+  }
+
+  private closeSoon(reason: string): void {
+    this.state = 'closing';
+    this.closeReason = reason;
+    this.closeAt = this.host.now() + CLOSE_DELAY_MS;
+  }
+
+  private installKeys(cipher: AeadCipherName): void {
+    const config = this.host.config;
+    const dataV2 = (peerInfoProto(this.peerInfo) & IV_PROTO_DATA_V2) !== 0;
+    const installed = this.keys.install(cipher, {
+      peerId: dataV2 ? this.peerId : null,
+      replayWindow: config.replayWindow,
+      replayWindowTimeS: config.replayTime,
+      counters: this.host.dataCounters,
+    });
+    if (installed > 0) this.maxMss = maxMss(config.mssfix, this.realAddress.family, dataV2);
+  }
+
+  /** Tunnel bytes (to or from the TUN device, not keepalive pings) this client moved. */
+  tunnelActivity(bytes: number): void {
+    this.activityBytes += bytes;
+  }
+
+  /** An authenticated data packet arrived. */
+  received(now: number): void {
+    this.keepalive.received(now);
+    this.lastRef = Math.floor(Date.now() / 1000);
+  }
+
+  /** Timers: the session's retransmissions, keepalive, delayed close, hand-window. */
+  tick(now: number): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'closing') {
+      if (now >= this.closeAt) this.close(this.closeReason);
+      else this.session.tick();
+      return;
+    }
+    // Measured against the same `now`: an overdue timer comes back as `now`, never later.
+    const due = this.session.nextTimeout(now);
+    if (due !== null && due <= now) this.session.tick();
+    if (!this.connected) {
+      if (now > (this.authPendingUntil ?? this.created + this.host.config.handWindowS * 1000)) {
+        this.host.counters[COUNTER.handshakeFailTimeout]++;
+        this.close(this.authPendingUntil === null ? 'TLS key negotiation did not finish within hand-window' : 'pending authentication timed out');
+      }
+      return;
+    }
+    if (this.inactivity.expired(this.activityBytes, now)) {
+      this.close('inactivity timeout (--inactive)');
+      return;
+    }
+    switch (this.keepalive.poll(now)) {
+      case 'ping':
+        this.host.sendPing(this);
+        break;
+      case 'ping-restart':
+      case 'ping-exit':
+        this.close(`inactivity timeout (--ping-restart)`);
+        break;
+      case 'none':
+        break;
+    }
+    const key = this.keys.send;
+    if (key !== null && key.renegotiationDue(this.host.config.renegBytes, this.host.config.renegPkts) && this.session.activeKeyId === key.keyId) {
+      this.session.renegotiate();
+    }
+  }
+
+  close(reason: string): void {
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected' || this.state === 'closing';
+    if (this.cipher !== null && wasConnected) this.host.counters[COUNTER.clientsConnected]--;
+    this.state = 'closed';
+    const stats = this.stats();
+    this.session.close();
+    this.keys.destroyAll();
+    this.host.toMain({ type: 'client-gone', peerId: this.peerId, reason, bytesReceived: stats.bytesReceived, bytesSent: stats.bytesSent });
+    this.host.closed(this, reason);
+  }
+
+  describe(): string {
+    const cn = this.commonName ?? 'UNDEF';
+    const addr = this.realAddress.family === 6 ? `[${this.realAddress.address}]:${this.realAddress.port}` : `${this.realAddress.address}:${this.realAddress.port}`;
+    return `${cn}/${addr}`;
+  }
+}

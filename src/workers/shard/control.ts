@@ -1,0 +1,100 @@
+// Control datagrams (P_CONTROL_*, P_ACK_V1) as they come off the shard's socket (mudp.c
+// multi_get_create_instance_udp): a packet from a client's address goes to its session; one from
+// an unknown address goes to the stateless responder, which answers a first reset with a cookie
+// and only lets a client that echoes a valid cookie become a new ShardClient.
+import { COUNTER } from '../../shared/counters';
+import { ADDRESS_SIZE, type PeerAddresses } from '../../shared/native';
+import { P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3 } from '../../shared/protocol/opcodes';
+import { StatelessResponder } from '../../shared/session/stateless-responder';
+import { ShardClient, type ShardClientHost } from './client';
+import { addressKey, type ClientTable } from './clients';
+import type { LinkOut } from './link-out';
+
+/** Refused control packets logged per shard and second; the rest are only counted. */
+const DROP_LOGS_PER_SECOND = 10;
+
+export class ControlIn {
+  /** Off once the shard stops: no new sessions then. */
+  acceptingClients = true;
+  private readonly responder: StatelessResponder;
+  private dropLogSecond = -1;
+  private dropLogCount = 0;
+
+  constructor(
+    private readonly host: ShardClientHost,
+    private readonly clients: ClientTable,
+    private readonly out: LinkOut,
+  ) {
+    const config = host.config;
+    this.responder = new StatelessResponder({ wrap: config.wrap, cookieKey: Buffer.from(config.cookieKey), handWindowS: config.handWindowS });
+  }
+
+  /** The control datagram memory[at, at + length) with opcode `op`, from entry `index` of `from`. */
+  receive(memory: Uint8Array, at: number, length: number, op: number, from: PeerAddresses, index: number): void {
+    const counters = this.host.counters;
+    const wire = Buffer.from(memory.subarray(at, at + length));
+    const key = addressKey(from.bytes, index);
+    const existing = this.clients.atAddress(key);
+    if (existing !== undefined) {
+      const isReset = op === P_CONTROL_HARD_RESET_CLIENT_V2 || op === P_CONTROL_HARD_RESET_CLIENT_V3;
+      const peerSid = existing.session.peerSessionId;
+      if (!isReset || peerSid === null || peerSid.equals(wire.subarray(1, 9))) {
+        existing.traffic.controlBytesIn += wire.length;
+        existing.session.receivePacket(wire);
+        return;
+      }
+      // The client restarted with a new session from the same address.
+      existing.close('client restarted its session');
+    }
+    const peer = from.get(index);
+    if (!this.acceptingClients) {
+      // As OpenVPN, no new sessions while shutting down: a client told RESTART reconnects at once
+      // and would otherwise finish a handshake with this dying shard, then wait forever for a
+      // PUSH_REPLY that the restarted server knows nothing about.
+      counters[COUNTER.dropControl]++;
+      this.logDrop(peer.address, peer.port, 'connection attempt ignored while the server is shutting down');
+      return;
+    }
+    const result = this.responder.handle(wire, peer.address, peer.port, this.host.now());
+    switch (result.action) {
+      case 'drop':
+        counters[COUNTER.dropControl]++;
+        this.logDrop(peer.address, peer.port, result.reason);
+        return;
+      case 'reply':
+        counters[COUNTER.statelessReplies]++;
+        this.out.sendTo(from.bytes.subarray(index * ADDRESS_SIZE, (index + 1) * ADDRESS_SIZE), result.wire);
+        return;
+      case 'create': {
+        const peerId = this.clients.acquirePeerId();
+        if (peerId < 0) {
+          counters[COUNTER.dropControl]++;
+          this.host.log(1, `refusing ${peer.address}:${peer.port}: max-clients reached`);
+          return;
+        }
+        const addressBytes = from.bytes.slice(index * ADDRESS_SIZE, (index + 1) * ADDRESS_SIZE);
+        const client = new ShardClient(peerId, addressBytes, key, { ...peer }, this.host, result.stateless);
+        this.clients.add(client);
+        client.traffic.controlBytesIn += wire.length;
+        client.session.start();
+        client.session.receivePacket(wire);
+        return;
+      }
+    }
+  }
+
+  /**
+   * A control packet from an unknown peer was refused (wrong tls-auth / tls-crypt key, bad
+   * cookie, ...): the operator needs the reason, as OpenVPN's "TLS Error: ... from" lines give it,
+   * but a flood of such packets must not become a flood of log lines, hence the per-second cap.
+   * Verb 3, not OpenVPN's 1: some reasons are benign (late packets of a session just closed).
+   */
+  private logDrop(address: string, port: number, reason: string): void {
+    const second = Math.floor(this.host.now() / 1000);
+    if (second !== this.dropLogSecond) {
+      this.dropLogSecond = second;
+      this.dropLogCount = 0;
+    }
+    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND) this.host.log(3, `TLS Error: control packet from ${address}:${port} dropped: ${reason}`, 'control-drop');
+  }
+}

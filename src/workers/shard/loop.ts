@@ -1,0 +1,177 @@
+// A shard (OpenVPN's tunnel_server_loop, one per worker thread): its own UDP socket of the
+// server's SO_REUSEPORT group, the clients the kernel steers to it, their control sessions and
+// their data-channel crypto.
+//   link -> TUN (link-in.ts): the shard writes decrypted packets to the main thread's TUN device
+//     itself (same process, the descriptor is shared), except with client-to-client, where they
+//     go on the to-tun ring so the main thread can hand packets for other clients to their shards;
+//   TUN -> link (tun-in.ts): packets for our clients come from the main thread's from-tun ring;
+//   control packets (control.ts), per-client state (client.ts).
+// This file ties them together: timers, messages from and to the main thread, stats, stop.
+import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+
+import { COUNTER, counterView } from '../../shared/counters';
+import type { LinkIO, TunIO } from '../../shared/io';
+import { newDataChannelCounters } from '../../shared/protocol/data-channel';
+import { PacketRing } from '../../shared/ring';
+import { STATS_ROW, type ClientStats, type MainToShard, type ShardConfig, type ShardToMain } from '../../shared/shard-protocol';
+import type { ShardClient, ShardClientHost } from './client';
+import { ClientTable } from './clients';
+import { ControlIn } from './control';
+import { LinkIn } from './link-in';
+import { LinkOut } from './link-out';
+import { TunIn } from './tun-in';
+
+const TICK_MS = 200;
+const STOP_GRACE_MS = 1500;
+
+/** The shard's packet devices: its UDP socket, and the TUN device when it writes TUN itself. */
+export interface ShardIO {
+  link: LinkIO;
+  /** null: decrypted packets go through the to-tun ring (client-to-client). */
+  tun: TunIO | null;
+}
+
+export class Shard implements ShardClientHost {
+  readonly counters: Float64Array;
+  readonly dataCounters = newDataChannelCounters();
+  private readonly link: LinkIO;
+  private readonly clients: ClientTable;
+  private readonly control: ControlIn;
+  private readonly linkIn: LinkIn;
+  private readonly linkOut: LinkOut;
+  private readonly tunIn: TunIn;
+  private readonly ticker: NodeJS.Timeout;
+  private readonly loadTimer: NodeJS.Timeout;
+  private stopping = false;
+  private lastElu = performance.eventLoopUtilization();
+
+  constructor(
+    readonly config: ShardConfig,
+    private readonly port: MessagePort,
+    io: ShardIO,
+  ) {
+    this.counters = counterView(config.counters);
+    this.link = io.link;
+    this.clients = new ClientTable(config.shard, config.shardCount, config.maxClientsPerShard);
+    this.linkOut = new LinkOut(io.link, this.counters);
+    this.control = new ControlIn(this, this.clients, this.linkOut);
+    this.linkIn = new LinkIn(this, io.link, io.tun, PacketRing.attach(config.toTunRing), this.clients, this.control);
+    this.tunIn = new TunIn(PacketRing.attach(config.fromTunRing), this.clients, this.linkOut, this.counters);
+    port.on('message', (message: MainToShard) => this.onMainMessage(message));
+    this.linkIn.start();
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.loadTimer = setInterval(() => this.measureLoad(), 1000);
+    void this.tunIn.run();
+    this.toMain({ type: 'ready' });
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  toMain(message: ShardToMain): void {
+    this.port.postMessage(message);
+  }
+
+  log(level: number, message: string, category?: string): void {
+    if (level <= this.config.verb) this.toMain({ type: 'log', level, message: `shard ${this.config.shard}: ${message}`, ...(category !== undefined ? { category } : {}) });
+  }
+
+  sendWire(client: ShardClient, wire: Buffer): void {
+    this.linkOut.sendTo(client.addressBytes, wire);
+  }
+
+  sendPing(client: ShardClient): void {
+    this.linkOut.sendPing(client);
+  }
+
+  closed(client: ShardClient): void {
+    this.clients.remove(client);
+  }
+
+  private tick(): void {
+    const now = this.now();
+    for (const client of this.clients.values()) client.tick(now);
+  }
+
+  private measureLoad(): void {
+    const elu = performance.eventLoopUtilization(this.lastElu);
+    this.lastElu = performance.eventLoopUtilization();
+    this.counters[COUNTER.eventLoopUtilization] = elu.utilization;
+    const started = performance.now();
+    setImmediate(() => {
+      this.counters[COUNTER.eventLoopLagMs] = performance.now() - started;
+    });
+  }
+
+  /** The per-second counters of the clients whose traffic moved, and the floats, to the main thread. */
+  private reportStats(id: number): void {
+    const all = new Float64Array(this.clients.size * STATS_ROW);
+    const floated: { peerId: number; realAddress: ClientStats['realAddress'] }[] = [];
+    let rows = 0;
+    for (const client of this.clients.values()) {
+      if (!client.connected) continue;
+      if (client.writeStatsRow(all, rows * STATS_ROW)) rows++;
+      if (client.floated) {
+        client.floated = false;
+        floated.push({ peerId: client.peerId, realAddress: client.realAddress });
+      }
+    }
+    const moved = all.slice(0, rows * STATS_ROW);
+    this.port.postMessage({ type: 'stats', id, rows: moved, floated } satisfies ShardToMain, [moved.buffer]);
+  }
+
+  private onMainMessage(message: MainToShard): void {
+    switch (message.type) {
+      case 'client-accept':
+        this.clients.byPeerId(message.peerId)?.accept(message.assignment, this.config.push);
+        break;
+      case 'client-reject':
+        this.clients.byPeerId(message.peerId)?.reject(message.reason);
+        break;
+      case 'client-kill':
+        this.clients.byPeerId(message.peerId)?.kill(message.message, 'killed by the server');
+        break;
+      case 'stats-request':
+        this.reportStats(message.id);
+        break;
+      case 'stop':
+        void this.stop(message.notify);
+        break;
+      case 'client-pending-auth':
+        this.clients.byPeerId(message.peerId)?.pendingAuth(message.extra, message.timeoutS);
+        break;
+      case 'set-verb':
+        this.config.verb = message.verb;
+        break;
+    }
+  }
+
+  private async stop(notify: boolean): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.control.acceptingClients = false;
+    this.tunIn.stop();
+    let told = 0;
+    if (notify) {
+      for (const client of this.clients.values()) {
+        if (client.connected) {
+          client.kill('RESTART', 'server shutting down');
+          told++;
+        }
+      }
+    }
+    if (told > 0) {
+      // Let RESTART be sent and acknowledged (the clients close themselves after a delay).
+      const until = this.now() + STOP_GRACE_MS;
+      while (this.clients.size > 0 && this.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const client of [...this.clients.values()]) client.close('server shutting down');
+    clearInterval(this.ticker);
+    clearInterval(this.loadTimer);
+    this.linkIn.stop();
+    this.link.close();
+    this.toMain({ type: 'stopped' });
+  }
+}

@@ -1,0 +1,125 @@
+// TUN to link (OpenVPN's process_incoming_tun in server mode): packets the main thread read from
+// TUN and routed to our clients arrive on the from-tun ring, tagged with the peer-id (or
+// broadcast); each is copied once into send memory behind room for the data-channel header,
+// sealed in place in runs of one key, and the batch goes out in one sendmmsg.
+import { COUNTER } from '../../shared/counters';
+import { ADDRESS_SIZE, PacketBatch, PeerAddresses } from '../../shared/native';
+import { MAX_DATA_HEADROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
+import { clampMss } from '../../shared/protocol/mss';
+import { BROADCAST_PEER_ID } from '../../shared/peer-id';
+import type { PacketRing, RingVisitor } from '../../shared/ring';
+import type { ShardClient } from './client';
+import type { ClientTable } from './clients';
+import type { LinkOut } from './link-out';
+import { BATCH, SLOT } from './sizes';
+
+export class TunIn {
+  // Plaintext is placed MAX_DATA_HEADROOM into each slot, then sealed in place.
+  private readonly out = PacketBatch.allocate(BATCH, SLOT);
+  private readonly outTo = new PeerAddresses(BATCH);
+  private readonly outKey: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(BATCH).fill(null);
+  private readonly slotBase: Uint32Array;
+  /** One run of one key's packets, sealed by one encrypt call. */
+  private readonly sealRun = new PacketBatch(this.out.memory, new Uint32Array(BATCH), SLOT);
+  private outCount = 0;
+  private running = true;
+  private readonly visit: RingVisitor = (slot, length, peerId) => this.queueFromTun(slot, length, peerId);
+
+  constructor(
+    private readonly fromTun: PacketRing,
+    private readonly clients: ClientTable,
+    private readonly link: LinkOut,
+    private readonly counters: Float64Array,
+  ) {
+    this.slotBase = new Uint32Array(this.out.offsets);
+  }
+
+  /** Drains the from-tun ring until stop(). */
+  async run(): Promise<void> {
+    while (this.running) {
+      await this.fromTun.waitForData();
+      if (!this.running) break;
+      while (this.fromTun.popBatch(BATCH, this.visit) > 0) this.flush();
+    }
+  }
+
+  stop(): void {
+    this.running = false;
+    this.fromTun.wake();
+  }
+
+  private queueFromTun(slot: Uint8Array, length: number, peerId: number): void {
+    if (peerId === BROADCAST_PEER_ID) {
+      for (const client of this.clients.values()) this.queueFor(client, slot, length);
+      return;
+    }
+    const client = this.clients.byPeerId(peerId);
+    if (client === undefined) {
+      this.counters[COUNTER.dropUnknownPeer]++;
+      return;
+    }
+    this.queueFor(client, slot, length);
+  }
+
+  private queueFor(client: ShardClient, slot: Uint8Array, length: number): void {
+    const key = client.keys.send;
+    if (!client.connected || key === null) {
+      this.counters[COUNTER.dropNotConnected]++;
+      return;
+    }
+    if (length + MAX_DATA_HEADROOM > SLOT) {
+      this.counters[COUNTER.dropShort]++;
+      return;
+    }
+    if (this.outCount === BATCH) this.flush();
+    const j = this.outCount++;
+    const at = this.slotBase[j] + MAX_DATA_HEADROOM;
+    // Buffer's copy takes offsets, so no view is made per packet.
+    Buffer.prototype.copy.call(slot, this.out.memory, at, 0, length);
+    clampMss(this.out.memory, at, length, client.maxMss);
+    this.out.lengths[j] = length;
+    this.outKey[j] = key;
+    this.outTo.bytes.set(client.addressBytes, j * ADDRESS_SIZE);
+    client.tunnelActivity(length);
+    this.counters[COUNTER.tunPacketsIn]++;
+    this.counters[COUNTER.tunBytesIn] += length;
+  }
+
+  /**
+   * Seals the queued packets (one encrypt call per run of one key) and sends them in one
+   * sendmmsg. A packet its key could not seal (packet-id exhausted) is left out of the batch,
+   * which is compacted so that only sealed packets go out.
+   */
+  private flush(): void {
+    const count = this.outCount;
+    if (count === 0) return;
+    this.outCount = 0;
+    const out = this.out;
+    const to = this.outTo.bytes;
+    const run = this.sealRun;
+    let kept = 0;
+    let start = 0;
+    while (start < count) {
+      const key = this.outKey[start]!;
+      let end = start;
+      while (end < count && this.outKey[end] === key) end++;
+      for (let j = start; j < end; j++) {
+        run.offsets[j - start] = this.slotBase[j] + MAX_DATA_HEADROOM - key.headroom;
+        run.lengths[j - start] = out.lengths[j];
+      }
+      const sealed = key.encrypt(run, end - start);
+      // kept <= start + k, so a move never overwrites a packet still to be read.
+      for (let k = 0; k < sealed; k++, kept++) {
+        out.offsets[kept] = run.offsets[k];
+        out.lengths[kept] = run.lengths[k];
+        const from = start + k;
+        if (from !== kept) to.copyWithin(kept * ADDRESS_SIZE, from * ADDRESS_SIZE, (from + 1) * ADDRESS_SIZE);
+      }
+      if (sealed < end - start) this.counters[COUNTER.dropPacketIdExhausted] += end - start - sealed;
+      start = end;
+    }
+    this.outKey.fill(null, 0, count);
+    this.link.send(out, this.outTo, kept);
+    out.offsets.set(this.slotBase);
+  }
+}

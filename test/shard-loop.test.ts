@@ -1,0 +1,318 @@
+// A whole shard (src/workers/shard) in this thread over in-memory devices: a real client
+// ControlSession (test/helpers/session-pair.ts) shakes hands with it through a FakeLink, the
+// test answers the shard's client-auth as the main thread does, then data crosses both ways:
+// datagrams in -> plaintext on the FakeTun or the to-tun ring, the from-tun ring -> sealed
+// datagrams out. No root, no socket, no worker.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+
+import { COUNTER, counterView, createCounterBuffer } from '../src/shared/counters';
+import { PacketBatch, type PeerAddress } from '../src/shared/native';
+import { DataChannelKey, DecryptResults } from '../src/shared/protocol/data-channel';
+import { ControlSession } from '../src/shared/session/control-session';
+import { PacketRing } from '../src/shared/ring';
+import type { MainToShard, ShardConfig, ShardToMain } from '../src/shared/shard-protocol';
+import type { ShardClient } from '../src/workers/shard/client';
+import { ClientTable } from '../src/workers/shard/clients';
+import { LinkOut } from '../src/workers/shard/link-out';
+import { Shard } from '../src/workers/shard/loop';
+import { TunIn } from '../src/workers/shard/tun-in';
+import { makeTestPki } from '../lab/test-pki';
+import { FakeLink, FakeTun } from './helpers/fake-io';
+import { ipv4Udp } from './helpers/ip-packets';
+import { mulberry32, SessionPair } from './helpers/session-pair';
+
+const pki = makeTestPki();
+after(() => pki.cleanup());
+
+const CLIENT: PeerAddress = { family: 4, address: '192.0.2.10', port: 40000 };
+const VIRTUAL = '10.8.0.2';
+const SERVER_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
+
+function packet(src: string, n: number): Buffer {
+  return ipv4Udp(src, '10.8.0.1', 5000 + n, 53, Buffer.alloc(40 + n, n));
+}
+
+/** A shard on fakes, with the test as its main thread (client-auth answered with VIRTUAL). */
+class ShardLab {
+  readonly pair = new SessionPair({ pki, random: mulberry32(7), clientCiphers: ['AES-256-GCM'], serverCiphers: ['AES-256-GCM'] });
+  readonly link = new FakeLink();
+  readonly tun = new FakeTun();
+  readonly toTun = PacketRing.create(64, 2048);
+  readonly fromTun = PacketRing.create(64, 2048);
+  readonly counters: Float64Array;
+  readonly messages: ShardToMain[] = [];
+  readonly shard: Shard;
+  private readonly main: MessagePort;
+  private readonly shardPort: MessagePort;
+
+  constructor(clientToClient: boolean) {
+    const buffer = createCounterBuffer();
+    this.counters = counterView(buffer);
+    const server = this.pair.serverConfig;
+    const config: ShardConfig = {
+      shard: 0,
+      shardCount: 1,
+      socketFd: -1,
+      socketFamily: 4,
+      toTunRing: this.toTun.buffer,
+      fromTunRing: this.fromTun.buffer,
+      counters: buffer,
+      tunFd: -1,
+      tunName: 'fake',
+      clientToClient,
+      cookieKey: randomBytes(32),
+      tls: server.tls,
+      wrap: server.wrap,
+      remoteCertTls: 'client',
+      push: [],
+      occOptions: SERVER_OPTIONS,
+      dataCiphers: ['AES-256-GCM'],
+      handWindowS: 60,
+      tlsTimeoutS: 2,
+      renegSec: 3600,
+      renegBytes: 0,
+      renegPkts: 0,
+      tranWindowS: 60,
+      pingS: 0,
+      pingRestartS: 0,
+      replayWindow: 64,
+      replayTime: 15,
+      explicitExitNotify: 0,
+      maxClientsPerShard: 8,
+      inactive: { seconds: 0, bytes: 0 },
+      userPassVerify: false,
+      mssfix: { size: 0, encap: true, fixed: false },
+      verb: 0,
+    };
+    const { port1, port2 } = new MessageChannel();
+    this.main = port1;
+    this.shardPort = port2;
+    port1.on('message', (message: ShardToMain) => this.onShardMessage(message));
+    this.shard = new Shard(config, port2, { link: this.link, tun: clientToClient ? null : this.tun });
+  }
+
+  /** What server.ts / admission.ts do for a client that passed TLS: assign its address. */
+  private onShardMessage(message: ShardToMain): void {
+    this.messages.push(message);
+    if (message.type !== 'client-auth') return;
+    this.post({
+      type: 'client-accept',
+      peerId: message.peerId,
+      assignment: {
+        push: { ifconfig: { local: VIRTUAL, remoteOrNetmask: '255.255.255.0' }, topology: 'subnet' },
+        virtual4: VIRTUAL,
+        virtual6: null,
+        iroutes4: [],
+        iroutes6: [],
+        pushReset: false,
+      },
+    });
+  }
+
+  post(message: MainToShard): void {
+    this.main.postMessage(message);
+  }
+
+  /** The peer-id the shard gave our client, once it is established. */
+  get peerId(): number | null {
+    const established = this.messages.find((m) => m.type === 'client-established');
+    return established?.type === 'client-established' ? established.peerId : null;
+  }
+
+  /** Runs the control channel between the client session and the shard until both have keys. */
+  async handshake(): Promise<number> {
+    const pair = this.pair;
+    pair.client.start();
+    const deadline = Date.now() + 20_000;
+    let idle = 0;
+    while (pair.clientData.sendKeyId === null || this.peerId === null) {
+      assert.ok(Date.now() < deadline, `no tunnel: shard said ${JSON.stringify(this.messages.filter((m) => m.type === 'log'))}`);
+      const up = pair.toServer.splice(0);
+      if (up.length > 0) this.link.deliver(CLIENT, ...up);
+      const down = this.link.takeSent();
+      for (const datagram of down) pair.client.receivePacket(datagram.bytes);
+      idle = up.length + down.length > 0 ? 0 : idle + 1;
+      // The client's own timers run on the pair's fake clock: move it when nothing else moves.
+      const due = pair.client.nextTimeout();
+      if (idle > 20 && due !== null) {
+        pair.now = Math.max(pair.now + 1, due);
+        pair.client.tick();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    return this.peerId;
+  }
+
+  /** Data packets from the client, sealed with its send key. */
+  seal(packets: Buffer[]): Buffer[] {
+    const key = this.pair.clientData.keys.get(this.pair.clientData.sendKeyId!)!;
+    const batch = PacketBatch.allocate(packets.length, 2048);
+    packets.forEach((p, i) => {
+      batch.memory.set(p, batch.offsets[i] + key.headroom);
+      batch.lengths[i] = p.length;
+    });
+    assert.equal(key.encrypt(batch, packets.length), packets.length);
+    return packets.map((_, i) => Buffer.from(batch.packet(i)));
+  }
+
+  /** Opens data datagrams the shard sent, as the client. */
+  open(datagrams: Buffer[]): Buffer[] {
+    const key = this.pair.clientData.keys.get(this.pair.clientData.sendKeyId!)!;
+    const batch = PacketBatch.allocate(datagrams.length, 2048);
+    datagrams.forEach((d, i) => batch.set(i, d));
+    const results = new DecryptResults(datagrams.length);
+    assert.equal(key.decrypt(batch, datagrams.length, this.pair.now, results), datagrams.length);
+    return datagrams.map((_, i) => Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i])));
+  }
+
+  async stop(): Promise<void> {
+    this.post({ type: 'stop', notify: false });
+    await waitFor(() => this.messages.some((m) => m.type === 'stopped'), 'stopped');
+    this.pair.close();
+    this.main.close();
+    this.shardPort.close();
+  }
+}
+
+async function waitFor(done: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+test('a client handshakes through the shard; data crosses both ways (the shard writes TUN itself)', async () => {
+  const lab = new ShardLab(false);
+  try {
+    const peerId = await lab.handshake();
+    const sent = [packet(VIRTUAL, 1), packet(VIRTUAL, 2), packet(VIRTUAL, 3)];
+    lab.link.deliver(CLIENT, ...lab.seal(sent));
+    assert.deepEqual(lab.tun.written, sent);
+    assert.equal(lab.counters[COUNTER.tunPacketsOut], 3);
+
+    // Not from the client's own address: OpenVPN's "bad source address".
+    lab.link.deliver(CLIENT, ...lab.seal([packet('10.8.0.99', 4)]));
+    assert.equal(lab.tun.written.length, 3);
+    assert.equal(lab.counters[COUNTER.dropSourceAddress], 1);
+
+    const down = [packet('10.8.0.1', 5), packet('10.8.0.1', 6)];
+    for (const p of down) lab.fromTun.push(p, peerId);
+    await waitFor(() => lab.link.outbox.length >= 2, 'sealed datagrams');
+    const out = lab.link.takeSent();
+    assert.deepEqual(out.map((d) => d.peer), [CLIENT, CLIENT]);
+    assert.deepEqual(lab.open(out.map((d) => d.bytes)), down);
+    assert.equal(lab.counters[COUNTER.tunPacketsIn], 2);
+    assert.equal(lab.counters[COUNTER.dropLinkSend], 0);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test('with client-to-client the plaintext goes on the to-tun ring, tagged with the peer-id', async () => {
+  const lab = new ShardLab(true);
+  try {
+    const peerId = await lab.handshake();
+    const sent = [packet(VIRTUAL, 1), packet(VIRTUAL, 2)];
+    lab.link.deliver(CLIENT, ...lab.seal(sent));
+    const got: { packet: Buffer; meta: number }[] = [];
+    lab.toTun.popBatch(64, (slot, length, meta) => got.push({ packet: Buffer.from(slot.subarray(0, length)), meta }));
+    assert.deepEqual(got, sent.map((p) => ({ packet: p, meta: peerId })));
+    assert.equal(lab.tun.written.length, 0);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test('data for an unknown peer-id, from the link or the from-tun ring, is counted as a drop', async () => {
+  const lab = new ShardLab(false);
+  try {
+    // P_DATA_V2, key_id 0, peer-id 0x00abcd, then a packet-id, a tag and some ciphertext.
+    lab.link.deliver(CLIENT, Buffer.concat([Buffer.of(0x48, 0x00, 0xab, 0xcd), randomBytes(40)]));
+    assert.equal(lab.counters[COUNTER.dropUnknownPeer], 1);
+    lab.fromTun.push(packet('10.8.0.1', 1), 0xabcd);
+    await waitFor(() => lab.counters[COUNTER.dropUnknownPeer] === 2, 'the from-tun drop');
+    assert.equal(lab.link.outbox.length, 0);
+    assert.equal(lab.tun.written.length, 0);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test('a data run then a control packet that closes the client, in one receive batch: the data is decrypted first', async () => {
+  const lab = new ShardLab(false);
+  try {
+    await lab.handshake();
+    // The client restarts: a new session's first packet from the same address closes the old
+    // client (and destroys its keys) as soon as the shard handles it.
+    const restarted: Buffer[] = [];
+    const fresh = new ControlSession(lab.pair.clientConfig, { sendPacket: (w) => restarted.push(Buffer.from(w)), onEvent: () => undefined, now: () => lab.pair.now });
+    fresh.start();
+    assert.equal(restarted.length, 1);
+    const sent = [packet(VIRTUAL, 1), packet(VIRTUAL, 2)];
+    const replies = lab.counters[COUNTER.statelessReplies];
+    lab.link.deliver(CLIENT, ...lab.seal(sent), restarted[0]!);
+    fresh.close();
+    assert.deepEqual(lab.tun.written, sent);
+    await waitFor(() => lab.messages.some((m) => m.type === 'client-gone'), 'client-gone');
+    const gone = lab.messages.find((m) => m.type === 'client-gone');
+    assert.equal(gone?.type === 'client-gone' ? gone.reason : '', 'client restarted its session');
+    // The new session got its stateless cookie reply.
+    assert.equal(lab.counters[COUNTER.statelessReplies], replies + 1);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test('the send path leaves out packets it could not seal and counts datagrams the socket did not take', async () => {
+  const counters = counterView(createCounterBuffer());
+  const link = new FakeLink();
+  const fromTun = PacketRing.create(64, 2048);
+  const clients = new ClientTable(0, 1, 8);
+  const block = randomBytes(256);
+  // A key whose packet-id is used up (renegotiation came too late) and a healthy one.
+  const spent = DataChannelKey.fromKeyBlock(block, 'server', 'AES-256-GCM', 0, { peerId: 1, initialSendPacketId: 0xffffffff });
+  const healthy = DataChannelKey.fromKeyBlock(block, 'server', 'AES-256-GCM', 1, { peerId: 2 });
+  const stub = (peerId: number, key: DataChannelKey, port: number): ShardClient => {
+    const addressBytes = new Uint8Array(20);
+    addressBytes.set([4, 0, port >> 8, port & 0xff, 192, 0, 2, peerId]);
+    const client = { peerId, addressKey: `stub${peerId}`, addressBytes, connected: true, maxMss: 0, keys: { send: key }, tunnelActivity: () => undefined };
+    return client as unknown as ShardClient;
+  };
+  clients.add(stub(1, spent, 1001));
+  clients.add(stub(2, healthy, 1002));
+  const tunIn = new TunIn(fromTun, clients, new LinkOut(link, counters), counters);
+  const running = tunIn.run();
+  try {
+    const down = [1, 2, 1, 2].map((peerId, n) => ({ peerId, packet: packet('10.8.0.1', n) }));
+    for (const { peerId, packet: p } of down) fromTun.push(p, peerId);
+    await waitFor(() => link.outbox.length === 2, 'two datagrams');
+    const out = link.takeSent();
+    assert.ok(out.every((d) => d.bytes.length > 0), 'no empty datagram');
+    assert.deepEqual(out.map((d) => d.peer), [{ family: 4, address: '192.0.2.2', port: 1002 }, { family: 4, address: '192.0.2.2', port: 1002 }]);
+    const receiver = DataChannelKey.fromKeyBlock(block, 'client', 'AES-256-GCM', 1, {});
+    const batch = PacketBatch.allocate(2, 2048);
+    out.forEach((d, i) => batch.set(i, d.bytes));
+    const results = new DecryptResults(2);
+    assert.equal(receiver.decrypt(batch, 2, 0, results), 2);
+    assert.deepEqual([0, 1].map((i) => Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i]))), [down[1]!.packet, down[3]!.packet]);
+    assert.equal(counters[COUNTER.dropPacketIdExhausted], 2);
+    assert.equal(counters[COUNTER.linkPacketsOut], 2);
+
+    // A socket buffer that takes one datagram of two: the other is a counted drop.
+    link.sendLimit = 1;
+    fromTun.push(packet('10.8.0.1', 7), 2);
+    fromTun.push(packet('10.8.0.1', 8), 2);
+    await waitFor(() => counters[COUNTER.dropLinkSend] === 1, 'the send drop');
+    assert.equal(link.takeSent().length, 1);
+    assert.equal(counters[COUNTER.linkPacketsOut], 3);
+  } finally {
+    tunIn.stop();
+    await running;
+    spent.destroy();
+    healthy.destroy();
+  }
+});
