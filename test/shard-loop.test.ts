@@ -70,6 +70,7 @@ class ShardLab {
       push: [],
       occOptions: SERVER_OPTIONS,
       dataCiphers: ['AES-256-GCM'],
+      auth: 'SHA1',
       handWindowS: 60,
       tlsTimeoutS: 2,
       renegSec: 3600,

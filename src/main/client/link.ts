@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 
 import type { LinkIO, TunIO } from '../../shared/io';
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress } from '../../shared/native';
-import { DATA_V2_HEADROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
+import { MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
 import { DataRuns } from '../../shared/protocol/data-run';
 import { clampMss } from '../../shared/protocol/mss';
 import { parseOccMessage, payloadKind } from '../../shared/protocol/occ';
@@ -53,7 +53,8 @@ export class ClientLink {
   private readonly runs: DataRuns<ClientLink>;
   private readonly toTun: PacketBatch;
   private tunCount = 0;
-  // Send side: TUN reads land DATA_V2_HEADROOM into each slot; sealing starts key.headroom before.
+  // Send side: TUN reads land MAX_DATA_HEADROOM into each slot (room for any cipher's header),
+  // sealing starts key.headroom before; MAX_DATA_TAILROOM stays free for CBC padding.
   private readonly tunRead: PacketBatch;
   private readonly seal: PacketBatch;
   private readonly sendTo = new PeerAddresses(BATCH);
@@ -76,8 +77,8 @@ export class ClientLink {
     this.toTun = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), slot);
     const send = PacketBatch.allocate(BATCH, slot);
     const readOffsets = new Uint32Array(BATCH);
-    for (let i = 0; i < BATCH; i++) readOffsets[i] = send.offsets[i]! + DATA_V2_HEADROOM;
-    this.tunRead = new PacketBatch(send.memory, readOffsets, slot - DATA_V2_HEADROOM);
+    for (let i = 0; i < BATCH; i++) readOffsets[i] = send.offsets[i]! + MAX_DATA_HEADROOM;
+    this.tunRead = new PacketBatch(send.memory, readOffsets, slot - MAX_DATA_HEADROOM - MAX_DATA_TAILROOM);
     this.seal = new PacketBatch(send.memory, new Uint32Array(BATCH), slot);
     this.one = PacketBatch.allocate(1, slot);
     for (let i = 0; i < BATCH; i++) this.sendTo.set(i, remote);

@@ -37,6 +37,8 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
   ['bad_key_id', 'dropBadKeyId'],
   ['not_connected', 'dropNotConnected'],
   ['control', 'dropControl'],
+  ['link_send', 'dropLinkSend'],
+  ['packet_id_exhausted', 'dropPacketIdExhausted'],
 ];
 
 type Read = (set: (labels: Record<string, string>, value: number) => void) => void;

@@ -2,7 +2,7 @@
 // one we send on, a renegotiated one that waits for the client's proof, and key blocks that came
 // before the cipher was negotiated. A key leaves its slot when it is destroyed, so a slot holding
 // a key means the key is usable.
-import type { AeadCipherName } from '../../shared/native';
+import type { DataCipherName } from '../../shared/protocol/data-format';
 import { DataChannelKey, type DataChannelKeyOptions } from '../../shared/protocol/data-channel';
 import type { ClientTraffic } from './client-traffic';
 
@@ -33,7 +33,7 @@ export class ClientKeys {
   }
 
   /** Makes keys of the stashed key blocks (then wiped); returns how many. */
-  install(cipher: AeadCipherName, options: KeyOptions): number {
+  install(cipher: DataCipherName, options: KeyOptions): number {
     let installed = 0;
     for (const [keyId, block] of this.blocks) {
       this.blocks.delete(keyId);

@@ -1,8 +1,8 @@
 // What a shard's client is set up with: the server side of its control session, and, once the
 // main thread accepted it, the data cipher (NCP) and the PUSH_REPLY (push.c send_push_reply).
-import type { AeadCipherName } from '../../shared/native';
+import type { DataCipherName } from '../../shared/protocol/data-format';
 import { IV_PROTO_DATA_V2, peerInfoProto } from '../../shared/protocol/key-method2';
-import { aeadCipherName, occStringCipher, selectServerCipher } from '../../shared/protocol/ncp';
+import { dataCipherName, occStringCipher, selectServerCipher } from '../../shared/protocol/ncp';
 import { buildPushReply, pushedProtocolOptions } from '../../shared/protocol/push-options';
 import type { ControlSessionConfig, StatelessStart } from '../../shared/session/types';
 import type { ClientAssignment, ShardConfig } from '../../shared/shard-protocol';
@@ -36,7 +36,7 @@ export interface PushInput {
 }
 
 export type PushPlan =
-  | { ok: true; cipher: AeadCipherName; messages: string[] }
+  | { ok: true; cipher: DataCipherName; messages: string[] }
   /** `detail` for our log, `reason` for the client's AUTH_FAILED. */
   | { ok: false; detail: string; reason: string };
 
@@ -48,7 +48,7 @@ export function planPush(config: ShardConfig, client: PushInput, assignment: Cli
     occCipher: occStringCipher(client.occOptions),
     ...(config.dataCiphersFallback !== undefined ? { fallback: config.dataCiphersFallback } : {}),
   });
-  const cipher = choice.ok ? aeadCipherName(choice.cipher) : null;
+  const cipher = choice.ok ? dataCipherName(choice.cipher) : null;
   if (!choice.ok || cipher === null) {
     return {
       ok: false,

@@ -2,7 +2,7 @@
 // by key_id, its keepalive and inactivity timers and the addresses the main thread assigned.
 // The shard owns the sockets and calls in here; nothing here does I/O of its own.
 import { COUNTER, observeHandshake } from '../../shared/counters';
-import type { AeadCipherName } from '../../shared/native';
+import type { DataCipherName } from '../../shared/protocol/data-format';
 import { parseControlMessage } from '../../shared/protocol/control-message';
 import type { DataChannelCounters } from '../../shared/protocol/data-channel';
 import { InactivityTimer } from '../../shared/protocol/inactivity';
@@ -69,7 +69,7 @@ export class ShardClient {
   username: string | null = null;
   peerInfo: string | null = null;
   private occOptions = '';
-  cipher: AeadCipherName | null = null;
+  cipher: DataCipherName | null = null;
   private pushMessages: string[] | null = null;
   private pushRequested = false;
   /** mssfix for this client's packets both ways (0: off), set with its data keys. */
@@ -277,11 +277,12 @@ export class ShardClient {
     this.closeAt = this.host.now() + CLOSE_DELAY_MS;
   }
 
-  private installKeys(cipher: AeadCipherName): void {
+  private installKeys(cipher: DataCipherName): void {
     const config = this.host.config;
     const dataV2 = (peerInfoProto(this.peerInfo) & IV_PROTO_DATA_V2) !== 0;
     const installed = this.keys.install(cipher, {
       peerId: dataV2 ? this.peerId : null,
+      auth: config.auth,
       replayWindow: config.replayWindow,
       replayWindowTimeS: config.replayTime,
       counters: this.host.dataCounters,

@@ -4,7 +4,7 @@
 // sealed in place in runs of one key, and the batch goes out in one sendmmsg.
 import { COUNTER } from '../../shared/counters';
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses } from '../../shared/native';
-import { MAX_DATA_HEADROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
+import { MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
 import { clampMss } from '../../shared/protocol/mss';
 import { BROADCAST_PEER_ID } from '../../shared/peer-id';
 import type { PacketRing, RingVisitor } from '../../shared/ring';
@@ -67,7 +67,7 @@ export class TunIn {
       this.counters[COUNTER.dropNotConnected]++;
       return;
     }
-    if (length + MAX_DATA_HEADROOM > SLOT) {
+    if (length + MAX_DATA_HEADROOM + MAX_DATA_TAILROOM > SLOT) {
       this.counters[COUNTER.dropShort]++;
       return;
     }
