@@ -232,18 +232,20 @@ ${STATIC}
 
 
 /**
- * OpenVPN 2.6's own sample-config-files/server.conf, with the two lines its comments suggest
- * for mixed old and new clients switched on (tls-auth, data-ciphers with AES-256-CBC).
+ * OpenVPN 2.6.14's own sample-config-files/server.conf (as Debian ships it), with the two lines
+ * its comments suggest for mixed old and new clients switched on (tls-auth, data-ciphers with
+ * AES-256-CBC) and its /var/log/openvpn paths made relative.
  */
 export const openvpnSampleServer: Sample = {
   name: 'sample-server.conf',
-  files: ['ca.crt', 'server.crt', 'server.key', 'ta.key', 'ipp.txt'],
+  files: ['ca.crt', 'server.crt', 'server.key', 'dh2048.pem', 'ta.key', 'ipp.txt'],
   text: `port 1194
 proto udp
 dev tun
 ca ca.crt
 cert server.crt
 key server.key  # This file should be kept secret
+dh dh2048.pem
 topology subnet
 server 10.8.0.0 255.255.255.0
 ifconfig-pool-persist ipp.txt
@@ -258,7 +260,7 @@ explicit-exit-notify 1
 `,
 };
 
-/** OpenVPN 2.6's sample client.conf with the same two lines, and CBC preferred. */
+/** OpenVPN 2.6's sample client.conf with the same two lines, CBC only (as a pre-2.4 style peer). */
 export const openvpnSampleClient: Sample = {
   name: 'sample-client.conf',
   files: ['ca.crt', 'client.crt', 'client.key', 'ta.key'],
@@ -275,7 +277,7 @@ cert client.crt
 key client.key
 remote-cert-tls server
 tls-auth ta.key 1
-data-ciphers AES-256-CBC:AES-256-GCM
+data-ciphers AES-256-CBC
 verb 3
 `,
 };

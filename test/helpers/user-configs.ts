@@ -15,13 +15,15 @@ const BLOCK = /<(ca|cert|key|tls-crypt|tls-auth)>\r?\n[\s\S]*?<\/\1>/g;
 function fileContent(lab: VpnLab, name: string): string {
   const pki = lab.pki;
   if (name === 'ca.crt') return pki.caCert;
+  if (name === 'client.crt') return pki.clientCert;
+  if (name === 'client.key') return pki.clientKey;
   if (name.endsWith('.crt')) return pki.serverCert;
   if (name === 'ta.key') return readFileSync(lab.keys.tlsAuth, 'utf8');
   if (name === 'tc.key' || name === 'tls-crypt.key') return readFileSync(lab.keys.tlsCrypt, 'utf8');
   if (name.endsWith('.key')) return pki.serverKey;
   if (name === 'crl.pem') return pki.emptyCrl;
   // RFC 7919 ffdhe2048, the group Nyr's script writes as dh.pem.
-  if (name === 'dh.pem') return execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'utf8' });
+  if (/^dh\w*\.pem$/.test(name)) return execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'utf8' });
   return '';
 }
 
