@@ -57,6 +57,8 @@ class ShardLab {
       shardCount: 1,
       socketFd: -1,
       socketFamily: 4,
+      transport: 'udp',
+      tcpNodelay: false,
       toTunRing: this.toTun.buffer,
       fromTunRing: this.fromTun.buffer,
       counters: buffer,

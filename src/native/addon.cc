@@ -16,6 +16,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CbcHmacKey", CbcHmacKey::Define(env));
   exports.Set("openTcpListener", Napi::Function::New(env, OpenTcpListener, "openTcpListener"));
   exports.Set("closeDescriptor", Napi::Function::New(env, CloseDescriptor, "closeDescriptor"));
+  exports.Set("dupDescriptor", Napi::Function::New(env, DupDescriptor, "dupDescriptor"));
+  exports.Set("socketPort", Napi::Function::New(env, SocketPort, "socketPort"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;
 }

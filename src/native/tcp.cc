@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,6 +62,30 @@ Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
     ThrowErrno(env, failed, err);
   }
   return Napi::Number::New(env, fd);
+}
+
+// dupDescriptor(fd) -> a new close-on-exec descriptor of the same socket: a worker's net.Server
+// closes its copy when the worker ends, and the original stays for the worker's replacement.
+Napi::Value DupDescriptor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowType(env, "dupDescriptor(fd): fd must be a number");
+  int copy = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) ThrowErrno(env, "dup", errno);
+  return Napi::Number::New(env, copy);
+}
+
+// socketPort(fd) -> the local port a socket is bound to (getsockname).
+Napi::Value SocketPort(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowType(env, "socketPort(fd): fd must be a number");
+  struct sockaddr_storage name;
+  socklen_t length = sizeof(name);
+  if (getsockname(info[0].As<Napi::Number>().Int32Value(), reinterpret_cast<struct sockaddr*>(&name), &length) < 0) {
+    ThrowErrno(env, "getsockname", errno);
+  }
+  uint16_t port = name.ss_family == AF_INET ? reinterpret_cast<struct sockaddr_in*>(&name)->sin_port
+                                            : reinterpret_cast<struct sockaddr_in6*>(&name)->sin6_port;
+  return Napi::Number::New(env, ntohs(port));
 }
 
 // closeDescriptor(fd): for listeners opened here that no net.Server took over.

@@ -34,6 +34,13 @@ export const SHARD_COUNTERS = [
   'dropLinkSend',
   // Packets for a client not sent because its send key's packet-id ran out (renegotiation too late).
   'dropPacketIdExhausted',
+  // TCP (proto tcp-server): connections open now, accepted in all, and the ones closed for a bad
+  // frame length, for never starting a session within hand-window, or for not reading.
+  'tcpConnections',
+  'tcpAccepted',
+  'dropTcpFraming',
+  'dropTcpIdle',
+  'dropTcpSlowReader',
   'statelessReplies',
   'eventLoopLagMs',
   'eventLoopUtilization',

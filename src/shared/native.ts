@@ -57,6 +57,8 @@ interface NativeAddon {
   ADDRESS_SIZE: number;
   openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
   closeDescriptor(fd: number): void;
+  dupDescriptor(fd: number): number;
+  socketPort(fd: number): number;
 }
 
 function loadAddon(): NativeAddon {
@@ -399,4 +401,14 @@ export function openTcpListener(options: TcpListenerOptions): number {
 
 export function closeDescriptor(fd: number): void {
   addon.closeDescriptor(fd);
+}
+
+/** A second descriptor of the same socket (close-on-exec). */
+export function dupDescriptor(fd: number): number {
+  return addon.dupDescriptor(fd);
+}
+
+/** The local port a socket descriptor is bound to. */
+export function socketPort(fd: number): number {
+  return addon.socketPort(fd);
 }

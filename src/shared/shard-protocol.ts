@@ -11,9 +11,16 @@ import type { DataCipherName } from './protocol/data-format';
 export interface ShardConfig {
   shard: number;
   shardCount: number;
-  /** The UDP socket the main thread opened for this shard (same process, so the fd is valid). */
+  /**
+   * The socket the main thread opened for this shard (same process, so the fd is valid): a UDP
+   * socket, or with `transport` tcp a listening socket (a copy of the descriptor: the worker's
+   * server closes it when the worker ends).
+   */
   socketFd: number;
   socketFamily: 4 | 6;
+  transport: 'udp' | 'tcp';
+  /** --tcp-nodelay: TCP_NODELAY on every client connection. */
+  tcpNodelay: boolean;
   toTunRing: SharedArrayBuffer;
   fromTunRing: SharedArrayBuffer;
   counters: SharedArrayBuffer;

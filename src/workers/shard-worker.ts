@@ -4,13 +4,27 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { reviveWrap } from '../shared/config/wrap';
+import { counterView } from '../shared/counters';
 import { TunDevice, UdpSocket } from '../shared/native';
 import type { ShardConfig } from '../shared/shard-protocol';
-import { Shard } from './shard/loop';
+import { Shard, type ShardIO } from './shard/loop';
+import { SLOT } from './shard/sizes';
+import { TcpLinks } from './shard/tcp-links';
 
 if (parentPort === null) throw new Error('shard-worker must run in a worker thread');
 const config = workerData as ShardConfig;
-new Shard({ ...config, wrap: reviveWrap(config.wrap) }, parentPort, {
-  link: UdpSocket.adopt(config.socketFd, config.socketFamily),
-  tun: config.clientToClient ? null : TunDevice.adopt(config.tunFd, config.tunName),
-});
+const tun = config.clientToClient ? null : TunDevice.adopt(config.tunFd, config.tunName);
+let io: ShardIO;
+if (config.transport === 'tcp') {
+  const links = new TcpLinks({
+    listenerFd: config.socketFd,
+    maxPacket: SLOT,
+    noDelay: config.tcpNodelay,
+    idleMs: config.handWindowS * 1000,
+    counters: counterView(config.counters),
+  });
+  io = { link: links, peers: links, tun };
+} else {
+  io = { link: UdpSocket.adopt(config.socketFd, config.socketFamily), tun };
+}
+new Shard({ ...config, wrap: reviveWrap(config.wrap) }, parentPort, io);

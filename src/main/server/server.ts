@@ -49,7 +49,7 @@ function checkServerOptions(options: Options): DataChannelSettings {
   refuseUnsupported(options);
   if (options.mode !== 'server') fail(options, 'mode', "server mode needs 'mode server' or 'server NETWORK NETMASK'");
   if (options.devType !== undefined && options.devType !== 'tun') fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
-  if (options.proto.transport !== 'udp') fail(options, 'proto', `${options.proto.transport} is not supported; shardvpn serves UDP (proto udp, udp4 or udp6)`);
+  if (options.proto.transport === 'tcp-client') fail(options, 'proto', "a server listens: use 'proto tcp-server' (or 'proto tcp')");
   if (options.managementClientAuth && options.management === undefined) fail(options, 'management-client-auth', 'needs --management: clients would wait for a verdict nobody can give');
   return dataChannelSettings(options);
 }
@@ -95,8 +95,8 @@ class ServerRun {
       events.attachPump(pump);
       const timers = this.startTimers(shards, space.persist);
       this.writePid();
-      const port = shards.shards[0]?.socket.localAddress().port ?? options.localPort;
-      this.logger.log(1, `shardvpn server on UDP port ${port} with ${shards.size} shard${shards.size === 1 ? '' : 's'}`);
+      const port = shards.shards[0]?.socket.localPort() ?? options.localPort;
+      this.logger.log(1, `shardvpn server on ${options.proto.transport === 'udp' ? 'UDP' : 'TCP'} port ${port} with ${shards.size} shard${shards.size === 1 ? '' : 's'}`);
       return new StartedServer({ statusVersion: options.statusVersion, logger: this.logger, onSignal: this.onSignal, tun, port, shards, pump, template, ...space, admission, clientEvents, timers });
     } catch (error) {
       for (const cleanup of this.cleanups.reverse()) cleanup();
@@ -145,7 +145,8 @@ class ServerRun {
     const shards = ShardPool.open(workers, { ...link, port: o.localPort, ...socketBuffers(o) }, template, events);
     this.shards = shards;
     this.cleanups.push(() => void shards.stop(false));
-    this.logger.log(1, `${link.family === 6 ? 'UDPv6' : 'UDPv4'} link local (bound): ${printSockaddr(link.family, link.address, o.localPort)}${link.dualStack ? ' (dual-stack)' : ''}`);
+    const proto = o.proto.transport === 'udp' ? 'UDP' : 'TCP';
+    this.logger.log(1, `${proto}${link.family === 6 ? 'v6' : 'v4'} link local (bound): ${printSockaddr(link.family, link.address, o.localPort)}${link.dualStack ? ' (dual-stack)' : ''}`);
     await shards.ready();
     return shards;
   }

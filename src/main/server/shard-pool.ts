@@ -1,12 +1,15 @@
 // The shard workers of a server: the main thread opens every socket of the SO_REUSEPORT group in
 // order and keeps them for the server's life (a socket's position in the group is the index the
 // steering program returns), and hands each worker its socket's descriptor. A worker that dies
-// is replaced on the same socket, with fresh rings.
+// is replaced on the same socket, with fresh rings. With proto tcp-server the group is of TCP
+// listeners, one per shard: the kernel spreads new connections over them, and each worker
+// accepts and serves its own (a worker gets a copy of the descriptor, which its server closes
+// when the worker ends, so the original stays for the replacement).
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { createCounterBuffer, counterView } from '../../shared/counters';
-import { UdpSocket } from '../../shared/native';
+import { closeDescriptor, dupDescriptor, openTcpListener, socketPort, UdpSocket } from '../../shared/native';
 import { PacketRing } from '../../shared/ring';
 import type { MainToShard, ShardConfig, ShardToMain } from '../../shared/shard-protocol';
 import { steeringProgram } from './steering';
@@ -18,6 +21,23 @@ export const SHARD_WORKER = path.join(__dirname, '..', '..', 'workers', 'shard-w
 /** The per-shard parts of ShardConfig that the pool fills in. */
 export type ShardTemplate = Omit<ShardConfig, 'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'>;
 
+/** A shard's socket in the group: a UDP socket or a TCP listener, kept by the main thread. */
+export interface ShardSocket {
+  readonly fd: number;
+  /** The descriptor a (new) worker gets. */
+  forWorker(): number;
+  localPort(): number;
+  close(): void;
+}
+
+function udpShardSocket(socket: UdpSocket): ShardSocket {
+  return { fd: socket.fd, forWorker: () => socket.fd, localPort: () => socket.localAddress().port, close: () => socket.close() };
+}
+
+function tcpShardSocket(fd: number): ShardSocket {
+  return { fd, forWorker: () => dupDescriptor(fd), localPort: () => socketPort(fd), close: () => closeDescriptor(fd) };
+}
+
 export interface ShardHandle {
   readonly index: number;
   worker: Worker;
@@ -25,7 +45,7 @@ export interface ShardHandle {
   fromTun: PacketRing;
   readonly counters: Float64Array;
   readonly counterBuffer: SharedArrayBuffer;
-  readonly socket: UdpSocket;
+  readonly socket: ShardSocket;
   ready: boolean;
   restarts: number;
 }
@@ -57,27 +77,7 @@ export class ShardPool {
 
   static open(count: number, spec: SocketSpec, template: ShardTemplate, events: ShardPoolEvents): ShardPool {
     const pool = new ShardPool(template, spec.family, events);
-    const sockets: UdpSocket[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        sockets.push(
-          UdpSocket.open({
-            family: spec.family,
-            dualStack: spec.dualStack,
-            reusePort: true,
-            address: spec.address,
-            port: spec.port,
-            ...(spec.rcvbuf !== undefined ? { rcvbuf: spec.rcvbuf } : {}),
-            ...(spec.sndbuf !== undefined ? { sndbuf: spec.sndbuf } : {}),
-          }),
-        );
-      }
-      // One program for the whole group; a single shard needs no steering.
-      if (count > 1) sockets[0].attachReusePortCbpf(steeringProgram(count));
-    } catch (error) {
-      for (const socket of sockets) socket.close();
-      throw error;
-    }
+    const sockets = template.transport === 'tcp' ? openTcpGroup(count, spec) : openUdpGroup(count, spec);
     sockets.forEach((socket, index) => {
       const counterBuffer = createCounterBuffer();
       const handle: ShardHandle = {
@@ -105,7 +105,7 @@ export class ShardPool {
       ...this.template,
       shard: handle.index,
       shardCount: this.shardsCount(),
-      socketFd: handle.socket.fd,
+      socketFd: handle.socket.forWorker(),
       socketFamily: this.family,
       toTunRing: handle.toTun.buffer,
       fromTunRing: handle.fromTun.buffer,
@@ -186,4 +186,44 @@ export class ShardPool {
   async kill(index: number): Promise<void> {
     await this.shards[index]?.worker.terminate();
   }
+}
+
+/** UDP sockets in one SO_REUSEPORT group, with the steering program that picks a client's shard. */
+function openUdpGroup(count: number, spec: SocketSpec): ShardSocket[] {
+  const sockets: UdpSocket[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      sockets.push(
+        UdpSocket.open({
+          family: spec.family,
+          dualStack: spec.dualStack,
+          reusePort: true,
+          address: spec.address,
+          port: spec.port,
+          ...(spec.rcvbuf !== undefined ? { rcvbuf: spec.rcvbuf } : {}),
+          ...(spec.sndbuf !== undefined ? { sndbuf: spec.sndbuf } : {}),
+        }),
+      );
+    }
+    // One program for the whole group; a single shard needs no steering.
+    if (count > 1) sockets[0]!.attachReusePortCbpf(steeringProgram(count));
+  } catch (error) {
+    for (const socket of sockets) socket.close();
+    throw error;
+  }
+  return sockets.map(udpShardSocket);
+}
+
+/** TCP listeners in one SO_REUSEPORT group: the kernel hashes each new connection to one. */
+function openTcpGroup(count: number, spec: SocketSpec): ShardSocket[] {
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      fds.push(openTcpListener({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port, reusePort: true }));
+    }
+  } catch (error) {
+    for (const fd of fds) closeDescriptor(fd);
+    throw error;
+  }
+  return fds.map(tcpShardSocket);
 }

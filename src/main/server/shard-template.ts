@@ -41,6 +41,8 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     dataCiphers: data.ciphers,
     ...(data.fallback !== null ? { dataCiphersFallback: data.fallback } : {}),
     auth: data.auth,
+    transport: options.proto.transport === 'udp' ? 'udp' : 'tcp',
+    tcpNodelay: options.tcpNodelay,
     handWindowS: options.handWindow,
     tlsTimeoutS: options.tlsTimeout,
     renegSec: options.renegSec,

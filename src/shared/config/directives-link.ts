@@ -9,9 +9,6 @@ export const linkDirectives: DirectiveTable = {
     min: 1, max: 1, connection: true,
     set(ctx, d, [p]) {
       ctx.ce.proto = proto(d, p as string);
-      if (ctx.ce.proto.transport !== 'udp') {
-        ctx.unsupported(d, `TCP transport ('${p as string}') is not supported by shardvpn; use proto udp`);
-      }
     },
   },
   'local': { min: 1, max: 1, connection: true, set(ctx, _d, [h]) { ctx.ce.local = h as string; } },
@@ -33,9 +30,6 @@ export const linkDirectives: DirectiveTable = {
         ...(pr !== undefined ? { proto: proto(d, pr) } : {}),
         file: d.file, line: d.line,
       };
-      if (entry.proto !== undefined && entry.proto.transport !== 'udp') {
-        ctx.unsupported(d, `TCP transport ('${pr as string}') is not supported by shardvpn; use udp`);
-      }
       if (ctx.inConnection) {
         // Inside <connection> the remote's port and proto become the entry's (connection_entry_load_re).
         ctx.ce.remote = entry.host;
@@ -134,6 +128,15 @@ export const linkDirectives: DirectiveTable = {
   'fragment': {
     min: 1, max: 2, connection: true,
     set(_ctx, d) { fail(d, 'not supported by shardvpn (fragmentation breaks with DCO too); remove it from both ends and rely on mssfix'); },
+  },
+  // helper_tcp_nodelay: on a server also pushed, as socket-flags TCP_NODELAY.
+  'tcp-nodelay': { min: 0, max: 0, set(ctx) { ctx.o.tcpNodelay = true; } },
+  'socket-flags': {
+    min: 1, max: 8,
+    set(ctx, d, flags) {
+      for (const f of flags) oneOf(d, f, 'socket flag', ['TCP_NODELAY']);
+      ctx.o.tcpNodelay = true;
+    },
   },
   'sndbuf': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.sndbuf = int(d, n as string, 'size', 0, 0x7fffffff); } },
   'rcvbuf': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.rcvbuf = int(d, n as string, 'size', 0, 0x7fffffff); } },

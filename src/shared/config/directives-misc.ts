@@ -115,7 +115,7 @@ export const miscDirectives: DirectiveTable = {
   'tls-verify': refused('tls-verify scripts are not supported by shardvpn; use verify-x509-name, remote-cert-tls, crl-verify or auth-user-pass-verify'),
   'management-hold': refused('management-hold is not supported by shardvpn'),
   'multihome': refused('multihome is not supported by shardvpn; bind to one address with local'),
-  'port-share': refused('port-share needs TCP, which shardvpn does not carry'),
+  'port-share': refused('port-share (handing non-OpenVPN TCP connections to another server) is not supported by shardvpn; give the web server its own port or address'),
   'replay-persist': refused('replay-persist is not supported by shardvpn'),
   'tls-exit': refused('tls-exit is not supported by shardvpn'),
   'ns-cert-type': {

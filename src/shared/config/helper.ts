@@ -252,6 +252,7 @@ export function postprocess(o: Options, ctx: PostContext): void {
     o.tlsClient = true;
   }
   expandKeepalive(o, ctx);
+  if (o.tcpNodelay && o.mode === 'server' && ctx.seen.has('tcp-nodelay')) o.push.push('socket-flags TCP_NODELAY');
   settleCipher(o, ctx);
   settleTlsVersion(o, ctx);
   settleCompression(o, ctx);

@@ -257,6 +257,8 @@ export interface Options extends ConnectionFields {
   up?: string;
   down?: string;
   sndbuf?: number;
+  /** tcp-nodelay / socket-flags TCP_NODELAY: no Nagle delay on the TCP link. */
+  tcpNodelay: boolean;
   rcvbuf?: number;
   txqueuelen?: number;
   setenv: Record<string, string>;
@@ -352,6 +354,7 @@ export function defaultOptions(): Options {
     setenv: {},
     ignoreUnknownOptions: [],
     metricsPerClient: false,
+    tcpNodelay: false,
     unsupported: [],
     positions: {},
     source: '(config)',

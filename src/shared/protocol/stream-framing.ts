@@ -10,11 +10,12 @@ export type StreamError = 'zero-length' | 'too-long';
 
 /**
  * Splits a TCP byte stream into packets. Chunks may cut a packet (or its length word)
- * anywhere; a partial packet waits in one preallocated buffer of `maxPacket` bytes, so a peer
- * that sends half a frame and stalls holds at most that much.
+ * anywhere; a partial packet waits in one buffer of `maxPacket` bytes, so a peer that sends
+ * half a frame and stalls holds at most that much.
  */
 export class StreamDeframer {
-  private readonly pending: Uint8Array;
+  /** Made on the first packet cut between chunks: idle connections hold no buffer. */
+  private pending: Uint8Array | null = null;
   /** Bytes of the current packet held in `pending` (after its length word). */
   private held = 0;
   /** Length of the current packet; -1 while its length word is incomplete. */
@@ -23,9 +24,7 @@ export class StreamDeframer {
   private highByte = -1;
   error: StreamError | null = null;
 
-  constructor(readonly maxPacket: number) {
-    this.pending = new Uint8Array(maxPacket);
-  }
+  constructor(readonly maxPacket: number) {}
 
   /** Bytes of an unfinished packet waiting for the rest. */
   get buffered(): number {
@@ -68,6 +67,7 @@ export class StreamDeframer {
         this.held = 0;
       }
       const take = Math.min(this.want - this.held, end - at);
+      this.pending ??= new Uint8Array(this.maxPacket);
       this.pending.set(chunk.subarray(at, at + take), this.held);
       this.held += take;
       at += take;

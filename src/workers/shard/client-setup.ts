@@ -24,6 +24,7 @@ export function sessionConfig(config: ShardConfig, family: 4 | 6, stateless: Sta
     },
     ipv6: family === 6,
     ...(stateless !== null ? { stateless } : {}),
+    ...(config.transport === 'tcp' ? { stream: true } : {}),
   };
 }
 

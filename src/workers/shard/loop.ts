@@ -25,9 +25,21 @@ import { TunIn } from './tun-in';
 const TICK_MS = 200;
 const STOP_GRACE_MS = 1500;
 
+/**
+ * A link whose peers are connections (TCP): the shard tells it when it drops a client, it tells
+ * the shard when a connection is gone, and asks which connections hold a client.
+ */
+export interface ConnectedPeers {
+  closePeer(key: string): void;
+  onClosed: (key: string) => void;
+  hasClient: (key: string) => boolean;
+}
+
 /** The shard's packet devices: its UDP socket, and the TUN device when it writes TUN itself. */
 export interface ShardIO {
   link: LinkIO;
+  /** Set when `link` carries TCP connections. */
+  peers?: ConnectedPeers;
   /** null: decrypted packets go through the to-tun ring (client-to-client). */
   tun: TunIO | null;
 }
@@ -36,6 +48,7 @@ export class Shard implements ShardClientHost {
   readonly counters: Float64Array;
   readonly dataCounters = newDataChannelCounters();
   private readonly link: LinkIO;
+  private readonly peers: ConnectedPeers | null;
   private readonly clients: ClientTable;
   private readonly control: ControlIn;
   private readonly linkIn: LinkIn;
@@ -54,6 +67,13 @@ export class Shard implements ShardClientHost {
     this.counters = counterView(config.counters);
     this.link = io.link;
     this.clients = new ClientTable(config.shard, config.shardCount, config.maxClientsPerShard);
+    this.peers = io.peers ?? null;
+    if (this.peers !== null) {
+      const clients = this.clients;
+      this.peers.hasClient = (key) => clients.atAddress(key) !== undefined;
+      // OpenVPN's multi_tcp: the connection is the client; when it goes, so does the client.
+      this.peers.onClosed = (key) => clients.atAddress(key)?.close('connection reset by peer');
+    }
     this.linkOut = new LinkOut(io.link, this.counters);
     this.control = new ControlIn(this, this.clients, this.linkOut);
     this.linkIn = new LinkIn(this, io.link, io.tun, PacketRing.attach(config.toTunRing), this.clients, this.control);
@@ -88,6 +108,7 @@ export class Shard implements ShardClientHost {
 
   closed(client: ShardClient): void {
     this.clients.remove(client);
+    this.peers?.closePeer(client.addressKey);
   }
 
   private tick(): void {
