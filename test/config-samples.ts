@@ -353,5 +353,5 @@ ${STATIC}
 
 export const samples: readonly Sample[] = [
   angristanServer, angristanClient, nyrServer, nyrClientCrlf, pivpnServer, pivpnClient,
-  openvpnSampleServer, openvpnSampleClient, pfsenseClient,
+  openvpnSampleServer, openvpnSampleClient, pfsenseClient, accessServerClient,
 ];

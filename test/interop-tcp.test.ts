@@ -1,6 +1,7 @@
 // TCP transport against the stock openvpn 2.6 binary: shardvpn serving `proto tcp` to 8 stock
 // clients over 2 shards (each connection served by the shard the kernel gave it), ping and a
-// checksummed transfer each; bad TCP input closed and counted without disturbing them.
+// checksummed transfer; bad TCP input closed and counted without disturbing them. shardvpn's
+// client over TCP to a stock server, and failing over between tcp and udp remotes.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -8,7 +9,7 @@ import path from 'node:path';
 
 import { assertTransferIntact } from '../lab/transfer';
 import { VpnLab, type LabProcess } from '../lab/vpn-lab';
-import { clientConfig, serverConfig } from './helpers/client-lab';
+import { clientConfig, serverConfig, startOurClient, startStockServer } from './helpers/client-lab';
 import { serverStatistics } from './helpers/server-stats';
 
 const ABUSE = path.join(__dirname, 'fixtures', 'tcp-abuse.js');
@@ -68,5 +69,40 @@ test(`shardvpn TCP server, 2 shards, ${CLIENTS} stock tcp-client clients: ping, 
   } finally {
     for (const c of clients) await c.stop('SIGTERM', 5000);
     await server.stop('SIGTERM', 5000);
+  }
+});
+
+test('shardvpn client over TCP to a stock `proto tcp` server: ping both ways, 4 MB each way', { timeout: 90_000 }, async () => {
+  const server = await startStockServer(lab, serverConfig(lab, { port: 1444, extra: 'proto tcp-server\n' }).replace('proto udp\n', ''));
+  const client = startOurClient(lab, 0, clientConfig(lab, { remotes: [{ host: '10.150.0.1', port: 1444 }], extra: 'proto tcp-client\n' }).replace('proto udp\n', ''));
+  try {
+    await client.waitFor(/Initialization Sequence Completed/, 20_000);
+    assert.match(client.log(), /TCP connection established with \[AF_INET\]10\.150\.0\.1:1444/);
+    assert.match(client.log(), /TCPv4_CLIENT link remote: \[AF_INET\]10\.150\.0\.1:1444/);
+    assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+    assert.equal(lab.ping(lab.server, '10.152.0.2'), 3);
+    await assertTransferIntact(lab, lab.clients[0]!, lab.server, '10.152.0.1', 4 * MB, 5511);
+    await assertTransferIntact(lab, lab.server, lab.clients[0]!, '10.152.0.2', 4 * MB, 5512);
+  } finally {
+    await client.stop('SIGTERM', 5000);
+    await server.stop('SIGTERM', 5000);
+  }
+});
+
+test('remotes mixing tcp and udp: a refused TCP remote fails over to the UDP one', { timeout: 90_000 }, async () => {
+  const udp = await startStockServer(lab, serverConfig(lab, { port: 1445 }));
+  const client = startOurClient(
+    lab,
+    0,
+    clientConfig(lab, { remotes: [] }).replace(/^nobind$/m, 'nobind\nremote 10.150.0.1 1446 tcp\nremote 10.150.0.1 1445 udp'),
+  );
+  try {
+    await client.waitFor(/Initialization Sequence Completed/, 30_000);
+    assert.match(client.log(), /TCP: connect to \[AF_INET\]10\.150\.0\.1:1446 failed: ECONNREFUSED/);
+    assert.match(client.log(), /UDPv4 link remote: \[AF_INET\]10\.150\.0\.1:1445/);
+    assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+  } finally {
+    await client.stop('SIGTERM', 5000);
+    await udp.stop('SIGTERM', 5000);
   }
 });

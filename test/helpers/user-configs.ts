@@ -44,7 +44,7 @@ export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
   };
   const text = sample.text
     .replace(BLOCK, (_all, tag: string) => `<${tag}>${eol}${inline[tag]!.trim().replace(/\n/g, eol)}${eol}</${tag}>`)
-    .replace(/^remote \S+ (\d+)/m, `remote ${SERVER_UNDERLAY} $1`)
+    .replace(/^remote \S+ (\d+)/gm, `remote ${SERVER_UNDERLAY} $1`)
     .replace(/^local \S+/m, `local ${SERVER_UNDERLAY}`)
     .replace(/verify-x509-name \S+ name/, 'verify-x509-name server name');
   const file = path.join(dir, sample.name);

@@ -40,7 +40,7 @@ export function checkClientOptions(options: Options): DataCipherName[] {
   if (!options.tlsClient) fail(options, 'client', "client mode needs 'client' (or 'tls-client' with 'pull')");
   if (options.devType !== undefined && options.devType !== 'tun' && options.devType !== 'null') fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
   for (const c of options.connections) {
-    if (c.proto.transport !== 'udp') throw new ConfigError(c, 'proto', `${c.proto.transport} is not supported; shardvpn's client speaks UDP (proto udp, udp4 or udp6)`);
+    if (c.proto.transport === 'tcp-server') throw new ConfigError(c, 'proto', "a client connects: use 'proto tcp-client' (or 'proto tcp' with 'client')");
   }
   return dataChannelSettings(options).ciphers;
 }

@@ -1,11 +1,14 @@
 // The connect step of a client run (socket.c resolve_remote, link_socket_init_phase1/2): the
-// server's address, from an earlier run or resolved now under resolv-retry, and the UDP socket
-// to it, bound when --bind asks.
+// server's address, from an earlier run or resolved now under resolv-retry, and the link to it:
+// a UDP socket (bound when --bind asks), or a TCP connection for proto tcp-client.
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import type { ConnectionEntry, Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
+import type { LinkIO } from '../../shared/io';
 import { UdpSocket } from '../../shared/native';
+import { StreamLink } from '../../shared/stream-link';
 import { printSockaddr, resolveLinkLocal } from '../link-local';
 import { socketBuffers } from '../socket-buffers';
 import { resolveRemote, type RemoteAddress } from './remotes';
@@ -63,8 +66,15 @@ async function resolve(ctx: ConnectContext, host: string): Promise<RemoteAddress
   return ctx.persist.list?.resolved(resolved.addresses) ?? resolved.addresses[0] ?? null;
 }
 
-/** The run's UDP socket to `remote`; null (the run restarting) when it cannot be opened. */
-export async function openLinkSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promise<UdpSocket | null> {
+/** The largest packet a TCP server may frame to us (a bad length resets the connection). */
+const MAX_STREAM_PACKET = 2048;
+
+/** The run's link to `remote`; null (the run restarting) when it cannot be opened. */
+export async function openLinkSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promise<LinkIO | null> {
+  return ctx.entry.proto.transport === 'tcp-client' ? openTcpLink(ctx, remote) : openUdpSocket(ctx, remote);
+}
+
+async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promise<UdpSocket | null> {
   const { entry, logger } = ctx;
   let udp: UdpSocket;
   try {
@@ -85,4 +95,59 @@ export async function openLinkSocket(ctx: ConnectContext, remote: RemoteEndpoint
   logger.log(1, `${proto} link local${entry.bind ? `: ${printSockaddr(local.family, local.address, local.port)}` : ' (not bound)'}`);
   logger.log(1, `${proto} link remote: ${printSockaddr(remote.family, remote.address, remote.port)}`);
   return udp;
+}
+
+/**
+ * A TCP connection to `remote` within connect-timeout (socket.c socket_connect), as a LinkIO;
+ * a refused or timed-out connection, and later a reset one, restart the run (SIGUSR1), which
+ * moves on to the next remote as OpenVPN does.
+ */
+async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint): Promise<StreamLink | null> {
+  const { entry, logger, run } = ctx;
+  const proto = remote.family === 6 ? 'TCPv6_CLIENT' : 'TCPv4_CLIENT';
+  const where = printSockaddr(remote.family, remote.address, remote.port);
+  let local: { localAddress?: string; localPort?: number } = {};
+  if (entry.bind) {
+    const bound = await resolveLinkLocal(entry, remote.family);
+    if (!bound.ok) {
+      logger.log(1, `TCP socket: ${bound.reason}`);
+      run.softSignal('SIGUSR1', 'socket-open-failed');
+      return null;
+    }
+    local = { localAddress: bound.local.address, localPort: entry.localPort };
+  }
+  logger.log(1, `Attempting to establish TCP connection with ${where}`);
+  const socket: Socket = tcpConnect({ host: remote.address, port: remote.port, family: remote.family, noDelay: ctx.options.tcpNodelay, ...local });
+  const error = await new Promise<string | null>((settle) => {
+    const timer = setTimeout(() => settle('connection timed out'), entry.connectTimeout * 1000);
+    ctx.addTimer(timer);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      settle(null);
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      settle(e.code ?? e.message);
+    });
+  });
+  if (error !== null || run.isOver()) {
+    socket.destroy();
+    if (error !== null) {
+      logger.log(1, `TCP: connect to ${where} failed: ${error}`);
+      run.softSignal('SIGUSR1', 'connection-failed');
+    }
+    return null;
+  }
+  logger.log(1, `TCP connection established with ${where}`);
+  const bound = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+  logger.log(1, `${proto} link local${entry.bind ? `: ${printSockaddr(remote.family, bound.address, bound.port)}` : ' (not bound)'}`);
+  logger.log(1, `${proto} link remote: ${where}`);
+  return new StreamLink(socket, { family: remote.family, address: remote.address, port: remote.port }, MAX_STREAM_PACKET, {
+    onFramingError: (why) => logger.log(1, `WARNING: Bad encapsulated packet length from peer (${why}); resetting the connection`),
+    onClose: () => {
+      if (run.isOver()) return;
+      logger.log(1, 'Connection reset, restarting [0]');
+      run.softSignal('SIGUSR1', 'connection-reset');
+    },
+  });
 }

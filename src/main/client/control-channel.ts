@@ -125,7 +125,7 @@ export class ClientControlChannel {
     const { options: o, entry, remote, dataCiphers } = this.ctx;
     const creds = this.ctx.persist.credentials;
     const proto = IV_PROTO_DATA_V2 | IV_PROTO_REQUEST_PUSH | IV_PROTO_TLS_KEY_EXPORT | IV_PROTO_CC_EXIT_NOTIFY;
-    const occ = occOptionsString({ role: 'tls-client', transport: 'udp', tunMtu: entry.tunMtu, ...occCipherFields(dataCiphers[0] ?? 'AES-256-GCM', authDigest(o)) });
+    const occ = occOptionsString({ role: 'tls-client', transport: entry.proto.transport === 'tcp-client' ? 'tcp-client' : 'udp', tunMtu: entry.tunMtu, ...occCipherFields(dataCiphers[0] ?? 'AES-256-GCM', authDigest(o)) });
     return new ControlSession(
       {
         role: 'client',
@@ -148,6 +148,7 @@ export class ClientControlChannel {
         ...(o.verifyX509Name !== undefined ? { verifyX509Name: o.verifyX509Name } : {}),
         timing: { handWindowMs: o.handWindow * 1000, tlsTimeoutMs: o.tlsTimeout * 1000, renegMs: o.renegSec * 1000, tranWindowMs: o.tranWindow * 1000 },
         ipv6: remote.family === 6,
+        ...(entry.proto.transport === 'tcp-client' ? { stream: true } : {}),
       },
       {
         sendPacket: (wire) => this.sendControl(wire),
