@@ -33,13 +33,28 @@ const CIPHERS: readonly CipherCase[] = [
 
 /** The slice of sodium-native used here (it ships no type declarations). */
 interface SodiumAead {
-  crypto_aead_chacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
-  crypto_aead_chacha20poly1305_ietf_decrypt(m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number;
+  crypto_aead_chacha20poly1305_ietf_encrypt(
+    c: Uint8Array,
+    m: Uint8Array,
+    ad: Uint8Array | null,
+    nsec: null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
+  crypto_aead_chacha20poly1305_ietf_decrypt(
+    m: Uint8Array,
+    nsec: null,
+    c: Uint8Array,
+    ad: Uint8Array | null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
   crypto_aead_aes256gcm_is_available?: () => boolean;
   crypto_aead_aes256gcm_encrypt?: SodiumAead['crypto_aead_chacha20poly1305_ietf_encrypt'];
   crypto_aead_aes256gcm_decrypt?: SodiumAead['crypto_aead_chacha20poly1305_ietf_decrypt'];
 }
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a native module (no ES import)
 const sodium = require('sodium-native') as SodiumAead;
 
 /** One contender: each call handles BATCH packets; sample() seals one packet for a cross-check. */
@@ -67,7 +82,10 @@ class AddonContender implements Contender {
   private readonly results = new Uint8Array(BATCH);
   private packetId = 0;
 
-  constructor(cipher: CipherCase, private readonly material: Material) {
+  constructor(
+    cipher: CipherCase,
+    private readonly material: Material,
+  ) {
     const direction = { key: material.key, implicitIv: material.implicitIv };
     this.key = new AeadKey(cipher.name, direction, direction);
     for (let i = 0; i < BATCH; i++) this.batch.set(i, Buffer.concat([header(0), Buffer.alloc(TAG), material.plaintext]));
@@ -94,11 +112,15 @@ class AddonContender implements Contender {
 }
 
 function nodeCipher(name: NodeAeadName, key: Buffer, nonce: Buffer): CipherGCM | CipherChaCha20Poly1305 {
-  return name === 'chacha20-poly1305' ? createCipheriv(name, key, nonce, { authTagLength: TAG }) : createCipheriv(name, key, nonce, { authTagLength: TAG });
+  return name === 'chacha20-poly1305'
+    ? createCipheriv(name, key, nonce, { authTagLength: TAG })
+    : createCipheriv(name, key, nonce, { authTagLength: TAG });
 }
 
 function nodeDecipher(name: NodeAeadName, key: Buffer, nonce: Buffer): DecipherGCM | DecipherChaCha20Poly1305 {
-  return name === 'chacha20-poly1305' ? createDecipheriv(name, key, nonce, { authTagLength: TAG }) : createDecipheriv(name, key, nonce, { authTagLength: TAG });
+  return name === 'chacha20-poly1305'
+    ? createDecipheriv(name, key, nonce, { authTagLength: TAG })
+    : createDecipheriv(name, key, nonce, { authTagLength: TAG });
 }
 
 /** What a pure node:crypto data channel does: a cipher object per packet, output copied into the wire packet. */
@@ -111,7 +133,10 @@ class NodeCryptoContender implements Contender {
   private readonly opened = Buffer.alloc(PAYLOAD);
   private packetId = 0;
 
-  constructor(private readonly cipher: CipherCase, private readonly material: Material) {
+  constructor(
+    private readonly cipher: CipherCase,
+    private readonly material: Material,
+  ) {
     for (const w of this.wire) header(0).copy(w);
     material.implicitIv.copy(this.nonce, 4);
   }
@@ -195,7 +220,11 @@ class SodiumContender implements Contender {
 
 function sodiumFor(cipher: CipherCase, material: Material): Contender | null {
   if (cipher.name === 'CHACHA20-POLY1305') {
-    return new SodiumContender(sodium.crypto_aead_chacha20poly1305_ietf_encrypt, sodium.crypto_aead_chacha20poly1305_ietf_decrypt, material);
+    return new SodiumContender(
+      sodium.crypto_aead_chacha20poly1305_ietf_encrypt,
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt,
+      material,
+    );
   }
   // libsodium's AES-256-GCM needs AES-NI + PCLMUL, and sodium-native does not always export it.
   const available = sodium.crypto_aead_aes256gcm_is_available?.() ?? false;
@@ -220,7 +249,10 @@ function benchCipher(cipher: CipherCase, runs: number): Row[] {
   const addon = new AddonContender(cipher, material);
   const node = new NodeCryptoContender(cipher, material);
   const sodiumContender = sodiumFor(cipher, material);
-  const contenders: (readonly [string, Contender])[] = [['addon', addon], ['node', node]];
+  const contenders: (readonly [string, Contender])[] = [
+    ['addon', addon],
+    ['node', node],
+  ];
   if (sodiumContender) contenders.push(['sodium', sodiumContender]);
 
   // All contenders must produce the same bytes, or the comparison means nothing.
@@ -248,7 +280,9 @@ function benchCipher(cipher: CipherCase, runs: number): Row[] {
 
 export function runAeadBench(): void {
   const runs = benchRuns();
-  console.log(`AEAD, ${PAYLOAD}-byte payloads (${WIRE}-byte P_DATA_V2 packets), one core, median of ${runs} runs of ~${MEASURE_MS} ms each`);
+  console.log(
+    `AEAD, ${PAYLOAD}-byte payloads (${WIRE}-byte P_DATA_V2 packets), one core, median of ${runs} runs of ~${MEASURE_MS} ms each`,
+  );
   const rows: Row[] = [];
   for (const cipher of CIPHERS) rows.push(...benchCipher(cipher, runs));
 
@@ -270,7 +304,9 @@ export function runAeadBench(): void {
   const target = rows.find((r) => r.cipher === 'AES-256-GCM' && r.mode === 'seal');
   if (target) {
     const factor = target.addonOverNode;
-    console.log(`\ntarget: addon AES-256-GCM seal >= 8x node:crypto per-packet objects: ${factor.toFixed(2)}x, ${factor >= 8 ? 'met' : 'NOT met'}`);
+    console.log(
+      `\ntarget: addon AES-256-GCM seal >= 8x node:crypto per-packet objects: ${factor.toFixed(2)}x, ${factor >= 8 ? 'met' : 'NOT met'}`,
+    );
   }
 }
 

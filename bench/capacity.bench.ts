@@ -12,7 +12,22 @@ import os from 'node:os';
 
 import { VpnLab } from '../lab/vpn-lab';
 import { printTable } from './lib';
-import { canRunLab, cpuSeconds, envNumber, kibPerClient, loadAgainst, mib, ratio, rssKiB, serverLabel, sleep, startServer, writeProfile, type LoadOutcome, type ServerKind } from './load-lab';
+import {
+  canRunLab,
+  cpuSeconds,
+  envNumber,
+  kibPerClient,
+  loadAgainst,
+  mib,
+  ratio,
+  rssKiB,
+  serverLabel,
+  sleep,
+  startServer,
+  writeProfile,
+  type LoadOutcome,
+  type ServerKind,
+} from './load-lab';
 
 interface Rest {
   serverCpuPercent: number;
@@ -41,19 +56,25 @@ async function main(): Promise<void> {
       const running = await startServer(lab, server, ++port);
       try {
         const held: { rest?: Rest } = {};
-        const outcome = await loadAgainst(lab, running, writeProfile(lab, port), { clients, rate, threads, capS, settleS: 5 }, async (loadPid) => {
-          // Every client pings every 10 s and so does the server: one full keepalive period.
-          const s0 = cpuSeconds(running.pid);
-          const l0 = cpuSeconds(loadPid);
-          const t0 = performance.now();
-          await sleep(restS * 1000);
-          const seconds = (performance.now() - t0) / 1000;
-          held.rest = {
-            serverCpuPercent: ((cpuSeconds(running.pid) - s0) / seconds) * 100,
-            loadCpuPercent: ((cpuSeconds(loadPid) - l0) / seconds) * 100,
-            rssKiB: rssKiB(running.pid),
-          };
-        });
+        const outcome = await loadAgainst(
+          lab,
+          running,
+          writeProfile(lab, port),
+          { clients, rate, threads, capS, settleS: 5 },
+          async (loadPid) => {
+            // Every client pings every 10 s and so does the server: one full keepalive period.
+            const s0 = cpuSeconds(running.pid);
+            const l0 = cpuSeconds(loadPid);
+            const t0 = performance.now();
+            await sleep(restS * 1000);
+            const seconds = (performance.now() - t0) / 1000;
+            held.rest = {
+              serverCpuPercent: ((cpuSeconds(running.pid) - s0) / seconds) * 100,
+              loadCpuPercent: ((cpuSeconds(loadPid) - l0) / seconds) * 100,
+              rssKiB: rssKiB(running.pid),
+            };
+          },
+        );
         if (held.rest === undefined) throw new Error('no measurement at rest');
         results.push({ outcome, rest: held.rest });
       } finally {
@@ -61,10 +82,24 @@ async function main(): Promise<void> {
       }
     }
     const base = results[results.length - 1]!;
-    const perClient = (r: { outcome: LoadOutcome; rest: Rest }): number => (r.rest.rssKiB - r.outcome.idleRssKiB) / Math.max(1, r.outcome.connectedAtPeak);
+    const perClient = (r: { outcome: LoadOutcome; rest: Rest }): number =>
+      (r.rest.rssKiB - r.outcome.idleRssKiB) / Math.max(1, r.outcome.connectedAtPeak);
     printTable(
       `Idle capacity: ${clients} clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, connect phase capped at ${capS} s, keepalive 10 60, CPU over ${restS} s at rest (${cores} cores shared with the load generator, ${threads} threads)`,
-      ['server', 'connected', 'connect phase', 'failed', 'RSS idle', 'RSS held', 'RSS/client', 'srv CPU at rest', 'loadgen CPU', 'connected vs ovpn', 'RSS/client vs ovpn', 'CPU vs ovpn'],
+      [
+        'server',
+        'connected',
+        'connect phase',
+        'failed',
+        'RSS idle',
+        'RSS held',
+        'RSS/client',
+        'srv CPU at rest',
+        'loadgen CPU',
+        'connected vs ovpn',
+        'RSS/client vs ovpn',
+        'CPU vs ovpn',
+      ],
       results.map((r, i) => {
         const o = r.outcome;
         const rep = o.report;
@@ -86,10 +121,18 @@ async function main(): Promise<void> {
     );
     for (const [i, r] of results.entries()) {
       const rep = r.outcome.report;
-      const why = [...Object.entries(rep.failures), ...Object.entries(rep.unfinishedStages).map(([k, v]) => [`unfinished ${k}`, v] as const)];
+      const why = [
+        ...Object.entries(rep.failures),
+        ...Object.entries(rep.unfinishedStages).map(([k, v]) => [`unfinished ${k}`, v] as const),
+      ];
       for (const [reason, detail] of Object.entries(rep.failureDetails)) console.log(`${serverLabel(servers[i]!)}: ${reason}: ${detail}`);
-      if (why.length > 0 || rep.disconnected > 0) console.log(`${serverLabel(servers[i]!)}: ${why.map(([k, v]) => `${k} ${v}`).join(', ')}${rep.disconnected > 0 ? ` disconnected ${rep.disconnected}` : ''}`);
-      console.log(`${serverLabel(servers[i]!)}: RSS/client at the end of the connect phase ${kibPerClient(r.outcome).toFixed(1)} KiB, handshake p50/p99 ${rep.handshakeMs.p50 ?? '-'}/${rep.handshakeMs.p99 ?? '-'} ms`);
+      if (why.length > 0 || rep.disconnected > 0)
+        console.log(
+          `${serverLabel(servers[i]!)}: ${why.map(([k, v]) => `${k} ${v}`).join(', ')}${rep.disconnected > 0 ? ` disconnected ${rep.disconnected}` : ''}`,
+        );
+      console.log(
+        `${serverLabel(servers[i]!)}: RSS/client at the end of the connect phase ${kibPerClient(r.outcome).toFixed(1)} KiB, handshake p50/p99 ${rep.handshakeMs.p50 ?? '-'}/${rep.handshakeMs.p99 ?? '-'} ms`,
+      );
     }
   } finally {
     await lab.cleanup();

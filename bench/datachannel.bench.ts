@@ -47,7 +47,8 @@ class ProtocolContender implements SealContender {
 
   roundTrip(): void {
     this.seal();
-    if (this.receiver.decrypt(this.batch, BATCH, Date.now(), this.results) !== BATCH) throw new Error(`protocol: decrypt refused (${this.results.reason(0)})`);
+    if (this.receiver.decrypt(this.batch, BATCH, Date.now(), this.results) !== BATCH)
+      throw new Error(`protocol: decrypt refused (${this.results.reason(0)})`);
   }
 
   /** One packet sealed with packet-id 1 by a fresh key (for the cross-check). */
@@ -141,7 +142,9 @@ function benchCipher(cipher: (typeof CIPHERS)[number], runs: number): Row[] {
 
 export function runDataChannelBench(): boolean {
   const runs = benchRuns();
-  console.log(`Data channel, ${PAYLOAD}-byte payloads (${WIRE}-byte P_DATA_V2 packets), batches of ${BATCH}, one core, median of ${runs} runs of ~${MEASURE_MS} ms each`);
+  console.log(
+    `Data channel, ${PAYLOAD}-byte payloads (${WIRE}-byte P_DATA_V2 packets), batches of ${BATCH}, one core, median of ${runs} runs of ~${MEASURE_MS} ms each`,
+  );
   const rows: Row[] = [];
   for (const cipher of CIPHERS) rows.push(...benchCipher(cipher, runs));
   const micros = (rate: number): string => (1e6 / rate).toFixed(2);

@@ -9,7 +9,19 @@ import os from 'node:os';
 
 import { VpnLab } from '../lab/vpn-lab';
 import { formatRate, printTable } from './lib';
-import { canRunLab, envCounts, envNumber, kibPerClient, loadAgainst, ms, ratio, startServer, writeProfile, type LoadOutcome, type ServerKind } from './load-lab';
+import {
+  canRunLab,
+  envCounts,
+  envNumber,
+  kibPerClient,
+  loadAgainst,
+  ms,
+  ratio,
+  startServer,
+  writeProfile,
+  type LoadOutcome,
+  type ServerKind,
+} from './load-lab';
 
 const SERVERS: ServerKind[] = [{ kind: 'shardvpn', workers: 1 }, { kind: 'shardvpn', workers: 2 }, { kind: 'openvpn' }];
 
@@ -49,7 +61,20 @@ async function main(): Promise<void> {
       const base = results[results.length - 1]!;
       printTable(
         `Handshakes: ${clients} clients, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
-        ['server', 'connected', 'conn/s', 'all conn. after', 'hs p50/p95/p99/max ms', 'failed', 'srv CPU ms/conn', 'loadgen CPU s', 'RSS idle', 'RSS/client', 'conn/s vs ovpn', 'RSS/client vs ovpn'],
+        [
+          'server',
+          'connected',
+          'conn/s',
+          'all conn. after',
+          'hs p50/p95/p99/max ms',
+          'failed',
+          'srv CPU ms/conn',
+          'loadgen CPU s',
+          'RSS idle',
+          'RSS/client',
+          'conn/s vs ovpn',
+          'RSS/client vs ovpn',
+        ],
         results.map((o, i) => {
           const r = o.report;
           return [
@@ -69,7 +94,8 @@ async function main(): Promise<void> {
         }),
       );
       for (const [i, o] of results.entries()) {
-        for (const [reason, detail] of Object.entries(o.report.failureDetails)) console.log(`${shortLabel(SERVERS[i]!)}: ${reason}: ${detail}`);
+        for (const [reason, detail] of Object.entries(o.report.failureDetails))
+          console.log(`${shortLabel(SERVERS[i]!)}: ${reason}: ${detail}`);
         if (o.capped) console.log(`${shortLabel(SERVERS[i]!)}: connect phase cut at ${capS} s`);
       }
     }

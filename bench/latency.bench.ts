@@ -34,7 +34,12 @@ async function main(): Promise<void> {
           if (load) {
             receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', SERVER_TUNNEL, '-p', '5302'], 'iperf3 server');
             await receiver.waitFor(/Server listening/, 5000);
-            iperf = lab.spawn(lab.clients[0]!, 'iperf3', ['-c', SERVER_TUNNEL, '-p', '5302', '-t', String(Math.ceil((PINGS * 0.02) + 3))], 'iperf3 client');
+            iperf = lab.spawn(
+              lab.clients[0]!,
+              'iperf3',
+              ['-c', SERVER_TUNNEL, '-p', '5302', '-t', String(Math.ceil(PINGS * 0.02 + 3))],
+              'iperf3 client',
+            );
             await new Promise((resolve) => setTimeout(resolve, 1000));
           }
           const { rtts, lost } = await pingTimes(lab);
@@ -56,7 +61,11 @@ async function main(): Promise<void> {
     const load = row[1] === 'iperf3 load';
     row[5] = ((medians.get(`${setup}/${load}`) ?? NaN) / (medians.get(`a/${load}`) ?? NaN)).toFixed(2) + 'x';
   }
-  printTable(`Ping RTT through the tunnel (ms), ${PINGS} pings at 20 ms intervals, ${CIPHER}`, ['set-up', 'condition', 'median', 'p99', 'lost', 'median vs (a)'], rows);
+  printTable(
+    `Ping RTT through the tunnel (ms), ${PINGS} pings at 20 ms intervals, ${CIPHER}`,
+    ['set-up', 'condition', 'median', 'p99', 'lost', 'median vs (a)'],
+    rows,
+  );
   console.log('target: tunnel RTT no worse than OpenVPN (ratio <= 1.00x)');
 }
 

@@ -42,7 +42,7 @@ export function batchRate(step: () => void, perCall: number, ms: number): number
   const start = process.hrtime.bigint();
   const budget = BigInt(ms) * 1_000_000n;
   let calls = 0;
-  let elapsed = 0n;
+  let elapsed;
   do {
     step();
     step();

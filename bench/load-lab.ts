@@ -66,19 +66,57 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number)
     );
     return { proc, pid: checkPid(proc, 'node'), label: serverLabel(server) };
   }
-  const proc = lab.spawn(lab.server, 'openvpn', [
-    '--mode', 'server', '--tls-server', '--dev', 'tun', '--topology', 'subnet', '--server', ...POOL.split(' '),
-    '--ca', lab.pki.files.ca, '--cert', lab.pki.files.serverCert, '--key', lab.pki.files.serverKey, '--dh', 'none',
-    '--tls-crypt', lab.keys.tlsCrypt, '--duplicate-cn', '--keepalive', '10', '60', '--proto', 'udp4', '--port', String(port),
-    // 2.6 answers at most 100 initial resets per 10 s by default: lift that, and max-clients (1024).
-    '--max-clients', String(MAX_CLIENTS), '--connect-freq-initial', '100000', '10', '--verb', '3',
-  ], 'openvpn server');
+  const proc = lab.spawn(
+    lab.server,
+    'openvpn',
+    [
+      '--mode',
+      'server',
+      '--tls-server',
+      '--dev',
+      'tun',
+      '--topology',
+      'subnet',
+      '--server',
+      ...POOL.split(' '),
+      '--ca',
+      lab.pki.files.ca,
+      '--cert',
+      lab.pki.files.serverCert,
+      '--key',
+      lab.pki.files.serverKey,
+      '--dh',
+      'none',
+      '--tls-crypt',
+      lab.keys.tlsCrypt,
+      '--duplicate-cn',
+      '--keepalive',
+      '10',
+      '60',
+      '--proto',
+      'udp4',
+      '--port',
+      String(port),
+      // 2.6 answers at most 100 initial resets per 10 s by default: lift that, and max-clients (1024).
+      '--max-clients',
+      String(MAX_CLIENTS),
+      '--connect-freq-initial',
+      '100000',
+      '10',
+      '--verb',
+      '3',
+    ],
+    'openvpn server',
+  );
   await proc.waitFor(/Initialization Sequence Completed/);
   return { proc, pid: checkPid(proc, 'openvpn'), label: serverLabel(server) };
 }
 
 export function writeProfile(lab: VpnLab, port: number): string {
-  return lab.file(`bench-client-${port}.ovpn`, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`);
+  return lab.file(
+    `bench-client-${port}.ovpn`,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+  );
 }
 
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -114,17 +152,47 @@ export interface LoadOutcome {
  * connected or failed (or `capS`), settles, reads RSS (and runs `atPeak` while the clients are
  * still held), then stops the generator with SIGTERM and returns its JSON report.
  */
-export async function loadAgainst(lab: VpnLab, server: RunningServer, profile: string, plan: LoadPlan, atPeak?: (loadPid: number) => Promise<void>): Promise<LoadOutcome> {
+export async function loadAgainst(
+  lab: VpnLab,
+  server: RunningServer,
+  profile: string,
+  plan: LoadPlan,
+  atPeak?: (loadPid: number) => Promise<void>,
+): Promise<LoadOutcome> {
   await sleep(1000);
   const idleRssKiB = rssKiB(server.pid);
   const cpuBefore = cpuSeconds(server.pid);
   const json = path.join(lab.dir, `bench-report-${server.pid}-${plan.clients}.json`);
   // The run ends when we say so (SIGTERM); --duration is only a safety net.
   const duration = Math.ceil(plan.capS + plan.settleS + 60);
-  const cmd = [process.execPath, BIN, 'load', '--profile', profile, '--clients', String(plan.clients), '--rate', String(plan.rate),
-    '--threads', String(plan.threads), '--duration', String(duration), '--handshake-timeout', String(Math.ceil(plan.capS)), '--json', json].map(quote).join(' ');
+  const cmd = [
+    process.execPath,
+    BIN,
+    'load',
+    '--profile',
+    profile,
+    '--clients',
+    String(plan.clients),
+    '--rate',
+    String(plan.rate),
+    '--threads',
+    String(plan.threads),
+    '--duration',
+    String(duration),
+    '--handshake-timeout',
+    String(Math.ceil(plan.capS)),
+    '--json',
+    json,
+  ]
+    .map(quote)
+    .join(' ');
   const started = Date.now();
-  const load = lab.spawn(lab.clients[0]!, 'bash', ['-c', `{ ulimit -n 65536 || ulimit -n "$(ulimit -Hn)"; } 2>/dev/null; exec ${cmd}`], 'shardvpn load');
+  const load = lab.spawn(
+    lab.clients[0]!,
+    'bash',
+    ['-c', `{ ulimit -n 65536 || ulimit -n "$(ulimit -Hn)"; } 2>/dev/null; exec ${cmd}`],
+    'shardvpn load',
+  );
   const loadPid = load.child.pid;
   if (loadPid === undefined) throw new Error('load generator: no pid');
   const progress = (): { connected: number; failed: number } => {
@@ -133,7 +201,7 @@ export async function loadAgainst(lab: VpnLab, server: RunningServer, profile: s
     return last === undefined ? { connected: 0, failed: 0 } : { connected: Number(last[1]), failed: Number(last[2]) };
   };
   let capped = false;
-  let loadCpuS = 0;
+  let loadCpuS;
   try {
     for (;;) {
       if (load.exited()) throw new Error(`load generator exited early:\n${load.log().slice(-3000)}`);
@@ -163,7 +231,8 @@ export async function loadAgainst(lab: VpnLab, server: RunningServer, profile: s
 
 export const mib = (kib: number): string => `${(kib / 1024).toFixed(1)} MiB`;
 export const kibPerClient = (o: LoadOutcome): number => (o.connectedAtPeak > 0 ? (o.peakRssKiB - o.idleRssKiB) / o.connectedAtPeak : NaN);
-export const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '-');
+export const ratio = (a: number, b: number): string =>
+  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '-';
 export const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(0));
 
 /** A comma-separated list of positive whole numbers from the environment. */

@@ -84,7 +84,11 @@ class Management {
 
 /** One GET /metrics from inside the server namespace: curl's own total time and body size. */
 function scrape(lab: VpnLab): { ms: number; bytes: number } {
-  const out = execFileSync('ip', ['netns', 'exec', lab.server.name, 'curl', '-sf', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', METRICS_URL], { encoding: 'utf8', timeout: 30_000 });
+  const out = execFileSync(
+    'ip',
+    ['netns', 'exec', lab.server.name, 'curl', '-sf', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', METRICS_URL],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
   const [seconds, bytes] = out.trim().split(' ').map(Number);
   return { ms: (seconds as number) * 1000, bytes: bytes as number };
 }
@@ -147,38 +151,58 @@ async function pass(lab: VpnLab, perClient: boolean, clients: number): Promise<P
   const scrapes = envNumber('BENCH_SCRAPES', 20);
   const runs = envNumber('BENCH_RUNS', 3);
   const seconds = envNumber('BENCH_SECONDS', 5);
-  const result: PassResult = { perClient, connected: 0, serverClients: 0, metricsMs: [], metricsBytes: 0, statusMs: [], statusLines: 0, plainMbits: [], scrapedMbits: [], scrapesDuringIperf: 0 };
+  const result: PassResult = {
+    perClient,
+    connected: 0,
+    serverClients: 0,
+    metricsMs: [],
+    metricsBytes: 0,
+    statusMs: [],
+    statusLines: 0,
+    plainMbits: [],
+    scrapedMbits: [],
+    scrapesDuringIperf: 0,
+  };
   let real: LabProcess | null = null;
   const management = new Management(socketPath);
   try {
     await management.ready();
-    const outcome = await loadAgainst(lab, server, writeProfile(lab, PORT), { clients, rate: envNumber('BENCH_RATE', 300), threads: envNumber('BENCH_THREADS', 2), capS: 90, settleS: 2 }, async () => {
-      // One real client among the simulated ones, for the tunnel throughput.
-      const profile = `client\ndev tun\nproto udp4\nremote ${SERVER_UNDERLAY} ${PORT}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`;
-      real = await lab.startOpenvpnClient(1, profile);
-      const stats = await management.time('load-stats', /SUCCESS: nclients=\d+[^\r]*\r\n/);
-      result.serverClients = Number(/nclients=(\d+)/.exec(stats.text)?.[1]);
-      for (let i = 0; i < scrapes; i++) {
-        const s = scrape(lab);
-        result.metricsMs.push(s.ms);
-        result.metricsBytes = s.bytes;
-        const st = await management.time('status 3', /\r\nEND\r\n/);
-        result.statusMs.push(st.ms);
-        result.statusLines = st.lines;
-      }
-      for (let run = 0; run < runs; run++) {
-        result.plainMbits.push(await iperf(lab, seconds));
-        const scraper = await startScraper(lab);
-        try {
-          result.scrapedMbits.push(await iperf(lab, seconds));
-        } finally {
-          result.scrapesDuringIperf += await scraper.stop();
+    const outcome = await loadAgainst(
+      lab,
+      server,
+      writeProfile(lab, PORT),
+      { clients, rate: envNumber('BENCH_RATE', 300), threads: envNumber('BENCH_THREADS', 2), capS: 90, settleS: 2 },
+      async () => {
+        // One real client among the simulated ones, for the tunnel throughput.
+        const profile = `client\ndev tun\nproto udp4\nremote ${SERVER_UNDERLAY} ${PORT}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`;
+        real = await lab.startOpenvpnClient(1, profile);
+        const stats = await management.time('load-stats', /SUCCESS: nclients=\d+[^\r]*\r\n/);
+        result.serverClients = Number(/nclients=(\d+)/.exec(stats.text)?.[1]);
+        for (let i = 0; i < scrapes; i++) {
+          const s = scrape(lab);
+          result.metricsMs.push(s.ms);
+          result.metricsBytes = s.bytes;
+          const st = await management.time('status 3', /\r\nEND\r\n/);
+          result.statusMs.push(st.ms);
+          result.statusLines = st.lines;
         }
-        process.stderr.write(`per-client ${perClient ? 'on' : 'off'} run ${run + 1}: ${result.plainMbits.at(-1)!.toFixed(0)} Mbit/s plain, ${result.scrapedMbits.at(-1)!.toFixed(0)} Mbit/s scraped\n`);
-      }
-    });
+        for (let run = 0; run < runs; run++) {
+          result.plainMbits.push(await iperf(lab, seconds));
+          const scraper = await startScraper(lab);
+          try {
+            result.scrapedMbits.push(await iperf(lab, seconds));
+          } finally {
+            result.scrapesDuringIperf += await scraper.stop();
+          }
+          process.stderr.write(
+            `per-client ${perClient ? 'on' : 'off'} run ${run + 1}: ${result.plainMbits.at(-1)!.toFixed(0)} Mbit/s plain, ${result.scrapedMbits.at(-1)!.toFixed(0)} Mbit/s scraped\n`,
+          );
+        }
+      },
+    );
     result.connected = outcome.connectedAtPeak;
-    if (outcome.capped) console.log(`per-client ${perClient ? 'on' : 'off'}: connect phase cut at 90 s (${outcome.connectedAtPeak}/${clients} connected)`);
+    if (outcome.capped)
+      console.log(`per-client ${perClient ? 'on' : 'off'}: connect phase cut at 90 s (${outcome.connectedAtPeak}/${clients} connected)`);
     return result;
   } finally {
     management.close();
@@ -205,8 +229,28 @@ async function main(): Promise<void> {
   const range = (v: number[]): string => `${Math.min(...v).toFixed(1)}..${Math.max(...v).toFixed(1)}`;
   printTable(
     `Operator queries with ${clients} simulated clients held (+1 real), median of ${results[0]?.metricsMs.length ?? 0}, ${os.availableParallelism()} cores shared with the load generator`,
-    ['server', 'load connected', 'server nclients', 'GET /metrics ms', 'min..max', '/metrics KiB', 'status 3 ms', 'min..max', 'status 3 lines'],
-    results.map((r) => [label(r), String(r.connected), String(r.serverClients), median(r.metricsMs).toFixed(1), range(r.metricsMs), (r.metricsBytes / 1024).toFixed(0), median(r.statusMs).toFixed(1), range(r.statusMs), String(r.statusLines)]),
+    [
+      'server',
+      'load connected',
+      'server nclients',
+      'GET /metrics ms',
+      'min..max',
+      '/metrics KiB',
+      'status 3 ms',
+      'min..max',
+      'status 3 lines',
+    ],
+    results.map((r) => [
+      label(r),
+      String(r.connected),
+      String(r.serverClients),
+      median(r.metricsMs).toFixed(1),
+      range(r.metricsMs),
+      (r.metricsBytes / 1024).toFixed(0),
+      median(r.statusMs).toFixed(1),
+      range(r.statusMs),
+      String(r.statusLines),
+    ]),
   );
   printTable(
     `iperf3 TCP through one real openvpn client's tunnel, ${envNumber('BENCH_SECONDS', 5)} s runs, median of ${results[0]?.plainMbits.length ?? 0} (scraped: GET /metrics every second)`,
@@ -214,8 +258,14 @@ async function main(): Promise<void> {
     results.map((r) => {
       const plain = median(r.plainMbits);
       const scraped = median(r.scrapedMbits);
-      return [label(r), plain.toFixed(0), scraped.toFixed(0), `${(scraped / plain).toFixed(3)}x`, String(r.scrapesDuringIperf),
-        `${r.plainMbits.map((v) => v.toFixed(0)).join(',')} / ${r.scrapedMbits.map((v) => v.toFixed(0)).join(',')}`];
+      return [
+        label(r),
+        plain.toFixed(0),
+        scraped.toFixed(0),
+        `${(scraped / plain).toFixed(3)}x`,
+        String(r.scrapesDuringIperf),
+        `${r.plainMbits.map((v) => v.toFixed(0)).join(',')} / ${r.scrapedMbits.map((v) => v.toFixed(0)).join(',')}`,
+      ];
     }),
   );
   console.log(`\nops bench took ${((Date.now() - began) / 1000).toFixed(0)} s`);

@@ -103,7 +103,9 @@ async function main(): Promise<void> {
   const rates = await measureSize(producer, consumer, ring, SIZE, runs);
   const ratio = report(SIZE, runs, rates);
   const batched = median(rates[1]);
-  console.log(`batch32/batch1 ratio (${SIZE} bytes): ${ratio.toFixed(2)}; target >= 2.00M packets/s with batching: ${batched >= 2e6 ? 'met' : 'NOT met'}`);
+  console.log(
+    `batch32/batch1 ratio (${SIZE} bytes): ${ratio.toFixed(2)}; target >= 2.00M packets/s with batching: ${batched >= 2e6 ? 'met' : 'NOT met'}`,
+  );
   // Small packets show the per-packet cost of publishing and releasing, which batching removes.
   const small = await measureSize(producer, consumer, ring, SMALL_SIZE, runs);
   console.log(`batch32/batch1 ratio (${SMALL_SIZE} bytes): ${report(SMALL_SIZE, runs, small).toFixed(2)}`);

@@ -20,7 +20,12 @@ async function iperf(lab: VpnLab, serverPid: number, streams: number): Promise<S
   const receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', SERVER_TUNNEL, '-p', '5301'], 'iperf3 server');
   await receiver.waitFor(/Server listening/, 5000);
   const cpuBefore = cpuSeconds(serverPid);
-  const sender = lab.spawn(lab.clients[0]!, 'iperf3', ['-c', SERVER_TUNNEL, '-p', '5301', '-t', String(SECONDS), '-P', String(streams), '-J'], 'iperf3 client');
+  const sender = lab.spawn(
+    lab.clients[0]!,
+    'iperf3',
+    ['-c', SERVER_TUNNEL, '-p', '5301', '-t', String(SECONDS), '-P', String(streams), '-J'],
+    'iperf3 client',
+  );
   await sender.waitFor(/"end"[^]*\}\s*$/, (SECONDS + 20) * 1000);
   await new Promise((resolve) => sender.child.once('exit', resolve));
   const cpu = cpuSeconds(serverPid) - cpuBefore;
@@ -46,7 +51,9 @@ async function main(): Promise<void> {
               const list = results.get(key(setup.name, cipher, streams)) ?? [];
               list.push(sample);
               results.set(key(setup.name, cipher, streams), list);
-              process.stderr.write(`${setup.label} ${cipher} ${streams} stream(s): ${sample.mbits.toFixed(0)} Mbit/s, ${sample.cpuPerGb.toFixed(2)} CPU-s/GB\n`);
+              process.stderr.write(
+                `${setup.label} ${cipher} ${streams} stream(s): ${sample.mbits.toFixed(0)} Mbit/s, ${sample.cpuPerGb.toFixed(2)} CPU-s/GB\n`,
+              );
             }
           }
         } finally {
@@ -67,10 +74,21 @@ async function main(): Promise<void> {
         const samples = results.get(key(setup.name, cipher, streams)) ?? [];
         const mbits = median(samples.map((s) => s.mbits));
         const cpu = median(samples.map((s) => s.cpuPerGb));
-        rows.push([cipher, setup.label, mbits.toFixed(0), cpu.toFixed(2), (mbits / baseMbits).toFixed(2) + 'x', (cpu / baseCpu).toFixed(2) + 'x']);
+        rows.push([
+          cipher,
+          setup.label,
+          mbits.toFixed(0),
+          cpu.toFixed(2),
+          (mbits / baseMbits).toFixed(2) + 'x',
+          (cpu / baseCpu).toFixed(2) + 'x',
+        ]);
       }
     }
-    printTable(`iperf3 TCP, ${streams} stream${streams === 1 ? '' : 's'}, median of ${RUNS} runs of ${SECONDS} s`, ['cipher', 'set-up', 'Mbit/s', 'server CPU-s/GB', 'Mbit/s vs (a)', 'CPU/GB vs (a)'], rows);
+    printTable(
+      `iperf3 TCP, ${streams} stream${streams === 1 ? '' : 's'}, median of ${RUNS} runs of ${SECONDS} s`,
+      ['cipher', 'set-up', 'Mbit/s', 'server CPU-s/GB', 'Mbit/s vs (a)', 'CPU/GB vs (a)'],
+      rows,
+    );
   }
   console.log('targets: (b) >= 1.2x (a) Mbit/s at <= 0.7x its CPU-s/GB; (c) >= 1.5x (a) Mbit/s');
 }

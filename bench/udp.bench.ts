@@ -131,10 +131,14 @@ async function main(): Promise<void> {
   }
   const a = median(addon);
   const d = median(node);
-  printTable(`UDP receive (drain of queued ${SIZE}-byte datagrams on loopback), median of ${runs} runs x ${CYCLES} bursts of ${BURST}`, ['receiver', 'datagrams/s', 'ratio'], [
-    ['addon recvmmsg, batch 64', formatRate(a), (a / d).toFixed(2) + 'x'],
-    ['node:dgram', formatRate(d), '1.00x'],
-  ]);
+  printTable(
+    `UDP receive (drain of queued ${SIZE}-byte datagrams on loopback), median of ${runs} runs x ${CYCLES} bursts of ${BURST}`,
+    ['receiver', 'datagrams/s', 'ratio'],
+    [
+      ['addon recvmmsg, batch 64', formatRate(a), (a / d).toFixed(2) + 'x'],
+      ['node:dgram', formatRate(d), '1.00x'],
+    ],
+  );
   console.log(`target: addon >= 3x node:dgram -> ${a / d >= 3 ? 'met' : 'missed'}`);
 }
 

@@ -71,7 +71,12 @@ export class NetworkNamespace {
 }
 
 /** Runs a node script inside a namespace and resolves with its exit code and output. */
-export function runNodeIn(ns: NetworkNamespace, script: string, args: readonly string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runNodeIn(
+  ns: NetworkNamespace,
+  script: string,
+  args: readonly string[],
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = ns.spawn(process.execPath, [script, ...args]);
     let stdout = '';

@@ -89,7 +89,12 @@ export function openvpnWrap(pki: TestPki, mode: OpenvpnWrap, oursRole: 'client' 
       const f = join(pki.dir, 'ta.key');
       if (!existsSync(f)) spawnSync('openvpn', ['--genkey', 'secret', f]);
       return {
-        ours: { mode: 'tls-auth', key: parseStaticKey(readFileSync(f, 'utf8')), direction: oursRole === 'server' ? 'normal' : 'inverse', digest: 'SHA1' },
+        ours: {
+          mode: 'tls-auth',
+          key: parseStaticKey(readFileSync(f, 'utf8')),
+          direction: oursRole === 'server' ? 'normal' : 'inverse',
+          digest: 'SHA1',
+        },
         args: ['--tls-auth', f, oursRole === 'server' ? '1' : '0'],
       };
     }
@@ -106,7 +111,10 @@ export function openvpnWrap(pki: TestPki, mode: OpenvpnWrap, oursRole: 'client' 
         spawnSync('openvpn', ['--tls-crypt-v2', sf, '--genkey', 'tls-crypt-v2-client', cf]);
       }
       if (oursRole === 'server') {
-        return { ours: { mode: 'tls-crypt-v2-server', serverKey: parseTlsCryptV2ServerKey(readFileSync(sf, 'utf8')) }, args: ['--tls-crypt-v2', cf] };
+        return {
+          ours: { mode: 'tls-crypt-v2-server', serverKey: parseTlsCryptV2ServerKey(readFileSync(sf, 'utf8')) },
+          args: ['--tls-crypt-v2', cf],
+        };
       }
       const ck = parseTlsCryptV2ClientKey(readFileSync(cf, 'utf8'));
       return { ours: { mode: 'tls-crypt-v2-client', key: ck.key2, wkc: ck.wkc }, args: ['--tls-crypt-v2', sf] };
@@ -120,11 +128,35 @@ export function openvpnWrap(pki: TestPki, mode: OpenvpnWrap, oursRole: 'client' 
  * `openvpn --client` against our server at 127.0.0.1:`port`, with no tun device (--dev null) and
  * the PKI's client identity unless `identity` names other files; `extra` flags go last.
  */
-export function openvpnClientArgs(pki: TestPki, port: number, extra: readonly string[] = [], identity = { cert: pki.files.clientCert, key: pki.files.clientKey }): string[] {
+export function openvpnClientArgs(
+  pki: TestPki,
+  port: number,
+  extra: readonly string[] = [],
+  identity = { cert: pki.files.clientCert, key: pki.files.clientKey },
+): string[] {
   return [
-    '--client', '--dev', 'null', '--ifconfig-noexec', '--route-nopull', '--nobind', '--proto', 'udp4',
-    '--remote', '127.0.0.1', String(port), '--ca', pki.files.ca, '--cert', identity.cert, '--key', identity.key,
-    '--remote-cert-tls', 'server', '--verb', '4', ...extra,
+    '--client',
+    '--dev',
+    'null',
+    '--ifconfig-noexec',
+    '--route-nopull',
+    '--nobind',
+    '--proto',
+    'udp4',
+    '--remote',
+    '127.0.0.1',
+    String(port),
+    '--ca',
+    pki.files.ca,
+    '--cert',
+    identity.cert,
+    '--key',
+    identity.key,
+    '--remote-cert-tls',
+    'server',
+    '--verb',
+    '4',
+    ...extra,
   ];
 }
 
@@ -134,10 +166,44 @@ export function openvpnClientArgs(pki: TestPki, port: number, extra: readonly st
  */
 export function openvpnServerArgs(pki: TestPki, port: number, dev: string, extra: readonly string[] = []): string[] {
   return [
-    '--mode', 'server', '--tls-server', '--dev', dev, '--dev-type', 'tun', '--ifconfig-noexec', '--route-noexec',
-    '--topology', 'subnet', '--ifconfig', '10.8.0.1', '255.255.255.0', '--ifconfig-pool', '10.8.0.2', '10.8.0.100', '255.255.255.0',
-    '--push', 'topology subnet', '--proto', 'udp4', '--local', '127.0.0.1', '--lport', String(port),
-    '--ca', pki.files.ca, '--cert', pki.files.serverCert, '--key', pki.files.serverKey, '--dh', 'none',
-    '--remote-cert-tls', 'client', '--verb', '4', ...extra,
+    '--mode',
+    'server',
+    '--tls-server',
+    '--dev',
+    dev,
+    '--dev-type',
+    'tun',
+    '--ifconfig-noexec',
+    '--route-noexec',
+    '--topology',
+    'subnet',
+    '--ifconfig',
+    '10.8.0.1',
+    '255.255.255.0',
+    '--ifconfig-pool',
+    '10.8.0.2',
+    '10.8.0.100',
+    '255.255.255.0',
+    '--push',
+    'topology subnet',
+    '--proto',
+    'udp4',
+    '--local',
+    '127.0.0.1',
+    '--lport',
+    String(port),
+    '--ca',
+    pki.files.ca,
+    '--cert',
+    pki.files.serverCert,
+    '--key',
+    pki.files.serverKey,
+    '--dh',
+    'none',
+    '--remote-cert-tls',
+    'client',
+    '--verb',
+    '4',
+    ...extra,
   ];
 }

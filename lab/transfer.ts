@@ -12,7 +12,14 @@ export interface TransferResult {
   received: { bytes: number; sha256: string };
 }
 
-export async function transfer(lab: VpnLab, from: NetworkNamespace, to: NetworkNamespace, address: string, bytes: number, port = 5201): Promise<TransferResult> {
+export async function transfer(
+  lab: VpnLab,
+  from: NetworkNamespace,
+  to: NetworkNamespace,
+  address: string,
+  bytes: number,
+  port = 5201,
+): Promise<TransferResult> {
   const server = lab.spawn(to, process.execPath, [SCRIPT, 'serve', address, String(port)], 'transfer receiver');
   await server.waitFor(/listening/, 10_000);
   const sender = lab.spawn(from, process.execPath, [SCRIPT, 'send', address, String(port), String(bytes)], 'transfer sender');
@@ -22,7 +29,14 @@ export async function transfer(lab: VpnLab, from: NetworkNamespace, to: NetworkN
 }
 
 /** A transfer that must arrive whole: all `bytes`, with the sender's sha256. */
-export async function assertTransferIntact(lab: VpnLab, from: NetworkNamespace, to: NetworkNamespace, address: string, bytes: number, port?: number): Promise<TransferResult> {
+export async function assertTransferIntact(
+  lab: VpnLab,
+  from: NetworkNamespace,
+  to: NetworkNamespace,
+  address: string,
+  bytes: number,
+  port?: number,
+): Promise<TransferResult> {
   const result = await transfer(lab, from, to, address, bytes, port);
   assert.equal(result.received.bytes, bytes);
   assert.equal(result.received.sha256, result.sent.sha256);

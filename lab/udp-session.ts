@@ -39,11 +39,14 @@ export class UdpSessionHost {
     this.timer = null;
     const t = this.session?.nextTimeout();
     if (t === null || t === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.session?.tick();
-      this.schedule();
-    }, Math.max(0, t - performance.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.session?.tick();
+        this.schedule();
+      },
+      Math.max(0, t - performance.now()),
+    );
   }
 
   close(): void {

@@ -118,7 +118,9 @@ export class VpnLab {
       tlsCryptV2Client: key('tc2-client.key', ['tls-crypt-v2-client', '$FILE', '--tls-crypt-v2', tlsCryptV2Server]),
     };
     this.server = NetworkNamespace.create('srv');
-    const mac = `02:50:${randomBytes(4).toString('hex').replace(/(..)(?!$)/g, '$1:')}`;
+    const mac = `02:50:${randomBytes(4)
+      .toString('hex')
+      .replace(/(..)(?!$)/g, '$1:')}`;
     this.server.ip(['link', 'add', this.bridge, 'address', mac, 'type', 'bridge']);
     this.server.ip(['addr', 'add', `${SERVER_UNDERLAY}/24`, 'dev', this.bridge]);
     this.server.ip(['-6', 'addr', 'add', `${SERVER_UNDERLAY6}/64`, 'dev', this.bridge, 'nodad']);

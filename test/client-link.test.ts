@@ -66,7 +66,9 @@ function open(key: DataChannelKey, datagrams: Buffer[]): Buffer[] {
   datagrams.forEach((d, i) => batch.set(i, d));
   const results = new DecryptResults(datagrams.length);
   assert.equal(key.decrypt(batch, datagrams.length, 0, results), datagrams.length);
-  return datagrams.map((_, i) => Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i])));
+  return datagrams.map((_, i) =>
+    Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i])),
+  );
 }
 
 const packet = (n: number): Buffer => ipv4Udp('10.0.0.1', '10.8.0.2', 1000 + n, 53, Buffer.alloc(30 + n, n));
@@ -78,14 +80,29 @@ test('datagrams from the server are decrypted onto TUN; TUN reads go out sealed 
     link.deliver(SERVER, ...seal(server, down));
     assert.deepEqual(tun.written, down);
     assert.equal(host.dataReceived, 1);
-    assert.equal(client.stats.tunWriteBytes, down.reduce((n, p) => n + p.length, 0));
+    assert.equal(
+      client.stats.tunWriteBytes,
+      down.reduce((n, p) => n + p.length, 0),
+    );
 
     const up = [packet(4), packet(5)];
     tun.inject(...up);
     const sent = link.takeSent();
-    assert.deepEqual(sent.map((d) => d.peer), [SERVER, SERVER]);
-    assert.deepEqual(open(server, sent.map((d) => d.bytes)), up);
-    assert.equal(client.stats.tunReadBytes, up.reduce((n, p) => n + p.length, 0));
+    assert.deepEqual(
+      sent.map((d) => d.peer),
+      [SERVER, SERVER],
+    );
+    assert.deepEqual(
+      open(
+        server,
+        sent.map((d) => d.bytes),
+      ),
+      up,
+    );
+    assert.equal(
+      client.stats.tunReadBytes,
+      up.reduce((n, p) => n + p.length, 0),
+    );
   } finally {
     client.close();
   }

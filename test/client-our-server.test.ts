@@ -25,7 +25,7 @@ for (const { cipher, wrap } of CASES) {
   test(`our client, our server, ${cipher} with ${wrap}: ping both ways and a 50 MB transfer`, { timeout: 60_000 }, async () => {
     const server = await lab.startShardvpn(serverConfig(lab, { net: '10.151.0', wrap, extra: `workers 2\ndata-ciphers ${cipher}\n` }));
     const client = startOurClient(lab, 0, clientConfig(lab, { wrap }));
-    let codes: (number | null)[] = [];
+    let codes: (number | null)[];
     try {
       await client.waitFor(/Initialization Sequence Completed/, 15_000);
       assert.match(client.log(), new RegExp(`Data Channel: cipher '${cipher}', peer-id: \\d+`));

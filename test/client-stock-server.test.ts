@@ -33,12 +33,18 @@ function envScript(): { script: string; out: string } {
   return { script, out };
 }
 
-
 for (const { cipher, wrap } of CASES) {
   test(`our client, stock server, ${cipher} with ${wrap}: ping, 50 MB, routes, scripts, exit`, { timeout: 60_000 }, async () => {
-    const server = await startStockServer(lab, serverConfig(lab, { wrap, extra: `data-ciphers ${cipher}\npush "dhcp-option DNS 10.152.0.1"\n` }));
+    const server = await startStockServer(
+      lab,
+      serverConfig(lab, { wrap, extra: `data-ciphers ${cipher}\npush "dhcp-option DNS 10.152.0.1"\n` }),
+    );
     const { script, out } = envScript();
-    const client = startOurClient(lab, 0, clientConfig(lab, { wrap, extra: `script-security 2\nup ${script}\ndown ${script}\nexplicit-exit-notify 1\n` }));
+    const client = startOurClient(
+      lab,
+      0,
+      clientConfig(lab, { wrap, extra: `script-security 2\nup ${script}\ndown ${script}\nexplicit-exit-notify 1\n` }),
+    );
     // The server is stopped whatever fails, so the next case finds its port free.
     try {
       let clientCode: number | null = null;
@@ -62,7 +68,10 @@ for (const { cipher, wrap } of CASES) {
         assert.equal(up.get('trusted_ip'), '10.150.0.1');
         assert.match(up.get('config') ?? '', /our-client-\d+\.conf$/);
         assert.match(up.get('dev') ?? '', /^tun\d+$/);
-        assert.match(readFileSync(`${out}.up`, 'utf8'), new RegExp(`^ARGS ${up.get('dev')} 1500 0 10\\.152\\.0\\.2 255\\.255\\.255\\.0 init$`, 'm'));
+        assert.match(
+          readFileSync(`${out}.up`, 'utf8'),
+          new RegExp(`^ARGS ${up.get('dev')} 1500 0 10\\.152\\.0\\.2 255\\.255\\.255\\.0 init$`, 'm'),
+        );
 
         assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3, 'client -> server');
         assert.equal(lab.ping(lab.server, '10.152.0.2'), 3, 'server -> client');
@@ -88,9 +97,12 @@ for (const { cipher, wrap } of CASES) {
 }
 
 test('our client over IPv6 (proto udp6) with a pushed ifconfig-ipv6 and route-ipv6', { timeout: 40_000 }, async () => {
-  const server = await startStockServer(lab, serverConfig(lab, { extra: 'proto udp6\nserver-ipv6 fd52::/64\npush "route-ipv6 fd60::/64"\n' }));
+  const server = await startStockServer(
+    lab,
+    serverConfig(lab, { extra: 'proto udp6\nserver-ipv6 fd52::/64\npush "route-ipv6 fd60::/64"\n' }),
+  );
   const client = startOurClient(lab, 0, clientConfig(lab, { remotes: [{ host: 'fd00:150::1', port: 1194 }], extra: 'proto udp6\n' }));
-  let clientCode: number | null = null;
+  let clientCode: number | null;
   try {
     await client.waitFor(/Initialization Sequence Completed/, 15_000);
     assert.match(client.log(), /UDPv6 link remote: \[AF_INET6\]fd00:150::1:1194/);

@@ -33,7 +33,10 @@ function ourKey(name: string, args: string[]): string {
 test('shardvpn --genkey files parse and are written like openvpn writes them', () => {
   const tc = ourKey('our-tc.key', ['tls-crypt']);
   assert.equal(parseStaticKey(readFileSync(tc, 'utf8')).length, 256);
-  assert.match(readFileSync(tc, 'utf8'), /^#\n# 2048 bit OpenVPN static key\n#\n-----BEGIN OpenVPN Static key V1-----\n([0-9a-f]{32}\n){16}-----END OpenVPN Static key V1-----\n$/);
+  assert.match(
+    readFileSync(tc, 'utf8'),
+    /^#\n# 2048 bit OpenVPN static key\n#\n-----BEGIN OpenVPN Static key V1-----\n([0-9a-f]{32}\n){16}-----END OpenVPN Static key V1-----\n$/,
+  );
   const server = ourKey('our-tc2-server.key', ['tls-crypt-v2-server']);
   assert.equal(parseTlsCryptV2ServerKey(readFileSync(server, 'utf8')).length, 128);
   const client = ourKey('our-tc2-client.key', ['tls-crypt-v2-client', '--tls-crypt-v2', server]);
@@ -51,9 +54,21 @@ test('shardvpn --genkey files parse and are written like openvpn writes them', (
 });
 
 const STOCK_CASES = [
-  { name: 'tls-crypt', server: (k: Record<string, string>) => `tls-crypt ${k.tc}\n`, client: (k: Record<string, string>) => `tls-crypt ${k.tc}\n` },
-  { name: 'tls-auth', server: (k: Record<string, string>) => `tls-auth ${k.ta} 0\n`, client: (k: Record<string, string>) => `tls-auth ${k.ta} 1\n` },
-  { name: 'tls-crypt-v2', server: (k: Record<string, string>) => `tls-crypt-v2 ${k.v2s}\n`, client: (k: Record<string, string>) => `tls-crypt-v2 ${k.v2c}\n` },
+  {
+    name: 'tls-crypt',
+    server: (k: Record<string, string>) => `tls-crypt ${k.tc}\n`,
+    client: (k: Record<string, string>) => `tls-crypt ${k.tc}\n`,
+  },
+  {
+    name: 'tls-auth',
+    server: (k: Record<string, string>) => `tls-auth ${k.ta} 0\n`,
+    client: (k: Record<string, string>) => `tls-auth ${k.ta} 1\n`,
+  },
+  {
+    name: 'tls-crypt-v2',
+    server: (k: Record<string, string>) => `tls-crypt-v2 ${k.v2s}\n`,
+    client: (k: Record<string, string>) => `tls-crypt-v2 ${k.v2c}\n`,
+  },
 ];
 
 for (const c of STOCK_CASES) {
@@ -68,7 +83,11 @@ for (const c of STOCK_CASES) {
     const server = await startStockServer(lab, serverConfig(lab, { wrap: 'none', extra: c.server(keys) }));
     let client: LabProcess | null = null;
     try {
-      client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}${c.client(keys)}verb 3\n`, null);
+      client = await lab.startOpenvpnClient(
+        0,
+        `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}${c.client(keys)}verb 3\n`,
+        null,
+      );
       await client.waitFor(/Initialization Sequence Completed/);
       assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
     } finally {
@@ -84,7 +103,7 @@ test('keys from openvpn --genkey in shardvpn, and a shardvpn client key of an op
   const ours = ourKey('ours-of-their-server.key', ['tls-crypt-v2-client', '--tls-crypt-v2', lab.keys.tlsCryptV2Server]);
   const server = await startStockServer(lab, serverConfig(lab, { wrap: 'tls-crypt-v2' }));
   const client = startOurClient(lab, 0, clientConfig(lab, { wrap: 'none', extra: `tls-crypt-v2 ${ours}\n` }));
-  let clientCode: number | null = null;
+  let clientCode: number | null;
   try {
     await client.waitFor(/Initialization Sequence Completed/, 15_000);
     assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);

@@ -15,7 +15,8 @@ function options(text: string) {
   return buildOptions(parseConfigText(text, 'client.conf')).options;
 }
 
-const PUSH = 'PUSH_REPLY,route 10.160.0.0 255.255.255.0,route 10.161.0.0 255.255.0.0 10.152.0.7 5,route-ipv6 fd60::/64,dhcp-option DNS 10.152.0.1,redirect-gateway def1,route-gateway 10.152.0.1,topology subnet,ping 2,ping-restart 10,ifconfig-ipv6 fd52::1000/64 fd52::1,ifconfig 10.152.0.2 255.255.255.0,peer-id 0,cipher AES-256-GCM';
+const PUSH =
+  'PUSH_REPLY,route 10.160.0.0 255.255.255.0,route 10.161.0.0 255.255.0.0 10.152.0.7 5,route-ipv6 fd60::/64,dhcp-option DNS 10.152.0.1,redirect-gateway def1,route-gateway 10.152.0.1,topology subnet,ping 2,ping-restart 10,ifconfig-ipv6 fd52::1000/64 fd52::1,ifconfig 10.152.0.2 255.255.255.0,peer-id 0,cipher AES-256-GCM';
 
 test('connection list: in order, stays after a completed connection, advances on RESTART,N, gives up at connect-retry-max', () => {
   const o = options('client\nremote a 1194\nremote b 1195\nremote c 1196\nconnect-retry 2 10\n');
@@ -119,7 +120,12 @@ test('script environment and arguments follow OpenVPN', () => {
   const parsed = parsePushReply(PUSH);
   assert.ok(parsed.ok);
   const o = options('client\nremote vpn.example 1194\nsetenv FOO bar\n');
-  const facts = { dev: 'tun3', network: clientNetwork(o, parsed.options), remote: { host: 'vpn.example', address: '10.150.0.1', port: 1194 }, commonName: 'server' };
+  const facts = {
+    dev: 'tun3',
+    network: clientNetwork(o, parsed.options),
+    remote: { host: 'vpn.example', address: '10.150.0.1', port: 1194 },
+    commonName: 'server',
+  };
   const env = tunnelEnvironment(o, facts, 'up', 'init');
   assert.equal(env.script_type, 'up');
   assert.equal(env.dev, 'tun3');

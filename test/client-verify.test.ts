@@ -19,7 +19,7 @@ after(async () => {
 test('verify-x509-name that does not match the server certificate: refused, retried', { timeout: 40_000 }, async () => {
   const server = await startStockServer(lab, serverConfig(lab));
   const client = startOurClient(lab, 0, clientConfig(lab, { extra: 'verify-x509-name vpn.example.com name\n' }));
-  let clientCode: number | null = null;
+  let clientCode: number | null;
   try {
     await waitCount(client, /link remote: \[AF_INET\]10\.150\.0\.1:1194/g, 2, 20_000);
     const log = client.log();
@@ -41,11 +41,14 @@ test('a server certificate from another CA: refused with the verification error,
   const otherCa = lab.file('other-ca.crt', lab.pki.otherCaCert);
   const config = clientConfig(lab).replace(/^ca .*$/m, `ca ${otherCa}`);
   const client = startOurClient(lab, 0, config);
-  let clientCode: number | null = null;
+  let clientCode: number | null;
   try {
     await waitCount(client, /link remote: \[AF_INET\]10\.150\.0\.1:1194/g, 2, 20_000);
     const log = client.log();
-    assert.match(log, /VERIFY ERROR: .*(self-signed certificate in certificate chain|unable to get local issuer certificate|certificate signature failure)/i);
+    assert.match(
+      log,
+      /VERIFY ERROR: .*(self-signed certificate in certificate chain|unable to get local issuer certificate|certificate signature failure)/i,
+    );
     assert.match(log, /SIGUSR1\[soft,tls-error\] received, process restarting/);
     assert.doesNotMatch(log, /Initialization Sequence Completed/);
   } finally {
@@ -69,7 +72,10 @@ test('bad client config lines are named with file:line, and nothing starts', () 
   const badArg = runConfig(`client\ndev tun\nremote 10.150.0.1 1194\n${lab.clientTlsLines()}connect-retry soon\n`, 'bad-arg.conf');
   assert.equal(badArg.status, 1);
   assert.match(badArg.stderr, /bad-arg\.conf:8: connect-retry: /);
-  const missing = runConfig('client\ndev tun\nremote 10.150.0.1 1194\nca /nonexistent/ca.crt\ncert /nonexistent/c.crt\nkey /nonexistent/c.key\n', 'bad-file.conf');
+  const missing = runConfig(
+    'client\ndev tun\nremote 10.150.0.1 1194\nca /nonexistent/ca.crt\ncert /nonexistent/c.crt\nkey /nonexistent/c.key\n',
+    'bad-file.conf',
+  );
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /bad-file\.conf:4: ca: cannot read '\/nonexistent\/ca\.crt'/);
   const cipher = runConfig(`client\ndev tun\nremote 10.150.0.1 1194\n${lab.clientTlsLines()}data-ciphers AES-256-CBC\n`, 'bad-cipher.conf');

@@ -36,6 +36,12 @@ test("client: the socket takes the remote's family; local must have an address i
 
 test('errors found after parsing name the line of the directive, or the file for one never given', () => {
   const o = options('port 1194\nproto udp\n\ndata-ciphers AES-256-GCM\n');
-  assert.throws(() => failOption(o, 'data-ciphers', 'no'), (e: unknown) => e instanceof ConfigError && e.message === '/etc/openvpn/server.conf:4: data-ciphers: no');
-  assert.throws(() => failOption(o, 'mode', 'missing'), (e: unknown) => e instanceof ConfigError && e.message === '/etc/openvpn/server.conf:0: mode: missing');
+  assert.throws(
+    () => failOption(o, 'data-ciphers', 'no'),
+    (e: unknown) => e instanceof ConfigError && e.message === '/etc/openvpn/server.conf:4: data-ciphers: no',
+  );
+  assert.throws(
+    () => failOption(o, 'mode', 'missing'),
+    (e: unknown) => e instanceof ConfigError && e.message === '/etc/openvpn/server.conf:0: mode: missing',
+  );
 });

@@ -153,7 +153,11 @@ test('server, server-ipv6 and keepalive expand as openvpn expands them', { skip 
       assert.equal(o.routeGateway ?? '[UNDEF]', get('route_default_gateway'), v);
       assert.equal(String(o.ping), get('ping_send_timeout'), v);
       assert.equal(String(o.pingRecTimeout), get('ping_rec_timeout'), v);
-      assert.deepEqual(o.routes.map((rt) => `${rt.network} ${rt.netmask ?? ''}`), ref.routes, v);
+      assert.deepEqual(
+        o.routes.map((rt) => `${rt.network} ${rt.netmask ?? ''}`),
+        ref.routes,
+        v,
+      );
       if (o.ifconfigIpv6 !== undefined) {
         assert.equal(o.ifconfigIpv6.local, get('ifconfig_ipv6_local'), v);
         assert.equal(o.ifconfigIpv6.remote, get('ifconfig_ipv6_remote'), v);

@@ -11,12 +11,15 @@ function opts(text: string): Options {
 }
 
 function rejects(text: string, message: string | RegExp, file = 'server.conf'): void {
-  assert.throws(() => build(text, file), (e: unknown) => {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
-    if (typeof message === 'string') assert.equal(e.message, message);
-    else assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(
+    () => build(text, file),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+      if (typeof message === 'string') assert.equal(e.message, message);
+      else assert.match(e.message, message);
+      return true;
+    },
+  );
 }
 
 test('defaults are OpenVPN 2.6 defaults (init_options and the man page)', () => {
@@ -96,7 +99,10 @@ test('unknown directives and bad values are ConfigErrors naming file:line and di
 });
 
 test('setenv opt, ignore-unknown-option and FORWARD_COMPATIBLE turn unknown directives into warnings', () => {
-  const r = build('ignore-unknown-option block-outside-dns register-dns\nblock-outside-dns\nsetenv opt foo-bar 1\nsetenv opt verb 4\nregister-dns\n', 'client.ovpn');
+  const r = build(
+    'ignore-unknown-option block-outside-dns register-dns\nblock-outside-dns\nsetenv opt foo-bar 1\nsetenv opt verb 4\nregister-dns\n',
+    'client.ovpn',
+  );
   assert.deepEqual(r.warnings, [
     { file: 'client.ovpn', line: 2, message: "unknown directive 'block-outside-dns' ignored" },
     { file: 'client.ovpn', line: 3, message: "unknown directive 'foo-bar' ignored" },
@@ -107,14 +113,20 @@ test('setenv opt, ignore-unknown-option and FORWARD_COMPATIBLE turn unknown dire
   // ignore-unknown-option only helps for directives after it.
   rejects('block-outside-dns\nignore-unknown-option block-outside-dns\n', "server.conf:1: unknown directive 'block-outside-dns'");
   const f = build('setenv FORWARD_COMPATIBLE 1\nnew-2-7-option x\n');
-  assert.deepEqual(f.warnings.map((w) => w.line), [2]);
+  assert.deepEqual(
+    f.warnings.map((w) => w.line),
+    [2],
+  );
   assert.equal(f.options.setenv['FORWARD_COMPATIBLE'], '1');
 });
 
 test('warnings for accepted directives that OpenVPN itself only notes', () => {
   const r = build('ncp-ciphers AES-128-GCM:AES-256-GCM\nfast-io\nmute-replay-warnings\ntun-ipv6\n');
   assert.deepEqual(r.options.dataCiphers, ['AES-128-GCM', 'AES-256-GCM']);
-  assert.deepEqual(r.warnings.map((w) => `${w.line}:${w.message.split(' ')[0]}`), ['1:ncp-ciphers', '2:fast-io', '3:mute-replay-warnings', '4:tun-ipv6']);
+  assert.deepEqual(
+    r.warnings.map((w) => `${w.line}:${w.message.split(' ')[0]}`),
+    ['1:ncp-ciphers', '2:fast-io', '3:mute-replay-warnings', '4:tun-ipv6'],
+  );
 });
 
 test('server 10.8.0.0 255.255.255.0 with topology subnet expands as helper.c does', () => {
@@ -162,7 +174,10 @@ test('server nopool, server-ipv6 and server errors', () => {
   const small = opts('dev tun\nserver-ipv6 fd00::ff00/120\n');
   assert.deepEqual(small.ifconfigIpv6Pool, { base: 'fd00::ff02', netbits: 120 });
 
-  rejects('dev tun\nserver 10.8.0.0 255.255.255.0\nifconfig-pool 10.8.0.10 10.8.0.20\n', /^server\.conf:3: ifconfig-pool: server already defines the address pool/);
+  rejects(
+    'dev tun\nserver 10.8.0.0 255.255.255.0\nifconfig-pool 10.8.0.10 10.8.0.20\n',
+    /^server\.conf:3: ifconfig-pool: server already defines the address pool/,
+  );
   rejects('dev tun\nserver 10.8.0.0 255.255.255.0\nclient\n', 'server.conf:2: server: cannot be used together with client');
   rejects('server 10.8.0.0 255.255.255.0\n', 'server.conf:1: server: only makes sense with dev tun or dev tap');
   rejects('dev tun\nserver 10.8.0.1 255.255.255.0\n', /^server\.conf:2: server: network\/netmask 10\.8\.0\.1 255\.255\.255\.0 is invalid/);
@@ -187,18 +202,32 @@ test('keepalive expands to ping and ping-restart, doubled and pushed on a server
 });
 
 test('client expands to pull + tls-client; remotes become connection entries', () => {
-  const o = opts('client\ndev tun\nproto udp\nremote a.example 1194\nremote b.example 1195 udp6\nremote c.example\nport 1300\nremote-random\nresolv-retry 30\nconnect-retry 5 60\nconnect-retry-max 3\nexplicit-exit-notify\n');
+  const o = opts(
+    'client\ndev tun\nproto udp\nremote a.example 1194\nremote b.example 1195 udp6\nremote c.example\nport 1300\nremote-random\nresolv-retry 30\nconnect-retry 5 60\nconnect-retry-max 3\nexplicit-exit-notify\n',
+  );
   assert.equal(o.pull, true);
   assert.equal(o.tlsClient, true);
   assert.equal(o.remoteRandom, true);
   assert.equal(o.resolvRetry, 30);
   assert.equal(o.connectRetryMax, 3);
-  assert.deepEqual(o.connections.map((c) => [c.remote, c.remotePort, c.proto.family, c.bind, c.connectRetry, c.connectRetryMaxWait, c.explicitExitNotify, c.line]), [
-    ['a.example', 1194, 'any', false, 5, 60, 1, 4],
-    ['b.example', 1195, 'ipv6', false, 5, 60, 1, 5],
-    // `port` after the remotes still applies to a remote without a port: options are read first.
-    ['c.example', 1300, 'any', false, 5, 60, 1, 6],
-  ]);
+  assert.deepEqual(
+    o.connections.map((c) => [
+      c.remote,
+      c.remotePort,
+      c.proto.family,
+      c.bind,
+      c.connectRetry,
+      c.connectRetryMaxWait,
+      c.explicitExitNotify,
+      c.line,
+    ]),
+    [
+      ['a.example', 1194, 'any', false, 5, 60, 1, 4],
+      ['b.example', 1195, 'ipv6', false, 5, 60, 1, 5],
+      // `port` after the remotes still applies to a remote without a port: options are read first.
+      ['c.example', 1300, 'any', false, 5, 60, 1, 6],
+    ],
+  );
   // A client binds only when asked to.
   const bound = opts('client\nremote a\nlport 5000\n');
   assert.equal(bound.connections[0]?.bind, true);
@@ -206,22 +235,33 @@ test('client expands to pull + tls-client; remotes become connection entries', (
 });
 
 test('<connection> blocks start from the global options read so far', () => {
-  const r = build('client\nport 1000\ntls-auth ta.key 1\n<connection>\nremote a.example\nproto udp4\nexplicit-exit-notify 2\n</connection>\n<connection>\nremote b.example 2000\n<tls-crypt>\nTC\n</tls-crypt>\n</connection>\nport 3000\nremote ignored.example\n', 'multi.ovpn');
+  const r = build(
+    'client\nport 1000\ntls-auth ta.key 1\n<connection>\nremote a.example\nproto udp4\nexplicit-exit-notify 2\n</connection>\n<connection>\nremote b.example 2000\n<tls-crypt>\nTC\n</tls-crypt>\n</connection>\nport 3000\nremote ignored.example\n',
+    'multi.ovpn',
+  );
   const c = r.options.connections;
-  assert.deepEqual(c.map((e) => [e.remote, e.remotePort, e.proto.family, e.explicitExitNotify, e.line]), [
-    ['a.example', 1000, 'ipv4', 2, 4],
-    ['b.example', 2000, 'any', 0, 9],
-  ]);
+  assert.deepEqual(
+    c.map((e) => [e.remote, e.remotePort, e.proto.family, e.explicitExitNotify, e.line]),
+    [
+      ['a.example', 1000, 'ipv4', 2, 4],
+      ['b.example', 2000, 'any', 0, 9],
+    ],
+  );
   assert.equal(c[0]?.tlsAuth?.kind, 'file');
   assert.equal(c[0]?.keyDirection, 1);
   assert.deepEqual(c[1]?.tlsCrypt, { kind: 'inline', text: 'TC\n', file: 'multi.ovpn', line: 11 });
-  assert.deepEqual(r.warnings.map((w) => w.line), [15, 16]);
+  assert.deepEqual(
+    r.warnings.map((w) => w.line),
+    [15, 16],
+  );
   assert.match(r.warnings[0]?.message ?? '', /port does not apply to the <connection> blocks above it/);
   assert.match(r.warnings[1]?.message ?? '', /remote outside <connection> is ignored/);
 });
 
 test('key and certificate material names its source; relative paths follow cd', () => {
-  const o = opts('ca /etc/pki/ca.crt\ncert server.crt\n<key>\nKEY\n</key>\ncd /srv/vpn\ntls-auth ta.key 0\ndh none\ncrl-verify crl dir\nauth-user-pass\n');
+  const o = opts(
+    'ca /etc/pki/ca.crt\ncert server.crt\n<key>\nKEY\n</key>\ncd /srv/vpn\ntls-auth ta.key 0\ndh none\ncrl-verify crl dir\nauth-user-pass\n',
+  );
   assert.deepEqual(o.ca, { kind: 'file', path: '/etc/pki/ca.crt', resolved: '/etc/pki/ca.crt', file: 'server.conf', line: 1 });
   // OpenVPN opens files after reading every option, so the last cd counts for all of them.
   assert.deepEqual(o.cert, { kind: 'file', path: 'server.crt', resolved: '/srv/vpn/server.crt', file: 'server.conf', line: 2 });
@@ -259,20 +299,34 @@ test('ciphers, TLS versions and compression settle as 2.6 does', () => {
   const oh = opts('tls-version-min 1.9 or-highest\n');
   assert.deepEqual([oh.tlsVersionMin, oh.tlsVersionMinOrHighest], ['1.3', true]);
 
-  assert.deepEqual(opts('comp-lzo no\n').compression, { framing: 'comp-lzo-no', allow: 'no', allowExplicit: false, adaptive: false, where: { file: 'server.conf', line: 1 } });
+  assert.deepEqual(opts('comp-lzo no\n').compression, {
+    framing: 'comp-lzo-no',
+    allow: 'no',
+    allowExplicit: false,
+    adaptive: false,
+    where: { file: 'server.conf', line: 1 },
+  });
   const lzo = build('comp-lzo\n');
-  assert.deepEqual([lzo.options.compression.framing, lzo.options.compression.allow, lzo.options.compression.adaptive], ['lzo', 'asym', true]);
+  assert.deepEqual(
+    [lzo.options.compression.framing, lzo.options.compression.allow, lzo.options.compression.adaptive],
+    ['lzo', 'asym', true],
+  );
   assert.match(lzo.warnings[0]?.message ?? '', /compression is enabled for receiving only/);
   assert.equal(opts('compress\n').compression.framing, 'stub');
   assert.equal(opts('compress stub-v2\n').compression.allow, 'no');
   assert.equal(opts('allow-compression yes\ncompress lz4-v2\n').compression.allow, 'yes');
-  rejects('allow-compression no\nallow-compression yes\n', /^server\.conf:2: allow-compression: cannot set allow-compression to 'yes' after 'no'/);
+  rejects(
+    'allow-compression no\nallow-compression yes\n',
+    /^server\.conf:2: allow-compression: cannot set allow-compression to 'yes' after 'no'/,
+  );
 });
 
-test('unsupported features parse but are recorded for the runtime to refuse', () => {
+test('unsupported features parse but are recorded for the runtime to refuse; TCP is supported', () => {
   const o = opts('proto tcp-server\ndev tap0\nsecret static.key\n');
-  assert.deepEqual(o.unsupported.map((u) => `${u.line}:${u.directive}`), ['1:proto', '2:dev', '3:secret']);
-  assert.match(o.unsupported[0]?.message ?? '', /TCP transport/);
+  assert.deepEqual(
+    o.unsupported.map((u) => `${u.line}:${u.directive}`),
+    ['2:dev', '3:secret'],
+  );
   // proto tcp settles to tcp-server on a server and tcp-client on a client.
   assert.equal(opts('dev tun\nproto tcp\nserver 10.8.0.0 255.255.255.0\n').connections[0]?.proto.transport, 'tcp-server');
   assert.equal(opts('client\nremote x\nproto tcp\n').connections[0]?.proto.transport, 'tcp-client');
@@ -280,53 +334,55 @@ test('unsupported features parse but are recorded for the runtime to refuse', ()
 });
 
 test('routes, push, pull-filter, redirect-gateway, ccd directives and our own', () => {
-  const o = opts([
-    'route 192.168.10.0 255.255.255.0',
-    'route 10.1.0.0 255.255.0.0 10.8.0.1 5',
-    'route-ipv6 2001:db8::/32',
-    'route-gateway 10.8.0.1',
-    'route-nopull',
-    'push "route 192.168.10.0 255.255.255.0"',
-    'push "dhcp-option DNS 10.8.0.1"',
-    'pull-filter ignore "route"',
-    'pull-filter accept "route 10."',
-    'redirect-gateway def1 bypass-dhcp ipv6',
-    'dhcp-option DNS 9.9.9.9',
-    'client-to-client',
-    'duplicate-cn',
-    'max-clients 100',
-    'client-config-dir ccd',
-    'iroute 192.168.50.0 255.255.255.0',
-    'ifconfig-push 10.8.0.9 255.255.255.0',
-    'ifconfig-pool-persist ipp.txt 0',
-    'status /run/status.log 10',
-    'status-version 2',
-    'management 127.0.0.1 7505 pw.txt',
-    'reneg-sec 0',
-    'reneg-bytes 1000000',
-    'hand-window 30',
-    'tran-window 60',
-    'tls-timeout 5',
-    'replay-window 128 30',
-    'tun-mtu 1400',
-    'mssfix 1360',
-    'sndbuf 0',
-    'rcvbuf 393216',
-    'workers 4',
-    'metrics-listen 127.0.0.1 9100',
-    'metrics-per-client',
-    'user nobody',
-    'group nogroup',
-    'persist-key',
-    'persist-tun',
-    'writepid /run/openvpn.pid',
-    'up "/etc/openvpn/up.sh arg"',
-    'script-security 2',
-    'verify-x509-name server_abc name',
-    'remote-cert-tls client',
-    'tls-cert-profile preferred',
-    'auth SHA512',
-  ].join('\n'));
+  const o = opts(
+    [
+      'route 192.168.10.0 255.255.255.0',
+      'route 10.1.0.0 255.255.0.0 10.8.0.1 5',
+      'route-ipv6 2001:db8::/32',
+      'route-gateway 10.8.0.1',
+      'route-nopull',
+      'push "route 192.168.10.0 255.255.255.0"',
+      'push "dhcp-option DNS 10.8.0.1"',
+      'pull-filter ignore "route"',
+      'pull-filter accept "route 10."',
+      'redirect-gateway def1 bypass-dhcp ipv6',
+      'dhcp-option DNS 9.9.9.9',
+      'client-to-client',
+      'duplicate-cn',
+      'max-clients 100',
+      'client-config-dir ccd',
+      'iroute 192.168.50.0 255.255.255.0',
+      'ifconfig-push 10.8.0.9 255.255.255.0',
+      'ifconfig-pool-persist ipp.txt 0',
+      'status /run/status.log 10',
+      'status-version 2',
+      'management 127.0.0.1 7505 pw.txt',
+      'reneg-sec 0',
+      'reneg-bytes 1000000',
+      'hand-window 30',
+      'tran-window 60',
+      'tls-timeout 5',
+      'replay-window 128 30',
+      'tun-mtu 1400',
+      'mssfix 1360',
+      'sndbuf 0',
+      'rcvbuf 393216',
+      'workers 4',
+      'metrics-listen 127.0.0.1 9100',
+      'metrics-per-client',
+      'user nobody',
+      'group nogroup',
+      'persist-key',
+      'persist-tun',
+      'writepid /run/openvpn.pid',
+      'up "/etc/openvpn/up.sh arg"',
+      'script-security 2',
+      'verify-x509-name server_abc name',
+      'remote-cert-tls client',
+      'tls-cert-profile preferred',
+      'auth SHA512',
+    ].join('\n'),
+  );
   assert.deepEqual(o.routes, [
     { network: '192.168.10.0', netmask: '255.255.255.0' },
     { network: '10.1.0.0', netmask: '255.255.0.0', gateway: '10.8.0.1', metric: 5 },
@@ -335,7 +391,10 @@ test('routes, push, pull-filter, redirect-gateway, ccd directives and our own', 
   assert.equal(o.routeGateway, '10.8.0.1');
   assert.equal(o.routeNopull, true);
   assert.deepEqual(o.push, ['route 192.168.10.0 255.255.255.0', 'dhcp-option DNS 10.8.0.1']);
-  assert.deepEqual(o.pullFilters, [{ action: 'ignore', text: 'route' }, { action: 'accept', text: 'route 10.' }]);
+  assert.deepEqual(o.pullFilters, [
+    { action: 'ignore', text: 'route' },
+    { action: 'accept', text: 'route 10.' },
+  ]);
   assert.deepEqual(o.redirectGateway, { ipv4: true, ipv6: true, flags: ['def1', 'bypass-dhcp', 'ipv6'] });
   assert.deepEqual(o.dhcpOptions, [{ type: 'DNS', value: '9.9.9.9' }]);
   assert.deepEqual([o.clientToClient, o.duplicateCn, o.maxClients], [true, true, 100]);
@@ -361,7 +420,10 @@ test('routes, push, pull-filter, redirect-gateway, ccd directives and our own', 
 });
 
 test('later directives win, files then argv', () => {
-  const d = [...parseConfigText('verb 3\nport 1194\npush "a"\n', 'server.conf'), ...parseArgv(['--verb', '0', '--port', '1195', '--push', 'b'])];
+  const d = [
+    ...parseConfigText('verb 3\nport 1194\npush "a"\n', 'server.conf'),
+    ...parseArgv(['--verb', '0', '--port', '1195', '--push', 'b']),
+  ];
   const o = buildOptions(d).options;
   assert.equal(o.verb, 0);
   assert.equal(o.localPort, 1195);
@@ -370,35 +432,37 @@ test('later directives win, files then argv', () => {
 });
 
 test('the remaining listed directives set their fields', () => {
-  const o = opts([
-    'mode server',
-    'tls-server',
-    'dev tun0',
-    'dev-type tun',
-    'lport 1300',
-    'rport 1400',
-    'float',
-    'ifconfig 10.8.0.1 10.8.0.2',
-    'ifconfig-ipv6 fd00::1/64 fd00::2',
-    'tls-crypt-v2 server-v2.key force-cookie',
-    'tls-ciphersuites TLS_AES_256_GCM_SHA384',
-    'tls-version-max 1.3',
-    'data-ciphers AES-256-GCM:AES-128-GCM',
-    'data-ciphers-fallback AES-128-CBC',
-    'auth-user-pass creds.txt',
-    'auth-nocache',
-    'explicit-exit-notify 3',
-    'down "/etc/openvpn/down.sh"',
-    'mute 20',
-    'verb 5',
-    'log-append /var/log/openvpn.log',
-    'reneg-pkts 100000',
-    'reneg-sec 600 300',
-    'remote-cert-tls server',
-    'tls-cert-profile suiteb',
-    'extra-certs chain.pem',
-    'comp-lzo no',
-  ].join('\n'));
+  const o = opts(
+    [
+      'mode server',
+      'tls-server',
+      'dev tun0',
+      'dev-type tun',
+      'lport 1300',
+      'rport 1400',
+      'float',
+      'ifconfig 10.8.0.1 10.8.0.2',
+      'ifconfig-ipv6 fd00::1/64 fd00::2',
+      'tls-crypt-v2 server-v2.key force-cookie',
+      'tls-ciphersuites TLS_AES_256_GCM_SHA384',
+      'tls-version-max 1.3',
+      'data-ciphers AES-256-GCM:AES-128-GCM',
+      'data-ciphers-fallback AES-128-CBC',
+      'auth-user-pass creds.txt',
+      'auth-nocache',
+      'explicit-exit-notify 3',
+      'down "/etc/openvpn/down.sh"',
+      'mute 20',
+      'verb 5',
+      'log-append /var/log/openvpn.log',
+      'reneg-pkts 100000',
+      'reneg-sec 600 300',
+      'remote-cert-tls server',
+      'tls-cert-profile suiteb',
+      'extra-certs chain.pem',
+      'comp-lzo no',
+    ].join('\n'),
+  );
   assert.deepEqual([o.mode, o.tlsServer, o.dev, o.devType], ['server', true, 'tun0', 'tun']);
   assert.deepEqual([o.localPort, o.localPortDefined, o.remotePort, o.float], [1300, true, 1400, true]);
   assert.deepEqual(o.ifconfig, { local: '10.8.0.1', remoteNetmask: '10.8.0.2' });
@@ -425,8 +489,17 @@ test('the remaining listed directives set their fields', () => {
 
 test('OpenVPN tuning options with no effect here are accepted with a warning; options shardvpn lacks are refused by name', () => {
   const r = build('hash-size 1024 1024\nbcast-buffers 512\nconnect-freq 10 60\nmax-routes-per-client 256\n');
-  assert.deepEqual(r.warnings.map((w) => `${w.line} ${/^(\S+) is ignored/.exec(w.message)?.[1] ?? w.message}`), ['1 hash-size', '2 bcast-buffers', '3 connect-freq', '4 max-routes-per-client']);
+  assert.deepEqual(
+    r.warnings.map((w) => `${w.line} ${/^(\S+) is ignored/.exec(w.message)?.[1] ?? w.message}`),
+    ['1 hash-size', '2 bcast-buffers', '3 connect-freq', '4 max-routes-per-client'],
+  );
   const refused = build('tls-verify /bin/true\nmultihome\n').options.unsupported;
-  assert.deepEqual(refused.map((u) => [u.line, u.directive]), [[1, 'tls-verify'], [2, 'multihome']]);
+  assert.deepEqual(
+    refused.map((u) => [u.line, u.directive]),
+    [
+      [1, 'tls-verify'],
+      [2, 'multihome'],
+    ],
+  );
   assert.match(refused[0]!.message, /not supported by shardvpn/);
 });

@@ -1,10 +1,14 @@
 // Config files as the openvpn-install (angristan, Nyr) and PiVPN scripts write them, shared by
 // config-samples.test.ts and config-openvpn-parity.test.ts.
 
-const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2hhcmRWUE4gdGVzdCBjZXJ0aWZpY2F0ZTAKBggqhkjOPQQDAjAA\n-----END CERTIFICATE-----';
-const KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgc2hhcmR2cG4gdGVzdCBrZXk=\n-----END PRIVATE KEY-----';
-const STATIC = '#\n# 2048 bit OpenVPN static key\n#\n-----BEGIN OpenVPN Static key V1-----\n' +
-  '00112233445566778899aabbccddeeff\n'.repeat(16) + '-----END OpenVPN Static key V1-----';
+const PEM =
+  '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2hhcmRWUE4gdGVzdCBjZXJ0aWZpY2F0ZTAKBggqhkjOPQQDAjAA\n-----END CERTIFICATE-----';
+const KEY =
+  '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgc2hhcmR2cG4gdGVzdCBrZXk=\n-----END PRIVATE KEY-----';
+const STATIC =
+  '#\n# 2048 bit OpenVPN static key\n#\n-----BEGIN OpenVPN Static key V1-----\n' +
+  '00112233445566778899aabbccddeeff\n'.repeat(16) +
+  '-----END OpenVPN Static key V1-----';
 
 export interface Sample {
   readonly name: string;
@@ -229,8 +233,6 @@ ${STATIC}
 `,
 };
 
-
-
 /**
  * OpenVPN 2.6.14's own sample-config-files/server.conf (as Debian ships it), with the two lines
  * its comments suggest for mixed old and new clients switched on (tls-auth, data-ciphers with
@@ -352,6 +354,14 @@ ${STATIC}
 };
 
 export const samples: readonly Sample[] = [
-  angristanServer, angristanClient, nyrServer, nyrClientCrlf, pivpnServer, pivpnClient,
-  openvpnSampleServer, openvpnSampleClient, pfsenseClient, accessServerClient,
+  angristanServer,
+  angristanClient,
+  nyrServer,
+  nyrClientCrlf,
+  pivpnServer,
+  pivpnClient,
+  openvpnSampleServer,
+  openvpnSampleClient,
+  pfsenseClient,
+  accessServerClient,
 ];

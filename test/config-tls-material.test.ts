@@ -25,7 +25,14 @@ writeFileSync(join(dir, 'other.key'), pki.clientKey);
 writeFileSync(join(dir, 'intermediate.crt'), pki.otherCaCert);
 
 const load = (extra: string, key = 'server.key'): ReturnType<typeof loadTlsMaterial> =>
-  loadTlsMaterial(buildOptions(parseConfigText(`mode server\ntls-server\nca ca.crt\ncert server.crt\nkey ${key}\n${extra}`, join(dir, 'server.conf'), { expandIncludes: false }), { cwd: dir }).options);
+  loadTlsMaterial(
+    buildOptions(
+      parseConfigText(`mode server\ntls-server\nca ca.crt\ncert server.crt\nkey ${key}\n${extra}`, join(dir, 'server.conf'), {
+        expandIncludes: false,
+      }),
+      { cwd: dir },
+    ).options,
+  );
 
 test('extra-certs follow the certificate in the chain we send', () => {
   const material = load('extra-certs intermediate.crt\n');
@@ -40,23 +47,37 @@ test('tls-groups wins over ecdh-curve and reaches the TLS context', () => {
   assert.equal(load('ecdh-curve prime256v1\ntls-groups X25519:secp384r1\n').groups, 'X25519:secp384r1');
 });
 
-test('a key that is not the certificate\'s, or an unknown group, is refused at start naming the directive', () => {
-  assert.throws(() => load('', 'other.key'), (e: unknown) => e instanceof ConfigError && /server\.conf:5: key: ca, cert and key do not load together/.test(e.message));
-  assert.throws(() => load('tls-groups no-such-group\n'), (e: unknown) => e instanceof ConfigError && /tls-groups: not accepted by OpenSSL/.test(e.message));
+test("a key that is not the certificate's, or an unknown group, is refused at start naming the directive", () => {
+  assert.throws(
+    () => load('', 'other.key'),
+    (e: unknown) => e instanceof ConfigError && /server\.conf:5: key: ca, cert and key do not load together/.test(e.message),
+  );
+  assert.throws(
+    () => load('tls-groups no-such-group\n'),
+    (e: unknown) => e instanceof ConfigError && /tls-groups: not accepted by OpenSSL/.test(e.message),
+  );
 });
 
 test("tls-cipher takes OpenVPN's IANA names and OpenSSL's, tls-ciphersuites the dashed spelling", () => {
   assert.equal(load('tls-cipher TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256\n').ciphers, 'ECDHE-ECDSA-AES128-GCM-SHA256');
   assert.equal(
-    load('tls-cipher TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA256:HIGH\n').ciphers,
+    load('tls-cipher TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA256:HIGH\n')
+      .ciphers,
     'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA256:HIGH',
   );
-  assert.equal(load('tls-ciphersuites TLS-AES-256-GCM-SHA384:TLS_CHACHA20_POLY1305_SHA256\n').ciphersuites, 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256');
+  assert.equal(
+    load('tls-ciphersuites TLS-AES-256-GCM-SHA384:TLS_CHACHA20_POLY1305_SHA256\n').ciphersuites,
+    'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
+  );
 });
 
 test('a TLS setting OpenSSL refuses is reported at its own file:line', () => {
   const refused = (extra: string, at: RegExp): void => {
-    assert.throws(() => load(extra), (e: unknown) => e instanceof ConfigError && at.test(e.message), extra);
+    assert.throws(
+      () => load(extra),
+      (e: unknown) => e instanceof ConfigError && at.test(e.message),
+      extra,
+    );
   };
   refused('ecdh-curve prime256v1\ntls-cipher TLS-NO-SUCH-SUITE\n', /server\.conf:7: tls-cipher: not accepted by OpenSSL/);
   refused('tls-groups X25519\n\n\ntls-groups nope\n', /server\.conf:9: tls-groups: not accepted by OpenSSL/);

@@ -33,7 +33,8 @@ type WrapMode = (typeof WRAPS)[number];
 const DERIVATIONS: readonly KeyDerivationMethod[] = ['tls-ekm', 'prf'];
 
 /** Lines a peer logs (at verb 1 and up) when one of our data packets fails to open. */
-const DECRYPT_ERROR = /AEAD Decrypt error|Authenticate\/Decrypt packet error|packet HMAC authentication failed|bad packet ID|key_id \d+ \[\d+\] not found|TLS Error: local\/remote TLS keys are out of sync/;
+const DECRYPT_ERROR =
+  /AEAD Decrypt error|Authenticate\/Decrypt packet error|packet HMAC authentication failed|bad packet ID|key_id \d+ \[\d+\] not found|TLS Error: local\/remote TLS keys are out of sync/;
 
 function options(cipher: AeadCipherName, role: 'client' | 'server'): string {
   const keysize = cipher === 'AES-128-GCM' ? 128 : 256;
@@ -106,7 +107,9 @@ class UdpEndpoint extends UdpSessionHost {
       if (v !== undefined) return v;
       if (Date.now() > end) {
         const ev = this.events.filter((e) => e.type !== 'drop').map((e) => JSON.stringify(e).slice(0, 160));
-        throw new Error(`no ${what} within ${ms} ms; events ${ev.join(' | ')}; data errors ${this.dataErrors.join(',')}; openvpn log:\n${ovpn.log.slice(-3000)}`);
+        throw new Error(
+          `no ${what} within ${ms} ms; events ${ev.join(' | ')}; data errors ${this.dataErrors.join(',')}; openvpn log:\n${ovpn.log.slice(-3000)}`,
+        );
       }
       await sleep(10);
     }
@@ -118,7 +121,8 @@ class UdpEndpoint extends UdpSessionHost {
   }
 }
 
-const isPing = (p: Buffer, headerLen: number): boolean => p.length === headerLen + 16 && p.subarray(headerLen).equals(Buffer.from(PING_MAGIC));
+const isPing = (p: Buffer, headerLen: number): boolean =>
+  p.length === headerLen + 16 && p.subarray(headerLen).equals(Buffer.from(PING_MAGIC));
 
 function occReplyOf(p: Buffer, headerLen: number): string | undefined {
   if (payloadKind(p, headerLen, p.length - headerLen) !== 'occ') return undefined;
@@ -134,13 +138,18 @@ async function exchangeOcc(ep: UdpEndpoint, peer: DataPeer, ovpn: OpenvpnProcess
   // Ping first: openvpn handles datagrams in order, so by its OCC_REPLY it has opened both.
   ep.send(peer.seal((m, at) => writePingMessage(m, at)));
   ep.send(peer.seal((m, at) => writeOccMessage(m, at, { op: 'request' })));
-  return ep.waitFor(() => {
-    for (const p of ep.data) {
-      const o = occReplyOf(p, p[0]! >>> P_OPCODE_SHIFT === P_DATA_V2 ? 4 : 1);
-      if (o !== undefined) return o;
-    }
-    return undefined;
-  }, 3000, 'OCC_REPLY', ovpn);
+  return ep.waitFor(
+    () => {
+      for (const p of ep.data) {
+        const o = occReplyOf(p, p[0]! >>> P_OPCODE_SHIFT === P_DATA_V2 ? 4 : 1);
+        if (o !== undefined) return o;
+      }
+      return undefined;
+    },
+    3000,
+    'OCC_REPLY',
+    ovpn,
+  );
 }
 
 for (const cipher of CIPHERS) {
@@ -175,9 +184,12 @@ for (const cipher of CIPHERS) {
         };
         ep.onEvent = (e, s) => {
           if (e.type === 'control-message' && e.text === 'PUSH_REQUEST') s.sendControlMessage(push);
-          if (e.type === 'keys') ep.keys.set(e.keyId, new DataPeer(DataChannelKey.fromKeyBlock(e.keyBlock, 'server', cipher, e.keyId, { peerId: PEER_ID })));
+          if (e.type === 'keys')
+            ep.keys.set(e.keyId, new DataPeer(DataChannelKey.fromKeyBlock(e.keyBlock, 'server', cipher, e.keyId, { peerId: PEER_ID })));
         };
-        const ovpn = new OpenvpnProcess(openvpnClientArgs(pki, port, ['--data-ciphers', cipher, '--ping', '1', '--connect-retry', '1', ...w.args]));
+        const ovpn = new OpenvpnProcess(
+          openvpnClientArgs(pki, port, ['--data-ciphers', cipher, '--ping', '1', '--connect-retry', '1', ...w.args]),
+        );
         try {
           await ovpn.waitFor(/Initialization Sequence Completed/, 8000);
           assert.match(ovpn.log, new RegExp(`PUSH: Received control message: 'PUSH_REPLY,.*cipher ${cipher}`));
@@ -225,7 +237,16 @@ async function openvpnServer(wrap: WrapMode): Promise<OpenvpnServer> {
   if (have !== undefined && have.ovpn.proc.exitCode === null) return have;
   const port = await freePort();
   const dev = `svd${process.pid % 10000}${WRAPS.indexOf(wrap)}`;
-  const ovpn = new OpenvpnProcess(openvpnServerArgs(pki, port, dev, ['--duplicate-cn', '--data-ciphers', CIPHERS.join(':'), '--ping', '1', ...openvpnWrap(pki, wrap, 'client').args]));
+  const ovpn = new OpenvpnProcess(
+    openvpnServerArgs(pki, port, dev, [
+      '--duplicate-cn',
+      '--data-ciphers',
+      CIPHERS.join(':'),
+      '--ping',
+      '1',
+      ...openvpnWrap(pki, wrap, 'client').args,
+    ]),
+  );
   const s = { ovpn, port };
   servers.set(wrap, s);
   await ovpn.waitFor(/Initialization Sequence Completed/, 8000);
@@ -235,72 +256,82 @@ async function openvpnServer(wrap: WrapMode): Promise<OpenvpnServer> {
 for (const wrap of WRAPS) {
   for (const cipher of CIPHERS) {
     for (const kd of DERIVATIONS) {
-      test(`(b) our client against openvpn 2.6 --mode server: ${cipher}, ${wrap}, ${kd}`, { skip: !haveOpenvpn || !canTun, timeout: 15_000 }, async () => {
-        const srv = await openvpnServer(wrap);
-        const logStart = srv.ovpn.log.length;
-        const ep = new UdpEndpoint(await bindUdp());
-        ep.remote = { address: '127.0.0.1', port: srv.port };
-        let peerId: number | null = null;
-        let pushedCipher = '';
-        ep.onEvent = (e, s) => {
-          if (e.type === 'key-method-2') s.sendControlMessage('PUSH_REQUEST');
-          if (e.type === 'control-message' && e.text.startsWith('PUSH_REPLY')) {
-            pushedCipher = /,cipher ([^,]+)/.exec(e.text)?.[1] ?? '';
-            const pid = /,peer-id (\d+)/.exec(e.text);
-            peerId = pid === null ? null : Number(pid[1]);
-            s.setKeyDerivation(/(key-derivation|protocol-flags[^,]*) tls-ekm/.test(e.text) ? 'tls-ekm' : 'prf');
+      test(
+        `(b) our client against openvpn 2.6 --mode server: ${cipher}, ${wrap}, ${kd}`,
+        { skip: !haveOpenvpn || !canTun, timeout: 15_000 },
+        async () => {
+          const srv = await openvpnServer(wrap);
+          const logStart = srv.ovpn.log.length;
+          const ep = new UdpEndpoint(await bindUdp());
+          ep.remote = { address: '127.0.0.1', port: srv.port };
+          let peerId: number | null = null;
+          let pushedCipher = '';
+          ep.onEvent = (e, s) => {
+            if (e.type === 'key-method-2') s.sendControlMessage('PUSH_REQUEST');
+            if (e.type === 'control-message' && e.text.startsWith('PUSH_REPLY')) {
+              pushedCipher = /,cipher ([^,]+)/.exec(e.text)?.[1] ?? '';
+              const pid = /,peer-id (\d+)/.exec(e.text);
+              peerId = pid === null ? null : Number(pid[1]);
+              s.setKeyDerivation(/(key-derivation|protocol-flags[^,]*) tls-ekm/.test(e.text) ? 'tls-ekm' : 'prf');
+            }
+            if (e.type === 'keys')
+              ep.keys.set(e.keyId, new DataPeer(DataChannelKey.fromKeyBlock(e.keyBlock, 'client', cipher, e.keyId, { peerId })));
+          };
+          const s = ep.attach({
+            role: 'client',
+            tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey },
+            wrap: openvpnWrap(pki, wrap, 'client').ours,
+            remoteCertTls: 'server',
+            keyMethod2: {
+              options: options(cipher, 'client'),
+              // Without the TLS_KEY_EXPORT bit the server neither pushes key-derivation tls-ekm nor uses it.
+              peerInfo: buildPeerInfo({
+                version: '2.6.14',
+                platform: 'linux',
+                ncp: 2,
+                ciphers: [cipher],
+                proto: IV_PROTO_DATA_V2 | (kd === 'tls-ekm' ? IV_PROTO_TLS_KEY_EXPORT : 0),
+              }),
+            },
+          });
+          try {
+            s.start();
+            ep.schedule();
+            const keys = await ep.waitFor(() => ep.events.find((e) => e.type === 'keys'), 8000, 'keys', srv.ovpn);
+            assert.ok(keys.type === 'keys');
+            assert.equal(keys.method, kd);
+            assert.equal(pushedCipher, cipher);
+            assert.ok(peerId !== null, 'the server pushes a peer-id to a DATA_V2 client');
+            const reply = ep.events.find((e) => e.type === 'control-message' && e.text.startsWith('PUSH_REPLY'));
+            assert.ok(reply?.type === 'control-message');
+            if (kd === 'tls-ekm') assert.match(reply.text, /key-derivation tls-ekm/);
+            else assert.doesNotMatch(reply.text, /tls-ekm/);
+
+            // Its keepalive ping (--ping 1 on the server): our key opens it to the ping magic. A
+            // 2.6 server sends P_DATA_V2 too once the client speaks it; accept either format.
+            const ping = await ep.waitFor(
+              () => ep.data.find((p) => isPing(p, 4) || isPing(p, 1)),
+              3000,
+              'ping from the openvpn server',
+              srv.ovpn,
+            );
+            assert.equal(ping[0]! & 7, keys.keyId);
+            assert.deepEqual(ep.dataErrors, []);
+
+            const peer = ep.keys.get(keys.keyId)!;
+            assert.equal(peer.key.headroom, DATA_V2_HEADROOM);
+            const occ = await exchangeOcc(ep, peer, srv.ovpn);
+            assert.match(occ, /^V4,dev-type tun,.*tls-server$/);
+            await sleep(50);
+            const log = srv.ovpn.log.slice(logStart);
+            assert.doesNotMatch(log, DECRYPT_ERROR);
+            assert.deepEqual(ep.dataErrors, []);
+            assert.ok(!ep.events.some((e) => e.type === 'error'));
+          } finally {
+            ep.close();
           }
-          if (e.type === 'keys') ep.keys.set(e.keyId, new DataPeer(DataChannelKey.fromKeyBlock(e.keyBlock, 'client', cipher, e.keyId, { peerId })));
-        };
-        const s = ep.attach({
-          role: 'client',
-          tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey },
-          wrap: openvpnWrap(pki, wrap, 'client').ours,
-          remoteCertTls: 'server',
-          keyMethod2: {
-            options: options(cipher, 'client'),
-            // Without the TLS_KEY_EXPORT bit the server neither pushes key-derivation tls-ekm nor uses it.
-            peerInfo: buildPeerInfo({
-              version: '2.6.14',
-              platform: 'linux',
-              ncp: 2,
-              ciphers: [cipher],
-              proto: IV_PROTO_DATA_V2 | (kd === 'tls-ekm' ? IV_PROTO_TLS_KEY_EXPORT : 0),
-            }),
-          },
-        });
-        try {
-          s.start();
-          ep.schedule();
-          const keys = await ep.waitFor(() => ep.events.find((e) => e.type === 'keys'), 8000, 'keys', srv.ovpn);
-          assert.ok(keys.type === 'keys');
-          assert.equal(keys.method, kd);
-          assert.equal(pushedCipher, cipher);
-          assert.ok(peerId !== null, 'the server pushes a peer-id to a DATA_V2 client');
-          const reply = ep.events.find((e) => e.type === 'control-message' && e.text.startsWith('PUSH_REPLY'));
-          assert.ok(reply?.type === 'control-message');
-          if (kd === 'tls-ekm') assert.match(reply.text, /key-derivation tls-ekm/);
-          else assert.doesNotMatch(reply.text, /tls-ekm/);
-
-          // Its keepalive ping (--ping 1 on the server): our key opens it to the ping magic. A
-          // 2.6 server sends P_DATA_V2 too once the client speaks it; accept either format.
-          const ping = await ep.waitFor(() => ep.data.find((p) => isPing(p, 4) || isPing(p, 1)), 3000, 'ping from the openvpn server', srv.ovpn);
-          assert.equal(ping[0]! & 7, keys.keyId);
-          assert.deepEqual(ep.dataErrors, []);
-
-          const peer = ep.keys.get(keys.keyId)!;
-          assert.equal(peer.key.headroom, DATA_V2_HEADROOM);
-          const occ = await exchangeOcc(ep, peer, srv.ovpn);
-          assert.match(occ, /^V4,dev-type tun,.*tls-server$/);
-          await sleep(50);
-          const log = srv.ovpn.log.slice(logStart);
-          assert.doesNotMatch(log, DECRYPT_ERROR);
-          assert.deepEqual(ep.dataErrors, []);
-          assert.ok(!ep.events.some((e) => e.type === 'error'));
-        } finally {
-          ep.close();
-        }
-      });
+        },
+      );
     }
   }
 }

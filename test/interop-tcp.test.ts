@@ -26,55 +26,73 @@ after(async () => {
   await lab.cleanup();
 });
 
-test(`shardvpn TCP server, 2 shards, ${CLIENTS} stock tcp-client clients: ping, transfers; hostile connections closed and counted`, { timeout: 150_000 }, async () => {
-  // hand-window 8: connections that never start a session are closed after 8 s.
-  const server = await lab.startShardvpn(
-    serverConfig(lab, { port: 1443, extra: 'proto tcp\nworkers 2\ntcp-nodelay\nduplicate-cn\nhand-window 8\n' }).replace('proto udp\n', ''),
-    'tcp-server.conf',
-  );
-  const clients: LabProcess[] = [];
-  try {
-    for (let i = 0; i < CLIENTS; i++) {
-      clients.push(await lab.startOpenvpnClient(i, clientConfig(lab, { remotes: [{ host: '10.150.0.1', port: 1443 }], extra: 'proto tcp-client\n' }).replace('proto udp\n', '')));
-    }
-    for (const c of clients) assert.match(c.log(), /TCP connection established with \[AF_INET\]10\.150\.0\.1:1443/);
-    const addresses = clients.map((c) => /net_addr_v4_add: (10\.152\.0\.\d+)\/24/.exec(c.log())?.[1]);
-    for (let i = 0; i < CLIENTS; i++) {
-      assert.equal(lab.ping(lab.clients[i]!, '10.152.0.1'), 3, `client ${i} -> server`);
-      assert.equal(lab.ping(lab.server, addresses[i]!), 3, `server -> client ${i}`);
-    }
-    await assertTransferIntact(lab, lab.clients[0]!, lab.server, '10.152.0.1', 4 * MB, 5501);
-    await assertTransferIntact(lab, lab.server, lab.clients[1]!, addresses[1]!, 4 * MB, 5502);
-    // Both shards serve connections (the kernel's hash over 8 source ports; 1 in 128 to miss).
-    // Each connection is served by the shard that accepted it, and its peer-id names that shard.
-    const placed = [...server.log().matchAll(/MULTI: primary virtual IP: \S+ \(peer-id (\d+), shard (\d+),/g)];
-    assert.equal(placed.length, CLIENTS);
-    for (const m of placed) assert.equal(Number(m[1]) % 2, Number(m[2]));
+test(
+  `shardvpn TCP server, 2 shards, ${CLIENTS} stock tcp-client clients: ping, transfers; hostile connections closed and counted`,
+  { timeout: 150_000 },
+  async () => {
+    // hand-window 8: connections that never start a session are closed after 8 s.
+    const server = await lab.startShardvpn(
+      serverConfig(lab, { port: 1443, extra: 'proto tcp\nworkers 2\ntcp-nodelay\nduplicate-cn\nhand-window 8\n' }).replace(
+        'proto udp\n',
+        '',
+      ),
+      'tcp-server.conf',
+    );
+    const clients: LabProcess[] = [];
+    try {
+      for (let i = 0; i < CLIENTS; i++) {
+        clients.push(
+          await lab.startOpenvpnClient(
+            i,
+            clientConfig(lab, { remotes: [{ host: '10.150.0.1', port: 1443 }], extra: 'proto tcp-client\n' }).replace('proto udp\n', ''),
+          ),
+        );
+      }
+      for (const c of clients) assert.match(c.log(), /TCP connection established with \[AF_INET\]10\.150\.0\.1:1443/);
+      const addresses = clients.map((c) => /net_addr_v4_add: (10\.152\.0\.\d+)\/24/.exec(c.log())?.[1]);
+      for (let i = 0; i < CLIENTS; i++) {
+        assert.equal(lab.ping(lab.clients[i]!, '10.152.0.1'), 3, `client ${i} -> server`);
+        assert.equal(lab.ping(lab.server, addresses[i]!), 3, `server -> client ${i}`);
+      }
+      await assertTransferIntact(lab, lab.clients[0]!, lab.server, '10.152.0.1', 4 * MB, 5501);
+      await assertTransferIntact(lab, lab.server, lab.clients[1]!, addresses[1]!, 4 * MB, 5502);
+      // Both shards serve connections (the kernel's hash over 8 source ports; 1 in 128 to miss).
+      // Each connection is served by the shard that accepted it, and its peer-id names that shard.
+      const placed = [...server.log().matchAll(/MULTI: primary virtual IP: \S+ \(peer-id (\d+), shard (\d+),/g)];
+      assert.equal(placed.length, CLIENTS);
+      for (const m of placed) assert.equal(Number(m[1]) % 2, Number(m[2]));
 
-    // Bad frame lengths, a stalled half frame and idle connections, from a client namespace.
-    const abuse = lab.spawn(lab.clients[2]!, process.execPath, [ABUSE, '10.150.0.1', '1443', String(IDLE)], 'tcp abuse');
-    const report = JSON.parse((await abuse.waitFor(/\{"closed".*\}/, 70_000))[0]) as { closed: Record<string, { count: number; maxMs: number }> };
-    assert.equal(report.closed['zero-length']?.count, 1);
-    assert.ok(report.closed['zero-length']!.maxMs < 3000, 'a zero length closes at once');
-    assert.equal(report.closed['too-long']?.count, 1);
-    assert.ok(report.closed['too-long']!.maxMs < 3000, 'an oversized length closes at once');
-    assert.equal(report.closed['half-frame']?.count, 1);
-    assert.equal(report.closed.idle?.count, IDLE);
-    const stats = await serverStatistics(server);
-    assert.equal(stats.total.dropTcpFraming, 2);
-    assert.equal(stats.total.dropTcpIdle, IDLE + 1);
-    assert.equal(stats.total.tcpConnections, CLIENTS);
-    // The real clients never noticed.
-    for (let i = 0; i < CLIENTS; i++) assert.equal(lab.ping(lab.clients[i]!, '10.152.0.1'), 3, `client ${i} after the abuse`);
-  } finally {
-    for (const c of clients) await c.stop('SIGTERM', 5000);
-    await server.stop('SIGTERM', 5000);
-  }
-});
+      // Bad frame lengths, a stalled half frame and idle connections, from a client namespace.
+      const abuse = lab.spawn(lab.clients[2]!, process.execPath, [ABUSE, '10.150.0.1', '1443', String(IDLE)], 'tcp abuse');
+      const report = JSON.parse((await abuse.waitFor(/\{"closed".*\}/, 70_000))[0]) as {
+        closed: Record<string, { count: number; maxMs: number }>;
+      };
+      assert.equal(report.closed['zero-length']?.count, 1);
+      assert.ok(report.closed['zero-length']!.maxMs < 3000, 'a zero length closes at once');
+      assert.equal(report.closed['too-long']?.count, 1);
+      assert.ok(report.closed['too-long']!.maxMs < 3000, 'an oversized length closes at once');
+      assert.equal(report.closed['half-frame']?.count, 1);
+      assert.equal(report.closed.idle?.count, IDLE);
+      const stats = await serverStatistics(server);
+      assert.equal(stats.total.dropTcpFraming, 2);
+      assert.equal(stats.total.dropTcpIdle, IDLE + 1);
+      assert.equal(stats.total.tcpConnections, CLIENTS);
+      // The real clients never noticed.
+      for (let i = 0; i < CLIENTS; i++) assert.equal(lab.ping(lab.clients[i]!, '10.152.0.1'), 3, `client ${i} after the abuse`);
+    } finally {
+      for (const c of clients) await c.stop('SIGTERM', 5000);
+      await server.stop('SIGTERM', 5000);
+    }
+  },
+);
 
 test('shardvpn client over TCP to a stock `proto tcp` server: ping both ways, 4 MB each way', { timeout: 90_000 }, async () => {
   const server = await startStockServer(lab, serverConfig(lab, { port: 1444, extra: 'proto tcp-server\n' }).replace('proto udp\n', ''));
-  const client = startOurClient(lab, 0, clientConfig(lab, { remotes: [{ host: '10.150.0.1', port: 1444 }], extra: 'proto tcp-client\n' }).replace('proto udp\n', ''));
+  const client = startOurClient(
+    lab,
+    0,
+    clientConfig(lab, { remotes: [{ host: '10.150.0.1', port: 1444 }], extra: 'proto tcp-client\n' }).replace('proto udp\n', ''),
+  );
   try {
     await client.waitFor(/Initialization Sequence Completed/, 20_000);
     assert.match(client.log(), /TCP connection established with \[AF_INET\]10\.150\.0\.1:1444/);

@@ -11,7 +11,18 @@ import { after, before, test } from 'node:test';
 
 import { assertTransferIntact } from '../lab/transfer';
 import { BIN, type LabProcess, VpnLab } from '../lab/vpn-lab';
-import { accessServerClient, angristanClient, angristanServer, nyrClientCrlf, nyrServer, openvpnSampleClient, openvpnSampleServer, pivpnClient, pivpnServer, type Sample } from './config-samples';
+import {
+  accessServerClient,
+  angristanClient,
+  angristanServer,
+  nyrClientCrlf,
+  nyrServer,
+  openvpnSampleClient,
+  openvpnSampleServer,
+  pivpnClient,
+  pivpnServer,
+  type Sample,
+} from './config-samples';
 import { materialise } from './helpers/user-configs';
 
 /** `cipher`: what NCP settles on for the pair. */
@@ -41,7 +52,9 @@ function start(role: 'server' | 'client', ours: boolean, sample: Sample): { proc
   const file = materialise(lab, sample, dir);
   const ns = role === 'server' ? lab.server : lab.clients[0]!;
   const args = ['--cd', dir, '--config', path.basename(file)];
-  const proc = ours ? lab.spawn(ns, process.execPath, [BIN, ...args], `shardvpn ${role}`) : lab.spawn(ns, 'openvpn', args, `openvpn ${role}`);
+  const proc = ours
+    ? lab.spawn(ns, process.execPath, [BIN, ...args], `shardvpn ${role}`)
+    : lab.spawn(ns, 'openvpn', args, `openvpn ${role}`);
   return { proc, dir };
 }
 

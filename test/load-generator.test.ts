@@ -27,7 +27,10 @@ after(async () => {
 });
 
 function profile(name: string, port: number, extra = ''): string {
-  return lab.file(name, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\n${extra}verb 3\n`);
+  return lab.file(
+    name,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\n${extra}verb 3\n`,
+  );
 }
 
 /** Runs the load generator in the client namespace; resolves with its exit code and the JSON report. */
@@ -35,7 +38,10 @@ async function runLoad(args: string[], timeoutMs: number): Promise<{ code: numbe
   const json = path.join(lab.dir, `report-${Date.now()}.json`);
   const proc = lab.spawn(lab.clients[0]!, process.execPath, [RUN_LOAD, ...args, '--json', json, '--quiet'], 'shardvpn load');
   const code = await new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`load generator still running after ${timeoutMs} ms:\n${proc.log().slice(-3000)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`load generator still running after ${timeoutMs} ms:\n${proc.log().slice(-3000)}`)),
+      timeoutMs,
+    );
     proc.child.once('exit', (c) => {
       clearTimeout(timer);
       resolve(c);
@@ -53,115 +59,199 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
   }
 }
 
-test('50 simulated clients at once over 2 threads all connect to shardvpn and ping through it; the server lists 50, then none after explicit-exit-notify', { skip: !canLab, timeout: 60_000 }, async () => {
-  const server = await lab.startShardvpn(
-    `port 1194\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver 10.160.0.0 255.255.255.0\nworkers 2\nduplicate-cn\nverb 3\n`,
-    'load-server.conf',
-  );
-  try {
-    const file = profile('load-shardvpn.ovpn', 1194, 'explicit-exit-notify 1\n');
-    const running = runLoad(['--profile', file, '--clients', '50', '--rate', '0', '--threads', '2', '--duration', '8', '--pps', '5'], 40_000);
-    let listed = 0;
-    await until('the server to list 50 clients', async () => {
-      listed = (await serverStatistics(server)).clients.length;
-      return listed === 50;
-    }, 20_000);
-    const { code, report, proc } = await running;
-    assert.equal(code, 0, proc.log().slice(-3000));
-    assert.equal(report.requested, 50);
-    assert.equal(report.connected, 50, JSON.stringify(report.failureDetails));
-    assert.equal(report.failed, 0);
-    assert.deepEqual(report.failures, {});
-    assert.equal(report.threads, 2);
-    assert.ok(report.handshakeMs.p50 !== null && report.handshakeMs.max !== null && report.handshakeMs.p50 <= report.handshakeMs.max);
-    assert.ok(report.allConnectedS !== null && report.connectsPerSecond !== null && report.connectsPerSecond > 0);
-    // In-tunnel ICMP echo to the server's own tunnel address, answered by its kernel via TUN.
-    const t = report.traffic;
-    assert.ok(t !== null);
-    assert.ok(t.echoSent >= 50 * 5 * 4, `echo requests sent: ${t.echoSent}`);
-    assert.ok(t.loss !== null && t.loss < 0.05, `loss ${t.loss} (${t.echoReceived}/${t.echoSent})`);
-    assert.equal(t.decryptErrors, 0);
-    assert.match(proc.log(), /connected\s+50\n/);
-    // Every client said goodbye (OCC_EXIT): the server forgets them without waiting for ping-restart.
-    await until('the server to drop the exited clients', async () => (await serverStatistics(server)).clients.length === 0, 10_000);
-  } finally {
-    assert.equal(await server.stop(), 0, server.log().slice(-2000));
-  }
-});
+test(
+  '50 simulated clients at once over 2 threads all connect to shardvpn and ping through it; the server lists 50, then none after explicit-exit-notify',
+  { skip: !canLab, timeout: 60_000 },
+  async () => {
+    const server = await lab.startShardvpn(
+      `port 1194\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver 10.160.0.0 255.255.255.0\nworkers 2\nduplicate-cn\nverb 3\n`,
+      'load-server.conf',
+    );
+    try {
+      const file = profile('load-shardvpn.ovpn', 1194, 'explicit-exit-notify 1\n');
+      const running = runLoad(
+        ['--profile', file, '--clients', '50', '--rate', '0', '--threads', '2', '--duration', '8', '--pps', '5'],
+        40_000,
+      );
+      let listed = 0;
+      await until(
+        'the server to list 50 clients',
+        async () => {
+          listed = (await serverStatistics(server)).clients.length;
+          return listed === 50;
+        },
+        20_000,
+      );
+      const { code, report, proc } = await running;
+      assert.equal(code, 0, proc.log().slice(-3000));
+      assert.equal(report.requested, 50);
+      assert.equal(report.connected, 50, JSON.stringify(report.failureDetails));
+      assert.equal(report.failed, 0);
+      assert.deepEqual(report.failures, {});
+      assert.equal(report.threads, 2);
+      assert.ok(report.handshakeMs.p50 !== null && report.handshakeMs.max !== null && report.handshakeMs.p50 <= report.handshakeMs.max);
+      assert.ok(report.allConnectedS !== null && report.connectsPerSecond !== null && report.connectsPerSecond > 0);
+      // In-tunnel ICMP echo to the server's own tunnel address, answered by its kernel via TUN.
+      const t = report.traffic;
+      assert.ok(t !== null);
+      assert.ok(t.echoSent >= 50 * 5 * 4, `echo requests sent: ${t.echoSent}`);
+      assert.ok(t.loss !== null && t.loss < 0.05, `loss ${t.loss} (${t.echoReceived}/${t.echoSent})`);
+      assert.equal(t.decryptErrors, 0);
+      assert.match(proc.log(), /connected\s+50\n/);
+      // Every client said goodbye (OCC_EXIT): the server forgets them without waiting for ping-restart.
+      await until('the server to drop the exited clients', async () => (await serverStatistics(server)).clients.length === 0, 10_000);
+    } finally {
+      assert.equal(await server.stop(), 0, server.log().slice(-2000));
+    }
+  },
+);
 
-test('20 simulated clients connect to a stock openvpn 2.6 server; ICMP echo at 10/s through each tunnel comes back', { skip: !canLab, timeout: 60_000 }, async () => {
-  const status = path.join(lab.dir, 'openvpn-status.txt');
-  const ovpn = lab.spawn(lab.server, 'openvpn', [
-    '--mode', 'server', '--tls-server', '--dev', 'tun', '--topology', 'subnet', '--server', '10.161.0.0', '255.255.255.0',
-    '--ca', lab.pki.files.ca, '--cert', lab.pki.files.serverCert, '--key', lab.pki.files.serverKey, '--dh', 'none',
-    '--tls-crypt', lab.keys.tlsCrypt, '--duplicate-cn', '--keepalive', '10', '60', '--proto', 'udp4', '--port', '1195',
-    '--status', status, '1', '--status-version', '2', '--verb', '3',
-  ], 'openvpn server');
-  try {
-    await ovpn.waitFor(/Initialization Sequence Completed/);
-    const file = profile('load-openvpn.ovpn', 1195);
-    const running = runLoad(['--profile', file, '--clients', '20', '--rate', '0', '--threads', '2', '--duration', '5', '--pps', '10', '--size', '100'], 40_000);
-    await until('the openvpn status file to list 20 clients', () => existsSync(status) && readFileSync(status, 'utf8').split('\n').filter((l) => l.startsWith('CLIENT_LIST,')).length === 20, 20_000);
-    const { code, report, proc } = await running;
-    assert.equal(code, 0, proc.log().slice(-3000));
-    assert.equal(report.connected, 20, JSON.stringify(report.failureDetails));
-    assert.equal(report.failed, 0);
-    const t = report.traffic;
-    assert.ok(t !== null);
-    // About 20 clients x 10/s x ~4.5 s of connected time.
-    assert.ok(t.echoSent >= 20 * 10 * 3, `echo requests sent: ${t.echoSent}`);
-    assert.ok(t.loss !== null && t.loss < 0.05, `loss ${t.loss} (${t.echoReceived}/${t.echoSent})`);
-    assert.ok(t.rttMs.p50 !== null && t.rttMs.p50 > 0 && t.rttMs.p50 < 1000);
-    assert.equal(t.decryptErrors, 0);
-    assert.doesNotMatch(ovpn.log(), /AEAD Decrypt error|Authenticate\/Decrypt packet error|bad source address/);
+test(
+  '20 simulated clients connect to a stock openvpn 2.6 server; ICMP echo at 10/s through each tunnel comes back',
+  { skip: !canLab, timeout: 60_000 },
+  async () => {
+    const status = path.join(lab.dir, 'openvpn-status.txt');
+    const ovpn = lab.spawn(
+      lab.server,
+      'openvpn',
+      [
+        '--mode',
+        'server',
+        '--tls-server',
+        '--dev',
+        'tun',
+        '--topology',
+        'subnet',
+        '--server',
+        '10.161.0.0',
+        '255.255.255.0',
+        '--ca',
+        lab.pki.files.ca,
+        '--cert',
+        lab.pki.files.serverCert,
+        '--key',
+        lab.pki.files.serverKey,
+        '--dh',
+        'none',
+        '--tls-crypt',
+        lab.keys.tlsCrypt,
+        '--duplicate-cn',
+        '--keepalive',
+        '10',
+        '60',
+        '--proto',
+        'udp4',
+        '--port',
+        '1195',
+        '--status',
+        status,
+        '1',
+        '--status-version',
+        '2',
+        '--verb',
+        '3',
+      ],
+      'openvpn server',
+    );
+    try {
+      await ovpn.waitFor(/Initialization Sequence Completed/);
+      const file = profile('load-openvpn.ovpn', 1195);
+      const running = runLoad(
+        ['--profile', file, '--clients', '20', '--rate', '0', '--threads', '2', '--duration', '5', '--pps', '10', '--size', '100'],
+        40_000,
+      );
+      await until(
+        'the openvpn status file to list 20 clients',
+        () =>
+          existsSync(status) &&
+          readFileSync(status, 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('CLIENT_LIST,')).length === 20,
+        20_000,
+      );
+      const { code, report, proc } = await running;
+      assert.equal(code, 0, proc.log().slice(-3000));
+      assert.equal(report.connected, 20, JSON.stringify(report.failureDetails));
+      assert.equal(report.failed, 0);
+      const t = report.traffic;
+      assert.ok(t !== null);
+      // About 20 clients x 10/s x ~4.5 s of connected time.
+      assert.ok(t.echoSent >= 20 * 10 * 3, `echo requests sent: ${t.echoSent}`);
+      assert.ok(t.loss !== null && t.loss < 0.05, `loss ${t.loss} (${t.echoReceived}/${t.echoSent})`);
+      assert.ok(t.rttMs.p50 !== null && t.rttMs.p50 > 0 && t.rttMs.p50 < 1000);
+      assert.equal(t.decryptErrors, 0);
+      assert.doesNotMatch(ovpn.log(), /AEAD Decrypt error|Authenticate\/Decrypt packet error|bad source address/);
 
-    // A profile whose verify-x509-name the server certificate does not match: counted by reason.
-    const wrong = profile('load-wrong-name.ovpn', 1195, 'verify-x509-name no-such-server name\n');
-    const refused = await runLoad(['--profile', wrong, '--clients', '4', '--threads', '1', '--duration', '2'], 20_000);
-    assert.equal(refused.code, 3, refused.proc.log().slice(-2000));
-    assert.equal(refused.report.connected, 0);
-    assert.deepEqual(refused.report.failures, { 'cert-rejected': 4 });
-    assert.match(refused.proc.log(), /failed: cert-rejected\s+4/);
-  } finally {
-    await ovpn.stop();
-  }
-});
+      // A profile whose verify-x509-name the server certificate does not match: counted by reason.
+      const wrong = profile('load-wrong-name.ovpn', 1195, 'verify-x509-name no-such-server name\n');
+      const refused = await runLoad(['--profile', wrong, '--clients', '4', '--threads', '1', '--duration', '2'], 20_000);
+      assert.equal(refused.code, 3, refused.proc.log().slice(-2000));
+      assert.equal(refused.report.connected, 0);
+      assert.deepEqual(refused.report.failures, { 'cert-rejected': 4 });
+      assert.match(refused.proc.log(), /failed: cert-rejected\s+4/);
+    } finally {
+      await ovpn.stop();
+    }
+  },
+);
 
 function runPlain(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [RUN_LOAD, ...args], { encoding: 'utf8', timeout: 20_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('with no server answering, every client fails with timeout at --handshake-timeout and the run still ends on time', { timeout: 20_000 }, async () => {
-  const pki = makeTestPki();
-  try {
-    // A bound UDP socket that never answers: the hard resets go nowhere.
-    const sink = dgram.createSocket('udp4');
-    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
-    const port = sink.address().port;
-    let received = 0;
-    sink.on('message', () => received++);
-    const file = path.join(pki.dir, 'silent.ovpn');
-    writeFileSync(file, `client\nremote 127.0.0.1 ${port}\nproto udp\nca ${pki.files.ca}\ncert ${pki.files.clientCert}\nkey ${pki.files.clientKey}\n`);
-    const json = path.join(pki.dir, 'silent.json');
-    const started = Date.now();
-    const child = spawn(process.execPath, [RUN_LOAD, '--profile', file, '--clients', '6', '--threads', '2', '--duration', '2', '--handshake-timeout', '1', '--json', json, '--quiet']);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((r) => child.once('exit', r));
-    sink.close();
-    assert.equal(code, 3, out);
-    assert.ok(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
-    const report = JSON.parse(readFileSync(json, 'utf8')) as LoadReport;
-    assert.equal(report.connected, 0);
-    assert.deepEqual(report.failures, { timeout: 6 });
-    assert.equal(report.allConnectedS, null);
-    assert.ok(received >= 6, `hard resets seen: ${received}`);
-  } finally {
-    pki.cleanup();
-  }
-});
+test(
+  'with no server answering, every client fails with timeout at --handshake-timeout and the run still ends on time',
+  { timeout: 20_000 },
+  async () => {
+    const pki = makeTestPki();
+    try {
+      // A bound UDP socket that never answers: the hard resets go nowhere.
+      const sink = dgram.createSocket('udp4');
+      await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+      const port = sink.address().port;
+      let received = 0;
+      sink.on('message', () => received++);
+      const file = path.join(pki.dir, 'silent.ovpn');
+      writeFileSync(
+        file,
+        `client\nremote 127.0.0.1 ${port}\nproto udp\nca ${pki.files.ca}\ncert ${pki.files.clientCert}\nkey ${pki.files.clientKey}\n`,
+      );
+      const json = path.join(pki.dir, 'silent.json');
+      const started = Date.now();
+      const child = spawn(process.execPath, [
+        RUN_LOAD,
+        '--profile',
+        file,
+        '--clients',
+        '6',
+        '--threads',
+        '2',
+        '--duration',
+        '2',
+        '--handshake-timeout',
+        '1',
+        '--json',
+        json,
+        '--quiet',
+      ]);
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      sink.close();
+      assert.equal(code, 3, out);
+      assert.ok(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as LoadReport;
+      assert.equal(report.connected, 0);
+      assert.deepEqual(report.failures, { timeout: 6 });
+      assert.equal(report.allConnectedS, null);
+      assert.ok(received >= 6, `hard resets seen: ${received}`);
+    } finally {
+      pki.cleanup();
+    }
+  },
+);
 
 test('a missing profile is a clear error with exit status 1', () => {
   const r = runPlain(['--profile', '/nonexistent/client.ovpn', '--clients', '5']);
@@ -193,7 +283,11 @@ test('the latency histogram gives percentiles within its 2% bucket width and mer
   a.merge(b.toJSON());
   assert.equal(a.count, 1000);
   assert.equal(a.maximum, 1000);
-  for (const [q, exact] of [[0.5, 500], [0.95, 950], [0.99, 990]] as const) {
+  for (const [q, exact] of [
+    [0.5, 500],
+    [0.95, 950],
+    [0.99, 990],
+  ] as const) {
     const v = a.percentile(q)!;
     assert.ok(Math.abs(v - exact) / exact <= 0.02, `p${q * 100}: ${v} vs ${exact}`);
   }

@@ -52,8 +52,14 @@ test('without persist-key a restart reads the files again; a new configuration a
   keeper.tlsMaterial(options);
   keeper.wrap(options, options, 'server');
   removeKeys();
-  assert.throws(() => keeper.tlsMaterial(options), (e: unknown) => e instanceof ConfigError && /server\.conf:5: key: cannot read 'server\.key'.*ENOENT/.test(e.message));
-  assert.throws(() => keeper.wrap(options, options, 'server'), (e: unknown) => e instanceof ConfigError && /server\.conf:6: tls-crypt: cannot read 'tc\.key'/.test(e.message));
+  assert.throws(
+    () => keeper.tlsMaterial(options),
+    (e: unknown) => e instanceof ConfigError && /server\.conf:5: key: cannot read 'server\.key'.*ENOENT/.test(e.message),
+  );
+  assert.throws(
+    () => keeper.wrap(options, options, 'server'),
+    (e: unknown) => e instanceof ConfigError && /server\.conf:6: tls-crypt: cannot read 'tc\.key'/.test(e.message),
+  );
 
   // SIGHUP: a new Options object (persist-key or not) reads its files, here fresh ones.
   const reload = setUp(true);

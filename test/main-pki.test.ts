@@ -18,7 +18,10 @@ test('generated CA and leaf certificates verify with openssl, with the EKU remot
   writeFileSync(path.join(dir, 'server.crt'), server.cert);
   writeFileSync(path.join(dir, 'client.crt'), client.cert);
   const verify = (file: string, purpose: string): string =>
-    execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'ca.crt'), '-purpose', purpose, path.join(dir, file)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'ca.crt'), '-purpose', purpose, path.join(dir, file)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   assert.match(verify('server.crt', 'sslserver'), /OK/);
   assert.match(verify('client.crt', 'sslclient'), /OK/);
   // The client certificate is not good as a server one (remote-cert-tls server refuses it).

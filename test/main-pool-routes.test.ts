@@ -8,7 +8,11 @@ import { ipv4Udp, ipv6Udp } from './helpers/ip-packets';
 
 test('pool, topology subnet: one address each, as OpenVPN pushes them', () => {
   // server 10.8.0.0 255.255.255.0 -> ifconfig-pool 10.8.0.2 10.8.0.253 255.255.255.0
-  const pool = new IfconfigPool({ topology: 'subnet', ipv4: { start: '10.8.0.2', end: '10.8.0.253', netmask: '255.255.255.0' }, duplicateCn: false });
+  const pool = new IfconfigPool({
+    topology: 'subnet',
+    ipv4: { start: '10.8.0.2', end: '10.8.0.253', netmask: '255.255.255.0' },
+    duplicateCn: false,
+  });
   assert.equal(pool.size, 252);
   const a = pool.acquire('alice');
   const b = pool.acquire('bob');
@@ -26,7 +30,12 @@ test('pool, topology net30: a /30 each, client base+2 with peer base+1', () => {
 });
 
 test('pool: a returning common name gets its old address; others get the longest-released one', () => {
-  const pool = new IfconfigPool({ topology: 'subnet', ipv4: { start: '10.9.0.2', end: '10.9.0.5', netmask: '255.255.255.0' }, ipv6: { base: 'fd00:9::1000', netbits: 64 }, duplicateCn: false });
+  const pool = new IfconfigPool({
+    topology: 'subnet',
+    ipv4: { start: '10.9.0.2', end: '10.9.0.5', netmask: '255.255.255.0' },
+    ipv6: { base: 'fd00:9::1000', netbits: 64 },
+    duplicateCn: false,
+  });
   const leases = ['a', 'b', 'c', 'd'].map((cn) => pool.acquire(cn));
   assert.equal(pool.acquire('e'), null, 'exhausted');
   assert.equal(leases[3]?.ipv6?.address, 'fd00:9::1003');
@@ -39,12 +48,20 @@ test('pool: a returning common name gets its old address; others get the longest
 });
 
 test('pool persist file round-trips and steers names to their entries', () => {
-  const pool = new IfconfigPool({ topology: 'subnet', ipv4: { start: '10.9.0.2', end: '10.9.0.9', netmask: '255.255.255.0' }, duplicateCn: false });
+  const pool = new IfconfigPool({
+    topology: 'subnet',
+    ipv4: { start: '10.9.0.2', end: '10.9.0.9', netmask: '255.255.255.0' },
+    duplicateCn: false,
+  });
   pool.acquire('a');
   pool.acquire('b');
   const text = pool.toPersistFile();
   assert.equal(text, 'a,10.9.0.2,\nb,10.9.0.3,\n');
-  const again = new IfconfigPool({ topology: 'subnet', ipv4: { start: '10.9.0.2', end: '10.9.0.9', netmask: '255.255.255.0' }, duplicateCn: false });
+  const again = new IfconfigPool({
+    topology: 'subnet',
+    ipv4: { start: '10.9.0.2', end: '10.9.0.9', netmask: '255.255.255.0' },
+    duplicateCn: false,
+  });
   assert.deepEqual(again.loadPersistFile(text + 'garbage line\nz,10.99.0.1\n'), { loaded: 2, ignored: ['garbage line', 'z,10.99.0.1'] });
   assert.equal(again.acquire('new')?.ipv4?.local, '10.9.0.4', 'new names avoid remembered entries');
   assert.equal(again.acquire('b')?.ipv4?.local, '10.9.0.3');

@@ -34,22 +34,39 @@ function byteSource(seed: string): (length: number) => Buffer {
 // Narrowing per family picks node's typed AEAD overloads (a union argument would not).
 function nodeCipher(cipher: CipherCase, key: Uint8Array, nonce: Uint8Array): CipherGCM | CipherChaCha20Poly1305 {
   const name = cipher.node;
-  return name === 'chacha20-poly1305' ? createCipheriv(name, key, nonce, { authTagLength: TAG }) : createCipheriv(name, key, nonce, { authTagLength: TAG });
+  return name === 'chacha20-poly1305'
+    ? createCipheriv(name, key, nonce, { authTagLength: TAG })
+    : createCipheriv(name, key, nonce, { authTagLength: TAG });
 }
 
 function nodeDecipher(cipher: CipherCase, key: Uint8Array, nonce: Uint8Array): DecipherGCM | DecipherChaCha20Poly1305 {
   const name = cipher.node;
-  return name === 'chacha20-poly1305' ? createDecipheriv(name, key, nonce, { authTagLength: TAG }) : createDecipheriv(name, key, nonce, { authTagLength: TAG });
+  return name === 'chacha20-poly1305'
+    ? createDecipheriv(name, key, nonce, { authTagLength: TAG })
+    : createDecipheriv(name, key, nonce, { authTagLength: TAG });
 }
 
-function nodeSeal(cipher: CipherCase, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): { ciphertext: Buffer; tag: Buffer } {
+function nodeSeal(
+  cipher: CipherCase,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+): { ciphertext: Buffer; tag: Buffer } {
   const c = nodeCipher(cipher, key, nonce);
   c.setAAD(aad, { plaintextLength: plaintext.length });
   const ciphertext = Buffer.concat([c.update(plaintext), c.final()]);
   return { ciphertext, tag: c.getAuthTag() };
 }
 
-function nodeOpen(cipher: CipherCase, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Buffer {
+function nodeOpen(
+  cipher: CipherCase,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+): Buffer {
   const d = nodeDecipher(cipher, key, nonce);
   d.setAAD(aad, { plaintextLength: ciphertext.length });
   d.setAuthTag(tag);
@@ -87,8 +104,7 @@ interface Vector {
 const GCM_K = 'feffe9928665731c6d6a8f9467308308';
 const GCM_IV = 'cafebabefacedbaddecaf888';
 const GCM_P64 =
-  'd9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72' +
-  '1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255';
+  'd9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72' + '1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255';
 const GCM_P60 = GCM_P64.slice(0, 120);
 const GCM_A = 'feedfacedeadbeeffeedfacedeadbeefabaddad2';
 
@@ -133,8 +149,7 @@ const VECTORS: readonly Vector[] = [
     aad: GCM_A,
     plaintext: GCM_P60,
     ciphertext:
-      '42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e' +
-      '21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091',
+      '42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e' + '21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091',
     tag: '5bc94fbc3221a5db94fae95ae7121a47',
   },
   {
@@ -177,8 +192,7 @@ const VECTORS: readonly Vector[] = [
     aad: GCM_A,
     plaintext: GCM_P60,
     ciphertext:
-      '522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa' +
-      '8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662',
+      '522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa' + '8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662',
     tag: '76fc6ece0f4e1768cddf8853bb2d551b',
   },
   {
@@ -292,14 +306,19 @@ for (const cipher of CIPHERS) {
 
     sender.seal(batch, count, words);
     for (let i = 0; i < count; i++) {
-      if (!Buffer.from(batch.packet(i)).equals(expected[i])) assert.fail(`${cipher.name}: packet with ${i}-byte payload differs from node:crypto`);
+      if (!Buffer.from(batch.packet(i)).equals(expected[i]))
+        assert.fail(`${cipher.name}: packet with ${i}-byte payload differs from node:crypto`);
     }
 
     const results = new Uint8Array(count).fill(9);
     assert.equal(receiver.open(batch, count, words, results), 0);
-    assert.ok(results.every((r) => r === 1), 'every packet authentic');
+    assert.ok(
+      results.every((r) => r === 1),
+      'every packet authentic',
+    );
     for (let i = 0; i < count; i++) {
-      if (!Buffer.from(batch.packet(i)).subarray(layout.payloadOffset).equals(plaintexts[i])) assert.fail(`${cipher.name}: payload ${i} not recovered`);
+      if (!Buffer.from(batch.packet(i)).subarray(layout.payloadOffset).equals(plaintexts[i]))
+        assert.fail(`${cipher.name}: payload ${i} not recovered`);
     }
   });
 }
@@ -313,7 +332,7 @@ const V1_LAYOUT = aeadLayout({ aadOffset: 1, aadLength: 4, nonceOffset: 1, nonce
 
 function dataV2Header(keyId: number, peerId: number, packetId: number): Buffer {
   const header = Buffer.alloc(8);
-  header.writeUInt32BE((((P_DATA_V2 << 3) | keyId) << 24 | peerId) >>> 0, 0);
+  header.writeUInt32BE(((((P_DATA_V2 << 3) | keyId) << 24) | peerId) >>> 0, 0);
   header.writeUInt32BE(packetId, 4);
   return header;
 }
@@ -328,7 +347,10 @@ for (const cipher of CIPHERS) {
     const server = new AeadKey(cipher.name, s2c, c2s);
     assert.equal(client.cipher, cipher.name);
 
-    for (const [from, to, material] of [[client, server, c2s], [server, client, s2c]] as const) {
+    for (const [from, to, material] of [
+      [client, server, c2s],
+      [server, client, s2c],
+    ] as const) {
       const count = 32;
       const batch = PacketBatch.allocate(count, 24 + 1500);
       const plaintexts: Buffer[] = [];
@@ -347,7 +369,14 @@ for (const cipher of CIPHERS) {
       for (let i = 0; i < count; i++) assert.deepEqual(Buffer.from(batch.packet(i)), expected[i], `packet ${i}`);
       // node:crypto opens what the addon sealed, field by field from the wire layout.
       const wire = Buffer.from(batch.packet(5));
-      const opened = nodeOpen(cipher, material.key, Buffer.concat([wire.subarray(4, 8), material.implicitIv]), wire.subarray(0, 8), wire.subarray(24), wire.subarray(8, 24));
+      const opened = nodeOpen(
+        cipher,
+        material.key,
+        Buffer.concat([wire.subarray(4, 8), material.implicitIv]),
+        wire.subarray(0, 8),
+        wire.subarray(24),
+        wire.subarray(8, 24),
+      );
       assert.deepEqual(opened, plaintexts[5]);
 
       const results = new Uint8Array(count);
@@ -375,7 +404,13 @@ test('P_DATA_V1: AAD is the packet-id only; the opcode byte is not authenticated
   batch.set(0, Buffer.concat([header, Buffer.alloc(TAG), plaintext]));
   batch.set(1, Buffer.concat([header, Buffer.alloc(TAG), plaintext]));
   sender.seal(batch, 2, V1_LAYOUT);
-  const sealed = nodeSeal(cipher, material.key, Buffer.concat([header.subarray(1, 5), material.implicitIv]), header.subarray(1, 5), plaintext);
+  const sealed = nodeSeal(
+    cipher,
+    material.key,
+    Buffer.concat([header.subarray(1, 5), material.implicitIv]),
+    header.subarray(1, 5),
+    plaintext,
+  );
   assert.deepEqual(Buffer.from(batch.packet(0)), Buffer.concat([header, sealed.tag, sealed.ciphertext]));
 
   batch.memory[batch.offsets[0]] ^= 0x07; // another key_id: outside the AAD, still authentic
@@ -421,7 +456,10 @@ for (const cipher of CIPHERS) {
       const payload = Buffer.from(batch.packet(i)).subarray(TAMPER_LAYOUT.payloadOffset);
       if (failed.includes(i)) {
         assert.equal(results[i], 0, `packet ${i} rejected`);
-        assert.ok(payload.every((b) => b === 0), `packet ${i}: unauthenticated payload zeroed`);
+        assert.ok(
+          payload.every((b) => b === 0),
+          `packet ${i}: unauthenticated payload zeroed`,
+        );
       } else {
         assert.equal(results[i], 1, `packet ${i} authentic`);
         assert.deepEqual(payload, plaintexts[i], `packet ${i} decrypted`);
@@ -462,7 +500,11 @@ test('memory over a SharedArrayBuffer and memory viewed at a byte offset both wo
   const backing = new ArrayBuffer(4096);
   new Uint8Array(backing).fill(0x5a);
   const view = new Uint8Array(backing, 1000, 8 * 280);
-  const offsetView = new PacketBatch(view, Uint32Array.from({ length: 8 }, (_, i) => i * 280), 280);
+  const offsetView = new PacketBatch(
+    view,
+    Uint32Array.from({ length: 8 }, (_, i) => i * 280),
+    280,
+  );
 
   for (const batch of [shared, offsetView]) {
     const plaintexts: Buffer[] = [];
@@ -482,8 +524,14 @@ test('memory over a SharedArrayBuffer and memory viewed at a byte offset both wo
     for (let i = 0; i < 8; i++) assert.deepEqual(Buffer.from(batch.packet(i)).subarray(24), plaintexts[i]);
   }
   const outside = new Uint8Array(backing);
-  assert.ok(outside.subarray(0, 1000).every((b) => b === 0x5a), 'bytes before the view untouched');
-  assert.ok(outside.subarray(1000 + 8 * 280).every((b) => b === 0x5a), 'bytes after the view untouched');
+  assert.ok(
+    outside.subarray(0, 1000).every((b) => b === 0x5a),
+    'bytes before the view untouched',
+  );
+  assert.ok(
+    outside.subarray(1000 + 8 * 280).every((b) => b === 0x5a),
+    'bytes after the view untouched',
+  );
 });
 
 // --- Caller errors: exceptions that say what is wrong, never a crash ---------------------------
@@ -520,26 +568,49 @@ test('bad keys and ciphers are refused at construction', () => {
 });
 
 test('bad layouts, counts and offsets are exceptions naming the problem', () => {
-  const key = new AeadKey('AES-256-GCM', { key: new Uint8Array(32).fill(1), implicitIv: new Uint8Array(8) }, { key: new Uint8Array(32).fill(1), implicitIv: new Uint8Array(8) });
+  const key = new AeadKey(
+    'AES-256-GCM',
+    { key: new Uint8Array(32).fill(1), implicitIv: new Uint8Array(8) },
+    { key: new Uint8Array(32).fill(1), implicitIv: new Uint8Array(8) },
+  );
   const batch = sealedBatch(key);
   const results = new Uint8Array(4);
 
-  assert.throws(() => key.seal(batch, 4, Uint32Array.of(0, 8, 4, 4, 8)), { name: 'TypeError', message: /AeadKey\.seal: layout must be a Uint32Array of 6 words/ });
-  assert.throws(() => key.open(batch, 4, new Uint32Array(7), results), { name: 'TypeError', message: /AeadKey\.open: layout must be a Uint32Array of 6 words/ });
-  assert.throws(() => key.seal(batch, 4, aeadLayout({ aadOffset: 0, aadLength: 8, nonceOffset: 0, nonceLength: 13, tagOffset: 8, payloadOffset: 24 })), {
-    name: 'RangeError',
-    message: /nonce field longer than 12 bytes/,
+  assert.throws(() => key.seal(batch, 4, Uint32Array.of(0, 8, 4, 4, 8)), {
+    name: 'TypeError',
+    message: /AeadKey\.seal: layout must be a Uint32Array of 6 words/,
   });
-  assert.throws(() => key.seal(batch, 4, aeadLayout({ aadOffset: 0, aadLength: 8, nonceOffset: 4, nonceLength: 2, tagOffset: 8, payloadOffset: 24 })), {
-    name: 'RangeError',
-    message: /nonce field plus implicit IV must make exactly 12 bytes/,
+  assert.throws(() => key.open(batch, 4, new Uint32Array(7), results), {
+    name: 'TypeError',
+    message: /AeadKey\.open: layout must be a Uint32Array of 6 words/,
   });
-  assert.throws(() => key.seal(batch, 4, aeadLayout({ aadOffset: 0, aadLength: 5000, nonceOffset: 4, nonceLength: 4, tagOffset: 8, payloadOffset: 24 })), {
-    name: 'RangeError',
-    message: /AAD longer than 4096 bytes/,
-  });
+  assert.throws(
+    () => key.seal(batch, 4, aeadLayout({ aadOffset: 0, aadLength: 8, nonceOffset: 0, nonceLength: 13, tagOffset: 8, payloadOffset: 24 })),
+    {
+      name: 'RangeError',
+      message: /nonce field longer than 12 bytes/,
+    },
+  );
+  assert.throws(
+    () => key.seal(batch, 4, aeadLayout({ aadOffset: 0, aadLength: 8, nonceOffset: 4, nonceLength: 2, tagOffset: 8, payloadOffset: 24 })),
+    {
+      name: 'RangeError',
+      message: /nonce field plus implicit IV must make exactly 12 bytes/,
+    },
+  );
+  assert.throws(
+    () =>
+      key.seal(batch, 4, aeadLayout({ aadOffset: 0, aadLength: 5000, nonceOffset: 4, nonceLength: 4, tagOffset: 8, payloadOffset: 24 })),
+    {
+      name: 'RangeError',
+      message: /AAD longer than 4096 bytes/,
+    },
+  );
 
-  assert.throws(() => key.seal(batch, 5, V2_LAYOUT), { name: 'RangeError', message: /AeadKey\.seal: count 5 exceeds the offsets\/lengths arrays/ });
+  assert.throws(() => key.seal(batch, 5, V2_LAYOUT), {
+    name: 'RangeError',
+    message: /AeadKey\.seal: count 5 exceeds the offsets\/lengths arrays/,
+  });
   assert.throws(() => key.open(batch, 5, V2_LAYOUT, new Uint8Array(5)), { name: 'RangeError', message: /AeadKey\.open: count 5 exceeds/ });
   assert.throws(() => key.open(batch, -1, V2_LAYOUT, results), { name: 'RangeError', message: /count -1 exceeds/ });
   assert.throws(() => key.open(batch, 4, V2_LAYOUT, new Uint8Array(3)), { name: 'RangeError', message: /results is shorter than count/ });
@@ -547,15 +618,24 @@ test('bad layouts, counts and offsets are exceptions naming the problem', () => 
   // A slot that starts, or ends, outside the memory.
   const beyond = new PacketBatch(new Uint8Array(256), Uint32Array.of(0, 300), 100);
   beyond.lengths.set([60, 60]);
-  assert.throws(() => key.seal(beyond, 2, V2_LAYOUT), { name: 'RangeError', message: /AeadKey\.seal: packet 1 \(offset 300, 60 bytes\) lies outside the 256-byte memory/ });
+  assert.throws(() => key.seal(beyond, 2, V2_LAYOUT), {
+    name: 'RangeError',
+    message: /AeadKey\.seal: packet 1 \(offset 300, 60 bytes\) lies outside the 256-byte memory/,
+  });
   const straddling = new PacketBatch(new Uint8Array(256), Uint32Array.of(0, 200), 100);
   straddling.lengths.set([60, 60]);
-  assert.throws(() => key.open(straddling, 2, V2_LAYOUT, results), { name: 'RangeError', message: /AeadKey\.open: packet 1 \(offset 200, 60 bytes\) lies outside the 256-byte memory/ });
+  assert.throws(() => key.open(straddling, 2, V2_LAYOUT, results), {
+    name: 'RangeError',
+    message: /AeadKey\.open: packet 1 \(offset 200, 60 bytes\) lies outside the 256-byte memory/,
+  });
 
   // Sealing is our own output: a packet shorter than its layout is a caller bug, not hostile input.
   const short = PacketBatch.allocate(2, 64);
   short.lengths.set([40, 10]);
-  assert.throws(() => key.seal(short, 2, V2_LAYOUT), { name: 'RangeError', message: /AeadKey\.seal: packet 1 \(10 bytes\) is shorter than its layout/ });
+  assert.throws(() => key.seal(short, 2, V2_LAYOUT), {
+    name: 'RangeError',
+    message: /AeadKey\.seal: packet 1 \(10 bytes\) is shorter than its layout/,
+  });
 
   // None of that disturbed the key: the original batch still opens.
   assert.equal(key.open(batch, 4, V2_LAYOUT, results), 0);
@@ -572,7 +652,11 @@ test('one-direction keys refuse the other direction; a destroyed key refuses bot
   assert.throws(() => sealOnly.open(batch, 4, V2_LAYOUT, results), { message: /AeadKey\.open: no open key \(destroyed or seal-only\)/ });
   assert.equal(openOnly.open(batch, 4, V2_LAYOUT, results), 0);
 
-  const both = new AeadKey('AES-128-GCM', { key: new Uint8Array(16).fill(5), implicitIv: new Uint8Array(8) }, { key: new Uint8Array(16).fill(5), implicitIv: new Uint8Array(8) });
+  const both = new AeadKey(
+    'AES-128-GCM',
+    { key: new Uint8Array(16).fill(5), implicitIv: new Uint8Array(8) },
+    { key: new Uint8Array(16).fill(5), implicitIv: new Uint8Array(8) },
+  );
   const mine = sealedBatch(both);
   both.destroy();
   both.destroy(); // idempotent

@@ -24,7 +24,10 @@ test('TUN without CAP_NET_ADMIN: EPERM naming the call, no descriptor leaked', (
 test('TUN with an invalid name: RangeError before any system call', () => {
   const before = openDescriptors();
   for (const name of ['a/b', 'has space', 'x'.repeat(16), '..', 'eth0:1']) {
-    assert.throws(() => TunDevice.open({ name }), (error: Error) => error instanceof RangeError && /invalid interface name/.test(error.message));
+    assert.throws(
+      () => TunDevice.open({ name }),
+      (error: Error) => error instanceof RangeError && /invalid interface name/.test(error.message),
+    );
   }
   assert.equal(openDescriptors(), before);
 });
@@ -37,7 +40,8 @@ test('a port in use without SO_REUSEPORT: EADDRINUSE, and the failed socket is c
   for (let i = 0; i < 50; i++) {
     assert.throws(
       () => UdpSocket.open({ family: 4, address: '127.0.0.1', port }),
-      (error: NodeJS.ErrnoException) => error.code === 'EADDRINUSE' && error.message === `bind 127.0.0.1:${port}: EADDRINUSE (Address already in use)`,
+      (error: NodeJS.ErrnoException) =>
+        error.code === 'EADDRINUSE' && error.message === `bind 127.0.0.1:${port}: EADDRINUSE (Address already in use)`,
     );
   }
   // Even with SO_REUSEPORT on the newcomer: the holder did not opt in.
@@ -77,7 +81,10 @@ test('a closed handle: EBADF naming the call, close is idempotent', () => {
   socket.close();
   socket.close();
   assert.equal(socket.closed, true);
-  assert.throws(() => socket.recv(PacketBatch.allocate(1, 100), new PeerAddresses(1)), (error: NodeJS.ErrnoException) => error.code === 'EBADF' && /UdpSocket.recv/.test(error.message));
+  assert.throws(
+    () => socket.recv(PacketBatch.allocate(1, 100), new PeerAddresses(1)),
+    (error: NodeJS.ErrnoException) => error.code === 'EBADF' && /UdpSocket.recv/.test(error.message),
+  );
   assert.throws(() => socket.poll(1, () => undefined), { code: 'EBADF' });
   const key = new AeadKey('AES-128-GCM', { key: new Uint8Array(16), implicitIv: new Uint8Array(8) }, null);
   key.destroy();

@@ -20,7 +20,11 @@ function waitFor(condition: () => boolean, timeoutMs: number, what: string): Pro
 }
 
 /** Receives on `socket` via the readiness poll until `count` datagrams arrived. */
-function receiveCount(socket: UdpSocket, count: number, capacity = 2048): Promise<{ payloads: Buffer[]; from: { family: number; address: string; port: number }[] }> {
+function receiveCount(
+  socket: UdpSocket,
+  count: number,
+  capacity = 2048,
+): Promise<{ payloads: Buffer[]; from: { family: number; address: string; port: number }[] }> {
   const batch = PacketBatch.allocate(16, capacity);
   const addresses = new PeerAddresses(16);
   const payloads: Buffer[] = [];

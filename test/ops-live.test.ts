@@ -37,8 +37,10 @@ async function waitUntil(what: string, check: () => boolean, timeoutMs: number, 
 
 /** The server config both implementations run (only the file paths differ). */
 function serverConfig(lab: VpnLab, statusFile: string, version: 1 | 2 | 3): string {
-  return `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.154.0.0 255.255.255.0\nserver-ipv6 fd00:154::/64\n` +
-    `keepalive 10 60\n${lab.serverTlsLines()}dh none\nstatus ${statusFile} 1\nstatus-version ${version}\nverb 3\n`;
+  return (
+    `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.154.0.0 255.255.255.0\nserver-ipv6 fd00:154::/64\n` +
+    `keepalive 10 60\n${lab.serverTlsLines()}dh none\nstatus ${statusFile} 1\nstatus-version ${version}\nverb 3\n`
+  );
 }
 
 function clientConfig(lab: VpnLab): string {
@@ -55,7 +57,21 @@ const ROUTE = `(?:${V4}|${V6})(?:/\\d+)?C?`;
 const V2_FORMATS: Record<string, readonly string[]> = {
   TITLE: ['TITLE', '.+'],
   TIME: ['TIME', TIME, UNIX],
-  CLIENT_LIST: ['CLIENT_LIST', '[^,\t]+', V4_PORT, V4, V6, String.raw`\d+`, String.raw`\d+`, TIME, UNIX, '[^,\t]+', String.raw`\d+`, String.raw`\d+`, '[A-Z0-9-]+'],
+  CLIENT_LIST: [
+    'CLIENT_LIST',
+    '[^,\t]+',
+    V4_PORT,
+    V4,
+    V6,
+    String.raw`\d+`,
+    String.raw`\d+`,
+    TIME,
+    UNIX,
+    '[^,\t]+',
+    String.raw`\d+`,
+    String.raw`\d+`,
+    '[A-Z0-9-]+',
+  ],
   ROUTING_TABLE: ['ROUTING_TABLE', ROUTE, '[^,\t]+', V4_PORT, TIME, UNIX],
   GLOBAL_STATS: ['GLOBAL_STATS', '[^,\t]+', String.raw`\d+`],
   END: ['END'],
@@ -67,7 +83,13 @@ const V1_FORMATS: Record<string, readonly string[]> = {
   'Virtual Address,Common Name,Real Address,Last Ref': [ROUTE, '[^,]+', V4_PORT, TIME],
   'GLOBAL STATS': ['Max bcast/mcast queue length', String.raw`\d+`],
 };
-const V1_FIXED = new Set(['OpenVPN CLIENT LIST', ...Object.keys(V1_FORMATS).filter((k) => k.includes(',')), 'ROUTING TABLE', 'GLOBAL STATS', 'END']);
+const V1_FIXED = new Set([
+  'OpenVPN CLIENT LIST',
+  ...Object.keys(V1_FORMATS).filter((k) => k.includes(',')),
+  'ROUTING TABLE',
+  'GLOBAL STATS',
+  'END',
+]);
 
 /** What a status file looks like with the values taken out: one shape string per line. */
 function shape(lines: readonly string[], version: 1 | 2 | 3): string[] {
@@ -100,7 +122,11 @@ function shape(lines: readonly string[], version: 1 | 2 | 3): string[] {
 }
 
 /** Starts the server (openvpn or shardvpn) and the stock client of one lab; resolves with the status lines. */
-async function serveOneClient(lab: VpnLab, kind: 'openvpn' | 'shardvpn', version: 1 | 2 | 3): Promise<{ lines: string[]; stop: () => Promise<void> }> {
+async function serveOneClient(
+  lab: VpnLab,
+  kind: 'openvpn' | 'shardvpn',
+  version: 1 | 2 | 3,
+): Promise<{ lines: string[]; stop: () => Promise<void> }> {
   const statusFile = path.join(lab.dir, `status-v${version}`);
   const config = serverConfig(lab, statusFile, version);
   let server: LabProcess;
@@ -121,7 +147,12 @@ async function serveOneClient(lab: VpnLab, kind: 'openvpn' | 'shardvpn', version
       const text = existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : '';
       return text.includes('10.154.0.2') && text.includes('fd00:154::1000');
     };
-    await waitUntil(`${kind}'s status file to list the client`, listed, 10_000, () => (existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : 'no file') + server.log().slice(-2000));
+    await waitUntil(
+      `${kind}'s status file to list the client`,
+      listed,
+      10_000,
+      () => (existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : 'no file') + server.log().slice(-2000),
+    );
     const text = readFileSync(statusFile, 'utf8');
     assert.ok(text.endsWith('\nEND\n'), `${kind} v${version}: ends with END and \\n`);
     return { lines: text.split('\n').slice(0, -1), stop };
@@ -134,20 +165,33 @@ async function serveOneClient(lab: VpnLab, kind: 'openvpn' | 'shardvpn', version
 test('status files of versions 1, 2 and 3: the same shape from OpenVPN 2.6 and shardvpn', { timeout: 60_000 }, async (t) => {
   clientRows = null;
   for (const version of [1, 2, 3] as const) {
-    const started = await Promise.allSettled([serveOneClient(openvpnLab, 'openvpn', version), serveOneClient(shardvpnLab, 'shardvpn', version)]);
+    const started = await Promise.allSettled([
+      serveOneClient(openvpnLab, 'openvpn', version),
+      serveOneClient(shardvpnLab, 'shardvpn', version),
+    ]);
     const [theirs, ours] = started.map((s) => (s.status === 'fulfilled' ? s.value : null));
     try {
       for (const s of started) if (s.status === 'rejected') throw s.reason;
       assert.ok(theirs && ours);
       if (version === 2) {
-        clientRows = { openvpn: theirs.lines.find((l) => l.startsWith('CLIENT_LIST,')) ?? '', shardvpn: ours.lines.find((l) => l.startsWith('CLIENT_LIST,')) ?? '' };
+        clientRows = {
+          openvpn: theirs.lines.find((l) => l.startsWith('CLIENT_LIST,')) ?? '',
+          shardvpn: ours.lines.find((l) => l.startsWith('CLIENT_LIST,')) ?? '',
+        };
         t.diagnostic(`client rows: openvpn ${clientRows.openvpn} | shardvpn ${clientRows.shardvpn}`);
       }
       const context = `\n--- openvpn ---\n${theirs.lines.join('\n')}\n--- shardvpn ---\n${ours.lines.join('\n')}`;
-      assert.deepEqual(shape(ours.lines, version), shape(theirs.lines, version), `v${version}: same line kinds, headers and columns${context}`);
+      assert.deepEqual(
+        shape(ours.lines, version),
+        shape(theirs.lines, version),
+        `v${version}: same line kinds, headers and columns${context}`,
+      );
       // Both assigned the first pool addresses to their one client.
       const routes = (lines: string[]): string[] =>
-        lines.filter((l) => /^(?:ROUTING_TABLE[,\t])?(?:10\.154|fd00:154)/.test(l)).map((l) => l.split(/[,\t]/)[version === 1 ? 0 : 1] as string).sort();
+        lines
+          .filter((l) => /^(?:ROUTING_TABLE[,\t])?(?:10\.154|fd00:154)/.test(l))
+          .map((l) => l.split(/[,\t]/)[version === 1 ? 0 : 1] as string)
+          .sort();
       assert.deepEqual(routes(ours.lines), ['10.154.0.2', 'fd00:154::1000'], context);
       assert.deepEqual(routes(theirs.lines), ['10.154.0.2', 'fd00:154::1000'], context);
     } finally {
@@ -200,8 +244,12 @@ class ManagementClient {
   /** Waits for a line matching `pattern` at index `from` or later; resolves with its index. */
   async waitLine(pattern: RegExp, from = 0, timeoutMs = 10_000): Promise<number> {
     let index = -1;
-    await waitUntil(`management line ${pattern}`, () => (index = this.lines.findIndex((l, i) => i >= from && pattern.test(l))) >= 0, timeoutMs,
-      () => this.lines.slice(-40).join('\n'));
+    await waitUntil(
+      `management line ${pattern}`,
+      () => (index = this.lines.findIndex((l, i) => i >= from && pattern.test(l))) >= 0,
+      timeoutMs,
+      () => this.lines.slice(-40).join('\n'),
+    );
     return index;
   }
 
@@ -255,16 +303,25 @@ test('management interface of a live shardvpn server: status, load-stats, kill, 
     const envEnd = await operator.waitLine(/^>CLIENT:ENV,END$/, connectAt);
     const connectEnv = operator.lines.slice(connectAt + 1, envEnd);
     assert.ok(connectEnv.includes('>CLIENT:ENV,common_name=client'), connectEnv.join('\n'));
-    assert.ok(connectEnv.some((l) => /^>CLIENT:ENV,trusted_ip=10\.150\.0\.10$/.test(l)), connectEnv.join('\n'));
+    assert.ok(
+      connectEnv.some((l) => /^>CLIENT:ENV,trusted_ip=10\.150\.0\.10$/.test(l)),
+      connectEnv.join('\n'),
+    );
     await operator.waitLine(new RegExp(`^>CLIENT:ESTABLISHED,${cid}$`), connectAt);
-    assert.ok(operator.lines.slice(operatorLinesBefore).every((l) => !l.startsWith('ERROR')), 'the vandal\'s errors went to the vandal only');
+    assert.ok(
+      operator.lines.slice(operatorLinesBefore).every((l) => !l.startsWith('ERROR')),
+      "the vandal's errors went to the vandal only",
+    );
 
     // status 2 lists the client; load-stats counts it.
     const status = await operator.command('status 2', /^END$/);
     assert.match(status[0] as string, /^TITLE,shardvpn /);
     const row = status.find((l) => l.startsWith('CLIENT_LIST,'));
     assert.ok(row !== undefined, status.join('\n'));
-    assert.match(row, new RegExp(`^CLIENT_LIST,client,10\\.150\\.0\\.10:\\d+,10\\.155\\.0\\.2,,\\d+,\\d+,${TIME},${UNIX},UNDEF,${cid},\\d+,AES-256-GCM$`));
+    assert.match(
+      row,
+      new RegExp(`^CLIENT_LIST,client,10\\.150\\.0\\.10:\\d+,10\\.155\\.0\\.2,,\\d+,\\d+,${TIME},${UNIX},UNDEF,${cid},\\d+,AES-256-GCM$`),
+    );
     assert.ok(status.includes('HEADER,ROUTING_TABLE,Virtual Address,Common Name,Real Address,Last Ref,Last Ref (time_t)'));
     const stats = await operator.command('load-stats');
     assert.match(stats[0] as string, /^SUCCESS: nclients=1,bytesin=\d+,bytesout=\d+$/);
@@ -295,8 +352,14 @@ test('management interface of a live shardvpn server: status, load-stats, kill, 
     const gone = await operator.waitLine(new RegExp(`^>CLIENT:DISCONNECT,${cid2}$`), leaveFrom);
     const goneEnd = await operator.waitLine(/^>CLIENT:ENV,END$/, gone);
     const goneEnv = operator.lines.slice(gone + 1, goneEnd);
-    assert.ok(goneEnv.some((l) => /^>CLIENT:ENV,bytes_received=[1-9]\d*$/.test(l)), goneEnv.join('\n'));
-    assert.ok(goneEnv.some((l) => /^>CLIENT:ENV,bytes_sent=[1-9]\d*$/.test(l)), goneEnv.join('\n'));
+    assert.ok(
+      goneEnv.some((l) => /^>CLIENT:ENV,bytes_received=[1-9]\d*$/.test(l)),
+      goneEnv.join('\n'),
+    );
+    assert.ok(
+      goneEnv.some((l) => /^>CLIENT:ENV,bytes_sent=[1-9]\d*$/.test(l)),
+      goneEnv.join('\n'),
+    );
     assert.deepEqual(await operator.command('nclients'), ['SUCCESS: nclients=0']);
 
     // The vandal vanishes mid-command; the operator carries on.
@@ -340,19 +403,37 @@ test('management kill by common name drops only that client; a half-sent command
     const [kept, victim] = await Promise.all([
       // Only the kept client: a pushed ping-restart 3 could fire on a 2-3 s stall of a slow box,
       // and this client must never restart.
-      lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\npull-filter ignore "ping-restart"\nping-restart 30\n`),
+      lab.startOpenvpnClient(
+        0,
+        `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\npull-filter ignore "ping-restart"\nping-restart 30\n`,
+      ),
       lab.startOpenvpnClient(1, `${base}cert ${revokedCert}\nkey ${revokedKey}\n`),
     ]);
     // status 2 CLIENT_LIST rows as `common name/client id`, sorted.
     const listed = async (): Promise<string[]> => {
       const status = await op.command('status 2', /^END$/);
-      return status.filter((l) => l.startsWith('CLIENT_LIST,')).map((l) => { const f = l.split(','); return `${f[1]}/${f[10]}`; }).sort();
+      return status
+        .filter((l) => l.startsWith('CLIENT_LIST,'))
+        .map((l) => {
+          const f = l.split(',');
+          return `${f[1]}/${f[10]}`;
+        })
+        .sort();
     };
     const established = async (): Promise<string[]> => (await listed()).map((row) => row.split('/')[0] as string);
-    await waitUntil('both clients listed', () => op.lines.filter((l) => /^>CLIENT:ESTABLISHED,\d+$/.test(l)).length >= 2, 5000, () => op.lines.join('\n'));
+    await waitUntil(
+      'both clients listed',
+      () => op.lines.filter((l) => /^>CLIENT:ESTABLISHED,\d+$/.test(l)).length >= 2,
+      5000,
+      () => op.lines.join('\n'),
+    );
     assert.deepEqual(await established(), ['client', 'revoked']);
     // The cid of the victim: the CONNECT whose env names common_name=revoked.
-    const victimConnect = op.lines.findIndex((l, i) => /^>CLIENT:CONNECT,\d+,\d+$/.test(l) && op.lines.slice(i + 1).find((e) => e.startsWith('>CLIENT:ENV,common_name=')) === '>CLIENT:ENV,common_name=revoked');
+    const victimConnect = op.lines.findIndex(
+      (l, i) =>
+        /^>CLIENT:CONNECT,\d+,\d+$/.test(l) &&
+        op.lines.slice(i + 1).find((e) => e.startsWith('>CLIENT:ENV,common_name=')) === '>CLIENT:ENV,common_name=revoked',
+    );
     assert.ok(victimConnect >= 0, op.lines.join('\n'));
     const victimCid = (op.lines[victimConnect] as string).split(',')[1] as string;
     const keptRow = (await listed()).find((row) => row.startsWith('client/')) as string;
@@ -376,7 +457,10 @@ test('management kill by common name drops only that client; a half-sent command
     await sleep(300);
     const afterHalf = await listed();
     assert.ok(afterHalf.includes(keptRow), `the half-sent kill did nothing: ${keptRow} in ${afterHalf.join(' ')}`);
-    assert.ok(op.lines.slice(killFrom).every((l) => !l.startsWith('ERROR')), op.lines.slice(killFrom).join('\n'));
+    assert.ok(
+      op.lines.slice(killFrom).every((l) => !l.startsWith('ERROR')),
+      op.lines.slice(killFrom).join('\n'),
+    );
 
     await pingDone;
     // Every probe 1..20 answered: no packet lost across the kill.
@@ -402,48 +486,66 @@ test('management kill by common name drops only that client; a half-sent command
 // management-client-auth, as SSO and admin front ends use it: each new client waits after
 // >CLIENT:CONNECT until the management client answers; client-auth's config block is applied
 // like client-connect output, client-deny sends AUTH_FAILED with the client reason.
-test('management-client-auth: client-auth admits with its config block, client-deny refuses with a reason', { timeout: 60_000 }, async () => {
-  const lab = VpnLab.create(2);
-  const socketPath = path.join(lab.dir, 'management-auth.sock');
-  try {
-    const server = await lab.startShardvpn(
-      `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.162.0.0 255.255.255.0\nkeepalive 10 60\n${lab.serverTlsLines()}` +
-        `management ${socketPath} unix\nmanagement-client-auth\nverb 3\n`,
-      'server-client-auth.conf',
-    );
-    await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
-    const operator = new ManagementClient(socketPath);
+test(
+  'management-client-auth: client-auth admits with its config block, client-deny refuses with a reason',
+  { timeout: 60_000 },
+  async () => {
+    const lab = VpnLab.create(2);
+    const socketPath = path.join(lab.dir, 'management-auth.sock');
     try {
-      await operator.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
-      const base = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nca ${lab.pki.files.ca}\nremote-cert-tls server\nverb 3\n`;
+      const server = await lab.startShardvpn(
+        `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.162.0.0 255.255.255.0\nkeepalive 10 60\n${lab.serverTlsLines()}` +
+          `management ${socketPath} unix\nmanagement-client-auth\nverb 3\n`,
+        'server-client-auth.conf',
+      );
+      await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
+      const operator = new ManagementClient(socketPath);
+      try {
+        await operator.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+        const base = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nca ${lab.pki.files.ca}\nremote-cert-tls server\nverb 3\n`;
 
-      const admitted = await lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\n`, null);
-      const connect = operator.lines[await operator.waitLine(/^>CLIENT:CONNECT,\d+,\d+$/, 0, 15_000)]!.split(',');
-      await sleep(1500);
-      assert.doesNotMatch(admitted.log(), /Initialization Sequence Completed/, 'the client waits for the verdict');
-      // Single sign-on style: the client is told to wait longer and shown where to log in.
-      assert.deepEqual(await operator.command(`client-pending-auth ${connect[1]} ${connect[2]} "WEB_AUTH::https://sso.example.invalid/login" 45`), ['SUCCESS: client-pending-auth command succeeded']);
-      await admitted.waitFor(/AUTH_PENDING received, extending handshake timeout from 60s to 45s/, 10_000);
-      const from = operator.lines.length;
-      operator.write(`client-auth ${connect[1]} ${connect[2]}\npush "route 10.163.0.0 255.255.255.0"\nEND\n`);
-      await operator.waitLine(/^SUCCESS: client-auth command succeeded$/, from);
-      await admitted.waitFor(/Initialization Sequence Completed/, 15_000);
-      assert.match(lab.clients[0]!.exec('ip', ['route']), /10\.163\.0\.0\/24 via 10\.162\.0\.1/);
-      assert.equal(lab.ping(lab.clients[0]!, '10.162.0.1'), 3);
-      assert.deepEqual(await operator.command(`client-auth-nt ${connect[1]} ${connect[2]}`), ['ERROR: client-auth command failed'], 'no longer waiting');
+        const admitted = await lab.startOpenvpnClient(0, `${base}cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\n`, null);
+        const connect = operator.lines[await operator.waitLine(/^>CLIENT:CONNECT,\d+,\d+$/, 0, 15_000)]!.split(',');
+        await sleep(1500);
+        assert.doesNotMatch(admitted.log(), /Initialization Sequence Completed/, 'the client waits for the verdict');
+        // Single sign-on style: the client is told to wait longer and shown where to log in.
+        assert.deepEqual(
+          await operator.command(`client-pending-auth ${connect[1]} ${connect[2]} "WEB_AUTH::https://sso.example.invalid/login" 45`),
+          ['SUCCESS: client-pending-auth command succeeded'],
+        );
+        await admitted.waitFor(/AUTH_PENDING received, extending handshake timeout from 60s to 45s/, 10_000);
+        const from = operator.lines.length;
+        operator.write(`client-auth ${connect[1]} ${connect[2]}\npush "route 10.163.0.0 255.255.255.0"\nEND\n`);
+        await operator.waitLine(/^SUCCESS: client-auth command succeeded$/, from);
+        await admitted.waitFor(/Initialization Sequence Completed/, 15_000);
+        assert.match(lab.clients[0]!.exec('ip', ['route']), /10\.163\.0\.0\/24 via 10\.162\.0\.1/);
+        assert.equal(lab.ping(lab.clients[0]!, '10.162.0.1'), 3);
+        assert.deepEqual(
+          await operator.command(`client-auth-nt ${connect[1]} ${connect[2]}`),
+          ['ERROR: client-auth command failed'],
+          'no longer waiting',
+        );
 
-      const refused = await lab.startOpenvpnClient(1, `${base}cert ${lab.file('revoked.crt', lab.pki.revokedClientCert)}\nkey ${lab.file('revoked.key', lab.pki.revokedClientKey)}\n`, null);
-      const second = operator.lines[await operator.waitLine(new RegExp(`^>CLIENT:CONNECT,(?!${connect[1]},)\\d+,\\d+$`), 0, 15_000)]!.split(',');
-      assert.deepEqual(await operator.command(`client-deny ${second[1]} ${second[2]} "not today" "go away"`), ['SUCCESS: client-deny command succeeded']);
-      await refused.waitFor(/AUTH_FAILED,go away/, 15_000);
-      await server.waitFor(/MANAGEMENT: client-deny: not today/, 5000);
-      await refused.stop();
-      await admitted.stop();
+        const refused = await lab.startOpenvpnClient(
+          1,
+          `${base}cert ${lab.file('revoked.crt', lab.pki.revokedClientCert)}\nkey ${lab.file('revoked.key', lab.pki.revokedClientKey)}\n`,
+          null,
+        );
+        const second =
+          operator.lines[await operator.waitLine(new RegExp(`^>CLIENT:CONNECT,(?!${connect[1]},)\\d+,\\d+$`), 0, 15_000)]!.split(',');
+        assert.deepEqual(await operator.command(`client-deny ${second[1]} ${second[2]} "not today" "go away"`), [
+          'SUCCESS: client-deny command succeeded',
+        ]);
+        await refused.waitFor(/AUTH_FAILED,go away/, 15_000);
+        await server.waitFor(/MANAGEMENT: client-deny: not today/, 5000);
+        await refused.stop();
+        await admitted.stop();
+      } finally {
+        operator.close();
+      }
+      assert.equal(await server.stop(), 0, server.log().slice(-2000));
     } finally {
-      operator.close();
+      await lab.cleanup();
     }
-    assert.equal(await server.stop(), 0, server.log().slice(-2000));
-  } finally {
-    await lab.cleanup();
-  }
-});
+  },
+);

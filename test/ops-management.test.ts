@@ -8,7 +8,12 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagementServer, managementListenFromOptions, readManagementPassword, type ManagementServerOptions } from '../src/main/ops/management';
+import {
+  ManagementServer,
+  managementListenFromOptions,
+  readManagementPassword,
+  type ManagementServerOptions,
+} from '../src/main/ops/management';
 import { FakeServerView, TITLE, client } from './helpers/fake-server-view';
 import { startRealServers } from './helpers/real-openvpn-server';
 
@@ -87,7 +92,10 @@ class Client {
   }
 }
 
-async function startTcp(view: FakeServerView, extra: Partial<ManagementServerOptions> = {}): Promise<{ server: ManagementServer; port: number }> {
+async function startTcp(
+  view: FakeServerView,
+  extra: Partial<ManagementServerOptions> = {},
+): Promise<{ server: ManagementServer; port: number }> {
   const server = new ManagementServer({ listen: { kind: 'tcp', host: '127.0.0.1', port: 0 }, view, clock: () => NOW_MS, ...extra });
   await server.start();
   return { server, port: (server.address() as AddressInfo).port };
@@ -96,7 +104,15 @@ async function startTcp(view: FakeServerView, extra: Partial<ManagementServerOpt
 function twoClientView(): FakeServerView {
   const view = new FakeServerView([
     client({ cid: 0, commonName: 'alice', bytesReceived: 11, bytesSent: 22 }),
-    client({ cid: 5, peerId: 1, commonName: 'bob', realAddress: { family: 4, address: '192.0.2.9', port: 40000 }, virtualAddress: '10.8.0.3', bytesReceived: 33, bytesSent: 44 }),
+    client({
+      cid: 5,
+      peerId: 1,
+      commonName: 'bob',
+      realAddress: { family: 4, address: '192.0.2.9', port: 40000 },
+      virtualAddress: '10.8.0.3',
+      bytesReceived: 33,
+      bytesSent: 44,
+    }),
   ]);
   view.statusVersion = 2;
   view.stats = { nclients: 2, bytesIn: 1000, bytesOut: 2000 };
@@ -131,17 +147,29 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     assert.deepEqual(await c.cmd('client-auth 3 y'), ['ERROR: cannot parse KID']);
     assert.deepEqual(await c.cmd('client-deny 3 0'), ["ERROR: the 'client-deny' command requires at least 3 parameters"]);
     assert.deepEqual(await c.cmd('client-auth 3 1\nEND'), ['ERROR: client-auth command failed'], 'wrong key id');
-    assert.deepEqual(await c.cmd('client-auth 3 0\npush "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND'), ['SUCCESS: client-auth command succeeded']);
-    assert.deepEqual(view.verdicts, [{ cid: 3, keyId: 0, verdict: { allow: true, config: 'push "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0' } }]);
+    assert.deepEqual(await c.cmd('client-auth 3 0\npush "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND'), [
+      'SUCCESS: client-auth command succeeded',
+    ]);
+    assert.deepEqual(view.verdicts, [
+      { cid: 3, keyId: 0, verdict: { allow: true, config: 'push "route 10.9.0.0 255.255.0.0"\nifconfig-push 10.8.0.9 255.255.255.0' } },
+    ]);
     assert.deepEqual(await c.cmd('client-deny 3 0 "too late"'), ['ERROR: client-deny command failed'], 'answered already');
     view.waiting.set(5, 0);
-    assert.deepEqual(await c.cmd('client-pending-auth 5 0 "WEB_AUTH::https://sso.example.invalid/x" 120'), ['SUCCESS: client-pending-auth command succeeded']);
+    assert.deepEqual(await c.cmd('client-pending-auth 5 0 "WEB_AUTH::https://sso.example.invalid/x" 120'), [
+      'SUCCESS: client-pending-auth command succeeded',
+    ]);
     assert.deepEqual(view.pendingAuths, [{ cid: 5, keyId: 0, extra: 'WEB_AUTH::https://sso.example.invalid/x', timeoutS: 120 }]);
     assert.deepEqual(await c.cmd('client-pending-auth 5 0 x y'), ['ERROR: cannot parse TIMEOUT']);
-    assert.deepEqual(await c.cmd('client-pending-auth 6 0 x 5'), ['ERROR: client-pending-auth command failed. Extra parameter might be too long']);
+    assert.deepEqual(await c.cmd('client-pending-auth 6 0 x 5'), [
+      'ERROR: client-pending-auth command failed. Extra parameter might be too long',
+    ]);
     view.waiting.set(4, 1);
     assert.deepEqual(await c.cmd('client-deny 4 1 "bad user" "ask the helpdesk"'), ['SUCCESS: client-deny command succeeded']);
-    assert.deepEqual(view.verdicts[1], { cid: 4, keyId: 1, verdict: { allow: false, reason: 'bad user', clientReason: 'ask the helpdesk' } });
+    assert.deepEqual(view.verdicts[1], {
+      cid: 4,
+      keyId: 1,
+      verdict: { allow: false, reason: 'bad user', clientReason: 'ask the helpdesk' },
+    });
     assert.deepEqual(await c.cmd('verb'), ['SUCCESS: verb=3']);
     assert.deepEqual(await c.cmd('verb 5'), ['SUCCESS: verb level changed']);
     assert.equal(view.verb(), 5);
@@ -167,7 +195,15 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     assert.deepEqual(await c.cmd('client-kill 99'), ['ERROR: client-kill command failed']);
     assert.deepEqual(await c.cmd('client-kill x'), ['ERROR: cannot parse CID']);
     assert.deepEqual(await c.cmd('client-kill'), ["ERROR: the 'client-kill' command requires at least 1 parameter"]);
-    assert.deepEqual(view.kills, ['cn alice', 'cn nobody here', 'addr 192.0.2.9:40000', 'addr 1.2.3.4:5', 'cid 5 HALT', 'cid 0 (default)', 'cid 99 (default)']);
+    assert.deepEqual(view.kills, [
+      'cn alice',
+      'cn nobody here',
+      'addr 192.0.2.9:40000',
+      'addr 1.2.3.4:5',
+      'cid 5 HALT',
+      'cid 0 (default)',
+      'cid 99 (default)',
+    ]);
 
     assert.deepEqual(await c.cmd('signal SIGUSR2'), ['SUCCESS: signal SIGUSR2 thrown']);
     assert.deepEqual(await c.cmd('signal SIGHUP'), ['SUCCESS: signal SIGHUP thrown']);
@@ -179,7 +215,12 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     server.log('Initialization Sequence Completed');
     server.log('something odd', 'W');
     server.log('third');
-    assert.deepEqual(await c.cmd('log all', true), ['1700000200,I,Initialization Sequence Completed', '1700000200,W,something odd', '1700000200,I,third', 'END']);
+    assert.deepEqual(await c.cmd('log all', true), [
+      '1700000200,I,Initialization Sequence Completed',
+      '1700000200,W,something odd',
+      '1700000200,I,third',
+      'END',
+    ]);
     assert.deepEqual(await c.cmd('log 1', true), ['1700000200,I,third', 'END']);
     assert.deepEqual(await c.cmd('log on'), ['SUCCESS: real-time log notification set to ON']);
     server.log('live line');
@@ -187,9 +228,19 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
     assert.deepEqual(await c.cmd('log off'), ['SUCCESS: real-time log notification set to OFF']);
 
     server.setState({ name: 'CONNECTING' });
-    server.setState({ name: 'CONNECTED', detail: 'SUCCESS', localIp: '10.8.0.1', local: { address: '127.0.0.1', port: 1194 }, localIp6: 'fd00::1' });
+    server.setState({
+      name: 'CONNECTED',
+      detail: 'SUCCESS',
+      localIp: '10.8.0.1',
+      local: { address: '127.0.0.1', port: 1194 },
+      localIp6: 'fd00::1',
+    });
     assert.deepEqual(await c.cmd('state', true), ['1700000200,CONNECTED,SUCCESS,10.8.0.1,,,127.0.0.1,1194,fd00::1', 'END']);
-    assert.deepEqual(await c.cmd('state all', true), ['1700000200,CONNECTING,,,,,,', '1700000200,CONNECTED,SUCCESS,10.8.0.1,,,127.0.0.1,1194,fd00::1', 'END']);
+    assert.deepEqual(await c.cmd('state all', true), [
+      '1700000200,CONNECTING,,,,,,',
+      '1700000200,CONNECTED,SUCCESS,10.8.0.1,,,127.0.0.1,1194,fd00::1',
+      'END',
+    ]);
 
     assert.deepEqual(await c.cmd('state on'), ['SUCCESS: real-time state notification set to ON']);
     server.setState({ name: 'EXITING', detail: 'SIGTERM' });
@@ -233,7 +284,11 @@ test('password: prompt, silent retry, success, and three strikes', async () => {
       a.take();
       view.emit({ type: 'established', cid: 1, env: {} });
       a.socket.write('sekrit\n');
-      assert.equal(await a.waitFor((t) => t.endsWith(`${GREETING}\r\n`)), `SUCCESS: password is correct\r\n${GREETING}\r\n`, 'no notification before the password');
+      assert.equal(
+        await a.waitFor((t) => t.endsWith(`${GREETING}\r\n`)),
+        `SUCCESS: password is correct\r\n${GREETING}\r\n`,
+        'no notification before the password',
+      );
       a.take();
       assert.deepEqual(await a.cmd('pid'), ['SUCCESS: pid=4242']);
       a.end();
@@ -271,13 +326,27 @@ test('client notifications reach every management client, in order, with n_clien
     view.emit({ type: 'established', cid: 3, env });
     view.emit({ type: 'disconnect', cid: 3, env: { ...env, bytes_received: '10', bytes_sent: '20' } });
     const expected = [
-      '>CLIENT:CONNECT,3,0', '>CLIENT:ENV,n_clients=2', '>CLIENT:ENV,common_name=alice', '>CLIENT:ENV,untrusted_ip=198.51.100.7',
-      '>CLIENT:ENV,untrusted_port=51820', '>CLIENT:ENV,END',
-      '>CLIENT:ADDRESS,3,10.8.0.2,1', '>CLIENT:ADDRESS,3,10.200.0.0/255.255.255.0,0',
-      '>CLIENT:ESTABLISHED,3', '>CLIENT:ENV,n_clients=2', '>CLIENT:ENV,common_name=alice', '>CLIENT:ENV,untrusted_ip=198.51.100.7',
-      '>CLIENT:ENV,untrusted_port=51820', '>CLIENT:ENV,END',
-      '>CLIENT:DISCONNECT,3', '>CLIENT:ENV,common_name=alice', '>CLIENT:ENV,untrusted_ip=198.51.100.7', '>CLIENT:ENV,untrusted_port=51820',
-      '>CLIENT:ENV,bytes_received=10', '>CLIENT:ENV,bytes_sent=20', '>CLIENT:ENV,END',
+      '>CLIENT:CONNECT,3,0',
+      '>CLIENT:ENV,n_clients=2',
+      '>CLIENT:ENV,common_name=alice',
+      '>CLIENT:ENV,untrusted_ip=198.51.100.7',
+      '>CLIENT:ENV,untrusted_port=51820',
+      '>CLIENT:ENV,END',
+      '>CLIENT:ADDRESS,3,10.8.0.2,1',
+      '>CLIENT:ADDRESS,3,10.200.0.0/255.255.255.0,0',
+      '>CLIENT:ESTABLISHED,3',
+      '>CLIENT:ENV,n_clients=2',
+      '>CLIENT:ENV,common_name=alice',
+      '>CLIENT:ENV,untrusted_ip=198.51.100.7',
+      '>CLIENT:ENV,untrusted_port=51820',
+      '>CLIENT:ENV,END',
+      '>CLIENT:DISCONNECT,3',
+      '>CLIENT:ENV,common_name=alice',
+      '>CLIENT:ENV,untrusted_ip=198.51.100.7',
+      '>CLIENT:ENV,untrusted_port=51820',
+      '>CLIENT:ENV,bytes_received=10',
+      '>CLIENT:ENV,bytes_sent=20',
+      '>CLIENT:ENV,END',
     ];
     assert.equal(await a.waitFor((t) => t.split('\r\n').length > expected.length), expected.join('\r\n') + '\r\n');
     // env-filter 2 passes only OpenVPN's listed names (untrusted_ip, bytes_*); n_clients is filtered too.
@@ -310,7 +379,10 @@ test('garbage, over-long lines, floods and vanishing clients never disturb anoth
     bad.socket.write('x'.repeat(5000));
     assert.deepEqual(await good.cmd('pid'), ['SUCCESS: pid=4242'], 'the other client is served meanwhile');
     bad.socket.write('y'.repeat(5000) + '\npid\n');
-    assert.equal(await bad.waitFor((t) => t.split('\r\n').length >= 3), 'ERROR: command line longer than 1024 bytes, discarded\r\nSUCCESS: pid=4242\r\n');
+    assert.equal(
+      await bad.waitFor((t) => t.split('\r\n').length >= 3),
+      'ERROR: command line longer than 1024 bytes, discarded\r\nSUCCESS: pid=4242\r\n',
+    );
     bad.take();
     // A flood from a client that does not read: dropped once its unread output passes the bound.
     bad.socket.pause();
@@ -330,7 +402,10 @@ test('garbage, over-long lines, floods and vanishing clients never disturb anoth
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(server.sessionCount, 1);
     view.emit({ type: 'established', cid: 9, env: {} });
-    assert.equal(await good.waitFor((t) => t.endsWith('END\r\n')), '>CLIENT:ESTABLISHED,9\r\n>CLIENT:ENV,n_clients=2\r\n>CLIENT:ENV,END\r\n');
+    assert.equal(
+      await good.waitFor((t) => t.endsWith('END\r\n')),
+      '>CLIENT:ESTABLISHED,9\r\n>CLIENT:ENV,n_clients=2\r\n>CLIENT:ENV,END\r\n',
+    );
     good.take();
     assert.deepEqual(await good.cmd('pid'), ['SUCCESS: pid=4242']);
   } finally {
@@ -344,7 +419,10 @@ test('listen errors name the directive; unix sockets; close() closes every clien
   const view = twoClientView();
   const { server, port } = await startTcp(view);
   const clash = new ManagementServer({ listen: { kind: 'tcp', host: '127.0.0.1', port }, view });
-  await assert.rejects(clash.start(), new RegExp(`^Error: management 127\\.0\\.0\\.1 ${port}: cannot listen: address already in use \\(EADDRINUSE\\)$`));
+  await assert.rejects(
+    clash.start(),
+    new RegExp(`^Error: management 127\\.0\\.0\\.1 ${port}: cannot listen: address already in use \\(EADDRINUSE\\)$`),
+  );
   const c = await Client.open({ port });
   await c.greeting();
   await server.close();
@@ -366,13 +444,22 @@ test('listen errors name the directive; unix sockets; close() closes every clien
     await unix.close();
     assert.ok(!existsSync(path), 'the socket file is removed on close');
     writeFileSync(path, 'not a socket');
-    await assert.rejects(new ManagementServer({ listen: { kind: 'unix', path }, view }).start(), /management .*mgmt\.sock unix: .* is not a socket/);
+    await assert.rejects(
+      new ManagementServer({ listen: { kind: 'unix', path }, view }).start(),
+      /management .*mgmt\.sock unix: .* is not a socket/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  assert.deepEqual(managementListenFromOptions({ address: '127.0.0.1', port: '7505', unix: false, passwordFile: 'pw' }),
-    { ok: true, listen: { kind: 'tcp', host: '127.0.0.1', port: 7505 }, passwordFile: 'pw' });
-  assert.deepEqual(managementListenFromOptions({ address: '/run/m.sock', port: 'unix', unix: true }), { ok: true, listen: { kind: 'unix', path: '/run/m.sock' } });
+  assert.deepEqual(managementListenFromOptions({ address: '127.0.0.1', port: '7505', unix: false, passwordFile: 'pw' }), {
+    ok: true,
+    listen: { kind: 'tcp', host: '127.0.0.1', port: 7505 },
+    passwordFile: 'pw',
+  });
+  assert.deepEqual(managementListenFromOptions({ address: '/run/m.sock', port: 'unix', unix: true }), {
+    ok: true,
+    listen: { kind: 'unix', path: '/run/m.sock' },
+  });
   assert.equal(managementListenFromOptions({ address: '127.0.0.1', port: 'x', unix: false }).ok, false);
 });
 
@@ -384,30 +471,70 @@ test('replies match a real OpenVPN 2.6 server', { timeout: 45_000 }, async () =>
   const theirs = await Client.open({ path: real.servers[0]!.managementPath });
   try {
     assert.equal(await theirs.greeting(), await ours.greeting());
-    const both = async (cmd: string, multiline = false): Promise<[string[], string[]]> => [await ours.cmd(cmd, multiline), await theirs.cmd(cmd, multiline)];
+    const both = async (cmd: string, multiline = false): Promise<[string[], string[]]> => [
+      await ours.cmd(cmd, multiline),
+      await theirs.cmd(cmd, multiline),
+    ];
 
     for (const reply of await both('pid')) assert.match(reply.join('|'), /^SUCCESS: pid=\d+$/);
     const [ls, tls] = await both('load-stats');
     assert.equal(ls.length, 1);
     assert.equal(tls.length, 1);
     for (const l of [ls[0]!, tls[0]!]) assert.match(l, /^SUCCESS: nclients=\d+,bytesin=\d+,bytesout=\d+$/);
-    assert.deepEqual(...(await both('nclients')).map((r) => r.map((l) => l.replace(/\d+/, 'N'))) as [string[], string[]]);
+    assert.deepEqual(...((await both('nclients')).map((r) => r.map((l) => l.replace(/\d+/, 'N'))) as [string[], string[]]));
     const [ov, tv] = await both('version', true);
     assert.equal(ov.length, tv.length);
-    assert.deepEqual(ov.map((l) => l.split(':')[0]), tv.map((l) => l.split(':')[0]));
+    assert.deepEqual(
+      ov.map((l) => l.split(':')[0]),
+      tv.map((l) => l.split(':')[0]),
+    );
     assert.equal(ov[1], tv[1]);
     const [os, ts] = await both('status 2', true);
-    const shape = (lines: string[]): string[] => lines.map((l) => (l.startsWith('HEADER') || l === 'END' ? l : l.split(',')[0]!)).filter((l, i, a) => l !== a[i - 1]);
+    const shape = (lines: string[]): string[] =>
+      lines.map((l) => (l.startsWith('HEADER') || l === 'END' ? l : l.split(',')[0]!)).filter((l, i, a) => l !== a[i - 1]);
     assert.deepEqual(shape(os), shape(ts));
-    assert.deepEqual(os.filter((l) => l.startsWith('HEADER')), ts.filter((l) => l.startsWith('HEADER')));
-    const columns = (lines: string[]): Map<string, number> => new Map(lines.filter((l) => l !== 'END').map((l) => [l.startsWith('HEADER') ? l : l.split(',')[0]!, l.split(',').length]));
+    assert.deepEqual(
+      os.filter((l) => l.startsWith('HEADER')),
+      ts.filter((l) => l.startsWith('HEADER')),
+    );
+    const columns = (lines: string[]): Map<string, number> =>
+      new Map(lines.filter((l) => l !== 'END').map((l) => [l.startsWith('HEADER') ? l : l.split(',')[0]!, l.split(',').length]));
     const theirColumns = columns(ts);
     theirColumns.set('TITLE', columns(os).get('TITLE')!); // the title text has its own commas
     assert.deepEqual(columns(os), theirColumns, 'same column count for each line kind');
-    for (const cmd of ['frobnicate', 'kill nobody', 'kill 1.2.3.4:5', 'kill 1.2.3.4:0', 'kill a.b:7', 'kill', 'client-kill 99', 'client-kill x',
-      'client-kill', 'signal FOO', 'log', 'log bogus', 'bytecount', 'status 7', 'bytecount 0', 'log off', 'env-filter 2',
-      'verb', 'verb 16', 'verb -1', 'verb 4', 'verb', 'verb 3', 'client-auth-nt 1 0', 'client-deny 1 0 x', 'client-auth-nt x 0', 'client-deny 1',
-      'client-auth-nt 1', 'client-pending-auth 1 0 x 30', 'client-pending-auth 1 0 x', 'client-pending-auth 1 0 x y']) {
+    for (const cmd of [
+      'frobnicate',
+      'kill nobody',
+      'kill 1.2.3.4:5',
+      'kill 1.2.3.4:0',
+      'kill a.b:7',
+      'kill',
+      'client-kill 99',
+      'client-kill x',
+      'client-kill',
+      'signal FOO',
+      'log',
+      'log bogus',
+      'bytecount',
+      'status 7',
+      'bytecount 0',
+      'log off',
+      'env-filter 2',
+      'verb',
+      'verb 16',
+      'verb -1',
+      'verb 4',
+      'verb',
+      'verb 3',
+      'client-auth-nt 1 0',
+      'client-deny 1 0 x',
+      'client-auth-nt x 0',
+      'client-deny 1',
+      'client-auth-nt 1',
+      'client-pending-auth 1 0 x 30',
+      'client-pending-auth 1 0 x',
+      'client-pending-auth 1 0 x y',
+    ]) {
       const [o, t] = await both(cmd);
       assert.deepEqual(o, t, cmd);
     }

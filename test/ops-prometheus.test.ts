@@ -18,7 +18,8 @@ const PROMETHEUS_PORT = 9090;
 const PROMETHEUS = `http://127.0.0.1:${PROMETHEUS_PORT}`;
 
 // Fetches one URL inside the namespace and prints the body (node's fetch; no curl needed).
-const GET = 'fetch(process.argv[1]).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1); }, (e) => { console.error(String(e)); process.exit(1); });';
+const GET =
+  'fetch(process.argv[1]).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1); }, (e) => { console.error(String(e)); process.exit(1); });';
 
 let lab: VpnLab;
 before(() => {
@@ -52,7 +53,7 @@ async function query(promql: string): Promise<number | null> {
 /** Polls a query until `accept` holds; returns the last value, failing with it after `timeoutMs`. */
 async function until(promql: string, accept: (value: number) => boolean, timeoutMs = 15_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  let last: number | null = null;
+  let last: number | null;
   for (;;) {
     last = await query(promql);
     if (last !== null && accept(last)) return last;
@@ -68,15 +69,18 @@ test('Prometheus scrapes clients, bytes, failed handshakes and disconnects from 
   );
   const tsdb = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-prometheus-'));
   let prometheus: LabProcess | null = null;
-  let serverExit: number | null = null;
+  let serverExit: number | null;
   try {
     const config = lab.file(
       'prometheus.yml',
       `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: shardvpn\n    static_configs:\n      - targets: ['127.0.0.1:${METRICS_PORT}']\n`,
     );
-    prometheus = lab.spawn(lab.server, 'prometheus', [
-      `--config.file=${config}`, `--storage.tsdb.path=${tsdb}`, `--web.listen-address=127.0.0.1:${PROMETHEUS_PORT}`,
-    ], 'prometheus');
+    prometheus = lab.spawn(
+      lab.server,
+      'prometheus',
+      [`--config.file=${config}`, `--storage.tsdb.path=${tsdb}`, `--web.listen-address=127.0.0.1:${PROMETHEUS_PORT}`],
+      'prometheus',
+    );
     // The client connects while Prometheus starts (its first scrape comes 5-8 s after launch).
     const clientConfig = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\nexplicit-exit-notify 1\nverb 3\n`;
     const client = await lab.startOpenvpnClient(0, clientConfig + lab.clientTlsLines());
@@ -109,12 +113,18 @@ test('Prometheus scrapes clients, bytes, failed handshakes and disconnects from 
     // The acks going back are small: far fewer bytes out than in.
     const linkOut = await query('sum(shardvpn_link_bytes_total{direction="out"})');
     assert.ok(linkOut !== null && linkOut > 0 && linkOut < moved * 0.2, `link bytes out ${linkOut}`);
-    t.diagnostic(`moved ${moved}: tun out ${tunOut} (x${(tunOut / moved).toFixed(4)}), link in ${linkIn} (x${(linkIn / moved).toFixed(4)}), link out ${linkOut}`);
+    t.diagnostic(
+      `moved ${moved}: tun out ${tunOut} (x${(tunOut / moved).toFixed(4)}), link in ${linkIn} (x${(linkIn / moved).toFixed(4)}), link out ${linkOut}`,
+    );
 
     // A client with a certificate of another CA: the server refuses it.
     const intruderCert = lab.file('intruder.crt', lab.pki.otherClientCert);
     const intruderKey = lab.file('intruder.key', lab.pki.otherClientKey);
-    const intruder = await lab.startOpenvpnClient(1, `${clientConfig}ca ${lab.pki.files.ca}\ncert ${intruderCert}\nkey ${intruderKey}\nremote-cert-tls server\n`, null);
+    const intruder = await lab.startOpenvpnClient(
+      1,
+      `${clientConfig}ca ${lab.pki.files.ca}\ncert ${intruderCert}\nkey ${intruderKey}\nremote-cert-tls server\n`,
+      null,
+    );
     try {
       const failed = await until('sum(shardvpn_handshakes_failed_total{reason="certificate_rejected"})', (v) => v >= 1, 30_000);
       assert.ok(failed >= 1);

@@ -16,12 +16,26 @@ const NOW = 1_700_000_200; // 2023-11-14 22:16:40 UTC
 function twoClients(): FakeServerView {
   return new FakeServerView([
     client({
-      cid: 0, peerId: 0, commonName: 'alice', virtualAddress: '10.8.0.2', virtualAddressIpv6: 'fd00:0:0:0::1000',
-      bytesReceived: 1937, bytesSent: 2007, iroutes: ['10.200.0.0/24', 'fd99:0::/64'],
+      cid: 0,
+      peerId: 0,
+      commonName: 'alice',
+      virtualAddress: '10.8.0.2',
+      virtualAddressIpv6: 'fd00:0:0:0::1000',
+      bytesReceived: 1937,
+      bytesSent: 2007,
+      iroutes: ['10.200.0.0/24', 'fd99:0::/64'],
     }),
     client({
-      cid: 7, peerId: 1, commonName: null, username: 'bob', realAddress: { family: 6, address: '2001:DB8::5', port: 5000 },
-      virtualAddress: '10.8.0.3', bytesReceived: 100, bytesSent: 200, connectedSince: 1_700_000_060, lastRef: 1_700_000_190,
+      cid: 7,
+      peerId: 1,
+      commonName: null,
+      username: 'bob',
+      realAddress: { family: 6, address: '2001:DB8::5', port: 5000 },
+      virtualAddress: '10.8.0.3',
+      bytesReceived: 100,
+      bytesSent: 200,
+      connectedSince: 1_700_000_060,
+      lastRef: 1_700_000_190,
       cipher: 'CHACHA20-POLY1305',
     }),
   ]);
@@ -87,15 +101,20 @@ test('status version 2: golden lines', () => {
 
 test('status version 3: the same columns separated by TAB (the title keeps its spaces)', () => {
   const v3 = renderStatus(twoClients(), 3, NOW);
-  assert.deepEqual(v3, V2.map((line) => (line.startsWith('TITLE,') ? `TITLE\t${TITLE}` : line.replaceAll(',', '\t'))));
+  assert.deepEqual(
+    v3,
+    V2.map((line) => (line.startsWith('TITLE,') ? `TITLE\t${TITLE}` : line.replaceAll(',', '\t'))),
+  );
   assert.equal(v3[1], 'TIME\t2023-11-14 22:16:40\t1700000200');
 });
 
 test('no clients; absent addresses print empty; \\n for the file, \\r\\n for management', () => {
   const empty = new FakeServerView([]);
-  assert.equal(statusText(empty, 1, NOW, '\n'),
+  assert.equal(
+    statusText(empty, 1, NOW, '\n'),
     'OpenVPN CLIENT LIST\nUpdated,2023-11-14 22:16:40\nCommon Name,Real Address,Bytes Received,Bytes Sent,Connected Since\n' +
-    'ROUTING TABLE\nVirtual Address,Common Name,Real Address,Last Ref\nGLOBAL STATS\nMax bcast/mcast queue length,0\nEND\n');
+      'ROUTING TABLE\nVirtual Address,Common Name,Real Address,Last Ref\nGLOBAL STATS\nMax bcast/mcast queue length,0\nEND\n',
+  );
   assert.ok(statusText(empty, 2, NOW, '\r\n').endsWith('GLOBAL_STATS,dco_enabled,0\r\nEND\r\n'));
   const noAddr = new FakeServerView([client({ cid: 3, virtualAddress: null, commonName: '' })]);
   const lines = renderStatus(noAddr, 2, NOW);
@@ -111,7 +130,14 @@ test('StatusFileWriter writes atomically, on a timer, and reports errors without
     const path = join(dir, 'status.log');
     let clockMs = NOW * 1000;
     const errors: string[] = [];
-    const writer = new StatusFileWriter({ path, source: view, version: 2, intervalSeconds: 0.05, clock: () => clockMs, logger: (m) => errors.push(m) });
+    const writer = new StatusFileWriter({
+      path,
+      source: view,
+      version: 2,
+      intervalSeconds: 0.05,
+      clock: () => clockMs,
+      logger: (m) => errors.push(m),
+    });
     await writer.writeNow();
     assert.equal(readFileSync(path, 'utf8'), V2.join('\n') + '\n');
     assert.deepEqual(readdirSync(dir), ['status.log'], 'no temporary file left behind');
@@ -120,7 +146,8 @@ test('StatusFileWriter writes atomically, on a timer, and reports errors without
     clockMs += 60_000;
     writer.start();
     const deadline = Date.now() + 3000;
-    while (!readFileSync(path, 'utf8').includes('TIME,2023-11-14 22:17:40') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!readFileSync(path, 'utf8').includes('TIME,2023-11-14 22:17:40') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     writer.stop();
     assert.ok(!readFileSync(path, 'utf8').includes('CLIENT_LIST,alice'));
     assert.ok(readFileSync(path, 'utf8').includes('TIME,2023-11-14 22:17:40,1700000260'));
@@ -145,7 +172,21 @@ const ROUTE = String.raw`(?:\d+\.\d+\.\d+\.\d+(?:/\d+)?|[0-9a-f:]+(?:/\d+)?)C?`;
 /** Field formats of each row kind, column by column (v2/v3). */
 const FORMATS: Record<string, readonly string[]> = {
   TIME: ['TIME', TIME, UNIX],
-  CLIENT_LIST: ['CLIENT_LIST', '[^,\t]+', V4_PORT, String.raw`\d+\.\d+\.\d+\.\d+`, '[0-9a-f:]+', String.raw`\d+`, String.raw`\d+`, TIME, UNIX, 'UNDEF|[^,\t]+', String.raw`\d+`, String.raw`\d+`, '[A-Z0-9-]+'],
+  CLIENT_LIST: [
+    'CLIENT_LIST',
+    '[^,\t]+',
+    V4_PORT,
+    String.raw`\d+\.\d+\.\d+\.\d+`,
+    '[0-9a-f:]+',
+    String.raw`\d+`,
+    String.raw`\d+`,
+    TIME,
+    UNIX,
+    'UNDEF|[^,\t]+',
+    String.raw`\d+`,
+    String.raw`\d+`,
+    '[A-Z0-9-]+',
+  ],
   ROUTING_TABLE: ['ROUTING_TABLE', ROUTE, '[^,\t]+', V4_PORT, TIME, UNIX],
   GLOBAL_STATS: ['GLOBAL_STATS', '[^,\t]+', String.raw`\d+`],
 };
@@ -164,26 +205,46 @@ function viewFromReal(lines: readonly string[], version: 1 | 2 | 3): FakeServerV
     const routeRows = lines.slice(lines.indexOf('ROUTING TABLE') + 2, lines.indexOf('GLOBAL STATS')).map((l) => l.split(','));
     const routes = routeRows.map((r) => r[0] as string);
     const [host, port] = real.split(':');
-    return new FakeServerView([client({
-      cid: 0, commonName: cn, realAddress: { family: 4, address: host as string, port: Number(port) },
-      virtualAddress: routes.find((r) => !r.includes('/') && r.includes('.')) ?? null,
-      virtualAddressIpv6: routes.find((r) => !r.includes('/') && r.includes(':')) ?? null,
-      bytesReceived: Number(rx), bytesSent: Number(tx), connectedSince: parseTime(since), lastRef: parseTime(routeRows[0]![3]!),
-      iroutes: routes.filter((r) => r.includes('/')),
-    })]);
+    return new FakeServerView([
+      client({
+        cid: 0,
+        commonName: cn,
+        realAddress: { family: 4, address: host as string, port: Number(port) },
+        virtualAddress: routes.find((r) => !r.includes('/') && r.includes('.')) ?? null,
+        virtualAddressIpv6: routes.find((r) => !r.includes('/') && r.includes(':')) ?? null,
+        bytesReceived: Number(rx),
+        bytesSent: Number(tx),
+        connectedSince: parseTime(since),
+        lastRef: parseTime(routeRows[0]![3]!),
+        iroutes: routes.filter((r) => r.includes('/')),
+      }),
+    ]);
   }
   const row = (lines.find((l) => l.startsWith('CLIENT_LIST')) as string).split(sep);
   const routeRows = lines.filter((l) => l.startsWith('ROUTING_TABLE')).map((l) => l.split(sep));
   const [host, port] = (row[2] as string).split(':');
-  return new FakeServerView([{
-    cid: Number(row[10]), peerId: Number(row[11]), shard: 0, commonName: row[1] as string, username: row[9] === 'UNDEF' ? null : row[9] as string,
-    realAddress: { family: 4, address: host as string, port: Number(port) }, virtualAddress: row[3] as string, virtualAddressIpv6: row[4] as string,
-    bytesReceived: Number(row[5]), bytesSent: Number(row[6]), connectedSince: Number(row[8]), lastRef: Number(routeRows[0]![5]), cipher: row[12] as string,
-    iroutes: routeRows.map((r) => r[1] as string).filter((r) => r.includes('/')),
-  }]);
+  return new FakeServerView([
+    {
+      cid: Number(row[10]),
+      peerId: Number(row[11]),
+      shard: 0,
+      commonName: row[1] as string,
+      username: row[9] === 'UNDEF' ? null : (row[9] as string),
+      realAddress: { family: 4, address: host as string, port: Number(port) },
+      virtualAddress: row[3] as string,
+      virtualAddressIpv6: row[4] as string,
+      bytesReceived: Number(row[5]),
+      bytesSent: Number(row[6]),
+      connectedSince: Number(row[8]),
+      lastRef: Number(routeRows[0]![5]),
+      cipher: row[12] as string,
+      iroutes: routeRows.map((r) => r[1] as string).filter((r) => r.includes('/')),
+    },
+  ]);
 }
 
-const kinds = (lines: readonly string[], sep: string): string[] => lines.map((l) => (l.startsWith('HEADER') ? l : l.split(sep)[0] as string));
+const kinds = (lines: readonly string[], sep: string): string[] =>
+  lines.map((l) => (l.startsWith('HEADER') ? l : (l.split(sep)[0] as string)));
 
 test('parity with real OpenVPN 2.6 status files, versions 1, 2 and 3', { timeout: 45_000 }, async () => {
   const real = await startRealServers([1, 2, 3]);
@@ -196,7 +257,8 @@ test('parity with real OpenVPN 2.6 status files, versions 1, 2 and 3', { timeout
       const view = viewFromReal(theirs, version);
       if (version === 1) {
         const ours = renderStatus(view, 1, parseTime(theirs[1]!.slice('Updated,'.length)));
-        const fixed = (lines: string[]): string[] => lines.filter((l) => !/^[^,]+,[^,]+,/.test(l) || l.startsWith('Common Name,') || l.startsWith('Virtual Address,'));
+        const fixed = (lines: string[]): string[] =>
+          lines.filter((l) => !/^[^,]+,[^,]+,/.test(l) || l.startsWith('Common Name,') || l.startsWith('Virtual Address,'));
         assert.deepEqual(fixed(ours), fixed(theirs), 'v1: same section lines and headers');
         assert.equal(ours.length, theirs.length, 'v1: same number of lines');
         assert.match(theirs[1]!, new RegExp(`^Updated,${TIME}$`));
@@ -230,9 +292,16 @@ test('parity with real OpenVPN 2.6 status files, versions 1, 2 and 3', { timeout
       // Same data, same text: the client row exactly, the TIME row, routes up to Last Ref (each
       // route has its own in OpenVPN), the dco line.
       assert.equal(ours[1], theirs[1]);
-      assert.deepEqual(ours.filter((l) => l.startsWith('CLIENT_LIST')), theirs.filter((l) => l.startsWith('CLIENT_LIST')));
+      assert.deepEqual(
+        ours.filter((l) => l.startsWith('CLIENT_LIST')),
+        theirs.filter((l) => l.startsWith('CLIENT_LIST')),
+      );
       const routeKey = (l: string): string => l.split(sep).slice(0, 4).join(sep);
-      const routesOf = (lines: string[]): string[] => lines.filter((l) => l.startsWith('ROUTING_TABLE')).map(routeKey).sort();
+      const routesOf = (lines: string[]): string[] =>
+        lines
+          .filter((l) => l.startsWith('ROUTING_TABLE'))
+          .map(routeKey)
+          .sort();
       assert.deepEqual(routesOf(ours), routesOf(theirs));
       assert.equal(routesOf(theirs).length, 4, 'v4, v6 and both iroutes');
       assert.equal(ours.at(-2), theirs.at(-2));

@@ -51,7 +51,11 @@ test('classification in OpenVPN order, with arguments', () => {
     ['AUTH_FAILED,SESSION:token expired', { kind: 'auth-failed', reason: 'SESSION:token expired' }],
     [
       'AUTH_FAILED,TEMP[backoff 30,advance remote]:try later',
-      { kind: 'auth-failed', reason: 'TEMP[backoff 30,advance remote]:try later', temp: { backoffS: 30, advance: 'remote', message: 'try later' } },
+      {
+        kind: 'auth-failed',
+        reason: 'TEMP[backoff 30,advance remote]:try later',
+        temp: { backoffS: 30, advance: 'remote', message: 'try later' },
+      },
     ],
     ['AUTH_FAILED,TEMP', { kind: 'auth-failed', reason: 'TEMP', temp: { message: '' } }],
     ['RESTART', { kind: 'restart', flags: { keepPassword: false, nextRemote: false }, text: '' }],

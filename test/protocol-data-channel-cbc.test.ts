@@ -19,7 +19,12 @@ const CIPHERS: readonly { name: CbcCipherName; node: string; keyLen: number }[] 
 const DIGESTS: readonly (string | null)[] = ['SHA1', 'SHA256', 'SHA512', null];
 
 const BLOCK = createHash('sha512').update('cbc block').digest();
-const KEY_BLOCK = Buffer.concat([BLOCK, BLOCK.reverse(), createHash('sha512').update('2').digest(), createHash('sha512').update('3').digest()]);
+const KEY_BLOCK = Buffer.concat([
+  BLOCK,
+  BLOCK.reverse(),
+  createHash('sha512').update('2').digest(),
+  createHash('sha512').update('3').digest(),
+]);
 
 function key(role: 'client' | 'server', cipher: CbcCipherName, auth: string | null, peerId: number | null = 5): DataChannelKey {
   return DataChannelKey.fromKeyBlock(Buffer.from(KEY_BLOCK), role, cipher, 1, { auth, peerId });
@@ -49,7 +54,12 @@ function receive(k: DataChannelKey, packets: readonly Buffer[]): (Buffer | strin
 }
 
 /** node:crypto's reading of a packet the server sent: HMAC, then decrypt, then packet-id. */
-function openWithNode(wire: Buffer, cipher: (typeof CIPHERS)[number], auth: string | null, v2: boolean): { packetId: number; payload: Buffer } {
+function openWithNode(
+  wire: Buffer,
+  cipher: (typeof CIPHERS)[number],
+  auth: string | null,
+  v2: boolean,
+): { packetId: number; payload: Buffer } {
   const slices = sliceCbcKeys(Buffer.from(KEY_BLOCK), 'client', cipher.keyLen, digestLength(auth));
   const header = v2 ? 4 : 1;
   const macLen = digestLength(auth);
@@ -89,7 +99,10 @@ for (const cipher of CIPHERS) {
         });
         // Payloads of 0 bytes are ping-sized keepalives in OpenVPN too: they carry a packet-id.
         assert.deepEqual(receive(client, wires), payloads);
-        assert.deepEqual(receive(client, wires), payloads.map(() => 'replay'));
+        assert.deepEqual(
+          receive(client, wires),
+          payloads.map(() => 'replay'),
+        );
         assert.deepEqual(receive(server, send(client, payloads)), payloads);
       }
       const server = key('server', cipher.name, auth);

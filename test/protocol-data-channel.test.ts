@@ -59,7 +59,10 @@ function receive(key: DataChannelKey, packets: readonly Buffer[], now = 0): Rece
     const reason = results.reason(i);
     return {
       reason,
-      plaintext: reason === null ? Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i]! + results.payloadLengths[i]!)) : null,
+      plaintext:
+        reason === null
+          ? Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i]! + results.payloadLengths[i]!))
+          : null,
     };
   });
   assert.equal(ok, out.filter((r) => r.reason === null).length);
@@ -82,7 +85,8 @@ function referencePacket(
   const implicitIv = BLOCK.subarray(base + 64, base + 72);
   const pid = Buffer.alloc(4);
   pid.writeUInt32BE(packetId);
-  const header = format === 'v2' ? Buffer.from([0x48 | keyId, peerId >> 16, (peerId >> 8) & 0xff, peerId & 0xff]) : Buffer.from([0x30 | keyId]);
+  const header =
+    format === 'v2' ? Buffer.from([0x48 | keyId, peerId >> 16, (peerId >> 8) & 0xff, peerId & 0xff]) : Buffer.from([0x30 | keyId]);
   const aad = aadOverride ?? (format === 'v2' ? Buffer.concat([header, pid]) : pid);
   const nonce = Buffer.concat([pid, implicitIv]);
   const c =
@@ -111,7 +115,10 @@ for (const cipher of CIPHERS) {
     const { client, server } = pair(cipher.name, 3, 0x0a0b0c);
     const up = [payload(1, 1), payload(2, 1400), payload(3, 60)];
     const got = receive(server, send(client, up));
-    assert.deepEqual(got.map((r) => r.reason), [null, null, null]);
+    assert.deepEqual(
+      got.map((r) => r.reason),
+      [null, null, null],
+    );
     got.forEach((r, i) => assert.deepEqual(r.plaintext, up[i]));
 
     server.setPeerId(null); // V1 the other way
@@ -131,7 +138,10 @@ for (const cipher of CIPHERS) {
     test(`${cipher.name} ${format}: byte-exact against node:crypto, both roles`, () => {
       const peerId = format === 'v2' ? 0x123456 : null;
       const { client, server } = pair(cipher.name, 5, peerId);
-      for (const [key, role] of [[client, 'client'], [server, 'server']] as const) {
+      for (const [key, role] of [
+        [client, 'client'],
+        [server, 'server'],
+      ] as const) {
         const plain = [payload(10, 33), payload(11, 1000)];
         const wire = send(key, plain);
         wire.forEach((w, i) => {
@@ -165,10 +175,16 @@ test('replay, reorder within the window, and the window edge', () => {
   const counters = newDataChannelCounters();
   const client = DataChannelKey.fromKeyBlock(Buffer.from(BLOCK), 'client', 'AES-256-GCM', 0, { peerId: 1 });
   const server = DataChannelKey.fromKeyBlock(Buffer.from(BLOCK), 'server', 'AES-256-GCM', 0, { counters });
-  const wire = send(client, Array.from({ length: 80 }, (_, i) => payload(i, 40)));
+  const wire = send(
+    client,
+    Array.from({ length: 80 }, (_, i) => payload(i, 40)),
+  );
 
   const reversed = wire.slice(0, 10).reverse();
-  assert.ok(receive(server, reversed).every((r) => r.reason === null), 'reordered packets within the window are accepted');
+  assert.ok(
+    receive(server, reversed).every((r) => r.reason === null),
+    'reordered packets within the window are accepted',
+  );
   assert.ok(receive(server, [wire[3]!, wire[9]!]).every((r) => r.reason === 'replay'));
   assert.equal(counters.drops.replay, 2);
 
@@ -233,15 +249,26 @@ test('one batch mixing V1, V2 and invalid packets', () => {
   client.setPeerId(null);
   const v1 = send(client, [payload(3), payload(4)]);
   const got = receive(server, [v1[0]!, v2[0]!, Buffer.from([0x48 | 1]), v1[1]!, v2[1]!]);
-  assert.deepEqual(got.map((r) => r.reason), [null, null, 'short', null, null]);
-  assert.deepEqual(got.map((r) => r.plaintext), [payload(3), payload(1), null, payload(4), payload(2)]);
+  assert.deepEqual(
+    got.map((r) => r.reason),
+    [null, null, 'short', null, null],
+  );
+  assert.deepEqual(
+    got.map((r) => r.plaintext),
+    [payload(3), payload(1), null, payload(4), payload(2)],
+  );
 });
 
 test('packet-id close to wrap, exhaustion, and reneg-bytes / reneg-pkts', () => {
   const key = new DataChannelKey({
     cipher: 'AES-128-GCM',
     keyId: 0,
-    slices: { encryptKey: BLOCK.subarray(0, 16), encryptImplicitIv: BLOCK.subarray(64, 72), decryptKey: BLOCK.subarray(128, 144), decryptImplicitIv: BLOCK.subarray(192, 200) },
+    slices: {
+      encryptKey: BLOCK.subarray(0, 16),
+      encryptImplicitIv: BLOCK.subarray(64, 72),
+      decryptKey: BLOCK.subarray(128, 144),
+      decryptImplicitIv: BLOCK.subarray(192, 200),
+    },
     peerId: 0,
     initialSendPacketId: 0xfeffffff,
   });
@@ -254,7 +281,12 @@ test('packet-id close to wrap, exhaustion, and reneg-bytes / reneg-pkts', () => 
   const end = new DataChannelKey({
     cipher: 'AES-128-GCM',
     keyId: 0,
-    slices: { encryptKey: BLOCK.subarray(0, 16), encryptImplicitIv: BLOCK.subarray(64, 72), decryptKey: BLOCK.subarray(128, 144), decryptImplicitIv: BLOCK.subarray(192, 200) },
+    slices: {
+      encryptKey: BLOCK.subarray(0, 16),
+      encryptImplicitIv: BLOCK.subarray(64, 72),
+      decryptKey: BLOCK.subarray(128, 144),
+      decryptImplicitIv: BLOCK.subarray(192, 200),
+    },
     initialSendPacketId: 0xfffffffe,
   });
   const batch = PacketBatch.allocate(3, 256, 0);
@@ -306,7 +338,10 @@ test('10,000 packets in one batch, both directions', () => {
     const len = 1 + (i % 1400);
     assert.equal(results.payloadLengths[i], len);
     const plain = batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i]! + len);
-    assert.ok(plain.every((b) => b === (i & 0xff)), `packet ${i}`);
+    assert.ok(
+      plain.every((b) => b === (i & 0xff)),
+      `packet ${i}`,
+    );
   }
   assert.equal(server.receivePacketId, n);
   // Replaying the whole batch drops every packet.

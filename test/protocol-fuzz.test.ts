@@ -22,10 +22,26 @@ import {
   splitWrappedClientKey,
 } from '../src/shared/protocol/packet';
 import type { ControlPacket, ParseReject } from '../src/shared/protocol/packet';
-import { P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, P_CONTROL_HARD_RESET_SERVER_V2, P_CONTROL_SOFT_RESET_V1, P_CONTROL_V1, P_CONTROL_WKC_V1 } from '../src/shared/protocol/opcodes';
+import {
+  P_ACK_V1,
+  P_CONTROL_HARD_RESET_CLIENT_V2,
+  P_CONTROL_HARD_RESET_CLIENT_V3,
+  P_CONTROL_HARD_RESET_SERVER_V2,
+  P_CONTROL_SOFT_RESET_V1,
+  P_CONTROL_V1,
+  P_CONTROL_WKC_V1,
+} from '../src/shared/protocol/opcodes';
 import type { ControlOpcode } from '../src/shared/protocol/opcodes';
 import { tlsAuthKeys, tlsAuthUnwrap, tlsAuthWrap } from '../src/shared/protocol/tls-auth';
-import { tlsCryptKeys, tlsCryptUnwrap, tlsCryptV2ExtractClientKey, tlsCryptV2StripWkc, tlsCryptV2UnwrapClientKey, tlsCryptWrap, generateTlsCryptV2ClientKey } from '../src/shared/protocol/tls-crypt';
+import {
+  tlsCryptKeys,
+  tlsCryptUnwrap,
+  tlsCryptV2ExtractClientKey,
+  tlsCryptV2StripWkc,
+  tlsCryptV2UnwrapClientKey,
+  tlsCryptWrap,
+  generateTlsCryptV2ClientKey,
+} from '../src/shared/protocol/tls-crypt';
 import {
   formatStaticKey,
   formatTlsCryptV2ClientKey,
@@ -82,7 +98,15 @@ function mutate(b: Buffer, m: Mutation): Buffer {
 /** A mutation that always changes the bytes: at least one flip, a strict cut or an extension. */
 const changingMutationArb: fc.Arbitrary<Mutation> = mutationArb.filter((m) => m.flips.length > 0 || m.cut !== null || m.extend.length > 0);
 
-const CONTROL_OPCODES: readonly ControlOpcode[] = [P_CONTROL_SOFT_RESET_V1, P_CONTROL_V1, P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_SERVER_V2, P_CONTROL_HARD_RESET_CLIENT_V3, P_CONTROL_WKC_V1];
+const CONTROL_OPCODES: readonly ControlOpcode[] = [
+  P_CONTROL_SOFT_RESET_V1,
+  P_CONTROL_V1,
+  P_ACK_V1,
+  P_CONTROL_HARD_RESET_CLIENT_V2,
+  P_CONTROL_HARD_RESET_SERVER_V2,
+  P_CONTROL_HARD_RESET_CLIENT_V3,
+  P_CONTROL_WKC_V1,
+];
 const RELIABLE_OPCODES = CONTROL_OPCODES.filter((o) => o !== P_ACK_V1);
 
 const sid = fc.uint8Array({ minLength: 8, maxLength: 8 }).map((a) => Buffer.from(a));
@@ -100,14 +124,31 @@ const controlPacketArb: fc.Arbitrary<ControlPacket> = fc
   .map((r): ControlPacket => {
     const ackFields = { acks: r.acks, remoteSessionId: r.acks.length > 0 ? r.remote : null };
     if (r.ack) return { kind: 'ack', opcode: P_ACK_V1, keyId: r.keyId, sessionId: r.sessionId, ...ackFields };
-    return { kind: 'message', opcode: r.opcode, keyId: r.keyId, sessionId: r.sessionId, messageId: r.messageId, payload: r.payload, ...ackFields };
+    return {
+      kind: 'message',
+      opcode: r.opcode,
+      keyId: r.keyId,
+      sessionId: r.sessionId,
+      messageId: r.messageId,
+      payload: r.payload,
+      ...ackFields,
+    };
   })
   .filter((p) => p.kind === 'message' || p.acks.length > 0);
 
 // ---------------------------------------------------------------------------------------------
 // Result checks
 
-const PACKET_REJECTS: readonly ParseReject[] = ['truncated', 'bad-opcode', 'key-method-1', 'not-control', 'not-data', 'too-many-acks', 'bad-wkc-length', 'bad-tlv'];
+const PACKET_REJECTS: readonly ParseReject[] = [
+  'truncated',
+  'bad-opcode',
+  'key-method-1',
+  'not-control',
+  'not-data',
+  'too-many-acks',
+  'bad-wkc-length',
+  'bad-tlv',
+];
 
 function typed(r: { ok: boolean; reason?: unknown }, reasons: readonly string[], what: string): void {
   assert.equal(typeof r.ok, 'boolean', `${what}: result without ok`);
@@ -152,7 +193,8 @@ function wrapParsers(b: Buffer): void {
 
 function payloadParsers(b: Buffer): void {
   for (const fromClient of [true, false]) {
-    for (const peerInfoOptional of [true, false]) typed(decodeKeyMethod2(b, fromClient, { peerInfoOptional }), KM2_REJECTS, 'decodeKeyMethod2');
+    for (const peerInfoOptional of [true, false])
+      typed(decodeKeyMethod2(b, fromClient, { peerInfoOptional }), KM2_REJECTS, 'decodeKeyMethod2');
   }
   for (const off of [0, Math.min(3, b.length)]) {
     typed(parseOccMessage(b, off, b.length - off), OCC_REJECTS, 'parseOccMessage');
@@ -177,7 +219,11 @@ function textParsers(s: string): void {
   else assert.ok(typeof t.reason === 'string' && t.reason.length > 0);
   parsePeerInfo(s);
   peerInfoFields(s);
-  typed(selectServerCipher({ dataCiphers: ['AES-256-GCM', 'CHACHA20-POLY1305'], peerInfo: s }), ['no-shared-cipher', 'no-cipher-info'], 'selectServerCipher');
+  typed(
+    selectServerCipher({ dataCiphers: ['AES-256-GCM', 'CHACHA20-POLY1305'], peerInfo: s }),
+    ['no-shared-cipher', 'no-cipher-info'],
+    'selectServerCipher',
+  );
 }
 
 /** Key file parsers may refuse with an Error that names the file; nothing else may escape. */
@@ -247,7 +293,16 @@ test('tls-auth / tls-crypt / tls-crypt-v2: any change to an authentic packet is 
   // tls-crypt-v2: a HARD_RESET_CLIENT_V3 with its WKc; mutations never yield a wrong client key.
   fc.assert(
     fc.property(changingMutationArb, fc.integer({ min: 0, max: 7 }), (m, keyId) => {
-      const plain = buildControlPacket({ kind: 'message', opcode: P_CONTROL_HARD_RESET_CLIENT_V3, keyId, sessionId: Buffer.alloc(8, 1), acks: [], remoteSessionId: null, messageId: 0, payload: buildEarlyNegFlags(1) });
+      const plain = buildControlPacket({
+        kind: 'message',
+        opcode: P_CONTROL_HARD_RESET_CLIENT_V3,
+        keyId,
+        sessionId: Buffer.alloc(8, 1),
+        acks: [],
+        remoteSessionId: null,
+        messageId: 0,
+        payload: buildEarlyNegFlags(1),
+      });
       const wire = tlsCryptWrap(tlsCryptKeys(v2Client.key2, 'client'), send, plain, 1000, v2Client.wkc)!;
       const ok = tlsCryptV2ExtractClientKey(v2ServerKey, wire);
       assert.ok(ok.ok && ok.key2.equals(v2Client.key2));
@@ -295,7 +350,9 @@ test('key method 2 and OCC: mutated valid messages give typed results', () => {
     fc.integer({ min: 0, max: 1500 }).map((size) => ({ op: 'mtu-load-request' as const, size })),
     fc.integer({ min: 0, max: 1400 }).map((length) => ({ op: 'mtu-load' as const, length })),
     fc.constant({ op: 'mtu-request' as const }),
-    fc.record({ maxRecv: fc.integer({ min: 0, max: 65535 }), maxSend: fc.integer({ min: 0, max: 65535 }) }).map((r) => ({ op: 'mtu-reply' as const, ...r })),
+    fc
+      .record({ maxRecv: fc.integer({ min: 0, max: 65535 }), maxSend: fc.integer({ min: 0, max: 65535 }) })
+      .map((r) => ({ op: 'mtu-reply' as const, ...r })),
     fc.constant({ op: 'exit' as const }),
   );
   fc.assert(
@@ -317,7 +374,34 @@ test('key method 2 and OCC: mutated valid messages give typed results', () => {
 
 test('text parsers: control messages, PUSH_REPLY, peer-info and config lines give typed results', () => {
   const pushLike = fc
-    .array(fc.constantFrom('PUSH_REPLY', ',', 'route 10.0.0.0 255.0.0.0', 'peer-id 7', 'cipher AES-256-GCM', 'push-continuation 2', 'push-continuation 1', 'ifconfig 10.8.0.2 255.255.255.0', '"', "'", '\\', ' ', '\t', 'AUTH_FAILED,TEMP[backoff 5]:x', 'RESTART', 'INFO_PRE,', 'IV_CIPHERS=AES-256-GCM\n', 'IV_PROTO=990\n', '=', '\n', '#', ';', 'x'.repeat(300)), { maxLength: 30 })
+    .array(
+      fc.constantFrom(
+        'PUSH_REPLY',
+        ',',
+        'route 10.0.0.0 255.0.0.0',
+        'peer-id 7',
+        'cipher AES-256-GCM',
+        'push-continuation 2',
+        'push-continuation 1',
+        'ifconfig 10.8.0.2 255.255.255.0',
+        '"',
+        "'",
+        '\\',
+        ' ',
+        '\t',
+        'AUTH_FAILED,TEMP[backoff 5]:x',
+        'RESTART',
+        'INFO_PRE,',
+        'IV_CIPHERS=AES-256-GCM\n',
+        'IV_PROTO=990\n',
+        '=',
+        '\n',
+        '#',
+        ';',
+        'x'.repeat(300),
+      ),
+      { maxLength: 30 },
+    )
     .map((a) => a.join(''));
   fc.assert(
     fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 600 }), fc.string({ maxLength: 600 }), pushLike), (s) => textParsers(s)),
@@ -331,14 +415,19 @@ test('key file parsers: mutated and arbitrary files either parse or throw an Err
     formatTlsCryptV2ServerKey(generateTlsCryptV2ServerKey()),
     formatTlsCryptV2ClientKey(generateTlsCryptV2ClientKey(generateTlsCryptV2ServerKey())),
   ];
-  const mutatedFile = fc.record({ f: fc.constantFrom(...files), m: mutationArb }).map(({ f, m }) => mutate(Buffer.from(f, 'latin1'), m).toString('latin1'));
+  const mutatedFile = fc
+    .record({ f: fc.constantFrom(...files), m: mutationArb })
+    .map(({ f, m }) => mutate(Buffer.from(f, 'latin1'), m).toString('latin1'));
   const cutLines = fc.record({ f: fc.constantFrom(...files), drop: fc.nat(), dup: fc.nat() }).map(({ f, drop, dup }) => {
     const lines = f.split('\n');
     lines.splice(drop % lines.length, 1);
     lines.splice(dup % lines.length, 0, lines[dup % lines.length]!);
     return lines.join('\n');
   });
-  fc.assert(fc.property(fc.oneof(mutatedFile, cutLines, fc.string({ unit: 'binary', maxLength: 800 })), (t) => keyFileParsers(t)), opts(400));
+  fc.assert(
+    fc.property(fc.oneof(mutatedFile, cutLines, fc.string({ unit: 'binary', maxLength: 800 })), (t) => keyFileParsers(t)),
+    opts(400),
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -363,7 +452,11 @@ function dataRoundTrip(pair: SessionPair, payload: Buffer): void {
     b.lengths[0] = payload.length;
     assert.equal(key.encrypt(b, 1), 1);
     const res = new DecryptResults(1);
-    assert.equal(to.keys.get(b.memory[b.offsets[0]!]! & 7)!.decrypt(b, 1, pair.now, res), 1, `${from.role} -> ${to.role}: ${res.reason(0)}`);
+    assert.equal(
+      to.keys.get(b.memory[b.offsets[0]!]! & 7)!.decrypt(b, 1, pair.now, res),
+      1,
+      `${from.role} -> ${to.role}: ${res.reason(0)}`,
+    );
     assert.ok(Buffer.from(b.memory.subarray(res.payloadOffsets[0]!, res.payloadOffsets[0]! + res.payloadLengths[0]!)).equals(payload));
   }
 }
@@ -384,9 +477,9 @@ function sessionDatagrams(pair: SessionPair, dataWire: () => Buffer): fc.Arbitra
     fc.record({ i: fc.nat() }).map(({ i }) => captured[i % captured.length]!), // plain replays
     fc.record({ m: mutationArb }).map(({ m }) => mutate(dataWire(), m)),
     // Right opcode and the client's session id, then garbage: reaches unwrap / the reliable layer.
-    fc.record({ op: fc.constantFrom(...CONTROL_OPCODES), kid: fc.integer({ min: 0, max: 7 }), rest: bytes(400) }).map(({ op, kid, rest }) =>
-      Buffer.concat([Buffer.from([(op << 3) | kid]), clientSid, rest]),
-    ),
+    fc
+      .record({ op: fc.constantFrom(...CONTROL_OPCODES), kid: fc.integer({ min: 0, max: 7 }), rest: bytes(400) })
+      .map(({ op, kid, rest }) => Buffer.concat([Buffer.from([(op << 3) | kid]), clientSid, rest])),
   );
 }
 
@@ -406,18 +499,26 @@ for (const wrap of ['tls-crypt', 'none'] as const) {
       const eventsBefore = [pair.clientEvents.length, pair.serverEvents.length];
       let slowest = 0;
       fc.assert(
-        fc.property(sessionDatagrams(pair, () => sealedData(clientKey)), fc.boolean(), (d, toServer) => {
-          const t0 = performance.now();
-          (toServer ? pair.server! : pair.client).receivePacket(d);
-          slowest = Math.max(slowest, performance.now() - t0);
-        }),
+        fc.property(
+          sessionDatagrams(pair, () => sealedData(clientKey)),
+          fc.boolean(),
+          (d, toServer) => {
+            const t0 = performance.now();
+            (toServer ? pair.server! : pair.client).receivePacket(d);
+            slowest = Math.max(slowest, performance.now() - t0);
+          },
+        ),
         opts(wrap === 'none' ? 300 : 600),
       );
       assert.ok(slowest < 1000, `a datagram took ${slowest.toFixed(1)} ms`);
       // Let anything the sessions queued (ACKs of replays) and TLS settle.
       await pair.runUntil(() => pair.toServer.length === 0 && pair.toClient.length === 0, 10_000);
       const newEvents = [...pair.clientEvents.slice(eventsBefore[0]), ...pair.serverEvents.slice(eventsBefore[1])];
-      assert.deepEqual(newEvents.filter((e) => e.type !== 'drop'), [], 'only drops');
+      assert.deepEqual(
+        newEvents.filter((e) => e.type !== 'drop'),
+        [],
+        'only drops',
+      );
       assert.ok(newEvents.length > 0, 'hostile datagrams were counted as drops');
       assert.deepEqual([pair.client.activeKeyId, pair.server!.activeKeyId], keyIdBefore);
       dataRoundTrip(pair, Buffer.from('still established'));
@@ -445,9 +546,13 @@ test('DataChannelKey.decrypt: hostile batches never throw, are all refused and c
     }
     const hostile = fc.oneof(
       bytes(1500),
-      fc.record({ size: fc.integer({ min: 0, max: 1400 }), m: changingMutationArb }).map(({ size, m }) => mutate(sealedData(sender, size), m)),
+      fc
+        .record({ size: fc.integer({ min: 0, max: 1400 }), m: changingMutationArb })
+        .map(({ size, m }) => mutate(sealedData(sender, size), m)),
       fc.nat().map((i) => accepted[i % accepted.length]!),
-      fc.record({ kid: fc.integer({ min: 0, max: 7 }), v2: fc.boolean(), rest: bytes(60) }).map(({ kid, v2, rest }) => Buffer.concat([Buffer.from([((v2 ? 9 : 6) << 3) | kid]), rest])),
+      fc
+        .record({ kid: fc.integer({ min: 0, max: 7 }), v2: fc.boolean(), rest: bytes(60) })
+        .map(({ kid, v2, rest }) => Buffer.concat([Buffer.from([((v2 ? 9 : 6) << 3) | kid]), rest])),
     );
     const batch = PacketBatch.allocate(32, 1600);
     const results = new DecryptResults(32);
@@ -462,14 +567,18 @@ test('DataChannelKey.decrypt: hostile batches never throw, are all refused and c
         const n = receiver.decrypt(batch, list.length, pair.now, results);
         slowest = Math.max(slowest, performance.now() - t0);
         assert.equal(n, 0, 'a hostile packet was accepted');
-        for (let i = 0; i < list.length; i++) assert.ok(DATA_DROP_REASONS.includes(results.reason(i)!), `untyped status ${results.status[i]}`);
+        for (let i = 0; i < list.length; i++)
+          assert.ok(DATA_DROP_REASONS.includes(results.reason(i)!), `untyped status ${results.status[i]}`);
         assert.equal(DATA_DROP_REASONS.reduce((n2, r) => n2 + drops[r], 0) - before, list.length, 'every refusal counted');
       }),
       opts(500),
     );
     assert.ok(slowest < 1000, `a batch took ${slowest.toFixed(1)} ms`);
     assert.equal(receiver.traffic.receivedPackets, received, 'no hostile packet counted as traffic');
-    assert.ok(drops.replay > 0 && drops['bad-tag'] > 0 && drops.short > 0 && drops['not-data'] > 0 && drops['bad-key-id'] > 0, JSON.stringify(drops));
+    assert.ok(
+      drops.replay > 0 && drops['bad-tag'] > 0 && drops.short > 0 && drops['not-data'] > 0 && drops['bad-key-id'] > 0,
+      JSON.stringify(drops),
+    );
     // The replay window and the key are intact: fresh packets both ways still pass.
     dataRoundTrip(pair, Buffer.alloc(1400, 0xa5));
     assert.equal(pair.server!.activeKeyId, 0);

@@ -26,8 +26,18 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function opensslPrf(secret: Buffer, seed: Buffer, len: number): Buffer {
   const r = spawnSync(
     'openssl',
-    ['kdf', '-keylen', String(len), '-kdfopt', 'digest:MD5-SHA1', '-kdfopt', `hexsecret:${secret.toString('hex')}`,
-      '-kdfopt', `hexseed:${seed.toString('hex')}`, 'TLS1-PRF'],
+    [
+      'kdf',
+      '-keylen',
+      String(len),
+      '-kdfopt',
+      'digest:MD5-SHA1',
+      '-kdfopt',
+      `hexsecret:${secret.toString('hex')}`,
+      '-kdfopt',
+      `hexseed:${seed.toString('hex')}`,
+      'TLS1-PRF',
+    ],
     { encoding: 'utf8', timeout: 10_000 },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -36,15 +46,18 @@ function opensslPrf(secret: Buffer, seed: Buffer, len: number): Buffer {
 
 test('TLS 1.0 PRF: fixed vector from OpenSSL TLS1-PRF (MD5-SHA1)', () => {
   // openssl kdf -keylen 48 -kdfopt digest:MD5-SHA1 -kdfopt hexsecret:0102030405 -kdfopt hexseed:0a0b0c TLS1-PRF
-  const expected = Buffer.from(
-    '4bc3eb5e56127ef7bba1fd522b87e3732cbf290498a045b069a17f93e9c7281df0f6ab4cac4539601e38d7e68b89906e',
-    'hex',
-  );
+  const expected = Buffer.from('4bc3eb5e56127ef7bba1fd522b87e3732cbf290498a045b069a17f93e9c7281df0f6ab4cac4539601e38d7e68b89906e', 'hex');
   assert.deepEqual(Buffer.from(tls1Prf(Buffer.from('0102030405', 'hex'), Buffer.from('0a0b0c', 'hex'), 48)), expected);
 });
 
 test('TLS 1.0 PRF matches OpenSSL for odd and even secrets and long outputs', () => {
-  for (const [slen, olen] of [[48, 48], [48, 256], [47, 100], [1, 17], [64, 256]] as const) {
+  for (const [slen, olen] of [
+    [48, 48],
+    [48, 256],
+    [47, 100],
+    [1, 17],
+    [64, 256],
+  ] as const) {
     const secret = randomBytes(slen);
     const seed = randomBytes(77);
     assert.deepEqual(Buffer.from(tls1Prf(secret, seed, olen)), opensslPrf(secret, seed, olen), `secret ${slen} out ${olen}`);
@@ -58,11 +71,7 @@ test('PRF key block: master secret then key expansion with both session ids (wir
   const serverSid = randomBytes(8);
   const block = deriveKeyBlockPrf({ client, server, clientSid, serverSid });
   assert.equal(block.length, KEY_BLOCK_SIZE);
-  const master = opensslPrf(
-    client.preMaster,
-    Buffer.concat([Buffer.from('OpenVPN master secret'), client.random1, server.random1]),
-    48,
-  );
+  const master = opensslPrf(client.preMaster, Buffer.concat([Buffer.from('OpenVPN master secret'), client.random1, server.random1]), 48);
   const expected = opensslPrf(
     master,
     Buffer.concat([Buffer.from('OpenVPN key expansion'), client.random2, server.random2, clientSid, serverSid]),
@@ -106,8 +115,23 @@ test('AEAD slicing per role (wire doc 5.3)', () => {
 test('EKM over a real TLS session: client and server slices pair up and an AES-GCM packet crosses', async () => {
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=t', '-days', '2',
-      '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=t',
+      '-days',
+      '2',
+      '-keyout',
+      join(dir, 'k.pem'),
+      '-out',
+      join(dir, 'c.pem'),
+    ],
     { encoding: 'utf8', timeout: 10_000 },
   );
   assert.equal(r.status, 0, r.stderr);

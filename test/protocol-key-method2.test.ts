@@ -18,8 +18,10 @@ import {
   peerInfoProto,
 } from '../src/shared/protocol/key-method2';
 
-const OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client';
-const PEER_INFO = 'IV_VER=2.6.14\nIV_PLAT=linux\nIV_TCPNL=1\nIV_MTU=1600\nIV_NCP=2\nIV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\nIV_PROTO=990\nIV_LZO_STUB=1\nIV_COMP_STUB=1\nIV_COMP_STUBv2=1\n';
+const OPTIONS =
+  'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client';
+const PEER_INFO =
+  'IV_VER=2.6.14\nIV_PLAT=linux\nIV_TCPNL=1\nIV_MTU=1600\nIV_NCP=2\nIV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\nIV_PROTO=990\nIV_LZO_STUB=1\nIV_COMP_STUB=1\nIV_COMP_STUBv2=1\n';
 
 function clientMessage() {
   return {
@@ -149,8 +151,14 @@ test('a string stops at an embedded NUL; the last byte counts as NUL', () => {
 
 test('peer-info: build in OpenVPN order and parse back', () => {
   const proto =
-    IV_PROTO_DATA_V2 | IV_PROTO_REQUEST_PUSH | IV_PROTO_TLS_KEY_EXPORT | IV_PROTO_AUTH_PENDING_KW |
-    IV_PROTO_DNS_OPTION | IV_PROTO_CC_EXIT_NOTIFY | IV_PROTO_AUTH_FAIL_TEMP | IV_PROTO_DYN_TLS_CRYPT;
+    IV_PROTO_DATA_V2 |
+    IV_PROTO_REQUEST_PUSH |
+    IV_PROTO_TLS_KEY_EXPORT |
+    IV_PROTO_AUTH_PENDING_KW |
+    IV_PROTO_DNS_OPTION |
+    IV_PROTO_CC_EXIT_NOTIFY |
+    IV_PROTO_AUTH_FAIL_TEMP |
+    IV_PROTO_DYN_TLS_CRYPT;
   assert.equal(proto, 990); // what a 2.6 client sends
   const s = buildPeerInfo({
     version: '2.6.14',
@@ -160,7 +168,11 @@ test('peer-info: build in OpenVPN order and parse back', () => {
     ncp: 2,
     ciphers: ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'],
     proto,
-    extra: [['IV_LZO_STUB', '1'], ['IV_COMP_STUB', '1'], ['IV_COMP_STUBv2', '1']],
+    extra: [
+      ['IV_LZO_STUB', '1'],
+      ['IV_COMP_STUB', '1'],
+      ['IV_COMP_STUBv2', '1'],
+    ],
   });
   assert.equal(s, PEER_INFO);
   const f = peerInfoFields(s);
@@ -171,7 +183,11 @@ test('peer-info: build in OpenVPN order and parse back', () => {
   assert.equal(f.ncp, 2);
   assert.deepEqual(f.ciphers, ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305']);
   assert.equal(f.proto, 990);
-  assert.deepEqual(f.extra, [['IV_LZO_STUB', '1'], ['IV_COMP_STUB', '1'], ['IV_COMP_STUBv2', '1']]);
+  assert.deepEqual(f.extra, [
+    ['IV_LZO_STUB', '1'],
+    ['IV_COMP_STUB', '1'],
+    ['IV_COMP_STUBv2', '1'],
+  ]);
   assert.equal(peerInfoProto(s), 990);
   assert.equal(peerInfoProto(null), 0);
   assert.equal(peerInfoProto('IV_PROTO=abc\n'), 0);

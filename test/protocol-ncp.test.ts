@@ -16,7 +16,8 @@ import {
 } from '../src/shared/protocol/ncp';
 import { negotiatePushedDataChannel } from '../src/shared/session/pushed-data-channel';
 
-const CLIENT_26 = 'IV_VER=2.6.14\nIV_PLAT=linux\nIV_TCPNL=1\nIV_MTU=1600\nIV_NCP=2\nIV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\nIV_PROTO=990\n';
+const CLIENT_26 =
+  'IV_VER=2.6.14\nIV_PLAT=linux\nIV_TCPNL=1\nIV_MTU=1600\nIV_NCP=2\nIV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\nIV_PROTO=990\n';
 
 test('cipher names are normalised case-insensitively, with OpenSSL aliases', () => {
   assert.equal(normalizeCipherName('aes-256-gcm'), 'AES-256-GCM');
@@ -49,12 +50,22 @@ test('peer lists: IV_CIPHERS, else IV_NCP=2 means AES-256-GCM:AES-128-GCM, else 
 });
 
 test('server: first of OUR list that the client supports', () => {
-  assert.deepEqual(selectServerCipher({ dataCiphers: DEFAULT_DATA_CIPHERS, peerInfo: CLIENT_26 }), { ok: true, cipher: 'AES-256-GCM', push: true, via: 'ncp' });
+  assert.deepEqual(selectServerCipher({ dataCiphers: DEFAULT_DATA_CIPHERS, peerInfo: CLIENT_26 }), {
+    ok: true,
+    cipher: 'AES-256-GCM',
+    push: true,
+    via: 'ncp',
+  });
   assert.deepEqual(
     selectServerCipher({ dataCiphers: ['CHACHA20-POLY1305', 'AES-128-GCM'], peerInfo: 'IV_CIPHERS=AES-128-GCM:CHACHA20-POLY1305\n' }),
     { ok: true, cipher: 'CHACHA20-POLY1305', push: true, via: 'ncp' },
   );
-  assert.deepEqual(selectServerCipher({ dataCiphers: ['AES-128-GCM'], peerInfo: 'IV_NCP=2\n' }), { ok: true, cipher: 'AES-128-GCM', push: true, via: 'ncp' });
+  assert.deepEqual(selectServerCipher({ dataCiphers: ['AES-128-GCM'], peerInfo: 'IV_NCP=2\n' }), {
+    ok: true,
+    cipher: 'AES-128-GCM',
+    push: true,
+    via: 'ncp',
+  });
 });
 
 test('server: old clients by their OCC cipher, fallback only without any cipher info', () => {
@@ -66,12 +77,20 @@ test('server: old clients by their OCC cipher, fallback only without any cipher 
     via: 'occ',
   });
   // The OCC cipher is ignored when the client sent IV_CIPHERS.
-  const r = selectServerCipher({ dataCiphers: ['AES-128-GCM'], peerInfo: 'IV_CIPHERS=CHACHA20-POLY1305\n', occCipher: 'AES-128-GCM', fallback: 'AES-128-GCM' });
+  const r = selectServerCipher({
+    dataCiphers: ['AES-128-GCM'],
+    peerInfo: 'IV_CIPHERS=CHACHA20-POLY1305\n',
+    occCipher: 'AES-128-GCM',
+    fallback: 'AES-128-GCM',
+  });
   assert.equal(r.ok, false);
   assert.equal(!r.ok && r.reason, 'no-shared-cipher');
   assert.equal(!r.ok && r.clientReason, NCP_FAILED_CLIENT_REASON);
   // An OCC cipher we do not run: no fallback, because the client told us its cipher.
-  assert.equal(selectServerCipher({ dataCiphers: DEFAULT_DATA_CIPHERS, peerInfo: null, occCipher: 'BF-CBC', fallback: 'AES-256-GCM' }).ok, false);
+  assert.equal(
+    selectServerCipher({ dataCiphers: DEFAULT_DATA_CIPHERS, peerInfo: null, occCipher: 'BF-CBC', fallback: 'AES-256-GCM' }).ok,
+    false,
+  );
   // Nothing known about the client: fallback if set.
   assert.deepEqual(selectServerCipher({ dataCiphers: DEFAULT_DATA_CIPHERS, peerInfo: 'IV_VER=2.3\n', fallback: 'aes-128-gcm' }), {
     ok: true,
@@ -95,7 +114,12 @@ test('client: the pushed cipher must be in our data-ciphers', () => {
 });
 
 test('OCC string cipher extraction', () => {
-  assert.equal(occStringCipher('V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server'), 'AES-256-GCM');
+  assert.equal(
+    occStringCipher(
+      'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server',
+    ),
+    'AES-256-GCM',
+  );
   assert.equal(occStringCipher('V4,dev-type tun,cipher [null-cipher]'), null);
   assert.equal(occStringCipher('V4,dev-type tun'), null);
 });
@@ -122,5 +146,9 @@ test('the data channel of a client from a PUSH_REPLY: cipher checked against dat
     ok: true,
     channel: { cipher: 'AES-256-CBC', auth: 'SHA256', peerId: null, keyDerivation: 'prf', ccExit: false },
   });
-  assert.deepEqual(negotiatePushedDataChannel({}, { ...local, fallback: 'CAMELLIA-128-CBC' }), { ok: false, reason: 'unsupported-cipher', detail: "cipher 'CAMELLIA-128-CBC' is not supported" });
+  assert.deepEqual(negotiatePushedDataChannel({}, { ...local, fallback: 'CAMELLIA-128-CBC' }), {
+    ok: false,
+    reason: 'unsupported-cipher',
+    detail: "cipher 'CAMELLIA-128-CBC' is not supported",
+  });
 });

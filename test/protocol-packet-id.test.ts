@@ -10,7 +10,6 @@ import {
 } from '../src/shared/protocol/packet-id';
 import { mulberry32 as prng } from './helpers/prng';
 
-
 test('replay window: accepts new ids, rejects replays and id 0', () => {
   const r = new PacketIdRec();
   assert.equal(r.check(0, 0, 0), false);

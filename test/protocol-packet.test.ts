@@ -25,7 +25,6 @@ import {
 } from '../src/shared/protocol/packet';
 import { mulberry32 as prng } from './helpers/prng';
 
-
 const SID_A = Buffer.from('0102030405060708', 'hex');
 const SID_B = Buffer.from('a1a2a3a4a5a6a7a8', 'hex');
 const RELIABLE_OPS: op.ReliableOpcode[] = [

@@ -3,14 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { KeepaliveTimer, PING_MAGIC, isPingMessage, writePingMessage } from '../src/shared/protocol/ping';
-import {
-  OCC_MAGIC,
-  buildOccMessage,
-  isOccMessage,
-  occOptionsString,
-  parseOccMessage,
-  payloadKind,
-} from '../src/shared/protocol/occ';
+import { OCC_MAGIC, buildOccMessage, isOccMessage, occOptionsString, parseOccMessage, payloadKind } from '../src/shared/protocol/occ';
 import type { OccMessage } from '../src/shared/protocol/occ';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -36,12 +29,19 @@ test('OCC messages: magic, opcodes and bodies as occ.c writes them', () => {
   assert.deepEqual(buildOccMessage({ op: 'mtu-request' }), Buffer.concat([magic, hex('04')]));
   assert.deepEqual(buildOccMessage({ op: 'mtu-reply', maxRecv: 1500, maxSend: 0x1234 }), Buffer.concat([magic, hex('05 05dc 1234')]));
   assert.deepEqual(buildOccMessage({ op: 'mtu-load-request', size: 1400 }), Buffer.concat([magic, hex('02 0578')]));
-  assert.deepEqual(buildOccMessage({ op: 'reply', options: 'V4,dev-type tun' }), Buffer.concat([magic, hex('01'), Buffer.from('V4,dev-type tun\0')]));
+  assert.deepEqual(
+    buildOccMessage({ op: 'reply', options: 'V4,dev-type tun' }),
+    Buffer.concat([magic, hex('01'), Buffer.from('V4,dev-type tun\0')]),
+  );
   assert.equal(buildOccMessage({ op: 'mtu-load', length: 100 }).length, 117);
 
   const all: OccMessage[] = [
     { op: 'request' },
-    { op: 'reply', options: 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client' },
+    {
+      op: 'reply',
+      options:
+        'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client',
+    },
     { op: 'mtu-load-request', size: 1400 },
     { op: 'mtu-load', length: 12 },
     { op: 'mtu-request' },
@@ -65,7 +65,10 @@ test('hostile OCC payloads give typed rejections', () => {
   assert.deepEqual(parseOccMessage(Buffer.concat([magic, hex('01 41 0a 42 00')]), 0, 21), { ok: false, reason: 'bad-options-string' });
   assert.deepEqual(parseOccMessage(hex('00'.repeat(17)), 0, 17), { ok: false, reason: 'not-occ' });
   // An options string without NUL is taken to the end of the payload.
-  assert.deepEqual(parseOccMessage(Buffer.concat([magic, hex('01'), Buffer.from('V4')]), 0, 19), { ok: true, message: { op: 'reply', options: 'V4' } });
+  assert.deepEqual(parseOccMessage(Buffer.concat([magic, hex('01'), Buffer.from('V4')]), 0, 19), {
+    ok: true,
+    message: { op: 'reply', options: 'V4' },
+  });
 });
 
 test('keepalive: ping after n s of send silence, ping-restart after m s of receive silence', () => {
@@ -100,7 +103,10 @@ test('keepalive: ping after n s of send silence, ping-restart after m s of recei
 
 test('the key method 2 options string: the UDP/AEAD string shardvpn has always sent, and TCP/CBC spellings', () => {
   const udp = { role: 'tls-server', transport: 'udp', tunMtu: 1500, cipher: 'AES-256-GCM', auth: null, keysize: 256 } as const;
-  assert.equal(occOptionsString(udp), 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server');
+  assert.equal(
+    occOptionsString(udp),
+    'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server',
+  );
   assert.equal(
     occOptionsString({ ...udp, role: 'tls-client', tunMtu: 1400, cipher: null }),
     'V4,dev-type tun,link-mtu 1559,tun-mtu 1400,proto UDPv4,auth [null-digest],keysize 256,key-method 2,tls-client',

@@ -46,7 +46,10 @@ test('net30, IPv6, routes, DNS, redirect-gateway and unknown options round-trip'
   const o = parsed.options;
   assert.deepEqual(o.routes, [{ network: '192.168.10.0', netmask: '255.255.255.0' }, { network: '10.8.0.1' }]);
   assert.deepEqual(o.routesIpv6, [{ network: '2001:db8:1::/48' }]);
-  assert.deepEqual(o.dhcpOptions, [{ type: 'DNS', value: '10.8.0.1' }, { type: 'DOMAIN', value: 'example.org' }]);
+  assert.deepEqual(o.dhcpOptions, [
+    { type: 'DNS', value: '10.8.0.1' },
+    { type: 'DOMAIN', value: 'example.org' },
+  ]);
   assert.deepEqual(o.redirectGateway, ['def1', 'bypass-dhcp']);
   assert.equal(o.blockOutsideDns, true);
   assert.equal(o.explicitExitNotify, 2);
@@ -81,7 +84,11 @@ test('a long reply is split with push-continuation 2 / 1 under the 1024-byte bun
 
   const c = new PushReplyCollector();
   assert.deepEqual(c.add(built.messages[0]!), { ok: true, complete: false });
-  assert.deepEqual(parsePushReply(built.messages.slice(0, 2)), { ok: false, reason: 'bad-continuation', detail: 'last part asks for push-continuation' });
+  assert.deepEqual(parsePushReply(built.messages.slice(0, 2)), {
+    ok: false,
+    reason: 'bad-continuation',
+    detail: 'last part asks for push-continuation',
+  });
   assert.equal(parsePushReply([built.messages.at(-1)!, built.messages.at(-1)!]).ok, false);
 });
 
@@ -92,7 +99,10 @@ test('pull-filter: first matching rule wins; ignore drops, reject fails, accept 
     { action: 'ignore', text: 'route' },
     { action: 'ignore', text: 'redirect-gateway' },
   ]);
-  assert.deepEqual(ignored, { ok: true, options: { routes: [{ network: '192.168.0.0', netmask: '255.255.0.0' }], dhcpOptions: [{ type: 'DNS', value: '1.1.1.1' }] } });
+  assert.deepEqual(ignored, {
+    ok: true,
+    options: { routes: [{ network: '192.168.0.0', netmask: '255.255.0.0' }], dhcpOptions: [{ type: 'DNS', value: '1.1.1.1' }] },
+  });
   assert.deepEqual(parsePushReply(text, [{ action: 'reject', text: 'dhcp-option DNS' }]), {
     ok: false,
     reason: 'rejected-by-filter',
@@ -136,14 +146,24 @@ test('hostile replies give typed rejections, never a throw', () => {
 
 test('build refuses options that cannot be sent', () => {
   assert.deepEqual(buildPushReply({ extra: ['route 1.2.3.4,route 5.6.7.8'] }).ok, false);
-  assert.deepEqual(buildPushReply({ extra: ['x'.repeat(256)] }), { ok: false, reason: 'option-too-long', detail: `push option of 256 characters is too long: ${'x'.repeat(40)}...` });
+  assert.deepEqual(buildPushReply({ extra: ['x'.repeat(256)] }), {
+    ok: false,
+    reason: 'option-too-long',
+    detail: `push option of 256 characters is too long: ${'x'.repeat(40)}...`,
+  });
   assert.equal(buildPushReply({ extra: ['a\nb'] }).ok, false);
 });
 
 test('protocol-flags / key-derivation chosen from IV_PROTO like prepare_push_reply', () => {
-  assert.deepEqual(pushedProtocolOptions(990, { tlsEkm: true, dynTlsCrypt: true }), { protocolFlags: ['cc-exit', 'tls-ekm', 'dyn-tls-crypt'] });
+  assert.deepEqual(pushedProtocolOptions(990, { tlsEkm: true, dynTlsCrypt: true }), {
+    protocolFlags: ['cc-exit', 'tls-ekm', 'dyn-tls-crypt'],
+  });
   assert.deepEqual(pushedProtocolOptions(990, { tlsEkm: true, dynTlsCrypt: false }), { protocolFlags: ['cc-exit', 'tls-ekm'] });
-  assert.deepEqual(pushedProtocolOptions(0x0e, { tlsEkm: true, dynTlsCrypt: false }), { keyDerivation: 'tls-ekm' }, '2.5-style: EKM without cc-exit');
+  assert.deepEqual(
+    pushedProtocolOptions(0x0e, { tlsEkm: true, dynTlsCrypt: false }),
+    { keyDerivation: 'tls-ekm' },
+    '2.5-style: EKM without cc-exit',
+  );
   assert.deepEqual(pushedProtocolOptions(0x86, { tlsEkm: false, dynTlsCrypt: true }), { protocolFlags: ['cc-exit'] });
   assert.deepEqual(pushedProtocolOptions(2, { tlsEkm: true, dynTlsCrypt: true }), {});
 });

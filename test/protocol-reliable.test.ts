@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_V1 } from '../src/shared/protocol/opcodes';
-import {
-  CONTROL_SEND_ACK_MAX,
-  RELIABLE_ACK_SIZE,
-  buildControlPacket,
-  parseControlPacket,
-} from '../src/shared/protocol/packet';
+import { CONTROL_SEND_ACK_MAX, RELIABLE_ACK_SIZE, buildControlPacket, parseControlPacket } from '../src/shared/protocol/packet';
 import {
   DEFAULT_TLS_TIMEOUT_MS,
   ReliableRecv,
@@ -14,14 +9,8 @@ import {
   TLS_RELIABLE_N_REC_BUFFERS,
   TLS_RELIABLE_N_SEND_BUFFERS,
 } from '../src/shared/protocol/reliable';
-import {
-  TlsStreamSplitter,
-  controlFrameOverhead,
-  maxControlPayload,
-  splitTlsStream,
-} from '../src/shared/protocol/fragment-tls';
+import { TlsStreamSplitter, controlFrameOverhead, maxControlPayload, splitTlsStream } from '../src/shared/protocol/fragment-tls';
 import { mulberry32 as prng } from './helpers/prng';
-
 
 const msg = (s: string): Buffer => Buffer.from(s);
 
@@ -238,10 +227,7 @@ test('TLS stream splitter: pieces are full, joined across writes, and keep order
   sp.push(src);
   src.fill(0x79);
   assert.equal(sp.take(100)?.toString(), 'x'.repeat(10));
-  assert.deepEqual(
-    splitTlsStream(msg('abcdefghij'), 4, 1).map(String),
-    ['a', 'bcde', 'fghi', 'j'],
-  );
+  assert.deepEqual(splitTlsStream(msg('abcdefghij'), 4, 1).map(String), ['a', 'bcde', 'fghi', 'j']);
   assert.deepEqual(splitTlsStream(Buffer.alloc(0), 4), []);
 });
 
@@ -269,7 +255,12 @@ function endpoint(sid: number, peer: number): Endpoint {
   };
 }
 
-function simulate(seed: number, loss: number, dup: number, bytes: number): { a: Endpoint; b: Endpoint; stream: Buffer[]; end: number; sent: number } {
+function simulate(
+  seed: number,
+  loss: number,
+  dup: number,
+  bytes: number,
+): { a: Endpoint; b: Endpoint; stream: Buffer[]; end: number; sent: number } {
   const rnd = prng(seed);
   const a = endpoint(1, 2);
   const b = endpoint(2, 1);
@@ -331,7 +322,11 @@ function simulate(seed: number, loss: number, dup: number, bytes: number): { a: 
     }
     if (!sentMessage && e.recv.hasPendingAcks()) {
       const acks = e.recv.takeAcks(RELIABLE_ACK_SIZE);
-      transmit(peer, buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: 0, sessionId: e.sid, acks, remoteSessionId: e.peerSid }), now);
+      transmit(
+        peer,
+        buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: 0, sessionId: e.sid, acks, remoteSessionId: e.peerSid }),
+        now,
+      );
     }
   };
   let now = 0;
@@ -377,7 +372,10 @@ test('over TCP (retransmit false) each message goes out once, and nothing waits 
   send.enqueue(P_CONTROL_V1, Buffer.from('a'));
   send.enqueue(P_CONTROL_V1, Buffer.from('b'));
   assert.equal(send.timeUntilDue(0), 0);
-  assert.deepEqual(send.due(0).map((m) => String(m.payload)), ['a', 'b']);
+  assert.deepEqual(
+    send.due(0).map((m) => String(m.payload)),
+    ['a', 'b'],
+  );
   assert.equal(send.timeUntilDue(0), null);
   assert.deepEqual(send.due(1_000_000), []);
   // ACKs for later ids do not trigger a fast retransmit either.
@@ -385,7 +383,10 @@ test('over TCP (retransmit false) each message goes out once, and nothing waits 
   send.onAcks([1]);
   send.onAcks([1]);
   send.enqueue(P_CONTROL_V1, Buffer.from('c'));
-  assert.deepEqual(send.due(5).map((m) => String(m.payload)), ['c']);
+  assert.deepEqual(
+    send.due(5).map((m) => String(m.payload)),
+    ['c'],
+  );
   assert.deepEqual(send.due(6), []);
   assert.equal(send.unacked, 2);
 });

@@ -92,7 +92,15 @@ test('static key parse errors say what and where', () => {
 test('static key parsing is as lenient as OpenVPN: leading text, CRLF, odd line breaks', () => {
   const key = generateStaticKey();
   const hex = key.toString('hex');
-  const odd = ['some comment', '-----BEGIN OpenVPN Static key V1-----\r', hex.slice(0, 7), hex.slice(7, 300) + ' \t', hex.slice(300), '-----END OpenVPN Static key V1-----\r', ''];
+  const odd = [
+    'some comment',
+    '-----BEGIN OpenVPN Static key V1-----\r',
+    hex.slice(0, 7),
+    hex.slice(7, 300) + ' \t',
+    hex.slice(300),
+    '-----END OpenVPN Static key V1-----\r',
+    '',
+  ];
   assert.deepEqual(Buffer.from(parseStaticKey(odd.join('\n'))), Buffer.from(key));
   // Anything after the 256th byte and before the footer is ignored, as by OpenVPN.
   const extra = formatStaticKey(key).replace('-----END', 'zz trailing junk 00\n-----END');

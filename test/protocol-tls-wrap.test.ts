@@ -46,7 +46,11 @@ function plainPacket(opcode: number, sid: Buffer, msgId: number, payload: Buffer
 
 test('tls-auth: round trip for SHA1, SHA256, SHA512 with matching directions; layout as wire doc 1.4.2', () => {
   const key2 = generateStaticKey();
-  for (const [auth, h] of [['SHA1', 20], ['SHA256', 32], ['SHA512', 64]] as const) {
+  for (const [auth, h] of [
+    ['SHA1', 20],
+    ['SHA256', 32],
+    ['SHA512', 64],
+  ] as const) {
     const server = tlsAuthKeys(key2, 'normal', auth);
     const client = tlsAuthKeys(key2, 'inverse', auth);
     const send = new PacketIdSend(true);
@@ -231,8 +235,23 @@ function ensureCert(): void {
   if (certReady) return;
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=t', '-days', '2',
-      '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=t',
+      '-days',
+      '2',
+      '-keyout',
+      join(dir, 'k.pem'),
+      '-out',
+      join(dir, 'c.pem'),
+    ],
     { encoding: 'utf8', timeout: 10_000 },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -272,19 +291,35 @@ async function listen(): Promise<Capture> {
   };
 }
 
-async function withOpenvpnClient(
-  wrapArgs: string[],
-  body: (cap: Capture) => Promise<void>,
-): Promise<void> {
+async function withOpenvpnClient(wrapArgs: string[], body: (cap: Capture) => Promise<void>): Promise<void> {
   ensureCert();
   const cap = await listen();
   let child: ChildProcess | undefined;
   try {
     child = spawn(
       'openvpn',
-      ['--client', '--dev', 'null', '--proto', 'udp4', '--remote', '127.0.0.1', String(cap.port), '--nobind',
-        '--ca', join(dir, 'c.pem'), '--cert', join(dir, 'c.pem'), '--key', join(dir, 'k.pem'), '--verb', '0',
-        '--connect-retry-max', '1', ...wrapArgs],
+      [
+        '--client',
+        '--dev',
+        'null',
+        '--proto',
+        'udp4',
+        '--remote',
+        '127.0.0.1',
+        String(cap.port),
+        '--nobind',
+        '--ca',
+        join(dir, 'c.pem'),
+        '--cert',
+        join(dir, 'c.pem'),
+        '--key',
+        join(dir, 'k.pem'),
+        '--verb',
+        '0',
+        '--connect-retry-max',
+        '1',
+        ...wrapArgs,
+      ],
       { stdio: 'ignore' },
     );
     await body(cap);
@@ -310,11 +345,7 @@ function serverReset(serverSid: Buffer, clientSid: Buffer): Buffer {
 // accepted our wrapped reply. Resets it retransmitted before our reply arrived are skipped;
 // if it never accepts our reply it only ever retransmits its reset (every 2 s), so give up
 // after 4 s.
-async function expectAckOfOurReset(
-  cap: Capture,
-  unwrap: (wire: Buffer) => TlsUnwrapResult,
-  serverSid: Buffer,
-): Promise<void> {
+async function expectAckOfOurReset(cap: Capture, unwrap: (wire: Buffer) => TlsUnwrapResult, serverSid: Buffer): Promise<void> {
   const deadline = Date.now() + 4000;
   for (;;) {
     assert.ok(Date.now() < deadline, 'openvpn did not accept our wrapped HARD_RESET_SERVER_V2');

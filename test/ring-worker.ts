@@ -214,7 +214,7 @@ if (parentPort !== null && workerData !== null && typeof workerData === 'object'
       port.close();
     },
     (err: unknown) => {
-      port.postMessage({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+      port.postMessage({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       port.close();
     },
   );

@@ -97,7 +97,14 @@ test('oversized payloads are dropped into their own counter', () => {
   assert.equal(ring.commit(101, 6), false);
   assert.equal(ring.oversizeDrops, 3);
   const got = drain(ring);
-  assert.deepEqual(got.map(([meta, bytes]) => [meta, bytes.length]), [[2, 100], [3, 5], [5, 0]]);
+  assert.deepEqual(
+    got.map(([meta, bytes]) => [meta, bytes.length]),
+    [
+      [2, 100],
+      [3, 5],
+      [5, 0],
+    ],
+  );
   assert.ok(got[0][1].every((b) => b === 9));
 });
 
@@ -105,7 +112,10 @@ test('metadata keeps all 32 bits', () => {
   const ring = PacketRing.create(4, 16);
   ring.push(new Uint8Array(1), 0xffffffff);
   ring.push(new Uint8Array(1), 0x80000001);
-  assert.deepEqual(drain(ring).map(([meta]) => meta), [0xffffffff, 0x80000001]);
+  assert.deepEqual(
+    drain(ring).map(([meta]) => meta),
+    [0xffffffff, 0x80000001],
+  );
 });
 
 test('wraparound over many laps keeps order and contents, across every API', () => {
@@ -205,7 +215,10 @@ test('a visitor that throws still consumes its packet', () => {
       if (meta === 1) throw new Error('bad packet');
     }),
   );
-  assert.deepEqual(drain(ring).map(([meta]) => meta), [2, 3]);
+  assert.deepEqual(
+    drain(ring).map(([meta]) => meta),
+    [2, 3],
+  );
 });
 
 test('the producer notifies only a sleeping consumer, once per sleep', async () => {
@@ -276,7 +289,12 @@ test('attach in a worker sees the state of a posted buffer, and its pushes come 
   assert.equal(again.size, 0);
   assert.equal(ring.size, 4);
   assert.equal(ring.drops, 2);
-  assert.deepEqual(drain(ring), [[5, [5, 0xee]], [6, [6, 0xee]], [7, [7, 0xee]], [8, [8, 0xee]]]);
+  assert.deepEqual(drain(ring), [
+    [5, [5, 0xee]],
+    [6, [6, 0xee]],
+    [7, [7, 0xee]],
+    [8, [8, 0xee]],
+  ]);
 });
 
 test('a consumer asleep in waitForData wakes when another thread pushes', async () => {
@@ -321,7 +339,9 @@ test('ping-pong through two rings: every round trip sleeps and wakes both sides'
   assert.ok(fromWorker.notifies > 0 && toWorker.notifies > 0);
   // Naps rescue a notify the runtime lost; they must stay rare or the notify path is broken.
   assert.ok(fromWorker.missedWakes + toWorker.missedWakes <= rounds / 50);
-  console.log(`ping-pong: sleeps ${fromWorker.sleeps}/${toWorker.sleeps}, notifies ${fromWorker.notifies}/${toWorker.notifies}, missed ${fromWorker.missedWakes}/${toWorker.missedWakes}`);
+  console.log(
+    `ping-pong: sleeps ${fromWorker.sleeps}/${toWorker.sleeps}, notifies ${fromWorker.notifies}/${toWorker.notifies}, missed ${fromWorker.missedWakes}/${toWorker.missedWakes}`,
+  );
 });
 
 test('1,000,000 packets of 0..slotSize bytes between two workers arrive once, in order, byte-exact', { timeout: 60000 }, async () => {

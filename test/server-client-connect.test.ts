@@ -18,7 +18,6 @@ after(async () => {
   await lab.cleanup();
 });
 
-
 async function waitForFile(file: string, timeoutMs: number): Promise<string> {
   const end = Date.now() + timeoutMs;
   while (!existsSync(file)) {
@@ -72,7 +71,11 @@ test('client-connect sets a fixed address and a route for one client and refuses
     }
     assert.deepEqual(learned, ['add 10.160.0.77 client', 'delete 10.160.0.77']);
 
-    const refused = await lab.startOpenvpnClient(0, `${base}cert ${lab.file('revoked.crt', lab.pki.revokedClientCert)}\nkey ${lab.file('revoked.key', lab.pki.revokedClientKey)}\n`, null);
+    const refused = await lab.startOpenvpnClient(
+      0,
+      `${base}cert ${lab.file('revoked.crt', lab.pki.revokedClientCert)}\nkey ${lab.file('revoked.key', lab.pki.revokedClientKey)}\n`,
+      null,
+    );
     try {
       await refused.waitFor(/AUTH_FAILED/, 15_000);
       assert.ok(existsSync(`${out}.connect.revoked`));

@@ -17,7 +17,10 @@ test('inactive 3: a busy client stays, the same client idle for 3 s is dropped',
   const server = await lab.startShardvpn(
     `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.164.0.0 255.255.255.0\nkeepalive 1 10\ninactive 3\nworkers 2\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
   );
-  const client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`);
+  const client = await lab.startOpenvpnClient(
+    0,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+  );
   try {
     // 25 pings over 5 s: longer than the timeout, but the tunnel is busy throughout.
     assert.equal(lab.ping(lab.clients[0]!, '10.164.0.1', 25), 25);

@@ -53,7 +53,7 @@ async function stopAll(server: LabProcess | null, ...others: (LabProcess | null)
   if (server !== null) assert.equal(await server.stop(), 0, server.log().slice(-2000));
 }
 
-test('float: the client\'s source port changes mid-session and its tunnel keeps working', async () => {
+test("float: the client's source port changes mid-session and its tunnel keeps working", async () => {
   const server = await lab.startShardvpn(serverConfig('keepalive 10 60\n'));
   let relay: LabProcess | null = null;
   let client: LabProcess | null = null;
@@ -77,7 +77,7 @@ test('float: the client\'s source port changes mid-session and its tunnel keeps 
     assert.equal(count(server.log(), /floated/), 1, 'one float');
     // The main thread learns the new address with the next per-second statistics: poll for it.
     let afterSwitch = await serverStatistics(server);
-    for (const until = Date.now() + 5000; Date.now() < until; ) {
+    for (const until = Date.now() + 5000; Date.now() < until;) {
       if (afterSwitch.clients.length === 1 && afterSwitch.clients[0]!.includes(`127.0.0.1:${secondPort},`)) break;
       await sleep(200);
       afterSwitch = await serverStatistics(server);
@@ -105,7 +105,10 @@ test('renegotiation in the middle of a 50 MB transfer loses nothing', async () =
     assert.equal(result.received.bytes, 50 * MB);
     assert.equal(result.received.sha256, result.sent.sha256);
     assert.ok(result.ms >= 3500, `the transfer took only ${result.ms} ms`);
-    assert.ok(handshakesAfter - handshakesBefore >= 2, `${handshakesAfter - handshakesBefore} renegotiations during the transfer:\n${client.log().slice(-3000)}`);
+    assert.ok(
+      handshakesAfter - handshakesBefore >= 2,
+      `${handshakesAfter - handshakesBefore} renegotiations during the transfer:\n${client.log().slice(-3000)}`,
+    );
     assert.equal(lab.ping(lab.clients[0]!, SERVER_TUNNEL), 3, 'after the transfer');
     const stats = await serverStatistics(server);
     assert.ok(stats.total.renegotiations! >= 2, JSON.stringify(stats.total));
@@ -132,7 +135,11 @@ test('a wrong-CA cert, a revoked cert and a bad tls-crypt key are refused while 
 
     // A certificate of another CA.
     let base = server.log().length;
-    bad = await lab.startOpenvpnClient(1, clientConfig({ tls: tlsLines('intruder', lab.pki.otherClientCert, lab.pki.otherClientKey) }), null);
+    bad = await lab.startOpenvpnClient(
+      1,
+      clientConfig({ tls: tlsLines('intruder', lab.pki.otherClientCert, lab.pki.otherClientKey) }),
+      null,
+    );
     await waitInLog(server, base, /cert-rejected/, 8000);
     await sleep(300);
     const intruderLog = server.log().slice(base);
@@ -144,7 +151,11 @@ test('a wrong-CA cert, a revoked cert and a bad tls-crypt key are refused while 
     // A revoked certificate of our CA.
     base = server.log().length;
     const failedBefore = stats.total.handshakeFailCert!;
-    bad = await lab.startOpenvpnClient(1, clientConfig({ tls: tlsLines('revoked', lab.pki.revokedClientCert, lab.pki.revokedClientKey) }), null);
+    bad = await lab.startOpenvpnClient(
+      1,
+      clientConfig({ tls: tlsLines('revoked', lab.pki.revokedClientCert, lab.pki.revokedClientKey) }),
+      null,
+    );
     const revokedLine = await waitInLog(server, base, /10\.150\.0\.11:\d+ cert-rejected: VERIFY ERROR: certificate revoked/, 8000);
     await bad.stop();
     stats = await serverStatistics(server);
@@ -166,7 +177,11 @@ test('a wrong-CA cert, a revoked cert and a bad tls-crypt key are refused while 
     assert.equal(stats.total.handshakesCompleted, 1);
     assert.equal(stats.total.clientsConnected, 1);
     const badKeyLog = server.log().slice(base);
-    assert.match(badKeyLog, /TLS Error: control packet from 10\.150\.0\.11:\d+ dropped: .*(tls-crypt|auth|hmac)/i, `bad tls-crypt not logged:\n${badKeyLog}`);
+    assert.match(
+      badKeyLog,
+      /TLS Error: control packet from 10\.150\.0\.11:\d+ dropped: .*(tls-crypt|auth|hmac)/i,
+      `bad tls-crypt not logged:\n${badKeyLog}`,
+    );
 
     await pinger.stop('SIGINT');
     const summary = /(\d+) packets transmitted, (\d+) received/.exec(pinger.log());
@@ -276,19 +291,26 @@ function management(socketPath: string, command: string): Promise<string[]> {
 
 /** Which shard each connected client is on, from the server's "primary virtual IP" lines. */
 function shardOf(server: LabProcess, address: string): number | null {
-  const lines = server.log().split('\n').filter((line) => line.includes(`primary virtual IP: ${address} `));
+  const lines = server
+    .log()
+    .split('\n')
+    .filter((line) => line.includes(`primary virtual IP: ${address} `));
   const match = /shard (\d+)/.exec(lines[lines.length - 1] ?? '');
   return match ? Number(match[1]) : null;
 }
 
 test('a restarted shard: clients of the other shard keep pinging, its own clients reconnect', async () => {
   const socketPath = path.join(lab.dir, 'mgmt.sock');
-  const server = await lab.startShardvpn(serverConfig(`keepalive 1 3\nduplicate-cn\nmanagement ${socketPath} unix\n`), 'shard-restart.conf');
+  const server = await lab.startShardvpn(
+    serverConfig(`keepalive 1 3\nduplicate-cn\nmanagement ${socketPath} unix\n`),
+    'shard-restart.conf',
+  );
   const clients: LabProcess[] = [];
   try {
     for (let i = 0; i < 3; i++) clients.push(await lab.startOpenvpnClient(i, clientConfig()));
     // The address of the client's latest session (a reconnect may bring a new one).
-    const addressOf = (i: number): string => [...clients[i]!.log().matchAll(/PUSH_REPLY,[^\n]*ifconfig (10\.151\.0\.\d+)/g)].pop()?.[1] ?? '';
+    const addressOf = (i: number): string =>
+      [...clients[i]!.log().matchAll(/PUSH_REPLY,[^\n]*ifconfig (10\.151\.0\.\d+)/g)].pop()?.[1] ?? '';
     // Clients land on shards by a random byte of their session id: reconnect until both are used.
     for (let attempt = 0; attempt < 12; attempt++) {
       const shards = new Set([0, 1, 2].map((i) => shardOf(server, addressOf(i))));
@@ -301,7 +323,11 @@ test('a restarted shard: clients of the other shard keep pinging, its own client
     const shardOfClient = [0, 1, 2].map((i) => shardOf(server, addressOf(i)));
     assert.ok(
       shardOfClient.includes(0) && shardOfClient.includes(1),
-      `clients ${[0, 1, 2].map(addressOf).join(',')} on shards ${shardOfClient.join(',')}:\n${server.log().split('\n').filter((l) => l.includes('primary')).join('\n')}`,
+      `clients ${[0, 1, 2].map(addressOf).join(',')} on shards ${shardOfClient.join(',')}:\n${server
+        .log()
+        .split('\n')
+        .filter((l) => l.includes('primary'))
+        .join('\n')}`,
     );
     const victim = shardOfClient[0]!;
     const survivor = shardOfClient.findIndex((shard) => shard !== victim);
@@ -333,7 +359,12 @@ test('a restarted shard: clients of the other shard keep pinging, its own client
 
 test('`npm start` on an empty data folder serves a stock client using the written client.ovpn', async () => {
   const data = path.join(lab.dir, 'data');
-  const server = lab.spawn(lab.server, 'env', [`SHARDVPN_DATA=${data}`, `SHARDVPN_REMOTE=${SERVER_UNDERLAY}`, process.execPath, BIN], 'shardvpn (npm start)');
+  const server = lab.spawn(
+    lab.server,
+    'env',
+    [`SHARDVPN_DATA=${data}`, `SHARDVPN_REMOTE=${SERVER_UNDERLAY}`, process.execPath, BIN],
+    'shardvpn (npm start)',
+  );
   let client: LabProcess | null = null;
   try {
     await server.waitFor(/Initialization Sequence Completed/, 30_000);

@@ -75,7 +75,15 @@ async function statistics(server: LabProcess): Promise<string> {
 function shardCounters(block: string): Map<number, Record<string, number>> {
   const shards = new Map<number, Record<string, number>>();
   for (const match of block.matchAll(/shard (\d+): ((?:\w+=[\d.]+ ?)+)/g)) {
-    shards.set(Number(match[1]), Object.fromEntries(match[2]!.trim().split(' ').map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])])));
+    shards.set(
+      Number(match[1]),
+      Object.fromEntries(
+        match[2]!
+          .trim()
+          .split(' ')
+          .map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]),
+      ),
+    );
   }
   return shards;
 }
@@ -95,7 +103,9 @@ async function stopAll(clients: readonly LabProcess[], server: LabProcess): Prom
 }
 
 test('8 clients over 2 shards with client-to-client: distinct pool addresses, both shards used, clients reach the server and each other', async () => {
-  const server = await lab.startShardvpn(serverConf('proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nworkers 2\nduplicate-cn\nclient-to-client\n'));
+  const server = await lab.startShardvpn(
+    serverConf('proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nworkers 2\nduplicate-cn\nclient-to-client\n'),
+  );
   const clients: LabProcess[] = [];
   try {
     clients.push(...(await Promise.all(Array.from({ length: CLIENTS }, (_, i) => lab.startOpenvpnClient(i, clientConf())))));
@@ -140,9 +150,15 @@ test('8 clients over 2 shards with client-to-client: distinct pool addresses, bo
 
     const counters = shardCounters(await statistics(server));
     assert.equal(counters.size, 2);
-    assert.ok((counters.get(0)?.clientsConnected ?? 0) > 0 && (counters.get(1)?.clientsConnected ?? 0) > 0, `clients on one shard only: ${JSON.stringify([...counters])}`);
+    assert.ok(
+      (counters.get(0)?.clientsConnected ?? 0) > 0 && (counters.get(1)?.clientsConnected ?? 0) > 0,
+      `clients on one shard only: ${JSON.stringify([...counters])}`,
+    );
     const connected = (counters.get(0)?.clientsConnected ?? 0) + (counters.get(1)?.clientsConnected ?? 0);
-    assert.ok(connected >= CLIENTS && connected <= CLIENTS + reconnects, `${connected} clients connected: ${CLIENTS} live, ${reconnects} left behind by reconnects`);
+    assert.ok(
+      connected >= CLIENTS && connected <= CLIENTS + reconnects,
+      `${connected} clients connected: ${CLIENTS} live, ${reconnects} left behind by reconnects`,
+    );
 
     // One pair across shards (both directions) and one pair on the same shard.
     const shardOf = (i: number): number => where.get(clientUnderlay(i))!.shard;
@@ -151,8 +167,16 @@ test('8 clients over 2 shards with client-to-client: distinct pool addresses, bo
     const b = indices.find((i) => shardOf(i) === 1)!;
     const same = indices.find((i) => i !== a && shardOf(i) === 0) ?? indices.find((i) => i !== b && shardOf(i) === 1)!;
     const sameWith = shardOf(same) === 0 ? a : b;
-    for (const [from, to] of [[a, b], [b, a], [same, sameWith]] as const) {
-      assert.equal(lab.ping(lab.clients[from]!, virtuals[to]!, 2), 2, `client ${from} (shard ${shardOf(from)}) -> client ${to} (shard ${shardOf(to)})`);
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+      [same, sameWith],
+    ] as const) {
+      assert.equal(
+        lab.ping(lab.clients[from]!, virtuals[to]!, 2),
+        2,
+        `client ${from} (shard ${shardOf(from)}) -> client ${to} (shard ${shardOf(to)})`,
+      );
     }
     // They went through the pump's client-to-client path, not the server's kernel.
     const tunLine = /client-to-client (\d+)/.exec(await statistics(server));
@@ -168,7 +192,9 @@ test('8 clients over 2 shards with client-to-client: distinct pool addresses, bo
 
 test('without client-to-client, clients reach the server but not each other', async () => {
   assert.equal(lab.server.exec('sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '0');
-  const server = await lab.startShardvpn(serverConf('proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nworkers 2\nduplicate-cn\n'));
+  const server = await lab.startShardvpn(
+    serverConf('proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nworkers 2\nduplicate-cn\n'),
+  );
   const clients: LabProcess[] = [];
   try {
     clients.push(...(await Promise.all([0, 1, 2].map((i) => lab.startOpenvpnClient(i, clientConf())))));
@@ -184,7 +210,9 @@ test('without client-to-client, clients reach the server but not each other', as
 });
 
 test('topology net30: the client gets a point-to-point address; ping both ways', async () => {
-  const server = await lab.startShardvpn(serverConf('proto udp\ntopology net30\nserver 10.151.0.0 255.255.255.0\nworkers 2\nduplicate-cn\n'));
+  const server = await lab.startShardvpn(
+    serverConf('proto udp\ntopology net30\nserver 10.151.0.0 255.255.255.0\nworkers 2\nduplicate-cn\n'),
+  );
   const clients: LabProcess[] = [];
   try {
     clients.push(...(await Promise.all([0, 1].map((i) => lab.startOpenvpnClient(i, clientConf())))));
@@ -210,7 +238,9 @@ test('topology net30: the client gets a point-to-point address; ping both ways',
 });
 
 test('IPv6 inside the tunnel (server-ipv6): the client gets an address from the pool; ping -6 both ways', async () => {
-  const server = await lab.startShardvpn(serverConf('proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nserver-ipv6 fd00:151::/64\nworkers 2\n'));
+  const server = await lab.startShardvpn(
+    serverConf('proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nserver-ipv6 fd00:151::/64\nworkers 2\n'),
+  );
   const clients: LabProcess[] = [];
   try {
     clients.push(await lab.startOpenvpnClient(0, clientConf()));
@@ -226,7 +256,9 @@ test('IPv6 inside the tunnel (server-ipv6): the client gets an address from the 
 });
 
 test('IPv6 transport (proto udp6): a client connects over fd00:150::1 and pings both ways', async () => {
-  const server = await lab.startShardvpn(serverConf('proto udp6\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nserver-ipv6 fd00:151::/64\nworkers 2\n'));
+  const server = await lab.startShardvpn(
+    serverConf('proto udp6\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nserver-ipv6 fd00:151::/64\nworkers 2\n'),
+  );
   const clients: LabProcess[] = [];
   try {
     clients.push(await lab.startOpenvpnClient(1, clientConf('proto udp6\n', SERVER_UNDERLAY6)));
@@ -256,7 +288,9 @@ test('client-config-dir: ifconfig-push gives a fixed address; iroute makes a sub
   ns.ip(['link', 'set', 'lan0', 'up']);
   ns.ip(['link', 'set', 'lan1', 'up']);
   const server = await lab.startShardvpn(
-    serverConf(`proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nworkers 2\nclient-config-dir ${ccd}\nroute 192.168.77.0 255.255.255.0\n`),
+    serverConf(
+      `proto udp\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nworkers 2\nclient-config-dir ${ccd}\nroute 192.168.77.0 255.255.255.0\n`,
+    ),
   );
   const clients: LabProcess[] = [];
   try {

@@ -25,13 +25,17 @@ test('user nobody / group nogroup: privileges dropped after start, clients still
   const server = await lab.startShardvpn(
     `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nkeepalive 10 60\npersist-tun\nuser nobody\ngroup nogroup\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
   );
-  const client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`);
+  const client = await lab.startOpenvpnClient(
+    0,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+  );
   try {
     assert.match(server.log(), /UID set to nobody/);
     // The drop says so when nobody could not load a restarted shard's code from this checkout.
     const unreadable = readableByNobody();
     if (unreadable === null) assert.doesNotMatch(server.log(), /WARNING: nobody cannot read/);
-    else if (unreadable.endsWith('shard-worker.js')) assert.match(server.log(), /WARNING: nobody cannot read .*shard-worker\.js: a restart or a restarted shard will fail/);
+    else if (unreadable.endsWith('shard-worker.js'))
+      assert.match(server.log(), /WARNING: nobody cannot read .*shard-worker\.js: a restart or a restarted shard will fail/);
     const { uid, gid } = ids(server.child.pid!);
     assert.notEqual(uid, 0, 'the server no longer runs as root');
     assert.notEqual(gid, 0);
@@ -46,7 +50,11 @@ test('user nobody / group nogroup: privileges dropped after start, clients still
 /** Whether user nobody can read what a restarted server loads (shard worker code, the addon). */
 function readableByNobody(): string | null {
   const root = path.join(__dirname, '..', '..');
-  for (const file of [path.join(__dirname, '..', 'src', 'workers', 'shard-worker.js'), path.join(root, 'build', 'Release', 'shardvpn.node'), path.join(root, 'node_modules', 'sodium-native', 'package.json')]) {
+  for (const file of [
+    path.join(__dirname, '..', 'src', 'workers', 'shard-worker.js'),
+    path.join(root, 'build', 'Release', 'shardvpn.node'),
+    path.join(root, 'node_modules', 'sodium-native', 'package.json'),
+  ]) {
     try {
       execFileSync('runuser', ['-u', 'nobody', '--', 'test', '-r', file], { stdio: 'ignore' });
     } catch {
@@ -66,7 +74,10 @@ test('user nobody with persist-key: SIGUSR1 restarts with the keys read as root,
     return;
   }
   const server = await lab.startShardvpn(privilegedServer('persist-key\n'));
-  const client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`);
+  const client = await lab.startOpenvpnClient(
+    0,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+  );
   try {
     assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3);
     process.kill(server.child.pid!, 'SIGUSR1');
@@ -85,7 +96,9 @@ test('user nobody with persist-key: SIGUSR1 restarts with the keys read as root,
 test('user nobody without persist-key: the SIGUSR1 restart cannot read the root-only key files and says which', async () => {
   const server = await lab.startShardvpn(privilegedServer(''));
   assert.match(server.log(), /WARNING: without persist-key a restart reads the key files again/);
-  const exited = new Promise<number | null>((resolve) => (server.exited() ? resolve(server.child.exitCode) : server.child.once('exit', (code) => resolve(code))));
+  const exited = new Promise<number | null>((resolve) =>
+    server.exited() ? resolve(server.child.exitCode) : server.child.once('exit', (code) => resolve(code)),
+  );
   process.kill(server.child.pid!, 'SIGUSR1');
   const code = await exited;
   assert.notEqual(code, 0);

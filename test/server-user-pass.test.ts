@@ -37,7 +37,6 @@ function clientConf(user: string, password: string): string {
   return `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nauth-user-pass ${creds}\nverb 3\n`;
 }
 
-
 test('via-file: alice/secret gets in, a wrong password gets AUTH_FAILED; the file is gone afterwards', async () => {
   const { script, out } = verifyScript();
   const server = await lab.startShardvpn(serverConf(`${script} via-file`, 'script-security 2\n'));

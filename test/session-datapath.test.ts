@@ -99,7 +99,8 @@ class Direction {
       // Mostly in order; 30% one step late, so up to ~2 batches out of order (< the 64 window).
       this.queue.push({ wire, id, tampered: false, at: step + (this.random() < 0.3 ? 1 : 0) });
       if (this.random() < 0.03) this.queue.push({ wire, id, tampered: false, at: step + randInt(this.random, 0, 1) });
-      if (this.random() < 0.005) this.queue.push({ wire: tamper(wire, this.random), id, tampered: true, at: step + randInt(this.random, 0, 1) });
+      if (this.random() < 0.005)
+        this.queue.push({ wire: tamper(wire, this.random), id, tampered: true, at: step + randInt(this.random, 0, 1) });
     }
   }
 
@@ -172,7 +173,10 @@ class Direction {
         continue;
       }
       ok++;
-      const got = this.inb.memory.subarray(this.results.payloadOffsets[i]!, this.results.payloadOffsets[i]! + this.results.payloadLengths[i]!);
+      const got = this.inb.memory.subarray(
+        this.results.payloadOffsets[i]!,
+        this.results.payloadOffsets[i]! + this.results.payloadLengths[i]!,
+      );
       assert.ok(Buffer.from(got).equals(this.sent.get(f.id)!), `${this.name} ${f.id}: payload differs`);
       this.accepted.add(f.id);
       this.wires.set(f.id, f.wire);
@@ -206,16 +210,41 @@ interface Scenario {
 }
 
 const SCENARIOS: Scenario[] = [
-  { seed: 1, clientCiphers: ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'], serverCiphers: ['AES-256-GCM', 'CHACHA20-POLY1305'], expectCipher: 'AES-256-GCM', initiator: 'client' },
-  { seed: 2, clientCiphers: ['AES-128-GCM', 'CHACHA20-POLY1305'], serverCiphers: ['AES-256-GCM', 'CHACHA20-POLY1305', 'AES-128-GCM'], expectCipher: 'CHACHA20-POLY1305', initiator: 'server' },
-  { seed: 3, clientCiphers: ['CHACHA20-POLY1305', 'AES-128-GCM'], serverCiphers: ['AES-128-GCM', 'AES-256-GCM'], expectCipher: 'AES-128-GCM', initiator: 'client' },
+  {
+    seed: 1,
+    clientCiphers: ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'],
+    serverCiphers: ['AES-256-GCM', 'CHACHA20-POLY1305'],
+    expectCipher: 'AES-256-GCM',
+    initiator: 'client',
+  },
+  {
+    seed: 2,
+    clientCiphers: ['AES-128-GCM', 'CHACHA20-POLY1305'],
+    serverCiphers: ['AES-256-GCM', 'CHACHA20-POLY1305', 'AES-128-GCM'],
+    expectCipher: 'CHACHA20-POLY1305',
+    initiator: 'server',
+  },
+  {
+    seed: 3,
+    clientCiphers: ['CHACHA20-POLY1305', 'AES-128-GCM'],
+    serverCiphers: ['AES-128-GCM', 'AES-256-GCM'],
+    expectCipher: 'AES-128-GCM',
+    initiator: 'client',
+  },
 ];
 
 for (const sc of SCENARIOS) {
   test(`lossy handshake, ${sc.expectCipher} by NCP, 10,000 packets each way across a ${sc.initiator}-initiated renegotiation (seed ${sc.seed})`, async () => {
     const random = mulberry32(sc.seed);
     const faults = { loss: 0.15, duplicate: 0.1, reorder: true };
-    const pair = new SessionPair({ pki, random, clientCiphers: sc.clientCiphers, serverCiphers: sc.serverCiphers, up: faults, down: faults });
+    const pair = new SessionPair({
+      pki,
+      random,
+      clientCiphers: sc.clientCiphers,
+      serverCiphers: sc.serverCiphers,
+      up: faults,
+      down: faults,
+    });
     try {
       await pair.establish();
       assert.ok(pair.lost > 0 && pair.duplicated > 0, 'the control link did lose and duplicate');
@@ -326,9 +355,17 @@ for (const sc of SCENARIOS) {
         assert.deepEqual(d.to.counters.drops, d.expectedDrops, `${d.name}: drop counters`);
         assert.equal(d.to.counters.packetIdExhausted, 0);
       }
-      for (const ev of [pair.clientEvents, pair.serverEvents]) assert.deepEqual(ev.filter((e) => e.type === 'error'), []);
+      for (const ev of [pair.clientEvents, pair.serverEvents])
+        assert.deepEqual(
+          ev.filter((e) => e.type === 'error'),
+          [],
+        );
       const renegs = pair.clientEvents.filter((e) => e.type === 'renegotiating');
-      assert.ok(renegs.length === 1 && renegs[0]!.type === 'renegotiating' && renegs[0]!.initiatedBy === (sc.initiator === 'client' ? 'local' : 'peer'));
+      assert.ok(
+        renegs.length === 1 &&
+          renegs[0]!.type === 'renegotiating' &&
+          renegs[0]!.initiatedBy === (sc.initiator === 'client' ? 'local' : 'peer'),
+      );
     } finally {
       pair.close();
     }
@@ -343,7 +380,13 @@ for (const sc of SCENARIOS) {
 // keys.
 test('a server host may send on a renegotiated key from its key-active event on', async () => {
   const random = mulberry32(9);
-  const pair = new SessionPair({ pki, random, clientCiphers: ['AES-256-GCM'], serverCiphers: ['AES-256-GCM'], serverSwitchesAtActive: true });
+  const pair = new SessionPair({
+    pki,
+    random,
+    clientCiphers: ['AES-256-GCM'],
+    serverCiphers: ['AES-256-GCM'],
+    serverSwitchesAtActive: true,
+  });
   try {
     await pair.establish();
     const down = new Direction('server->client', pair.serverData, pair.clientData, random, Buffer.alloc(4096, 0x5a));
@@ -366,8 +409,14 @@ test('a server host may send on a renegotiated key from its key-active event on'
     assert.equal(pair.clientData.sendKeyId, 1);
     assert.equal(sentOnNew, 10, 'the server moved to key_id 1 without any data from the client');
     assert.equal(down.noKey, 0, 'packets on key_id 1 reached the client before it had the key');
-    assert.deepEqual(pair.serverEvents.filter((e) => e.type === 'key-active').map((e) => e.keyId), [0, 1]);
-    assert.deepEqual(pair.clientEvents.filter((e) => e.type === 'key-active').map((e) => e.keyId), [0, 1]);
+    assert.deepEqual(
+      pair.serverEvents.filter((e) => e.type === 'key-active').map((e) => e.keyId),
+      [0, 1],
+    );
+    assert.deepEqual(
+      pair.clientEvents.filter((e) => e.type === 'key-active').map((e) => e.keyId),
+      [0, 1],
+    );
   } finally {
     pair.close();
   }

@@ -19,8 +19,10 @@ import { makeTestPki } from '../lab/test-pki';
 const pki = makeTestPki();
 after(() => pki.cleanup());
 
-const CLIENT_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client';
-const SERVER_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
+const CLIENT_OPTIONS =
+  'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client';
+const SERVER_OPTIONS =
+  'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
 
 interface Side {
   session: ControlSession | null;
@@ -113,9 +115,14 @@ class Harness {
       await new Promise<void>((r) => setImmediate(r));
       if (this.toServer.length === 0 && this.toClient.length === 0 && ++idle > 5) {
         idle = 0;
-        const ts = [this.client.session?.nextTimeout(), this.server.session?.nextTimeout()].filter((x): x is number => typeof x === 'number');
+        const ts = [this.client.session?.nextTimeout(), this.server.session?.nextTimeout()].filter(
+          (x): x is number => typeof x === 'number',
+        );
         const next = ts.length > 0 ? Math.max(this.now + 1, Math.min(...ts)) : this.now + 1000;
-        if (next > end) throw new Error(`gave up at fake t+${this.now - (end - limitMs)} ms; client events ${summary(this.client.events)}; server events ${summary(this.server.events)}`);
+        if (next > end)
+          throw new Error(
+            `gave up at fake t+${this.now - (end - limitMs)} ms; client events ${summary(this.client.events)}; server events ${summary(this.server.events)}`,
+          );
         this.now = next;
         this.client.session!.tick();
         this.server.session?.tick();
@@ -125,7 +132,10 @@ class Harness {
 }
 
 function summary(ev: SessionEvent[]): string {
-  return ev.filter((e) => e.type !== 'drop').map((e) => (e.type === 'error' ? `error:${e.reason}:${e.detail}` : e.type)).join(',');
+  return ev
+    .filter((e) => e.type !== 'drop')
+    .map((e) => (e.type === 'error' ? `error:${e.reason}:${e.detail}` : e.type))
+    .join(',');
 }
 
 function keysOf(s: Side, keyId: number): Buffer | undefined {
@@ -293,7 +303,12 @@ test('crl-verify: a revoked client certificate is refused, a good one still acce
 });
 
 /** One handshake of `clientCert` against a server using `serverTls`: 'accepted' or the refusal's detail. */
-async function handshakeWith(serverTls: TlsMaterial, clientCert: string, clientKey: string, server: Partial<ControlSessionConfig> = {}): Promise<string> {
+async function handshakeWith(
+  serverTls: TlsMaterial,
+  clientCert: string,
+  clientKey: string,
+  server: Partial<ControlSessionConfig> = {},
+): Promise<string> {
   const c = configs('none', { clientCert, clientKey });
   const h = new Harness(c.client, { ...c.server, ...server, tls: serverTls });
   h.client.session!.start();
@@ -314,7 +329,13 @@ test('crl-verify FILE: a changed file is re-read before the next negotiation; a 
     const path = join(dir, 'crl.pem');
     writeFileSync(path, pki.emptyCrl);
     const st = statSync(path);
-    const serverTls: TlsMaterial = { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey, crl: pki.emptyCrl, crlFile: { path, mtimeMs: st.mtimeMs, size: st.size } };
+    const serverTls: TlsMaterial = {
+      ca: pki.caCert,
+      cert: pki.serverCert,
+      key: pki.serverKey,
+      crl: pki.emptyCrl,
+      crlFile: { path, mtimeMs: st.mtimeMs, size: st.size },
+    };
     const revoked = (): Promise<string> => handshakeWith(serverTls, pki.revokedClientCert, pki.revokedClientKey);
     const good = (): Promise<string> => handshakeWith(serverTls, pki.clientCert, pki.clientKey);
 
@@ -346,7 +367,10 @@ test('crl-verify DIR dir: a file named by a certificate serial number in decimal
     const decimal = (pem: string): string => BigInt(`0x${new X509Certificate(pem).serialNumber}`).toString();
     assert.equal(await handshakeWith(serverTls, pki.revokedClientCert, pki.revokedClientKey), 'accepted');
     writeFileSync(join(dir, decimal(pki.revokedClientCert)), '');
-    assert.match(await handshakeWith(serverTls, pki.revokedClientCert, pki.revokedClientKey), new RegExp(`depth=0, serial=${decimal(pki.revokedClientCert)} is revoked`));
+    assert.match(
+      await handshakeWith(serverTls, pki.revokedClientCert, pki.revokedClientKey),
+      new RegExp(`depth=0, serial=${decimal(pki.revokedClientCert)} is revoked`),
+    );
     assert.equal(await handshakeWith(serverTls, pki.clientCert, pki.clientKey), 'accepted');
     // The CA's own serial revokes every certificate it issued.
     writeFileSync(join(dir, decimal(pki.caCert)), '');
@@ -360,8 +384,14 @@ test('remote-cert-eku: an OID or an OpenSSL name the peer certificate must carry
   const tls: TlsMaterial = { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey };
   assert.equal(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: 'TLS Web Client Authentication' }), 'accepted');
   assert.equal(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: '1.3.6.1.5.5.7.3.2' }), 'accepted');
-  assert.match(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: 'TLS Web Server Authentication' }), /certificate has no EKU TLS Web Server Authentication \(remote-cert-eku\)/);
-  assert.match(await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: '1.3.6.1.5.5.7.3.4' }), /no EKU 1\.3\.6\.1\.5\.5\.7\.3\.4/);
+  assert.match(
+    await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: 'TLS Web Server Authentication' }),
+    /certificate has no EKU TLS Web Server Authentication \(remote-cert-eku\)/,
+  );
+  assert.match(
+    await handshakeWith(tls, pki.clientCert, pki.clientKey, { remoteCertEku: '1.3.6.1.5.5.7.3.4' }),
+    /no EKU 1\.3\.6\.1\.5\.5\.7\.3\.4/,
+  );
 });
 
 test('tls-groups: a server limited to X25519 still completes a handshake', async () => {
@@ -372,7 +402,12 @@ test('tls-groups: a server limited to X25519 still completes a handshake', async
 test('loss and reordering: the handshake still completes', async () => {
   const c = configs('tls-auth');
   // Deterministic loss: every third datagram each way, plus reversed batches.
-  const h = new Harness(c.client, c.server, { filter: (_w, n) => n % 3 !== 1, reorder: true }, { filter: (_w, n) => n % 3 !== 2, reorder: true });
+  const h = new Harness(
+    c.client,
+    c.server,
+    { filter: (_w, n) => n % 3 !== 1, reorder: true },
+    { filter: (_w, n) => n % 3 !== 2, reorder: true },
+  );
   pushHosts(h, PUSH_EKM);
   const t0 = h.now;
   h.client.session!.start();
@@ -416,7 +451,10 @@ for (const initiator of ['client', 'server'] as const) {
     await h.run(() => h.client.events.filter((e) => e.type === 'control-message').length >= 2);
     const m = h.client.events.filter((e) => e.type === 'control-message');
     assert.ok(m[1]?.type === 'control-message' && m[1].keyId === 1);
-    await h.run(() => h.client.events.some((e) => e.type === 'key-retired') && h.server.events.some((e) => e.type === 'key-retired'), 120_000);
+    await h.run(
+      () => h.client.events.some((e) => e.type === 'key-retired') && h.server.events.some((e) => e.type === 'key-retired'),
+      120_000,
+    );
     const r = h.client.events.find((e) => e.type === 'key-retired');
     assert.ok(r?.type === 'key-retired' && r.keyId === 0);
     assert.equal(h.client.events.filter((e) => e.type === 'error').length, 0);
@@ -435,7 +473,10 @@ test('key_id wraps from 7 to 1 across renegotiations', async () => {
   for (let i = 0; i < 8; i++) {
     const before = h.client.events.filter((e) => e.type === 'keys').length;
     assert.equal(h.client.session!.renegotiate(), true);
-    await h.run(() => h.client.events.filter((e) => e.type === 'keys').length > before && h.server.session!.activeKeyId === h.client.session!.activeKeyId);
+    await h.run(
+      () =>
+        h.client.events.filter((e) => e.type === 'keys').length > before && h.server.session!.activeKeyId === h.client.session!.activeKeyId,
+    );
     seen.push(h.client.session!.activeKeyId!);
   }
   assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 1]);

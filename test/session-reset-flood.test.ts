@@ -24,8 +24,10 @@ after(() => pki.cleanup());
 const FLOOD = 10_000;
 /** Spoofed packets between two turns of the event loop (the real client's TLS runs in those). */
 const BURST = 100;
-const CLIENT_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client';
-const SERVER_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
+const CLIENT_OPTIONS =
+  'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-client';
+const SERVER_OPTIONS =
+  'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
 const PUSH = 'PUSH_REPLY,ifconfig 10.8.0.2 255.255.255.0,peer-id 0,cipher AES-256-GCM,key-derivation tls-ekm';
 const REAL = { address: '192.0.2.1', port: 1194 };
 
@@ -163,7 +165,8 @@ for (const mode of ['tls-crypt', 'none'] as const) {
         onEvent: (e) => {
           clientEvents.push(e);
           if (e.type === 'key-method-2') client.sendControlMessage('PUSH_REQUEST');
-          if (e.type === 'control-message' && e.text.startsWith('PUSH_REPLY')) client.setKeyDerivation(/key-derivation tls-ekm/.test(e.text) ? 'tls-ekm' : 'prf');
+          if (e.type === 'control-message' && e.text.startsWith('PUSH_REPLY'))
+            client.setKeyDerivation(/key-derivation tls-ekm/.test(e.text) ? 'tls-ekm' : 'prf');
         },
         now: clock,
       },
@@ -181,11 +184,27 @@ for (const mode of ['tls-crypt', 'none'] as const) {
     for (let i = 0; i < FLOOD; i++) {
       const sid = randomBytes(8);
       sid.copy(spoofSids, i * 8);
-      const reset = buildControlPacket({ kind: 'message', opcode: P_CONTROL_HARD_RESET_CLIENT_V2, keyId: 0, sessionId: sid, acks: [], remoteSessionId: null, messageId: 0, payload: Buffer.alloc(0) });
+      const reset = buildControlPacket({
+        kind: 'message',
+        opcode: P_CONTROL_HARD_RESET_CLIENT_V2,
+        keyId: 0,
+        sessionId: sid,
+        acks: [],
+        remoteSessionId: null,
+        messageId: 0,
+        payload: Buffer.alloc(0),
+      });
       resets.push(spoofWrap.wrap(reset, now)!);
       // Every tenth spoofer also "echoes" a guessed cookie, as a blind attacker would have to.
       if (i % 10 === 0) {
-        const ack = buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: 0, sessionId: sid, acks: [0], remoteSessionId: randomBytes(8) });
+        const ack = buildControlPacket({
+          kind: 'ack',
+          opcode: P_ACK_V1,
+          keyId: 0,
+          sessionId: sid,
+          acks: [0],
+          remoteSessionId: randomBytes(8),
+        });
         forgedAcks.push(spoofWrap.wrap(ack, now)!);
       }
     }
@@ -214,7 +233,13 @@ for (const mode of ['tls-crypt', 'none'] as const) {
       await new Promise<void>((r) => setImmediate(r));
     }
 
-    assert.ok(pushed(), `real client got no PUSH_REPLY; client events ${clientEvents.filter((e) => e.type !== 'drop').map((e) => e.type).join(',')}`);
+    assert.ok(
+      pushed(),
+      `real client got no PUSH_REPLY; client events ${clientEvents
+        .filter((e) => e.type !== 'drop')
+        .map((e) => e.type)
+        .join(',')}`,
+    );
     assert.ok(clientEvents.some((e) => e.type === 'keys' && e.method === 'tls-ekm'));
     assert.ok(host.events.some((e) => e.type === 'keys'));
     assert.ok(!clientEvents.some((e) => e.type === 'error') && !host.events.some((e) => e.type === 'error'));

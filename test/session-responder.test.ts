@@ -18,13 +18,34 @@ import { generateTlsCryptV2ClientKey } from '../src/shared/protocol/tls-crypt';
 const CLIENT_SID = Buffer.from('0102030405060708', 'hex');
 const NOW = 5_000_000;
 
-function clientReset(op: typeof P_CONTROL_HARD_RESET_CLIENT_V2 | typeof P_CONTROL_HARD_RESET_CLIENT_V3 = P_CONTROL_HARD_RESET_CLIENT_V2): Buffer {
-  return buildControlPacket({ kind: 'message', opcode: op, keyId: 0, sessionId: CLIENT_SID, acks: [], remoteSessionId: null, messageId: 0, payload: Buffer.alloc(0) });
+function clientReset(
+  op: typeof P_CONTROL_HARD_RESET_CLIENT_V2 | typeof P_CONTROL_HARD_RESET_CLIENT_V3 = P_CONTROL_HARD_RESET_CLIENT_V2,
+): Buffer {
+  return buildControlPacket({
+    kind: 'message',
+    opcode: op,
+    keyId: 0,
+    sessionId: CLIENT_SID,
+    acks: [],
+    remoteSessionId: null,
+    messageId: 0,
+    payload: Buffer.alloc(0),
+  });
 }
 
 function echo(cookie: Buffer, opcode: typeof P_ACK_V1 | typeof P_CONTROL_V1, messageId = 1): Buffer {
-  if (opcode === P_ACK_V1) return buildControlPacket({ kind: 'ack', opcode, keyId: 0, sessionId: CLIENT_SID, acks: [0], remoteSessionId: cookie });
-  return buildControlPacket({ kind: 'message', opcode, keyId: 0, sessionId: CLIENT_SID, acks: [0], remoteSessionId: cookie, messageId, payload: Buffer.from('hello') });
+  if (opcode === P_ACK_V1)
+    return buildControlPacket({ kind: 'ack', opcode, keyId: 0, sessionId: CLIENT_SID, acks: [0], remoteSessionId: cookie });
+  return buildControlPacket({
+    kind: 'message',
+    opcode,
+    keyId: 0,
+    sessionId: CLIENT_SID,
+    acks: [0],
+    remoteSessionId: cookie,
+    messageId,
+    payload: Buffer.from('hello'),
+  });
 }
 
 test('answers a hard reset with a cookie reset and creates only on a valid echo', () => {

@@ -29,7 +29,8 @@ after(() => pki.cleanup());
 
 const CLIENT: PeerAddress = { family: 4, address: '192.0.2.10', port: 40000 };
 const VIRTUAL = '10.8.0.2';
-const SERVER_OPTIONS = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
+const SERVER_OPTIONS =
+  'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,auth [null-digest],keysize 256,key-method 2,tls-server';
 
 function packet(src: string, n: number): Buffer {
   return ipv4Udp(src, '10.8.0.1', 5000 + n, 53, Buffer.alloc(40 + n, n));
@@ -168,7 +169,9 @@ class ShardLab {
     datagrams.forEach((d, i) => batch.set(i, d));
     const results = new DecryptResults(datagrams.length);
     assert.equal(key.decrypt(batch, datagrams.length, this.pair.now, results), datagrams.length);
-    return datagrams.map((_, i) => Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i])));
+    return datagrams.map((_, i) =>
+      Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i])),
+    );
   }
 
   async stop(): Promise<void> {
@@ -206,7 +209,10 @@ test('a client handshakes through the shard; data crosses both ways (the shard w
     for (const p of down) lab.fromTun.push(p, peerId);
     await waitFor(() => lab.link.outbox.length >= 2, 'sealed datagrams');
     const out = lab.link.takeSent();
-    assert.deepEqual(out.map((d) => d.peer), [CLIENT, CLIENT]);
+    assert.deepEqual(
+      out.map((d) => d.peer),
+      [CLIENT, CLIENT],
+    );
     assert.deepEqual(lab.open(out.map((d) => d.bytes)), down);
     assert.equal(lab.counters[COUNTER.tunPacketsIn], 2);
     assert.equal(lab.counters[COUNTER.dropLinkSend], 0);
@@ -223,7 +229,10 @@ test('with client-to-client the plaintext goes on the to-tun ring, tagged with t
     lab.link.deliver(CLIENT, ...lab.seal(sent));
     const got: { packet: Buffer; meta: number }[] = [];
     lab.toTun.popBatch(64, (slot, length, meta) => got.push({ packet: Buffer.from(slot.subarray(0, length)), meta }));
-    assert.deepEqual(got, sent.map((p) => ({ packet: p, meta: peerId })));
+    assert.deepEqual(
+      got,
+      sent.map((p) => ({ packet: p, meta: peerId })),
+    );
     assert.equal(lab.tun.written.length, 0);
   } finally {
     await lab.stop();
@@ -252,7 +261,11 @@ test('a data run then a control packet that closes the client, in one receive ba
     // The client restarts: a new session's first packet from the same address closes the old
     // client (and destroys its keys) as soon as the shard handles it.
     const restarted: Buffer[] = [];
-    const fresh = new ControlSession(lab.pair.clientConfig, { sendPacket: (w) => restarted.push(Buffer.from(w)), onEvent: () => undefined, now: () => lab.pair.now });
+    const fresh = new ControlSession(lab.pair.clientConfig, {
+      sendPacket: (w) => restarted.push(Buffer.from(w)),
+      onEvent: () => undefined,
+      now: () => lab.pair.now,
+    });
     fresh.start();
     assert.equal(restarted.length, 1);
     const sent = [packet(VIRTUAL, 1), packet(VIRTUAL, 2)];
@@ -282,7 +295,15 @@ test('the send path leaves out packets it could not seal and counts datagrams th
   const stub = (peerId: number, key: DataChannelKey, port: number): ShardClient => {
     const addressBytes = new Uint8Array(20);
     addressBytes.set([4, 0, port >> 8, port & 0xff, 192, 0, 2, peerId]);
-    const client = { peerId, addressKey: `stub${peerId}`, addressBytes, connected: true, maxMss: 0, keys: { send: key }, tunnelActivity: () => undefined };
+    const client = {
+      peerId,
+      addressKey: `stub${peerId}`,
+      addressBytes,
+      connected: true,
+      maxMss: 0,
+      keys: { send: key },
+      tunnelActivity: () => undefined,
+    };
     return client as unknown as ShardClient;
   };
   clients.add(stub(1, spent, 1001));
@@ -294,14 +315,28 @@ test('the send path leaves out packets it could not seal and counts datagrams th
     for (const { peerId, packet: p } of down) fromTun.push(p, peerId);
     await waitFor(() => link.outbox.length === 2, 'two datagrams');
     const out = link.takeSent();
-    assert.ok(out.every((d) => d.bytes.length > 0), 'no empty datagram');
-    assert.deepEqual(out.map((d) => d.peer), [{ family: 4, address: '192.0.2.2', port: 1002 }, { family: 4, address: '192.0.2.2', port: 1002 }]);
+    assert.ok(
+      out.every((d) => d.bytes.length > 0),
+      'no empty datagram',
+    );
+    assert.deepEqual(
+      out.map((d) => d.peer),
+      [
+        { family: 4, address: '192.0.2.2', port: 1002 },
+        { family: 4, address: '192.0.2.2', port: 1002 },
+      ],
+    );
     const receiver = DataChannelKey.fromKeyBlock(block, 'client', 'AES-256-GCM', 1, {});
     const batch = PacketBatch.allocate(2, 2048);
     out.forEach((d, i) => batch.set(i, d.bytes));
     const results = new DecryptResults(2);
     assert.equal(receiver.decrypt(batch, 2, 0, results), 2);
-    assert.deepEqual([0, 1].map((i) => Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i]))), [down[1]!.packet, down[3]!.packet]);
+    assert.deepEqual(
+      [0, 1].map((i) =>
+        Buffer.from(batch.memory.subarray(results.payloadOffsets[i], results.payloadOffsets[i] + results.payloadLengths[i])),
+      ),
+      [down[1]!.packet, down[3]!.packet],
+    );
     assert.equal(counters[COUNTER.dropPacketIdExhausted], 2);
     assert.equal(counters[COUNTER.linkPacketsOut], 2);
 

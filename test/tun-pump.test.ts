@@ -47,8 +47,14 @@ test('a packet read from TUN lands on the from-tun ring of the shard that owns i
     const nowhere = ipv4Udp('10.0.0.1', '10.9.9.9', 1000, 53, payload);
     const multicast = ipv4Udp('10.0.0.1', '224.0.0.251', 5353, 5353, payload);
     tun.inject(toFirst, toSecond, nowhere, multicast);
-    assert.deepEqual(drain(shards[1]!.fromTun), [{ packet: toFirst, meta: 1 }, { packet: multicast, meta: BROADCAST_PEER_ID }]);
-    assert.deepEqual(drain(shards[0]!.fromTun), [{ packet: toSecond, meta: 2 }, { packet: multicast, meta: BROADCAST_PEER_ID }]);
+    assert.deepEqual(drain(shards[1]!.fromTun), [
+      { packet: toFirst, meta: 1 },
+      { packet: multicast, meta: BROADCAST_PEER_ID },
+    ]);
+    assert.deepEqual(drain(shards[0]!.fromTun), [
+      { packet: toSecond, meta: 2 },
+      { packet: multicast, meta: BROADCAST_PEER_ID },
+    ]);
     assert.equal(pump.counters.tunRead, 4);
     assert.equal(pump.counters.noRoute, 1);
   } finally {

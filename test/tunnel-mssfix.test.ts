@@ -18,7 +18,7 @@ after(async () => {
 });
 
 const PORT = 5301;
-const HOLD = "setTimeout(() => process.exit(0), 20000);";
+const HOLD = 'setTimeout(() => process.exit(0), 20000);';
 
 /** The `mss:` ss reports for the established TCP connection on PORT in `ns`. */
 function mssIn(ns: NetworkNamespace): number {
@@ -30,11 +30,21 @@ function mssIn(ns: NetworkNamespace): number {
 
 /** A TCP connection through the tunnel, client namespace -> `address`:PORT in the server's. */
 async function connectThrough(address: string): Promise<{ server: number; client: number }> {
-  const listener = lab.spawn(lab.server, 'node', ['-e', `require('net').createServer(() => {}).listen(${PORT}, '${address}', () => console.log('listening')); ${HOLD}`], 'tcp listener');
+  const listener = lab.spawn(
+    lab.server,
+    'node',
+    ['-e', `require('net').createServer(() => {}).listen(${PORT}, '${address}', () => console.log('listening')); ${HOLD}`],
+    'tcp listener',
+  );
   let dialer: LabProcess | null = null;
   try {
     await listener.waitFor(/listening/, 10_000);
-    dialer = lab.spawn(lab.clients[0]!, 'node', ['-e', `require('net').connect(${PORT}, '${address}', () => console.log('connected')); ${HOLD}`], 'tcp dialer');
+    dialer = lab.spawn(
+      lab.clients[0]!,
+      'node',
+      ['-e', `require('net').connect(${PORT}, '${address}', () => console.log('connected')); ${HOLD}`],
+      'tcp dialer',
+    );
     await dialer.waitFor(/connected/, 10_000);
     return { server: mssIn(lab.server), client: mssIn(lab.clients[0]!) };
   } finally {
@@ -50,7 +60,10 @@ function assertClamped(mss: { server: number; client: number }): void {
 
 test('our server lowers the MSS of SYNs both ways for a stock client that does not (mssfix 0)', async () => {
   const server = await lab.startShardvpn(serverConfig(lab, { net: '10.158.0', extra: 'workers 2\n' }));
-  const client = await lab.startOpenvpnClient(0, `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nmssfix 0\nverb 3\n`);
+  const client = await lab.startOpenvpnClient(
+    0,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nmssfix 0\nverb 3\n`,
+  );
   try {
     assertClamped(await connectThrough('10.158.0.1'));
   } finally {

@@ -60,7 +60,8 @@ function routeArgs(dev: string, route: RouteSpec, family: 4 | 6): string[] {
   let bits: number;
   if (typeof route.netmask === 'number') bits = route.netmask;
   else bits = netmaskToBits(ipv4ToNumber(route.netmask));
-  if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128)) throw new TypeError(`route ${route.network}: bad netmask ${route.netmask}`);
+  if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128))
+    throw new TypeError(`route ${route.network}: bad netmask ${route.netmask}`);
   const args = [`${route.network}/${bits}`];
   if (route.gateway !== undefined) {
     checkAddress(route.gateway, family, 'route gateway');
@@ -68,7 +69,8 @@ function routeArgs(dev: string, route: RouteSpec, family: 4 | 6): string[] {
   }
   args.push('dev', dev);
   if (route.metric !== undefined) {
-    if (!Number.isInteger(route.metric) || route.metric < 0) throw new TypeError(`route metric ${route.metric} is not a non-negative integer`);
+    if (!Number.isInteger(route.metric) || route.metric < 0)
+      throw new TypeError(`route metric ${route.metric} is not a non-negative integer`);
     args.push('metric', String(route.metric));
   }
   return family === 4 ? ['route', ...args] : ['-6', 'route', ...args];

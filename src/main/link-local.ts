@@ -46,11 +46,17 @@ export async function resolveLinkLocal(entry: Entry, peerFamily?: 4 | 6): Promis
         family = found.family === 6 ? 6 : 4;
         address = found.address;
       } catch (error) {
-        return { ok: false, reason: `local '${local}' does not resolve: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+        return {
+          ok: false,
+          reason: `local '${local}' does not resolve: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        };
       }
     }
     if (want !== undefined && family !== want) {
-      return { ok: false, reason: `local '${local}' has no ${want === 4 ? 'IPv4' : 'IPv6'} address to bind (the ${peerFamily !== undefined ? 'remote is' : 'proto is'} ${want === 4 ? 'IPv4' : 'IPv6'})` };
+      return {
+        ok: false,
+        reason: `local '${local}' has no ${want === 4 ? 'IPv4' : 'IPv6'} address to bind (the ${peerFamily !== undefined ? 'remote is' : 'proto is'} ${want === 4 ? 'IPv4' : 'IPv6'})`,
+      };
     }
   }
   return { ok: true, local: { family, dualStack: family === 6 && !entry.bindIpv6Only, address } };

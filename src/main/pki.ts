@@ -23,7 +23,10 @@ export interface CertificateAuthority extends IssuedCertificate {
 
 async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  const body = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
+  const body = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trimEnd();
   return `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
 }
 
@@ -35,7 +38,8 @@ function serialNumber(): string {
 }
 
 function distinguishedName(commonName: string): string {
-  if (!/^[\w .@-]{1,64}$/.test(commonName)) throw new TypeError(`common name '${commonName}': use 1-64 letters, digits, space, '.', '@', '_' or '-'`);
+  if (!/^[\w .@-]{1,64}$/.test(commonName))
+    throw new TypeError(`common name '${commonName}': use 1-64 letters, digits, space, '.', '@', '_' or '-'`);
   return `CN=${commonName}`;
 }
 

@@ -31,10 +31,15 @@ export function dropPrivileges(options: Options, logger: Logger, loadedLater: re
       try {
         accessSync(file, constants.R_OK);
       } catch {
-        logger.log(1, `WARNING: ${options.user ?? `group ${options.group ?? ''}`} cannot read ${file}: a restart or a restarted shard will fail (install shardvpn where that user can read it)`);
+        logger.log(
+          1,
+          `WARNING: ${options.user ?? `group ${options.group ?? ''}`} cannot read ${file}: a restart or a restarted shard will fail (install shardvpn where that user can read it)`,
+        );
       }
     }
   } catch (error) {
-    throw new Error(`cannot drop privileges to user '${options.user ?? ''}' group '${options.group ?? ''}': ${(error as Error).message}`);
+    throw new Error(`cannot drop privileges to user '${options.user ?? ''}' group '${options.group ?? ''}': ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

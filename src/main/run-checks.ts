@@ -34,7 +34,9 @@ export function dataChannelSettings(options: Options): DataChannelSettings {
   const runnable = runnableCiphers();
   const parsed = parseDataCiphers(options.dataCiphers.join(':'), runnable);
   if (!parsed.ok) {
-    const bad = options.dataCiphers.map((n) => n.replace(/^\?/, '')).find((n) => dataCipherName(n) === null || !runnable.includes(dataCipherName(n)!));
+    const bad = options.dataCiphers
+      .map((n) => n.replace(/^\?/, ''))
+      .find((n) => dataCipherName(n) === null || !runnable.includes(dataCipherName(n)!));
     const named = bad !== undefined ? dataCipherName(bad) : null;
     const why = named !== null ? cipherUnavailable(named) : null;
     fail(options, 'data-ciphers', why ?? `${parsed.detail} (shardvpn runs ${runnable.join(', ')})`);
@@ -42,7 +44,12 @@ export function dataChannelSettings(options: Options): DataChannelSettings {
   let fallback: DataCipherName | null = null;
   if (options.dataCiphersFallback !== undefined) {
     fallback = dataCipherName(options.dataCiphersFallback);
-    if (fallback === null) fail(options, 'data-ciphers-fallback', `cipher '${options.dataCiphersFallback}' is not supported (shardvpn runs ${runnable.join(', ')})`);
+    if (fallback === null)
+      fail(
+        options,
+        'data-ciphers-fallback',
+        `cipher '${options.dataCiphersFallback}' is not supported (shardvpn runs ${runnable.join(', ')})`,
+      );
     const why = cipherUnavailable(fallback);
     if (why !== null) fail(options, 'data-ciphers-fallback', why);
   }

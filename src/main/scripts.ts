@@ -49,7 +49,13 @@ export function splitCommand(command: string): string[] {
 }
 
 /** The environment OpenVPN gives --up / --down (without the process environment). */
-export function tunnelEnvironment(options: Options, facts: TunnelFacts, scriptType: 'up' | 'down', context: 'init' | 'restart', signal?: string): Record<string, string> {
+export function tunnelEnvironment(
+  options: Options,
+  facts: TunnelFacts,
+  scriptType: 'up' | 'down',
+  context: 'init' | 'restart',
+  signal?: string,
+): Record<string, string> {
   const n = facts.network;
   const env: Record<string, string> = {
     ...options.setenv,
@@ -108,8 +114,23 @@ export function scriptArguments(facts: TunnelFacts, context: 'init' | 'restart')
 }
 
 /** Runs `command` with the tunnel's arguments and environment; resolves true on exit status 0. */
-export function runScript(options: Options, command: string, facts: TunnelFacts, scriptType: 'up' | 'down', context: 'init' | 'restart', logger: Logger, signal?: string): Promise<boolean> {
-  return execScript(options, command, scriptArguments(facts, context), tunnelEnvironment(options, facts, scriptType, context, signal), scriptType, logger);
+export function runScript(
+  options: Options,
+  command: string,
+  facts: TunnelFacts,
+  scriptType: 'up' | 'down',
+  context: 'init' | 'restart',
+  logger: Logger,
+  signal?: string,
+): Promise<boolean> {
+  return execScript(
+    options,
+    command,
+    scriptArguments(facts, context),
+    tunnelEnvironment(options, facts, scriptType, context, signal),
+    scriptType,
+    logger,
+  );
 }
 
 /**
@@ -117,9 +138,19 @@ export function runScript(options: Options, command: string, facts: TunnelFacts,
  * process environment plus `env`. Refused below script-security 2, as OpenVPN does. Resolves
  * true on exit status 0; never blocks the event loop.
  */
-export function execScript(options: Options, command: string, args: readonly string[], env: Record<string, string>, directive: string, logger: Logger): Promise<boolean> {
+export function execScript(
+  options: Options,
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  directive: string,
+  logger: Logger,
+): Promise<boolean> {
   if (options.scriptSecurity < 2) {
-    logger.log(1, `WARNING: External program may not be called unless '--script-security 2' or higher is enabled. See --help text or man page for detailed info.`);
+    logger.log(
+      1,
+      `WARNING: External program may not be called unless '--script-security 2' or higher is enabled. See --help text or man page for detailed info.`,
+    );
     logger.log(1, `WARNING: Failed running command (--${directive}): disallowed by script-security setting`);
     return Promise.resolve(false);
   }
@@ -132,7 +163,10 @@ export function execScript(options: Options, command: string, args: readonly str
       if (stderr.length > 0) process.stderr.write(stderr);
       if (error) {
         const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
-        logger.log(1, `WARNING: Failed running command (--${directive}): ${typeof code === 'number' ? `external program exited with error status: ${code}` : error.message}`);
+        logger.log(
+          1,
+          `WARNING: Failed running command (--${directive}): ${typeof code === 'number' ? `external program exited with error status: ${code}` : error.message}`,
+        );
         resolve(false);
       } else {
         resolve(true);

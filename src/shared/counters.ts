@@ -62,7 +62,9 @@ export const HANDSHAKE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 export type ShardCounterName = (typeof SHARD_COUNTERS)[number];
 
-export const COUNTER: Readonly<Record<ShardCounterName, number>> = Object.fromEntries(SHARD_COUNTERS.map((name, index) => [name, index])) as Record<ShardCounterName, number>;
+export const COUNTER: Readonly<Record<ShardCounterName, number>> = Object.fromEntries(
+  SHARD_COUNTERS.map((name, index) => [name, index]),
+) as Record<ShardCounterName, number>;
 
 export function createCounterBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(SHARD_COUNTERS.length * Float64Array.BYTES_PER_ELEMENT);

@@ -53,7 +53,14 @@ interface NativeAddon {
   TunDevice: new (name: string, multiQueue: boolean, fd?: number) => NativeTunDevice;
   UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
   AeadKey: new (cipher: string, sealKey: Uint8Array, sealIv: Uint8Array, openKey: Uint8Array, openIv: Uint8Array) => NativeAeadKey;
-  CbcHmacKey: new (cipher: string, digest: string, sealKey: Uint8Array, sealHmacKey: Uint8Array, openKey: Uint8Array, openHmacKey: Uint8Array) => NativeCbcHmacKey;
+  CbcHmacKey: new (
+    cipher: string,
+    digest: string,
+    sealKey: Uint8Array,
+    sealHmacKey: Uint8Array,
+    openKey: Uint8Array,
+    openHmacKey: Uint8Array,
+  ) => NativeCbcHmacKey;
   ADDRESS_SIZE: number;
   openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
   closeDescriptor(fd: number): void;
@@ -65,10 +72,11 @@ function loadAddon(): NativeAddon {
   // dist/src/shared/native.js -> build/Release/shardvpn.node at the package root.
   const file = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'shardvpn.node');
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native module (no ES import)
     return require(file) as NativeAddon;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`shardvpn native addon not loadable (${file}): ${reason}. Run 'npm install' to build it.`);
+    throw new Error(`shardvpn native addon not loadable (${file}): ${reason}. Run 'npm install' to build it.`, { cause: error });
   }
 }
 
@@ -320,7 +328,11 @@ const EMPTY = new Uint8Array(0);
 export class AeadKey {
   private readonly handle: NativeAeadKey;
 
-  constructor(cipher: AeadCipherName, seal: { key: Uint8Array; implicitIv: Uint8Array } | null, open: { key: Uint8Array; implicitIv: Uint8Array } | null) {
+  constructor(
+    cipher: AeadCipherName,
+    seal: { key: Uint8Array; implicitIv: Uint8Array } | null,
+    open: { key: Uint8Array; implicitIv: Uint8Array } | null,
+  ) {
     this.handle = new addon.AeadKey(cipher, seal?.key ?? EMPTY, seal?.implicitIv ?? EMPTY, open?.key ?? EMPTY, open?.implicitIv ?? EMPTY);
   }
 
@@ -360,7 +372,14 @@ export class CbcHmacKey {
     seal: { key: Uint8Array; hmacKey: Uint8Array } | null,
     open: { key: Uint8Array; hmacKey: Uint8Array } | null,
   ) {
-    this.handle = new addon.CbcHmacKey(cipher, digest ?? '', seal?.key ?? EMPTY, seal?.hmacKey ?? EMPTY, open?.key ?? EMPTY, open?.hmacKey ?? EMPTY);
+    this.handle = new addon.CbcHmacKey(
+      cipher,
+      digest ?? '',
+      seal?.key ?? EMPTY,
+      seal?.hmacKey ?? EMPTY,
+      open?.key ?? EMPTY,
+      open?.hmacKey ?? EMPTY,
+    );
     [this.ivLength, this.blockSize, this.macLength] = this.handle.sizes();
   }
 
@@ -396,7 +415,14 @@ export interface TcpListenerOptions {
  * in the thread that serves it. Until a server takes it over, closeDescriptor() frees it.
  */
 export function openTcpListener(options: TcpListenerOptions): number {
-  return addon.openTcpListener(options.family, options.reusePort, options.dualStack, options.address, options.port, options.backlog ?? 1024);
+  return addon.openTcpListener(
+    options.family,
+    options.reusePort,
+    options.dualStack,
+    options.address,
+    options.port,
+    options.backlog ?? 1024,
+  );
 }
 
 export function closeDescriptor(fd: number): void {

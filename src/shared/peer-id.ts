@@ -18,7 +18,8 @@ export class PeerIdAllocator {
     private readonly shard: number,
     private readonly shardCount: number,
   ) {
-    if (!Number.isInteger(shardCount) || shardCount < 1 || shard < 0 || shard >= shardCount) throw new RangeError(`shard ${shard} of ${shardCount}`);
+    if (!Number.isInteger(shardCount) || shardCount < 1 || shard < 0 || shard >= shardCount)
+      throw new RangeError(`shard ${shard} of ${shardCount}`);
     this.next = shard;
   }
 

@@ -43,13 +43,13 @@ const VERSION = 1;
 const MAX_CAPACITY = 1 << 24;
 const MAX_SLOT_SIZE = 1 << 20;
 
-type WaitAsyncResult =
-  | { async: false; value: 'not-equal' | 'timed-out' }
-  | { async: true; value: Promise<'ok' | 'timed-out'> };
+type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 // lib ES2022 has no Atomics.waitAsync typing; Node 20 has the function.
-const waitAsync = (Atomics as unknown as {
-  waitAsync(array: Int32Array, index: number, value: number, timeout?: number): WaitAsyncResult;
-}).waitAsync;
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(array: Int32Array, index: number, value: number, timeout?: number): WaitAsyncResult;
+  }
+).waitAsync;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const KEEP_ALIVE_MS = 1 << 30;
@@ -313,10 +313,7 @@ export class PacketRing {
     Atomics.store(this.header, RING_WORD.tail, tail);
     // Sequentially consistent store-then-load pairs with the consumer's flag-then-recheck, so
     // either it sees this tail or this sees its flag.
-    if (
-      Atomics.load(this.header, RING_WORD.sleeping) === 1 &&
-      Atomics.compareExchange(this.header, RING_WORD.sleeping, 1, 0) === 1
-    ) {
+    if (Atomics.load(this.header, RING_WORD.sleeping) === 1 && Atomics.compareExchange(this.header, RING_WORD.sleeping, 1, 0) === 1) {
       Atomics.notify(this.header, RING_WORD.tail, 1);
       Atomics.add(this.header, RING_WORD.notifies, 1);
     }

@@ -3,7 +3,6 @@
 
 import { BIN, SERVER_UNDERLAY, type LabProcess, type VpnLab } from '../../lab/vpn-lab';
 
-
 export { BIN };
 
 export type Wrap = 'tls-crypt' | 'tls-auth' | 'tls-crypt-v2' | 'none';

@@ -58,22 +58,75 @@ export async function startRealServers(versions: readonly (1 | 2 | 3)[]): Promis
       const managementPath = join(pki.dir, `mgmt-${i}.sock`);
       let out = '';
       const server = ns.spawn('openvpn', [
-        '--mode', 'server', '--tls-server', '--dev', 'tun', '--topology', 'subnet',
-        '--server', `10.${70 + i}.0.0`, '255.255.255.0', '--server-ipv6', `fd7${i}::/64`,
-        '--client-config-dir', ccd, '--route', '10.200.0.0', '255.255.255.0', '--route-ipv6', 'fd99::/64',
-        '--ca', pki.files.ca, '--cert', pki.files.serverCert, '--key', pki.files.serverKey, '--dh', 'none',
-        '--status', statusFile, '1', '--status-version', String(version),
-        '--management', managementPath, 'unix',
-        '--local', '127.0.0.1', '--port', port, '--proto', 'udp4', '--verb', '3',
+        '--mode',
+        'server',
+        '--tls-server',
+        '--dev',
+        'tun',
+        '--topology',
+        'subnet',
+        '--server',
+        `10.${70 + i}.0.0`,
+        '255.255.255.0',
+        '--server-ipv6',
+        `fd7${i}::/64`,
+        '--client-config-dir',
+        ccd,
+        '--route',
+        '10.200.0.0',
+        '255.255.255.0',
+        '--route-ipv6',
+        'fd99::/64',
+        '--ca',
+        pki.files.ca,
+        '--cert',
+        pki.files.serverCert,
+        '--key',
+        pki.files.serverKey,
+        '--dh',
+        'none',
+        '--status',
+        statusFile,
+        '1',
+        '--status-version',
+        String(version),
+        '--management',
+        managementPath,
+        'unix',
+        '--local',
+        '127.0.0.1',
+        '--port',
+        port,
+        '--proto',
+        'udp4',
+        '--verb',
+        '3',
       ]);
       server.stdout?.on('data', (c: Buffer) => (out += c.toString()));
       server.stderr?.on('data', (c: Buffer) => (out += c.toString()));
       servers.push({ version, statusFile, managementPath, log: () => out });
       let clientOut = '';
       const client = ns.spawn('openvpn', [
-        '--client', '--dev', 'null', '--remote', '127.0.0.1', port, '--proto', 'udp4',
-        '--ca', pki.files.ca, '--cert', pki.files.clientCert, '--key', pki.files.clientKey,
-        '--ifconfig-noexec', '--route-nopull', '--verb', '3', '--connect-retry', '1',
+        '--client',
+        '--dev',
+        'null',
+        '--remote',
+        '127.0.0.1',
+        port,
+        '--proto',
+        'udp4',
+        '--ca',
+        pki.files.ca,
+        '--cert',
+        pki.files.clientCert,
+        '--key',
+        pki.files.clientKey,
+        '--ifconfig-noexec',
+        '--route-nopull',
+        '--verb',
+        '3',
+        '--connect-retry',
+        '1',
       ]);
       client.stdout?.on('data', (c: Buffer) => (clientOut += c.toString()));
       client.stderr?.on('data', (c: Buffer) => (clientOut += c.toString()));
@@ -84,8 +137,12 @@ export async function startRealServers(versions: readonly (1 | 2 | 3)[]): Promis
       const context = (): string => `server:\n${server.log()}\nclient:\n${clientLog()}`;
       await waitFor('the client to connect', () => clientLog().includes('Initialization Sequence Completed'), 20_000, context);
       // The iroute row appears once the status file is rewritten after the client is set up.
-      await waitFor('the status file to list the client', () => existsSync(server.statusFile) &&
-        readFileSync(server.statusFile, 'utf8').includes('10.200.0.0/24'), 10_000, context);
+      await waitFor(
+        'the status file to list the client',
+        () => existsSync(server.statusFile) && readFileSync(server.statusFile, 'utf8').includes('10.200.0.0/24'),
+        10_000,
+        context,
+      );
       await waitFor('the management socket', () => existsSync(server.managementPath), 5_000, context);
     }
     return { servers, pki, cleanup };

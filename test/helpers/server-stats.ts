@@ -17,7 +17,7 @@ export async function serverStatistics(server: LabProcess, timeoutMs = 5000): Pr
   if (server.child.pid === undefined) throw new Error('server has no pid');
   process.kill(server.child.pid, 'SIGUSR2');
   const until = Date.now() + timeoutMs;
-  let text = '';
+  let text;
   for (;;) {
     text = server.log().slice(from);
     const end = text.search(/ tun: read .*\n/);
@@ -25,7 +25,8 @@ export async function serverStatistics(server: LabProcess, timeoutMs = 5000): Pr
       text = text.slice(0, end);
       break;
     }
-    if (Date.now() > until || server.exited()) throw new Error(`no SIGUSR2 statistics within ${timeoutMs} ms:\n${server.log().slice(-2000)}`);
+    if (Date.now() > until || server.exited())
+      throw new Error(`no SIGUSR2 statistics within ${timeoutMs} ms:\n${server.log().slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const clients: string[] = [];

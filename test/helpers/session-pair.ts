@@ -47,7 +47,16 @@ export interface DataSide {
 }
 
 function newDataSide(role: 'client' | 'server'): DataSide {
-  return { role, keys: new Map(), sendKeyId: null, pendingSendKeyId: null, cipher: null, peerId: null, counters: newDataChannelCounters(), retired: [] };
+  return {
+    role,
+    keys: new Map(),
+    sendKeyId: null,
+    pendingSendKeyId: null,
+    cipher: null,
+    peerId: null,
+    counters: newDataChannelCounters(),
+    retired: [],
+  };
 }
 
 /** Host bookkeeping after key `keyId` authenticated a data packet from the peer. */
@@ -223,8 +232,7 @@ export class SessionPair {
       if (r.action === 'reply') {
         this.toClient.push(Buffer.from(r.wire));
         this.sentByServer.push(Buffer.from(r.wire));
-      }
-      else if (r.action === 'create') {
+      } else if (r.action === 'create') {
         const cfg: ControlSessionConfig = r.stateless === null ? this.serverConfig : { ...this.serverConfig, stateless: r.stateless };
         const s: ControlSession = new ControlSession(cfg, {
           sendPacket: (x) => {
@@ -294,7 +302,10 @@ export class SessionPair {
         idle = 0;
         const ts = [this.client.nextTimeout(), this.server?.nextTimeout() ?? null].filter((x): x is number => x !== null);
         const next = ts.length > 0 ? Math.max(this.now + 1, Math.min(...ts)) : this.now + 1000;
-        if (next > end) throw new Error(`gave up at fake t+${this.now - (end - limitMs)} ms; client ${summary(this.clientEvents)}; server ${summary(this.serverEvents)}`);
+        if (next > end)
+          throw new Error(
+            `gave up at fake t+${this.now - (end - limitMs)} ms; client ${summary(this.clientEvents)}; server ${summary(this.serverEvents)}`,
+          );
         this.now = next;
         this.client.tick();
         this.server?.tick();
@@ -319,5 +330,8 @@ export class SessionPair {
 }
 
 export function summary(ev: readonly SessionEvent[]): string {
-  return ev.filter((e) => e.type !== 'drop').map((e) => (e.type === 'error' ? `error:${e.reason}:${e.detail}` : `${e.type}`)).join(',');
+  return ev
+    .filter((e) => e.type !== 'drop')
+    .map((e) => (e.type === 'error' ? `error:${e.reason}:${e.detail}` : `${e.type}`))
+    .join(',');
 }

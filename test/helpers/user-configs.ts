@@ -23,7 +23,8 @@ function fileContent(lab: VpnLab, name: string): string {
   if (name.endsWith('.key')) return pki.serverKey;
   if (name === 'crl.pem') return pki.emptyCrl;
   // RFC 7919 ffdhe2048, the group Nyr's script writes as dh.pem.
-  if (/^dh\w*\.pem$/.test(name)) return execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'utf8' });
+  if (/^dh\w*\.pem$/.test(name))
+    return execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'utf8' });
   return '';
 }
 

@@ -17,7 +17,8 @@ export function parseAuthFile(text: string, where: { file: string; line: number 
   const username = lines[0] ?? '';
   const password = lines[1] ?? '';
   if (username.length === 0) throw new ConfigError(where, 'auth-user-pass', 'the file has no username on its first line');
-  if (username.length > 127 || password.length > 127) throw new ConfigError(where, 'auth-user-pass', 'username and password must be at most 127 characters');
+  if (username.length > 127 || password.length > 127)
+    throw new ConfigError(where, 'auth-user-pass', 'username and password must be at most 127 characters');
   return { username, password };
 }
 
@@ -27,7 +28,9 @@ function promptLine(prompt: string, secret: boolean): string {
   try {
     fd = openSync('/dev/tty', 'r+');
   } catch {
-    throw new Error(`auth-user-pass: no terminal to ask for the ${secret ? 'password' : 'username'} on; put them in a file (auth-user-pass FILE)`);
+    throw new Error(
+      `auth-user-pass: no terminal to ask for the ${secret ? 'password' : 'username'} on; put them in a file (auth-user-pass FILE)`,
+    );
   }
   const stty = (arg: string): void => {
     try {

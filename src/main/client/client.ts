@@ -38,9 +38,11 @@ const TICK_MS = 100;
 export function checkClientOptions(options: Options): DataCipherName[] {
   refuseUnsupported(options);
   if (!options.tlsClient) fail(options, 'client', "client mode needs 'client' (or 'tls-client' with 'pull')");
-  if (options.devType !== undefined && options.devType !== 'tun' && options.devType !== 'null') fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
+  if (options.devType !== undefined && options.devType !== 'tun' && options.devType !== 'null')
+    fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
   for (const c of options.connections) {
-    if (c.proto.transport === 'tcp-server') throw new ConfigError(c, 'proto', "a client connects: use 'proto tcp-client' (or 'proto tcp' with 'client')");
+    if (c.proto.transport === 'tcp-server')
+      throw new ConfigError(c, 'proto', "a client connects: use 'proto tcp-client' (or 'proto tcp' with 'client')");
   }
   return dataChannelSettings(options).ciphers;
 }
@@ -86,7 +88,17 @@ export class ClientProcess implements ClientPersist {
     const pauseS = this.runs === 0 ? 0 : this.list.restartPauseS(entry);
     this.runs++;
     this.lastSignal = null;
-    const run = new ClientRun({ persist: this, options, entry, keptAddress: next.address, dataCiphers, tls, wrap, logger: this.logger, raise });
+    const run = new ClientRun({
+      persist: this,
+      options,
+      entry,
+      keptAddress: next.address,
+      dataCiphers,
+      tls,
+      wrap,
+      logger: this.logger,
+      raise,
+    });
     run.begin(pauseS);
     return run;
   }
@@ -263,7 +275,14 @@ class ClientRun implements Running, RunControl {
   }
 
   logStatistics(): void {
-    const stats = this.link?.stats ?? { tunReadBytes: 0, tunWriteBytes: 0, linkReadBytes: 0, linkWriteBytes: 0, linkReadBytesAuth: 0, foreignDrops: 0 };
+    const stats = this.link?.stats ?? {
+      tunReadBytes: 0,
+      tunWriteBytes: 0,
+      linkReadBytes: 0,
+      linkWriteBytes: 0,
+      linkReadBytesAuth: 0,
+      foreignDrops: 0,
+    };
     const log = (line: string): void => this.params.logger.log(0, line);
     log('OpenVPN STATISTICS');
     log(`Updated,${new Date().toISOString().replace('T', ' ').slice(0, 19)}`);

@@ -117,7 +117,13 @@ async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint): Promise
     local = { localAddress: bound.local.address, localPort: entry.localPort };
   }
   logger.log(1, `Attempting to establish TCP connection with ${where}`);
-  const socket: Socket = tcpConnect({ host: remote.address, port: remote.port, family: remote.family, noDelay: ctx.options.tcpNodelay, ...local });
+  const socket: Socket = tcpConnect({
+    host: remote.address,
+    port: remote.port,
+    family: remote.family,
+    noDelay: ctx.options.tcpNodelay,
+    ...local,
+  });
   const error = await new Promise<string | null>((settle) => {
     const timer = setTimeout(() => settle('connection timed out'), entry.connectTimeout * 1000);
     ctx.addTimer(timer);

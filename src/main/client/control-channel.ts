@@ -10,7 +10,13 @@ import { occCipherFields, type DataCipherName } from '../../shared/protocol/data
 import { authDigest } from '../run-checks';
 import { parseControlMessage } from '../../shared/protocol/control-message';
 import type { DataChannelKey } from '../../shared/protocol/data-channel';
-import { IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT, buildPeerInfo } from '../../shared/protocol/key-method2';
+import {
+  IV_PROTO_CC_EXIT_NOTIFY,
+  IV_PROTO_DATA_V2,
+  IV_PROTO_REQUEST_PUSH,
+  IV_PROTO_TLS_KEY_EXPORT,
+  buildPeerInfo,
+} from '../../shared/protocol/key-method2';
 import { occStringCipher } from '../../shared/protocol/ncp';
 import { occOptionsString } from '../../shared/protocol/occ';
 import { P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
@@ -125,7 +131,12 @@ export class ClientControlChannel {
     const { options: o, entry, remote, dataCiphers } = this.ctx;
     const creds = this.ctx.persist.credentials;
     const proto = IV_PROTO_DATA_V2 | IV_PROTO_REQUEST_PUSH | IV_PROTO_TLS_KEY_EXPORT | IV_PROTO_CC_EXIT_NOTIFY;
-    const occ = occOptionsString({ role: 'tls-client', transport: entry.proto.transport === 'tcp-client' ? 'tcp-client' : 'udp', tunMtu: entry.tunMtu, ...occCipherFields(dataCiphers[0] ?? 'AES-256-GCM', authDigest(o)) });
+    const occ = occOptionsString({
+      role: 'tls-client',
+      transport: entry.proto.transport === 'tcp-client' ? 'tcp-client' : 'udp',
+      tunMtu: entry.tunMtu,
+      ...occCipherFields(dataCiphers[0] ?? 'AES-256-GCM', authDigest(o)),
+    });
     return new ControlSession(
       {
         role: 'client',
@@ -146,7 +157,12 @@ export class ClientControlChannel {
         ...(o.remoteCertTls !== undefined ? { remoteCertTls: o.remoteCertTls } : {}),
         ...(o.remoteCertEku !== undefined ? { remoteCertEku: o.remoteCertEku } : {}),
         ...(o.verifyX509Name !== undefined ? { verifyX509Name: o.verifyX509Name } : {}),
-        timing: { handWindowMs: o.handWindow * 1000, tlsTimeoutMs: o.tlsTimeout * 1000, renegMs: o.renegSec * 1000, tranWindowMs: o.tranWindow * 1000 },
+        timing: {
+          handWindowMs: o.handWindow * 1000,
+          tlsTimeoutMs: o.tlsTimeout * 1000,
+          renegMs: o.renegSec * 1000,
+          tranWindowMs: o.tranWindow * 1000,
+        },
         ipv6: remote.family === 6,
         ...(entry.proto.transport === 'tcp-client' ? { stream: true } : {}),
       },
@@ -248,7 +264,12 @@ export class ClientControlChannel {
     if (!step.complete) return;
     this.pushed = true;
     const pushed: PushOptions = o.routeNopull ? applyRouteNopull(step.options) : step.options;
-    const negotiated = negotiatePushedDataChannel(pushed, { dataCiphers: this.ctx.dataCiphers, occCipher: occStringCipher(this.serverOcc), fallback: o.dataCiphersFallback ?? null, auth: authDigest(o) });
+    const negotiated = negotiatePushedDataChannel(pushed, {
+      dataCiphers: this.ctx.dataCiphers,
+      occCipher: occStringCipher(this.serverOcc),
+      fallback: o.dataCiphersFallback ?? null,
+      auth: authDigest(o),
+    });
     if (!negotiated.ok) {
       logger.log(1, `OPTIONS ERROR: failed to negotiate cipher with server. ${negotiated.detail}`);
       logger.log(1, 'ERROR: Failed to apply push options');
@@ -270,7 +291,10 @@ export class ClientControlChannel {
     const block = this.keyBlocks.get(keyId);
     if (block === undefined) return;
     this.keyBlocks.delete(keyId);
-    const built = clientDataChannelKey(block, keyId, channel, { replayWindow: this.ctx.options.replayWindow, replayWindowTimeS: this.ctx.options.replayTime });
+    const built = clientDataChannelKey(block, keyId, channel, {
+      replayWindow: this.ctx.options.replayWindow,
+      replayWindowTimeS: this.ctx.options.replayTime,
+    });
     if (built.ok) this.ctx.installKey(built.key, channel);
     else this.ctx.logger.log(1, `TLS Error: ${built.detail}`);
   }

@@ -39,7 +39,14 @@ export interface LinkStatistics {
 }
 
 export class ClientLink {
-  readonly stats: LinkStatistics = { tunReadBytes: 0, tunWriteBytes: 0, linkReadBytes: 0, linkWriteBytes: 0, linkReadBytesAuth: 0, foreignDrops: 0 };
+  readonly stats: LinkStatistics = {
+    tunReadBytes: 0,
+    tunWriteBytes: 0,
+    linkReadBytes: 0,
+    linkWriteBytes: 0,
+    linkReadBytesAuth: 0,
+    foreignDrops: 0,
+  };
   /** Data keys by key_id; the newest one sends. */
   private readonly keys: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(8).fill(null);
   private sendKey: DataChannelKey | null = null;

@@ -14,7 +14,8 @@ export interface RemoteAddress {
 }
 
 /** `address`: the one to use without resolving again (null: resolve the entry's name). */
-export type NextConnection = { ok: true; entry: ConnectionEntry; index: number; address: RemoteAddress | null } | { ok: false; reason: string };
+export type NextConnection =
+  { ok: true; entry: ConnectionEntry; index: number; address: RemoteAddress | null } | { ok: false; reason: string };
 
 export class ConnectionList {
   private current = -1;

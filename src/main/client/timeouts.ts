@@ -38,7 +38,8 @@ export class RunTimeouts {
     private readonly entry: ConnectionEntry,
     now: number,
   ) {
-    const restart = options.pingRecTimeout > 0 && options.pingRecAction === 'restart' ? options.pingRecTimeout : PRE_PULL_INITIAL_PING_RESTART_S;
+    const restart =
+      options.pingRecTimeout > 0 && options.pingRecAction === 'restart' ? options.pingRecTimeout : PRE_PULL_INITIAL_PING_RESTART_S;
     this.keepalive = new KeepaliveTimer({ pingS: options.ping, pingRestartS: restart, pingExitS: this.pingExitS() }, now);
     this.inactivity = new InactivityTimer(options.inactive, now);
   }
@@ -80,7 +81,12 @@ export class RunTimeouts {
       case 'ping':
         return PING;
       case 'ping-restart':
-        return { kind: 'signal', signal: 'SIGUSR1', reason: 'ping-restart', log: `[${peer}] Inactivity timeout (--ping-restart), restarting` };
+        return {
+          kind: 'signal',
+          signal: 'SIGUSR1',
+          reason: 'ping-restart',
+          log: `[${peer}] Inactivity timeout (--ping-restart), restarting`,
+        };
       case 'ping-exit':
         return { kind: 'signal', signal: 'SIGTERM', reason: 'ping-exit', log: `[${peer}] Inactivity timeout (--ping-exit), exiting` };
       case 'none':

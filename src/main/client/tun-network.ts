@@ -73,8 +73,14 @@ function metricOf(text: string | number | undefined): number | undefined {
 /** The config's own settings overlaid with the pushed ones (pushed routes come after the config's). */
 export function clientNetwork(options: Options, pushed: PushOptions): ClientNetwork {
   const topology = pushed.topology ?? options.topology;
-  const ifconfig = pushed.ifconfig ?? (options.ifconfig !== undefined ? { local: options.ifconfig.local, remoteOrNetmask: options.ifconfig.remoteNetmask } : undefined);
-  const v6 = pushed.ifconfigIpv6 ?? (options.ifconfigIpv6 !== undefined ? { local: options.ifconfigIpv6.local, prefixLength: options.ifconfigIpv6.netbits, remote: options.ifconfigIpv6.remote } : undefined);
+  const ifconfig =
+    pushed.ifconfig ??
+    (options.ifconfig !== undefined ? { local: options.ifconfig.local, remoteOrNetmask: options.ifconfig.remoteNetmask } : undefined);
+  const v6 =
+    pushed.ifconfigIpv6 ??
+    (options.ifconfigIpv6 !== undefined
+      ? { local: options.ifconfigIpv6.local, prefixLength: options.ifconfigIpv6.netbits, remote: options.ifconfigIpv6.remote }
+      : undefined);
   let vpnGateway = pushed.routeGateway ?? options.routeGateway;
   if (vpnGateway !== undefined && isIP(vpnGateway) !== 4) vpnGateway = undefined; // `route-gateway dhcp`
   if (vpnGateway === undefined && ifconfig !== undefined && topology !== 'subnet') vpnGateway = ifconfig.remoteOrNetmask;
@@ -102,7 +108,9 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     tunMtu: pushed.tunMtu ?? options.tunMtu,
     routes,
     routes6,
-    dhcpOptions: [...options.dhcpOptions, ...(pushed.dhcpOptions ?? [])].map((d) => (d.value !== undefined ? `dhcp-option ${d.type} ${d.value}` : `dhcp-option ${d.type}`)),
+    dhcpOptions: [...options.dhcpOptions, ...(pushed.dhcpOptions ?? [])].map((d) =>
+      d.value !== undefined ? `dhcp-option ${d.type} ${d.value}` : `dhcp-option ${d.type}`,
+    ),
   };
   if (ifconfig !== undefined) network.ifconfig = ifconfig;
   if (v6 !== undefined) {
@@ -153,7 +161,10 @@ export async function applyNetwork(dev: string, network: ClientNetwork, remoteHo
   const add = async (route: RouteSpec, family: 4 | 6): Promise<void> => {
     try {
       await addRoute(dev, route, family);
-      logger.log(3, `net_route_v${family}_add: ${route.network}/${route.netmask} via ${route.gateway ?? '(none)'} dev ${dev} metric ${route.metric ?? 0}`);
+      logger.log(
+        3,
+        `net_route_v${family}_add: ${route.network}/${route.netmask} via ${route.gateway ?? '(none)'} dev ${dev} metric ${route.metric ?? 0}`,
+      );
       applied.undo.push(() => deleteRoute(dev, route, family).catch(() => undefined));
     } catch (error) {
       // OpenVPN goes on with the other routes ("Initialization Sequence Completed With Errors").
@@ -161,10 +172,26 @@ export async function applyNetwork(dev: string, network: ClientNetwork, remoteHo
     }
   };
   for (const r of network.routes) {
-    await add({ network: r.network, netmask: r.netmask, ...(r.gateway !== undefined ? { gateway: r.gateway } : {}), ...(r.metric !== undefined ? { metric: r.metric } : {}) }, 4);
+    await add(
+      {
+        network: r.network,
+        netmask: r.netmask,
+        ...(r.gateway !== undefined ? { gateway: r.gateway } : {}),
+        ...(r.metric !== undefined ? { metric: r.metric } : {}),
+      },
+      4,
+    );
   }
   for (const r of network.routes6) {
-    await add({ network: r.network, netmask: r.bits, ...(r.gateway !== undefined ? { gateway: r.gateway } : {}), ...(r.metric !== undefined ? { metric: r.metric } : {}) }, 6);
+    await add(
+      {
+        network: r.network,
+        netmask: r.bits,
+        ...(r.gateway !== undefined ? { gateway: r.gateway } : {}),
+        ...(r.metric !== undefined ? { metric: r.metric } : {}),
+      },
+      6,
+    );
   }
   const redirect = network.redirectGateway;
   if (redirect !== undefined && !redirect.includes('!ipv4')) {
@@ -175,14 +202,20 @@ export async function applyNetwork(dev: string, network: ClientNetwork, remoteHo
       const hostArgs = ['route', 'add', `${remoteHost}/32`, 'via', current.gateway, 'dev', current.dev];
       try {
         await ipRun(hostArgs);
-        applied.undo.push(() => ipRun(['route', 'del', `${remoteHost}/32`, 'via', current.gateway, 'dev', current.dev]).then(() => undefined, () => undefined));
+        applied.undo.push(() =>
+          ipRun(['route', 'del', `${remoteHost}/32`, 'via', current.gateway, 'dev', current.dev]).then(
+            () => undefined,
+            () => undefined,
+          ),
+        );
       } catch (error) {
         logger.log(1, `ERROR: redirect-gateway: ${(error as Error).message}`);
       }
     }
     const gw = network.vpnGateway;
     if (redirect.includes('def1')) {
-      for (const half of ['0.0.0.0', '128.0.0.0']) await add({ network: half, netmask: '128.0.0.0', ...(gw !== undefined ? { gateway: gw } : {}) }, 4);
+      for (const half of ['0.0.0.0', '128.0.0.0'])
+        await add({ network: half, netmask: '128.0.0.0', ...(gw !== undefined ? { gateway: gw } : {}) }, 4);
     } else {
       await add({ network: '0.0.0.0', netmask: '0.0.0.0', ...(gw !== undefined ? { gateway: gw } : {}) }, 4);
     }

@@ -140,7 +140,15 @@ export class ClientTunnel {
     logger.log(1, `Closing TUN/TAP interface`);
     const name = tun.name;
     tun.close();
-    const facts = this.facts ?? (applied !== null ? { dev: name, network: applied.network, remote: { host: entry.remote ?? '', address: remote?.address ?? '', port: entry.remotePort } } : null);
+    const facts =
+      this.facts ??
+      (applied !== null
+        ? {
+            dev: name,
+            network: applied.network,
+            remote: { host: entry.remote ?? '', address: remote?.address ?? '', port: entry.remotePort },
+          }
+        : null);
     if (o.down !== undefined && facts !== null) {
       await runScript(o, o.down, facts, 'down', 'init', logger, (signal ?? 'SIGTERM').toLowerCase());
     }

@@ -56,10 +56,18 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
   const server = `${profile.family === 6 ? `[${profile.address}]` : profile.address}:${profile.port}`;
   const lastOffsetMs = opts.rate > 0 ? ((opts.clients - 1) * 1000) / opts.rate : 0;
   if (lastOffsetMs >= opts.durationS * 1000) {
-    process.stderr.write(`shardvpn load: warning: starting ${opts.clients} clients at ${opts.rate}/s takes ${(lastOffsetMs / 1000).toFixed(1)} s, longer than --duration ${opts.durationS}; the run ends at the last start, so the last clients have no time to connect\n`);
+    process.stderr.write(
+      `shardvpn load: warning: starting ${opts.clients} clients at ${opts.rate}/s takes ${(lastOffsetMs / 1000).toFixed(1)} s, longer than --duration ${opts.durationS}; the run ends at the last start, so the last clients have no time to connect\n`,
+    );
   }
 
-  const pool = new Piscina({ filename: WORKER_FILE, minThreads: opts.threads, maxThreads: opts.threads, concurrentTasksPerWorker: 1, idleTimeout: 1000 });
+  const pool = new Piscina({
+    filename: WORKER_FILE,
+    minThreads: opts.threads,
+    maxThreads: opts.threads,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: 1000,
+  });
   const startAt = Date.now() + WARMUP_MS;
   const endAt = startAt + Math.max(opts.durationS * 1000, lastOffsetMs);
   const progress = new Map<number, ProgressMessage>();
@@ -94,7 +102,9 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
   const live = opts.quiet
     ? null
     : setInterval(() => {
-        let started = 0, connected = 0, failed = 0;
+        let started = 0,
+          connected = 0,
+          failed = 0;
         for (const m of progress.values()) {
           started += m.started;
           connected += m.connected;
@@ -119,7 +129,10 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
     await pool.destroy();
   }
 
-  const firstStart = results.reduce<number | null>((a, r) => (r.firstStartAt !== null && (a === null || r.firstStartAt < a) ? r.firstStartAt : a), null);
+  const firstStart = results.reduce<number | null>(
+    (a, r) => (r.firstStartAt !== null && (a === null || r.firstStartAt < a) ? r.firstStartAt : a),
+    null,
+  );
   const report = buildReport(results, {
     server,
     threads: opts.threads,

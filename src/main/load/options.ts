@@ -105,7 +105,8 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
   }
   const v = parsed.values;
   if (v.help === true) return { ok: true, help: true };
-  if (v.profile === undefined || v.profile === '') return { ok: false, error: '--profile FILE is required: a client config (.ovpn) with ca, cert and key' };
+  if (v.profile === undefined || v.profile === '')
+    return { ok: false, error: '--profile FILE is required: a client config (.ovpn) with ca, cert and key' };
 
   const clients = number('clients', v.clients, 1, 1, 1_000_000, true);
   if (typeof clients === 'string') return { ok: false, error: `${clients}; give the number of simulated clients, at least 1` };
@@ -117,7 +118,15 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
   const size = number('size', v.size, 84, MIN_ECHO_PACKET, MAX_ECHO_PACKET, true);
   const port = number('port', v.port, 0, 1, 65_535, true);
   const handshakeTimeoutS = number('handshake-timeout', v['handshake-timeout'], 60, 1, 3600, false);
-  checks.push(['rate', rate], ['duration', durationS], ['threads', threads], ['pps', pps], ['size', size], ['port', port], ['handshake-timeout', handshakeTimeoutS]);
+  checks.push(
+    ['rate', rate],
+    ['duration', durationS],
+    ['threads', threads],
+    ['pps', pps],
+    ['size', size],
+    ['port', port],
+    ['handshake-timeout', handshakeTimeoutS],
+  );
   for (const [, value] of checks) if (typeof value === 'string') return { ok: false, error: value };
   if (v.remote === '') return { ok: false, error: '--remote: empty host name' };
   if (v.json === '') return { ok: false, error: '--json: empty file name' };

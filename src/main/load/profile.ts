@@ -41,7 +41,8 @@ function credentials(options: Options, file: string | null): { username: string;
   }
   const ref = options.authUserPass;
   if (ref === undefined) return null;
-  if (ref.kind === 'stdin') return 'the profile asks for auth-user-pass on the terminal; give --auth-user-pass FILE (username and password lines)';
+  if (ref.kind === 'stdin')
+    return 'the profile asks for auth-user-pass on the terminal; give --auth-user-pass FILE (username and password lines)';
   return credentialsFrom(readMaterial(ref, 'auth-user-pass'), `${ref.file}:${ref.line}: auth-user-pass`);
 }
 
@@ -57,13 +58,18 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
   } catch (error) {
     return { ok: false, error: `--profile ${opts.profile}: ${(error as Error).message}` };
   }
-  if (options.mode === 'server' || options.tlsServer) return { ok: false, error: `--profile ${opts.profile}: this is a server config; give a client profile (client or tls-client, remote, ca/cert/key)` };
+  if (options.mode === 'server' || options.tlsServer)
+    return {
+      ok: false,
+      error: `--profile ${opts.profile}: this is a server config; give a client profile (client or tls-client, remote, ca/cert/key)`,
+    };
   const connection = options.connections[0];
   const host = opts.remote ?? connection?.remote;
   if (host === undefined) return { ok: false, error: `--profile ${opts.profile}: no 'remote' line; add one or give --remote HOST` };
   const fields = connection ?? options;
   const proto = connection?.proto ?? options.proto;
-  if (proto.transport !== 'udp') return { ok: false, error: `--profile ${opts.profile}: proto ${proto.transport}; the load generator speaks UDP only (proto udp)` };
+  if (proto.transport !== 'udp')
+    return { ok: false, error: `--profile ${opts.profile}: proto ${proto.transport}; the load generator speaks UDP only (proto udp)` };
   const port = opts.port ?? connection?.remotePort ?? options.remotePort;
 
   try {
@@ -77,13 +83,20 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
       if (name !== null && dataCipherName(name) !== null && cipherUnavailable(dataCipherName(name)!) === null) dataCiphers.push(name);
       else warnings.push(`data-ciphers: '${c}' is not an AEAD cipher shardvpn speaks; left out`);
     }
-    if (dataCiphers.length === 0) return { ok: false, error: `--profile ${opts.profile}: data-ciphers has no cipher shardvpn runs (AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305, AES-128/192/256-CBC)` };
+    if (dataCiphers.length === 0)
+      return {
+        ok: false,
+        error: `--profile ${opts.profile}: data-ciphers has no cipher shardvpn runs (AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305, AES-128/192/256-CBC)`,
+      };
     const family = proto.family === 'ipv6' ? 6 : proto.family === 'ipv4' ? 4 : 0;
     let resolved: { address: string; family: number };
     try {
       resolved = await lookup(host, { family });
     } catch (error) {
-      return { ok: false, error: `remote ${host}: cannot resolve it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+      return {
+        ok: false,
+        error: `remote ${host}: cannot resolve it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      };
     }
     const fam: 4 | 6 = resolved.family === 6 ? 6 : 4;
     const profile: LoadProfile = {

@@ -68,8 +68,17 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
   const failures: Record<string, number> = {};
   const failureDetails: Record<string, string> = {};
   const unfinishedStages: Record<string, number> = {};
-  let requested = 0, started = 0, connected = 0, unfinished = 0, disconnected = 0;
-  let echoSent = 0, echoReceived = 0, bytesSent = 0, bytesReceived = 0, trafficMs = 0, decryptErrors = 0;
+  let requested = 0,
+    started = 0,
+    connected = 0,
+    unfinished = 0,
+    disconnected = 0;
+  let echoSent = 0,
+    echoReceived = 0,
+    bytesSent = 0,
+    bytesReceived = 0,
+    trafficMs = 0,
+    decryptErrors = 0;
   let lastConnectedAt: number | null = null;
   for (const r of results) {
     requested += r.requested;
@@ -88,7 +97,8 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     bytesReceived += r.bytesReceived;
     trafficMs = Math.max(trafficMs, r.trafficMs);
     decryptErrors += r.decryptErrors;
-    if (r.lastConnectedAt !== null && (lastConnectedAt === null || r.lastConnectedAt > lastConnectedAt)) lastConnectedAt = r.lastConnectedAt;
+    if (r.lastConnectedAt !== null && (lastConnectedAt === null || r.lastConnectedAt > lastConnectedAt))
+      lastConnectedAt = r.lastConnectedAt;
   }
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
   const span = lastConnectedAt === null ? null : Math.max(1, lastConnectedAt - run.startAt) / 1000;
@@ -110,19 +120,20 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     handshakeMs: summary(handshake),
     failures,
     failureDetails,
-    traffic: run.pps > 0
-      ? {
-          pps: run.pps,
-          size: run.size,
-          echoSent,
-          echoReceived,
-          loss: echoSent > 0 ? Math.round((1 - echoReceived / echoSent) * 10000) / 10000 : null,
-          rttMs: summary(rtt),
-          sentMbps: mbps(bytesSent),
-          receivedMbps: mbps(bytesReceived),
-          decryptErrors,
-        }
-      : null,
+    traffic:
+      run.pps > 0
+        ? {
+            pps: run.pps,
+            size: run.size,
+            echoSent,
+            echoReceived,
+            loss: echoSent > 0 ? Math.round((1 - echoReceived / echoSent) * 10000) / 10000 : null,
+            rttMs: summary(rtt),
+            sentMbps: mbps(bytesSent),
+            receivedMbps: mbps(bytesReceived),
+            decryptErrors,
+          }
+        : null,
   };
 }
 
@@ -143,7 +154,14 @@ export function formatReport(r: LoadReport): string {
     ['clients started', String(r.started)],
     ['connected', String(r.connected)],
     ['failed', String(r.failed)],
-    ['unfinished at end', r.unfinished === 0 ? '0' : `${r.unfinished}  (${Object.entries(r.unfinishedStages).map(([k, v]) => `${k} ${v}`).join(', ')})`],
+    [
+      'unfinished at end',
+      r.unfinished === 0
+        ? '0'
+        : `${r.unfinished}  (${Object.entries(r.unfinishedStages)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`,
+    ],
     ['disconnected early', String(r.disconnected)],
     ['threads', String(r.threads)],
     ['connects/s', r.connectsPerSecond === null ? '-' : r.connectsPerSecond.toFixed(1)],

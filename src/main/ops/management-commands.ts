@@ -49,9 +49,26 @@ export function atoi(text: string): number {
 
 /** Commands OpenVPN knows that a shardvpn server does not implement (man_command_unsupported). */
 const UNSUPPORTED = new Set([
-  'auth-retry', 'certificate', 'cr-response',
-  'forget-passwords', 'hold', 'mute', 'needok', 'needstr', 'net', 'password', 'pk-sig', 'pkcs11-id-count', 'pkcs11-id-get',
-  'proxy', 'remote', 'remote-entry-count', 'remote-entry-get', 'rsa-sig', 'test', 'username',
+  'auth-retry',
+  'certificate',
+  'cr-response',
+  'forget-passwords',
+  'hold',
+  'mute',
+  'needok',
+  'needstr',
+  'net',
+  'password',
+  'pk-sig',
+  'pkcs11-id-count',
+  'pkcs11-id-get',
+  'proxy',
+  'remote',
+  'remote-entry-count',
+  'remote-entry-get',
+  'rsa-sig',
+  'test',
+  'username',
 ]);
 
 const SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']);
@@ -84,7 +101,11 @@ function reportVerdict(ok: boolean, command: string, s: CommandSession): void {
 
 /** man_history: on | off | N | all, for log, echo and state. */
 function history(
-  parm: string, type: 'log' | 'echo' | 'state', entries: readonly string[], setRealtime: (on: boolean) => void, send: (line: string) => void,
+  parm: string,
+  type: 'log' | 'echo' | 'state',
+  entries: readonly string[],
+  setRealtime: (on: boolean) => void,
+  send: (line: string) => void,
 ): void {
   if (parm === 'on' || parm === 'off') {
     setRealtime(parm === 'on');
@@ -143,29 +164,40 @@ interface ManagementCommand {
 
 /** man_dispatch_command's commands, in the order `help` lists them (OpenVPN 2.6's wording). */
 const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
-  'bytecount': {
-    min: 1, max: 1,
+  bytecount: {
+    min: 1,
+    max: 1,
     help: ['bytecount n            : Show bytes in/out, update every n secs (0=off).'],
     run(p, _host, s) {
       s.setBytecount(Math.max(0, atoi(p[1] as string)));
       s.send('SUCCESS: bytecount interval changed');
     },
   },
-  'echo': {
-    min: 1, max: 2,
+  echo: {
+    min: 1,
+    max: 2,
     help: ['echo [on|off] [N|all]  : Like log, but only show messages in echo buffer.'],
     run(p, _host, s) {
-      for (const parm of p.slice(1, 3)) history(parm, 'echo', [], (on) => s.setEchoRealtime(on), (line) => s.send(line));
+      for (const parm of p.slice(1, 3))
+        history(
+          parm,
+          'echo',
+          [],
+          (on) => s.setEchoRealtime(on),
+          (line) => s.send(line),
+        );
     },
   },
-  'exit': {
-    min: 0, max: 0,
+  exit: {
+    min: 0,
+    max: 0,
     help: ['exit|quit              : Close management session.'],
     run: (_p, _host, s) => s.quit(),
   },
-  'quit': { min: 0, max: 0, run: (_p, _host, s) => s.quit() },
-  'help': {
-    min: 0, max: 0,
+  quit: { min: 0, max: 0, run: (_p, _host, s) => s.quit() },
+  help: {
+    min: 0,
+    max: 0,
     help: ['help                   : Print this message.'],
     run(_p, host, s) {
       s.send(`Management Interface for ${host.view.title}`);
@@ -174,34 +206,52 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
       s.send('END');
     },
   },
-  'kill': {
-    min: 1, max: 1,
-    help: ['kill cn                : Kill the client instance(s) having common name cn.', 'kill IP:port           : Kill the client instance connecting from IP:port.'],
+  kill: {
+    min: 1,
+    max: 1,
+    help: [
+      'kill cn                : Kill the client instance(s) having common name cn.',
+      'kill IP:port           : Kill the client instance connecting from IP:port.',
+    ],
     run: (p, host, s) => kill(p[1] as string, host.view, s),
   },
   'load-stats': {
-    min: 0, max: 0,
+    min: 0,
+    max: 0,
     help: ['load-stats             : Show global server load stats.'],
     run(_p, host, s) {
       const stats = host.view.loadStats();
       s.send(`SUCCESS: nclients=${stats.nclients},bytesin=${stats.bytesIn},bytesout=${stats.bytesOut}`);
     },
   },
-  'log': {
-    min: 1, max: 2,
-    help: ['log [on|off] [N|all]   : Turn on/off realtime log display', "                         + show last N lines or 'all' for entire history."],
+  log: {
+    min: 1,
+    max: 2,
+    help: [
+      'log [on|off] [N|all]   : Turn on/off realtime log display',
+      "                         + show last N lines or 'all' for entire history.",
+    ],
     run(p, host, s) {
-      for (const parm of p.slice(1, 3)) history(parm, 'log', host.logHistory().map(formatLogEntry), (on) => s.setLogRealtime(on), (line) => s.send(line));
+      for (const parm of p.slice(1, 3))
+        history(
+          parm,
+          'log',
+          host.logHistory().map(formatLogEntry),
+          (on) => s.setLogRealtime(on),
+          (line) => s.send(line),
+        );
     },
   },
-  'pid': {
-    min: 0, max: 0,
+  pid: {
+    min: 0,
+    max: 0,
     help: ['pid                    : Show process ID of the current OpenVPN process.'],
     run: (_p, host, s) => s.send(`SUCCESS: pid=${host.view.pid}`),
   },
   'shard-restart': {
     // shardvpn's own: a wedged shard can be replaced without stopping the others.
-    min: 1, max: 1,
+    min: 1,
+    max: 1,
     help: ['shard-restart n        : Restart shard worker n on its socket (its clients reconnect).'],
     run(p, host, s) {
       const index = /^\d+$/.test(p[1] as string) ? Number(p[1]) : -1;
@@ -209,7 +259,8 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
     },
   },
   'client-auth': {
-    min: 2, max: 2,
+    min: 2,
+    max: 2,
     help: ['client-auth CID KID    : Authenticate client-id/key-id CID/KID (MULTILINE)'],
     run(p, host, s) {
       const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
@@ -221,7 +272,8 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
     },
   },
   'client-auth-nt': {
-    min: 2, max: 2,
+    min: 2,
+    max: 2,
     help: ['client-auth-nt CID KID : Authenticate client-id/key-id CID/KID'],
     run(p, host, s) {
       const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
@@ -229,7 +281,8 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
     },
   },
   'client-pending-auth': {
-    min: 4, max: 4,
+    min: 4,
+    max: 4,
     help: [
       'client-pending-auth CID KID MSG timeout : Instruct OpenVPN to send AUTH_PENDING and INFO_PRE msg',
       '                                      to the client and wait for a final client-auth/client-deny',
@@ -242,13 +295,18 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
         s.send('ERROR: cannot parse TIMEOUT');
         return;
       }
-      if (host.view.clientPendingAuth(ids.cid, ids.keyId, p[3] as string, timeout)) s.send('SUCCESS: client-pending-auth command succeeded');
+      if (host.view.clientPendingAuth(ids.cid, ids.keyId, p[3] as string, timeout))
+        s.send('SUCCESS: client-pending-auth command succeeded');
       else s.send('ERROR: client-pending-auth command failed. Extra parameter might be too long');
     },
   },
   'client-deny': {
-    min: 3, max: 4,
-    help: ['client-deny CID KID R [CR] : Deny auth client-id/key-id CID/KID with log reason', '                         text R and optional client reason text CR'],
+    min: 3,
+    max: 4,
+    help: [
+      'client-deny CID KID R [CR] : Deny auth client-id/key-id CID/KID with log reason',
+      '                         text R and optional client reason text CR',
+    ],
     run(p, host, s) {
       const ids = clientAndKeyId(p[1] as string, p[2] as string, s);
       if (ids === null) return;
@@ -257,7 +315,8 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
     },
   },
   'client-kill': {
-    min: 1, max: 2,
+    min: 1,
+    max: 2,
     help: ['client-kill CID [M]    : Kill client instance CID with message M (def=RESTART)'],
     run(p, host, s) {
       const cid = scanUnsigned(p[1] as string);
@@ -269,7 +328,8 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
     },
   },
   'env-filter': {
-    min: 0, max: 1,
+    min: 0,
+    max: 1,
     help: ['env-filter [level]     : Set env-var filter level'],
     run(p, _host, s) {
       const level = p[1] !== undefined ? atoi(p[1]) : 0;
@@ -277,22 +337,31 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
       s.send(`SUCCESS: env_filter_level=${level}`);
     },
   },
-  'signal': {
-    min: 1, max: 1,
+  signal: {
+    min: 1,
+    max: 1,
     help: ['signal s               : Send signal s to daemon,', '                         s = SIGHUP|SIGTERM|SIGUSR1|SIGUSR2.'],
     run: (p, host, s) => signal(p[1] as string, host.view, s),
   },
-  'state': {
-    min: 0, max: 2,
+  state: {
+    min: 0,
+    max: 2,
     help: ['state [on|off] [N|all] : Like log, but show state history.'],
     run(p, host, s) {
       for (const parm of p.length === 1 ? ['1'] : p.slice(1, 3)) {
-        history(parm, 'state', host.stateHistory().map(formatStateEntry), (on) => s.setStateRealtime(on), (line) => s.send(line));
+        history(
+          parm,
+          'state',
+          host.stateHistory().map(formatStateEntry),
+          (on) => s.setStateRealtime(on),
+          (line) => s.send(line),
+        );
       }
     },
   },
-  'status': {
-    min: 0, max: 1,
+  status: {
+    min: 0,
+    max: 1,
     help: ['status [n]             : Show current daemon status info using format #n.'],
     run(p, host, s) {
       const requested = p[1] !== undefined ? atoi(p[1]) : 0;
@@ -304,8 +373,9 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
       for (const line of renderStatus(host.view, version, host.now(), host.statusOptions)) s.send(line);
     },
   },
-  'verb': {
-    min: 0, max: 1,
+  verb: {
+    min: 0,
+    max: 1,
     help: ['verb [n]               : Set log verbosity level to n, or show if n is absent.'],
     run(p, host, s) {
       if (p[1] === undefined) {
@@ -322,8 +392,9 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
       s.send('SUCCESS: verb level changed');
     },
   },
-  'version': {
-    min: 0, max: 1,
+  version: {
+    min: 0,
+    max: 1,
     help: ["version [n]            : Set client's version to n or show current version of daemon."],
     run(p, host, s) {
       // `version n` only records the client's version, silently, as OpenVPN 2.6 does.
@@ -333,8 +404,9 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
       s.send('END');
     },
   },
-  'nclients': {
-    min: 0, max: 0,
+  nclients: {
+    min: 0,
+    max: 0,
     run: (_p, host, s) => s.send(`SUCCESS: nclients=${host.view.clients().length}`),
   },
 };

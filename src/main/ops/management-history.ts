@@ -10,8 +10,19 @@ export interface LogEntry {
 }
 
 export type ManagementStateName =
-  | 'INITIAL' | 'CONNECTING' | 'WAIT' | 'AUTH' | 'GET_CONFIG' | 'ASSIGN_IP' | 'ADD_ROUTES' | 'CONNECTED'
-  | 'RECONNECTING' | 'EXITING' | 'RESOLVE' | 'TCP_CONNECT' | 'AUTH_PENDING';
+  | 'INITIAL'
+  | 'CONNECTING'
+  | 'WAIT'
+  | 'AUTH'
+  | 'GET_CONFIG'
+  | 'ASSIGN_IP'
+  | 'ADD_ROUTES'
+  | 'CONNECTED'
+  | 'RECONNECTING'
+  | 'EXITING'
+  | 'RESOLVE'
+  | 'TCP_CONNECT'
+  | 'AUTH_PENDING';
 
 /** One state change (`state`, `>STATE:`), as management_set_state records it. */
 export interface StateEntry {

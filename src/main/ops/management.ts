@@ -9,8 +9,14 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { tokenizeLine } from '../../shared/config/lexer';
 import { bitsToNetmask, numberToIpv4, ipv4ToNumber } from '../../shared/ip-math';
 import {
-  MANAGEMENT_VERSION, formatLogEntry, formatStateEntry, runCommand,
-  type CommandHost, type CommandSession, type LogEntry, type StateEntry,
+  MANAGEMENT_VERSION,
+  formatLogEntry,
+  formatStateEntry,
+  runCommand,
+  type CommandHost,
+  type CommandSession,
+  type LogEntry,
+  type StateEntry,
 } from './management-commands';
 import type { ClientEvent, ServerView } from './server-view';
 import type { StatusOptions } from './status';
@@ -18,8 +24,7 @@ import type { StatusOptions } from './status';
 export type { LogEntry, ManagementStateName, StateEntry } from './management-commands';
 
 export type ManagementListen =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+  { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
 export interface ManagementServerOptions {
   readonly listen: ManagementListen;
@@ -46,9 +51,12 @@ const PASSWORD_TRIES = 3;
 const GREETING = `>INFO:OpenVPN Management Interface Version ${MANAGEMENT_VERSION} -- type 'help' for more info`;
 
 /** The parsed `management` directive (options-types `management`) as a listen spec. */
-export function managementListenFromOptions(
-  m: { readonly address: string; readonly port: string; readonly unix: boolean; readonly passwordFile?: string },
-): { ok: true; listen: ManagementListen; passwordFile?: string } | { ok: false; reason: string } {
+export function managementListenFromOptions(m: {
+  readonly address: string;
+  readonly port: string;
+  readonly unix: boolean;
+  readonly passwordFile?: string;
+}): { ok: true; listen: ManagementListen; passwordFile?: string } | { ok: false; reason: string } {
   const pw = m.passwordFile !== undefined ? { passwordFile: m.passwordFile } : {};
   if (m.unix) return { ok: true, listen: { kind: 'unix', path: m.address }, ...pw };
   if (!/^\d{1,5}$/.test(m.port) || Number(m.port) > 65535) {
@@ -63,7 +71,7 @@ export function readManagementPassword(path: string): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`management password file ${path}: cannot read it: ${(error as Error).message}`);
+    throw new Error(`management password file ${path}: cannot read it: ${(error as Error).message}`, { cause: error });
   }
   const first = (text.split('\n')[0] ?? '').replace(/\r$/, '');
   if (first === '') throw new Error(`management password file ${path}: the first line must hold the password`);
@@ -78,9 +86,23 @@ const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8
 
 /** env_filter_match (manage.c): which `>CLIENT:ENV` variables a filter level lets through. */
 const FILTERED_ENV = [
-  'username=', 'password=', 'X509_0_CN=', 'tls_serial_', 'untrusted_ip=', 'ifconfig_local=', 'ifconfig_netmask=',
-  'daemon_start_time=', 'daemon_pid=', 'dev=', 'ifconfig_pool_remote_ip=', 'ifconfig_pool_netmask=', 'time_duration=',
-  'bytes_sent=', 'bytes_received=', 'session_id=', 'session_state=',
+  'username=',
+  'password=',
+  'X509_0_CN=',
+  'tls_serial_',
+  'untrusted_ip=',
+  'ifconfig_local=',
+  'ifconfig_netmask=',
+  'daemon_start_time=',
+  'daemon_pid=',
+  'dev=',
+  'ifconfig_pool_remote_ip=',
+  'ifconfig_pool_netmask=',
+  'time_duration=',
+  'bytes_sent=',
+  'bytes_received=',
+  'session_id=',
+  'session_state=',
 ];
 function envPasses(item: string, level: number): boolean {
   if (level === 0) return true;
@@ -112,7 +134,10 @@ class ManagementSession implements CommandSession {
   stateRealtime = false;
   envFilter = 0;
 
-  constructor(private readonly socket: Socket, private readonly internals: ServerInternals) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly internals: ServerInternals,
+  ) {
     this.verified = internals.password === undefined;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -3,7 +3,16 @@
 // table: no message to a shard per scrape, nothing added to the packet path.
 import http from 'node:http';
 
-import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Registry,
+  type Metric,
+  type MetricObjectWithValues,
+  type MetricType,
+  type MetricValueWithName,
+} from 'prom-client';
 
 import { COUNTER, HANDSHAKE_BUCKETS, type ShardCounterName } from '../../shared/counters';
 import type { PacketRing } from '../../shared/ring';
@@ -44,7 +53,10 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
 type Read = (set: (labels: Record<string, string>, value: number) => void) => void;
 
 /** A collect() that empties the metric and records each value `read` reports with `put`. */
-function collectFrom<M extends Counter | Gauge>(read: Read, put: (metric: M, labels: Record<string, string>, value: number) => void): (this: M) => void {
+function collectFrom<M extends Counter | Gauge>(
+  read: Read,
+  put: (metric: M, labels: Record<string, string>, value: number) => void,
+): (this: M) => void {
   return function (this: M): void {
     this.reset();
     read((labels, value) => put(this, labels, value));
@@ -56,18 +68,35 @@ function collectFrom<M extends Counter | Gauge>(read: Read, put: (metric: M, lab
  * inc(labels, 0) still shows the label set, at 0.
  */
 function totalCounter(registry: Registry, name: string, help: string, labelNames: string[], read: Read): void {
-  new Counter({ name, help, labelNames, registers: [registry], collect: collectFrom<Counter>(read, (c, labels, value) => c.inc(labels, value > 0 ? value : 0)) });
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect: collectFrom<Counter>(read, (c, labels, value) => c.inc(labels, value > 0 ? value : 0)),
+  });
 }
 
 function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: Read): void {
-  new Gauge({ name, help, labelNames, registers: [registry], collect: collectFrom<Gauge>(read, (g, labels, value) => g.set(labels, value)) });
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect: collectFrom<Gauge>(read, (g, labels, value) => g.set(labels, value)),
+  });
 }
 
 /**
  * The handshake duration histogram. prom-client's Histogram can only observe(), but the buckets
  * are counted by the shards in shared memory, so this metric reports their sums as they are.
  */
-function handshakeHistogram(source: MetricsSource): { name: string; help: string; get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>>; reset(): void } {
+function handshakeHistogram(source: MetricsSource): {
+  name: string;
+  help: string;
+  get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>>;
+  reset(): void;
+} {
   const name = 'shardvpn_handshake_duration_seconds';
   const help = 'Time from the first control packet of a session to its established tunnel.';
   return {
@@ -77,7 +106,11 @@ function handshakeHistogram(source: MetricsSource): { name: string; help: string
     get: async () => {
       const shards = source.shards();
       const sum = (index: number): number => shards.reduce((total, shard) => total + shard.counters[index], 0);
-      const bucket = (le: number | string, value: number): MetricValueWithName<string> => ({ labels: { le }, value, metricName: `${name}_bucket` });
+      const bucket = (le: number | string, value: number): MetricValueWithName<string> => ({
+        labels: { le },
+        value,
+        metricName: `${name}_bucket`,
+      });
       const values: MetricValueWithName<string>[] = [
         ...HANDSHAKE_BUCKETS.map((le, i) => bucket(le, sum(COUNTER.handshakeBucket0 + i))),
         bucket('+Inf', sum(COUNTER.handshakeBucketInf)),
@@ -93,16 +126,36 @@ function handshakeHistogram(source: MetricsSource): { name: string; help: string
 export function createRegistry(source: MetricsSource): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const perShard = (name: ShardCounterName): Read => (set) =>
-    source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER[name]]));
+  const perShard =
+    (name: ShardCounterName): Read =>
+    (set) =>
+      source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER[name]]));
 
   gauge(registry, 'shardvpn_build_info', 'shardvpn build information (always 1).', ['version', 'node', 'openssl'], (set) =>
     set({ version: VERSION, node: process.versions.node, openssl: process.versions.openssl }, 1),
   );
   gauge(registry, 'shardvpn_connected_clients', 'Clients with an established tunnel.', [], (set) => set({}, source.clients().length));
-  gauge(registry, 'shardvpn_shard_connected_clients', 'Clients with an established tunnel, per shard.', ['shard'], perShard('clientsConnected'));
-  totalCounter(registry, 'shardvpn_handshakes_started_total', 'Control sessions created (after the stateless cookie exchange).', ['shard'], perShard('handshakesStarted'));
-  totalCounter(registry, 'shardvpn_handshakes_completed_total', 'Handshakes that reached an established tunnel.', ['shard'], perShard('handshakesCompleted'));
+  gauge(
+    registry,
+    'shardvpn_shard_connected_clients',
+    'Clients with an established tunnel, per shard.',
+    ['shard'],
+    perShard('clientsConnected'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_handshakes_started_total',
+    'Control sessions created (after the stateless cookie exchange).',
+    ['shard'],
+    perShard('handshakesStarted'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_handshakes_completed_total',
+    'Handshakes that reached an established tunnel.',
+    ['shard'],
+    perShard('handshakesCompleted'),
+  );
   totalCounter(registry, 'shardvpn_handshakes_failed_total', 'Failed handshakes by reason.', ['shard', 'reason'], (set) =>
     source.shards().forEach((shard, index) => {
       for (const [reason, name] of FAILURE_REASONS) set({ shard: String(index), reason }, shard.counters[COUNTER[name]]);
@@ -122,23 +175,37 @@ export function createRegistry(source: MetricsSource): Registry {
       }),
     );
   }
-  totalCounter(registry, 'shardvpn_dropped_packets_total', 'Packets dropped, by shard and reason (shard "main": the TUN side).', ['shard', 'reason'], (set) => {
-    source.shards().forEach((shard, index) => {
-      for (const [reason, name] of DROP_REASONS) set({ shard: String(index), reason }, shard.counters[COUNTER[name]]);
-    });
-    const pump = source.pump();
-    set({ shard: 'main', reason: 'no_route' }, pump.noRoute);
-    set({ shard: 'main', reason: 'tun_write' }, pump.tunWriteDrops);
-    set({ shard: 'main', reason: 'ring_full' }, pump.ringFull);
-  });
-  totalCounter(registry, 'shardvpn_client_to_client_packets_total', 'Packets passed between clients without the TUN device.', [], (set) => set({}, source.pump().clientToClient));
+  totalCounter(
+    registry,
+    'shardvpn_dropped_packets_total',
+    'Packets dropped, by shard and reason (shard "main": the TUN side).',
+    ['shard', 'reason'],
+    (set) => {
+      source.shards().forEach((shard, index) => {
+        for (const [reason, name] of DROP_REASONS) set({ shard: String(index), reason }, shard.counters[COUNTER[name]]);
+      });
+      const pump = source.pump();
+      set({ shard: 'main', reason: 'no_route' }, pump.noRoute);
+      set({ shard: 'main', reason: 'tun_write' }, pump.tunWriteDrops);
+      set({ shard: 'main', reason: 'ring_full' }, pump.ringFull);
+    },
+  );
+  totalCounter(registry, 'shardvpn_client_to_client_packets_total', 'Packets passed between clients without the TUN device.', [], (set) =>
+    set({}, source.pump().clientToClient),
+  );
   gauge(registry, 'shardvpn_ring_occupancy', 'Packets waiting in a ring.', ['shard', 'ring'], (set) =>
     source.shards().forEach((shard, index) => {
       set({ shard: String(index), ring: 'to_tun' }, shard.toTun.size);
       set({ shard: String(index), ring: 'from_tun' }, shard.fromTun.size);
     }),
   );
-  totalCounter(registry, 'shardvpn_stateless_replies_total', 'Stateless HMAC-cookie replies to first packets (a flood of resets shows here).', ['shard'], perShard('statelessReplies'));
+  totalCounter(
+    registry,
+    'shardvpn_stateless_replies_total',
+    'Stateless HMAC-cookie replies to first packets (a flood of resets shows here).',
+    ['shard'],
+    perShard('statelessReplies'),
+  );
   totalCounter(registry, 'shardvpn_renegotiations_total', 'Data-channel key renegotiations.', ['shard'], perShard('renegotiations'));
   gauge(registry, 'shardvpn_pool_addresses', 'ifconfig pool entries by state.', ['state'], (set) => {
     const pool = source.pool();
@@ -149,15 +216,31 @@ export function createRegistry(source: MetricsSource): Registry {
   gauge(registry, 'shardvpn_shard_event_loop_lag_seconds', 'Event-loop lag of each shard (last second).', ['shard'], (set) =>
     source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER.eventLoopLagMs] / 1000)),
   );
-  gauge(registry, 'shardvpn_shard_event_loop_utilization', 'Event-loop utilization of each shard (0..1, last second).', ['shard'], perShard('eventLoopUtilization'));
+  gauge(
+    registry,
+    'shardvpn_shard_event_loop_utilization',
+    'Event-loop utilization of each shard (0..1, last second).',
+    ['shard'],
+    perShard('eventLoopUtilization'),
+  );
   if (source.perClient) {
-    totalCounter(registry, 'shardvpn_client_bytes_total', 'Link bytes per connected client (metrics-per-client).', ['common_name', 'real_address', 'virtual_address', 'direction'], (set) => {
-      for (const client of source.clients()) {
-        const labels = { common_name: client.commonName ?? 'UNDEF', real_address: `${client.realAddress.address}:${client.realAddress.port}`, virtual_address: client.virtualAddress ?? '' };
-        set({ ...labels, direction: 'in' }, client.bytesReceived);
-        set({ ...labels, direction: 'out' }, client.bytesSent);
-      }
-    });
+    totalCounter(
+      registry,
+      'shardvpn_client_bytes_total',
+      'Link bytes per connected client (metrics-per-client).',
+      ['common_name', 'real_address', 'virtual_address', 'direction'],
+      (set) => {
+        for (const client of source.clients()) {
+          const labels = {
+            common_name: client.commonName ?? 'UNDEF',
+            real_address: `${client.realAddress.address}:${client.realAddress.port}`,
+            virtual_address: client.virtualAddress ?? '',
+          };
+          set({ ...labels, direction: 'in' }, client.bytesReceived);
+          set({ ...labels, direction: 'out' }, client.bytesSent);
+        }
+      },
+    );
   }
   return registry;
 }
@@ -175,7 +258,9 @@ export function serveMetrics(registry: Registry, address: string, port: number):
     );
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`metrics-listen ${address} ${port}: ${error.code ?? error.message}`)));
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new Error(`metrics-listen ${address} ${port}: ${error.code ?? error.message}`)),
+    );
     server.listen(port, address, () => resolve(server));
   });
 }

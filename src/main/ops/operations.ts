@@ -41,8 +41,16 @@ export async function startOperations(server: RunningServer, options: Options, l
       });
       await management.start();
       const unsubscribe = logger.subscribe((line) => management.log(line.slice(20)));
-      management.setState({ name: 'CONNECTED', detail: 'SUCCESS', ...(options.ifconfig !== undefined ? { localIp: options.ifconfig.local } : {}), ...(options.ifconfigIpv6 !== undefined ? { localIp6: options.ifconfigIpv6.local } : {}) });
-      logger.log(1, `MANAGEMENT: ${listen.listen.kind === 'unix' ? `unix domain socket listening on ${listen.listen.path}` : `TCP Socket listening on [AF_INET]${listen.listen.host}:${listen.listen.port}`}`);
+      management.setState({
+        name: 'CONNECTED',
+        detail: 'SUCCESS',
+        ...(options.ifconfig !== undefined ? { localIp: options.ifconfig.local } : {}),
+        ...(options.ifconfigIpv6 !== undefined ? { localIp6: options.ifconfigIpv6.local } : {}),
+      });
+      logger.log(
+        1,
+        `MANAGEMENT: ${listen.listen.kind === 'unix' ? `unix domain socket listening on ${listen.listen.path}` : `TCP Socket listening on [AF_INET]${listen.listen.host}:${listen.listen.port}`}`,
+      );
       stops.push(async () => {
         unsubscribe();
         await management.close();

@@ -80,7 +80,9 @@ export function renderStatus(source: StatusSource, version: StatusVersion, nowSe
   if (version === 1) {
     lines.push('OpenVPN CLIENT LIST', `Updated,${timeString(now)}`, 'Common Name,Real Address,Bytes Received,Bytes Sent,Connected Since');
     for (const c of clients) {
-      lines.push(`${undef(c.commonName)},${formatRealAddress(c.realAddress)},${c.bytesReceived},${c.bytesSent},${timeString(c.connectedSince)}`);
+      lines.push(
+        `${undef(c.commonName)},${formatRealAddress(c.realAddress)},${c.bytesReceived},${c.bytesSent},${timeString(c.connectedSince)}`,
+      );
     }
     lines.push('ROUTING TABLE', 'Virtual Address,Common Name,Real Address,Last Ref');
     for (const c of clients) {
@@ -94,28 +96,69 @@ export function renderStatus(source: StatusSource, version: StatusVersion, nowSe
   const row = (...fields: readonly (string | number)[]): string => fields.join(sep);
   lines.push(row('TITLE', source.title), row('TIME', timeString(now), now));
   lines.push(
-    row('HEADER', 'CLIENT_LIST', 'Common Name', 'Real Address', 'Virtual Address', 'Virtual IPv6 Address', 'Bytes Received', 'Bytes Sent',
-      'Connected Since', 'Connected Since (time_t)', 'Username', 'Client ID', 'Peer ID', 'Data Channel Cipher'),
+    row(
+      'HEADER',
+      'CLIENT_LIST',
+      'Common Name',
+      'Real Address',
+      'Virtual Address',
+      'Virtual IPv6 Address',
+      'Bytes Received',
+      'Bytes Sent',
+      'Connected Since',
+      'Connected Since (time_t)',
+      'Username',
+      'Client ID',
+      'Peer ID',
+      'Data Channel Cipher',
+    ),
   );
   for (const c of clients) {
     lines.push(
-      row('CLIENT_LIST', undef(c.commonName), formatRealAddress(c.realAddress), printIn4(c.virtualAddress), printIn6(c.virtualAddressIpv6),
-        c.bytesReceived, c.bytesSent, timeString(c.connectedSince), Math.floor(c.connectedSince), undef(c.username), c.cid, c.peerId, c.cipher),
+      row(
+        'CLIENT_LIST',
+        undef(c.commonName),
+        formatRealAddress(c.realAddress),
+        printIn4(c.virtualAddress),
+        printIn6(c.virtualAddressIpv6),
+        c.bytesReceived,
+        c.bytesSent,
+        timeString(c.connectedSince),
+        Math.floor(c.connectedSince),
+        undef(c.username),
+        c.cid,
+        c.peerId,
+        c.cipher,
+      ),
     );
   }
   lines.push(row('HEADER', 'ROUTING_TABLE', 'Virtual Address', 'Common Name', 'Real Address', 'Last Ref', 'Last Ref (time_t)'));
   for (const c of clients) {
     for (const route of routesOf(c)) {
-      lines.push(row('ROUTING_TABLE', route, undef(c.commonName), formatRealAddress(c.realAddress), timeString(c.lastRef), Math.floor(c.lastRef)));
+      lines.push(
+        row('ROUTING_TABLE', route, undef(c.commonName), formatRealAddress(c.realAddress), timeString(c.lastRef), Math.floor(c.lastRef)),
+      );
     }
   }
-  lines.push(row('GLOBAL_STATS', 'Max bcast/mcast queue length', maxQueue), row('GLOBAL_STATS', 'dco_enabled', options.dcoEnabled ? 1 : 0), 'END');
+  lines.push(
+    row('GLOBAL_STATS', 'Max bcast/mcast queue length', maxQueue),
+    row('GLOBAL_STATS', 'dco_enabled', options.dcoEnabled ? 1 : 0),
+    'END',
+  );
   return lines;
 }
 
 /** The report as text: `\n` line ends for the file, `\r\n` for the management interface. */
-export function statusText(source: StatusSource, version: StatusVersion, nowSeconds: number, eol: '\n' | '\r\n', options: StatusOptions = {}): string {
-  return renderStatus(source, version, nowSeconds, options).map((line) => line + eol).join('');
+export function statusText(
+  source: StatusSource,
+  version: StatusVersion,
+  nowSeconds: number,
+  eol: '\n' | '\r\n',
+  options: StatusOptions = {},
+): string {
+  return renderStatus(source, version, nowSeconds, options)
+    .map((line) => line + eol)
+    .join('');
 }
 
 export interface StatusFileWriterOptions {
@@ -150,7 +193,8 @@ export class StatusFileWriter {
     this.clock = options.clock ?? Date.now;
     this.logger = options.logger ?? (() => undefined);
     const seconds = options.intervalSeconds ?? 60;
-    if (!Number.isFinite(seconds) || seconds <= 0) throw new RangeError(`status ${options.path} ${seconds}: the interval must be a positive number of seconds`);
+    if (!Number.isFinite(seconds) || seconds <= 0)
+      throw new RangeError(`status ${options.path} ${seconds}: the interval must be a positive number of seconds`);
     this.intervalMs = seconds * 1000;
   }
 

@@ -9,7 +9,14 @@ import type { Logger } from '../../shared/log';
 import { PUSH_BUNDLE_SIZE } from '../../shared/protocol/control-message';
 import type { MainToShard, ShardToMain } from '../../shared/shard-protocol';
 import { peerInfoEnvironment, runClientConnect, runClientDisconnect, runLearnAddress } from './client-scripts';
-import { mergeClientConfig, parseClientConfig, type AuthDecision, type CcdSettings, type ClientEntry, type ClientRegistry } from './clients';
+import {
+  mergeClientConfig,
+  parseClientConfig,
+  type AuthDecision,
+  type CcdSettings,
+  type ClientEntry,
+  type ClientRegistry,
+} from './clients';
 import type { ClientEvent, ManagementVerdict } from '../ops/server-view';
 import { verifyUserPass } from './user-pass-verify';
 
@@ -56,12 +63,21 @@ export class Admission {
   authenticated(shard: number, message: ClientAuth): void {
     if (this.options.authUserPassVerify === undefined) return this.admit(shard, message);
     this.pending.set(message.peerId, shard);
-    const request = { commonName: message.commonName, username: message.username ?? '', password: message.password ?? '', realAddress: message.realAddress, peerInfo: message.peerInfo };
+    const request = {
+      commonName: message.commonName,
+      username: message.username ?? '',
+      password: message.password ?? '',
+      realAddress: message.realAddress,
+      peerInfo: message.peerInfo,
+    };
     void verifyUserPass(this.options, request, this.logger).then((ok) => {
       if (!this.stillPending(message.peerId, shard)) return;
       this.pending.delete(message.peerId);
       if (ok) return this.admit(shard, message);
-      this.logger.log(1, `${message.commonName}/${message.realAddress.address}:${message.realAddress.port} TLS Auth Error: Auth Username/Password verification failed for peer`);
+      this.logger.log(
+        1,
+        `${message.commonName}/${message.realAddress.address}:${message.realAddress.port} TLS Auth Error: Auth Username/Password verification failed for peer`,
+      );
       this.host.post(shard, { type: 'client-reject', peerId: message.peerId, reason: '' });
     });
   }
@@ -93,7 +109,8 @@ export class Admission {
     const env = { ...clientEnvironment(entry), bytes_received: String(bytesReceived), bytes_sent: String(bytesSent) };
     this.host.emit({ type: 'disconnect', cid: entry.cid, env });
     runClientDisconnect(this.options, { ...env, time_duration: String(Math.floor(Date.now() / 1000) - entry.connectedSince) }, this.logger);
-    for (const address of learnedAddresses(entry)) runLearnAddress(this.options, 'delete', address, entry.commonName, clientEnvironment(entry), this.logger);
+    for (const address of learnedAddresses(entry))
+      runLearnAddress(this.options, 'delete', address, entry.commonName, clientEnvironment(entry), this.logger);
   }
 
   /** management client-auth / client-auth-nt / client-deny; false when no such client waits. */
@@ -115,7 +132,12 @@ export class Admission {
     const elapsed = Math.floor(Date.now() / 1000) - entry.connectedSince;
     const left = Math.max(Math.floor(this.options.renegSec / 2), this.options.handWindow) - elapsed;
     if (left <= 0 || extra.length + 10 > PUSH_BUNDLE_SIZE) return false;
-    this.host.post(entry.shard, { type: 'client-pending-auth', peerId: waiter.peerId, extra, timeoutS: Math.min(left, Math.max(0, timeoutS)) });
+    this.host.post(entry.shard, {
+      type: 'client-pending-auth',
+      peerId: waiter.peerId,
+      extra,
+      timeoutS: Math.min(left, Math.max(0, timeoutS)),
+    });
     return true;
   }
 
@@ -148,10 +170,19 @@ export class Admission {
         host.post(other.shard, { type: 'client-kill', peerId: other.peerId, message: null });
         const replaced = registry.release(other.peerId, other.stats?.bytesReceived ?? 0, other.stats?.bytesSent ?? 0);
         if (replaced !== undefined) this.disconnected(replaced, replaced.stats?.bytesReceived ?? 0, replaced.stats?.bytesSent ?? 0);
-        logger.log(1, `MULTI: new connection by client '${message.commonName}' will cause previous active sessions by this client to be dropped`);
+        logger.log(
+          1,
+          `MULTI: new connection by client '${message.commonName}' will cause previous active sessions by this client to be dropped`,
+        );
       }
     }
-    const request = { peerId: message.peerId, shard, commonName: message.commonName, username: message.username, realAddress: message.realAddress };
+    const request = {
+      peerId: message.peerId,
+      shard,
+      commonName: message.commonName,
+      username: message.username,
+      realAddress: message.realAddress,
+    };
     const first = registry.authorize(request);
     const refuse = (log: string, reason: string): void => {
       logger.log(1, log);
@@ -160,7 +191,8 @@ export class Admission {
     const accept = (admitted: Extract<AuthDecision, { ok: true }>, announce: boolean): void => {
       host.post(shard, { type: 'client-accept', peerId: message.peerId, assignment: admitted.assignment });
       if (announce) host.emit({ type: 'connect', cid: admitted.entry.cid, keyId: message.keyId, env: clientEnvironment(admitted.entry) });
-      for (const address of learnedAddresses(admitted.entry)) runLearnAddress(options, 'add', address, admitted.entry.commonName, clientEnvironment(admitted.entry), logger);
+      for (const address of learnedAddresses(admitted.entry))
+        runLearnAddress(options, 'add', address, admitted.entry.commonName, clientEnvironment(admitted.entry), logger);
     };
     if (!first.ok) return refuse(first.log, first.reason);
     if (options.clientConnect === undefined && !options.managementClientAuth) return accept(first, true);
@@ -176,14 +208,20 @@ export class Admission {
     void (async (): Promise<void> => {
       let dynamic: CcdSettings | null = null;
       if (options.clientConnect !== undefined) {
-        const result = await runClientConnect(options, { ...clientEnvironment(first.entry), ...peerInfoEnvironment(message.peerInfo) }, logger);
+        const result = await runClientConnect(
+          options,
+          { ...clientEnvironment(first.entry), ...peerInfoEnvironment(message.peerInfo) },
+          logger,
+        );
         if (!this.stillPending(message.peerId, shard)) return;
         if (!result.ok) return refusePending(result.log, '');
         dynamic = result.dynamic;
       }
       if (options.managementClientAuth) {
         host.emit({ type: 'connect', cid: first.entry.cid, keyId: message.keyId, env: clientEnvironment(first.entry) });
-        const verdict = await new Promise<ManagementVerdict>((resolve) => this.verdicts.set(first.entry.cid, { keyId: message.keyId, peerId: message.peerId, resolve }));
+        const verdict = await new Promise<ManagementVerdict>((resolve) =>
+          this.verdicts.set(first.entry.cid, { keyId: message.keyId, peerId: message.peerId, resolve }),
+        );
         if (!this.stillPending(message.peerId, shard)) return;
         if (!verdict.allow) return refusePending(`${who} MANAGEMENT: client-deny: ${verdict.reason}`, verdict.clientReason ?? '');
         if (verdict.config.trim() !== '') {

@@ -31,7 +31,13 @@ export function peerInfoEnvironment(peerInfo: string | null): Record<string, str
 
 /** The variables every server-side script gets, then its own. */
 export function scriptEnvironment(options: Options, scriptType: string, env: Record<string, string>): Record<string, string> {
-  return { ...options.setenv, script_type: scriptType, script_security: String(options.scriptSecurity), verb: String(options.verb), ...env };
+  return {
+    ...options.setenv,
+    script_type: scriptType,
+    script_security: String(options.scriptSecurity),
+    verb: String(options.verb),
+    ...env,
+  };
 }
 
 export async function runClientConnect(options: Options, clientEnv: Record<string, string>, logger: Logger): Promise<ClientConnectResult> {
@@ -50,14 +56,22 @@ export async function runClientConnect(options: Options, clientEnv: Record<strin
     const text = readFileSync(file, 'utf8');
     if (text.trim() === '') return { ok: true, dynamic: null };
     const dynamic = parseClientConfig(text, `client-connect output for '${clientEnv.common_name ?? ''}'`);
-    if (typeof dynamic === 'string') return { ok: false, log: `client '${clientEnv.common_name ?? ''}': client-connect output refused: ${dynamic}` };
+    if (typeof dynamic === 'string')
+      return { ok: false, log: `client '${clientEnv.common_name ?? ''}': client-connect output refused: ${dynamic}` };
     return { ok: true, dynamic };
   } finally {
     rmSync(file, { force: true });
   }
 }
 
-export function runLearnAddress(options: Options, operation: 'add' | 'delete', address: string, commonName: string, clientEnv: Record<string, string>, logger: Logger): void {
+export function runLearnAddress(
+  options: Options,
+  operation: 'add' | 'delete',
+  address: string,
+  commonName: string,
+  clientEnv: Record<string, string>,
+  logger: Logger,
+): void {
   const command = options.learnAddress;
   if (command === undefined) return;
   const args = operation === 'add' ? [operation, address, commonName] : [operation, address];

@@ -81,16 +81,26 @@ export class ClientRegistry {
    * then a pool address where neither gave one. `cid`: keep the id of an earlier admission
    * (a client re-admitted with its client-connect output).
    */
-  authorize(request: { peerId: number; shard: number; commonName: string; username: string | null; realAddress: ClientEntry['realAddress']; dynamic?: CcdSettings; cid?: number }): AuthDecision {
+  authorize(request: {
+    peerId: number;
+    shard: number;
+    commonName: string;
+    username: string | null;
+    realAddress: ClientEntry['realAddress'];
+    dynamic?: CcdSettings;
+    cid?: number;
+  }): AuthDecision {
     const o = this.options;
     const cn = request.commonName;
-    if (this.byPeer.size >= o.maxClients) return { ok: false, reason: '', log: `MULTI: new connection by client '${cn}' refused: max-clients (${o.maxClients}) reached` };
+    if (this.byPeer.size >= o.maxClients)
+      return { ok: false, reason: '', log: `MULTI: new connection by client '${cn}' refused: max-clients (${o.maxClients}) reached` };
     let ccd: CcdSettings | null = null;
     if (o.clientConfigDir !== undefined) {
       const loaded = this.loadCcd(o.clientConfigDir.resolved, cn);
       if (typeof loaded === 'string') return { ok: false, reason: '', log: loaded };
       ccd = loaded;
-      if (ccd === null && o.ccdExclusive) return { ok: false, reason: '', log: `client '${cn}': no client-config-dir file and ccd-exclusive is set` };
+      if (ccd === null && o.ccdExclusive)
+        return { ok: false, reason: '', log: `client '${cn}': no client-config-dir file and ccd-exclusive is set` };
       if (ccd?.disabled) return { ok: false, reason: '', log: `client '${cn}': disabled by its client-config-dir file` };
     }
     ccd = mergeClientConfig(ccd, request.dynamic ?? null);
@@ -105,7 +115,11 @@ export class ClientRegistry {
     }
     if (ccd?.ifconfigIpv6Push !== undefined) {
       virtual6 = ccd.ifconfigIpv6Push.local;
-      push.ifconfigIpv6 = { local: virtual6, prefixLength: ccd.ifconfigIpv6Push.netbits, ...(ccd.ifconfigIpv6Push.remote !== undefined ? { remote: ccd.ifconfigIpv6Push.remote } : {}) };
+      push.ifconfigIpv6 = {
+        local: virtual6,
+        prefixLength: ccd.ifconfigIpv6Push.netbits,
+        ...(ccd.ifconfigIpv6Push.remote !== undefined ? { remote: ccd.ifconfigIpv6Push.remote } : {}),
+      };
     }
     if (this.pool !== null && (virtual4 === null || (virtual6 === null && o.ifconfigIpv6Pool !== undefined))) {
       const lease = this.pool.acquire(cn);
@@ -117,7 +131,11 @@ export class ClientRegistry {
       }
       if (virtual6 === null && lease.ipv6 !== undefined) {
         virtual6 = lease.ipv6.address;
-        push.ifconfigIpv6 = { local: lease.ipv6.address, prefixLength: lease.ipv6.netbits, ...(o.ifconfigIpv6 !== undefined ? { remote: o.ifconfigIpv6.local } : {}) };
+        push.ifconfigIpv6 = {
+          local: lease.ipv6.address,
+          prefixLength: lease.ipv6.netbits,
+          ...(o.ifconfigIpv6 !== undefined ? { remote: o.ifconfigIpv6.local } : {}),
+        };
       }
     }
     const iroutes4 = [...o.iroutes, ...(ccd?.iroutes ?? [])].flatMap((r) => {
@@ -236,7 +254,9 @@ export function mergeClientConfig(first: CcdSettings | null, then: CcdSettings |
   return {
     disabled: first.disabled || then.disabled,
     ...((then.ifconfigPush ?? first.ifconfigPush) !== undefined ? { ifconfigPush: (then.ifconfigPush ?? first.ifconfigPush)! } : {}),
-    ...((then.ifconfigIpv6Push ?? first.ifconfigIpv6Push) !== undefined ? { ifconfigIpv6Push: (then.ifconfigIpv6Push ?? first.ifconfigIpv6Push)! } : {}),
+    ...((then.ifconfigIpv6Push ?? first.ifconfigIpv6Push) !== undefined
+      ? { ifconfigIpv6Push: (then.ifconfigIpv6Push ?? first.ifconfigIpv6Push)! }
+      : {}),
     iroutes: [...first.iroutes, ...then.iroutes],
     iroutesIpv6: [...first.iroutesIpv6, ...then.iroutesIpv6],
     push: then.pushReset ? [...then.push] : [...first.push, ...then.push],

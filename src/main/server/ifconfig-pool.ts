@@ -41,7 +41,8 @@ export class IfconfigPool {
     if (config.ipv4) {
       const start = ipv4ToNumber(config.ipv4.start);
       const end = ipv4ToNumber(config.ipv4.end);
-      if (start < 0 || end < 0 || end < start) throw new RangeError(`ifconfig-pool ${config.ipv4.start} ${config.ipv4.end}: not an address range`);
+      if (start < 0 || end < 0 || end < start)
+        throw new RangeError(`ifconfig-pool ${config.ipv4.start} ${config.ipv4.end}: not an address range`);
       if (config.topology === 'net30') {
         // Whole /30 blocks inside the range.
         this.ipv4Base = start & ~3;

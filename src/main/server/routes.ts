@@ -45,14 +45,20 @@ export class RouteTable {
     const value = ipv4ToNumber(network);
     if (value < 0 || bits < 0 || bits > 32) throw new TypeError(`not an IPv4 prefix: ${network}/${bits}`);
     const mask = bitsToNetmask(bits);
-    this.prefixes4 = [...this.prefixes4.filter((p) => !(p.network === (value & mask) >>> 0 && p.bits === bits)), { network: (value & mask) >>> 0, bits, mask, peerId }].sort((a, b) => b.bits - a.bits);
+    this.prefixes4 = [
+      ...this.prefixes4.filter((p) => !(p.network === (value & mask) >>> 0 && p.bits === bits)),
+      { network: (value & mask) >>> 0, bits, mask, peerId },
+    ].sort((a, b) => b.bits - a.bits);
   }
 
   learnIroute6(network: string, bits: number, peerId: number): void {
     const bytes = new Uint8Array(16);
     if (!parseIPv6(network, bytes) || bits < 0 || bits > 128) throw new TypeError(`not an IPv6 prefix: ${network}/${bits}`);
     maskBytes(bytes, bits);
-    this.prefixes6 = [...this.prefixes6.filter((p) => !(p.bits === bits && equalBytes(p.network, bytes))), { network: bytes, bits, peerId }].sort((a, b) => b.bits - a.bits);
+    this.prefixes6 = [
+      ...this.prefixes6.filter((p) => !(p.bits === bits && equalBytes(p.network, bytes))),
+      { network: bytes, bits, peerId },
+    ].sort((a, b) => b.bits - a.bits);
   }
 
   /** Removes every route of a client (it disconnected, or its shard died). Returns how many. */
@@ -71,7 +77,7 @@ export class RouteTable {
     const host = this.hosts4.get(address);
     if (host !== undefined) return host;
     for (const prefix of this.prefixes4) {
-      if (((address & prefix.mask) >>> 0) === prefix.network) return prefix.peerId;
+      if ((address & prefix.mask) >>> 0 === prefix.network) return prefix.peerId;
     }
     return NO_ROUTE;
   }

@@ -151,17 +151,26 @@ export class StartedServer implements RunningServer {
   logStatistics(): void {
     const log = (line: string): void => this.parts.logger.log(0, line);
     for (const record of this.parts.registry.records()) {
-      log(`${record.commonName ?? 'UNDEF'},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`);
+      log(
+        `${record.commonName ?? 'UNDEF'},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`,
+      );
     }
     this.shards.shards.forEach((shard, index) => {
       const counters = readCounters(shard.counters);
       log(`shard ${index}: ${SHARD_COUNTERS.map((name) => `${name}=${Math.round(counters[name] * 100) / 100}`).join(' ')}`);
-      for (const [name, ring] of [['to-tun', shard.toTun], ['from-tun', shard.fromTun]] as const) {
-        log(`shard ${index} ${name} ring: size=${ring.size} drops=${ring.drops} sleeps=${ring.sleeps} notifies=${ring.notifies} missedWakes=${ring.missedWakes}`);
+      for (const [name, ring] of [
+        ['to-tun', shard.toTun],
+        ['from-tun', shard.fromTun],
+      ] as const) {
+        log(
+          `shard ${index} ${name} ring: size=${ring.size} drops=${ring.drops} sleeps=${ring.sleeps} notifies=${ring.notifies} missedWakes=${ring.missedWakes}`,
+        );
       }
     });
     const p = this.pump.counters;
-    log(`tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`);
+    log(
+      `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`,
+    );
   }
 
   async stop(notify: boolean): Promise<void> {

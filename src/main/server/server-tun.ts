@@ -62,10 +62,18 @@ async function configureTun(options: Options, name: string): Promise<void> {
   for (const route of options.routes) {
     // OpenVPN's server routes go to the tun device (net30: through its point-to-point peer).
     if (options.topology === 'subnet' && options.ifconfig !== undefined && route.network === options.server?.network) continue;
-    await addRoute(name, { network: route.network, netmask: route.netmask ?? '255.255.255.255', ...(route.metric !== undefined ? { metric: route.metric } : {}) });
+    await addRoute(name, {
+      network: route.network,
+      netmask: route.netmask ?? '255.255.255.255',
+      ...(route.metric !== undefined ? { metric: route.metric } : {}),
+    });
   }
   for (const route of options.routesIpv6) {
     const [network, bits] = route.network.split('/');
-    await addRoute(name, { network: network ?? '', netmask: Number(bits ?? 128), ...(route.metric !== undefined ? { metric: route.metric } : {}) }, 6);
+    await addRoute(
+      name,
+      { network: network ?? '', netmask: Number(bits ?? 128), ...(route.metric !== undefined ? { metric: route.metric } : {}) },
+      6,
+    );
   }
 }

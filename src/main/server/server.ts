@@ -48,9 +48,11 @@ export async function startServer(
 function checkServerOptions(options: Options): DataChannelSettings {
   refuseUnsupported(options);
   if (options.mode !== 'server') fail(options, 'mode', "server mode needs 'mode server' or 'server NETWORK NETMASK'");
-  if (options.devType !== undefined && options.devType !== 'tun') fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
+  if (options.devType !== undefined && options.devType !== 'tun')
+    fail(options, 'dev-type', `'${options.devType}' devices are not supported: use dev tun`);
   if (options.proto.transport === 'tcp-client') fail(options, 'proto', "a server listens: use 'proto tcp-server' (or 'proto tcp')");
-  if (options.managementClientAuth && options.management === undefined) fail(options, 'management-client-auth', 'needs --management: clients would wait for a verdict nobody can give');
+  if (options.managementClientAuth && options.management === undefined)
+    fail(options, 'management-client-auth', 'needs --management: clients would wait for a verdict nobody can give');
   return dataChannelSettings(options);
 }
 
@@ -88,7 +90,10 @@ class ServerRun {
       const space = this.openPoolAndRoutes();
       const template = this.buildShardTemplate(tun, tls, wrap, dataCiphers);
       const clientEvents = new ClientEventHub();
-      const admission = new Admission(options, space.registry, this.logger, { post: (index, message) => this.shards?.post(index, message), emit: clientEvents.emit });
+      const admission = new Admission(options, space.registry, this.logger, {
+        post: (index, message) => this.shards?.post(index, message),
+        emit: clientEvents.emit,
+      });
       const events = new ShardEvents(space.registry, admission, this.logger, clientEvents.emit);
       const shards = await this.startShards(link, template, events);
       const pump = this.startPump(tun, space.routes, shards);
@@ -96,8 +101,24 @@ class ServerRun {
       const timers = this.startTimers(shards, space.persist);
       this.writePid();
       const port = shards.shards[0]?.socket.localPort() ?? options.localPort;
-      this.logger.log(1, `shardvpn server on ${options.proto.transport === 'udp' ? 'UDP' : 'TCP'} port ${port} with ${shards.size} shard${shards.size === 1 ? '' : 's'}`);
-      return new StartedServer({ statusVersion: options.statusVersion, logger: this.logger, onSignal: this.onSignal, tun, port, shards, pump, template, ...space, admission, clientEvents, timers });
+      this.logger.log(
+        1,
+        `shardvpn server on ${options.proto.transport === 'udp' ? 'UDP' : 'TCP'} port ${port} with ${shards.size} shard${shards.size === 1 ? '' : 's'}`,
+      );
+      return new StartedServer({
+        statusVersion: options.statusVersion,
+        logger: this.logger,
+        onSignal: this.onSignal,
+        tun,
+        port,
+        shards,
+        pump,
+        template,
+        ...space,
+        admission,
+        clientEvents,
+        timers,
+      });
     } catch (error) {
       for (const cleanup of this.cleanups.reverse()) cleanup();
       throw error;
@@ -146,7 +167,10 @@ class ServerRun {
     this.shards = shards;
     this.cleanups.push(() => void shards.stop(false));
     const proto = o.proto.transport === 'udp' ? 'UDP' : 'TCP';
-    this.logger.log(1, `${proto}${link.family === 6 ? 'v6' : 'v4'} link local (bound): ${printSockaddr(link.family, link.address, o.localPort)}${link.dualStack ? ' (dual-stack)' : ''}`);
+    this.logger.log(
+      1,
+      `${proto}${link.family === 6 ? 'v6' : 'v4'} link local (bound): ${printSockaddr(link.family, link.address, o.localPort)}${link.dualStack ? ' (dual-stack)' : ''}`,
+    );
     await shards.ready();
     return shards;
   }

@@ -51,7 +51,8 @@ export class ShardEvents implements ShardPoolEvents {
     const awaited = this.admission.shardDied(shard.index);
     const gone = this.registry.releaseShard(shard.index);
     this.logger.log(1, `shard ${shard.index} died (${reason}): restarted on the same socket; ${gone.length} of its clients must reconnect`);
-    for (const entry of gone) if (!awaited.has(entry.peerId)) this.admission.disconnected(entry, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
+    for (const entry of gone)
+      if (!awaited.has(entry.peerId)) this.admission.disconnected(entry, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
     this.pump?.restartShard(shard.index);
   }
 
@@ -61,7 +62,10 @@ export class ShardEvents implements ShardPoolEvents {
     entry.established = true;
     entry.cipher = message.cipher;
     entry.stats = message.stats;
-    this.logger.log(2, `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} MULTI: primary virtual IP: ${entry.virtual4 ?? entry.virtual6 ?? 'none'} (peer-id ${entry.peerId}, shard ${entry.shard}, ${message.cipher})`);
+    this.logger.log(
+      2,
+      `${entry.commonName}/${entry.realAddress.address}:${entry.realAddress.port} MULTI: primary virtual IP: ${entry.virtual4 ?? entry.virtual6 ?? 'none'} (peer-id ${entry.peerId}, shard ${entry.shard}, ${message.cipher})`,
+    );
     this.emit({ type: 'established', cid: entry.cid, env: clientEnvironment(entry) });
     if (entry.virtual4 !== null) this.emit({ type: 'address', cid: entry.cid, address: entry.virtual4, primary: true });
   }

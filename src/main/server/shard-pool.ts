@@ -19,7 +19,10 @@ const RING_SLOT_SIZE = 2048;
 export const SHARD_WORKER = path.join(__dirname, '..', '..', 'workers', 'shard-worker.js');
 
 /** The per-shard parts of ShardConfig that the pool fills in. */
-export type ShardTemplate = Omit<ShardConfig, 'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'>;
+export type ShardTemplate = Omit<
+  ShardConfig,
+  'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'
+>;
 
 /** A shard's socket in the group: a UDP socket or a TCP listener, kept by the main thread. */
 export interface ShardSocket {
@@ -219,7 +222,9 @@ function openTcpGroup(count: number, spec: SocketSpec): ShardSocket[] {
   const fds: number[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      fds.push(openTcpListener({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port, reusePort: true }));
+      fds.push(
+        openTcpListener({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port, reusePort: true }),
+      );
     }
   } catch (error) {
     for (const fd of fds) closeDescriptor(fd);

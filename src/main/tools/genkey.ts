@@ -2,7 +2,14 @@
 // (secret / tls-auth / tls-crypt static keys, tls-crypt-v2 server and client keys).
 import { readFileSync, writeFileSync } from 'node:fs';
 
-import { formatStaticKey, formatTlsCryptV2ClientKey, formatTlsCryptV2ServerKey, generateStaticKey, generateTlsCryptV2ServerKey, parseTlsCryptV2ServerKey } from '../../shared/protocol/static-key';
+import {
+  formatStaticKey,
+  formatTlsCryptV2ClientKey,
+  formatTlsCryptV2ServerKey,
+  generateStaticKey,
+  generateTlsCryptV2ServerKey,
+  parseTlsCryptV2ServerKey,
+} from '../../shared/protocol/static-key';
 import { generateTlsCryptV2ClientKey } from '../../shared/protocol/tls-crypt';
 
 export const GENKEY_TYPES = ['secret', 'tls-auth', 'tls-crypt', 'tls-crypt-v2-server', 'tls-crypt-v2-client'] as const;
@@ -40,7 +47,8 @@ export function parseGenkeyArgs(argv: readonly string[]): GenkeyParse {
   if (type === 'tls-crypt-v2-client') {
     const v2 = argv.indexOf('--tls-crypt-v2');
     const f = v2 >= 0 ? argv[v2 + 1] : undefined;
-    if (f === undefined || f.startsWith('--')) return { ok: false, reason: '--genkey tls-crypt-v2-client needs --tls-crypt-v2 SERVERKEY (the server key wraps the client key)' };
+    if (f === undefined || f.startsWith('--'))
+      return { ok: false, reason: '--genkey tls-crypt-v2-client needs --tls-crypt-v2 SERVERKEY (the server key wraps the client key)' };
     request.serverKeyFile = f;
   }
   return { ok: true, request };
@@ -85,7 +93,9 @@ export function runGenkey(argv: readonly string[]): number {
   try {
     writeFileSync(parsed.request.file, text, { mode: 0o600 });
   } catch (error) {
-    process.stderr.write(`shardvpn --genkey: cannot write ${parsed.request.file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`);
+    process.stderr.write(
+      `shardvpn --genkey: cannot write ${parsed.request.file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`,
+    );
     return 1;
   }
   return 0;

@@ -48,7 +48,8 @@ export function testCipher(cipher: AeadCipherName): string | null {
     // And back the other way.
     batch.memory.set(plain[0]!, batch.offsets[0]! + DATA_V2_HEADROOM);
     batch.lengths[0] = plain[0]!.length;
-    if (server.encrypt(batch, 1) !== 1 || client.decrypt(batch, 1, Date.now(), results) !== 1) return 'server-to-client packet did not open';
+    if (server.encrypt(batch, 1) !== 1 || client.decrypt(batch, 1, Date.now(), results) !== 1)
+      return 'server-to-client packet did not open';
     return null;
   } finally {
     client.destroy();

@@ -5,30 +5,58 @@ import { DirectiveTable, fail, int, oneOf, port, proto } from './registry';
 const MAX_SECONDS = 0x7fffffff;
 
 export const linkDirectives: DirectiveTable = {
-  'proto': {
-    min: 1, max: 1, connection: true,
+  proto: {
+    min: 1,
+    max: 1,
+    connection: true,
     set(ctx, d, [p]) {
       ctx.ce.proto = proto(d, p as string);
     },
   },
-  'local': { min: 1, max: 1, connection: true, set(ctx, _d, [h]) { ctx.ce.local = h as string; } },
-  'port': {
-    min: 1, max: 1, connection: true,
-    set(ctx, d, [p]) { ctx.ce.localPort = ctx.ce.remotePort = port(d, p as string); },
+  local: {
+    min: 1,
+    max: 1,
+    connection: true,
+    set(ctx, _d, [h]) {
+      ctx.ce.local = h as string;
+    },
   },
-  'lport': {
-    min: 1, max: 1, connection: true,
-    set(ctx, d, [p]) { ctx.ce.localPort = port(d, p as string); ctx.ce.localPortDefined = true; },
+  port: {
+    min: 1,
+    max: 1,
+    connection: true,
+    set(ctx, d, [p]) {
+      ctx.ce.localPort = ctx.ce.remotePort = port(d, p as string);
+    },
   },
-  'rport': { min: 1, max: 1, connection: true, set(ctx, d, [p]) { ctx.ce.remotePort = port(d, p as string); } },
-  'remote': {
-    min: 1, max: 3, connection: true,
+  lport: {
+    min: 1,
+    max: 1,
+    connection: true,
+    set(ctx, d, [p]) {
+      ctx.ce.localPort = port(d, p as string);
+      ctx.ce.localPortDefined = true;
+    },
+  },
+  rport: {
+    min: 1,
+    max: 1,
+    connection: true,
+    set(ctx, d, [p]) {
+      ctx.ce.remotePort = port(d, p as string);
+    },
+  },
+  remote: {
+    min: 1,
+    max: 3,
+    connection: true,
     set(ctx, d, [host, p, pr]) {
       const entry = {
         host: host as string,
         ...(p !== undefined ? { port: port(d, p) } : {}),
         ...(pr !== undefined ? { proto: proto(d, pr) } : {}),
-        file: d.file, line: d.line,
+        file: d.file,
+        line: d.line,
       };
       if (ctx.inConnection) {
         // Inside <connection> the remote's port and proto become the entry's (connection_entry_load_re).
@@ -40,10 +68,25 @@ export const linkDirectives: DirectiveTable = {
       }
     },
   },
-  'remote-random': { min: 0, max: 0, set(ctx) { ctx.o.remoteRandom = true; } },
-  'nobind': { min: 0, max: 0, connection: true, set(ctx) { ctx.ce.bind = false; } },
-  'bind': {
-    min: 0, max: 1, connection: true,
+  'remote-random': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.remoteRandom = true;
+    },
+  },
+  nobind: {
+    min: 0,
+    max: 0,
+    connection: true,
+    set(ctx) {
+      ctx.ce.bind = false;
+    },
+  },
+  bind: {
+    min: 0,
+    max: 1,
+    connection: true,
     set(ctx, d, [flag]) {
       if (flag !== undefined) oneOf(d, flag, 'bind flag', ['ipv6only']);
       ctx.ce.bind = true;
@@ -51,70 +94,135 @@ export const linkDirectives: DirectiveTable = {
       ctx.ce.bindDefined = true;
     },
   },
-  'float': { min: 0, max: 0, connection: true, set(ctx) { ctx.ce.float = true; } },
+  float: {
+    min: 0,
+    max: 0,
+    connection: true,
+    set(ctx) {
+      ctx.ce.float = true;
+    },
+  },
   'resolv-retry': {
-    min: 1, max: 1,
-    set(ctx, d, [s]) { ctx.o.resolvRetry = s === 'infinite' ? Infinity : int(d, s as string, 'seconds', 0, MAX_SECONDS); },
+    min: 1,
+    max: 1,
+    set(ctx, d, [s]) {
+      ctx.o.resolvRetry = s === 'infinite' ? Infinity : int(d, s as string, 'seconds', 0, MAX_SECONDS);
+    },
   },
   'connect-retry': {
-    min: 1, max: 2, connection: true,
+    min: 1,
+    max: 2,
+    connection: true,
     set(ctx, d, [n, max]) {
       // OpenVPN caps the base at 16 bits so the exponential backoff cannot overflow.
       ctx.ce.connectRetry = Math.min(int(d, n as string, 'seconds', 0, MAX_SECONDS), 0xffff);
       if (max !== undefined) ctx.ce.connectRetryMaxWait = Math.max(int(d, max, 'seconds', 0, MAX_SECONDS), ctx.ce.connectRetry);
     },
   },
-  'connect-retry-max': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.connectRetryMax = int(d, n as string, 'count', 0, MAX_SECONDS); } },
+  'connect-retry-max': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.connectRetryMax = int(d, n as string, 'count', 0, MAX_SECONDS);
+    },
+  },
   'connect-timeout': {
-    min: 1, max: 1, connection: true,
-    set(ctx, d, [n]) { ctx.ce.connectTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS); },
+    min: 1,
+    max: 1,
+    connection: true,
+    set(ctx, d, [n]) {
+      ctx.ce.connectTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+    },
   },
   'server-poll-timeout': {
-    min: 1, max: 1, connection: true,
-    set(ctx, d, [n]) { ctx.ce.connectTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS); },
+    min: 1,
+    max: 1,
+    connection: true,
+    set(ctx, d, [n]) {
+      ctx.ce.connectTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+    },
   },
   'explicit-exit-notify': {
-    min: 0, max: 1, connection: true,
-    set(ctx, d, [n]) { ctx.ce.explicitExitNotify = n === undefined ? 1 : int(d, n, 'count', 0, MAX_SECONDS); },
+    min: 0,
+    max: 1,
+    connection: true,
+    set(ctx, d, [n]) {
+      ctx.ce.explicitExitNotify = n === undefined ? 1 : int(d, n, 'count', 0, MAX_SECONDS);
+    },
   },
 
   // timers
-  'keepalive': {
-    min: 2, max: 2,
+  keepalive: {
+    min: 2,
+    max: 2,
     set(ctx, d, [a, b]) {
       const interval = int(d, a as string, 'ping interval', 1, MAX_SECONDS);
       const timeout = int(d, b as string, 'restart timeout', 1, MAX_SECONDS);
       if (interval * 2 > timeout) {
-        fail(d, `the restart timeout (${timeout}) must be at least twice the ping interval (${interval}); ` +
-          'the usual setting is keepalive 10 60');
+        fail(
+          d,
+          `the restart timeout (${timeout}) must be at least twice the ping interval (${interval}); ` +
+            'the usual setting is keepalive 10 60',
+        );
       }
       ctx.o.keepalive = { interval, timeout };
     },
   },
-  'ping': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.ping = int(d, n as string, 'seconds', 0, MAX_SECONDS); } },
+  ping: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.ping = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+    },
+  },
   'ping-restart': {
-    min: 1, max: 1,
-    set(ctx, d, [n]) { ctx.o.pingRecTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS); ctx.o.pingRecAction = 'restart'; },
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.pingRecTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+      ctx.o.pingRecAction = 'restart';
+    },
   },
   'ping-exit': {
-    min: 1, max: 1,
-    set(ctx, d, [n]) { ctx.o.pingRecTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS); ctx.o.pingRecAction = 'exit'; },
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.pingRecTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+      ctx.o.pingRecAction = 'exit';
+    },
   },
-  'ping-timer-rem': { min: 0, max: 0, set(ctx) { ctx.o.pingTimerRem = true; } },
-  'inactive': {
-    min: 1, max: 2,
+  'ping-timer-rem': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.pingTimerRem = true;
+    },
+  },
+  inactive: {
+    min: 1,
+    max: 2,
     set(ctx, d, [s, b]) {
-      ctx.o.inactive = { seconds: int(d, s as string, 'seconds', 0, MAX_SECONDS), bytes: b === undefined ? 0 : int(d, b, 'bytes', 0, Number.MAX_SAFE_INTEGER) };
+      ctx.o.inactive = {
+        seconds: int(d, s as string, 'seconds', 0, MAX_SECONDS),
+        bytes: b === undefined ? 0 : int(d, b, 'bytes', 0, Number.MAX_SAFE_INTEGER),
+      };
     },
   },
 
   // MTU and socket
   'tun-mtu': {
-    min: 1, max: 2, connection: true,
-    set(ctx, d, [n]) { ctx.ce.tunMtu = int(d, n as string, 'MTU', 100, 65536); ctx.ce.tunMtuDefined = true; },
+    min: 1,
+    max: 2,
+    connection: true,
+    set(ctx, d, [n]) {
+      ctx.ce.tunMtu = int(d, n as string, 'MTU', 100, 65536);
+      ctx.ce.tunMtuDefined = true;
+    },
   },
-  'mssfix': {
-    min: 0, max: 2, connection: true,
+  mssfix: {
+    min: 0,
+    max: 2,
+    connection: true,
     set(ctx, d, [n, flag]) {
       if (n === undefined) {
         ctx.ce.mssfix = { size: 1492, encap: true, fixed: false };
@@ -125,21 +233,49 @@ export const linkDirectives: DirectiveTable = {
       ctx.ce.mssfix = { size, encap: f === 'mtu', fixed: f === 'fixed' };
     },
   },
-  'fragment': {
-    min: 1, max: 2, connection: true,
-    set(_ctx, d) { fail(d, 'not supported by shardvpn (fragmentation breaks with DCO too); remove it from both ends and rely on mssfix'); },
+  fragment: {
+    min: 1,
+    max: 2,
+    connection: true,
+    set(_ctx, d) {
+      fail(d, 'not supported by shardvpn (fragmentation breaks with DCO too); remove it from both ends and rely on mssfix');
+    },
   },
   // helper_tcp_nodelay: on a server also pushed, as socket-flags TCP_NODELAY.
-  'tcp-nodelay': { min: 0, max: 0, set(ctx) { ctx.o.tcpNodelay = true; } },
+  'tcp-nodelay': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.tcpNodelay = true;
+    },
+  },
   'socket-flags': {
-    min: 1, max: 8,
+    min: 1,
+    max: 8,
     set(ctx, d, flags) {
       for (const f of flags) oneOf(d, f, 'socket flag', ['TCP_NODELAY']);
       ctx.o.tcpNodelay = true;
     },
   },
-  'sndbuf': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.sndbuf = int(d, n as string, 'size', 0, 0x7fffffff); } },
-  'rcvbuf': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.rcvbuf = int(d, n as string, 'size', 0, 0x7fffffff); } },
-  'txqueuelen': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.txqueuelen = int(d, n as string, 'length', 0, 0x7fffffff); } },
+  sndbuf: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.sndbuf = int(d, n as string, 'size', 0, 0x7fffffff);
+    },
+  },
+  rcvbuf: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.rcvbuf = int(d, n as string, 'size', 0, 0x7fffffff);
+    },
+  },
+  txqueuelen: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.txqueuelen = int(d, n as string, 'length', 0, 0x7fffffff);
+    },
+  },
 };
-

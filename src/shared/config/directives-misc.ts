@@ -6,58 +6,167 @@ import { CompressFraming } from './options-types';
 import { DirectiveSpec, DirectiveTable, fail, int, oneOf, port } from './registry';
 
 function ignored(why: string): DirectiveSpec {
-  return { min: 0, max: 15, set(ctx, d) { ctx.warn(d, `${d.name} is ignored: ${why}`); } };
+  return {
+    min: 0,
+    max: 15,
+    set(ctx, d) {
+      ctx.warn(d, `${d.name} is ignored: ${why}`);
+    },
+  };
 }
 
 /** An OpenVPN option shardvpn does not offer: the server or client refuses to start, saying so. */
 function refused(why: string): DirectiveSpec {
-  return { min: 0, max: 15, set(ctx, d) { ctx.unsupported(d, why); } };
+  return {
+    min: 0,
+    max: 15,
+    set(ctx, d) {
+      ctx.unsupported(d, why);
+    },
+  };
 }
 
 export const miscDirectives: DirectiveTable = {
   // `cd` also moves the base of includes (lexer) and of relative file names (buildOptions).
-  'cd': { min: 1, max: 1, set() { /* applied by buildOptions */ } },
-  'daemon': { min: 0, max: 1, set(ctx) { ctx.o.daemon = true; } },
-  'persist-tun': { min: 0, max: 0, set(ctx) { ctx.o.persistTun = true; } },
-  'persist-key': { min: 0, max: 0, set(ctx) { ctx.o.persistKey = true; } },
-  'user': { min: 1, max: 1, set(ctx, _d, [u]) { ctx.o.user = u as string; } },
-  'group': { min: 1, max: 1, set(ctx, _d, [g]) { ctx.o.group = g as string; } },
-  'verb': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.verb = int(d, n as string, 'verbosity', 0, 11); } },
-  'mute': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.mute = int(d, n as string, 'count', 0, 0x7fffffff); } },
-  'writepid': { min: 1, max: 1, set(ctx, d, [f]) { ctx.o.writepid = ctx.pathRef(d, f as string, {}); } },
-  'status': {
-    min: 1, max: 2,
+  cd: {
+    min: 1,
+    max: 1,
+    set() {
+      /* applied by buildOptions */
+    },
+  },
+  daemon: {
+    min: 0,
+    max: 1,
+    set(ctx) {
+      ctx.o.daemon = true;
+    },
+  },
+  'persist-tun': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.persistTun = true;
+    },
+  },
+  'persist-key': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.persistKey = true;
+    },
+  },
+  user: {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [u]) {
+      ctx.o.user = u as string;
+    },
+  },
+  group: {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [g]) {
+      ctx.o.group = g as string;
+    },
+  },
+  verb: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.verb = int(d, n as string, 'verbosity', 0, 11);
+    },
+  },
+  mute: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.mute = int(d, n as string, 'count', 0, 0x7fffffff);
+    },
+  },
+  writepid: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [f]) {
+      ctx.o.writepid = ctx.pathRef(d, f as string, {});
+    },
+  },
+  status: {
+    min: 1,
+    max: 2,
     set(ctx, d, [f, n]) {
       ctx.o.status = ctx.pathRef(d, f as string, { intervalSeconds: n === undefined ? 60 : int(d, n, 'seconds', 0, 0x7fffffff) });
     },
   },
   'status-version': {
-    min: 1, max: 1,
-    set(ctx, d, [v]) { ctx.o.statusVersion = int(d, v as string, 'status version', 1, 3) as 1 | 2 | 3; },
+    min: 1,
+    max: 1,
+    set(ctx, d, [v]) {
+      ctx.o.statusVersion = int(d, v as string, 'status version', 1, 3) as 1 | 2 | 3;
+    },
   },
-  'log': { min: 1, max: 1, set(ctx, d, [f]) { ctx.o.log = ctx.pathRef(d, f as string, { append: false }); } },
-  'log-append': { min: 1, max: 1, set(ctx, d, [f]) { ctx.o.log = ctx.pathRef(d, f as string, { append: true }); } },
-  'management': {
-    min: 2, max: 3,
+  log: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [f]) {
+      ctx.o.log = ctx.pathRef(d, f as string, { append: false });
+    },
+  },
+  'log-append': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [f]) {
+      ctx.o.log = ctx.pathRef(d, f as string, { append: true });
+    },
+  },
+  management: {
+    min: 2,
+    max: 3,
     set(ctx, d, [addr, p, pw]) {
       const unix = p === 'unix';
       if (!unix) port(d, p as string);
       ctx.o.management = { address: addr as string, port: p as string, unix, ...(pw !== undefined ? { passwordFile: pw } : {}) };
     },
   },
-  'script-security': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.scriptSecurity = int(d, n as string, 'level', 0, 3); } },
-  'up': { min: 1, max: 1, set(ctx, _d, [s]) { ctx.o.up = s as string; } },
-  'tmp-dir': { min: 1, max: 1, set(ctx, _d, [dir]) { ctx.o.tmpDir = dir as string; } },
-  'down': { min: 1, max: 1, set(ctx, _d, [s]) { ctx.o.down = s as string; } },
-  'setenv': {
-    min: 1, max: 2,
+  'script-security': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.scriptSecurity = int(d, n as string, 'level', 0, 3);
+    },
+  },
+  up: {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [s]) {
+      ctx.o.up = s as string;
+    },
+  },
+  'tmp-dir': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [dir]) {
+      ctx.o.tmpDir = dir as string;
+    },
+  },
+  down: {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [s]) {
+      ctx.o.down = s as string;
+    },
+  },
+  setenv: {
+    min: 1,
+    max: 2,
     set(ctx, d, [name, value]) {
       if (name === 'GENERIC_CONFIG') fail(d, 'this is a generic configuration and cannot directly be used');
       ctx.o.setenv[name as string] = value ?? '';
     },
   },
   'ignore-unknown-option': {
-    min: 1, max: 15,
+    min: 1,
+    max: 15,
     set(ctx, _d, names) {
       for (const n of names) ctx.o.ignoreUnknownOptions.push(n.startsWith('--') ? n.slice(2) : n);
     },
@@ -65,7 +174,8 @@ export const miscDirectives: DirectiveTable = {
 
   // compression: recorded; 2.6 refuses to compress unless told otherwise
   'allow-compression': {
-    min: 1, max: 1,
+    min: 1,
+    max: 1,
     set(ctx, d, [m]) {
       const mode = oneOf(d, m as string, 'mode', ['no', 'asym', 'yes'] as const);
       const c = ctx.o.compression;
@@ -75,7 +185,8 @@ export const miscDirectives: DirectiveTable = {
     },
   },
   'comp-lzo': {
-    min: 0, max: 1,
+    min: 0,
+    max: 1,
     set(ctx, d, [m]) {
       const mode = m === undefined ? 'adaptive' : oneOf(d, m, 'comp-lzo mode', ['yes', 'no', 'adaptive'] as const);
       ctx.o.compression.framing = mode === 'no' ? 'comp-lzo-no' : 'lzo';
@@ -83,12 +194,19 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.compression.where = { file: d.file, line: d.line };
     },
   },
-  'comp-noadapt': { min: 0, max: 0, set(ctx) { ctx.o.compression.adaptive = false; } },
-  'compress': {
-    min: 0, max: 1,
+  'comp-noadapt': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.compression.adaptive = false;
+    },
+  },
+  compress: {
+    min: 0,
+    max: 1,
     set(ctx, d, [a]) {
-      const alg: CompressFraming = a === undefined ? 'stub'
-        : oneOf(d, a, 'compression algorithm', ['stub', 'stub-v2', 'migrate', 'lzo', 'lz4', 'lz4-v2'] as const);
+      const alg: CompressFraming =
+        a === undefined ? 'stub' : oneOf(d, a, 'compression algorithm', ['stub', 'stub-v2', 'migrate', 'lzo', 'lz4', 'lz4-v2'] as const);
       ctx.o.compression.framing = alg;
       ctx.o.compression.adaptive = false;
       ctx.o.compression.where = { file: d.file, line: d.line };
@@ -97,29 +215,34 @@ export const miscDirectives: DirectiveTable = {
 
   // accepted for compatibility, no effect here
   'fast-io': ignored('shardvpn always uses non-blocking batched I/O'),
-  'nice': ignored('set the process priority from the service manager'),
-  'mlock': ignored('not implemented'),
-  'syslog': ignored('shardvpn logs to stderr; let the service manager send it to syslog'),
+  nice: ignored('set the process priority from the service manager'),
+  mlock: ignored('not implemented'),
+  syslog: ignored('shardvpn logs to stderr; let the service manager send it to syslog'),
   'route-delay': ignored('routes are added once the device is up'),
   'hash-size': ignored('shardvpn sizes its client tables itself'),
   'bcast-buffers': ignored('shardvpn sizes its packet buffers itself'),
   'tcp-queue-limit': ignored('shardvpn carries UDP only'),
-  'stale-routes-check': ignored('a client\'s routes go when the client goes; none are learned from traffic'),
+  'stale-routes-check': ignored("a client's routes go when the client goes; none are learned from traffic"),
   'max-routes-per-client': ignored('no routes are learned from traffic: a client has its pool address and its iroutes only'),
-  'mtu-disc': ignored('the kernel\'s path MTU discovery default applies'),
+  'mtu-disc': ignored("the kernel's path MTU discovery default applies"),
   'push-peer-info': ignored('the client sends the IV_ variables it always sends'),
   'persist-remote-ip': ignored('a restart resolves the remote again'),
   'remote-random-hostname': ignored('not implemented; the name is resolved as written'),
   'connect-freq': ignored('new sessions are admitted through the stateless cookie exchange; cap them with max-clients'),
   'connect-freq-initial': ignored('every first packet gets a stateless reply that holds no state'),
-  'tls-verify': refused('tls-verify scripts are not supported by shardvpn; use verify-x509-name, remote-cert-tls, crl-verify or auth-user-pass-verify'),
+  'tls-verify': refused(
+    'tls-verify scripts are not supported by shardvpn; use verify-x509-name, remote-cert-tls, crl-verify or auth-user-pass-verify',
+  ),
   'management-hold': refused('management-hold is not supported by shardvpn'),
-  'multihome': refused('multihome is not supported by shardvpn; bind to one address with local'),
-  'port-share': refused('port-share (handing non-OpenVPN TCP connections to another server) is not supported by shardvpn; give the web server its own port or address'),
+  multihome: refused('multihome is not supported by shardvpn; bind to one address with local'),
+  'port-share': refused(
+    'port-share (handing non-OpenVPN TCP connections to another server) is not supported by shardvpn; give the web server its own port or address',
+  ),
   'replay-persist': refused('replay-persist is not supported by shardvpn'),
   'tls-exit': refused('tls-exit is not supported by shardvpn'),
   'ns-cert-type': {
-    min: 1, max: 1,
+    min: 1,
+    max: 1,
     set(ctx, d, [t]) {
       oneOf(d, t as string, 'certificate type', ['server', 'client']);
       ctx.unsupported(d, `ns-cert-type is not supported by shardvpn; use 'remote-cert-tls ${t as string}'`);
@@ -127,18 +250,49 @@ export const miscDirectives: DirectiveTable = {
   },
   'suppress-timestamps': ignored('not implemented'),
   'machine-readable-output': ignored('not implemented'),
-  'ifconfig-noexec': { min: 0, max: 0, set(ctx) { ctx.o.ifconfigNoexec = true; } },
-  'route-noexec': { min: 0, max: 0, set(ctx) { ctx.o.routeNoexec = true; } },
-  'disable-dco': { min: 0, max: 0, set() { /* shardvpn has no DCO */ } },
+  'ifconfig-noexec': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.ifconfigNoexec = true;
+    },
+  },
+  'route-noexec': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.routeNoexec = true;
+    },
+  },
+  'disable-dco': {
+    min: 0,
+    max: 0,
+    set() {
+      /* shardvpn has no DCO */
+    },
+  },
 
   // shardvpn's own
-  'workers': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.workers = int(d, n as string, 'worker count', 1, 1024); } },
+  workers: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.workers = int(d, n as string, 'worker count', 1, 1024);
+    },
+  },
   'metrics-listen': {
-    min: 2, max: 2,
+    min: 2,
+    max: 2,
     set(ctx, d, [addr, p]) {
       if (net.isIP(addr as string) === 0) fail(d, `bad address '${addr as string}': expected an IPv4 or IPv6 address`);
       ctx.o.metricsListen = { address: addr as string, port: port(d, p as string) };
     },
   },
-  'metrics-per-client': { min: 0, max: 0, set(ctx) { ctx.o.metricsPerClient = true; } },
+  'metrics-per-client': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.metricsPerClient = true;
+    },
+  },
 };

@@ -1,8 +1,6 @@
 // Directives of roles, the virtual network, push and routes.
 
-import {
-  DirectiveTable, fail, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf,
-} from './registry';
+import { DirectiveTable, fail, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
 
 /** OpenVPN's IFCONFIG_POOL_MAX. */
 const POOL_MAX = 65536;
@@ -15,11 +13,30 @@ function poolRange(d: Parameters<typeof fail>[0], start: string, end: string): v
 }
 
 export const serverDirectives: DirectiveTable = {
-  'mode': { min: 1, max: 1, set(ctx, d, [m]) { ctx.o.mode = oneOf(d, m as string, 'mode', ['p2p', 'server'] as const); } },
-  'client': { min: 0, max: 0, set(ctx) { ctx.o.client = true; } },
-  'pull': { min: 0, max: 0, set(ctx) { ctx.o.pull = true; } },
-  'server': {
-    min: 2, max: 3,
+  mode: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.mode = oneOf(d, m as string, 'mode', ['p2p', 'server'] as const);
+    },
+  },
+  client: {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.client = true;
+    },
+  },
+  pull: {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.pull = true;
+    },
+  },
+  server: {
+    min: 2,
+    max: 3,
     set(ctx, d, [net, mask, flag]) {
       const network = ipv4(d, net as string, 'network');
       const netmask = ipv4(d, mask as string, 'netmask');
@@ -29,50 +46,71 @@ export const serverDirectives: DirectiveTable = {
     },
   },
   'server-ipv6': {
-    min: 1, max: 1,
+    min: 1,
+    max: 1,
     set(ctx, d, [p]) {
       const { address, netbits } = ipv6Prefix(d, p as string, 'network', 64, 124);
       ctx.o.serverIpv6 = { network: address, netbits, file: d.file, line: d.line };
     },
   },
   'server-bridge': {
-    min: 0, max: 4,
-    set(ctx, d) { ctx.unsupported(d, 'server-bridge (tap bridging) is not supported by shardvpn; use server with dev tun'); },
+    min: 0,
+    max: 4,
+    set(ctx, d) {
+      ctx.unsupported(d, 'server-bridge (tap bridging) is not supported by shardvpn; use server with dev tun');
+    },
   },
-  'dev': {
-    min: 1, max: 1,
+  dev: {
+    min: 1,
+    max: 1,
     set(ctx, d, [dev]) {
       ctx.o.dev = dev as string;
       if ((dev as string).startsWith('tap')) ctx.unsupported(d, 'tap devices are not supported by shardvpn; use dev tun');
     },
   },
   'dev-type': {
-    min: 1, max: 1,
+    min: 1,
+    max: 1,
     set(ctx, d, [t]) {
       ctx.o.devType = oneOf(d, t as string, 'device type', ['tun', 'tap', 'null'] as const);
       if (t === 'tap') ctx.unsupported(d, 'tap devices are not supported by shardvpn; use dev-type tun');
     },
   },
-  'topology': {
-    min: 1, max: 1,
-    set(ctx, d, [t]) { ctx.o.topology = oneOf(d, t as string, 'topology', ['net30', 'p2p', 'subnet'] as const); },
+  topology: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [t]) {
+      ctx.o.topology = oneOf(d, t as string, 'topology', ['net30', 'p2p', 'subnet'] as const);
+    },
   },
-  'tun-ipv6': { min: 0, max: 0, set(ctx, d) { ctx.warn(d, 'tun-ipv6 is ignored: modern systems need no special IPv6 tun handling'); } },
-  'ifconfig': {
-    min: 2, max: 2,
+  'tun-ipv6': {
+    min: 0,
+    max: 0,
+    set(ctx, d) {
+      ctx.warn(d, 'tun-ipv6 is ignored: modern systems need no special IPv6 tun handling');
+    },
+  },
+  ifconfig: {
+    min: 2,
+    max: 2,
     set(ctx, d, [l, r]) {
-      ctx.o.ifconfig = { local: ipv4OrHost(d, l as string, 'local address'), remoteNetmask: ipv4OrHost(d, r as string, 'remote address or netmask') };
+      ctx.o.ifconfig = {
+        local: ipv4OrHost(d, l as string, 'local address'),
+        remoteNetmask: ipv4OrHost(d, r as string, 'remote address or netmask'),
+      };
     },
   },
   'ifconfig-ipv6': {
-    min: 2, max: 2,
+    min: 2,
+    max: 2,
     set(ctx, d, [l, r]) {
       const { address, netbits } = ipv6Prefix(d, l as string, 'local address', 64, 124);
       ctx.o.ifconfigIpv6 = { local: address, netbits, remote: ipv6(d, r as string, 'remote address') };
     },
   },
   'ifconfig-pool': {
-    min: 2, max: 3,
+    min: 2,
+    max: 3,
     set(ctx, d, [s, e, m]) {
       const start = ipv4(d, s as string, 'pool start');
       const end = ipv4(d, e as string, 'pool end');
@@ -81,20 +119,25 @@ export const serverDirectives: DirectiveTable = {
     },
   },
   'ifconfig-ipv6-pool': {
-    min: 1, max: 1,
+    min: 1,
+    max: 1,
     set(ctx, d, [p]) {
       const { address, netbits } = ipv6Prefix(d, p as string, 'pool', 64, 124);
       ctx.o.ifconfigIpv6Pool = { base: address, netbits };
     },
   },
   'ifconfig-pool-persist': {
-    min: 1, max: 2,
+    min: 1,
+    max: 2,
     set(ctx, d, [f, n]) {
-      ctx.o.ifconfigPoolPersist = ctx.pathRef(d, f as string, { refreshSeconds: n === undefined ? 600 : int(d, n, 'seconds', 0, 0x7fffffff) });
+      ctx.o.ifconfigPoolPersist = ctx.pathRef(d, f as string, {
+        refreshSeconds: n === undefined ? 600 : int(d, n, 'seconds', 0, 0x7fffffff),
+      });
     },
   },
   'ifconfig-push': {
-    min: 2, max: 3,
+    min: 2,
+    max: 3,
     set(ctx, d, [l, r, a]) {
       ctx.o.ifconfigPush = {
         local: ipv4(d, l as string, 'local address'),
@@ -104,16 +147,30 @@ export const serverDirectives: DirectiveTable = {
     },
   },
   'ifconfig-ipv6-push': {
-    min: 1, max: 2,
+    min: 1,
+    max: 2,
     set(ctx, d, [l, r]) {
       const { address, netbits } = ipv6Prefix(d, l as string, 'address', 0, 128);
       ctx.o.ifconfigIpv6Push = { local: address, netbits, ...(r !== undefined ? { remote: ipv6(d, r, 'remote address') } : {}) };
     },
   },
-  'push': { min: 1, max: 1, set(ctx, _d, [text]) { ctx.o.push.push(text as string); } },
-  'push-reset': { min: 0, max: 0, set(ctx) { ctx.o.push = []; } },
-  'route': {
-    min: 1, max: 4,
+  push: {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [text]) {
+      ctx.o.push.push(text as string);
+    },
+  },
+  'push-reset': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.push = [];
+    },
+  },
+  route: {
+    min: 1,
+    max: 4,
     set(ctx, d, [net, mask, gw, metric]) {
       ctx.o.routes.push({
         network: net as string,
@@ -124,7 +181,8 @@ export const serverDirectives: DirectiveTable = {
     },
   },
   'route-ipv6': {
-    min: 1, max: 3,
+    min: 1,
+    max: 3,
     set(ctx, d, [net, gw, metric]) {
       ctx.o.routesIpv6.push({
         network: net as string,
@@ -134,18 +192,32 @@ export const serverDirectives: DirectiveTable = {
     },
   },
   'route-gateway': {
-    min: 1, max: 1,
-    set(ctx, d, [g]) { ctx.o.routeGateway = g === 'dhcp' ? 'dhcp' : ipv4OrHost(d, g as string, 'gateway'); },
+    min: 1,
+    max: 1,
+    set(ctx, d, [g]) {
+      ctx.o.routeGateway = g === 'dhcp' ? 'dhcp' : ipv4OrHost(d, g as string, 'gateway');
+    },
   },
-  'route-nopull': { min: 0, max: 0, set(ctx) { ctx.o.routeNopull = true; } },
+  'route-nopull': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.routeNopull = true;
+    },
+  },
   'pull-filter': {
-    min: 2, max: 2,
+    min: 2,
+    max: 2,
     set(ctx, d, [a, text]) {
-      ctx.o.pullFilters.push({ action: oneOf(d, a as string, 'pull-filter action', ['accept', 'ignore', 'reject'] as const), text: text as string });
+      ctx.o.pullFilters.push({
+        action: oneOf(d, a as string, 'pull-filter action', ['accept', 'ignore', 'reject'] as const),
+        text: text as string,
+      });
     },
   },
   'redirect-gateway': {
-    min: 0, max: 15,
+    min: 0,
+    max: 15,
     set(ctx, d, args) {
       const known = ['local', 'autolocal', 'def1', 'bypass-dhcp', 'bypass-dns', 'block-local', 'ipv6', '!ipv4'];
       for (const f of args) oneOf(d, f, 'redirect-gateway flag', known);
@@ -159,36 +231,95 @@ export const serverDirectives: DirectiveTable = {
     },
   },
   'dhcp-option': {
-    min: 1, max: 2,
-    set(ctx, _d, [type, value]) { ctx.o.dhcpOptions.push({ type: type as string, ...(value !== undefined ? { value } : {}) }); },
+    min: 1,
+    max: 2,
+    set(ctx, _d, [type, value]) {
+      ctx.o.dhcpOptions.push({ type: type as string, ...(value !== undefined ? { value } : {}) });
+    },
   },
-  'client-to-client': { min: 0, max: 0, set(ctx) { ctx.o.clientToClient = true; } },
-  'duplicate-cn': { min: 0, max: 0, set(ctx) { ctx.o.duplicateCn = true; } },
+  'client-to-client': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.clientToClient = true;
+    },
+  },
+  'duplicate-cn': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.duplicateCn = true;
+    },
+  },
   'max-clients': {
-    min: 1, max: 1,
+    min: 1,
+    max: 1,
     // Bounded by the 24-bit peer-id, like OpenVPN's MAX_PEER_ID.
-    set(ctx, d, [n]) { ctx.o.maxClients = int(d, n as string, 'client count', 0, 0xfffffe); },
+    set(ctx, d, [n]) {
+      ctx.o.maxClients = int(d, n as string, 'client count', 0, 0xfffffe);
+    },
   },
-  'client-config-dir': { min: 1, max: 1, set(ctx, d, [p]) { ctx.o.clientConfigDir = ctx.pathRef(d, p as string, {}); } },
-  'ccd-exclusive': { min: 0, max: 0, set(ctx) { ctx.o.ccdExclusive = true; } },
-  'client-connect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientConnect = cmd as string; } },
-  'client-disconnect': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.clientDisconnect = cmd as string; } },
-  'learn-address': { min: 1, max: 1, set(ctx, _d, [cmd]) { ctx.o.learnAddress = cmd as string; } },
-  'management-client-auth': { min: 0, max: 0, set(ctx) { ctx.o.managementClientAuth = true; } },
-  'iroute': {
-    min: 1, max: 2,
+  'client-config-dir': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [p]) {
+      ctx.o.clientConfigDir = ctx.pathRef(d, p as string, {});
+    },
+  },
+  'ccd-exclusive': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.ccdExclusive = true;
+    },
+  },
+  'client-connect': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [cmd]) {
+      ctx.o.clientConnect = cmd as string;
+    },
+  },
+  'client-disconnect': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [cmd]) {
+      ctx.o.clientDisconnect = cmd as string;
+    },
+  },
+  'learn-address': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [cmd]) {
+      ctx.o.learnAddress = cmd as string;
+    },
+  },
+  'management-client-auth': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.managementClientAuth = true;
+    },
+  },
+  iroute: {
+    min: 1,
+    max: 2,
     set(ctx, d, [net, mask]) {
       const network = ipv4(d, net as string, 'network');
       const netmask = mask === undefined ? '255.255.255.255' : ipv4(d, mask, 'netmask');
       const m = ipv4ToInt(netmask);
-      if (netmaskBits(m) < 0 || ((ipv4ToInt(network) & ~m) >>> 0) !== 0) {
+      if (netmaskBits(m) < 0 || (ipv4ToInt(network) & ~m) >>> 0 !== 0) {
         fail(d, `bad network/netmask '${network} ${netmask}'`);
       }
       ctx.o.iroutes.push({ network, netmask });
     },
   },
   'iroute-ipv6': {
-    min: 1, max: 1,
-    set(ctx, d, [p]) { const r = ipv6Prefix(d, p as string, 'network', 0, 128); ctx.o.iroutesIpv6.push(`${r.address}/${r.netbits}`); },
+    min: 1,
+    max: 1,
+    set(ctx, d, [p]) {
+      const r = ipv6Prefix(d, p as string, 'network', 0, 128);
+      ctx.o.iroutesIpv6.push(`${r.address}/${r.netbits}`);
+    },
   },
 };

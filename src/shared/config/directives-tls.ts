@@ -22,34 +22,95 @@ function cipherList(d: Directive, s: string): string[] {
 }
 
 export const tlsDirectives: DirectiveTable = {
-  'tls-server': { min: 0, max: 0, set(ctx) { ctx.o.tlsServer = true; } },
-  'tls-client': { min: 0, max: 0, set(ctx) { ctx.o.tlsClient = true; } },
-  'ca': { min: 1, max: 1, inline: true, set(ctx, d) { ctx.o.ca = ctx.fileRef(d); } },
-  'cert': { min: 1, max: 1, inline: true, set(ctx, d) { ctx.o.cert = ctx.fileRef(d); } },
-  'key': { min: 1, max: 1, inline: true, set(ctx, d) { ctx.o.key = ctx.fileRef(d); } },
-  'extra-certs': { min: 1, max: 1, inline: true, set(ctx, d) { ctx.o.extraCerts = ctx.fileRef(d); } },
-  'pkcs12': {
-    min: 1, max: 1, inline: true,
-    set(ctx, d) { ctx.o.pkcs12 = ctx.fileRef(d); ctx.unsupported(d, 'pkcs12 is not supported by shardvpn yet; use ca, cert and key (PEM)'); },
+  'tls-server': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.tlsServer = true;
+    },
   },
-  'dh': {
-    min: 1, max: 1, inline: true,
-    set(ctx, d) { ctx.o.dh = d.inline === undefined && d.args[0] === 'none' ? 'none' : ctx.fileRef(d); },
+  'tls-client': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.tlsClient = true;
+    },
+  },
+  ca: {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.ca = ctx.fileRef(d);
+    },
+  },
+  cert: {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.cert = ctx.fileRef(d);
+    },
+  },
+  key: {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.key = ctx.fileRef(d);
+    },
+  },
+  'extra-certs': {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.extraCerts = ctx.fileRef(d);
+    },
+  },
+  pkcs12: {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.pkcs12 = ctx.fileRef(d);
+      ctx.unsupported(d, 'pkcs12 is not supported by shardvpn yet; use ca, cert and key (PEM)');
+    },
+  },
+  dh: {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.dh = d.inline === undefined && d.args[0] === 'none' ? 'none' : ctx.fileRef(d);
+    },
   },
   'crl-verify': {
-    min: 1, max: 2, inline: true,
+    min: 1,
+    max: 2,
+    inline: true,
     set(ctx, d, [, flag]) {
       if (flag !== undefined) oneOf(d, flag, 'crl-verify flag', ['dir']);
       ctx.o.crlVerify = { ref: ctx.fileRef(d), dir: flag === 'dir' };
     },
   },
   'remote-cert-tls': {
-    min: 1, max: 1,
-    set(ctx, d, [r]) { ctx.o.remoteCertTls = oneOf(d, r as string, 'peer role', ['server', 'client'] as const); },
+    min: 1,
+    max: 1,
+    set(ctx, d, [r]) {
+      ctx.o.remoteCertTls = oneOf(d, r as string, 'peer role', ['server', 'client'] as const);
+    },
   },
-  'remote-cert-eku': { min: 1, max: 1, set(ctx, _d, [e]) { ctx.o.remoteCertEku = e as string; } },
+  'remote-cert-eku': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [e]) {
+      ctx.o.remoteCertEku = e as string;
+    },
+  },
   'verify-x509-name': {
-    min: 1, max: 2,
+    min: 1,
+    max: 2,
     set(ctx, d, [name, type]) {
       if (name === '') fail(d, 'empty name');
       ctx.o.verifyX509Name = {
@@ -59,11 +120,12 @@ export const tlsDirectives: DirectiveTable = {
     },
   },
   'tls-version-min': {
-    min: 1, max: 2,
+    min: 1,
+    max: 2,
     set(ctx, d, [v, extra]) {
       if (extra !== undefined) oneOf(d, extra, 'flag', ['or-highest']);
       if ((TLS_VERSIONS as readonly string[]).includes(v as string)) {
-        ctx.o.tlsVersionMin = v as typeof TLS_VERSIONS[number];
+        ctx.o.tlsVersionMin = v as (typeof TLS_VERSIONS)[number];
         ctx.o.tlsVersionMinOrHighest = false;
       } else if (extra === 'or-highest') {
         // An unknown version with or-highest means "the highest this TLS library has".
@@ -75,19 +137,52 @@ export const tlsDirectives: DirectiveTable = {
     },
   },
   'tls-version-max': {
-    min: 1, max: 1,
-    set(ctx, d, [v]) { ctx.o.tlsVersionMax = oneOf(d, v as string, 'TLS version', TLS_VERSIONS); },
+    min: 1,
+    max: 1,
+    set(ctx, d, [v]) {
+      ctx.o.tlsVersionMax = oneOf(d, v as string, 'TLS version', TLS_VERSIONS);
+    },
   },
-  'tls-cipher': { min: 1, max: 1, set(ctx, _d, [c]) { ctx.o.tlsCipher = c as string; } },
-  'tls-ciphersuites': { min: 1, max: 1, set(ctx, _d, [c]) { ctx.o.tlsCiphersuites = c as string; } },
+  'tls-cipher': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [c]) {
+      ctx.o.tlsCipher = c as string;
+    },
+  },
+  'tls-ciphersuites': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [c]) {
+      ctx.o.tlsCiphersuites = c as string;
+    },
+  },
   'tls-cert-profile': {
-    min: 1, max: 1,
-    set(ctx, d, [p]) { ctx.o.tlsCertProfile = oneOf(d, p as string, 'profile', ['insecure', 'legacy', 'preferred', 'suiteb']); },
+    min: 1,
+    max: 1,
+    set(ctx, d, [p]) {
+      ctx.o.tlsCertProfile = oneOf(d, p as string, 'profile', ['insecure', 'legacy', 'preferred', 'suiteb']);
+    },
   },
-  'tls-groups': { min: 1, max: 1, set(ctx, _d, [g]) { ctx.o.tlsGroups = g as string; } },
-  'ecdh-curve': { min: 1, max: 1, set(ctx, _d, [c]) { ctx.o.ecdhCurve = c as string; } },
+  'tls-groups': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [g]) {
+      ctx.o.tlsGroups = g as string;
+    },
+  },
+  'ecdh-curve': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [c]) {
+      ctx.o.ecdhCurve = c as string;
+    },
+  },
   'tls-auth': {
-    min: 1, max: 2, inline: true, connection: true,
+    min: 1,
+    max: 2,
+    inline: true,
+    connection: true,
     set(ctx, d, [, dir]) {
       ctx.ce.tlsAuth = ctx.fileRef(d);
       // An inline key takes its direction from key-direction only.
@@ -95,12 +190,27 @@ export const tlsDirectives: DirectiveTable = {
     },
   },
   'key-direction': {
-    min: 1, max: 1, connection: true,
-    set(ctx, d, [dir]) { ctx.ce.keyDirection = keyDirection(d, dir as string); },
+    min: 1,
+    max: 1,
+    connection: true,
+    set(ctx, d, [dir]) {
+      ctx.ce.keyDirection = keyDirection(d, dir as string);
+    },
   },
-  'tls-crypt': { min: 1, max: 1, inline: true, connection: true, set(ctx, d) { ctx.ce.tlsCrypt = ctx.fileRef(d); } },
+  'tls-crypt': {
+    min: 1,
+    max: 1,
+    inline: true,
+    connection: true,
+    set(ctx, d) {
+      ctx.ce.tlsCrypt = ctx.fileRef(d);
+    },
+  },
   'tls-crypt-v2': {
-    min: 1, max: 2, inline: true, connection: true,
+    min: 1,
+    max: 2,
+    inline: true,
+    connection: true,
     set(ctx, d, [, flag]) {
       ctx.ce.tlsCryptV2 = ctx.fileRef(d);
       if (flag !== undefined) {
@@ -108,76 +218,176 @@ export const tlsDirectives: DirectiveTable = {
       }
     },
   },
-  'secret': {
-    min: 1, max: 2, inline: true,
+  secret: {
+    min: 1,
+    max: 2,
+    inline: true,
     set(ctx, d) {
       ctx.o.secret = ctx.fileRef(d);
       ctx.unsupported(d, 'static-key mode (secret) is not supported by shardvpn; use TLS (ca/cert/key)');
     },
   },
   'verify-client-cert': {
-    min: 0, max: 1,
+    min: 0,
+    max: 1,
     set(ctx, d, [m]) {
       ctx.o.verifyClientCert = m === undefined ? 'require' : oneOf(d, m, 'mode', ['none', 'optional', 'require'] as const);
-      if (ctx.o.verifyClientCert !== 'require') ctx.unsupported(d, `verify-client-cert ${ctx.o.verifyClientCert} is not supported by shardvpn: every client needs a certificate`);
+      if (ctx.o.verifyClientCert !== 'require')
+        ctx.unsupported(d, `verify-client-cert ${ctx.o.verifyClientCert} is not supported by shardvpn: every client needs a certificate`);
     },
   },
-  'username-as-common-name': { min: 0, max: 0, set(ctx) { ctx.o.usernameAsCommonName = true; } },
+  'username-as-common-name': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.usernameAsCommonName = true;
+    },
+  },
   'auth-user-pass-verify': {
-    min: 2, max: 2,
+    min: 2,
+    max: 2,
     set(ctx, d, [script, method]) {
-      ctx.o.authUserPassVerify = { script: script as string, method: oneOf(d, method as string, 'method', ['via-env', 'via-file'] as const) };
+      ctx.o.authUserPassVerify = {
+        script: script as string,
+        method: oneOf(d, method as string, 'method', ['via-env', 'via-file'] as const),
+      };
     },
   },
 
   // renegotiation and handshake timers
-  'tls-timeout': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.tlsTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS); } },
+  'tls-timeout': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.tlsTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+    },
+  },
   'reneg-sec': {
-    min: 1, max: 2,
+    min: 1,
+    max: 2,
     set(ctx, d, [n, m]) {
       ctx.o.renegSec = int(d, n as string, 'seconds', 0, MAX_SECONDS);
       if (m !== undefined) ctx.o.renegSecMin = int(d, m, 'seconds', 0, MAX_SECONDS);
     },
   },
-  'reneg-bytes': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.renegBytes = int(d, n as string, 'bytes', 0, Number.MAX_SAFE_INTEGER); } },
-  'reneg-pkts': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.renegPkts = int(d, n as string, 'packets', 0, Number.MAX_SAFE_INTEGER); } },
-  'hand-window': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.handWindow = int(d, n as string, 'seconds', 0, MAX_SECONDS); } },
-  'tran-window': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.tranWindow = int(d, n as string, 'seconds', 0, MAX_SECONDS); } },
-
-  // data channel
-  'auth': { min: 1, max: 1, set(ctx, _d, [a]) { ctx.o.auth = a as string; } },
-  'cipher': { min: 1, max: 1, set(ctx, _d, [c]) { ctx.o.cipher = c as string; } },
-  'data-ciphers': { min: 1, max: 1, set(ctx, d, [l]) { ctx.o.dataCiphers = cipherList(d, l as string); } },
-  'ncp-ciphers': {
-    min: 1, max: 1,
-    set(ctx, d, [l]) {
-      ctx.o.dataCiphers = cipherList(d, l as string);
-      ctx.warn(d, "ncp-ciphers is treated as data-ciphers (renamed in OpenVPN 2.5)");
+  'reneg-bytes': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.renegBytes = int(d, n as string, 'bytes', 0, Number.MAX_SAFE_INTEGER);
     },
   },
-  'data-ciphers-fallback': { min: 1, max: 1, set(ctx, _d, [c]) { ctx.o.dataCiphersFallback = c as string; } },
+  'reneg-pkts': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.renegPkts = int(d, n as string, 'packets', 0, Number.MAX_SAFE_INTEGER);
+    },
+  },
+  'hand-window': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.handWindow = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+    },
+  },
+  'tran-window': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.tranWindow = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+    },
+  },
+
+  // data channel
+  auth: {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [a]) {
+      ctx.o.auth = a as string;
+    },
+  },
+  cipher: {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [c]) {
+      ctx.o.cipher = c as string;
+    },
+  },
+  'data-ciphers': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [l]) {
+      ctx.o.dataCiphers = cipherList(d, l as string);
+    },
+  },
+  'ncp-ciphers': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [l]) {
+      ctx.o.dataCiphers = cipherList(d, l as string);
+      ctx.warn(d, 'ncp-ciphers is treated as data-ciphers (renamed in OpenVPN 2.5)');
+    },
+  },
+  'data-ciphers-fallback': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [c]) {
+      ctx.o.dataCiphersFallback = c as string;
+    },
+  },
   'replay-window': {
-    min: 1, max: 2,
+    min: 1,
+    max: 2,
     set(ctx, d, [n, t]) {
       ctx.o.replayWindow = int(d, n as string, 'window size', 0, 65536);
       if (t !== undefined) ctx.o.replayTime = int(d, t, 'time window', 0, 600);
     },
   },
   'no-replay': {
-    min: 0, max: 0,
-    set(ctx, d) { ctx.o.noReplay = true; ctx.unsupported(d, 'no-replay is not supported: AEAD data channels always check replays'); },
+    min: 0,
+    max: 0,
+    set(ctx, d) {
+      ctx.o.noReplay = true;
+      ctx.unsupported(d, 'no-replay is not supported: AEAD data channels always check replays');
+    },
   },
-  'mute-replay-warnings': { min: 0, max: 0, set(ctx, d) { ctx.warn(d, 'mute-replay-warnings is ignored'); } },
-  'peer-id': { min: 1, max: 1, set(ctx, d, [n]) { ctx.o.peerId = int(d, n as string, 'peer-id', 0, 0xfffffe); } },
+  'mute-replay-warnings': {
+    min: 0,
+    max: 0,
+    set(ctx, d) {
+      ctx.warn(d, 'mute-replay-warnings is ignored');
+    },
+  },
+  'peer-id': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.peerId = int(d, n as string, 'peer-id', 0, 0xfffffe);
+    },
+  },
 
   // client credentials
   'auth-user-pass': {
-    min: 0, max: 1, inline: true,
-    set(ctx, d) { ctx.o.authUserPass = d.inline === undefined && d.args.length === 0 ? { kind: 'stdin' } : ctx.fileRef(d); },
+    min: 0,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.authUserPass = d.inline === undefined && d.args.length === 0 ? { kind: 'stdin' } : ctx.fileRef(d);
+    },
   },
-  'auth-nocache': { min: 0, max: 0, set(ctx) { ctx.o.authNocache = true; } },
+  'auth-nocache': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.authNocache = true;
+    },
+  },
   'auth-retry': {
-    min: 1, max: 1,
-    set(ctx, d, [m]) { ctx.o.authRetry = oneOf(d, m as string, 'mode', ['none', 'nointeract', 'interact'] as const); },
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.authRetry = oneOf(d, m as string, 'mode', ['none', 'nointeract', 'interact'] as const);
+    },
   },
 };

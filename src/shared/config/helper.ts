@@ -67,14 +67,18 @@ function expandServer(o: Options, ctx: PostContext): void {
   if (s === undefined) return;
   if (o.client) err(s, 'server', 'cannot be used together with client');
   if (!s.nopool && o.ifconfigPool !== undefined) {
-    err(at(ctx, 'ifconfig-pool'), 'ifconfig-pool', "server already defines the address pool; remove ifconfig-pool or add 'nopool' to server");
+    err(
+      at(ctx, 'ifconfig-pool'),
+      'ifconfig-pool',
+      "server already defines the address pool; remove ifconfig-pool or add 'nopool' to server",
+    );
   }
   const dev = deviceType(o);
   if (dev !== 'tun' && dev !== 'tap') err(s, 'server', 'only makes sense with dev tun or dev tap');
   const network = ipv4ToInt(s.network);
   const netmask = ipv4ToInt(s.netmask);
   const netbits = netmaskBits(netmask);
-  if (netbits < 0 || ((network & ~netmask) >>> 0) !== 0) err(s, 'server', `network/netmask ${s.network} ${s.netmask} is invalid`);
+  if (netbits < 0 || (network & ~netmask) >>> 0 !== 0) err(s, 'server', `network/netmask ${s.network} ${s.netmask} is invalid`);
   if (netbits < 16) err(s, 'server', 'netmask allows for too many host addresses (subnet must be 255.255.0.0 (/16) or higher)');
   const broadcast = (network | ~netmask) >>> 0;
   const topology = o.topology;
@@ -151,8 +155,11 @@ function settleCompression(o: Options, ctx: PostContext): void {
   // 2.6: with no compression directive nothing but stubs is allowed; with one, only receiving.
   c.allow = compresses ? 'asym' : 'no';
   if (compresses && c.where !== undefined) {
-    ctx.warn(c.where, 'compression is enabled for receiving only (as OpenVPN 2.6 does without allow-compression); ' +
-      'compression has been used to break encryption, remove it from both ends');
+    ctx.warn(
+      c.where,
+      'compression is enabled for receiving only (as OpenVPN 2.6 does without allow-compression); ' +
+        'compression has been used to break encryption, remove it from both ends',
+    );
   }
 }
 
@@ -167,10 +174,17 @@ function settleTlsVersion(o: Options, ctx: PostContext): void {
 }
 
 function settleCipher(o: Options, ctx: PostContext): void {
-  if (o.cipher !== undefined && o.dataCiphersFallback === undefined && (o.pull || o.mode === 'server')
-    && !o.dataCiphers.some((c) => c.toUpperCase() === o.cipher?.toUpperCase())) {
-    ctx.warn(at(ctx, 'cipher'), `cipher '${o.cipher}' is not in data-ciphers (${o.dataCiphers.join(':')}), so it is ignored ` +
-      'for negotiation; add it to data-ciphers or use data-ciphers-fallback');
+  if (
+    o.cipher !== undefined &&
+    o.dataCiphersFallback === undefined &&
+    (o.pull || o.mode === 'server') &&
+    !o.dataCiphers.some((c) => c.toUpperCase() === o.cipher?.toUpperCase())
+  ) {
+    ctx.warn(
+      at(ctx, 'cipher'),
+      `cipher '${o.cipher}' is not in data-ciphers (${o.dataCiphers.join(':')}), so it is ignored ` +
+        'for negotiation; add it to data-ciphers or use data-ciphers-fallback',
+    );
   }
 }
 

@@ -24,7 +24,13 @@ const MAX_TOKENS = 16;
 /** OpenVPN's max_recursive_levels for `config` includes. */
 const MAX_INCLUDE_DEPTH = 10;
 
-const enum State { Initial, Unquoted, Quoted, SingleQuoted, Done }
+const enum State {
+  Initial,
+  Unquoted,
+  Quoted,
+  SingleQuoted,
+  Done,
+}
 
 function isSpace(ch: string): boolean {
   return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\v' || ch === '\f' || ch === '\0';
@@ -43,7 +49,7 @@ export function tokenizeLine(line: string): LineTokens {
   let parm = '';
   // The loop visits a final '\0' as parse_line does, which ends an unquoted token.
   for (let i = 0; i <= line.length; i++) {
-    const ch = i < line.length ? line[i] as string : '\0';
+    const ch = i < line.length ? (line[i] as string) : '\0';
     let out = '';
     if (!backslash && ch === '\\' && state !== State.SingleQuoted) {
       backslash = true;
@@ -52,8 +58,11 @@ export function tokenizeLine(line: string): LineTokens {
         if (!isSpace(ch)) {
           if (ch === ';' || ch === '#') break;
           if (!backslash && ch === '"') state = State.Quoted;
-          else if (!backslash && ch === '\'') state = State.SingleQuoted;
-          else { out = ch; state = State.Unquoted; }
+          else if (!backslash && ch === "'") state = State.SingleQuoted;
+          else {
+            out = ch;
+            state = State.Unquoted;
+          }
         }
       } else if (state === State.Unquoted) {
         if (!backslash && isSpace(ch)) state = State.Done;
@@ -62,7 +71,7 @@ export function tokenizeLine(line: string): LineTokens {
         if (!backslash && ch === '"') state = State.Done;
         else out = ch;
       } else if (state === State.SingleQuoted) {
-        if (ch === '\'') state = State.Done;
+        if (ch === "'") state = State.Done;
         else out = ch;
       }
       if (state === State.Done) {
@@ -73,7 +82,8 @@ export function tokenizeLine(line: string): LineTokens {
       if (backslash && out !== '' && out !== '\0' && !(out === '\\' || out === '"' || isSpace(out))) {
         return {
           ok: false,
-          reason: `bad backslash ('\\${out}'): a backslash may only escape '\\', '"' or a space; ` +
+          reason:
+            `bad backslash ('\\${out}'): a backslash may only escape '\\', '"' or a space; ` +
             'write a Windows path with double backslashes ("c:\\\\dir\\\\file")',
         };
       }
@@ -82,7 +92,7 @@ export function tokenizeLine(line: string): LineTokens {
     if (out !== '' && out !== '\0') parm += out;
   }
   if (state === State.Quoted) return { ok: false, reason: 'unterminated quote: no closing quotation (")' };
-  if (state === State.SingleQuoted) return { ok: false, reason: 'unterminated quote: no closing single quotation (\')' };
+  if (state === State.SingleQuoted) return { ok: false, reason: "unterminated quote: no closing single quotation (')" };
   if (state !== State.Initial) return { ok: false, reason: 'backslash at end of line' };
   // OpenVPN drops what follows the 16th token without a word; we say so.
   if (tokens.length > MAX_TOKENS) return { ok: false, reason: `too many parameters (at most ${MAX_TOKENS - 1})` };
@@ -167,8 +177,16 @@ function stripCR(line: string): string {
 }
 
 /** Parse lines[from, to); `firstLine` is the 1-based number of lines[from]. */
-function readLines(lines: readonly string[], from: number, to: number, firstLine: number, file: string,
-  ctx: ReadContext, out: Directive[], topLevel: boolean): void {
+function readLines(
+  lines: readonly string[],
+  from: number,
+  to: number,
+  firstLine: number,
+  file: string,
+  ctx: ReadContext,
+  out: Directive[],
+  topLevel: boolean,
+): void {
   for (let i = from; i < to; i++) {
     const lineNo = firstLine + (i - from);
     const pos = { file, line: lineNo };
@@ -218,8 +236,12 @@ export function pushDirective(d: Directive, ctx: ReadContext, out: Directive[], 
     }
     if (d.name === 'cd' && d.args.length === 1) {
       const dir = path.resolve(ctx.cwd, d.args[0] as string);
-      let isDir = false;
-      try { isDir = fs.statSync(dir).isDirectory(); } catch { isDir = false; }
+      let isDir;
+      try {
+        isDir = fs.statSync(dir).isDirectory();
+      } catch {
+        isDir = false;
+      }
       if (!isDir) throw new ConfigError(d, 'cd', `cannot change directory to '${d.args[0] as string}' (${dir})`);
       ctx.cwd = dir;
     }

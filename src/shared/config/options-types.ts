@@ -92,7 +92,12 @@ export interface RouteIpv6 {
 export type CompressFraming =
   | 'none' // no compression framing at all (2.6's default)
   | 'comp-lzo-no' // `comp-lzo no`: LZO-style header byte, never compressed
-  | 'stub' | 'stub-v2' | 'lzo' | 'lz4' | 'lz4-v2' | 'migrate';
+  | 'stub'
+  | 'stub-v2'
+  | 'lzo'
+  | 'lz4'
+  | 'lz4-v2'
+  | 'migrate';
 
 export interface Compression {
   framing: CompressFraming;

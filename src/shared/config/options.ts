@@ -27,7 +27,7 @@ const REMOVED: Readonly<Record<string, string>> = {
   'key-method': 'removed in OpenVPN 2.6 (key method 2 is the only one)',
   'ncp-disable': 'removed in OpenVPN 2.6; set data-ciphers instead',
   'no-iv': 'removed in OpenVPN 2.5',
-  'keysize': 'removed in OpenVPN 2.6; choose a cipher with the key size you want',
+  keysize: 'removed in OpenVPN 2.6; choose a cipher with the key size you want',
   'ifconfig-pool-linear': "removed in OpenVPN 2.5; use 'topology p2p'",
   'mtu-dynamic': 'replaced by fragment',
 };
@@ -43,7 +43,9 @@ export function buildOptions(directives: readonly Directive[], opts?: BuildOptio
   // `ca [inline]` (a 2.4-era spelling) names no file; a later <ca> block must replace it.
   const pendingInline = new Map<string, Directive>();
 
-  const warn = (at: Where, message: string): void => { warnings.push({ file: at.file, line: at.line, message }); };
+  const warn = (at: Where, message: string): void => {
+    warnings.push({ file: at.file, line: at.line, message });
+  };
   const base = {
     o,
     warn,
@@ -116,7 +118,10 @@ export function buildOptions(directives: readonly Directive[], opts?: BuildOptio
     if (args.length < spec.min || args.length > spec.max) {
       const want = spec.min === spec.max ? `${spec.min}` : `${spec.min} to ${spec.max}`;
       const msg = `expects ${want} argument${spec.max === 1 ? '' : 's'}, got ${args.length}`;
-      if (lenient) { warn(d, `${name}: ${msg}; ignored`); return; }
+      if (lenient) {
+        warn(d, `${name}: ${msg}; ignored`);
+        return;
+      }
       throw new ConfigError(d, name, msg);
     }
     if (!ctx.inConnection && spec.connection === true && blocks.length > 0 && name !== 'remote') {

@@ -86,12 +86,12 @@ export function ipv6(d: Directive, s: string, what: string): string {
 }
 
 const PROTOS: Readonly<Record<string, ProtoSpec>> = {
-  'udp': { transport: 'udp', family: 'any' },
-  'udp4': { transport: 'udp', family: 'ipv4' },
-  'udp6': { transport: 'udp', family: 'ipv6' },
-  'tcp': { transport: 'tcp', family: 'any' },
-  'tcp4': { transport: 'tcp', family: 'ipv4' },
-  'tcp6': { transport: 'tcp', family: 'ipv6' },
+  udp: { transport: 'udp', family: 'any' },
+  udp4: { transport: 'udp', family: 'ipv4' },
+  udp6: { transport: 'udp', family: 'ipv6' },
+  tcp: { transport: 'tcp', family: 'any' },
+  tcp4: { transport: 'tcp', family: 'ipv4' },
+  tcp6: { transport: 'tcp', family: 'ipv6' },
   'tcp-server': { transport: 'tcp-server', family: 'any' },
   'tcp4-server': { transport: 'tcp-server', family: 'ipv4' },
   'tcp6-server': { transport: 'tcp-server', family: 'ipv6' },

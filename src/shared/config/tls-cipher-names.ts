@@ -118,10 +118,7 @@ function opensslCipherName(name: string): string {
 
 /** A tls-cipher colon list, each name in OpenSSL's spelling. */
 export function opensslCipherList(list: string): string {
-  return list
-    .split(':')
-    .map(opensslCipherName)
-    .join(':');
+  return list.split(':').map(opensslCipherName).join(':');
 }
 
 /** tls-ciphersuites (TLS 1.3): OpenVPN also accepts TLS-AES-256-GCM-SHA384 for TLS_AES_256_GCM_SHA384. */

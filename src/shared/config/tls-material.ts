@@ -12,12 +12,19 @@ import { opensslCipherList, opensslCiphersuites } from './tls-cipher-names';
 export function loadTlsMaterial(options: Options): TlsMaterial {
   const missing = (['ca', 'cert', 'key'] as const).find((name) => options[name] === undefined);
   if (missing !== undefined) {
-    throw optionError(options, missing, `'${missing}' is required for a TLS ${options.tlsServer ? 'server' : 'client'} (shardvpn has no static-key mode)`);
+    throw optionError(
+      options,
+      missing,
+      `'${missing}' is required for a TLS ${options.tlsServer ? 'server' : 'client'} (shardvpn has no static-key mode)`,
+    );
   }
   const material: TlsMaterial = {
     ca: readMaterial(options.ca!, 'ca'),
     // extra-certs: intermediate certificates sent after ours, so the peer can build the chain.
-    cert: options.extraCerts === undefined ? readMaterial(options.cert!, 'cert') : `${readMaterial(options.cert!, 'cert').trimEnd()}\n${readMaterial(options.extraCerts, 'extra-certs')}`,
+    cert:
+      options.extraCerts === undefined
+        ? readMaterial(options.cert!, 'cert')
+        : `${readMaterial(options.cert!, 'cert').trimEnd()}\n${readMaterial(options.extraCerts, 'extra-certs')}`,
     key: readMaterial(options.key!, 'key'),
     ...crlMaterial(options),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
@@ -64,7 +71,11 @@ function checkLoads(material: TlsMaterial, options: Options): void {
       if (alone !== null) throw optionError(options, directive, `not accepted by OpenSSL: ${alone}`);
     }
     const given = settings.filter(([, s]) => Object.keys(s).length > 0).map(([d]) => d);
-    throw optionError(options, given[given.length - 1] ?? 'tls-cipher', `not accepted by OpenSSL together with ${given.slice(0, -1).join(', ')}: ${settingsFailure}`);
+    throw optionError(
+      options,
+      given[given.length - 1] ?? 'tls-cipher',
+      `not accepted by OpenSSL together with ${given.slice(0, -1).join(', ')}: ${settingsFailure}`,
+    );
   }
 }
 
@@ -88,7 +99,8 @@ function crlMaterial(options: Options): Pick<TlsMaterial, 'crl' | 'crlFile' | 'c
     throw new ConfigError({ file: ref.file, line: ref.line }, 'crl-verify', `cannot read '${ref.path}' (${ref.resolved}): ${reason}`);
   }
   if (verify.dir) {
-    if (!stat.isDirectory()) throw new ConfigError({ file: ref.file, line: ref.line }, 'crl-verify', `'${ref.path}' is not a directory (crl-verify DIR dir)`);
+    if (!stat.isDirectory())
+      throw new ConfigError({ file: ref.file, line: ref.line }, 'crl-verify', `'${ref.path}' is not a directory (crl-verify DIR dir)`);
     return { crlDir: ref.resolved };
   }
   return { crl: readMaterial(ref, 'crl-verify'), crlFile: { path: ref.resolved, mtimeMs: stat.mtimeMs, size: stat.size } };

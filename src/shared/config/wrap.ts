@@ -21,7 +21,8 @@ export function loadWrap(options: Options, fields: ConnectionFields, role: 'clie
     return { mode: 'tls-auth', key: parseMaterial(fields.tlsAuth, 'tls-auth', parseStaticKey), direction, digest: options.auth };
   }
   if (fields.tlsCryptV2 !== undefined) {
-    if (role === 'server') return { mode: 'tls-crypt-v2-server', serverKey: parseMaterial(fields.tlsCryptV2, 'tls-crypt-v2', parseTlsCryptV2ServerKey) };
+    if (role === 'server')
+      return { mode: 'tls-crypt-v2-server', serverKey: parseMaterial(fields.tlsCryptV2, 'tls-crypt-v2', parseTlsCryptV2ServerKey) };
     const client = parseMaterial(fields.tlsCryptV2, 'tls-crypt-v2', parseTlsCryptV2ClientKey);
     return { mode: 'tls-crypt-v2-client', key: client.key2, wkc: client.wkc };
   }

@@ -46,7 +46,16 @@ export function ipv4ToNumber(text: string): number | null {
  * Writes an echo request of `length` bytes (MIN_ECHO_PACKET..MAX_ECHO_PACKET) at `offset`;
  * returns the length. `sentAt` goes into the payload's first 8 bytes.
  */
-export function writeEchoRequest(m: Uint8Array, offset: number, length: number, src: number, dst: number, id: number, seq: number, sentAt: number): number {
+export function writeEchoRequest(
+  m: Uint8Array,
+  offset: number,
+  length: number,
+  src: number,
+  dst: number,
+  id: number,
+  seq: number,
+  sentAt: number,
+): number {
   m.fill(0, offset, offset + length);
   m[offset] = 0x45;
   m[offset + 2] = length >>> 8;

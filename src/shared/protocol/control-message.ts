@@ -188,7 +188,12 @@ export function parseControlMessage(text: string): ControlMessage {
   if (text.startsWith('INFO')) return { kind: 'info', text: text.startsWith('INFO,') ? text.slice(5) : '' };
   if (text.startsWith('CR_RESPONSE')) return { kind: 'cr-response', response: text.startsWith('CR_RESPONSE,') ? text.slice(12) : '' };
   if (text.startsWith('AUTH_PENDING')) {
-    const keywords = text.startsWith('AUTH_PENDING,') ? text.slice(13).split(',').filter((k) => k.length > 0) : [];
+    const keywords = text.startsWith('AUTH_PENDING,')
+      ? text
+          .slice(13)
+          .split(',')
+          .filter((k) => k.length > 0)
+      : [];
     let timeoutS: number | undefined;
     for (const k of keywords) {
       const m = /^timeout (\d{1,9})$/.exec(k);

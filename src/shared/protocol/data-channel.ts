@@ -6,12 +6,27 @@
 // and packet-ids and keeps the packet-id state and counters. Nothing here allocates per packet.
 
 import type { AeadCipherName, PacketBatch } from '../native';
-import { dataFormat, dataKeyLength, digestLength, isCbcCipher, type DataCipherName, type DataFormat, type DataKeySlices } from './data-format';
+import {
+  dataFormat,
+  dataKeyLength,
+  digestLength,
+  isCbcCipher,
+  type DataCipherName,
+  type DataFormat,
+  type DataKeySlices,
+} from './data-format';
 import { checkKeyBlock, sliceAeadKeys, sliceCbcKeys } from './key-derivation';
 import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT, MAX_PEER_ID } from './opcodes';
 import { DEFAULT_SEQ_BACKTRACK, DEFAULT_TIME_BACKTRACK_S, PacketIdRec, PacketIdSend } from './packet-id';
 
-export { AEAD_TAG_LENGTH, DATA_V1_HEADROOM, DATA_V2_HEADROOM, MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataCipherName } from './data-format';
+export {
+  AEAD_TAG_LENGTH,
+  DATA_V1_HEADROOM,
+  DATA_V2_HEADROOM,
+  MAX_DATA_HEADROOM,
+  MAX_DATA_TAILROOM,
+  type DataCipherName,
+} from './data-format';
 
 /** Why a received data packet was dropped. Status code in DecryptResults = index + 1. */
 export const DATA_DROP_REASONS = ['short', 'not-data', 'bad-key-id', 'bad-tag', 'replay'] as const;

@@ -83,7 +83,11 @@ class AeadFormat implements DataFormat {
   readonly tailroom = 0;
 
   constructor(cipher: AeadCipherName, slices: AeadKeySlices) {
-    this.aead = new AeadKey(cipher, { key: slices.encryptKey, implicitIv: slices.encryptImplicitIv }, { key: slices.decryptKey, implicitIv: slices.decryptImplicitIv });
+    this.aead = new AeadKey(
+      cipher,
+      { key: slices.encryptKey, implicitIv: slices.encryptImplicitIv },
+      { key: slices.decryptKey, implicitIv: slices.decryptImplicitIv },
+    );
   }
   headroom(v2: boolean): number {
     return v2 ? DATA_V2_HEADROOM : DATA_V1_HEADROOM;
@@ -113,7 +117,12 @@ class CbcFormat implements DataFormat {
   readonly tailroom: number;
 
   constructor(cipher: CbcCipherName, digest: string | null, slices: CbcKeySlices) {
-    this.cbc = new CbcHmacKey(cipher, digest, { key: slices.encryptKey, hmacKey: slices.encryptHmacKey }, { key: slices.decryptKey, hmacKey: slices.decryptHmacKey });
+    this.cbc = new CbcHmacKey(
+      cipher,
+      digest,
+      { key: slices.encryptKey, hmacKey: slices.encryptHmacKey },
+      { key: slices.decryptKey, hmacKey: slices.decryptHmacKey },
+    );
     this.fields = this.cbc.macLength + this.cbc.ivLength;
     this.tailroom = this.cbc.blockSize;
   }

@@ -53,7 +53,7 @@ export function deriveKeyBlockEkm(exporter: KeyingMaterialExporter): Buffer {
 // P_hash(secret, seed) = HMAC(secret, A1 || seed) || HMAC(secret, A2 || seed) || ...
 function pHash(digest: string, secret: Buffer, seed: Buffer, out: Buffer): void {
   let a = createHmac(digest, secret).update(seed).digest();
-  for (let off = 0; off < out.length; ) {
+  for (let off = 0; off < out.length;) {
     const chunk = createHmac(digest, secret).update(a).update(seed).digest();
     for (let i = 0; i < chunk.length && off < out.length; i++) out[off++] ^= chunk[i]!;
     a = createHmac(digest, secret).update(a).digest();
@@ -90,21 +90,11 @@ export function deriveKeyBlockPrf(m: PrfKeyMaterial): Buffer {
   const pm = m.client.preMaster;
   if (pm === undefined || pm.length !== MASTER_SIZE) throw new Error('PRF key derivation needs the client pre_master (48 bytes)');
   if (m.clientSid.length !== SID_SIZE || m.serverSid.length !== SID_SIZE) throw new Error('session ids must be 8 bytes');
-  const master = tls1Prf(
-    pm,
-    Buffer.concat([Buffer.from(MASTER_SECRET_LABEL, 'latin1'), m.client.random1, m.server.random1]),
-    MASTER_SIZE,
-  );
+  const master = tls1Prf(pm, Buffer.concat([Buffer.from(MASTER_SECRET_LABEL, 'latin1'), m.client.random1, m.server.random1]), MASTER_SIZE);
   try {
     return tls1Prf(
       master,
-      Buffer.concat([
-        Buffer.from(KEY_EXPANSION_LABEL, 'latin1'),
-        m.client.random2,
-        m.server.random2,
-        m.clientSid,
-        m.serverSid,
-      ]),
+      Buffer.concat([Buffer.from(KEY_EXPANSION_LABEL, 'latin1'), m.client.random2, m.server.random2, m.clientSid, m.serverSid]),
       KEY_BLOCK_SIZE,
     );
   } finally {

@@ -9,6 +9,7 @@ interface SodiumKeyApi {
 }
 
 // sodium-native ships no type declarations; this is the slice we use.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a native module (no ES import)
 const sodium = require('sodium-native') as SodiumKeyApi;
 
 /** A zeroed buffer in sodium's guarded heap (guard pages, mlock'd, no core dumps). */

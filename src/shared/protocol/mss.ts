@@ -70,7 +70,7 @@ export function clampMss(buf: Uint8Array, offset: number, length: number, max: n
   const doff = (buf[tcp + 12]! >> 4) * 4;
   if (doff <= TCP_HEADER || tcp + doff > end) return false;
   let changed = false;
-  for (let at = tcp + TCP_HEADER, left = doff - TCP_HEADER; left > 1; ) {
+  for (let at = tcp + TCP_HEADER, left = doff - TCP_HEADER; left > 1;) {
     const kind = buf[at]!;
     if (kind === OPT_EOL) break;
     if (kind === OPT_NOP) {

@@ -30,10 +30,27 @@ const ALIASES: ReadonlyMap<string, string> = new Map([
 ]);
 
 const KNOWN_CIPHERS: ReadonlySet<string> = new Set([
-  'AES-128-GCM', 'AES-192-GCM', 'AES-256-GCM', 'CHACHA20-POLY1305',
-  'AES-128-CBC', 'AES-192-CBC', 'AES-256-CBC', 'AES-128-CFB', 'AES-192-CFB', 'AES-256-CFB',
-  'AES-128-OFB', 'AES-192-OFB', 'AES-256-OFB', 'BF-CBC', 'CAST5-CBC', 'DES-CBC', 'DES-EDE3-CBC',
-  'CAMELLIA-128-CBC', 'CAMELLIA-192-CBC', 'CAMELLIA-256-CBC', 'SEED-CBC',
+  'AES-128-GCM',
+  'AES-192-GCM',
+  'AES-256-GCM',
+  'CHACHA20-POLY1305',
+  'AES-128-CBC',
+  'AES-192-CBC',
+  'AES-256-CBC',
+  'AES-128-CFB',
+  'AES-192-CFB',
+  'AES-256-CFB',
+  'AES-128-OFB',
+  'AES-192-OFB',
+  'AES-256-OFB',
+  'BF-CBC',
+  'CAST5-CBC',
+  'DES-CBC',
+  'DES-EDE3-CBC',
+  'CAMELLIA-128-CBC',
+  'CAMELLIA-192-CBC',
+  'CAMELLIA-256-CBC',
+  'SEED-CBC',
 ]);
 
 /**
@@ -61,8 +78,7 @@ export function dataCipherName(name: string): AeadCipherName | CbcCipherName | n
 }
 
 export type DataCiphersResult =
-  | { ok: true; ciphers: string[] }
-  | { ok: false; reason: 'unsupported-cipher' | 'too-long' | 'empty'; detail: string };
+  { ok: true; ciphers: string[] } | { ok: false; reason: 'unsupported-cipher' | 'too-long' | 'empty'; detail: string };
 
 /**
  * --data-ciphers A:B:C as mutate_ncp_cipher_list: names normalised, `?name` optional (dropped
@@ -118,7 +134,10 @@ export function peerNcpList(peerInfo: string | null): string[] {
   if (ivCiphers !== null) {
     // OpenVPN compares the client's tokens verbatim; 2.6 clients send them normalised, so
     // normalising here only forgives odd spellings.
-    return ivCiphers.split(':').filter((t) => t !== '').map((t) => normalizeCipherName(t) ?? t);
+    return ivCiphers
+      .split(':')
+      .filter((t) => t !== '')
+      .map((t) => normalizeCipherName(t) ?? t);
   }
   return peerNcpVersion(peerInfo) >= 2 ? [...IV_NCP_2_CIPHERS] : [];
 }
@@ -158,7 +177,7 @@ export type NcpServerResult =
 export function selectServerCipher(input: NcpServerInput): NcpServerResult {
   const peerList = peerNcpList(input.peerInfo);
   const hasIvCiphers = input.peerInfo !== null && peerInfoVar(input.peerInfo, 'IV_CIPHERS') !== null;
-  const occ = input.occCipher ? normalizeCipherName(input.occCipher) ?? input.occCipher : null;
+  const occ = input.occCipher ? (normalizeCipherName(input.occCipher) ?? input.occCipher) : null;
   const remote = hasIvCiphers ? null : occ;
   const push = peerSupportsNcp(input.peerInfo);
   for (const cipher of input.dataCiphers) {
@@ -166,16 +185,31 @@ export function selectServerCipher(input: NcpServerInput): NcpServerResult {
     if (remote !== null && cipher === remote) return { ok: true, cipher, push, via: 'occ' };
   }
   if (peerList.length > 0) {
-    return { ok: false, reason: 'no-shared-cipher', clientReason: NCP_FAILED_CLIENT_REASON, detail: `server data-ciphers '${input.dataCiphers.join(':')}', client supports '${peerList.join(':')}'` };
+    return {
+      ok: false,
+      reason: 'no-shared-cipher',
+      clientReason: NCP_FAILED_CLIENT_REASON,
+      detail: `server data-ciphers '${input.dataCiphers.join(':')}', client supports '${peerList.join(':')}'`,
+    };
   }
   if (occ !== null) {
-    return { ok: false, reason: 'no-shared-cipher', clientReason: NCP_FAILED_CLIENT_REASON, detail: `server data-ciphers '${input.dataCiphers.join(':')}', client uses '${occ}'` };
+    return {
+      ok: false,
+      reason: 'no-shared-cipher',
+      clientReason: NCP_FAILED_CLIENT_REASON,
+      detail: `server data-ciphers '${input.dataCiphers.join(':')}', client uses '${occ}'`,
+    };
   }
   if (input.fallback) {
     const fallback = normalizeCipherName(input.fallback) ?? input.fallback;
     return { ok: true, cipher: fallback, push, via: 'fallback' };
   }
-  return { ok: false, reason: 'no-cipher-info', clientReason: NCP_FAILED_CLIENT_REASON, detail: 'no NCP or OCC cipher data received from the client; set data-ciphers-fallback to allow it' };
+  return {
+    ok: false,
+    reason: 'no-cipher-info',
+    clientReason: NCP_FAILED_CLIENT_REASON,
+    detail: 'no NCP or OCC cipher data received from the client; set data-ciphers-fallback to allow it',
+  };
 }
 
 export interface NcpClientInput {
@@ -201,15 +235,27 @@ export function checkClientCipher(input: NcpClientInput): NcpClientResult {
   if (input.pushedCipher) {
     const pushed = normalizeCipherName(input.pushedCipher);
     if (pushed !== null && input.dataCiphers.includes(pushed)) return { ok: true, cipher: pushed, via: 'push' };
-    return { ok: false, reason: 'pushed-cipher-not-allowed', detail: `server pushed cipher '${input.pushedCipher}', not in data-ciphers '${input.dataCiphers.join(':')}'` };
+    return {
+      ok: false,
+      reason: 'pushed-cipher-not-allowed',
+      detail: `server pushed cipher '${input.pushedCipher}', not in data-ciphers '${input.dataCiphers.join(':')}'`,
+    };
   }
   if (input.occCipher) {
     const occ = normalizeCipherName(input.occCipher);
     if (occ !== null && input.dataCiphers.includes(occ)) return { ok: true, cipher: occ, via: 'occ' };
-    return { ok: false, reason: 'server-cipher-not-allowed', detail: `add the server's cipher ('${input.occCipher}') to data-ciphers (currently '${input.dataCiphers.join(':')}') to connect to this server` };
+    return {
+      ok: false,
+      reason: 'server-cipher-not-allowed',
+      detail: `add the server's cipher ('${input.occCipher}') to data-ciphers (currently '${input.dataCiphers.join(':')}') to connect to this server`,
+    };
   }
   if (input.fallback) return { ok: true, cipher: normalizeCipherName(input.fallback) ?? input.fallback, via: 'fallback' };
-  return { ok: false, reason: 'no-cipher', detail: 'failed to negotiate a cipher with the server; configure data-ciphers-fallback to connect to this server' };
+  return {
+    ok: false,
+    reason: 'no-cipher',
+    detail: 'failed to negotiate a cipher with the server; configure data-ciphers-fallback to connect to this server',
+  };
 }
 
 /** The `cipher X` value of an OCC options string ('V4,dev-type tun,...,cipher AES-256-GCM,...'), or null. */

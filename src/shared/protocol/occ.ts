@@ -7,7 +7,22 @@ import { isPingMessage } from './ping';
 
 export const OCC_STRING_SIZE = 16;
 export const OCC_MAGIC: Readonly<Uint8Array> = Uint8Array.of(
-  0x28, 0x7f, 0x34, 0x6b, 0xd4, 0xef, 0x7a, 0x81, 0x2d, 0x56, 0xb8, 0xd3, 0xaf, 0xc5, 0x45, 0x9c,
+  0x28,
+  0x7f,
+  0x34,
+  0x6b,
+  0xd4,
+  0xef,
+  0x7a,
+  0x81,
+  0x2d,
+  0x56,
+  0xb8,
+  0xd3,
+  0xaf,
+  0xc5,
+  0x45,
+  0x9c,
 );
 
 export const OCC_REQUEST = 0;
@@ -29,7 +44,8 @@ export type OccMessage =
   | { op: 'mtu-reply'; maxRecv: number; maxSend: number }
   | { op: 'exit' };
 
-export type OccParseResult = { ok: true; message: OccMessage } | { ok: false; reason: 'not-occ' | 'truncated' | 'unknown-opcode' | 'bad-options-string' };
+export type OccParseResult =
+  { ok: true; message: OccMessage } | { ok: false; reason: 'not-occ' | 'truncated' | 'unknown-opcode' | 'bad-options-string' };
 
 /** is_occ_msg: the plaintext starts with the OCC magic. */
 export function isOccMessage(memory: Uint8Array, offset: number, length: number): boolean {
@@ -68,7 +84,10 @@ export function parseOccMessage(memory: Uint8Array, offset: number, length: numb
         const c = memory[i]!;
         if (c < 0x20 || c > 0x7e) return { ok: false, reason: 'bad-options-string' };
       }
-      return { ok: true, message: { op: 'reply', options: Buffer.from(memory.buffer, memory.byteOffset + at, end - at).toString('latin1') } };
+      return {
+        ok: true,
+        message: { op: 'reply', options: Buffer.from(memory.buffer, memory.byteOffset + at, end - at).toString('latin1') },
+      };
     }
     case OCC_MTU_LOAD_REQUEST:
       if (rest < 2) return { ok: false, reason: 'truncated' };

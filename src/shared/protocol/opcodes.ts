@@ -67,11 +67,7 @@ export function isControlOpcode(op: number): op is ControlOpcode {
 
 /** Hard resets start a new session; they always use key_id 0 and message packet-id 0. */
 export function isHardReset(op: number): boolean {
-  return (
-    op === P_CONTROL_HARD_RESET_CLIENT_V2 ||
-    op === P_CONTROL_HARD_RESET_SERVER_V2 ||
-    op === P_CONTROL_HARD_RESET_CLIENT_V3
-  );
+  return op === P_CONTROL_HARD_RESET_CLIENT_V2 || op === P_CONTROL_HARD_RESET_SERVER_V2 || op === P_CONTROL_HARD_RESET_CLIENT_V3;
 }
 
 /** tls-crypt-v2 appends the wrapped client key (WKc) after the wrapped packet for these. */

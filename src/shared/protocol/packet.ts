@@ -65,14 +65,7 @@ export function ackSize(n: number): number {
 }
 
 export type ParseReject =
-  | 'truncated'
-  | 'bad-opcode'
-  | 'key-method-1'
-  | 'not-control'
-  | 'not-data'
-  | 'too-many-acks'
-  | 'bad-wkc-length'
-  | 'bad-tlv';
+  'truncated' | 'bad-opcode' | 'key-method-1' | 'not-control' | 'not-data' | 'too-many-acks' | 'bad-wkc-length' | 'bad-tlv';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: ParseReject };
 
@@ -84,9 +77,7 @@ function reject<T>(reason: ParseReject): ParseResult<T> {
 // First byte
 
 export type PacketKind =
-  | { kind: 'control'; opcode: ControlOpcode; keyId: number }
-  | { kind: 'data-v1'; keyId: number }
-  | { kind: 'data-v2'; keyId: number };
+  { kind: 'control'; opcode: ControlOpcode; keyId: number } | { kind: 'data-v1'; keyId: number } | { kind: 'data-v2'; keyId: number };
 
 /** Tells control from data by the first byte; rejects opcodes 2.6 does not accept. */
 export function classifyPacket(buf: Uint8Array): ParseResult<PacketKind> {
@@ -124,13 +115,7 @@ export function parseControlHeader(buf: Buffer): ParseResult<ControlHeader> {
 }
 
 /** Writes [op|kid][sid] at offset; returns the bytes written (9). */
-export function writeControlHeader(
-  out: Buffer,
-  offset: number,
-  opcode: ControlOpcode,
-  keyId: number,
-  sessionId: Uint8Array,
-): number {
+export function writeControlHeader(out: Buffer, offset: number, opcode: ControlOpcode, keyId: number, sessionId: Uint8Array): number {
   checkSid(sessionId, 'sessionId');
   out[offset] = firstByte(opcode, keyId);
   out.set(sessionId, offset + 1);
@@ -147,9 +132,7 @@ interface AckFields {
   remoteSessionId: Buffer | null;
 }
 
-export type ControlBody =
-  | ({ kind: 'ack' } & AckFields)
-  | ({ kind: 'message'; messageId: number; payload: Buffer } & AckFields);
+export type ControlBody = ({ kind: 'ack' } & AckFields) | ({ kind: 'message'; messageId: number; payload: Buffer } & AckFields);
 
 /**
  * Parses BODY (see top of file) for a control opcode. Bytes after the acks of a P_ACK_V1 are
@@ -222,8 +205,7 @@ export function buildControlBody(body: ControlBody): Buffer {
 
 export type ControlPacket =
   | ({ kind: 'ack'; opcode: typeof P_ACK_V1 } & ControlPacketCommon & AckFields)
-  | ({ kind: 'message'; opcode: ReliableOpcode; messageId: number; payload: Buffer } & ControlPacketCommon &
-      AckFields);
+  | ({ kind: 'message'; opcode: ReliableOpcode; messageId: number; payload: Buffer } & ControlPacketCommon & AckFields);
 
 interface ControlPacketCommon {
   keyId: number;
@@ -276,8 +258,7 @@ export function buildControlPacket(p: ControlPacket): Buffer {
 // Data channel headers (6.1): P_DATA_V1 = [op|kid]; P_DATA_V2 = [op|kid][peer-id 24 BE]
 
 export type DataHeader =
-  | { kind: 'data-v1'; keyId: number; headerLength: 1 }
-  | { kind: 'data-v2'; keyId: number; peerId: number; headerLength: 4 };
+  { kind: 'data-v1'; keyId: number; headerLength: 1 } | { kind: 'data-v2'; keyId: number; peerId: number; headerLength: 4 };
 
 export const DATA_V1_HEADER_SIZE = 1;
 export const DATA_V2_HEADER_SIZE = 4;

@@ -70,12 +70,7 @@ export interface PullFilter {
 export type PushBuildResult = { ok: true; messages: string[] } | { ok: false; reason: 'bad-option' | 'option-too-long'; detail: string };
 
 export type PushRejectReason =
-  | 'not-push-reply'
-  | 'option-too-long'
-  | 'bad-option'
-  | 'rejected-by-filter'
-  | 'too-many-options'
-  | 'bad-continuation';
+  'not-push-reply' | 'option-too-long' | 'bad-option' | 'rejected-by-filter' | 'too-many-options' | 'bad-continuation';
 
 export type PushParseResult = { ok: true; options: PushOptions } | { ok: false; reason: PushRejectReason; detail: string };
 
@@ -125,10 +120,18 @@ export function buildPushReply(options: PushOptions): PushBuildResult {
   const lines = optionLines(options);
   for (const line of lines) {
     if (line.length === 0 || line.includes(',') || !/^[\x20-\x7e]+$/.test(line)) {
-      return { ok: false, reason: 'bad-option', detail: `push option ${JSON.stringify(line)} is empty, has a comma or a non-printable character` };
+      return {
+        ok: false,
+        reason: 'bad-option',
+        detail: `push option ${JSON.stringify(line)} is empty, has a comma or a non-printable character`,
+      };
     }
     if (line.length > MAX_PUSH_OPTION_LENGTH || PUSH_REPLY.length + line.length >= PUSH_SAFE_CAP) {
-      return { ok: false, reason: 'option-too-long', detail: `push option of ${line.length} characters is too long: ${line.slice(0, 40)}...` };
+      return {
+        ok: false,
+        reason: 'option-too-long',
+        detail: `push option of ${line.length} characters is too long: ${line.slice(0, 40)}...`,
+      };
     }
   }
   const messages: string[] = [];
@@ -346,7 +349,8 @@ export function parsePushReply(messages: string | readonly string[], filters: re
     const step = collector.add(list[i]!);
     if (!step.ok) return step;
     if (step.complete) {
-      if (i !== list.length - 1) return { ok: false, reason: 'bad-continuation', detail: `reply complete after part ${i + 1} of ${list.length}` };
+      if (i !== list.length - 1)
+        return { ok: false, reason: 'bad-continuation', detail: `reply complete after part ${i + 1} of ${list.length}` };
       return { ok: true, options: step.options };
     }
   }
@@ -363,7 +367,10 @@ const IV_PROTO_DYN_TLS_CRYPT = 1 << 9;
  * multi_client_set_protocol_options + prepare_push_reply choose them. Only features we
  * implement are offered: `local.tlsEkm` (we derive keys by TLS-EKM) and `local.dynTlsCrypt`.
  */
-export function pushedProtocolOptions(ivProto: number, local: { tlsEkm: boolean; dynTlsCrypt: boolean }): Pick<PushOptions, 'keyDerivation' | 'protocolFlags'> {
+export function pushedProtocolOptions(
+  ivProto: number,
+  local: { tlsEkm: boolean; dynTlsCrypt: boolean },
+): Pick<PushOptions, 'keyDerivation' | 'protocolFlags'> {
   const ekm = local.tlsEkm && (ivProto & IV_PROTO_TLS_KEY_EXPORT) !== 0;
   const ccExit = (ivProto & IV_PROTO_CC_EXIT_NOTIFY) !== 0;
   const dyn = local.dynTlsCrypt && (ivProto & IV_PROTO_DYN_TLS_CRYPT) !== 0;

@@ -116,7 +116,7 @@ export class ReliableSend {
   /** Peer acknowledged these ids (reliable_send_purge). Unknown ids are fine. */
   onAcks(ids: readonly number[]): void {
     for (const id of ids) {
-      for (let i = 0; i < this.entries.length; ) {
+      for (let i = 0; i < this.entries.length;) {
         const e = this.entries[i]!;
         if (e.packetId === id) {
           this.entries.splice(i, 1);

@@ -47,19 +47,13 @@ export interface DirectionalKeys {
  * Selects the cipher/hmac key slices as OpenVPN does: only the first `cipherKeyLen` bytes of
  * a 64-byte cipher half and the first `hmacKeyLen` (the digest size) of an hmac half are used.
  */
-export function selectKeys(
-  key2: Buffer,
-  direction: KeyDirection,
-  cipherKeyLen: number,
-  hmacKeyLen: number,
-): DirectionalKeys {
+export function selectKeys(key2: Buffer, direction: KeyDirection, cipherKeyLen: number, hmacKeyLen: number): DirectionalKeys {
   if (key2.length !== KEY2_SIZE) throw new Error(`key2 must be ${KEY2_SIZE} bytes, got ${key2.length}`);
   if (cipherKeyLen < 0 || cipherKeyLen > MAX_CIPHER_KEY_LENGTH) throw new Error(`cipher key length ${cipherKeyLen} out of range`);
   if (hmacKeyLen < 0 || hmacKeyLen > MAX_HMAC_KEY_LENGTH) throw new Error(`hmac key length ${hmacKeyLen} out of range`);
   const out = direction === 'inverse' ? 1 : 0;
   const inn = direction === 'normal' ? 1 : 0;
-  const slice = (k: number, off: number, len: number): Buffer =>
-    key2.subarray(k * KEY_SIZE + off, k * KEY_SIZE + off + len);
+  const slice = (k: number, off: number, len: number): Buffer => key2.subarray(k * KEY_SIZE + off, k * KEY_SIZE + off + len);
   return {
     encryptCipher: slice(out, 0, cipherKeyLen),
     encryptHmac: slice(out, MAX_CIPHER_KEY_LENGTH, hmacKeyLen),

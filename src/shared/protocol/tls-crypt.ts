@@ -13,13 +13,7 @@
 
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { constantTimeEqual, secureAlloc, secureCopy, secureRandom, wipe } from './key-memory';
-import {
-  KEY2_SIZE,
-  KEY_SIZE,
-  TLS_CRYPT_V2_MAX_WKC_LEN,
-  type TlsCryptV2ClientKey,
-  selectKeys,
-} from './static-key';
+import { KEY2_SIZE, KEY_SIZE, TLS_CRYPT_V2_MAX_WKC_LEN, type TlsCryptV2ClientKey, selectKeys } from './static-key';
 import { carriesWrappedClientKey, opcodeOf } from './opcodes';
 import type { ReplayCheck, ReplayIdSource, TlsUnwrapResult } from './tls-auth';
 import type { KeyingMaterialExporter } from './key-derivation';
@@ -59,13 +53,7 @@ export function tlsCryptKeys(key2: Buffer, role: 'server' | 'client'): TlsCryptK
  * `wkc` (tls-crypt-v2 client) is appended for HARD_RESET_CLIENT_V3 and CONTROL_WKC_V1 only.
  * Returns null only when the replay counter is exhausted.
  */
-export function tlsCryptWrap(
-  keys: TlsCryptKeys,
-  send: ReplayIdSource,
-  plain: Buffer,
-  now: number,
-  wkc?: Buffer,
-): Buffer | null {
+export function tlsCryptWrap(keys: TlsCryptKeys, send: ReplayIdSource, plain: Buffer, now: number, wkc?: Buffer): Buffer | null {
   if (plain.length < TLS_CRYPT_OFF_PID) throw new RangeError('tls-crypt wrap: packet shorter than opcode + session id');
   const pid = send.next(now);
   if (pid === null) return null;
@@ -196,7 +184,10 @@ export function tlsCryptV2UnwrapClientKey(serverKey: Buffer, wkc: Buffer): TlsCr
   part.copy(plain, 0);
   part.fill(0);
   try {
-    const check = createHmac('sha256', ka).update(wkc.subarray(wkc.length - 2)).update(plain).digest();
+    const check = createHmac('sha256', ka)
+      .update(wkc.subarray(wkc.length - 2))
+      .update(plain)
+      .digest();
     if (!constantTimeEqual(check, tag)) return { ok: false, reason: 'bad-tag' };
     if (plain.length < KEY2_SIZE) return { ok: false, reason: 'too-short' };
     return { ok: true, key2: secureCopy(plain.subarray(0, KEY2_SIZE)), metadata: Buffer.from(plain.subarray(KEY2_SIZE)) };

@@ -38,14 +38,7 @@ import { KeyState, nextKeyId } from './key-state';
 import { verifyPeer } from './peer-verify';
 import { preparedTls, type PreparedTls } from './prepared-tls';
 import { TlsChannel } from './tls-channel';
-import type {
-  ControlSessionConfig,
-  DropReason,
-  KeyDerivationMethod,
-  SessionErrorReason,
-  SessionEvent,
-  SessionHost,
-} from './types';
+import type { ControlSessionConfig, DropReason, KeyDerivationMethod, SessionErrorReason, SessionEvent, SessionHost } from './types';
 
 const DEFAULT_HAND_WINDOW_MS = 60_000;
 const DEFAULT_TLS_TIMEOUT_MS = 2_000;
@@ -140,7 +133,14 @@ export class ControlSession {
     if (this.role === 'client' && op === P_CONTROL_WKC_V1) return this.drop('wrong-direction', 'P_CONTROL_WKC_V1 at a client');
     const u = this.wrap.unwrap(wire, now);
     if (!u.ok) {
-      const r: DropReason = u.reason === 'replay' ? 'replay' : u.reason === 'bad-wkc' || u.reason === 'no-client-key' ? 'bad-wkc' : u.reason === 'truncated' ? 'parse' : 'bad-hmac';
+      const r: DropReason =
+        u.reason === 'replay'
+          ? 'replay'
+          : u.reason === 'bad-wkc' || u.reason === 'no-client-key'
+            ? 'bad-wkc'
+            : u.reason === 'truncated'
+              ? 'parse'
+              : 'bad-hmac';
       return this.drop(r, u.reason);
     }
     const b = parseControlBody(op, u.packet.subarray(CONTROL_HEADER_SIZE));
@@ -152,7 +152,7 @@ export class ControlSession {
       return this.drop('wrong-session', 'ACK for another session id of ours');
     }
 
-    let ks: KeyState | null = null;
+    let ks: KeyState | null;
     if (isHardReset(op)) {
       if (keyId !== 0) return this.drop('bad-hard-reset', 'hard reset with key_id != 0');
       if (body.kind !== 'message' || body.messageId !== 0) return this.drop('bad-hard-reset', 'hard reset with message id != 0');
@@ -204,7 +204,12 @@ export class ControlSession {
     const p = this.primary;
     if (p !== null && p.state !== 'keys' && now >= p.handDeadline) {
       const fallback = this.lameDuck;
-      this.failKey(p, 'handshake-timeout', `TLS key negotiation failed to occur within ${Math.round(this.handWindowMs / 1000)} seconds`, fallback === null);
+      this.failKey(
+        p,
+        'handshake-timeout',
+        `TLS key negotiation failed to occur within ${Math.round(this.handWindowMs / 1000)} seconds`,
+        fallback === null,
+      );
       if (fallback !== null && !this.closed) {
         // OpenVPN keeps using the lame duck when a renegotiation fails.
         this.primary = fallback;
@@ -247,7 +252,8 @@ export class ControlSession {
     if (this.closed) return;
     const p = this.primary;
     if (p === null) return;
-    const target = p.state === 'active' || p.state === 'keys' ? p : this.lameDuck !== null && this.lameDuck.state === 'keys' ? this.lameDuck : p;
+    const target =
+      p.state === 'active' || p.state === 'keys' ? p : this.lameDuck !== null && this.lameDuck.state === 'keys' ? this.lameDuck : p;
     if (target.state === 'active' || target.state === 'keys') this.writeMessage(target, text);
     else target.pendingMessages.push(text);
   }
@@ -539,7 +545,14 @@ export class ControlSession {
       }
       if (ks.recv.hasPendingAcks() && this.peerSid !== null) {
         const acks = ks.recv.takeAcks(RELIABLE_ACK_SIZE);
-        const p = buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: ks.keyId, sessionId: this.sessionId, acks, remoteSessionId: this.peerSid });
+        const p = buildControlPacket({
+          kind: 'ack',
+          opcode: P_ACK_V1,
+          keyId: ks.keyId,
+          sessionId: this.sessionId,
+          acks,
+          remoteSessionId: this.peerSid,
+        });
         if (!this.transmit(p, now)) return;
       }
     }
@@ -564,7 +577,13 @@ export class ControlSession {
     const wire = this.wrap.wrap(plain, now);
     if (wire === null) {
       const p = this.primary;
-      this.emit({ type: 'error', reason: 'replay-exhausted', fatal: true, keyId: p?.keyId ?? 0, detail: 'control channel replay counter exhausted' });
+      this.emit({
+        type: 'error',
+        reason: 'replay-exhausted',
+        fatal: true,
+        keyId: p?.keyId ?? 0,
+        detail: 'control channel replay counter exhausted',
+      });
       this.close();
       return false;
     }
@@ -592,4 +611,3 @@ function randomSessionId(): Buffer {
     if (isSessionIdDefined(b)) return b;
   }
 }
-

@@ -124,7 +124,9 @@ export class ControlWrap {
 }
 
 function mapResult(
-  r: { readonly ok: true; readonly packet: Buffer; readonly packetId: number } | { readonly ok: false; readonly reason: 'truncated' | 'bad-hmac' | 'replay' },
+  r:
+    | { readonly ok: true; readonly packet: Buffer; readonly packetId: number }
+    | { readonly ok: false; readonly reason: 'truncated' | 'bad-hmac' | 'replay' },
 ): UnwrapResult {
   return r.ok ? { ok: true, packet: r.packet, replayId: r.packetId } : r;
 }

@@ -12,12 +12,18 @@ const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 /** OpenSSL's long and short names of the usual extended key usages, lower-cased, to OIDs. */
 const EKU_NAMES = new Map<string, string>([
-  ['tls web server authentication', EKU_SERVER_AUTH], ['serverauth', EKU_SERVER_AUTH],
-  ['tls web client authentication', EKU_CLIENT_AUTH], ['clientauth', EKU_CLIENT_AUTH],
-  ['code signing', '1.3.6.1.5.5.7.3.3'], ['codesigning', '1.3.6.1.5.5.7.3.3'],
-  ['e-mail protection', '1.3.6.1.5.5.7.3.4'], ['emailprotection', '1.3.6.1.5.5.7.3.4'],
-  ['time stamping', '1.3.6.1.5.5.7.3.8'], ['timestamping', '1.3.6.1.5.5.7.3.8'],
-  ['ocsp signing', '1.3.6.1.5.5.7.3.9'], ['ocspsigning', '1.3.6.1.5.5.7.3.9'],
+  ['tls web server authentication', EKU_SERVER_AUTH],
+  ['serverauth', EKU_SERVER_AUTH],
+  ['tls web client authentication', EKU_CLIENT_AUTH],
+  ['clientauth', EKU_CLIENT_AUTH],
+  ['code signing', '1.3.6.1.5.5.7.3.3'],
+  ['codesigning', '1.3.6.1.5.5.7.3.3'],
+  ['e-mail protection', '1.3.6.1.5.5.7.3.4'],
+  ['emailprotection', '1.3.6.1.5.5.7.3.4'],
+  ['time stamping', '1.3.6.1.5.5.7.3.8'],
+  ['timestamping', '1.3.6.1.5.5.7.3.8'],
+  ['ocsp signing', '1.3.6.1.5.5.7.3.9'],
+  ['ocspsigning', '1.3.6.1.5.5.7.3.9'],
 ]);
 
 export interface VerifyX509Name {
@@ -89,12 +95,16 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     const want = cfg.remoteCertTls === 'server' ? EKU_SERVER_AUTH : EKU_CLIENT_AUTH;
     const eku = cert.keyUsage ?? [];
     if (!eku.includes(want)) {
-      return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertTls === 'server' ? 'TLS Web Server Authentication' : 'TLS Web Client Authentication'} (remote-cert-tls ${cfg.remoteCertTls})` };
+      return {
+        ok: false,
+        reason: `certificate has no EKU ${cfg.remoteCertTls === 'server' ? 'TLS Web Server Authentication' : 'TLS Web Client Authentication'} (remote-cert-tls ${cfg.remoteCertTls})`,
+      };
     }
   }
   if (cfg.remoteCertEku !== undefined) {
     const want = EKU_NAMES.get(cfg.remoteCertEku.toLowerCase()) ?? cfg.remoteCertEku;
-    if (!(cert.keyUsage ?? []).includes(want)) return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
+    if (!(cert.keyUsage ?? []).includes(want))
+      return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
   }
   const cn = subjectCommonName(cert.subject);
   const xn = cfg.verifyX509Name;

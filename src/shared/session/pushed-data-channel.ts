@@ -74,9 +74,17 @@ export interface ReplaySettings {
 export type ClientKeyResult = { readonly ok: true; readonly key: DataChannelKey } | { readonly ok: false; readonly detail: string };
 
 /** The client's DataChannelKey for key_id `keyId` from a session key block, which is wiped either way. */
-export function clientDataChannelKey(block: Buffer, keyId: number, channel: PushedDataChannel, replay: ReplaySettings = {}): ClientKeyResult {
+export function clientDataChannelKey(
+  block: Buffer,
+  keyId: number,
+  channel: PushedDataChannel,
+  replay: ReplaySettings = {},
+): ClientKeyResult {
   try {
-    return { ok: true, key: DataChannelKey.fromKeyBlock(block, 'client', channel.cipher, keyId, { peerId: channel.peerId, auth: channel.auth, ...replay }) };
+    return {
+      ok: true,
+      key: DataChannelKey.fromKeyBlock(block, 'client', channel.cipher, keyId, { peerId: channel.peerId, auth: channel.auth, ...replay }),
+    };
   } catch (error) {
     return { ok: false, detail: (error as Error).message };
   } finally {

@@ -99,9 +99,10 @@ export class TlsChannel {
   write(data: Buffer, written?: () => void): void {
     if (this.destroyed) return;
     if (written === undefined) this.socket.write(data);
-    else this.socket.write(data, () => {
-      if (!this.destroyed) written();
-    });
+    else
+      this.socket.write(data, () => {
+        if (!this.destroyed) written();
+      });
   }
 
   destroy(): void {

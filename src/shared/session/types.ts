@@ -100,12 +100,7 @@ export interface ControlSessionConfig {
 }
 
 export type SessionErrorReason =
-  | 'tls-error'
-  | 'cert-rejected'
-  | 'handshake-timeout'
-  | 'bad-key-method-2'
-  | 'replay-exhausted'
-  | 'key-state-error';
+  'tls-error' | 'cert-rejected' | 'handshake-timeout' | 'bad-key-method-2' | 'replay-exhausted' | 'key-state-error';
 
 export type DropReason =
   | 'parse'
@@ -121,7 +116,14 @@ export type DropReason =
 
 export type SessionEvent =
   /** Peer certificate accepted (chain, CRL, EKU, verify-x509-name). */
-  | { readonly type: 'tls-verified'; readonly keyId: number; readonly commonName: string; readonly subject: string; readonly protocol: string; readonly cipher: string }
+  | {
+      readonly type: 'tls-verified';
+      readonly keyId: number;
+      readonly commonName: string;
+      readonly subject: string;
+      readonly protocol: string;
+      readonly cipher: string;
+    }
   /** Peer's key method 2 message. Server: decide on auth; send AUTH_FAILED via sendControlMessage if refused. */
   | {
       readonly type: 'key-method-2';
@@ -151,7 +153,13 @@ export type SessionEvent =
   /** The old key reached the end of the transition window (or a newer one replaced it). */
   | { readonly type: 'key-retired'; readonly keyId: number }
   /** fatal: the session is unusable (the host closes it; for renegotiations the old key stays). */
-  | { readonly type: 'error'; readonly reason: SessionErrorReason; readonly fatal: boolean; readonly keyId: number; readonly detail: string }
+  | {
+      readonly type: 'error';
+      readonly reason: SessionErrorReason;
+      readonly fatal: boolean;
+      readonly keyId: number;
+      readonly detail: string;
+    }
   /** A packet was ignored (counted by the host, not fatal). */
   | { readonly type: 'drop'; readonly reason: DropReason; readonly detail: string }
   | { readonly type: 'closed' };

@@ -286,7 +286,12 @@ export class SimulatedClient {
 
   private applyPush(o: PushOptions, s: ControlSession): void {
     const p = this.profile;
-    const negotiated = negotiatePushedDataChannel(o, { dataCiphers: p.dataCiphers, occCipher: null, fallback: p.dataCiphersFallback, auth: p.auth });
+    const negotiated = negotiatePushedDataChannel(o, {
+      dataCiphers: p.dataCiphers,
+      occCipher: null,
+      fallback: p.dataCiphersFallback,
+      auth: p.auth,
+    });
     if (!negotiated.ok) {
       this.fail('ncp-failed', negotiated.detail);
       return;
@@ -373,7 +378,17 @@ export class SimulatedClient {
     if (payload === PAYLOAD_PING) tx.lengths[0] = writePingMessage(tx.memory, at);
     else if (payload === PAYLOAD_EXIT) tx.lengths[0] = writeOccMessage(tx.memory, at, OCC_EXIT_MESSAGE);
     // The send time is read here, not at the start of the poll round, so RTTs leave the round out.
-    else tx.lengths[0] = writeEchoRequest(tx.memory, at, this.traffic.size, this.localAddress, this.targetAddress, this.index, seq, performance.now());
+    else
+      tx.lengths[0] = writeEchoRequest(
+        tx.memory,
+        at,
+        this.traffic.size,
+        this.localAddress,
+        this.targetAddress,
+        this.index,
+        seq,
+        performance.now(),
+      );
     if (key.encrypt(tx, 1) !== 1) return false;
     // dgram may send after this returns; the shared slot is reused, so hand it a copy.
     socket.send(Buffer.from(tx.packet(0)), this.profile.port, this.profile.address, sent);

@@ -23,7 +23,16 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
   const rtt = new LatencyHistogram();
   const failures: Record<string, number> = {};
   const failureDetails: Record<string, string> = {};
-  const totals = { connected: 0, failed: 0, disconnected: 0, echoSent: 0, echoReceived: 0, bytesSent: 0, bytesReceived: 0, decryptErrors: 0 };
+  const totals = {
+    connected: 0,
+    failed: 0,
+    disconnected: 0,
+    echoSent: 0,
+    echoReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    decryptErrors: 0,
+  };
   let lastConnectedAt: number | null = null;
   let firstEchoAt = 0;
   let lastEchoAt = 0;
@@ -60,7 +69,9 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     },
   };
 
-  const clients = task.clientIndexes.map((index) => new SimulatedClient(index, profile, task.traffic, task.handshakeTimeoutMs, buffers, stats));
+  const clients = task.clientIndexes.map(
+    (index) => new SimulatedClient(index, profile, task.traffic, task.handshakeTimeoutMs, buffers, stats),
+  );
   // Date.now() is the clock all workers share; performance.now() is per thread but monotonic.
   const perfOf = (epochMs: number): number => performance.now() + (epochMs - Date.now());
   const startAt = perfOf(task.startAt);

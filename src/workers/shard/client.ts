@@ -235,7 +235,12 @@ export class ShardClient {
   /** The main thread assigned addresses: negotiate the cipher, prepare the push, go live. */
   accept(assignment: ClientAssignment, globalPush: readonly string[]): void {
     if (this.state !== 'authorizing') return;
-    const plan = planPush(this.host.config, { peerId: this.peerId, peerInfo: this.peerInfo, occOptions: this.occOptions }, assignment, globalPush);
+    const plan = planPush(
+      this.host.config,
+      { peerId: this.peerId, peerInfo: this.peerInfo, occOptions: this.occOptions },
+      assignment,
+      globalPush,
+    );
     if (!plan.ok) {
       this.host.log(1, `${this.describe()} ${plan.detail}`);
       this.reject(plan.reason);
@@ -315,7 +320,9 @@ export class ShardClient {
     if (!this.connected) {
       if (now > (this.authPendingUntil ?? this.created + this.host.config.handWindowS * 1000)) {
         this.host.counters[COUNTER.handshakeFailTimeout]++;
-        this.close(this.authPendingUntil === null ? 'TLS key negotiation did not finish within hand-window' : 'pending authentication timed out');
+        this.close(
+          this.authPendingUntil === null ? 'TLS key negotiation did not finish within hand-window' : 'pending authentication timed out',
+        );
       }
       return;
     }
@@ -335,7 +342,11 @@ export class ShardClient {
         break;
     }
     const key = this.keys.send;
-    if (key !== null && key.renegotiationDue(this.host.config.renegBytes, this.host.config.renegPkts) && this.session.activeKeyId === key.keyId) {
+    if (
+      key !== null &&
+      key.renegotiationDue(this.host.config.renegBytes, this.host.config.renegPkts) &&
+      this.session.activeKeyId === key.keyId
+    ) {
       this.session.renegotiate();
     }
   }
@@ -354,7 +365,10 @@ export class ShardClient {
 
   describe(): string {
     const cn = this.commonName ?? 'UNDEF';
-    const addr = this.realAddress.family === 6 ? `[${this.realAddress.address}]:${this.realAddress.port}` : `${this.realAddress.address}:${this.realAddress.port}`;
+    const addr =
+      this.realAddress.family === 6
+        ? `[${this.realAddress.address}]:${this.realAddress.port}`
+        : `${this.realAddress.address}:${this.realAddress.port}`;
     return `${cn}/${addr}`;
   }
 }

@@ -26,7 +26,11 @@ export class ControlIn {
     private readonly out: LinkOut,
   ) {
     const config = host.config;
-    this.responder = new StatelessResponder({ wrap: config.wrap, cookieKey: Buffer.from(config.cookieKey), handWindowS: config.handWindowS });
+    this.responder = new StatelessResponder({
+      wrap: config.wrap,
+      cookieKey: Buffer.from(config.cookieKey),
+      handWindowS: config.handWindowS,
+    });
   }
 
   /** The control datagram memory[at, at + length) with opcode `op`, from entry `index` of `from`. */
@@ -95,6 +99,7 @@ export class ControlIn {
       this.dropLogSecond = second;
       this.dropLogCount = 0;
     }
-    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND) this.host.log(3, `TLS Error: control packet from ${address}:${port} dropped: ${reason}`, 'control-drop');
+    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND)
+      this.host.log(3, `TLS Error: control packet from ${address}:${port} dropped: ${reason}`, 'control-drop');
   }
 }

@@ -95,7 +95,13 @@ export class Shard implements ShardClientHost {
   }
 
   log(level: number, message: string, category?: string): void {
-    if (level <= this.config.verb) this.toMain({ type: 'log', level, message: `shard ${this.config.shard}: ${message}`, ...(category !== undefined ? { category } : {}) });
+    if (level <= this.config.verb)
+      this.toMain({
+        type: 'log',
+        level,
+        message: `shard ${this.config.shard}: ${message}`,
+        ...(category !== undefined ? { category } : {}),
+      });
   }
 
   sendWire(client: ShardClient, wire: Buffer): void {

@@ -37,7 +37,7 @@ export class SourceCheck {
     if (version === 4 && length >= 20) {
       const src = ((packet[offset + 12] << 24) | (packet[offset + 13] << 16) | (packet[offset + 14] << 8) | packet[offset + 15]) >>> 0;
       if (src === this.virtual4) return true;
-      for (const route of this.iroutes4) if (((src & route.mask) >>> 0) === route.network) return true;
+      for (const route of this.iroutes4) if ((src & route.mask) >>> 0 === route.network) return true;
       return false;
     }
     if (version === 6 && length >= 40) {
