@@ -78,7 +78,10 @@ test('bad client config lines are named with file:line, and nothing starts', () 
   );
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /bad-file\.conf:4: ca: cannot read '\/nonexistent\/ca\.crt'/);
-  const cipher = runConfig(`client\ndev tun\nremote 10.150.0.1 1194\n${lab.clientTlsLines()}data-ciphers AES-256-CBC\n`, 'bad-cipher.conf');
+  const cipher = runConfig(
+    `client\ndev tun\nremote 10.150.0.1 1194\n${lab.clientTlsLines()}data-ciphers CAMELLIA-128-CBC\n`,
+    'bad-cipher.conf',
+  );
   assert.equal(cipher.status, 1);
-  assert.match(cipher.stderr, /data-ciphers/);
+  assert.match(cipher.stderr, /bad-cipher\.conf:8: data-ciphers: unsupported cipher in --data-ciphers: CAMELLIA-128-CBC/);
 });
