@@ -253,6 +253,40 @@ test(
   },
 );
 
+test(
+  'over TCP: 30 simulated clients (proto tcp-client) connect to a shardvpn TCP server over 2 shards and to a stock openvpn TCP server; echo through each',
+  { skip: !canLab, timeout: 90_000 },
+  async () => {
+    const serverConf = (port: number, net: string): string =>
+      `proto tcp-server\nport ${port}\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}dh none\ntopology subnet\nserver ${net} 255.255.255.0\nduplicate-cn\nverb 3\n`;
+    for (const ours of [true, false]) {
+      const port = ours ? 1453 : 1454;
+      const conf = serverConf(port, ours ? '10.161.0.0' : '10.162.0.0');
+      const server = ours
+        ? await lab.startShardvpn(`${conf}workers 2\n`, 'load-tcp-server.conf')
+        : lab.spawn(lab.server, 'openvpn', ['--config', lab.file('load-tcp-stock.conf', conf)], 'openvpn tcp server');
+      try {
+        if (!ours) await server.waitFor(/Initialization Sequence Completed/, 15_000);
+        const file = profile(`load-tcp-${port}.ovpn`, port);
+        writeFileSync(file, readFileSync(file, 'utf8').replace('proto udp\n', 'proto tcp-client\n'));
+        const { code, report, proc } = await runLoad(
+          ['--profile', file, '--clients', '30', '--rate', '0', '--threads', '2', '--duration', '6', '--pps', '5'],
+          60_000,
+        );
+        assert.equal(code, 0, proc.log().slice(-3000));
+        assert.equal(report.connected, 30, `${ours ? 'shardvpn' : 'openvpn'}: ${JSON.stringify(report.failureDetails)}`);
+        assert.equal(report.failed, 0);
+        const t = report.traffic;
+        assert.ok(t !== null && t.echoSent >= 30 * 5 * 3, `echo requests sent: ${t?.echoSent}`);
+        assert.ok(t.loss !== null && t.loss < 0.05, `loss ${t.loss} (${t.echoReceived}/${t.echoSent})`);
+        assert.equal(t.decryptErrors, 0);
+      } finally {
+        await server.stop('SIGTERM', 5000);
+      }
+    }
+  },
+);
+
 test('a missing profile is a clear error with exit status 1', () => {
   const r = runPlain(['--profile', '/nonexistent/client.ovpn', '--clients', '5']);
   assert.equal(r.status, 1);

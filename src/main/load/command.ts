@@ -1,4 +1,4 @@
-// `shardvpn load`: N simulated clients against an OpenVPN-protocol UDP server, spread over
+// `shardvpn load`: N simulated clients against an OpenVPN-protocol server (UDP or TCP), spread over
 // piscina worker threads (one task per thread = one slice of clients for the whole run). The
 // main thread reads the profile, hands out slices, prints progress and the final report.
 import { writeFileSync } from 'node:fs';

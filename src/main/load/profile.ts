@@ -68,8 +68,11 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
   if (host === undefined) return { ok: false, error: `--profile ${opts.profile}: no 'remote' line; add one or give --remote HOST` };
   const fields = connection ?? options;
   const proto = connection?.proto ?? options.proto;
-  if (proto.transport !== 'udp')
-    return { ok: false, error: `--profile ${opts.profile}: proto ${proto.transport}; the load generator speaks UDP only (proto udp)` };
+  if (proto.transport === 'tcp-server')
+    return {
+      ok: false,
+      error: `--profile ${opts.profile}: proto tcp-server is a server's; a client profile says proto tcp-client (or udp)`,
+    };
   const port = opts.port ?? connection?.remotePort ?? options.remotePort;
 
   try {
@@ -111,9 +114,17 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
       auth: authDigest(options),
       address: resolved.address,
       family: fam,
+      transport: proto.transport === 'udp' ? 'udp' : 'tcp',
       port,
       // No `cipher`: the simulated clients leave the choice to NCP (IV_CIPHERS).
-      occOptions: occOptionsString({ role: 'tls-client', transport: 'udp', tunMtu: fields.tunMtu, cipher: null, auth: null, keysize: 256 }),
+      occOptions: occOptionsString({
+        role: 'tls-client',
+        transport: proto.transport === 'udp' ? 'udp' : 'tcp-client',
+        tunMtu: fields.tunMtu,
+        cipher: null,
+        auth: null,
+        keysize: 256,
+      }),
       peerInfo: buildPeerInfo({
         version: '2.6.14',
         platform: 'linux',

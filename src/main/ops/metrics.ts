@@ -48,6 +48,7 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
   ['control', 'dropControl'],
   ['link_send', 'dropLinkSend'],
   ['packet_id_exhausted', 'dropPacketIdExhausted'],
+  ['tcp_slow_reader', 'dropTcpSlowReader'],
 ];
 
 type Read = (set: (labels: Record<string, string>, value: number) => void) => void;
@@ -189,6 +190,25 @@ export function createRegistry(source: MetricsSource): Registry {
       set({ shard: 'main', reason: 'tun_write' }, pump.tunWriteDrops);
       set({ shard: 'main', reason: 'ring_full' }, pump.ringFull);
     },
+  );
+  gauge(registry, 'shardvpn_tcp_connections', 'Open TCP connections (proto tcp-server), per shard.', ['shard'], perShard('tcpConnections'));
+  totalCounter(
+    registry,
+    'shardvpn_tcp_connections_accepted_total',
+    'TCP connections accepted (proto tcp-server).',
+    ['shard'],
+    perShard('tcpAccepted'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_tcp_connections_closed_total',
+    'TCP connections the server closed: a bad frame length, or no session within hand-window.',
+    ['shard', 'reason'],
+    (set) =>
+      source.shards().forEach((shard, index) => {
+        set({ shard: String(index), reason: 'bad_length' }, shard.counters[COUNTER.dropTcpFraming]);
+        set({ shard: String(index), reason: 'idle' }, shard.counters[COUNTER.dropTcpIdle]);
+      }),
   );
   totalCounter(registry, 'shardvpn_client_to_client_packets_total', 'Packets passed between clients without the TUN device.', [], (set) =>
     set({}, source.pump().clientToClient),

@@ -23,6 +23,8 @@ export interface LoadProfile {
   /** Resolved server address and port. */
   readonly address: string;
   readonly family: 4 | 6;
+  /** The profile's proto: UDP datagrams, or OpenVPN's framing over one TCP connection per client. */
+  readonly transport: 'udp' | 'tcp';
   readonly port: number;
   /** OCC options string sent in key method 2. */
   readonly occOptions: string;

@@ -2,7 +2,6 @@
 // duties a real client does around the session (PUSH_REQUEST, NCP check, key-derivation,
 // a DataChannelKey per 'keys'), keepalive pings, optional ICMP echo traffic and the closing
 // explicit-exit-notify. No TUN device: in-tunnel packets are built and read here.
-import * as dgram from 'node:dgram';
 
 import { parseControlMessage } from '../../shared/protocol/control-message';
 import { DataChannelKey, DecryptResults } from '../../shared/protocol/data-channel';
@@ -11,6 +10,7 @@ import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../../shared/protocol/opco
 import { writePingMessage } from '../../shared/protocol/ping';
 import { PushReplyCollector, type PushOptions } from '../../shared/protocol/push-options';
 import { ControlSession } from '../../shared/session/control-session';
+import { openLoadLink, type LoadLink } from './load-link';
 import { clientDataChannelKey, negotiatePushedDataChannel, type PushedDataChannel } from '../../shared/session/pushed-data-channel';
 import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../../shared/session/types';
 import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
@@ -65,7 +65,7 @@ export class SimulatedClient {
   private wireReceived = 0;
   private lastDrop = '';
   private session: ControlSession | null = null;
-  private socket: dgram.Socket | null = null;
+  private socket: LoadLink | null = null;
   private socketClosed: Promise<void> = Promise.resolve();
   private readonly keys = new Map<number, DataChannelKey>();
   private sendKeyId = -1;
@@ -118,11 +118,9 @@ export class SimulatedClient {
     this.state = 'handshake';
     this.startedAt = now;
     const p = this.profile;
-    const socket = dgram.createSocket(p.family === 6 ? 'udp6' : 'udp4');
+    const socket = openLoadLink(p, { receive: (m) => this.receive(m), failed: (reason, detail) => this.fail(reason, detail) });
     this.socket = socket;
-    this.socketClosed = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('message', (m) => this.receive(m));
-    socket.on('error', (error) => this.fail('socket-error', error.message));
+    this.socketClosed = socket.closed;
     const cfg: ControlSessionConfig = {
       role: 'client',
       tls: p.tls,
@@ -132,6 +130,7 @@ export class SimulatedClient {
       keyMethod2: { options: p.occOptions, peerInfo: p.peerInfo, username: p.username, password: p.password },
       timing: { handWindowMs: p.handWindowMs, tlsTimeoutMs: p.tlsTimeoutMs },
       ipv6: p.family === 6,
+      ...(p.transport === 'tcp' ? { stream: true } : {}),
     };
     const session: ControlSession = new ControlSession(cfg, {
       sendPacket: (wire) => this.sendWire(wire),
@@ -196,13 +195,7 @@ export class SimulatedClient {
     this.sendKeyId = -1;
     const socket = this.socket;
     this.socket = null;
-    if (socket !== null) {
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-    }
+    socket?.close();
   }
 
   private fail(reason: string, detail: string): void {
@@ -214,7 +207,7 @@ export class SimulatedClient {
 
   private sendWire(wire: Buffer): void {
     this.wireSent++;
-    this.socket?.send(wire, this.profile.port, this.profile.address);
+    this.socket?.send(wire);
   }
 
   private onEvent(e: SessionEvent, s: ControlSession): void {
@@ -390,8 +383,8 @@ export class SimulatedClient {
         performance.now(),
       );
     if (key.encrypt(tx, 1) !== 1) return false;
-    // dgram may send after this returns; the shared slot is reused, so hand it a copy.
-    socket.send(Buffer.from(tx.packet(0)), this.profile.port, this.profile.address, sent);
+    // The socket may send after this returns; the shared slot is reused, so hand it a copy.
+    socket.send(Buffer.from(tx.packet(0)), sent);
     this.lastDataSent = performance.now();
     return true;
   }
