@@ -28,7 +28,7 @@ export type LoadOptionsResult = { ok: true; options: LoadOptions } | { ok: true;
 
 export const LOAD_USAGE = `Usage: shardvpn load --profile FILE [options]
 
-Simulates many OpenVPN clients (UDP, no TUN device) against a server and reports connects/s,
+Simulates many OpenVPN clients (UDP or TCP as the profile says, no TUN device) against a server and reports connects/s,
 handshake latency, failures by reason and, with --pps, in-tunnel ICMP echo loss and RTT.
 
   --profile FILE           client config (.ovpn): ca/cert/key, tls-auth/tls-crypt, remote, data-ciphers
