@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 import { COUNTER, counterView, createCounterBuffer } from '../src/shared/counters';
+import { CompressFramer } from '../src/shared/protocol/compress-framing';
 import { PacketBatch, type PeerAddress } from '../src/shared/native';
 import { DataChannelKey, DecryptResults } from '../src/shared/protocol/data-channel';
 import { ControlSession } from '../src/shared/session/control-session';
@@ -60,6 +61,7 @@ class ShardLab {
       socketFamily: 4,
       transport: 'udp',
       tcpNodelay: false,
+      compressFraming: 'none',
       toTunRing: this.toTun.buffer,
       fromTunRing: this.fromTun.buffer,
       counters: buffer,
@@ -308,7 +310,7 @@ test('the send path leaves out packets it could not seal and counts datagrams th
   };
   clients.add(stub(1, spent, 1001));
   clients.add(stub(2, healthy, 1002));
-  const tunIn = new TunIn(fromTun, clients, new LinkOut(link, counters), counters);
+  const tunIn = new TunIn(fromTun, clients, new LinkOut(link, counters, new CompressFramer('none')), counters, new CompressFramer('none'));
   const running = tunIn.run();
   try {
     const down = [1, 2, 1, 2].map((peerId, n) => ({ peerId, packet: packet('10.8.0.1', n) }));

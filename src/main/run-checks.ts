@@ -1,6 +1,7 @@
 // What server and client mode both refuse before a run starts, with the line of the config
 // that asked for it.
 import { ConfigError, failOption as fail, type Options } from '../shared/config';
+import { framingKind, type FramingKind } from '../shared/protocol/compress-framing';
 import { cipherUnavailable, digestLength, isCbcCipher, type DataCipherName } from '../shared/protocol/data-format';
 import { DATA_CIPHERS, dataCipherName, parseDataCiphers } from '../shared/protocol/ncp';
 
@@ -63,4 +64,16 @@ export function dataChannelSettings(options: Options): DataChannelSettings {
     }
   }
   return { ciphers, fallback, auth };
+}
+
+/**
+ * The compression framing comp-lzo / compress put on data payloads. shardvpn sends uncompressed
+ * (2.6's default) in the peer's framing and drops compressed payloads; `compress migrate`, which
+ * changes a client's framing mid-push, is refused.
+ */
+export function compressionFraming(options: Options): FramingKind {
+  const kind = framingKind(options.compression.framing);
+  if (kind === null)
+    fail(options, 'compress', "'compress migrate' is not supported by shardvpn; remove compression from the server and its clients");
+  return kind;
 }

@@ -41,6 +41,9 @@ export const SHARD_COUNTERS = [
   'dropTcpFraming',
   'dropTcpIdle',
   'dropTcpSlowReader',
+  // Data payloads the peer compressed (shardvpn has no decompressor) or framed wrongly.
+  'dropCompressed',
+  'dropBadFraming',
   'statelessReplies',
   'eventLoopLagMs',
   'eventLoopUtilization',

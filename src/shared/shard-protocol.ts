@@ -5,6 +5,7 @@ import type { PushOptions } from './protocol/push-options';
 import type { WrapConfig } from './session/control-wrap';
 import type { TlsMaterial } from './session/types';
 import type { VerifyX509Name } from './session/peer-verify';
+import type { FramingKind } from './protocol/compress-framing';
 import type { DataCipherName } from './protocol/data-format';
 
 /** Everything a shard needs to serve clients; structured-clone safe. */
@@ -19,6 +20,8 @@ export interface ShardConfig {
   socketFd: number;
   socketFamily: 4 | 6;
   transport: 'udp' | 'tcp';
+  /** comp-lzo / compress: the framing of every data payload (compress-framing.ts). */
+  compressFraming: FramingKind;
   /** --tcp-nodelay: TCP_NODELAY on every client connection. */
   tcpNodelay: boolean;
   toTunRing: SharedArrayBuffer;

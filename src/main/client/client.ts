@@ -28,7 +28,8 @@ import { ClientTunnel } from './tunnel';
 import type { AppliedNetwork } from './tun-network';
 import type { Running } from '../lifecycle';
 import { KeyKeeper } from '../persist-key';
-import { dataChannelSettings, refuseUnsupported } from '../run-checks';
+import { compressionFraming, dataChannelSettings, refuseUnsupported } from '../run-checks';
+import { pushedFraming } from '../../shared/protocol/compress-framing';
 import type { ServerSignal } from '../ops/server-view';
 import { VERSION_BANNER } from '../version';
 
@@ -44,6 +45,7 @@ export function checkClientOptions(options: Options): DataCipherName[] {
     if (c.proto.transport === 'tcp-server')
       throw new ConfigError(c, 'proto', "a client connects: use 'proto tcp-client' (or 'proto tcp' with 'client')");
   }
+  compressionFraming(options);
   return dataChannelSettings(options).ciphers;
 }
 
@@ -176,6 +178,7 @@ class ClientRun implements Running, RunControl {
         this.softSignal('SIGUSR1', 'remote-exit');
       },
     });
+    this.link.framer.kind = compressionFraming(this.params.options);
     const { dataCiphers, tls, wrap } = this.params;
     this.control = new ClientControlChannel({
       ...ctx,
@@ -191,7 +194,14 @@ class ClientRun implements Running, RunControl {
         this.link.installKey(key);
       },
       retireKey: (keyId) => this.link?.retireKey(keyId),
-      onPushed: (pushed) => void this.tunnelUp(pushed, remote),
+      onPushed: (pushed) => {
+        // A pushed comp-lzo / compress (e.g. "comp-lzo no") sets the framing, as in OpenVPN.
+        for (const option of pushed.extra ?? []) {
+          const kind = pushedFraming(option);
+          if (kind !== undefined && this.link !== null) this.link.framer.kind = kind;
+        }
+        void this.tunnelUp(pushed, remote);
+      },
     });
     this.control.start();
     timeouts.connecting(performance.now());

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 
 import type { LinkIO, TunIO } from '../../shared/io';
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress } from '../../shared/native';
+import { CompressFramer, FRAMING_HEADROOM, FRAMING_TAILROOM } from '../../shared/protocol/compress-framing';
 import { MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
 import { DataRuns } from '../../shared/protocol/data-run';
 import { clampMss } from '../../shared/protocol/mss';
@@ -36,6 +37,8 @@ export interface LinkStatistics {
   linkReadBytesAuth: number;
   /** Datagrams from other addresses than the server's (dropped: no --float). */
   foreignDrops: number;
+  /** Payloads the server compressed (no decompressor here) or framed wrongly, dropped. */
+  compressedDrops: number;
 }
 
 export class ClientLink {
@@ -46,12 +49,15 @@ export class ClientLink {
     linkWriteBytes: 0,
     linkReadBytesAuth: 0,
     foreignDrops: 0,
+    compressedDrops: 0,
   };
   /** Data keys by key_id; the newest one sends. */
   private readonly keys: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(8).fill(null);
   private sendKey: DataChannelKey | null = null;
   /** mssfix: the MSS limit for TCP SYNs both ways (0: off), set with the data keys. */
   maxMss = 0;
+  /** comp-lzo / compress framing of data payloads: from the config, or as the server pushes it. */
+  readonly framer = new CompressFramer('none');
   private tun: TunIO | null = null;
   private closed = false;
   // Receive side: decrypt in place, write the plaintext to TUN from there.
@@ -84,8 +90,12 @@ export class ClientLink {
     this.toTun = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), slot);
     const send = PacketBatch.allocate(BATCH, slot);
     const readOffsets = new Uint32Array(BATCH);
-    for (let i = 0; i < BATCH; i++) readOffsets[i] = send.offsets[i]! + MAX_DATA_HEADROOM;
-    this.tunRead = new PacketBatch(send.memory, readOffsets, slot - MAX_DATA_HEADROOM - MAX_DATA_TAILROOM);
+    for (let i = 0; i < BATCH; i++) readOffsets[i] = send.offsets[i]! + MAX_DATA_HEADROOM + FRAMING_HEADROOM;
+    this.tunRead = new PacketBatch(
+      send.memory,
+      readOffsets,
+      slot - MAX_DATA_HEADROOM - FRAMING_HEADROOM - FRAMING_TAILROOM - MAX_DATA_TAILROOM,
+    );
     this.seal = new PacketBatch(send.memory, new Uint32Array(BATCH), slot);
     this.one = PacketBatch.allocate(1, slot);
     for (let i = 0; i < BATCH; i++) this.sendTo.set(i, remote);
@@ -133,8 +143,10 @@ export class ClientLink {
     const key = this.sendKey;
     if (key === null || this.closed) return;
     const batch = this.one;
-    batch.offsets[0] = 0;
-    batch.lengths[0] = write(batch.memory, key.headroom);
+    const at = key.headroom + FRAMING_HEADROOM;
+    this.framer.frame(batch.memory, at, write(batch.memory, at));
+    batch.offsets[0] = this.framer.start - key.headroom;
+    batch.lengths[0] = this.framer.length;
     if (key.encrypt(batch, 1) !== 1) return;
     if (this.udp.send(batch, this.oneTo, 1) === 1) this.stats.linkWriteBytes += batch.lengths[0]!;
     this.host.onSent(performance.now());
@@ -215,9 +227,17 @@ export class ClientLink {
     const results = this.runs.results;
     for (let j = 0; j < count; j++) {
       if (!results.ok(j)) continue;
-      const start = results.payloadOffsets[j]!;
-      const length = results.payloadLengths[j]!;
+      let start = results.payloadOffsets[j]!;
+      let length = results.payloadLengths[j]!;
       this.stats.linkReadBytesAuth += length;
+      if (this.framer.kind !== 'none') {
+        if (this.framer.unframe(memory, start, length) !== 'ok') {
+          this.stats.compressedDrops++;
+          continue;
+        }
+        start = this.framer.start;
+        length = this.framer.length;
+      }
       const kind = payloadKind(memory, start, length);
       if (kind === 'packet') {
         clampMss(memory, start, length, this.maxMss);
@@ -242,10 +262,13 @@ export class ClientLink {
       if (key !== null) {
         const headroom = key.headroom;
         for (let i = 0; i < n; i++) {
-          clampMss(this.tunRead.memory, this.tunRead.offsets[i]!, this.tunRead.lengths[i]!, this.maxMss);
-          this.seal.offsets[i] = this.tunRead.offsets[i]! - headroom;
-          this.seal.lengths[i] = this.tunRead.lengths[i]!;
-          this.stats.tunReadBytes += this.tunRead.lengths[i]!;
+          const at = this.tunRead.offsets[i]!;
+          const length = this.tunRead.lengths[i]!;
+          clampMss(this.tunRead.memory, at, length, this.maxMss);
+          this.framer.frame(this.tunRead.memory, at, length);
+          this.seal.offsets[i] = this.framer.start - headroom;
+          this.seal.lengths[i] = this.framer.length;
+          this.stats.tunReadBytes += length;
         }
         const sealed = key.encrypt(this.seal, n);
         const sent = this.udp.send(this.seal, this.sendTo, sealed);

@@ -68,6 +68,11 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
   if (host === undefined) return { ok: false, error: `--profile ${opts.profile}: no 'remote' line; add one or give --remote HOST` };
   const fields = connection ?? options;
   const proto = connection?.proto ?? options.proto;
+  if (options.compression.framing !== 'none')
+    return {
+      ok: false,
+      error: `--profile ${opts.profile}: the load generator's clients send no compression framing; remove comp-lzo / compress`,
+    };
   if (proto.transport === 'tcp-server')
     return {
       ok: false,

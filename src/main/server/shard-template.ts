@@ -9,7 +9,7 @@ import { occCipherFields } from '../../shared/protocol/data-format';
 import { occOptionsString } from '../../shared/protocol/occ';
 import type { WrapConfig } from '../../shared/session/control-wrap';
 import type { TlsMaterial } from '../../shared/session/types';
-import type { DataChannelSettings } from '../run-checks';
+import { compressionFraming, type DataChannelSettings } from '../run-checks';
 import type { ShardTemplate } from './shard-pool';
 
 export interface TemplateInputs {
@@ -43,6 +43,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     auth: data.auth,
     transport: options.proto.transport === 'udp' ? 'udp' : 'tcp',
     tcpNodelay: options.tcpNodelay,
+    compressFraming: compressionFraming(options),
     handWindowS: options.handWindow,
     tlsTimeoutS: options.tlsTimeout,
     renegSec: options.renegSec,

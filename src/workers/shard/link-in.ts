@@ -3,6 +3,7 @@
 // plaintext checked (ping, OCC, source address) and handed on; control packets to ControlIn.
 // Decrypted packets go to the TUN device straight from the receive memory when the shard writes
 // TUN itself (no client-to-client), else onto the to-tun ring for the main thread.
+import { CompressFramer } from '../../shared/protocol/compress-framing';
 import { COUNTER } from '../../shared/counters';
 import type { LinkIO, TunIO } from '../../shared/io';
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE } from '../../shared/native';
@@ -34,6 +35,7 @@ export class LinkIn implements DataRunHandler<ShardClient> {
     private readonly toTun: PacketRing,
     private readonly clients: ClientTable,
     private readonly control: ControlIn,
+    private readonly framer: CompressFramer,
   ) {
     this.counters = host.counters;
     this.runs = new DataRuns(this.recv.memory, BATCH, this);
@@ -130,8 +132,17 @@ export class LinkIn implements DataRunHandler<ShardClient> {
       const index = this.runs.index[j];
       if (!this.sameAddress(client, index)) this.float(client, index);
       client.received(now);
-      const start = results.payloadOffsets[j];
-      const length = results.payloadLengths[j];
+      let start = results.payloadOffsets[j];
+      let length = results.payloadLengths[j];
+      if (this.framer.kind !== 'none') {
+        const unframed = this.framer.unframe(memory, start, length);
+        if (unframed !== 'ok') {
+          counters[unframed === 'compressed' ? COUNTER.dropCompressed : COUNTER.dropBadFraming]++;
+          continue;
+        }
+        start = this.framer.start;
+        length = this.framer.length;
+      }
       const kind = payloadKind(memory, start, length);
       if (kind === 'ping') continue;
       if (kind === 'occ') {

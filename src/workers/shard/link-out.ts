@@ -5,6 +5,7 @@
 import { COUNTER } from '../../shared/counters';
 import type { LinkIO } from '../../shared/io';
 import { PacketBatch, PeerAddresses } from '../../shared/native';
+import { FRAMING_HEADROOM, type CompressFramer } from '../../shared/protocol/compress-framing';
 import { MAX_DATA_HEADROOM } from '../../shared/protocol/data-channel';
 import { writePingMessage } from '../../shared/protocol/ping';
 import type { ShardClient } from './client';
@@ -20,6 +21,7 @@ export class LinkOut {
   constructor(
     private readonly link: LinkIO,
     private readonly counters: Float64Array,
+    private readonly framer: CompressFramer,
   ) {}
 
   /** Sends datagrams 0..count of `batch` to their entries of `to`; returns how many went out. */
@@ -46,9 +48,11 @@ export class LinkOut {
     const key = client.keys.send;
     if (key === null) return;
     const ping = this.ping;
-    const base = this.one.offsets[0] + MAX_DATA_HEADROOM;
-    ping.offsets[0] = base - key.headroom;
-    ping.lengths[0] = writePingMessage(ping.memory, base);
+    const base = this.one.offsets[0] + MAX_DATA_HEADROOM + FRAMING_HEADROOM;
+    // Pings carry the compression framing too: the peer unframes before it looks for the magic.
+    this.framer.frame(ping.memory, base, writePingMessage(ping.memory, base));
+    ping.offsets[0] = this.framer.start - key.headroom;
+    ping.lengths[0] = this.framer.length;
     if (key.encrypt(ping, 1) !== 1) {
       this.counters[COUNTER.dropPacketIdExhausted]++;
       return;

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 
 import { COUNTER, counterView } from '../../shared/counters';
+import { CompressFramer } from '../../shared/protocol/compress-framing';
 import type { LinkIO, TunIO } from '../../shared/io';
 import { newDataChannelCounters } from '../../shared/protocol/data-channel';
 import { PacketRing } from '../../shared/ring';
@@ -74,10 +75,18 @@ export class Shard implements ShardClientHost {
       // OpenVPN's multi_tcp: the connection is the client; when it goes, so does the client.
       this.peers.onClosed = (key) => clients.atAddress(key)?.close('connection reset by peer');
     }
-    this.linkOut = new LinkOut(io.link, this.counters);
+    const framer = new CompressFramer(config.compressFraming);
+    this.linkOut = new LinkOut(io.link, this.counters, framer);
     this.control = new ControlIn(this, this.clients, this.linkOut);
-    this.linkIn = new LinkIn(this, io.link, io.tun, PacketRing.attach(config.toTunRing), this.clients, this.control);
-    this.tunIn = new TunIn(PacketRing.attach(config.fromTunRing), this.clients, this.linkOut, this.counters);
+    this.linkIn = new LinkIn(this, io.link, io.tun, PacketRing.attach(config.toTunRing), this.clients, this.control, framer);
+    // Each part frames with its own instance: the framer keeps a result between calls.
+    this.tunIn = new TunIn(
+      PacketRing.attach(config.fromTunRing),
+      this.clients,
+      this.linkOut,
+      this.counters,
+      new CompressFramer(config.compressFraming),
+    );
     port.on('message', (message: MainToShard) => this.onMainMessage(message));
     this.linkIn.start();
     this.ticker = setInterval(() => this.tick(), TICK_MS);

@@ -4,6 +4,7 @@
 // sealed in place in runs of one key, and the batch goes out in one sendmmsg.
 import { COUNTER } from '../../shared/counters';
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses } from '../../shared/native';
+import { FRAMING_HEADROOM, FRAMING_TAILROOM, type CompressFramer } from '../../shared/protocol/compress-framing';
 import { MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
 import { clampMss } from '../../shared/protocol/mss';
 import { BROADCAST_PEER_ID } from '../../shared/peer-id';
@@ -13,12 +14,19 @@ import type { ClientTable } from './clients';
 import type { LinkOut } from './link-out';
 import { BATCH, SLOT } from './sizes';
 
+/** Where plaintext lands in a send slot: room for any data-channel header and compression framing. */
+const PAYLOAD_AT = MAX_DATA_HEADROOM + FRAMING_HEADROOM;
+/** The largest plaintext a send slot takes, with the framing and CBC padding after it. */
+const MAX_PAYLOAD = SLOT - PAYLOAD_AT - FRAMING_TAILROOM - MAX_DATA_TAILROOM;
+
 export class TunIn {
-  // Plaintext is placed MAX_DATA_HEADROOM into each slot, then sealed in place.
+  // Plaintext is placed PAYLOAD_AT into each slot, framed, then sealed in place.
   private readonly out = PacketBatch.allocate(BATCH, SLOT);
   private readonly outTo = new PeerAddresses(BATCH);
   private readonly outKey: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(BATCH).fill(null);
   private readonly slotBase: Uint32Array;
+  /** Where packet j's framed plaintext starts (its header goes in front). */
+  private readonly payloadStart = new Uint32Array(BATCH);
   /** One run of one key's packets, sealed by one encrypt call. */
   private readonly sealRun = new PacketBatch(this.out.memory, new Uint32Array(BATCH), SLOT);
   private outCount = 0;
@@ -30,6 +38,7 @@ export class TunIn {
     private readonly clients: ClientTable,
     private readonly link: LinkOut,
     private readonly counters: Float64Array,
+    private readonly framer: CompressFramer,
   ) {
     this.slotBase = new Uint32Array(this.out.offsets);
   }
@@ -67,17 +76,19 @@ export class TunIn {
       this.counters[COUNTER.dropNotConnected]++;
       return;
     }
-    if (length + MAX_DATA_HEADROOM + MAX_DATA_TAILROOM > SLOT) {
+    if (length > MAX_PAYLOAD) {
       this.counters[COUNTER.dropShort]++;
       return;
     }
     if (this.outCount === BATCH) this.flush();
     const j = this.outCount++;
-    const at = this.slotBase[j] + MAX_DATA_HEADROOM;
+    const at = this.slotBase[j] + PAYLOAD_AT;
     // Buffer's copy takes offsets, so no view is made per packet.
     Buffer.prototype.copy.call(slot, this.out.memory, at, 0, length);
     clampMss(this.out.memory, at, length, client.maxMss);
-    this.out.lengths[j] = length;
+    this.framer.frame(this.out.memory, at, length);
+    this.payloadStart[j] = this.framer.start;
+    this.out.lengths[j] = this.framer.length;
     this.outKey[j] = key;
     this.outTo.bytes.set(client.addressBytes, j * ADDRESS_SIZE);
     client.tunnelActivity(length);
@@ -104,7 +115,7 @@ export class TunIn {
       let end = start;
       while (end < count && this.outKey[end] === key) end++;
       for (let j = start; j < end; j++) {
-        run.offsets[j - start] = this.slotBase[j] + MAX_DATA_HEADROOM - key.headroom;
+        run.offsets[j - start] = this.payloadStart[j] - key.headroom;
         run.lengths[j - start] = out.lengths[j];
       }
       const sealed = key.encrypt(run, end - start);
