@@ -1,15 +1,21 @@
-// Throughput through the tunnel: iperf3 TCP, 1 and 4 streams, each data cipher, for
-// (a) openvpn + openvpn, (b) shardvpn server + openvpn client, (c) shardvpn + shardvpn, all in
-// one run on the same machine. Reports Mbit/s, the server's CPU-seconds per GB moved (from
-// /proc), and both as ratios against (a). BENCH_RUNS (default 3) runs of BENCH_SECONDS (5) each.
+// Throughput through the tunnel: iperf3 TCP, 1 and 4 streams, each data cipher, over a UDP and
+// a TCP link, for (a) openvpn + openvpn, (b) shardvpn server + openvpn client, (c) shardvpn +
+// shardvpn, all in one run on the same machine. Reports Mbit/s, the server's CPU-seconds per GB
+// moved (from /proc), and both as ratios against (a). BENCH_RUNS (default 3) runs of
+// BENCH_SECONDS (5) each; BENCH_CIPHERS and BENCH_TRANSPORTS (udp,tcp) narrow the matrix.
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
-import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS, startTunnel, type SetupName } from './tunnels';
+import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS, startTunnel, type SetupName, type Transport } from './tunnels';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '3');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '5');
 const STREAMS = [1, 4] as const;
 const CIPHER_LIST = (process.env.BENCH_CIPHERS ?? CIPHERS.join(',')).split(',');
+const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? 'udp,tcp').split(',') as Transport[];
+/** Each cipher over each transport; the label names both in the tables. */
+const CASES = TRANSPORTS.flatMap((transport) =>
+  CIPHER_LIST.map((cipher) => ({ transport, cipher, label: `${cipher} ${transport.toUpperCase()}` })),
+);
 
 interface Sample {
   mbits: number;
@@ -40,9 +46,9 @@ async function main(): Promise<void> {
   const results = new Map<string, Sample[]>();
   const key = (setup: SetupName, cipher: string, streams: number): string => `${setup}/${cipher}/${streams}`;
   try {
-    for (const cipher of CIPHER_LIST) {
+    for (const { transport, cipher: bare, label: cipher } of CASES) {
       for (const setup of SETUPS) {
-        const tunnel = await startTunnel(lab, setup.name, cipher);
+        const tunnel = await startTunnel(lab, setup.name, bare, transport);
         try {
           const pid = tunnel.server.child.pid!;
           for (let run = 0; run < RUNS; run++) {
@@ -66,7 +72,7 @@ async function main(): Promise<void> {
   }
   for (const streams of STREAMS) {
     const rows: string[][] = [];
-    for (const cipher of CIPHER_LIST) {
+    for (const { label: cipher } of CASES) {
       const base = results.get(key('a', cipher, streams)) ?? [];
       const baseMbits = median(base.map((s) => s.mbits));
       const baseCpu = median(base.map((s) => s.cpuPerGb));
@@ -86,7 +92,7 @@ async function main(): Promise<void> {
     }
     printTable(
       `iperf3 TCP, ${streams} stream${streams === 1 ? '' : 's'}, median of ${RUNS} runs of ${SECONDS} s`,
-      ['cipher', 'set-up', 'Mbit/s', 'server CPU-s/GB', 'Mbit/s vs (a)', 'CPU/GB vs (a)'],
+      ['cipher, link', 'set-up', 'Mbit/s', 'server CPU-s/GB', 'Mbit/s vs (a)', 'CPU/GB vs (a)'],
       rows,
     );
   }

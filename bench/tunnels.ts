@@ -13,6 +13,8 @@ export const SETUPS: readonly { name: SetupName; label: string }[] = [
   { name: 'c', label: '(c) shardvpn server + shardvpn client' },
 ];
 export const CIPHERS = ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'] as const;
+/** The link a tunnel runs over: UDP, or TCP (proto tcp-server / tcp-client). */
+export type Transport = 'udp' | 'tcp';
 export const SERVER_TUNNEL = '10.161.0.1';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
@@ -23,10 +25,10 @@ export interface Tunnel {
   stop(): Promise<void>;
 }
 
-function serverConfig(lab: VpnLab, cipher: string): string {
+function serverConfig(lab: VpnLab, cipher: string, transport: Transport): string {
   return [
     'port 1194',
-    'proto udp4',
+    transport === 'tcp' ? 'proto tcp4-server' : 'proto udp4',
     'dev tun',
     'topology subnet',
     'server 10.161.0.0 255.255.255.0',
@@ -39,19 +41,19 @@ function serverConfig(lab: VpnLab, cipher: string): string {
   ].join('\n');
 }
 
-function clientConfig(lab: VpnLab, cipher: string): string {
-  return `client\ndev tun\nproto udp4\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\ndata-ciphers ${cipher}\nverb 3\n`;
+function clientConfig(lab: VpnLab, cipher: string, transport: Transport): string {
+  return `client\ndev tun\nproto ${transport === 'tcp' ? 'tcp4-client' : 'udp4'}\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\ndata-ciphers ${cipher}\nverb 3\n`;
 }
 
 /** Starts set-up `name` with `cipher` and waits until the client's tunnel is up. */
-export async function startTunnel(lab: VpnLab, name: SetupName, cipher: string): Promise<Tunnel> {
-  const serverFile = lab.file(`bench-server-${name}.conf`, serverConfig(lab, cipher));
+export async function startTunnel(lab: VpnLab, name: SetupName, cipher: string, transport: Transport = 'udp'): Promise<Tunnel> {
+  const serverFile = lab.file(`bench-server-${name}.conf`, serverConfig(lab, cipher, transport));
   const server =
     name === 'a'
       ? lab.spawn(lab.server, 'openvpn', ['--config', serverFile, '--verb', '3'], 'openvpn server')
       : lab.spawn(lab.server, process.execPath, [BIN, '--config', serverFile], 'shardvpn server');
   await server.waitFor(/Initialization Sequence Completed/, 20_000);
-  const clientFile = lab.file(`bench-client-${name}.conf`, clientConfig(lab, cipher));
+  const clientFile = lab.file(`bench-client-${name}.conf`, clientConfig(lab, cipher, transport));
   const client =
     name === 'c'
       ? lab.spawn(lab.clients[0]!, process.execPath, [BIN, '--config', clientFile], 'shardvpn client')
