@@ -111,15 +111,22 @@ export interface AeadKeySlices {
 }
 
 /**
- * Slices the block for AEAD data channel use: the TLS client encrypts with keys[0] and
- * decrypts with keys[1], the server the reverse; the implicit IV is the first 8 bytes of the
- * same key's hmac half. `keyLen` is 32 (AES-256-GCM, CHACHA20-POLY1305) or 16 (AES-128-GCM).
+ * One direction's cipher key and the start of its hmac half: the TLS client encrypts with
+ * keys[0] (bytes 0..127) and decrypts with keys[1] (128..255), the server the reverse (key2 of
+ * crypto.c, key_direction normal for the client, inverse for the server).
+ */
+function keyHalves(block: Buffer, role: 'client' | 'server', keyLen: number, hmacLen: number): { enc: number; dec: number } {
+  if (block.length !== KEY_BLOCK_SIZE) throw new Error(`key block must be ${KEY_BLOCK_SIZE} bytes`);
+  if (keyLen <= 0 || keyLen > 64 || hmacLen < 0 || hmacLen > 64) throw new Error(`key lengths ${keyLen}/${hmacLen} out of range`);
+  return role === 'client' ? { enc: 0, dec: 128 } : { enc: 128, dec: 0 };
+}
+
+/**
+ * Slices the block for AEAD data channel use; the implicit IV is the first 8 bytes of the same
+ * key's hmac half. `keyLen` is 32 (AES-256-GCM, CHACHA20-POLY1305) or 16 (AES-128-GCM).
  */
 export function sliceAeadKeys(block: Buffer, role: 'client' | 'server', keyLen: number): AeadKeySlices {
-  if (block.length !== KEY_BLOCK_SIZE) throw new Error(`key block must be ${KEY_BLOCK_SIZE} bytes`);
-  if (keyLen <= 0 || keyLen > 64) throw new Error(`cipher key length ${keyLen} out of range`);
-  const enc = role === 'client' ? 0 : 128;
-  const dec = role === 'client' ? 128 : 0;
+  const { enc, dec } = keyHalves(block, role, keyLen, IMPLICIT_IV_LEN);
   return {
     encryptKey: block.subarray(enc, enc + keyLen),
     encryptImplicitIv: block.subarray(enc + 64, enc + 64 + IMPLICIT_IV_LEN),
@@ -136,16 +143,9 @@ export interface CbcKeySlices {
   readonly decryptHmacKey: Buffer;
 }
 
-/**
- * Slices the block for the CBC + HMAC data channel: the same halves as sliceAeadKeys, with the
- * HMAC key the first `macLen` bytes of each key's hmac half (key2 of crypto.c, key_direction
- * normal for the client, inverse for the server).
- */
+/** Slices the block for the CBC + HMAC data channel: the HMAC key is the first `macLen` bytes of each hmac half. */
 export function sliceCbcKeys(block: Buffer, role: 'client' | 'server', keyLen: number, macLen: number): CbcKeySlices {
-  if (block.length !== KEY_BLOCK_SIZE) throw new Error(`key block must be ${KEY_BLOCK_SIZE} bytes`);
-  if (keyLen <= 0 || keyLen > 64 || macLen < 0 || macLen > 64) throw new Error(`key lengths ${keyLen}/${macLen} out of range`);
-  const enc = role === 'client' ? 0 : 128;
-  const dec = role === 'client' ? 128 : 0;
+  const { enc, dec } = keyHalves(block, role, keyLen, macLen);
   return {
     encryptKey: block.subarray(enc, enc + keyLen),
     encryptHmacKey: block.subarray(enc + 64, enc + 64 + macLen),
