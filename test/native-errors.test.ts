@@ -95,7 +95,7 @@ test('sockets left open by a finished worker thread are closed by its environmen
   const { Worker } = await import('node:worker_threads');
   const before = openDescriptors();
   const code = `
-    const { UdpSocket } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'shared', 'native.js'))});
+    const { UdpSocket } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'shared', 'native', 'index.js'))});
     for (let i = 0; i < 20; i++) UdpSocket.open({ family: 4, address: '127.0.0.1', port: 0 });
   `;
   const worker = new Worker(code, { eval: true });

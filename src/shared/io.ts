@@ -1,6 +1,6 @@
 // The two packet devices of a tunnel, as the packet loops see them (wireguard-go's conn.Bind and
 // tun.Device): batch-first and small, so the server's shards, the main thread's TUN pump and the
-// client's link run unchanged over the native UdpSocket / TunDevice (native.ts satisfies both
+// client's link run unchanged over the native UdpSocket / TunDevice (native/ satisfies both
 // by their shape) or over the in-memory fakes of the tests.
 import type { PacketBatch, PeerAddresses } from './native';
 

@@ -15,55 +15,24 @@
 // there is at most one notify per raised flag and none while the consumer is busy.
 // A full ring or an oversized payload is a drop, counted in the header (readable from any thread).
 
-/** Word indexes of the header (Int32), for readers of the raw SharedArrayBuffer, e.g. metrics. */
-export const RING_WORD = {
-  magic: 0,
-  version: 1,
-  capacity: 2,
-  slotSize: 3,
-  stride: 4,
-  // Producer-written line (64 bytes from byte 64).
-  tail: 16,
-  drops: 17,
-  oversizeDrops: 18,
-  notifies: 19,
-  // Consumer-written line.
-  head: 32,
-  // Written by the consumer, taken down by the producer; rarely changes, so it has its own line.
-  sleeping: 48,
-  sleeps: 49,
-  missedWakes: 50,
-  wakes: 51,
-} as const;
+import {
+  MAGIC,
+  MAX_CAPACITY,
+  MAX_SLOT_SIZE,
+  RING_HEADER_BYTES,
+  RING_WORD,
+  SLOT_HEADER_BYTES,
+  VERSION,
+  isPowerOfTwo,
+  strideFor,
+} from './ring-layout';
 
-export const RING_HEADER_BYTES = 256;
-const SLOT_HEADER_BYTES = 8;
-const MAGIC = 0x474e4952; // "RING" little-endian
-const VERSION = 1;
-const MAX_CAPACITY = 1 << 24;
-const MAX_SLOT_SIZE = 1 << 20;
-
-type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
-// lib ES2022 has no Atomics.waitAsync typing; Node 20 has the function.
-const waitAsync = (
-  Atomics as unknown as {
-    waitAsync(array: Int32Array, index: number, value: number, timeout?: number): WaitAsyncResult;
-  }
-).waitAsync;
+export { RING_HEADER_BYTES, RING_WORD } from './ring-layout';
+import { sleepUntilPublished } from './ring-sleep';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const KEEP_ALIVE_MS = 1 << 30;
-const FIRST_NAP_MS = 1;
-const MAX_NAP_MS = 64;
 function noop(): void {}
-
-function strideFor(slotSize: number): number {
-  return (SLOT_HEADER_BYTES + slotSize + 63) & ~63;
-}
-
-function isPowerOfTwo(n: number): boolean {
-  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-}
 
 /** Visitor for popBatch: `slot` is the whole slot payload view (slotSize bytes), valid only during the call; the packet is slot[0, length). */
 export type RingVisitor = (slot: Uint8Array, length: number, meta: number) => void;
@@ -394,40 +363,9 @@ export class PacketRing {
     return this.sleep(timeoutMs === undefined ? Infinity : timeoutMs);
   }
 
-  private async sleep(timeoutMs: number): Promise<void> {
-    const header = this.header;
-    const head = this.head;
-    const deadline = Date.now() + timeoutMs;
-    const wakes = Atomics.load(header, RING_WORD.wakes);
-    if (this.keepAlive === null) this.keepAlive = setInterval(noop, KEEP_ALIVE_MS);
-    this.keepAlive.ref();
-    // Node 20's Atomics.waitAsync now and then never resolves a wait that notify did wake
-    // (reproduced without this ring, about once per few thousand sleeps under load), so each
-    // wait is a bounded nap and a timed-out nap re-checks the tail before sleeping again.
-    let nap = FIRST_NAP_MS;
-    try {
-      for (;;) {
-        Atomics.store(header, RING_WORD.sleeping, 1);
-        Atomics.add(header, RING_WORD.sleeps, 1);
-        // Re-check after raising the flag: a publish between the caller's check and the flag
-        // would not notify, and we would sleep on a ring that has data.
-        const tail = Atomics.load(header, RING_WORD.tail);
-        if (tail !== head || Atomics.load(header, RING_WORD.wakes) !== wakes) return;
-        const left = deadline - Date.now();
-        if (left <= 0) return;
-        const result = waitAsync(header, RING_WORD.tail, tail, nap < left ? nap : left);
-        if (!result.async) return;
-        if ((await result.value) === 'ok') return;
-        if (Atomics.load(header, RING_WORD.tail) !== head) {
-          Atomics.add(header, RING_WORD.missedWakes, 1);
-          return;
-        }
-        if (nap < MAX_NAP_MS) nap *= 2;
-      }
-    } finally {
-      Atomics.store(header, RING_WORD.sleeping, 0);
-      this.keepAlive.unref();
-    }
+  private sleep(timeoutMs: number): Promise<void> {
+    this.keepAlive ??= setInterval(noop, KEEP_ALIVE_MS);
+    return sleepUntilPublished(this.header, this.head, timeoutMs, this.keepAlive);
   }
 
   /** Ends the consumer's current waitForData from any thread (e.g. for shutdown), even with no data. */

@@ -1,0 +1,84 @@
+// Loading shardvpn's native addon (src/native, built by node-gyp) and the shapes of what it
+// exports; the typed wrappers beside this file are what the rest of the code uses.
+import path from 'node:path';
+
+export interface NativeDescriptor {
+  readonly fd: number;
+  readonly closed: boolean;
+  poll(events: number, callback: (events: number) => void): void;
+  stopPoll(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface NativeTunDevice extends NativeDescriptor {
+  readonly name: string;
+  readonly writeDrops: number;
+  setMtu(mtu: number): void;
+  setUp(up: boolean): void;
+  read(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, capacity: number): number;
+  write(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+}
+
+export interface NativeUdpSocket extends NativeDescriptor {
+  readonly drops: { truncated: number; send: number };
+  bind(address: string, port: number): void;
+  localAddress(): { family: 4 | 6; address: string; port: number };
+  setBufferSizes(rcvbuf: number, sndbuf: number): { rcvbuf: number; sndbuf: number };
+  attachReusePortCbpf(program: Uint32Array): void;
+  recv(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, capacity: number, addresses: Uint8Array): number;
+  send(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, addresses: Uint8Array): number;
+}
+
+export interface NativeAeadKey {
+  readonly cipher: string;
+  seal(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, layout: Uint32Array): void;
+  open(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, layout: Uint32Array, results: Uint8Array): number;
+  destroy(): void;
+}
+
+export interface NativeCbcHmacKey {
+  seal(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerLength: number, capacity: number): void;
+  open(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerLength: number, results: Uint8Array): number;
+  sizes(): [number, number, number];
+  destroy(): void;
+}
+
+export interface NativeAddon {
+  TunDevice: new (name: string, multiQueue: boolean, fd?: number) => NativeTunDevice;
+  UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
+  AeadKey: new (cipher: string, sealKey: Uint8Array, sealIv: Uint8Array, openKey: Uint8Array, openIv: Uint8Array) => NativeAeadKey;
+  CbcHmacKey: new (
+    cipher: string,
+    digest: string,
+    sealKey: Uint8Array,
+    sealHmacKey: Uint8Array,
+    openKey: Uint8Array,
+    openHmacKey: Uint8Array,
+  ) => NativeCbcHmacKey;
+  ADDRESS_SIZE: number;
+  openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
+  closeDescriptor(fd: number): void;
+  dupDescriptor(fd: number): number;
+  socketPort(fd: number): number;
+}
+
+function loadAddon(): NativeAddon {
+  // dist/src/shared/native/addon.js -> build/Release/shardvpn.node at the package root.
+  const file = path.join(__dirname, '..', '..', '..', '..', 'build', 'Release', 'shardvpn.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native module (no ES import)
+    return require(file) as NativeAddon;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`shardvpn native addon not loadable (${file}): ${reason}. Run 'npm install' to build it.`, { cause: error });
+  }
+}
+
+export const addon = loadAddon();
+
+/** Bytes per peer address entry: [family 4|6, 0, port hi, port lo, 16 address bytes]. */
+export const ADDRESS_SIZE: number = addon.ADDRESS_SIZE;
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;

@@ -1,0 +1,100 @@
+// The data-channel ciphers of the addon: AEAD and CBC + HMAC keys that seal and open batches of
+// packets in place with one persistent OpenSSL context per direction.
+import { addon, type NativeAeadKey, type NativeCbcHmacKey } from './addon';
+import type { PacketBatch } from './batch';
+
+export type AeadCipherName = 'AES-128-GCM' | 'AES-256-GCM' | 'CHACHA20-POLY1305';
+
+/** Where the parts of an AEAD packet sit, relative to each packet's start. */
+export interface AeadLayout {
+  aadOffset: number;
+  aadLength: number;
+  /** The per-packet nonce field; the rest of the 12-byte nonce is the implicit IV. */
+  nonceOffset: number;
+  nonceLength: number;
+  tagOffset: number;
+  /** The payload runs from here to the end of the packet. */
+  payloadOffset: number;
+}
+
+export function aeadLayout(layout: AeadLayout): Uint32Array {
+  return Uint32Array.of(layout.aadOffset, layout.aadLength, layout.nonceOffset, layout.nonceLength, layout.tagOffset, layout.payloadOffset);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** One data-channel key: a persistent OpenSSL context per direction; wiped on destroy or GC. */
+export class AeadKey {
+  private readonly handle: NativeAeadKey;
+
+  constructor(
+    cipher: AeadCipherName,
+    seal: { key: Uint8Array; implicitIv: Uint8Array } | null,
+    open: { key: Uint8Array; implicitIv: Uint8Array } | null,
+  ) {
+    this.handle = new addon.AeadKey(cipher, seal?.key ?? EMPTY, seal?.implicitIv ?? EMPTY, open?.key ?? EMPTY, open?.implicitIv ?? EMPTY);
+  }
+
+  get cipher(): string {
+    return this.handle.cipher;
+  }
+  /** Encrypts `count` packets in place, writing each tag. `layout` from aeadLayout(). */
+  seal(batch: PacketBatch, count: number, layout: Uint32Array): void {
+    this.handle.seal(batch.memory, batch.offsets, batch.lengths, count, layout);
+  }
+  /** Authenticates and decrypts in place; results[i] = 1 authentic, 0 not. Returns failures. */
+  open(batch: PacketBatch, count: number, layout: Uint32Array, results: Uint8Array): number {
+    return this.handle.open(batch.memory, batch.offsets, batch.lengths, count, layout, results);
+  }
+  /** Wipes the key now rather than at garbage collection. */
+  destroy(): void {
+    this.handle.destroy();
+  }
+}
+
+export type CbcCipherName = 'AES-128-CBC' | 'AES-192-CBC' | 'AES-256-CBC' | 'BF-CBC';
+
+/**
+ * One CBC + HMAC data-channel key (OpenVPN's non-AEAD data channel): a persistent cipher and
+ * HMAC context per direction; wiped on destroy or GC. `digest` null is `auth none`.
+ */
+export class CbcHmacKey {
+  private readonly handle: NativeCbcHmacKey;
+  readonly ivLength: number;
+  readonly blockSize: number;
+  /** HMAC bytes in each packet (0 with `auth none`). */
+  readonly macLength: number;
+
+  constructor(
+    cipher: CbcCipherName,
+    digest: string | null,
+    seal: { key: Uint8Array; hmacKey: Uint8Array } | null,
+    open: { key: Uint8Array; hmacKey: Uint8Array } | null,
+  ) {
+    this.handle = new addon.CbcHmacKey(
+      cipher,
+      digest ?? '',
+      seal?.key ?? EMPTY,
+      seal?.hmacKey ?? EMPTY,
+      open?.key ?? EMPTY,
+      open?.hmacKey ?? EMPTY,
+    );
+    [this.ivLength, this.blockSize, this.macLength] = this.handle.sizes();
+  }
+
+  /**
+   * Pads, encrypts and authenticates `count` packets in place. Packet i is [header][HMAC][IV]
+   * [plaintext] with lengths[i] covering all of it; lengths[i] grows by the padding, which must
+   * fit in batch.capacity.
+   */
+  seal(batch: PacketBatch, count: number, headerLength: number): void {
+    this.handle.seal(batch.memory, batch.offsets, batch.lengths, count, headerLength, batch.capacity);
+  }
+  /** Checks each HMAC, decrypts in place and strips the padding (lengths[i] shrinks); results[i] = 1 when authentic. */
+  open(batch: PacketBatch, count: number, headerLength: number, results: Uint8Array): number {
+    return this.handle.open(batch.memory, batch.offsets, batch.lengths, count, headerLength, results);
+  }
+  destroy(): void {
+    this.handle.destroy();
+  }
+}

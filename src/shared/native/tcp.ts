@@ -1,0 +1,41 @@
+// TCP listening sockets with SO_REUSEPORT and the descriptor helpers the shard pool needs.
+import { addon } from './addon';
+
+export interface TcpListenerOptions {
+  family: 4 | 6;
+  dualStack: boolean;
+  address: string;
+  port: number;
+  /** Several listeners on one port, the kernel spreading connections over them. */
+  reusePort: boolean;
+  backlog?: number;
+}
+
+/**
+ * A listening TCP socket's descriptor (non-blocking, close-on-exec), for net.Server.listen({ fd })
+ * in the thread that serves it. Until a server takes it over, closeDescriptor() frees it.
+ */
+export function openTcpListener(options: TcpListenerOptions): number {
+  return addon.openTcpListener(
+    options.family,
+    options.reusePort,
+    options.dualStack,
+    options.address,
+    options.port,
+    options.backlog ?? 1024,
+  );
+}
+
+export function closeDescriptor(fd: number): void {
+  addon.closeDescriptor(fd);
+}
+
+/** A second descriptor of the same socket (close-on-exec). */
+export function dupDescriptor(fd: number): number {
+  return addon.dupDescriptor(fd);
+}
+
+/** The local port a socket descriptor is bound to. */
+export function socketPort(fd: number): number {
+  return addon.socketPort(fd);
+}
