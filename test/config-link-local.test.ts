@@ -14,8 +14,8 @@ const bindOf = async (text: string, peer?: 4 | 6): Promise<unknown> => {
   return r.ok ? r.local : r.reason;
 };
 
-test('server: plain udp binds :: dual-stack, udp4 0.0.0.0, udp6 :: dual-stack unless bind ipv6only', async () => {
-  assert.deepEqual(await bindOf('proto udp\n'), { family: 6, dualStack: true, address: '::' });
+test('server: plain udp and udp4 bind 0.0.0.0 (as the stock binary does), udp6 :: dual-stack unless bind ipv6only', async () => {
+  assert.deepEqual(await bindOf('proto udp\n'), { family: 4, dualStack: false, address: '0.0.0.0' });
   assert.deepEqual(await bindOf('proto udp4\n'), { family: 4, dualStack: false, address: '0.0.0.0' });
   assert.deepEqual(await bindOf('proto udp6\n'), { family: 6, dualStack: true, address: '::' });
   assert.deepEqual(await bindOf('proto udp6\nbind ipv6only\n'), { family: 6, dualStack: false, address: '::' });

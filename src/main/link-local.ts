@@ -1,7 +1,9 @@
 // Which socket the link binds, as OpenVPN 2.6 decides it (socket.c resolve_bind_local and
 // socket_bind): `local` given as an address or a name picks the family (its first address in
-// the proto's family); without `local`, plain udp/tcp on a server binds `::` dual-stack and
-// udp4/tcp4 bind `0.0.0.0`. An IPv6 socket takes IPv4 peers too unless `bind ipv6only`.
+// the proto's family); without `local`, udp6/tcp6 bind `::` and plain udp/tcp and udp4/tcp4
+// bind `0.0.0.0` (the first passive address getaddrinfo gives for no host: the stock 2.6 binary
+// logs "Could not determine IPv4/IPv6 protocol. Using AF_INET"). An IPv6 socket takes IPv4 peers
+// too (IPV6_V6ONLY off) unless `bind ipv6only`.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
@@ -33,7 +35,7 @@ export async function resolveLinkLocal(entry: Entry, peerFamily?: 4 | 6): Promis
   let family: 4 | 6;
   let address: string;
   if (local === undefined) {
-    family = want ?? 6;
+    family = want ?? 4;
     address = family === 4 ? '0.0.0.0' : '::';
   } else {
     const literal = isIP(local);
