@@ -41,6 +41,8 @@ export const SHARD_COUNTERS = [
   'dropTcpFraming',
   'dropTcpIdle',
   'dropTcpSlowReader',
+  // TCP connections refused at accept: the shard already holds max-clients plus handshakes.
+  'dropTcpLimit',
   // Data payloads the peer compressed (shardvpn has no decompressor) or framed wrongly.
   'dropCompressed',
   'dropBadFraming',

@@ -11,6 +11,9 @@ import { Shard, type ShardIO } from './shard/loop';
 import { SLOT } from './shard/sizes';
 import { TcpLinks } from './shard/tcp-links';
 
+/** TCP connections a shard holds beyond max-clients, for handshakes in progress. */
+const TCP_HANDSHAKE_SLACK = 256;
+
 if (parentPort === null) throw new Error('shard-worker must run in a worker thread');
 const config = workerData as ShardConfig;
 const tun = config.clientToClient ? null : TunDevice.adopt(config.tunFd, config.tunName);
@@ -21,7 +24,11 @@ if (config.transport === 'tcp') {
     maxPacket: SLOT,
     noDelay: config.tcpNodelay,
     idleMs: config.handWindowS * 1000,
+    maxConnections: config.maxClientsPerShard + TCP_HANDSHAKE_SLACK,
     counters: counterView(config.counters),
+    log: (level, message) => {
+      if (level <= config.verb) parentPort?.postMessage({ type: 'log', level, message: `shard ${config.shard}: ${message}` });
+    },
   });
   io = { link: links, peers: links, tun };
 } else {

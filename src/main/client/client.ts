@@ -164,8 +164,13 @@ class ClientRun implements Running, RunControl {
     const remote = await chooseRemote(ctx, this.params.keptAddress);
     if (remote === null) return;
     this.remote = remote;
-    const udp = await openLinkSocket(ctx, remote);
+    const udp = await openLinkSocket(ctx, remote, this.slot);
     if (udp === null) return;
+    // stop() may have run while the socket opened (a name to resolve, a TCP connect).
+    if (this.isOver()) {
+      udp.close();
+      return;
+    }
     const timeouts = this.timeouts;
     this.link = new ClientLink(udp, remote, this.slot, {
       onControlPacket: (wire) => {

@@ -66,12 +66,12 @@ async function resolve(ctx: ConnectContext, host: string): Promise<RemoteAddress
   return ctx.persist.list?.resolved(resolved.addresses) ?? resolved.addresses[0] ?? null;
 }
 
-/** The largest packet a TCP server may frame to us (a bad length resets the connection). */
-const MAX_STREAM_PACKET = 2048;
-
-/** The run's link to `remote`; null (the run restarting) when it cannot be opened. */
-export async function openLinkSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promise<LinkIO | null> {
-  return ctx.entry.proto.transport === 'tcp-client' ? openTcpLink(ctx, remote) : openUdpSocket(ctx, remote);
+/**
+ * The run's link to `remote`; null (the run restarting) when it cannot be opened. `maxPacket`:
+ * the largest packet the server may frame to us over TCP (the link's slot size).
+ */
+export async function openLinkSocket(ctx: ConnectContext, remote: RemoteEndpoint, maxPacket: number): Promise<LinkIO | null> {
+  return ctx.entry.proto.transport === 'tcp-client' ? openTcpLink(ctx, remote, maxPacket) : openUdpSocket(ctx, remote);
 }
 
 async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promise<UdpSocket | null> {
@@ -102,7 +102,7 @@ async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promi
  * a refused or timed-out connection, and later a reset one, restart the run (SIGUSR1), which
  * moves on to the next remote as OpenVPN does.
  */
-async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint): Promise<StreamLink | null> {
+async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint, maxPacket: number): Promise<StreamLink | null> {
   const { entry, logger, run } = ctx;
   const proto = remote.family === 6 ? 'TCPv6_CLIENT' : 'TCPv4_CLIENT';
   const where = printSockaddr(remote.family, remote.address, remote.port);
@@ -125,20 +125,23 @@ async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint): Promise
     ...local,
   });
   const error = await new Promise<string | null>((settle) => {
-    const timer = setTimeout(() => settle('connection timed out'), entry.connectTimeout * 1000);
-    ctx.addTimer(timer);
-    socket.once('connect', () => {
+    const done = (result: string | null): void => {
       clearTimeout(timer);
-      settle(null);
-    });
-    socket.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      settle(e.code ?? e.message);
-    });
+      clearInterval(watch);
+      settle(result);
+    };
+    const timer = setTimeout(() => done('connection timed out'), entry.connectTimeout * 1000);
+    // A run stopped meanwhile gives up the connect at once rather than at the SYN timeout (the
+    // run's own timers are cleared when it stops, so this one is not one of them).
+    const watch = setInterval(() => {
+      if (run.isOver()) done('stopped');
+    }, 200);
+    socket.once('connect', () => done(null));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
   });
   if (error !== null || run.isOver()) {
     socket.destroy();
-    if (error !== null) {
+    if (error !== null && !run.isOver()) {
       logger.log(1, `TCP: connect to ${where} failed: ${error}`);
       run.softSignal('SIGUSR1', 'connection-failed');
     }
@@ -148,7 +151,7 @@ async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint): Promise
   const bound = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
   logger.log(1, `${proto} link local${entry.bind ? `: ${printSockaddr(remote.family, bound.address, bound.port)}` : ' (not bound)'}`);
   logger.log(1, `${proto} link remote: ${where}`);
-  return new StreamLink(socket, { family: remote.family, address: remote.address, port: remote.port }, MAX_STREAM_PACKET, {
+  return new StreamLink(socket, { family: remote.family, address: remote.address, port: remote.port }, maxPacket, {
     onFramingError: (why) => logger.log(1, `WARNING: Bad encapsulated packet length from peer (${why}); resetting the connection`),
     onClose: () => {
       if (run.isOver()) return;

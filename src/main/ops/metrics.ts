@@ -202,12 +202,13 @@ export function createRegistry(source: MetricsSource): Registry {
   totalCounter(
     registry,
     'shardvpn_tcp_connections_closed_total',
-    'TCP connections the server closed: a bad frame length, or no session within hand-window.',
+    'TCP connections the server closed: a bad frame length, no session within hand-window, or over the limit at accept.',
     ['shard', 'reason'],
     (set) =>
       source.shards().forEach((shard, index) => {
         set({ shard: String(index), reason: 'bad_length' }, shard.counters[COUNTER.dropTcpFraming]);
         set({ shard: String(index), reason: 'idle' }, shard.counters[COUNTER.dropTcpIdle]);
+        set({ shard: String(index), reason: 'limit' }, shard.counters[COUNTER.dropTcpLimit]);
       }),
   );
   totalCounter(registry, 'shardvpn_client_to_client_packets_total', 'Packets passed between clients without the TUN device.', [], (set) =>

@@ -38,7 +38,17 @@ function udpShardSocket(socket: UdpSocket): ShardSocket {
 }
 
 function tcpShardSocket(fd: number): ShardSocket {
-  return { fd, forWorker: () => dupDescriptor(fd), localPort: () => socketPort(fd), close: () => closeDescriptor(fd) };
+  let open = true;
+  return {
+    fd,
+    forWorker: () => dupDescriptor(fd),
+    localPort: () => socketPort(fd),
+    // Once only: a second close could hit another descriptor that took the number.
+    close: () => {
+      if (open) closeDescriptor(fd);
+      open = false;
+    },
+  };
 }
 
 export interface ShardHandle {

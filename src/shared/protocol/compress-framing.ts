@@ -70,7 +70,8 @@ export class CompressFramer {
    * bytes free before it and FRAMING_TAILROOM after.
    */
   frame(memory: Uint8Array, start: number, length: number): void {
-    switch (this.kind) {
+    // OpenVPN leaves an empty payload as it is (compress: `if (buf->len <= 0) return`).
+    switch (length === 0 ? 'none' : this.kind) {
       case 'none':
         break;
       case 'prefix':
@@ -78,7 +79,7 @@ export class CompressFramer {
         length++;
         break;
       case 'swap':
-        memory[start + length] = length > 0 ? memory[start]! : NO_COMPRESS_BYTE_SWAP;
+        memory[start + length] = memory[start]!;
         memory[start] = NO_COMPRESS_BYTE_SWAP;
         length++;
         break;
@@ -98,8 +99,7 @@ export class CompressFramer {
   unframe(memory: Uint8Array, start: number, length: number): UnframeResult {
     this.start = start;
     this.length = length;
-    if (this.kind === 'none') return 'ok';
-    if (length === 0) return this.kind === 'v2' ? 'ok' : 'bad';
+    if (this.kind === 'none' || length === 0) return 'ok';
     const head = memory[start]!;
     switch (this.kind) {
       case 'prefix':

@@ -32,10 +32,11 @@ export class StreamDeframer {
   }
 
   /**
-   * Feeds one chunk; calls `packet` for each whole packet (a view valid only during the call).
+   * Feeds one chunk; calls `packet` for each whole packet. A packet with `reused` true is a view
+   * of the deframer's own buffer, valid only during the call; otherwise it is a view of `chunk`.
    * Returns false (and sets `error`) on a bad length; the stream is then unusable.
    */
-  push(chunk: Uint8Array, packet: (bytes: Uint8Array) => void): boolean {
+  push(chunk: Uint8Array, packet: (bytes: Uint8Array, reused: boolean) => void): boolean {
     if (this.error !== null) return false;
     let at = 0;
     const end = chunk.length;
@@ -59,7 +60,7 @@ export class StreamDeframer {
         }
         // A whole packet inside this chunk goes out without a copy.
         if (end - at >= length) {
-          packet(chunk.subarray(at, at + length));
+          packet(chunk.subarray(at, at + length), false);
           at += length;
           continue;
         }
@@ -75,7 +76,7 @@ export class StreamDeframer {
         const length = this.want;
         this.want = -1;
         this.held = 0;
-        packet(this.pending.subarray(0, length));
+        packet(this.pending.subarray(0, length), true);
       }
     }
     return true;

@@ -36,6 +36,8 @@ export class LinkIn implements DataRunHandler<ShardClient> {
     private readonly clients: ClientTable,
     private readonly control: ControlIn,
     private readonly framer: CompressFramer,
+    /** false over TCP: a connection is its client, which never moves to another (multi_tcp). */
+    private readonly floats: boolean,
   ) {
     this.counters = host.counters;
     this.runs = new DataRuns(this.recv.memory, BATCH, this);
@@ -130,7 +132,13 @@ export class LinkIn implements DataRunHandler<ShardClient> {
         continue;
       }
       const index = this.runs.index[j];
-      if (!this.sameAddress(client, index)) this.float(client, index);
+      if (!this.sameAddress(client, index)) {
+        if (!this.floats) {
+          counters[COUNTER.dropSourceAddress]++;
+          continue;
+        }
+        this.float(client, index);
+      }
       client.received(now);
       let start = results.payloadOffsets[j];
       let length = results.payloadLengths[j];

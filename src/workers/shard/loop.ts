@@ -78,7 +78,16 @@ export class Shard implements ShardClientHost {
     const framer = new CompressFramer(config.compressFraming);
     this.linkOut = new LinkOut(io.link, this.counters, framer);
     this.control = new ControlIn(this, this.clients, this.linkOut);
-    this.linkIn = new LinkIn(this, io.link, io.tun, PacketRing.attach(config.toTunRing), this.clients, this.control, framer);
+    this.linkIn = new LinkIn(
+      this,
+      io.link,
+      io.tun,
+      PacketRing.attach(config.toTunRing),
+      this.clients,
+      this.control,
+      framer,
+      io.peers === undefined,
+    );
     // Each part frames with its own instance: the framer keeps a result between calls.
     this.tunIn = new TunIn(
       PacketRing.attach(config.fromTunRing),

@@ -1,32 +1,27 @@
 // A shard's TCP connections (proto tcp-server) as one LinkIO: each connection's packets
-// (OpenVPN's 2-byte length framing) look like datagrams from its remote address, and a packet
-// sent to that address goes down its connection. So the shard runs TCP clients through the
-// same code as UDP ones: a client is found by its address, and a connection is one client, as
-// in OpenVPN's multi_tcp. The listener is this shard's own socket of the server's SO_REUSEPORT
-// group; the kernel spreads new connections over the shards.
+// (OpenVPN's 2-byte length framing, framed-connection.ts) look like datagrams from its remote
+// address, and a packet sent to that address goes down its connection. So the shard runs TCP
+// clients through the same code as UDP ones: a client is found by its address, and a
+// connection is one client, as in OpenVPN's multi_tcp. The listener is this shard's own socket
+// of the server's SO_REUSEPORT group; the kernel spreads new connections over the shards.
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { COUNTER } from '../../shared/counters';
+import { FramedConnection } from '../../shared/framed-connection';
 import type { LinkIO } from '../../shared/io';
 import { ADDRESS_SIZE, POLL_READABLE, PeerAddresses, type PacketBatch, type PeerAddress } from '../../shared/native';
-import { STREAM_LENGTH_SIZE, StreamDeframer, writeStreamLength } from '../../shared/protocol/stream-framing';
 import { addressKey } from './clients';
 
-/** Bytes waiting in one connection's send queue before further packets to it are dropped. */
-const MAX_QUEUED = 1 << 20;
 const SWEEP_MS = 1000;
 
 interface Connection {
-  readonly socket: Socket;
-  readonly deframer: StreamDeframer;
-  readonly queue: Buffer[];
+  readonly framed: FramedConnection;
   readonly key: string;
   readonly addressBytes: Uint8Array;
   readonly acceptedAt: number;
-  /** Frames to write at the end of the current send(). */
-  pending: Buffer[];
-  closed: boolean;
+  /** In the ready list (has queued packets). */
+  ready: boolean;
 }
 
 export interface TcpLinksOptions {
@@ -38,7 +33,10 @@ export interface TcpLinksOptions {
   readonly noDelay: boolean;
   /** A connection that has not started a session after this long is closed (hand-window). */
   readonly idleMs: number;
+  /** Connections held at once (clients plus handshakes in progress); more are refused at accept. */
+  readonly maxConnections: number;
   readonly counters: Float64Array;
+  log(level: number, message: string): void;
 }
 
 export class TcpLinks implements LinkIO {
@@ -47,6 +45,7 @@ export class TcpLinks implements LinkIO {
   /** Connections with received packets waiting, in arrival order. */
   private readonly ready: Connection[] = [];
   private readable: ((events: number) => void) | null = null;
+  private refire: NodeJS.Immediate | null = null;
   private readonly touched: Connection[] = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly one = new PeerAddresses(1);
@@ -56,9 +55,12 @@ export class TcpLinks implements LinkIO {
   onClosed: (key: string) => void = () => {};
 
   constructor(private readonly options: TcpLinksOptions) {
-    this.server = createServer({ noDelay: options.noDelay, pauseOnConnect: false }, (socket) => this.accept(socket));
-    // Accept errors (EMFILE, ...) must not kill the shard; the connection is simply not taken.
-    this.server.on('error', () => {});
+    this.server = createServer({ noDelay: options.noDelay }, (socket) => this.accept(socket));
+    this.server.maxConnections = options.maxConnections;
+    // Over the limit, Node closes the new socket at once (OpenVPN refuses beyond max-clients).
+    this.server.on('drop', () => options.counters[COUNTER.dropTcpLimit]++);
+    // Accept errors (EMFILE, ...) must not kill the shard; say so and go on.
+    this.server.on('error', (error) => options.log(1, `TCP listener: ${error.message}`));
     this.server.listen({ fd: options.listenerFd });
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
   }
@@ -72,50 +74,54 @@ export class TcpLinks implements LinkIO {
     }
     this.one.set(0, peer);
     const addressBytes = this.one.bytes.slice(0, ADDRESS_SIZE);
+    const key = addressKey(addressBytes, 0);
+    // The same address and port again (NAT reuse, a peer that restarted before we saw its
+    // reset): the old connection is dead, and so is its client.
+    const old = this.byKey.get(key);
+    if (old !== undefined) old.framed.close();
     const conn: Connection = {
-      socket,
-      deframer: new StreamDeframer(this.options.maxPacket),
-      queue: [],
-      key: addressKey(addressBytes, 0),
+      framed: new FramedConnection(socket, this.options.maxPacket, {
+        packets: () => this.queued(conn),
+        // OpenVPN: "Bad encapsulated packet length from peer", and the connection is reset.
+        framingError: () => counters[COUNTER.dropTcpFraming]++,
+        closed: () => this.closed(conn),
+      }),
+      key,
       addressBytes,
       acceptedAt: performance.now(),
-      pending: [],
-      closed: false,
+      ready: false,
     };
-    this.byKey.set(conn.key, conn);
+    this.byKey.set(key, conn);
     counters[COUNTER.tcpAccepted]++;
     counters[COUNTER.tcpConnections]++;
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('close', () => this.closed(conn));
-    socket.on('error', () => {});
   }
 
-  private onData(conn: Connection, chunk: Buffer): void {
-    if (conn.closed) return;
-    const wasEmpty = conn.queue.length === 0;
-    const ok = conn.deframer.push(chunk, (packet) => conn.queue.push(Buffer.from(packet)));
-    if (!ok) {
-      // OpenVPN: "Bad encapsulated packet length from peer", and the connection is reset.
-      this.options.counters[COUNTER.dropTcpFraming]++;
-      this.closeConnection(conn);
-      return;
+  private queued(conn: Connection): void {
+    if (!conn.ready) {
+      conn.ready = true;
+      this.ready.push(conn);
     }
-    if (wasEmpty && conn.queue.length > 0) this.ready.push(conn);
-    if (this.ready.length > 0) this.readable?.(POLL_READABLE);
+    this.notify();
+  }
+
+  /** Runs the poll callback while packets wait: once now, then once per loop turn until drained. */
+  private notify(): void {
+    if (this.readable === null || this.ready.length === 0) return;
+    this.readable(POLL_READABLE);
+    if (this.ready.length > 0 && this.refire === null) {
+      this.refire = setImmediate(() => {
+        this.refire = null;
+        this.notify();
+      });
+    }
   }
 
   private closed(conn: Connection): void {
-    if (conn.closed) return;
-    conn.closed = true;
-    conn.queue.length = 0;
-    if (this.byKey.get(conn.key) === conn) this.byKey.delete(conn.key);
     this.options.counters[COUNTER.tcpConnections]--;
+    // Only the connection the address maps to speaks for its client; a replaced one does not.
+    if (this.byKey.get(conn.key) !== conn) return;
+    this.byKey.delete(conn.key);
     this.onClosed(conn.key);
-  }
-
-  private closeConnection(conn: Connection): void {
-    conn.socket.destroy();
-    this.closed(conn);
   }
 
   /** Closes connections that never started a session within hand-window. */
@@ -124,7 +130,7 @@ export class TcpLinks implements LinkIO {
     for (const conn of this.byKey.values()) {
       if (conn.acceptedAt < limit && !this.hasClient(conn.key)) {
         this.options.counters[COUNTER.dropTcpIdle]++;
-        this.closeConnection(conn);
+        conn.framed.close();
       }
     }
   }
@@ -141,14 +147,18 @@ export class TcpLinks implements LinkIO {
     let n = 0;
     while (n < batch.size && this.ready.length > 0) {
       const conn = this.ready[0]!;
-      while (n < batch.size && conn.queue.length > 0) {
-        const packet = conn.queue.shift()!;
+      const queue = conn.framed.queue;
+      while (n < batch.size && queue.length > 0) {
+        const packet = queue.shift()!;
         if (packet.length > batch.capacity) continue;
         batch.set(n, packet);
         from.bytes.set(conn.addressBytes, n * ADDRESS_SIZE);
         n++;
       }
-      if (conn.queue.length === 0) this.ready.shift();
+      if (queue.length === 0) {
+        conn.ready = false;
+        this.ready.shift();
+      }
     }
     return n;
   }
@@ -159,39 +169,37 @@ export class TcpLinks implements LinkIO {
    * here and counted, as a full UDP socket buffer drops a datagram.
    */
   send(batch: PacketBatch, to: PeerAddresses, count: number): number {
+    let conn: Connection | undefined;
     for (let i = 0; i < count; i++) {
-      const conn = this.byKey.get(addressKey(to.bytes, i));
-      if (conn === undefined || conn.closed) continue;
-      const length = batch.lengths[i]!;
-      const frame = Buffer.allocUnsafe(STREAM_LENGTH_SIZE + length);
-      writeStreamLength(frame, 0, length);
-      frame.set(batch.memory.subarray(batch.offsets[i]!, batch.offsets[i]! + length), STREAM_LENGTH_SIZE);
-      if (conn.pending.length === 0) this.touched.push(conn);
-      conn.pending.push(frame);
+      // Runs of packets to one client are the rule: look the connection up once per run.
+      if (i === 0 || !sameEntry(to.bytes, i - 1, i)) conn = this.byKey.get(addressKey(to.bytes, i));
+      if (conn === undefined || conn.framed.closed) continue;
+      if (!this.touched.includes(conn)) this.touched.push(conn);
+      conn.framed.add(batch.memory, batch.offsets[i]!, batch.lengths[i]!);
     }
-    for (const conn of this.touched) {
-      if (conn.socket.writableLength > MAX_QUEUED) {
-        this.options.counters[COUNTER.dropTcpSlowReader] += conn.pending.length;
-      } else {
-        conn.socket.write(conn.pending.length === 1 ? conn.pending[0]! : Buffer.concat(conn.pending));
-      }
-      conn.pending = [];
-    }
+    for (const c of this.touched) this.options.counters[COUNTER.dropTcpSlowReader] += c.framed.flush();
     this.touched.length = 0;
     return count;
   }
 
   /** The shard dropped the client at this address: its connection goes too (multi_close_instance). */
   closePeer(key: string): void {
-    const conn = this.byKey.get(key);
-    if (conn !== undefined) this.closeConnection(conn);
+    this.byKey.get(key)?.framed.close();
   }
 
   close(): void {
     clearInterval(this.sweeper);
+    if (this.refire !== null) clearImmediate(this.refire);
     this.server.close();
-    for (const conn of [...this.byKey.values()]) this.closeConnection(conn);
+    for (const conn of [...this.byKey.values()]) conn.framed.close();
   }
+}
+
+function sameEntry(bytes: Uint8Array, a: number, b: number): boolean {
+  const x = a * ADDRESS_SIZE;
+  const y = b * ADDRESS_SIZE;
+  for (let k = 0; k < ADDRESS_SIZE; k++) if (bytes[x + k] !== bytes[y + k]) return false;
+  return true;
 }
 
 /** The remote end of an accepted connection; an IPv4 peer on a dual-stack listener as IPv4. */
