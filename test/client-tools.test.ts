@@ -118,7 +118,7 @@ test('keys from openvpn --genkey in shardvpn, and a shardvpn client key of an op
 test('--test-crypto checks every cipher; --show-ciphers, --version and --help answer', () => {
   const crypto = shardvpn(['--test-crypto']);
   assert.equal(crypto.status, 0, crypto.stdout + crypto.stderr);
-  for (const cipher of ['AES-128-GCM', 'AES-256-GCM', 'CHACHA20-POLY1305']) {
+  for (const cipher of ['AES-128-GCM', 'AES-256-GCM', 'CHACHA20-POLY1305', 'AES-128-CBC', 'AES-192-CBC', 'AES-256-CBC']) {
     assert.match(crypto.stdout, new RegExp(`Data channel cipher ${cipher}: .*replay checks OK`));
   }
   assert.match(crypto.stdout, /Crypto self-test OK/);
@@ -126,6 +126,7 @@ test('--test-crypto checks every cipher; --show-ciphers, --version and --help an
   assert.equal(ciphers.status, 0);
   assert.match(ciphers.stdout, /^AES-256-GCM {2}\(256 bit key, 128 bit block, TLS client\/server mode only\)$/m);
   assert.match(ciphers.stdout, /^CHACHA20-POLY1305 /m);
+  assert.match(ciphers.stdout, /^AES-256-CBC {2}\(256 bit key, 128 bit block\)$/m);
   const version = shardvpn(['--version']);
   assert.equal(version.status, 0);
   assert.match(version.stdout, /^shardvpn \d+\.\d+\.\d+ /);
