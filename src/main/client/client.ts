@@ -20,7 +20,7 @@ import type { WrapConfig } from '../../shared/session/control-wrap';
 import { loadCredentials, type Credentials } from './auth-user-pass';
 import { chooseRemote, openLinkSocket, type ConnectContext } from './connect';
 import { ClientControlChannel } from './control-channel';
-import { ClientLink } from './link';
+import { ClientLink, emptyLinkStatistics } from './link';
 import { ConnectionList, type RemoteAddress } from './remotes';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 import { RunTimeouts } from './timeouts';
@@ -290,14 +290,7 @@ class ClientRun implements Running, RunControl {
   }
 
   logStatistics(): void {
-    const stats = this.link?.stats ?? {
-      tunReadBytes: 0,
-      tunWriteBytes: 0,
-      linkReadBytes: 0,
-      linkWriteBytes: 0,
-      linkReadBytesAuth: 0,
-      foreignDrops: 0,
-    };
+    const stats = this.link?.stats ?? emptyLinkStatistics();
     const log = (line: string): void => this.params.logger.log(0, line);
     log('OpenVPN STATISTICS');
     log(`Updated,${new Date().toISOString().replace('T', ' ').slice(0, 19)}`);

@@ -41,8 +41,9 @@ export interface LinkStatistics {
   compressedDrops: number;
 }
 
-export class ClientLink {
-  readonly stats: LinkStatistics = {
+/** Statistics of a link that has moved nothing yet. */
+export function emptyLinkStatistics(): LinkStatistics {
+  return {
     tunReadBytes: 0,
     tunWriteBytes: 0,
     linkReadBytes: 0,
@@ -51,6 +52,10 @@ export class ClientLink {
     foreignDrops: 0,
     compressedDrops: 0,
   };
+}
+
+export class ClientLink {
+  readonly stats: LinkStatistics = emptyLinkStatistics();
   /** Data keys by key_id; the newest one sends. */
   private readonly keys: (DataChannelKey | null)[] = new Array<DataChannelKey | null>(8).fill(null);
   private sendKey: DataChannelKey | null = null;
