@@ -260,8 +260,8 @@ test('a data run then a control packet that closes the client, in one receive ba
   const lab = new ShardLab(false);
   try {
     await lab.handshake();
-    // The client restarts: a new session's first packet from the same address closes the old
-    // client (and destroys its keys) as soon as the shard handles it.
+    // The client restarts from the same address: its new session's reset gets a stateless reply,
+    // and the packet that echoes the cookie replaces the old client (destroying its keys).
     const restarted: Buffer[] = [];
     const fresh = new ControlSession(lab.pair.clientConfig, {
       sendPacket: (w) => restarted.push(Buffer.from(w)),
@@ -270,16 +270,44 @@ test('a data run then a control packet that closes the client, in one receive ba
     });
     fresh.start();
     assert.equal(restarted.length, 1);
-    const sent = [packet(VIRTUAL, 1), packet(VIRTUAL, 2)];
     const replies = lab.counters[COUNTER.statelessReplies];
-    lab.link.deliver(CLIENT, ...lab.seal(sent), restarted[0]!);
+    lab.link.takeSent();
+    lab.link.deliver(CLIENT, restarted[0]!);
+    await waitFor(() => lab.link.outbox.length > 0, 'the stateless reply');
+    assert.equal(lab.counters[COUNTER.statelessReplies], replies + 1);
+    assert.ok(!lab.messages.some((m) => m.type === 'client-gone'), 'a reset alone replaces nobody');
+    for (const d of lab.link.takeSent()) fresh.receivePacket(Buffer.from(d.bytes));
+    await waitFor(() => restarted.length > 1, 'the new session answering the cookie');
+    const sent = [packet(VIRTUAL, 1), packet(VIRTUAL, 2)];
+    lab.link.deliver(CLIENT, ...lab.seal(sent), restarted[restarted.length - 1]!);
     fresh.close();
     assert.deepEqual(lab.tun.written, sent);
     await waitFor(() => lab.messages.some((m) => m.type === 'client-gone'), 'client-gone');
     const gone = lab.messages.find((m) => m.type === 'client-gone');
     assert.equal(gone?.type === 'client-gone' ? gone.reason : '', 'client restarted its session');
-    // The new session got its stateless cookie reply.
-    assert.equal(lab.counters[COUNTER.statelessReplies], replies + 1);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test("a forged reset from a connected client's address (no cookie round trip) leaves the client in place", async () => {
+  const lab = new ShardLab(false);
+  try {
+    await lab.handshake();
+    const forged: Buffer[] = [];
+    const intruder = new ControlSession(lab.pair.clientConfig, {
+      sendPacket: (w) => forged.push(Buffer.from(w)),
+      onEvent: () => undefined,
+      now: () => lab.pair.now,
+    });
+    intruder.start();
+    intruder.close();
+    lab.link.deliver(CLIENT, forged[0]!, forged[0]!);
+    const sent = [packet(VIRTUAL, 3)];
+    lab.link.deliver(CLIENT, ...lab.seal(sent));
+    await waitFor(() => lab.tun.written.length === 1, 'data still flowing');
+    assert.deepEqual(lab.tun.written, sent);
+    assert.ok(!lab.messages.some((m) => m.type === 'client-gone'));
   } finally {
     await lab.stop();
   }

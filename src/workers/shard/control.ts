@@ -4,7 +4,6 @@
 // and only lets a client that echoes a valid cookie become a new ShardClient.
 import { COUNTER } from '../../shared/counters';
 import { ADDRESS_SIZE, type PeerAddresses } from '../../shared/native';
-import { P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3 } from '../../shared/protocol/opcodes';
 import { StatelessResponder } from '../../shared/session/stateless-responder';
 import { ShardClient, type ShardClientHost } from './client';
 import { addressKey, type ClientTable } from './clients';
@@ -34,21 +33,22 @@ export class ControlIn {
   }
 
   /** The control datagram memory[at, at + length) with opcode `op`, from entry `index` of `from`. */
-  receive(memory: Uint8Array, at: number, length: number, op: number, from: PeerAddresses, index: number): void {
+  receive(memory: Uint8Array, at: number, length: number, _op: number, from: PeerAddresses, index: number): void {
     const counters = this.host.counters;
     const wire = Buffer.from(memory.subarray(at, at + length));
     const key = addressKey(from.bytes, index);
     const existing = this.clients.atAddress(key);
     if (existing !== undefined) {
-      const isReset = op === P_CONTROL_HARD_RESET_CLIENT_V2 || op === P_CONTROL_HARD_RESET_CLIENT_V3;
       const peerSid = existing.session.peerSessionId;
-      if (!isReset || peerSid === null || peerSid.equals(wire.subarray(1, 9))) {
+      // The sender's session id is in clear at bytes 1..8 of every control packet.
+      if (peerSid === null || length < 9 || peerSid.equals(wire.subarray(1, 9))) {
         existing.traffic.controlBytesIn += wire.length;
         existing.session.receivePacket(wire);
         return;
       }
-      // The client restarted with a new session from the same address.
-      existing.close('client restarted its session');
+      // Another session from this address: the client restarted, or the packet is forged. Only
+      // a packet that passes the stateless exchange below (wrap key and cookie round trip)
+      // replaces the client; anything else leaves it alone.
     }
     const peer = from.get(index);
     if (!this.acceptingClients) {
@@ -70,6 +70,7 @@ export class ControlIn {
         this.out.sendTo(from.bytes.subarray(index * ADDRESS_SIZE, (index + 1) * ADDRESS_SIZE), result.wire);
         return;
       case 'create': {
+        if (existing !== undefined) existing.close('client restarted its session');
         const peerId = this.clients.acquirePeerId();
         if (peerId < 0) {
           counters[COUNTER.dropControl]++;
