@@ -1,4 +1,5 @@
 // The `shardvpn` command line: OpenVPN's flags and config files, plus shardvpn's own.
+import { readFileSync } from 'node:fs';
 import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive, type Options } from '../shared/config';
 import { Logger } from '../shared/log';
 import { DEFAULT_PORT, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
@@ -74,6 +75,14 @@ export async function run(argv: readonly string[]): Promise<number> {
     const dataDir = defaultDataDir();
     const portArg = directives.find((d) => d.name === 'port')?.args[0];
     const port = portArg !== undefined ? Number(portArg) : DEFAULT_PORT;
+    // Validate first, create last: a bad flag or a missing privilege leaves nothing behind.
+    defaultServerOptions(dataDir, port, directives);
+    if (!hasNetAdmin()) {
+      console.error(
+        'shardvpn: the built-in server needs root or CAP_NET_ADMIN to open its TUN device (run it as root, or grant the capability)',
+      );
+      return 1;
+    }
     const setup = await ensureDefaultSetup(dataDir, port);
     console.log(`${setup.created ? 'Created' : 'Using'} the built-in server's keys in ${setup.dataDir}`);
     console.log(`Client profile for a stock OpenVPN 2.6 client: ${setup.profile}`);
@@ -162,4 +171,14 @@ export function main(argv: readonly string[]): void {
       process.exit(1);
     },
   );
+}
+
+/** CAP_NET_ADMIN (bit 12) in the effective set: what opening a TUN device takes. */
+function hasNetAdmin(): boolean {
+  try {
+    const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match !== null && (BigInt(`0x${match[1]}`) & (1n << 12n)) !== 0n;
+  } catch {
+    return process.getuid?.() === 0;
+  }
 }
