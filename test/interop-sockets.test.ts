@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { SERVER_UNDERLAY, SERVER_UNDERLAY6, VpnLab } from '../lab/vpn-lab';
+import { BIN, SERVER_UNDERLAY, SERVER_UNDERLAY6, VpnLab } from '../lab/vpn-lab';
 import { clientConfig, serverConfig, startOurClient, startStockServer } from './helpers/client-lab';
 
 let lab: VpnLab;
@@ -95,5 +95,21 @@ test('shardvpn client to a dual-stack (udp6) stock server, over IPv6 and over IP
     }
   } finally {
     await stock.stop('SIGTERM', 5000);
+  }
+});
+
+test('a second server on a port already served is refused (no silent SO_REUSEPORT sharing), UDP and TCP', { timeout: 60_000 }, async () => {
+  for (const proto of ['udp', 'tcp-server']) {
+    const conf = serverConfig(lab, { port: 1343 }).replace('proto udp\n', `proto ${proto}\n`);
+    const first = await lab.startShardvpn(conf, `first-${proto}.conf`);
+    try {
+      const second = lab.spawn(lab.server, process.execPath, [BIN, '--config', lab.file(`second-${proto}.conf`, conf)], 'second shardvpn');
+      const code = await new Promise<number | null>((resolve) => second.child.once('exit', resolve));
+      assert.notEqual(code, 0, second.log());
+      assert.match(second.log(), new RegExp(`${proto === 'udp' ? 'UDP' : 'TCP'} 0\\.0\\.0\\.0 port 1343 is in use by another process`));
+      assert.doesNotMatch(second.log(), /Initialization Sequence Completed/);
+    } finally {
+      await first.stop('SIGTERM', 5000);
+    }
   }
 });

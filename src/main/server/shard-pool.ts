@@ -90,6 +90,7 @@ export class ShardPool {
 
   static open(count: number, spec: SocketSpec, template: ShardTemplate, events: ShardPoolEvents): ShardPool {
     const pool = new ShardPool(template, spec.family, events);
+    refuseTakenPort(template.transport, spec);
     const sockets = template.transport === 'tcp' ? openTcpGroup(count, spec) : openUdpGroup(count, spec);
     sockets.forEach((socket, index) => {
       const counterBuffer = createCounterBuffer();
@@ -241,4 +242,29 @@ function openTcpGroup(count: number, spec: SocketSpec): ShardSocket[] {
     throw error;
   }
   return fds.map(tcpShardSocket);
+}
+
+/**
+ * SO_REUSEPORT would let a second server on the same port join our group and share its clients
+ * silently. Like OpenVPN, refuse instead: a plain bind (no SO_REUSEPORT) of the address and port
+ * fails with EADDRINUSE while any socket holds them, our own group of another run included.
+ */
+function refuseTakenPort(transport: 'udp' | 'tcp', spec: SocketSpec): void {
+  if (spec.port === 0) return;
+  try {
+    if (transport === 'tcp') {
+      closeDescriptor(
+        openTcpListener({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port, reusePort: false }),
+      );
+    } else {
+      UdpSocket.open({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port }).close();
+    }
+  } catch (error) {
+    const message = (error as Error).message;
+    if (!/EADDRINUSE/.test(message)) throw error;
+    throw new Error(
+      `${transport.toUpperCase()} ${spec.address} port ${spec.port} is in use by another process (another shardvpn or openvpn?): ${message}`,
+      { cause: error },
+    );
+  }
 }
