@@ -1,7 +1,7 @@
 // A shardvpn server's life with stock openvpn 2.6 clients: a client whose source port changes
 // (float), renegotiation under load, refused clients beside a working one, explicit-exit-notify and
-// ping-restart, SIGHUP with an edited config, a restarted shard, and `npm start` on an empty
-// data folder.
+// ping-restart, SIGHUP with an edited config, a restarted shard, `npm start` on an empty
+// data folder, and SIGINT logged as itself.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
@@ -375,4 +375,11 @@ test('`npm start` on an empty data folder serves a stock client using the writte
   } finally {
     await stopAll(server, client);
   }
+});
+
+test('SIGINT stops the server like SIGTERM and is logged as itself, as OpenVPN logs it', async () => {
+  const server = await lab.startShardvpn(serverConfig('').replace('port 1194', 'port 1197'), 'sigint.conf');
+  const code = await server.stop('SIGINT', 8000);
+  assert.equal(code, 0, server.log().slice(-2000));
+  assert.match(server.log(), /SIGINT\[hard,\] received, process exiting/);
 });

@@ -27,15 +27,20 @@ const HANDLED: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIG
 
 /** Runs until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
-  const queue: { signal: ServerSignal; reason: string | undefined }[] = [];
+  /** `name`: what the log calls it (SIGINT acts as SIGTERM but is logged as itself, as in OpenVPN). */
+  const queue: { signal: ServerSignal; reason: string | undefined; name?: string }[] = [];
   let wake: (() => void) | null = null;
   const raise = (signal: ServerSignal, reason?: string): void => {
     queue.push({ signal, reason });
     wake?.();
   };
-  const onSignal = (signal: NodeJS.Signals): void => raise(signal === 'SIGINT' ? 'SIGTERM' : (signal as ServerSignal));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signal !== 'SIGINT') return raise(signal as ServerSignal);
+    queue.push({ signal: 'SIGTERM', reason: undefined, name: 'SIGINT' });
+    wake?.();
+  };
   for (const signal of HANDLED) process.on(signal, onSignal);
-  const nextSignal = async (): Promise<{ signal: ServerSignal; reason: string | undefined }> => {
+  const nextSignal = async (): Promise<{ signal: ServerSignal; reason: string | undefined; name?: string }> => {
     while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
     wake = null;
     return queue.shift()!;
@@ -44,14 +49,14 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
     let options = hooks.loadOptions();
     for (;;) {
       const running = await hooks.start(options, raise);
-      let next: { signal: ServerSignal; reason: string | undefined };
+      let next: { signal: ServerSignal; reason: string | undefined; name?: string };
       do {
         next = await nextSignal();
         if (next.signal === 'SIGUSR2') running.logStatistics();
       } while (next.signal === 'SIGUSR2');
       const signal = next.signal;
       const source = next.reason === undefined ? 'hard,' : `soft,${next.reason}`;
-      hooks.logger.log(1, `${signal}[${source}] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
+      hooks.logger.log(1, `${next.name ?? signal}[${source}] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
       await running.stop(hooks.notifyOn(options, signal));
       if (signal === 'SIGTERM') return 0;
       if (signal === 'SIGHUP') {
