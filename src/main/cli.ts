@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive, type Options } from '../shared/config';
 import { Logger } from '../shared/log';
-import { DEFAULT_PORT, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
+import { DEFAULT_PORT, DEFAULT_TUNNEL, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
 import { runLifecycle } from './lifecycle';
 import { runLoadCommand } from './load/command';
 import { startOperations, type Operations } from './ops/operations';
@@ -86,6 +86,9 @@ export async function run(argv: readonly string[]): Promise<number> {
     const setup = await ensureDefaultSetup(dataDir, port);
     console.log(`${setup.created ? 'Created' : 'Using'} the built-in server's keys in ${setup.dataDir}`);
     console.log(`Client profile for a stock OpenVPN 2.6 client: ${setup.profile}`);
+    console.log(
+      `Tunnel ${DEFAULT_TUNNEL.network}/24 (server ${DEFAULT_TUNNEL.server}) on UDP port ${port}; connect with: openvpn --config ${setup.profile}`,
+    );
     load = () => defaultServerOptions(dataDir, port, parseArgv(argv));
   }
   const first = load();

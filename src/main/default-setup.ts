@@ -10,6 +10,8 @@ import { formatStaticKey, generateStaticKey } from '../shared/protocol/static-ke
 import { createCertificateAuthority } from './pki';
 
 export const DEFAULT_PORT = 1194;
+/** The built-in server's tunnel network (a /24) and its own address in it. */
+export const DEFAULT_TUNNEL = { network: '10.89.0.0', server: '10.89.0.1' } as const;
 
 /** The embedded server configuration; paths are relative to the data folder. */
 export function defaultServerConfig(port: number): string {
@@ -18,7 +20,7 @@ port ${port}
 proto udp
 dev tun
 topology subnet
-server 10.89.0.0 255.255.255.0
+server ${DEFAULT_TUNNEL.network} 255.255.255.0
 keepalive 10 60
 ca ca.crt
 cert server.crt
@@ -28,6 +30,8 @@ remote-cert-tls client
 data-ciphers AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305
 explicit-exit-notify 1
 ifconfig-pool-persist ipp.txt
+# Every client uses the one profile written beside this config (and \`shardvpn load\` many at once).
+duplicate-cn
 verb 3
 `;
 }
