@@ -21,7 +21,8 @@ const USAGE = `Usage: shardvpn [--config FILE] [options]
   shardvpn --config server.conf     run the server (or client) an OpenVPN config describes
   shardvpn                          run a server from the built-in configuration, creating a
                                     CA, certificates and a client profile in the data folder
-                                    (SHARDVPN_DATA, default ./data) on first run
+                                    (SHARDVPN_DATA, default: data/ in shardvpn's own folder)
+                                    on first run
   shardvpn --config client.ovpn     run a client against an OpenVPN 2.6 (or shardvpn) server
   shardvpn load --profile P.ovpn --clients N ...
                                     simulate N clients against an OpenVPN-protocol server
@@ -86,6 +87,12 @@ export async function run(argv: readonly string[]): Promise<number> {
     const setup = await ensureDefaultSetup(dataDir, port);
     console.log(`${setup.created ? 'Created' : 'Using'} the built-in server's keys in ${setup.dataDir}`);
     console.log(`Client profile for a stock OpenVPN 2.6 client: ${setup.profile}`);
+    const remote = process.env.SHARDVPN_REMOTE;
+    if (!setup.created && remote && !readFileSync(setup.profile, 'utf8').includes(`\nremote ${remote} `)) {
+      console.log(
+        `Note: SHARDVPN_REMOTE=${remote} is not the address in the existing ${setup.profile}; delete it to have it written again`,
+      );
+    }
     console.log(
       `Tunnel ${DEFAULT_TUNNEL.network}/24 (server ${DEFAULT_TUNNEL.server}) on UDP port ${port}; connect with: openvpn --config ${setup.profile}`,
     );
