@@ -377,8 +377,10 @@ test('`npm start` on an empty data folder serves a stock client using the writte
   }
 });
 
-test('SIGINT stops the server like SIGTERM and is logged as itself, as OpenVPN logs it', async () => {
+test("SIGUSR2 logs OpenVPN's status report; SIGINT stops the server like SIGTERM and is logged as itself", async () => {
   const server = await lab.startShardvpn(serverConfig('').replace('port 1194', 'port 1197'), 'sigint.conf');
+  process.kill(server.child.pid!, 'SIGUSR2');
+  await server.waitFor(/OpenVPN CLIENT LIST\n.*Updated,[\s\S]*ROUTING TABLE\n[\s\S]*GLOBAL STATS\n[\s\S]*\bEND\n/, 5000);
   const code = await server.stop('SIGINT', 8000);
   assert.equal(code, 0, server.log().slice(-2000));
   assert.match(server.log(), /SIGINT\[hard,\] received, process exiting/);

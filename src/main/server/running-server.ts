@@ -4,6 +4,7 @@
 import { readCounters, SHARD_COUNTERS } from '../../shared/counters';
 import type { Logger } from '../../shared/log';
 import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../ops/server-view';
+import { renderStatus } from '../ops/status';
 import { VERSION_BANNER } from '../version';
 import type { Admission } from './admission';
 import type { ClientEntry, ClientRegistry } from './clients';
@@ -148,8 +149,14 @@ export class StartedServer implements RunningServer {
     return pool === null ? null : { used: pool.used, free: pool.free };
   }
 
+  /**
+   * SIGUSR2: OpenVPN's status report (CLIENT LIST, ROUTING TABLE, GLOBAL STATS in the configured
+   * status-version) to the log, as operators grep it, then shardvpn's per-client, per-shard and
+   * TUN figures.
+   */
   logStatistics(): void {
     const log = (line: string): void => this.parts.logger.log(0, line);
+    for (const line of renderStatus(this, this.statusVersion, Date.now() / 1000)) log(line);
     for (const record of this.parts.registry.records()) {
       log(
         `${record.commonName ?? 'UNDEF'},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`,
