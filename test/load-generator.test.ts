@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import type { LoadReport } from '../src/main/load/report';
+import { progressLine, type LoadReport } from '../src/main/load/report';
 import { LatencyHistogram } from '../src/shared/load/histogram';
 import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../src/shared/load/icmp-echo';
 import { serverStatistics } from './helpers/server-stats';
@@ -352,4 +352,9 @@ test('ICMP echo requests carry valid checksums; the reply the kernel would make 
   assert.equal(readEchoReply(m, 10, n, src, 0x1235), -1, 'another client id');
   assert.equal(readEchoReply(m, 10, n, dst, 0x1234), -1, 'addressed to someone else');
   assert.equal(readEchoReply(m, 10, 20, src, 0x1234), -1, 'truncated');
+});
+
+test('the live line shows the connect phase rate, which does not fall once everyone is in', () => {
+  assert.equal(progressLine(2000, 200, 200, 100, 0), '[2.0s] connected 100/200  failed 0  in progress 100  50.0 conn/s');
+  assert.equal(progressLine(10_000, 200, 200, 198, 2, 4000), '[10.0s] connected 198/200  failed 2  in progress 0  49.5 conn/s');
 });

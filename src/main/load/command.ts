@@ -99,6 +99,8 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const tty = process.stderr.isTTY === true;
+  /** When every client had connected or failed (the end of the connect phase). */
+  let settledMs: number | null = null;
   const live = opts.quiet
     ? null
     : setInterval(() => {
@@ -110,7 +112,9 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
           connected += m.connected;
           failed += m.failed;
         }
-        const line = progressLine(Date.now() - startAt, opts.clients, started, connected, failed);
+        const elapsed = Date.now() - startAt;
+        if (settledMs === null && connected + failed >= opts.clients) settledMs = elapsed;
+        const line = progressLine(elapsed, opts.clients, started, connected, failed, settledMs);
         process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
       }, 1000);
 

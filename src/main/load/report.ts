@@ -137,9 +137,21 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
   };
 }
 
-/** The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`. */
-export function progressLine(elapsedMs: number, requested: number, started: number, connected: number, failed: number): string {
-  const rate = elapsedMs > 0 ? (connected / (elapsedMs / 1000)).toFixed(1) : '0.0';
+/**
+ * The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`. The rate is
+ * that of the connect phase: once every client has connected or failed (at `settledMs`), it stays
+ * at what that phase achieved instead of falling as the run goes on.
+ */
+export function progressLine(
+  elapsedMs: number,
+  requested: number,
+  started: number,
+  connected: number,
+  failed: number,
+  settledMs: number | null = null,
+): string {
+  const phaseMs = settledMs ?? elapsedMs;
+  const rate = phaseMs > 0 ? (connected / (phaseMs / 1000)).toFixed(1) : '0.0';
   const inProgress = Math.max(0, started - connected - failed);
   return `[${(elapsedMs / 1000).toFixed(1)}s] connected ${connected}/${requested}  failed ${failed}  in progress ${inProgress}  ${rate} conn/s`;
 }
