@@ -287,6 +287,32 @@ test(
   },
 );
 
+test(
+  'sessions the server drops in silence (one certificate, no duplicate-cn) are reported as disconnected by ping-restart',
+  { skip: !canLab, timeout: 60_000 },
+  async () => {
+    const server = await lab.startShardvpn(
+      `port 1195\ndev tun\nkeepalive 1 4\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver 10.164.0.0 255.255.255.0\nworkers 2\nverb 3\n`,
+      'load-no-dup.conf',
+    );
+    try {
+      const file = profile('load-no-dup.ovpn', 1195);
+      // One client a second: each connects fully before the next one takes its certificate over.
+      const { code, report } = await runLoad(
+        ['--profile', file, '--clients', '6', '--rate', '1', '--threads', '1', '--duration', '14'],
+        40_000,
+      );
+      assert.equal(code, 0, JSON.stringify(report.failureDetails));
+      assert.equal(report.connected, 6);
+      assert.equal(report.disconnected, 5, JSON.stringify(report.failureDetails));
+      assert.ok('disconnected:ping-restart' in report.failureDetails, JSON.stringify(report.failureDetails));
+      assert.match(server.log(), /previous active sessions by this client to be dropped/);
+    } finally {
+      await server.stop('SIGTERM', 5000);
+    }
+  },
+);
+
 test('a missing profile is a clear error with exit status 1', () => {
   const r = runPlain(['--profile', '/nonexistent/client.ovpn', '--clients', '5']);
   assert.equal(r.status, 1);

@@ -1,6 +1,7 @@
 // IPv4 ICMP echo requests written straight into a data-channel send slot, and echo replies read
 // back, for the load generator's in-tunnel traffic. The request's payload starts with the send
 // time (float64), which the peer's kernel echoes, so no per-packet state is kept.
+import type { PushOptions } from '../protocol/push-options';
 
 export const IPV4_HEADER = 20;
 export const ICMP_HEADER = 8;
@@ -91,4 +92,17 @@ export function readEchoReply(m: Uint8Array, offset: number, length: number, dst
   const icmp = offset + ihl;
   if (m[icmp] !== ICMP_ECHO_REPLY || ((m[icmp + 4]! << 8) | m[icmp + 5]!) !== (id & 0xffff)) return -1;
   return new DataView(m.buffer, m.byteOffset + icmp + ICMP_HEADER, 8).getFloat64(0);
+}
+
+/**
+ * Where a simulated client's echo requests go, as a u32 (-1: nowhere): --target, else the pushed
+ * route-gateway, else (net30 / p2p) the first pushed host route, else the ifconfig peer.
+ */
+export function echoTarget(target: string | null, o: PushOptions): number {
+  if (target !== null) return ipv4ToNumber(target) ?? -1;
+  if (o.routeGateway !== undefined) return ipv4ToNumber(o.routeGateway) ?? -1;
+  const host = o.routes?.find((r) => r.netmask === undefined || r.netmask === '255.255.255.255');
+  if (host !== undefined) return ipv4ToNumber(host.network) ?? -1;
+  if (o.ifconfig !== undefined && o.topology !== 'subnet') return ipv4ToNumber(o.ifconfig.remoteOrNetmask) ?? -1;
+  return -1;
 }

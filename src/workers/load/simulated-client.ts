@@ -13,7 +13,7 @@ import { ControlSession } from '../../shared/session/control-session';
 import { openLoadLink, type LoadLink } from './load-link';
 import { clientDataChannelKey, negotiatePushedDataChannel, type PushedDataChannel } from '../../shared/session/pushed-data-channel';
 import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../../shared/session/types';
-import { ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
+import { echoTarget, ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
 import type { LoadProfile, TrafficSpec } from '../../shared/load/task';
 import { PacketBatch } from '../../shared/native';
 
@@ -76,7 +76,11 @@ export class SimulatedClient {
   /** The pushed cipher and peer-id, once PUSH_REPLY is in. */
   private channel: PushedDataChannel | null = null;
   private pingMs = DEFAULT_PING_MS;
+  /** The pushed ping-restart (0: none): a session the server dropped in silence is noticed. */
+  private pingRestartMs = 0;
   private lastDataSent = 0;
+  /** When an authentic data packet last arrived (or the tunnel came up). */
+  private lastDataReceived = 0;
   private localAddress = -1;
   private targetAddress = -1;
   private nextEchoAt = 0;
@@ -171,6 +175,14 @@ export class SimulatedClient {
       }
     }
     if (this.state === 'connected' && now - this.lastDataSent >= this.pingMs) this.sendData(PAYLOAD_PING, 0);
+    // A server drops a session without a word when another one takes over its certificate
+    // (no duplicate-cn): like a real client, notice by ping-restart, and report it.
+    if (this.state === 'connected' && this.pingRestartMs > 0 && now - this.lastDataReceived >= this.pingRestartMs) {
+      this.fail(
+        'ping-restart',
+        `no data from the server for ${Math.round((now - this.lastDataReceived) / 1000)} s (dropped by the server?)`,
+      );
+    }
   }
 
   /**
@@ -291,19 +303,11 @@ export class SimulatedClient {
     }
     this.channel = negotiated.channel;
     if (o.ping !== undefined && o.ping > 0) this.pingMs = o.ping * 1000;
+    if (o.pingRestart !== undefined && o.pingRestart > 0) this.pingRestartMs = o.pingRestart * 1000;
+    this.lastDataReceived = performance.now();
     this.localAddress = o.ifconfig !== undefined ? (ipv4ToNumber(o.ifconfig.local) ?? -1) : -1;
-    this.targetAddress = this.echoTarget(o);
+    this.targetAddress = echoTarget(this.traffic.target, o);
     s.setKeyDerivation(negotiated.channel.keyDerivation);
-  }
-
-  /** --target, else route-gateway, else (net30 / p2p) the first pushed host route, else the ifconfig peer. */
-  private echoTarget(o: PushOptions): number {
-    if (this.traffic.target !== null) return ipv4ToNumber(this.traffic.target) ?? -1;
-    if (o.routeGateway !== undefined) return ipv4ToNumber(o.routeGateway) ?? -1;
-    const host = o.routes?.find((r) => r.netmask === undefined || r.netmask === '255.255.255.255');
-    if (host !== undefined) return ipv4ToNumber(host.network) ?? -1;
-    if (o.ifconfig !== undefined && o.topology !== 'subnet') return ipv4ToNumber(o.ifconfig.remoteOrNetmask) ?? -1;
-    return -1;
   }
 
   private onKeys(keyId: number, block: Buffer): void {
@@ -348,6 +352,7 @@ export class SimulatedClient {
       this.stats.onDecryptError();
       return;
     }
+    this.lastDataReceived = now;
     const at = b.results.payloadOffsets[0]!;
     const length = b.results.payloadLengths[0]!;
     if (payloadKind(b.rx.memory, at, length) !== 'packet') return; // ping or OCC
