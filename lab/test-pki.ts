@@ -127,3 +127,27 @@ export function makeTestPki(): TestPki {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** A self-signed ECDSA P-256 certificate and key (PEM) written into `dir`, for plain TLS tests. */
+export function selfSignedCert(dir: string): { cert: string; key: string; certFile: string; keyFile: string } {
+  const keyFile = join(dir, 'self-signed.key');
+  const certFile = join(dir, 'self-signed.crt');
+  ossl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=t',
+    '-days',
+    '2',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+  ]);
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile, keyFile };
+}

@@ -165,6 +165,21 @@ export class VpnLab {
     return `ca ${this.pki.files.ca}\ncert ${this.pki.files.clientCert}\nkey ${this.pki.files.clientKey}\nremote-cert-tls server\n`;
   }
 
+  /**
+   * Command-line flags of a stock `openvpn` server for the lab: subnet topology on `network`
+   * (e.g. '10.161.0.0 255.255.255.0'), the lab's PKI and tls-crypt key, duplicate-cn, keepalive
+   * 10 60, UDPv4 on `port`; `extra` flags go last.
+   */
+  stockServerArgs(network: string, port: number, extra: readonly string[] = []): string[] {
+    const f = this.pki.files;
+    return [
+      ...['--mode', 'server', '--tls-server', '--dev', 'tun', '--topology', 'subnet', '--server', ...network.split(' ')],
+      ...['--ca', f.ca, '--cert', f.serverCert, '--key', f.serverKey, '--dh', 'none', '--tls-crypt', this.keys.tlsCrypt],
+      ...['--duplicate-cn', '--keepalive', '10', '60', '--proto', 'udp4', '--port', String(port)],
+      ...extra,
+    ];
+  }
+
   /** Starts `shardvpn --config` in the server namespace and waits until it serves. */
   async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = []): Promise<LabProcess> {
     const file = this.file(name, config);

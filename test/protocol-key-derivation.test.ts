@@ -2,10 +2,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
+import { selfSignedCert } from '../lab/test-pki';
 import type { AddressInfo } from 'node:net';
 import {
   EXPORT_KEY_DATA_LABEL,
@@ -113,30 +114,7 @@ test('AEAD slicing per role (wire doc 5.3)', () => {
 });
 
 test('EKM over a real TLS session: client and server slices pair up and an AES-GCM packet crosses', async () => {
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=t',
-      '-days',
-      '2',
-      '-keyout',
-      join(dir, 'k.pem'),
-      '-out',
-      join(dir, 'c.pem'),
-    ],
-    { encoding: 'utf8', timeout: 10_000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const key = readFileSync(join(dir, 'k.pem'));
-  const cert = readFileSync(join(dir, 'c.pem'));
+  const { key, cert } = selfSignedCert(dir);
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     let serverSide: TLSSocket | undefined;
     const server = createServer({ key, cert, minVersion: version, maxVersion: version }, (s) => {

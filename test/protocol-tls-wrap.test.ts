@@ -6,6 +6,7 @@ import { createHmac, createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { selfSignedCert } from '../lab/test-pki';
 import {
   formatTlsCryptV2ClientKey,
   generateStaticKey,
@@ -230,32 +231,10 @@ function genkey(kind: string, file: string, extra: string[] = []): string {
   return readFileSync(join(dir, file), 'utf8');
 }
 
-let certReady = false;
-function ensureCert(): void {
-  if (certReady) return;
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=t',
-      '-days',
-      '2',
-      '-keyout',
-      join(dir, 'k.pem'),
-      '-out',
-      join(dir, 'c.pem'),
-    ],
-    { encoding: 'utf8', timeout: 10_000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  certReady = true;
+let cert: { certFile: string; keyFile: string } | null = null;
+function ensureCert(): { certFile: string; keyFile: string } {
+  cert ??= selfSignedCert(dir);
+  return cert;
 }
 
 interface Capture {
@@ -292,7 +271,7 @@ async function listen(): Promise<Capture> {
 }
 
 async function withOpenvpnClient(wrapArgs: string[], body: (cap: Capture) => Promise<void>): Promise<void> {
-  ensureCert();
+  const { certFile, keyFile } = ensureCert();
   const cap = await listen();
   let child: ChildProcess | undefined;
   try {
@@ -309,11 +288,11 @@ async function withOpenvpnClient(wrapArgs: string[], body: (cap: Capture) => Pro
         String(cap.port),
         '--nobind',
         '--ca',
-        join(dir, 'c.pem'),
+        certFile,
         '--cert',
-        join(dir, 'c.pem'),
+        certFile,
         '--key',
-        join(dir, 'k.pem'),
+        keyFile,
         '--verb',
         '0',
         '--connect-retry-max',
