@@ -35,12 +35,15 @@ export function dataChannelSettings(options: Options): DataChannelSettings {
   const runnable = runnableCiphers();
   const parsed = parseDataCiphers(options.dataCiphers.join(':'), runnable);
   if (!parsed.ok) {
-    const bad = options.dataCiphers
-      .map((n) => n.replace(/^\?/, ''))
-      .find((n) => dataCipherName(n) === null || !runnable.includes(dataCipherName(n)!));
-    const named = bad !== undefined ? dataCipherName(bad) : null;
-    const why = named !== null ? cipherUnavailable(named) : null;
-    fail(options, 'data-ciphers', why ?? `${parsed.detail} (shardvpn runs ${runnable.join(', ')})`);
+    // A name shardvpn knows but this OpenSSL cannot run (BF-CBC) says why; others list what runs.
+    const unavailable = options.dataCiphers
+      .map((n) => dataCipherName(n.replace(/^\?/, '')))
+      .find((c) => c !== null && !runnable.includes(c));
+    fail(
+      options,
+      'data-ciphers',
+      (unavailable ? cipherUnavailable(unavailable) : null) ?? `${parsed.detail} (shardvpn runs ${runnable.join(', ')})`,
+    );
   }
   let fallback: DataCipherName | null = null;
   if (options.dataCiphersFallback !== undefined) {
