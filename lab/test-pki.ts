@@ -128,6 +128,12 @@ export function makeTestPki(): TestPki {
   };
 }
 
+/** One more client certificate (clientAuth) of the PKI's CA, named `name`; returns the files' paths. */
+export function issueClientCert(pki: TestPki, name: string): { cert: string; key: string } {
+  makeLeaf(pki.dir, 'ca', name, 'clientAuth');
+  return { cert: join(pki.dir, `${name}.crt`), key: join(pki.dir, `${name}.key`) };
+}
+
 /** A self-signed ECDSA P-256 certificate and key (PEM) written into `dir`, for plain TLS tests. */
 export function selfSignedCert(dir: string): { cert: string; key: string; certFile: string; keyFile: string } {
   const keyFile = join(dir, 'self-signed.key');

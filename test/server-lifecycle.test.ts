@@ -1,6 +1,6 @@
 // A shardvpn server's life with stock openvpn 2.6 clients: a client whose source port changes
 // (float), renegotiation under load, refused clients beside a working one, explicit-exit-notify and
-// ping-restart, SIGHUP with an edited config, a restarted shard, `npm start` on an empty
+// ping-restart, SIGHUP with an edited config (reload-mode restart), a restarted shard, `npm start` on an empty
 // data folder, and SIGINT logged as itself.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -244,8 +244,8 @@ test('explicit-exit-notify frees a client at once; a silent client is dropped by
   }
 });
 
-test('SIGHUP re-reads an edited config: the client reconnects and gets the new pushed route', async () => {
-  const config = serverConfig('keepalive 1 4\nexplicit-exit-notify 1\n');
+test('reload-mode restart: SIGHUP restarts as OpenVPN does; the client reconnects and gets the new pushed route', async () => {
+  const config = serverConfig('keepalive 1 4\nexplicit-exit-notify 1\nreload-mode restart\n');
   const server = await lab.startShardvpn(config, 'hup.conf');
   let client: LabProcess | null = null;
   try {

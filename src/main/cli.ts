@@ -38,9 +38,12 @@ OpenVPN 2.6 directives work as config lines and as --flags. shardvpn's own:
   workers N                         shard worker threads (default: the number of cores)
   metrics-listen ADDR PORT          Prometheus /metrics endpoint
   metrics-per-client                per-client series on /metrics
+  reload-mode hitless|restart       SIGHUP applies the config in place (default) or restarts
+  reload-changed-clients restart|drop
+                                    on a hitless reload, clients whose settings changed
 
-Signals: SIGHUP re-reads the config and restarts, SIGUSR1 restarts, SIGUSR2 logs statistics,
-SIGTERM/SIGINT stop.`;
+Signals: SIGHUP re-reads the config (a server applies it in place where it can, keeping its
+clients), SIGUSR1 restarts, SIGUSR2 logs statistics, SIGTERM/SIGINT stop.`;
 
 /** Arguments that make a whole config by themselves (otherwise they override the built-in one). */
 function namesOwnConfig(directives: readonly Directive[]): boolean {
@@ -121,6 +124,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       logger.log(1, 'Initialization Sequence Completed');
       return {
         logStatistics: () => server.logStatistics(),
+        reload: (next: Options) => server.reload(next),
         stop: async (notify: boolean) => {
           await operations.stop();
           await server.stop(notify);

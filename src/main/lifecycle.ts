@@ -8,6 +8,11 @@ export interface Running {
   /** Stops this run; `notify` tells peers (explicit-exit-notify / RESTART). */
   stop(notify: boolean): Promise<void>;
   logStatistics(): void;
+  /**
+   * A server's hitless SIGHUP (reload-mode hitless): applies the new options to this run, or says
+   * which directives need a restart. Absent: SIGHUP restarts, as in OpenVPN.
+   */
+  reload?(options: Options): { applied: true } | { applied: false; restartFor: string[] };
 }
 
 export interface LifecycleHooks {
@@ -50,10 +55,22 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
     for (;;) {
       const running = await hooks.start(options, raise);
       let next: { signal: ServerSignal; reason: string | undefined; name?: string };
-      do {
+      /** A SIGHUP's configuration that needs the restart below (undefined: load it then). */
+      let reloaded: Options | undefined;
+      for (;;) {
         next = await nextSignal();
-        if (next.signal === 'SIGUSR2') running.logStatistics();
-      } while (next.signal === 'SIGUSR2');
+        if (next.signal === 'SIGUSR2') {
+          running.logStatistics();
+          continue;
+        }
+        if (next.signal !== 'SIGHUP' || running.reload === undefined || next.reason !== undefined) break;
+        const outcome = reloadInPlace(hooks, running, options, next.name ?? next.signal);
+        if (outcome.kind === 'restart') {
+          reloaded = outcome.options;
+          break;
+        }
+        if (outcome.kind === 'applied') options = outcome.options;
+      }
       const signal = next.signal;
       const source = next.reason === undefined ? 'hard,' : `soft,${next.reason}`;
       hooks.logger.log(1, `${next.name ?? signal}[${source}] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
@@ -61,7 +78,7 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
       if (signal === 'SIGTERM') return 0;
       if (signal === 'SIGHUP') {
         try {
-          options = hooks.loadOptions();
+          options = reloaded ?? hooks.loadOptions();
         } catch (error) {
           // A broken edit must not take a running server down: keep the last good config.
           hooks.logger.error(`SIGHUP: the new configuration is refused, restarting with the previous one: ${(error as Error).message}`);
@@ -70,5 +87,34 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
     }
   } finally {
     for (const signal of HANDLED) process.off(signal, onSignal);
+  }
+}
+
+type InPlace = { kind: 'applied'; options: Options } | { kind: 'kept' } | { kind: 'restart'; options: Options | undefined };
+
+/**
+ * SIGHUP on a run that can reload: the new configuration applied in place (reload-mode hitless),
+ * refused with the running one kept, or handed to a full restart (reload-mode restart, or a
+ * change the running server cannot take).
+ */
+function reloadInPlace(hooks: LifecycleHooks, running: Running, current: Options, name: string): InPlace {
+  let fresh: Options;
+  try {
+    fresh = hooks.loadOptions();
+  } catch (error) {
+    if (current.reloadMode === 'restart') return { kind: 'restart', options: undefined };
+    hooks.logger.error(`${name}: the new configuration is refused, the running one stays: ${(error as Error).message}`);
+    return { kind: 'kept' };
+  }
+  if (fresh.reloadMode === 'restart') return { kind: 'restart', options: fresh };
+  hooks.logger.log(1, `${name}[hard,] received, reloading the configuration`);
+  try {
+    const outcome = running.reload!(fresh);
+    if (outcome.applied) return { kind: 'applied', options: fresh };
+    hooks.logger.log(1, `${name}: ${outcome.restartFor.join(', ')} changed, which needs a restart`);
+    return { kind: 'restart', options: fresh };
+  } catch (error) {
+    hooks.logger.error(`${name}: the new configuration is refused, the running one stays: ${(error as Error).message}`);
+    return { kind: 'kept' };
   }
 }

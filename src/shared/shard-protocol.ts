@@ -97,7 +97,18 @@ export type MainToShard =
   /** management client-pending-auth: AUTH_PENDING and INFO_PRE to a client awaiting its verdict. */
   | { type: 'client-pending-auth'; peerId: number; extra: string; timeoutS: number }
   /** The management `verb N` command: log at this level from now on. */
-  | { type: 'set-verb'; verb: number };
+  | { type: 'set-verb'; verb: number }
+  /**
+   * A hitless reload (SIGHUP): clients that connect from now on get these settings; connected
+   * ones keep their session. The per-shard parts (socket, rings, counters) stay as they are.
+   */
+  | { type: 'reconfigure'; template: ShardSettings };
+
+/** The parts of ShardConfig that come from the configuration, the same for every shard. */
+export type ShardSettings = Omit<
+  ShardConfig,
+  'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'
+>;
 
 /** Numbers per client in a 'stats' message's rows. */
 export const STATS_ROW = 4;
@@ -127,6 +138,8 @@ export type ShardToMain =
       peerInfo: string | null;
       realAddress: { family: 4 | 6; address: string; port: number };
       keyId: number;
+      /** Hex serial number of the client's certificate (a reload checks it against a new CRL). */
+      certSerial: string | null;
     }
   | { type: 'client-established'; peerId: number; cipher: string; stats: ClientStats }
   | { type: 'client-gone'; peerId: number; reason: string; bytesReceived: number; bytesSent: number }

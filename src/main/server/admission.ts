@@ -53,11 +53,16 @@ export class Admission {
   private stopped = false;
 
   constructor(
-    private readonly options: Options,
+    private options: Options,
     private readonly registry: ClientRegistry,
     private readonly logger: Logger,
     private readonly host: AdmissionHost,
   ) {}
+
+  /** A hitless reload: clients admitted from now on run the new scripts and settings. */
+  reconfigure(options: Options): void {
+    this.options = options;
+  }
 
   /** A shard's client passed TLS and key method 2. */
   authenticated(shard: number, message: ClientAuth): void {
@@ -182,6 +187,7 @@ export class Admission {
       commonName: message.commonName,
       username: message.username,
       realAddress: message.realAddress,
+      certSerial: message.certSerial,
     };
     const first = registry.authorize(request);
     const refuse = (log: string, reason: string): void => {

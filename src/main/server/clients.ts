@@ -28,6 +28,10 @@ export interface ClientEntry {
   cipher: string;
   connectedSince: number;
   stats: ClientStats | null;
+  /** Hex serial number of the client's certificate (a reload's CRL check); null without one. */
+  certSerial: string | null;
+  /** What the configuration gave this client (settingsKey): a reload compares it with the new one. */
+  settingsKey: string;
 }
 
 export type AuthDecision = { ok: true; assignment: ClientAssignment; entry: ClientEntry } | { ok: false; reason: string; log: string };
@@ -54,10 +58,28 @@ export class ClientRegistry {
   totalBytesOut = 0;
 
   constructor(
-    private readonly options: Options,
+    private options: Options,
     private readonly pool: IfconfigPool | null,
     private readonly routes: RouteTable,
   ) {}
+
+  /** A hitless reload: new clients are admitted under `options` (max-clients, client-config-dir, push). */
+  reconfigure(options: Options): void {
+    this.options = options;
+  }
+
+  /**
+   * What the configuration gives a client, as comparable text: its client-config-dir file, the
+   * global push list (unless the file has push-reset) and the global iroutes. What a
+   * client-connect script wrote is not run again on a reload, so it is not part of it.
+   */
+  settingsKey(commonName: string): string {
+    const o = this.options;
+    const ccd = o.clientConfigDir === undefined ? null : this.loadCcd(o.clientConfigDir.resolved, commonName);
+    const pushReset = ccd !== null && typeof ccd !== 'string' && ccd.pushReset;
+    const exclusiveRefused = o.clientConfigDir !== undefined && o.ccdExclusive && ccd === null;
+    return JSON.stringify({ ccd, exclusiveRefused, push: pushReset ? [] : o.push, iroutes: o.iroutes, iroutesIpv6: o.iroutesIpv6 });
+  }
 
   get size(): number {
     return this.byPeer.size;
@@ -87,6 +109,7 @@ export class ClientRegistry {
     commonName: string;
     username: string | null;
     realAddress: ClientEntry['realAddress'];
+    certSerial?: string | null;
     dynamic?: CcdSettings;
     cid?: number;
   }): AuthDecision {
@@ -161,6 +184,8 @@ export class ClientRegistry {
       cipher: '',
       connectedSince: Math.floor(Date.now() / 1000),
       stats: null,
+      certSerial: request.certSerial ?? null,
+      settingsKey: this.settingsKey(cn),
     };
     this.byPeer.set(request.peerId, entry);
     if (virtual4 !== null) this.routes.learnHost4(virtual4, request.peerId);

@@ -1,6 +1,7 @@
 // A started server as the lifecycle and the operations side (status, management, metrics) see
 // it: its clients and counters, the management commands' actions (kill, client-auth, verb,
 // shard-restart), SIGUSR2 statistics, and the stop that ends the run.
+import type { Options } from '../../shared/config';
 import { readCounters, SHARD_COUNTERS } from '../../shared/counters';
 import type { Logger } from '../../shared/log';
 import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../ops/server-view';
@@ -14,6 +15,9 @@ import type { PerSecondTimers } from './server-timers';
 import type { ServerTun } from './server-tun';
 import type { ShardPool, ShardTemplate } from './shard-pool';
 import type { TunPump } from './tun-pump';
+import type { KeyKeeper } from '../persist-key';
+import { reloadServer, type Reloadable, type ReloadOutcome } from './reload';
+import { fingerprintOptions } from './reload-plan';
 
 export interface RunningServer extends ServerView {
   readonly tunName: string;
@@ -22,6 +26,8 @@ export interface RunningServer extends ServerView {
   readonly pump: TunPump;
   /** Stops serving: tells clients RESTART when `notify`, closes sockets, workers and TUN. */
   stop(notify: boolean): Promise<void>;
+  /** SIGHUP with reload-mode hitless: applies `options` in place, or says what needs a restart. */
+  reload(options: Options): ReloadOutcome;
   /** SIGUSR2: per-client and per-shard statistics to the log. */
   logStatistics(): void;
   /** Per-shard counters by name (metrics, tests). */
@@ -46,6 +52,9 @@ export class ClientEventHub {
 
 /** The parts of a started run. */
 export interface ServerParts {
+  /** The configuration this server runs (a hitless reload replaces it). */
+  readonly options: Options;
+  readonly keys: KeyKeeper;
   readonly statusVersion: 1 | 2 | 3;
   readonly logger: Logger;
   readonly onSignal: (signal: ServerSignal) => void;
@@ -72,7 +81,11 @@ export class StartedServer implements RunningServer {
   readonly shards: ShardPool;
   readonly pump: TunPump;
 
+  /** What a hitless reload replaces: the options and the shards' template. */
+  private readonly live: Reloadable;
+
   constructor(private readonly parts: ServerParts) {
+    this.live = { ...parts, options: parts.options, fingerprint: fingerprintOptions(parts.options), template: parts.template };
     this.statusVersion = parts.statusVersion;
     this.tunName = parts.tun.name;
     this.port = parts.port;
@@ -125,7 +138,7 @@ export class StartedServer implements RunningServer {
 
   setVerb(level: number): void {
     this.parts.logger.verb = level;
-    this.parts.template.verb = level;
+    this.live.template.verb = level;
     this.shards.broadcast({ type: 'set-verb', verb: level });
   }
 
@@ -178,6 +191,10 @@ export class StartedServer implements RunningServer {
     log(
       `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`,
     );
+  }
+
+  reload(options: Options): ReloadOutcome {
+    return reloadServer(this.live, options);
   }
 
   async stop(notify: boolean): Promise<void> {

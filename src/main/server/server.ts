@@ -106,6 +106,8 @@ class ServerRun {
         `shardvpn server on ${options.proto.transport === 'udp' ? 'UDP' : 'TCP'} port ${port} with ${shards.size} shard${shards.size === 1 ? '' : 's'}`,
       );
       return new StartedServer({
+        options,
+        keys: this.keeper.keys,
         statusVersion: options.statusVersion,
         logger: this.logger,
         onSignal: this.onSignal,

@@ -11,18 +11,15 @@ import { Worker } from 'node:worker_threads';
 import { createCounterBuffer, counterView } from '../../shared/counters';
 import { closeDescriptor, dupDescriptor, openTcpListener, socketPort, UdpSocket } from '../../shared/native';
 import { PacketRing } from '../../shared/ring';
-import type { MainToShard, ShardConfig, ShardToMain } from '../../shared/shard-protocol';
+import type { MainToShard, ShardConfig, ShardSettings, ShardToMain } from '../../shared/shard-protocol';
 import { steeringProgram } from './steering';
 
 const RING_SLOTS = 4096;
 const RING_SLOT_SIZE = 2048;
 export const SHARD_WORKER = path.join(__dirname, '..', '..', 'workers', 'shard-worker.js');
 
-/** The per-shard parts of ShardConfig that the pool fills in. */
-export type ShardTemplate = Omit<
-  ShardConfig,
-  'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'
->;
+/** ShardConfig less the per-shard parts that the pool fills in. */
+export type ShardTemplate = ShardSettings;
 
 /** A shard's socket in the group: a UDP socket or a TCP listener, kept by the main thread. */
 export interface ShardSocket {
@@ -83,7 +80,7 @@ export class ShardPool {
   private stopping = false;
 
   private constructor(
-    private readonly template: ShardTemplate,
+    private template: ShardTemplate,
     private readonly family: 4 | 6,
     private readonly events: ShardPoolEvents,
   ) {}
@@ -156,6 +153,12 @@ export class ShardPool {
 
   post(index: number, message: MainToShard): void {
     this.shards[index]?.worker.postMessage(message);
+  }
+
+  /** A hitless reload: the running shards and any shard started later serve new clients with `template`. */
+  reconfigure(template: ShardTemplate): void {
+    this.template = template;
+    this.broadcast({ type: 'reconfigure', template });
   }
 
   broadcast(message: MainToShard): void {

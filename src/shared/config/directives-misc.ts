@@ -295,4 +295,22 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.metricsPerClient = true;
     },
   },
+  // SIGHUP on a server: 'hitless' applies the new config to the running server and keeps its
+  // clients; 'restart' is OpenVPN's way (every client reconnects).
+  'reload-mode': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.reloadMode = oneOf(d, m as string, 'reload-mode', ['hitless', 'restart'] as const);
+    },
+  },
+  // A hitless reload's clients whose client-config-dir file, push list or certificate status
+  // changed: told to reconnect (RESTART) or dropped without a word.
+  'reload-changed-clients': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.reloadChangedClients = oneOf(d, m as string, 'reload-changed-clients', ['restart', 'drop'] as const);
+    },
+  },
 };

@@ -273,6 +273,10 @@ export interface Options extends ConnectionFields {
   workers?: number;
   metricsListen?: { address: string; port: number };
   metricsPerClient: boolean;
+  /** SIGHUP on a server: apply the new config in place (hitless) or restart as OpenVPN does. */
+  reloadMode: 'hitless' | 'restart';
+  /** Hitless reload: what happens to a client whose own settings changed. */
+  reloadChangedClients: 'restart' | 'drop';
 
   /** Parsed but not supported by shardvpn: the runtime refuses to start with the first. */
   unsupported: Unsupported[];
@@ -359,6 +363,8 @@ export function defaultOptions(): Options {
     setenv: {},
     ignoreUnknownOptions: [],
     metricsPerClient: false,
+    reloadMode: 'hitless',
+    reloadChangedClients: 'restart',
     tcpNodelay: false,
     unsupported: [],
     positions: {},

@@ -121,6 +121,8 @@ export type SessionEvent =
       readonly keyId: number;
       readonly commonName: string;
       readonly subject: string;
+      /** The peer certificate's serial number, hex as X509Certificate gives it. */
+      readonly serialNumber: string;
       readonly protocol: string;
       readonly cipher: string;
     }

@@ -66,6 +66,8 @@ export class ShardClient {
   /** Virtual address and iroutes, for the source-address check. */
   readonly sources = new SourceCheck();
   commonName: string | null = null;
+  /** The certificate's serial number (hex), for a reload's CRL check in the main thread. */
+  private certSerial: string | null = null;
   username: string | null = null;
   peerInfo: string | null = null;
   private occOptions = '';
@@ -161,6 +163,7 @@ export class ShardClient {
     switch (event.type) {
       case 'tls-verified':
         this.commonName = event.commonName;
+        this.certSerial = event.serialNumber;
         break;
       case 'key-method-2':
         if (event.keyId === 0) {
@@ -177,6 +180,7 @@ export class ShardClient {
             peerInfo: event.peerInfo,
             realAddress: this.realAddress,
             keyId: event.keyId,
+            certSerial: this.certSerial,
           });
         }
         break;

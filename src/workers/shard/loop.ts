@@ -15,7 +15,14 @@ import { CompressFramer } from '../../shared/protocol/compress-framing';
 import type { LinkIO, TunIO } from '../../shared/io';
 import { newDataChannelCounters } from '../../shared/protocol/data-channel';
 import { PacketRing } from '../../shared/ring';
-import { STATS_ROW, type ClientStats, type MainToShard, type ShardConfig, type ShardToMain } from '../../shared/shard-protocol';
+import {
+  STATS_ROW,
+  type ClientStats,
+  type MainToShard,
+  type ShardConfig,
+  type ShardSettings,
+  type ShardToMain,
+} from '../../shared/shard-protocol';
 import type { ShardClient, ShardClientHost } from './client';
 import { ClientTable } from './clients';
 import { ControlIn } from './control';
@@ -61,7 +68,7 @@ export class Shard implements ShardClientHost {
   private lastElu = performance.eventLoopUtilization();
 
   constructor(
-    readonly config: ShardConfig,
+    public config: ShardConfig,
     private readonly port: MessagePort,
     io: ShardIO,
   ) {
@@ -190,7 +197,20 @@ export class Shard implements ShardClientHost {
       case 'set-verb':
         this.config.verb = message.verb;
         break;
+      case 'reconfigure':
+        this.reconfigure(message.template);
+        break;
     }
+  }
+
+  /**
+   * A hitless reload: sessions that start from now on read the new settings from `config` (TLS
+   * material, push list, timers, ciphers); connected clients keep the keys, timers and session
+   * they have. The control-channel wrap and the cookie key cannot change on a running server
+   * (a change of tls-auth / tls-crypt restarts it), so the ones in use are kept.
+   */
+  private reconfigure(template: ShardSettings): void {
+    this.config = { ...this.config, ...template, wrap: this.config.wrap, cookieKey: this.config.cookieKey };
   }
 
   private async stop(notify: boolean): Promise<void> {
