@@ -25,7 +25,7 @@ export interface Tunnel {
   stop(): Promise<void>;
 }
 
-function serverConfig(lab: VpnLab, cipher: string, transport: Transport): string {
+function serverConfig(lab: VpnLab, cipher: string, transport: Transport, extra: readonly string[]): string {
   return [
     'port 1194',
     transport === 'tcp' ? 'proto tcp4-server' : 'proto udp4',
@@ -38,6 +38,7 @@ function serverConfig(lab: VpnLab, cipher: string, transport: Transport): string
     `tls-crypt ${lab.keys.tlsCrypt}`,
     lab.serverTlsLines().trim(),
     'verb 1',
+    ...extra,
   ].join('\n');
 }
 
@@ -45,9 +46,18 @@ function clientConfig(lab: VpnLab, cipher: string, transport: Transport): string
   return `client\ndev tun\nproto ${transport === 'tcp' ? 'tcp4-client' : 'udp4'}\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\ndata-ciphers ${cipher}\nverb 3\n`;
 }
 
-/** Starts set-up `name` with `cipher` and waits until the client's tunnel is up. */
-export async function startTunnel(lab: VpnLab, name: SetupName, cipher: string, transport: Transport = 'udp'): Promise<Tunnel> {
-  const serverFile = lab.file(`bench-server-${name}.conf`, serverConfig(lab, cipher, transport));
+/** The server's config file of set-up `name` (a benchmark may edit it and send SIGHUP). */
+export const serverConfigName = (name: SetupName): string => `bench-server-${name}.conf`;
+
+/** Starts set-up `name` with `cipher` (and `serverExtra` config lines) and waits until the client's tunnel is up. */
+export async function startTunnel(
+  lab: VpnLab,
+  name: SetupName,
+  cipher: string,
+  transport: Transport = 'udp',
+  serverExtra: readonly string[] = [],
+): Promise<Tunnel> {
+  const serverFile = lab.file(serverConfigName(name), serverConfig(lab, cipher, transport, serverExtra));
   const server =
     name === 'a'
       ? lab.spawn(lab.server, 'openvpn', ['--config', serverFile, '--verb', '3'], 'openvpn server')
