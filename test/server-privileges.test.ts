@@ -2,11 +2,12 @@
 // tunnel keeps working as nobody; with persist-key (and persist-tun) it also restarts as nobody.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
+import { BIN, SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
 before(() => {
@@ -67,19 +68,32 @@ function readableByNobody(): string | null {
 const privilegedServer = (extra: string): string =>
   `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nkeepalive 1 10\nexplicit-exit-notify 1\npersist-tun\nuser nobody\ngroup nogroup\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n${extra}`;
 
-test('user nobody with persist-key: SIGUSR1 restarts with the keys read as root, and clients come back', async (t) => {
+test('user nobody with persist-key: a hitless SIGHUP and then SIGUSR1 work with the keys read as root, and clients come back', async (t) => {
   const unreadable = readableByNobody();
   if (unreadable !== null) {
     t.skip(`nobody cannot read ${unreadable}: a server that dropped root could not restart from this checkout`);
     return;
   }
-  const server = await lab.startShardvpn(privilegedServer('persist-key\n'));
+  // The config where nobody can read it again, as /etc/openvpn/server/server.conf; the keys stay
+  // in the test PKI's root-only directory.
+  const confDir = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-conf-'));
+  chmodSync(confDir, 0o755);
+  const confFile = path.join(confDir, 'server.conf');
+  writeFileSync(confFile, privilegedServer('persist-key\n'), { mode: 0o644 });
+  const server = lab.spawn(lab.server, process.execPath, [BIN, '--config', confFile], 'shardvpn');
+  await server.waitFor(/Initialization Sequence Completed/);
   const client = await lab.startOpenvpnClient(
     0,
     `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
   );
   try {
     assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3);
+    // SIGHUP as nobody: the root-only key files cannot be read again; unchanged, they are kept.
+    writeFileSync(confFile, privilegedServer('persist-key\nreneg-sec 1800\n'));
+    process.kill(server.child.pid!, 'SIGHUP');
+    await server.waitFor(/configuration reloaded without a restart \(changed: reneg-sec\); 1 client kept/, 10_000);
+    assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3, 'after the reload');
+    assert.doesNotMatch(client.log(), /SIGUSR1/);
     process.kill(server.child.pid!, 'SIGUSR1');
     // The key files sit in root-only directories: only the kept keys let the restart succeed.
     await server.waitFor(/SIGUSR1\[hard,\] received, process restarting[\s\S]*Initialization Sequence Completed/, 20_000);
@@ -90,6 +104,7 @@ test('user nobody with persist-key: SIGUSR1 restarts with the keys read as root,
   } finally {
     await client.stop();
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
+    rmSync(confDir, { recursive: true, force: true });
   }
 });
 

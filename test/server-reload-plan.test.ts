@@ -70,6 +70,16 @@ test('a key file rewritten at the same path counts as a change', () => {
   assert.deepEqual(planReload(running, fingerprintOptions(options(BASE))).restartFor, ['tls-crypt']);
 });
 
+test('a file the process can no longer read (after dropping root) counts as unchanged', () => {
+  const gone = path.join(dir, 'gone.key');
+  writeFileSync(gone, 'a key\n');
+  const lines = BASE.map((l) => (l.startsWith('tls-crypt') ? `tls-crypt ${gone}` : l));
+  const running = fingerprintOptions(options(lines));
+  rmSync(gone);
+  assert.deepEqual(planReload(running, fingerprintOptions(options(lines), running)).restartFor, []);
+  assert.deepEqual(planReload(running, fingerprintOptions(options(lines))).restartFor, ['tls-crypt'], 'without the running digests');
+});
+
 test('a new CRL revokes the connected serials it lists, in any spelling, and no others', () => {
   const revokedSerial = new X509Certificate(pki.revokedClientCert).serialNumber;
   const clientSerial = new X509Certificate(pki.clientCert).serialNumber;

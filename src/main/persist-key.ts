@@ -30,6 +30,18 @@ export class KeyKeeper {
     return wrap;
   }
 
+  /**
+   * A hitless reload made `next` the running configuration with `tls`: a later SIGUSR1 restart
+   * (persist-key) keeps these, and the server's control-channel wrap, which a reload never changes.
+   */
+  adoptReload(next: Options, tls: TlsMaterial): void {
+    const wrap = this.options === null ? undefined : this.wraps.get(this.options);
+    this.options = next;
+    this.tls = tls;
+    this.wraps.clear();
+    if (wrap !== undefined) this.wraps.set(next, wrap);
+  }
+
   /** Whether `options` may use what is kept; a new configuration forgets the old keys. */
   private keeps(options: Options): boolean {
     if (options !== this.options) {

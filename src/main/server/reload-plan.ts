@@ -86,27 +86,49 @@ export interface ReloadPlan {
   readonly applied: string[];
 }
 
-/** A configuration as comparable text per field, taken when it is loaded (files' contents then). */
-export type OptionsFingerprint = ReadonlyMap<keyof Options, string>;
+/**
+ * A configuration as comparable text per field, taken when it is loaded, and the digest of each
+ * file it names (by path) as read then.
+ */
+export interface OptionsFingerprint {
+  readonly fields: ReadonlyMap<keyof Options, string>;
+  readonly files: ReadonlyMap<string, string>;
+}
 
-export function fingerprintOptions(options: Options): OptionsFingerprint {
-  const fingerprints = new Map<keyof Options, string>();
+/**
+ * `previous`: the running configuration's fingerprint. A file this process can no longer read
+ * (it dropped root with `user`) keeps the digest it had then: it counts as unchanged, as
+ * persist-key keeps what was read.
+ */
+export function fingerprintOptions(options: Options, previous?: OptionsFingerprint): OptionsFingerprint {
+  const fields = new Map<keyof Options, string>();
+  const files = new Map<string, string>();
+  const digest = (file: string): string => {
+    const text = fileDigest(file) ?? previous?.files.get(file) ?? 'unreadable';
+    files.set(file, text);
+    return text;
+  };
   for (const key of Object.keys(options) as (keyof Options)[]) {
     if (IGNORED.has(key) || key.endsWith('Defined')) continue;
-    fingerprints.set(key, fingerprint(options[key]));
+    fields.set(key, fingerprint(options[key], digest));
   }
-  return fingerprints;
+  return { fields, files };
 }
 
 /** Compares two configurations field by field (file:line bookkeeping and comments do not count). */
 export function planReload(running: OptionsFingerprint, next: OptionsFingerprint): ReloadPlan {
   const restartFor: string[] = [];
   const applied: string[] = [];
-  for (const key of new Set([...running.keys(), ...next.keys()])) {
-    if (running.get(key) === next.get(key)) continue;
+  for (const key of new Set([...running.fields.keys(), ...next.fields.keys()])) {
+    if (running.fields.get(key) === next.fields.get(key)) continue;
     (APPLIED_IN_PLACE.has(key) ? applied : restartFor).push(directiveName(key));
   }
   return { restartFor: restartFor.sort(), applied: applied.sort() };
+}
+
+/** Whether every one of `keys` is the same in both. */
+export function unchanged(running: OptionsFingerprint, next: OptionsFingerprint, keys: readonly (keyof Options)[]): boolean {
+  return keys.every((key) => running.fields.get(key) === next.fields.get(key));
 }
 
 /** The directive an Options field comes from, as the config spells it (dataCiphers: data-ciphers). */
@@ -118,21 +140,22 @@ function directiveName(key: string): string {
  * A value as text, without where it was written (`file`, `line` of a FileRef or a Where) and
  * with a named file's contents hashed, so a renewed key file at the same path counts as a change.
  */
-function fingerprint(value: unknown): string {
+function fingerprint(value: unknown, digest: (file: string) => string): string {
   return JSON.stringify(value, (_key: string, v: unknown) => {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
     const o = v as Record<string, unknown>;
     if (!('file' in o && 'line' in o)) return v;
     const rest = Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'file' && k !== 'line'));
-    if (o.kind === 'file' && typeof o.resolved === 'string') rest.contents = fileDigest(o.resolved);
+    if (o.kind === 'file' && typeof o.resolved === 'string') rest.contents = digest(o.resolved);
     return rest;
   });
 }
 
-function fileDigest(file: string): string {
+/** The file's SHA-256; null when it cannot be read. */
+function fileDigest(file: string): string | null {
   try {
     return createHash('sha256').update(readFileSync(file)).digest('hex');
-  } catch (error) {
-    return `unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+  } catch {
+    return null;
   }
 }

@@ -5,6 +5,7 @@
 // client is told to reconnect (RESTART) or dropped, as reload-changed-clients says. What a
 // running server cannot take in place (reload-plan.ts) is left to a full restart by the caller.
 import type { Options } from '../../shared/config';
+import { loadTlsMaterial } from '../../shared/config/tls-material';
 import type { Logger } from '../../shared/log';
 import { preparedTls } from '../../shared/session/prepared-tls';
 import type { KeyKeeper } from '../persist-key';
@@ -12,7 +13,7 @@ import { dataChannelSettings } from '../run-checks';
 import type { Admission } from './admission';
 import type { ClientEntry, ClientRegistry } from './clients';
 import { revocationCheck } from './crl-check';
-import { fingerprintOptions, planReload, type OptionsFingerprint } from './reload-plan';
+import { fingerprintOptions, planReload, unchanged, type OptionsFingerprint } from './reload-plan';
 import type { ShardPool, ShardTemplate } from './shard-pool';
 import { buildShardTemplate } from './shard-template';
 import type { ServerTun } from './server-tun';
@@ -40,12 +41,15 @@ export interface Reloadable {
  * changes nothing) when the new TLS material or data-channel settings do not load.
  */
 export function reloadServer(server: Reloadable, next: Options): ReloadOutcome {
-  const nextFingerprint = fingerprintOptions(next);
+  const nextFingerprint = fingerprintOptions(next, server.fingerprint);
   const plan = planReload(server.fingerprint, nextFingerprint);
   if (plan.restartFor.length > 0) return { applied: false, restartFor: plan.restartFor };
   // Everything that can fail first, so a bad certificate leaves the running settings alone.
   const data = dataChannelSettings(next);
-  const tls = server.keys.tlsMaterial(next);
+  // Unchanged certificate lines keep the loaded ca/cert/key: after `user nobody` the files may be
+  // unreadable, and OpenSSL needs nothing new. The rest (CRL, tls-cipher, ...) is read again.
+  const keepKeys = unchanged(server.fingerprint, nextFingerprint, ['ca', 'cert', 'key', 'extraCerts', 'pkcs12']);
+  const tls = loadTlsMaterial(next, keepKeys ? server.template.tls : undefined);
   preparedTls(tls);
   const revoked = revocationCheck(tls);
   const template: ShardTemplate = {
@@ -54,6 +58,7 @@ export function reloadServer(server: Reloadable, next: Options): ReloadOutcome {
   };
 
   server.options = next;
+  server.keys.adoptReload(next, tls);
   server.fingerprint = nextFingerprint;
   server.template = template;
   server.logger.verb = next.verb;

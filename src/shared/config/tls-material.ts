@@ -9,7 +9,11 @@ import { readMaterial } from './material';
 import type { Options } from './options-types';
 import { opensslCipherList, opensslCiphersuites } from './tls-cipher-names';
 
-export function loadTlsMaterial(options: Options): TlsMaterial {
+/**
+ * `keep`: the ca, cert and key already loaded, used instead of reading the files again (a
+ * hitless reload whose certificate lines did not change, after the process dropped root).
+ */
+export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' | 'cert' | 'key'>): TlsMaterial {
   const missing = (['ca', 'cert', 'key'] as const).find((name) => options[name] === undefined);
   if (missing !== undefined) {
     throw optionError(
@@ -19,13 +23,14 @@ export function loadTlsMaterial(options: Options): TlsMaterial {
     );
   }
   const material: TlsMaterial = {
-    ca: readMaterial(options.ca!, 'ca'),
+    ca: keep?.ca ?? readMaterial(options.ca!, 'ca'),
     // extra-certs: intermediate certificates sent after ours, so the peer can build the chain.
     cert:
-      options.extraCerts === undefined
+      keep?.cert ??
+      (options.extraCerts === undefined
         ? readMaterial(options.cert!, 'cert')
-        : `${readMaterial(options.cert!, 'cert').trimEnd()}\n${readMaterial(options.extraCerts, 'extra-certs')}`,
-    key: readMaterial(options.key!, 'key'),
+        : `${readMaterial(options.cert!, 'cert').trimEnd()}\n${readMaterial(options.extraCerts, 'extra-certs')}`),
+    key: keep?.key ?? readMaterial(options.key!, 'key'),
     ...crlMaterial(options),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     ...(options.tlsCipher !== undefined ? { ciphers: opensslCipherList(options.tlsCipher) } : {}),
