@@ -146,23 +146,30 @@ test('each chart is drawn from its record: well-formed SVG naming shardvpn, open
       ['chart-memory.svg', 'written'],
     ],
   );
-  const expected: Record<string, { legend: string[]; x: string; y: string; bars?: number }> = {
+  // x and y: the axis titles (latency has a panel per condition, titled above them, each with its own y axis).
+  const expected: Record<string, { legend: string[]; x: string; y: string; bars?: number; panels?: number }> = {
     'chart-throughput.svg': { legend: [OPENVPN, SHARDVPN_B], x: 'cipher, link, streams', y: 'Throughput (Mbit/s)', bars: 4 },
-    'chart-latency.svg': { legend: [OPENVPN, SHARDVPN_B], x: 'condition', y: 'Ping RTT (ms)', bars: 4 },
+    'chart-latency.svg': { legend: [OPENVPN, SHARDVPN_B], x: 'condition', y: 'Ping RTT (ms)', bars: 4, panels: 2 },
     'chart-handshakes.svg': { legend: [SHARDVPN, OPENVPN], x: 'clients started at once', y: 'Handshakes per second (connections/s)' },
     'chart-memory.svg': { legend: [SHARDVPN, OPENVPN], x: 'clients held', y: 'Memory per idle client (KiB)', bars: 2 },
   };
   for (const [svg, want] of Object.entries(expected)) {
     const doc = parseSvg(path.join(out, svg));
     assert.deepEqual(texts(doc, 'role-legend-label'), want.legend, svg);
-    assert.deepEqual(texts(doc, 'role-axis-title').sort(), [want.x, want.y].sort(), svg);
+    if (want.panels === undefined) assert.deepEqual(texts(doc, 'role-axis-title').sort(), [want.x, want.y].sort(), svg);
+    else {
+      assert.deepEqual(texts(doc, 'role-axis-title'), Array<string>(want.panels).fill(want.y), svg);
+      assert.deepEqual(texts(doc, 'role-column-title'), [want.x], svg);
+    }
     // The subtitle names the run: its date, the machine and the sizes it ran at.
     const subtitle = texts(doc, 'role-title-subtitle').join(' ');
     assert.match(subtitle, /^\d{4}-\d\d-\d\d \d\d:\d\d UTC, \d+ cores, /, svg);
     assert.match(subtitle, /BENCH_/, svg);
     if (want.bars !== undefined) {
       // The bars are the first layer; the p99 ticks are rects too, in a later one.
-      const bars = groups(doc, 'mark-rect', 'layer_0_marks').flatMap((g) => Array.from(g.getElementsByTagName('path')));
+      const bars = groups(doc, 'mark-rect', want.panels === undefined ? 'layer_0_marks' : 'child_layer_0_marks').flatMap((g) =>
+        Array.from(g.getElementsByTagName('path')),
+      );
       assert.equal(bars.length, want.bars, `${svg}: one bar per series and category`);
     }
   }
@@ -173,7 +180,8 @@ test('each chart is drawn from its record: well-formed SVG naming shardvpn, open
   assert.equal(dots.length, 12, 'a dot for each of 3 runs of 4 points');
   const latency = parseSvg(path.join(out, 'chart-latency.svg'));
   assert.match(texts(latency, 'role-title-subtitle').join(' '), /bars: medians of 5 pings, dots: the individual pings, ticks: p99/);
-  const ticks = groups(latency, 'mark-rect', 'layer_2_marks').flatMap((g) => Array.from(g.getElementsByTagName('path')));
+  assert.deepEqual(texts(latency, 'role-column-header'), ['idle', 'iperf3 load']);
+  const ticks = groups(latency, 'mark-rect', 'child_layer_2_marks').flatMap((g) => Array.from(g.getElementsByTagName('path')));
   assert.equal(ticks.length, 4, 'a p99 tick for each bar');
   // The handshake chart: a line per server; openvpn's unmeasured point was left out, not drawn at 0.
   const handshakes = parseSvg(path.join(out, 'chart-handshakes.svg'));

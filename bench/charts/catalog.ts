@@ -3,7 +3,7 @@
 import type { TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import' };
 
 import type { BenchRecord, Metric } from '../record';
-import { barSpec, lineSpec } from './specs';
+import { barSpec, lineSpec, panelSpec } from './specs';
 
 export interface ChartDef {
   /** The SVG's file name. */
@@ -17,7 +17,7 @@ export interface ChartDef {
 
 export const CHARTS: readonly ChartDef[] = [
   { svg: 'chart-throughput.svg', bench: 'throughput', metric: 'mbits', build: barSpec },
-  { svg: 'chart-latency.svg', bench: 'latency', metric: 'rtt_ms', build: barSpec },
+  { svg: 'chart-latency.svg', bench: 'latency', metric: 'rtt_ms', build: panelSpec },
   { svg: 'chart-handshakes.svg', bench: 'handshakes', metric: 'connects_per_s', build: lineSpec },
   { svg: 'chart-memory.svg', bench: 'capacity', metric: 'rss_per_client_kib', build: barSpec },
 ];

@@ -25,6 +25,9 @@ export function runLine(record: BenchRecord): string {
   return `${date}, ${record.machine.nproc} cores, ${record.machine.kernel}${sizes === '' ? '' : `; ${sizes}`}`;
 }
 
+/** One layer of a layered chart, as Vega-Lite types it. */
+type Layer = Extract<TopLevelSpec, { layer: unknown }>['layer'][number];
+
 /** The most individual runs a bar shows as dots. */
 const MAX_DOTS = 20;
 
@@ -82,6 +85,18 @@ function common(record: BenchRecord, metric: Metric, key: string): Common {
   };
 }
 
+/** Which marks a bar chart adds to its bars, and the subtitle line that says what they mean. */
+function marks(metric: Metric, r: Rows): { key: string; showRuns: boolean; p99: boolean } {
+  const samples = metric.samples ?? 'runs';
+  // Dots for the runs where there are several but few (throughput); 200 pings a bar would only blur it.
+  const most = mostRuns(r);
+  const showRuns = most > 1 && most <= MAX_DOTS;
+  const p99 = r.medians.some((m) => m.p99 !== undefined);
+  const bars = most <= 1 ? 'bars: one run each' : `bars: medians of ${most} ${samples}`;
+  const key = [bars, ...(showRuns ? [`dots: the individual ${samples}`] : []), ...(p99 ? ['ticks: p99'] : [])].join(', ');
+  return { key, showRuns, p99 };
+}
+
 /**
  * Grouped bars: one group per category (cipher and streams, idle or loaded, ...), one bar per
  * series at its median; dots for the individual runs when there are few, a tick for the p99.
@@ -97,12 +112,7 @@ export function barSpec(record: BenchRecord, metric: Metric): TopLevelSpec {
     axis: { labelAngle: 0, labelExpr: "split(datum.label, ', ')" },
   } as const;
   const xOffset = { field: 'series', type: 'nominal', sort: r.series } as const;
-  // Dots for the runs where there are several but few (throughput); 200 pings a point would only blur the bars.
-  const most = mostRuns(r);
-  const showRuns = most > 1 && most <= MAX_DOTS;
-  const p99 = r.medians.some((m) => m.p99 !== undefined);
-  const bars = most <= 1 ? 'bars: one run each' : `bars: medians of ${most} ${metric.samples ?? 'runs'}`;
-  const key = [bars, ...(showRuns ? [`dots: the individual ${metric.samples ?? 'runs'}`] : []), ...(p99 ? ['ticks: p99'] : [])].join(', ');
+  const { key, showRuns, p99 } = marks(metric, r);
   return {
     ...common(record, metric, key),
     width: { step: Math.max(14, Math.round(90 / Math.max(1, r.series.length))) },
@@ -119,7 +129,7 @@ export function barSpec(record: BenchRecord, metric: Metric): TopLevelSpec {
               data: { values: r.runs },
               mark: { type: 'point', filled: true, size: 14, color: '#222222', opacity: 0.7 },
               encoding: { x, xOffset, y: { field: 'run', type: 'quantitative' } },
-            } as const,
+            } satisfies Layer,
           ]
         : []),
       ...(p99
@@ -128,10 +138,58 @@ export function barSpec(record: BenchRecord, metric: Metric): TopLevelSpec {
               data: { values: r.medians.filter((m) => m.p99 !== undefined) },
               mark: { type: 'tick', color: '#222222', thickness: 2 },
               encoding: { x, xOffset, y: { field: 'p99', type: 'quantitative' } },
-            } as const,
+            } satisfies Layer,
           ]
         : []),
     ],
+  };
+}
+
+/**
+ * Bars in one panel per category, each panel with its own y scale: for figures that differ by
+ * orders of magnitude between categories (ping RTT idle and under load), where one shared scale
+ * would flatten the smaller ones to nothing.
+ */
+export function panelSpec(record: BenchRecord, metric: Metric): TopLevelSpec {
+  const r = rows(metric);
+  const { key, showRuns, p99 } = marks(metric, r);
+  const values = [...r.medians.map((m) => ({ ...m, kind: 'median' })), ...(showRuns ? r.runs.map((run) => ({ ...run, kind: 'run' })) : [])];
+  const x = { field: 'series', type: 'nominal', sort: r.series, axis: null } as const;
+  const y = { type: 'quantitative', title: yTitle(metric) } as const;
+  return {
+    ...common(record, metric, key),
+    data: { values },
+    facet: { column: { field: 'x', type: 'nominal', title: metric.xTitle, sort: r.xs.map(String), header: { labelFontSize: 11 } } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: { step: 26 },
+      height: 240,
+      layer: [
+        {
+          transform: [{ filter: "datum.kind === 'median'" }],
+          mark: { type: 'bar', tooltip: true },
+          encoding: { x, y: { ...y, field: 'median' }, color: colour(r) },
+        },
+        ...(showRuns
+          ? [
+              {
+                transform: [{ filter: "datum.kind === 'run'" }],
+                mark: { type: 'point', filled: true, size: 14, color: '#222222', opacity: 0.7 },
+                encoding: { x, y: { ...y, field: 'run' } },
+              } satisfies Layer,
+            ]
+          : []),
+        ...(p99
+          ? [
+              {
+                transform: [{ filter: "datum.kind === 'median' && isValid(datum.p99)" }],
+                mark: { type: 'tick', color: '#222222', thickness: 2 },
+                encoding: { x, y: { ...y, field: 'p99' } },
+              } satisfies Layer,
+            ]
+          : []),
+      ],
+    },
   };
 }
 
