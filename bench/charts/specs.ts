@@ -16,13 +16,13 @@ function colours(series: readonly string[]): string[] {
   );
 }
 
-/** "2026-12-06 22:50 UTC, 2 cores (AMD EPYC ...), Linux 6.18; BENCH_RUNS=3, ..." */
-export function runLine(record: BenchRecord): string {
+/** The run the data came from: ["2026-12-06 22:50 UTC, 2 cores, Linux 6.18", "BENCH_RUNS=3, ..."]. */
+export function runLines(record: BenchRecord): string[] {
   const date = record.date.replace('T', ' ').slice(0, 16) + ' UTC';
   const sizes = Object.entries(record.sizes)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
-  return `${date}, ${record.machine.nproc} cores, ${record.machine.kernel}${sizes === '' ? '' : `; ${sizes}`}`;
+  return [`${date}, ${record.machine.nproc} cores, ${record.machine.kernel}`, ...(sizes === '' ? [] : [sizes])];
 }
 
 /** One layer of a layered chart, as Vega-Lite types it. */
@@ -79,7 +79,7 @@ interface Common {
 function common(record: BenchRecord, metric: Metric, key: string): Common {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: metric.title, subtitle: [runLine(record), key], anchor: 'start', subtitleFontSize: 10 },
+    title: { text: metric.title, subtitle: [...runLines(record), key], anchor: 'start', subtitleFontSize: 10 },
     background: 'white',
     config: { legend: { orient: 'bottom', direction: 'vertical', labelLimit: 400 }, axis: { labelLimit: 220 } },
   };
