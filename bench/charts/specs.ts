@@ -1,6 +1,7 @@
 // Vega-Lite specs for one metric of a benchmark record: grouped bars of the medians (with every
-// individual run as a dot, or the p99 as a tick where the record has one) for categories, and
-// lines over a size (client counts). Each chart's subtitle names the run the data came from.
+// individual run as a dot, or the p99 as a tick where the record has one) for categories, the
+// same bars in one panel per category where the categories' scales differ too much to share an
+// axis, and lines over a size (client counts). Each chart's subtitle names the run the data came from.
 import type { Config, TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import' };
 
 import type { BenchRecord, Metric } from '../record';
