@@ -7,11 +7,13 @@
 // 150: about what both servers complete per second here while sharing the cores with the load
 // generator; much faster and openvpn's queue passes the clients' 60 s hand-window, so the count
 // measures the offered rate, not what the server can hold), BENCH_THREADS (load generator threads, default 2), BENCH_IDLE_CAP_S (longest connect
-// phase, default 120), BENCH_REST_S (CPU window, default 10).
+// phase, default 120), BENCH_REST_S (CPU window, default 10). The figures go to
+// bench/results/capacity.json.
 import os from 'node:os';
 
 import { VpnLab } from '../lab/vpn-lab';
 import { printTable } from './lib';
+import { point, SeriesSet, writeRecord } from './record';
 import {
   canRunLab,
   cpuSeconds,
@@ -134,6 +136,26 @@ async function main(): Promise<void> {
         `${serverLabel(servers[i]!)}: RSS/client at the end of the connect phase ${kibPerClient(r.outcome).toFixed(1)} KiB, handshake p50/p99 ${rep.handshakeMs.p50 ?? '-'}/${rep.handshakeMs.p99 ?? '-'} ms`,
       );
     }
+    const memory = new SeriesSet();
+    const cpu = new SeriesSet();
+    const held = new SeriesSet();
+    const x = `${clients} clients`;
+    for (const [i, r] of results.entries()) {
+      const name = serverLabel(servers[i]!);
+      memory.add(name, point(x, [perClient(r)]));
+      cpu.add(name, point(x, [r.rest.serverCpuPercent]));
+      held.add(name, point(x, [r.outcome.connectedAtPeak]));
+    }
+    const xTitle = `clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, keepalive 10 60`;
+    writeRecord({
+      bench: 'capacity',
+      sizes: { BENCH_IDLE_CLIENTS: clients, BENCH_IDLE_RATE: rate, BENCH_THREADS: threads, BENCH_IDLE_CAP_S: capS, BENCH_REST_S: restS },
+      metrics: [
+        { id: 'rss_per_client_kib', title: 'Server memory per idle client', unit: 'KiB', xTitle, series: memory.toArray() },
+        { id: 'server_cpu_percent', title: 'Server CPU with the clients idle', unit: '% of a core', xTitle, series: cpu.toArray() },
+        { id: 'connected', title: 'Clients held', unit: 'clients', xTitle, series: held.toArray() },
+      ],
+    });
   } finally {
     await lab.cleanup();
   }

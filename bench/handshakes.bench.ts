@@ -4,11 +4,12 @@
 // The load generator shares the 2 cores with the server, so read the ratios, not the rates.
 // BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
 // 0: all at once), BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest
-// connect phase of one run, default 90).
+// connect phase of one run, default 90). The figures go to bench/results/handshakes.json.
 import os from 'node:os';
 
 import { VpnLab } from '../lab/vpn-lab';
 import { formatRate, printTable } from './lib';
+import { point, SeriesSet, writeRecord } from './record';
 import {
   canRunLab,
   envCounts,
@@ -17,6 +18,7 @@ import {
   loadAgainst,
   ms,
   ratio,
+  serverLabel,
   startServer,
   writeProfile,
   type LoadOutcome,
@@ -46,6 +48,10 @@ async function main(): Promise<void> {
   const began = Date.now();
   const lab = VpnLab.create(1);
   let port = 1300;
+  const rates = new SeriesSet();
+  const rss = new SeriesSet();
+  const p50 = new SeriesSet();
+  const cpu = new SeriesSet();
   try {
     for (const clients of counts) {
       const results: LoadOutcome[] = [];
@@ -57,6 +63,15 @@ async function main(): Promise<void> {
         } finally {
           await running.proc.stop('SIGTERM', 10_000);
         }
+      }
+      for (const [i, o] of results.entries()) {
+        const name = serverLabel(SERVERS[i]!);
+        const r = o.report;
+        // One run per count: a server that connected nobody has no rate (null in the record).
+        rates.add(name, point(clients, [r.connectsPerSecond ?? NaN]));
+        rss.add(name, point(clients, [kibPerClient(o)]));
+        p50.add(name, point(clients, [r.handshakeMs.p50 ?? NaN]));
+        cpu.add(name, point(clients, [r.connected > 0 ? (o.connectCpuS * 1000) / r.connected : NaN]));
       }
       const base = results[results.length - 1]!;
       printTable(
@@ -103,6 +118,17 @@ async function main(): Promise<void> {
     await lab.cleanup();
   }
   console.log(`\nhandshakes bench took ${((Date.now() - began) / 1000).toFixed(0)} s`);
+  const xTitle = `clients started ${rate === 0 ? 'at once' : `at ${rate}/s`}`;
+  writeRecord({
+    bench: 'handshakes',
+    sizes: { BENCH_CLIENTS: counts.join(','), BENCH_RATE: rate, BENCH_THREADS: threads, BENCH_CAP_S: capS },
+    metrics: [
+      { id: 'connects_per_s', title: 'Handshakes completed per second', unit: 'connections/s', xTitle, series: rates.toArray() },
+      { id: 'rss_per_client_kib', title: 'Server memory per connected client', unit: 'KiB', xTitle, series: rss.toArray() },
+      { id: 'handshake_p50_ms', title: 'Handshake time, median', unit: 'ms', xTitle, series: p50.toArray() },
+      { id: 'server_cpu_ms_per_conn', title: 'Server CPU per handshake', unit: 'ms', xTitle, series: cpu.toArray() },
+    ],
+  });
 }
 
 main().catch((error: unknown) => {

@@ -1,7 +1,10 @@
 // Ping RTT through the tunnel (median and p99) for (a) openvpn + openvpn, (b) shardvpn server +
 // openvpn client and (c) shardvpn + shardvpn, idle and under an iperf3 TCP load, in one run.
+// BENCH_PINGS (default 200), BENCH_CIPHER (AES-256-GCM). Every RTT goes to
+// bench/results/latency.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
-import { printTable } from './lib';
+import { median as medianOf, printTable } from './lib';
+import { point, SeriesSet, writeRecord } from './record';
 import { SERVER_TUNNEL, SETUPS, startTunnel, type SetupName } from './tunnels';
 
 const CIPHER = process.env.BENCH_CIPHER ?? 'AES-256-GCM';
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
   const lab = VpnLab.create(1);
   const rows: string[][] = [];
   const medians = new Map<string, number>();
+  const series = new SeriesSet();
   try {
     for (const setup of SETUPS) {
       const tunnel = await startTunnel(lab, setup.name, CIPHER);
@@ -45,8 +49,9 @@ async function main(): Promise<void> {
           const { rtts, lost } = await pingTimes(lab);
           if (iperf !== null) await iperf.stop('SIGTERM', 3000);
           if (receiver !== null) await receiver.stop('SIGKILL', 3000);
-          const median = percentile(rtts, 50);
+          const median = medianOf(rtts);
           medians.set(`${setup.name}/${load}`, median);
+          series.add(setup.label, point(load ? 'iperf3 load' : 'idle', rtts, { p99: percentile(rtts, 99) }));
           rows.push([setup.label, load ? 'iperf3 load' : 'idle', median.toFixed(3), percentile(rtts, 99).toFixed(3), String(lost), '']);
         }
       } finally {
@@ -67,6 +72,20 @@ async function main(): Promise<void> {
     rows,
   );
   console.log('target: tunnel RTT no worse than OpenVPN (ratio <= 1.00x)');
+  writeRecord({
+    bench: 'latency',
+    sizes: { BENCH_PINGS: PINGS, BENCH_CIPHER: CIPHER },
+    metrics: [
+      {
+        id: 'rtt_ms',
+        title: 'Ping RTT through the tunnel',
+        unit: 'ms',
+        xTitle: 'condition',
+        samples: 'pings',
+        series: series.toArray(),
+      },
+    ],
+  });
 }
 
 void main();

@@ -1,5 +1,6 @@
 // Runs every benchmark in bench/ one after another (each in its own process, so one cannot
 // disturb another's heap or threads) and passes BENCH_RUNS through. `npm run bench [names...]`.
+// Then draws the charts (bench/charts/main.ts) from whichever records in bench/results exist.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -17,5 +18,11 @@ for (const file of benches) {
     failed++;
     console.error(`${file} failed (exit ${result.status ?? result.signal})`);
   }
+}
+console.log('\n== charts');
+const charts = spawnSync(process.execPath, [path.join(__dirname, 'charts', 'main.js')], { stdio: 'inherit', timeout: 5 * 60_000 });
+if (charts.status !== 0) {
+  failed++;
+  console.error(`charts failed (exit ${charts.status ?? charts.signal})`);
 }
 process.exit(failed === 0 ? 0 : 1);

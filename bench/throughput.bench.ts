@@ -3,8 +3,10 @@
 // shardvpn, all in one run on the same machine. Reports Mbit/s, the server's CPU-seconds per GB
 // moved (from /proc), and both as ratios against (a). BENCH_RUNS (default 3) runs of
 // BENCH_SECONDS (5) each; BENCH_CIPHERS and BENCH_TRANSPORTS (udp,tcp) narrow the matrix.
+// Every run goes to bench/results/throughput.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
+import { point, SeriesSet, writeRecord } from './record';
 import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS, startTunnel, type SetupName, type Transport } from './tunnels';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '3');
@@ -97,6 +99,39 @@ async function main(): Promise<void> {
     );
   }
   console.log('targets: (b) >= 1.2x (a) Mbit/s at <= 0.7x its CPU-s/GB; (c) >= 1.5x (a) Mbit/s');
+  const mbits = new SeriesSet();
+  const cpu = new SeriesSet();
+  for (const { label: cipher } of CASES) {
+    for (const streams of STREAMS) {
+      const x = `${cipher}, ${streams} stream${streams === 1 ? '' : 's'}`;
+      for (const setup of SETUPS) {
+        const samples = results.get(key(setup.name, cipher, streams)) ?? [];
+        mbits.add(
+          setup.label,
+          point(
+            x,
+            samples.map((s) => s.mbits),
+          ),
+        );
+        cpu.add(
+          setup.label,
+          point(
+            x,
+            samples.map((s) => s.cpuPerGb),
+          ),
+        );
+      }
+    }
+  }
+  const xTitle = 'cipher, link, iperf3 TCP streams';
+  writeRecord({
+    bench: 'throughput',
+    sizes: { BENCH_RUNS: RUNS, BENCH_SECONDS: SECONDS, BENCH_CIPHERS: CIPHER_LIST.join(','), BENCH_TRANSPORTS: TRANSPORTS.join(',') },
+    metrics: [
+      { id: 'mbits', title: 'Throughput through the tunnel (iperf3)', unit: 'Mbit/s', xTitle, series: mbits.toArray() },
+      { id: 'cpu_per_gb', title: 'Server CPU per GB moved', unit: 'CPU-s/GB', xTitle, series: cpu.toArray() },
+    ],
+  });
 }
 
 void main();
