@@ -2,7 +2,7 @@
 // the testing notes) and client namespaces on veth pairs into it. Underlay 10.150.0.0/24 and
 // fd00:150::/64 (server .1 / ::1, client i at .(10+i) / ::(10+i)). Processes started here are
 // killed by PID and every namespace is deleted in cleanup(), even when a test fails.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -102,7 +102,11 @@ export class VpnLab {
   private readonly processes: LabProcess[] = [];
   private readonly bridge = 'svbr0';
 
-  private constructor(clientCount: number) {
+  /** `prefix` starts the namespaces' names, so a test's namespaces are easy to tell apart. */
+  private constructor(
+    clientCount: number,
+    private readonly prefix: string,
+  ) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-lab-'));
     this.pki = makeTestPki();
     const key = (name: string, args: string[]): string => {
@@ -117,7 +121,7 @@ export class VpnLab {
       tlsCryptV2Server,
       tlsCryptV2Client: key('tc2-client.key', ['tls-crypt-v2-client', '$FILE', '--tls-crypt-v2', tlsCryptV2Server]),
     };
-    this.server = NetworkNamespace.create('srv');
+    this.server = NetworkNamespace.create(`${prefix}srv`);
     const mac = `02:50:${randomBytes(4)
       .toString('hex')
       .replace(/(..)(?!$)/g, '$1:')}`;
@@ -128,13 +132,13 @@ export class VpnLab {
     for (let i = 0; i < clientCount; i++) this.addClient();
   }
 
-  static create(clientCount: number): VpnLab {
-    return new VpnLab(clientCount);
+  static create(clientCount: number, prefix = ''): VpnLab {
+    return new VpnLab(clientCount, prefix);
   }
 
   addClient(): NetworkNamespace {
     const i = this.clients.length;
-    const ns = NetworkNamespace.create(`c${i}`);
+    const ns = NetworkNamespace.create(`${this.prefix}c${i}`);
     this.clients.push(ns);
     const inner = `svc${i}`;
     const outer = `svb${i}-${ns.name.slice(-6)}`.slice(0, 15);
@@ -199,8 +203,8 @@ export class VpnLab {
   }
 
   /** Starts any program in a namespace, tracked for cleanup. */
-  spawn(ns: NetworkNamespace, command: string, args: string[], name = command): LabProcess {
-    const proc = track(name, ns.spawn(command, args));
+  spawn(ns: NetworkNamespace, command: string, args: string[], name = command, options: SpawnOptions = {}): LabProcess {
+    const proc = track(name, ns.spawn(command, args, options));
     this.processes.push(proc);
     return proc;
   }
