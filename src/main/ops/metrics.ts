@@ -20,7 +20,8 @@ import type { ClientRecord } from './server-view';
 import { VERSION } from '../version';
 
 export interface MetricsSource {
-  shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing }[];
+  /** `restarts`: how often the shard's worker died (or was restarted) and was replaced. */
+  shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing; restarts: number }[];
   pump(): { noRoute: number; tunWriteDrops: number; ringFull: number; clientToClient: number };
   pool(): { used: number; free: number } | null;
   clients(): readonly ClientRecord[];
@@ -226,6 +227,14 @@ export function createRegistry(source: MetricsSource): Registry {
     'Stateless HMAC-cookie replies to first packets (a flood of resets shows here).',
     ['shard'],
     perShard('statelessReplies'),
+  );
+  // Counted by the main thread, which replaces the worker; a dead shard cannot count its own end.
+  totalCounter(
+    registry,
+    'shardvpn_shard_restarts_total',
+    'Shard workers replaced after they died or were restarted (management shard-restart).',
+    ['shard'],
+    (set) => source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.restarts)),
   );
   totalCounter(registry, 'shardvpn_renegotiations_total', 'Data-channel key renegotiations.', ['shard'], perShard('renegotiations'));
   gauge(registry, 'shardvpn_pool_addresses', 'ifconfig pool entries by state.', ['state'], (set) => {
