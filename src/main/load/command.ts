@@ -10,7 +10,8 @@ import { ipv4ToNumber } from '../../shared/load/icmp-echo';
 import type { ProgressMessage, SliceResult, SliceTask, StopMessage } from '../../shared/load/task';
 import { LOAD_USAGE, parseLoadArgs, type LoadOptions } from './options';
 import { loadProfile } from './profile';
-import { buildReport, formatReport, progressLine } from './report';
+import { createProgressView } from './progress';
+import { buildReport, formatReport } from './report';
 
 /** Time the worker threads get to load before the first client is due. */
 const WARMUP_MS = 300;
@@ -98,25 +99,26 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const tty = process.stderr.isTTY === true;
+  // A bar on a terminal, a plain line a second otherwise.
+  const view = opts.quiet ? null : createProgressView(process.stderr, opts.clients, endAt - startAt);
   /** When every client had connected or failed (the end of the connect phase). */
   let settledMs: number | null = null;
-  const live = opts.quiet
-    ? null
-    : setInterval(() => {
-        let started = 0,
-          connected = 0,
-          failed = 0;
-        for (const m of progress.values()) {
-          started += m.started;
-          connected += m.connected;
-          failed += m.failed;
-        }
-        const elapsed = Date.now() - startAt;
-        if (settledMs === null && connected + failed >= opts.clients) settledMs = elapsed;
-        const line = progressLine(elapsed, opts.clients, started, connected, failed, settledMs);
-        process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-      }, 1000);
+  const live =
+    view === null
+      ? null
+      : setInterval(() => {
+          let started = 0,
+            connected = 0,
+            failed = 0;
+          for (const m of progress.values()) {
+            started += m.started;
+            connected += m.connected;
+            failed += m.failed;
+          }
+          const elapsed = Date.now() - startAt;
+          if (settledMs === null && connected + failed >= opts.clients) settledMs = elapsed;
+          view.update(elapsed, { started, connected, failed }, settledMs);
+        }, 1000);
 
   let results: SliceResult[];
   try {
@@ -126,7 +128,7 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
     return 1;
   } finally {
     if (live !== null) clearInterval(live);
-    if (live !== null && tty) process.stderr.write('\n');
+    view?.stop();
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
     for (const p of ports) p.close();

@@ -44,7 +44,7 @@ handshake latency, failures by reason and, with --pps, in-tunnel ICMP echo loss 
   --target ADDR            echo target (default: the pushed route-gateway, else the server's tunnel address)
   --handshake-timeout S    a client not connected after S seconds fails with 'timeout' (default 60)
   --json FILE              also write the final report as JSON
-  --quiet                  no live progress line
+  --quiet                  no live progress (a bar on a terminal, a line a second otherwise)
   -h, --help               this text
 `;
 

@@ -138,10 +138,16 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
 }
 
 /**
- * The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`. The rate is
- * that of the connect phase: once every client has connected or failed (at `settledMs`), it stays
- * at what that phase achieved instead of falling as the run goes on.
+ * Connections per second of the connect phase, as the live line shows it: once every client has
+ * connected or failed (at `settledMs`), it stays at what that phase achieved instead of falling
+ * as the run goes on.
  */
+export function connectRate(connected: number, elapsedMs: number, settledMs: number | null = null): string {
+  const phaseMs = settledMs ?? elapsedMs;
+  return phaseMs > 0 ? (connected / (phaseMs / 1000)).toFixed(1) : '0.0';
+}
+
+/** The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`. */
 export function progressLine(
   elapsedMs: number,
   requested: number,
@@ -150,8 +156,7 @@ export function progressLine(
   failed: number,
   settledMs: number | null = null,
 ): string {
-  const phaseMs = settledMs ?? elapsedMs;
-  const rate = phaseMs > 0 ? (connected / (phaseMs / 1000)).toFixed(1) : '0.0';
+  const rate = connectRate(connected, elapsedMs, settledMs);
   const inProgress = Math.max(0, started - connected - failed);
   return `[${(elapsedMs / 1000).toFixed(1)}s] connected ${connected}/${requested}  failed ${failed}  in progress ${inProgress}  ${rate} conn/s`;
 }
