@@ -176,6 +176,9 @@ test('server unit: ExecStart serves from WorkingDirectory inside the bounding se
   const server = startUnit(lab, lab.server, unit, caps, 'server', cwd);
   await server.waitFor(READY);
   assert.deepEqual(processBoundingSet(server.child.pid!), caps);
+  // Each thread counts against LimitNPROC once `user` has dropped root.
+  const threads = /^Threads:\s*(\d+)$/m.exec(readFileSync(`/proc/${server.child.pid!}/status`, 'utf8'))?.[1];
+  t.diagnostic(`threads of a server with workers 2: ${threads}; LimitNPROC ${unitValue(unit, 'Service', 'LimitNPROC')}`);
   reload(unit, server.child.pid!);
   await waitForCount(server, READY, 2);
   assert.equal(await server.stop('SIGTERM'), 0, server.log().slice(-2000));
