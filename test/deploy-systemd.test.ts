@@ -2,7 +2,7 @@
 // misspelt directive), they say what the design requires (capabilities, restart, reload, config
 // location), and what they say works: the unit's ExecStart, run from its WorkingDirectory inside
 // exactly its capability bounding set, starts a real server and a real client, its ExecReload
-// restarts them, and SIGTERM stops them with status 0 (so Restart=on-failure leaves them stopped).
+// reloads the server's config and reconnects the client, and SIGTERM stops them with status 0 (so Restart=on-failure leaves them stopped).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -165,7 +165,7 @@ const SERVER_CONFIG =
   'port 443\nproto udp\ndev tun\ntopology subnet\nserver 10.154.0.0 255.255.255.0\nworkers 2\nkeepalive 10 60\n' +
   'ca ca.crt\ncert server.crt\nkey server.key\ntls-crypt tc.key\nverb 3\n';
 
-test('server unit: ExecStart serves from WorkingDirectory inside the bounding set; ExecReload restarts; SIGTERM exits 0', async (t) => {
+test('server unit: ExecStart serves from WorkingDirectory inside the bounding set; ExecReload reloads the config; SIGTERM exits 0', async (t) => {
   const lab = VpnLab.create(0, 'deploy');
   t.after(() => lab.cleanup());
   const unit = readUnitFile(ROLES.server.file);
@@ -179,8 +179,10 @@ test('server unit: ExecStart serves from WorkingDirectory inside the bounding se
   // Each thread counts against LimitNPROC once `user` has dropped root.
   const threads = /^Threads:\s*(\d+)$/m.exec(readFileSync(`/proc/${server.child.pid!}/status`, 'utf8'))?.[1];
   t.diagnostic(`threads of a server with workers 2: ${threads}; LimitNPROC ${unitValue(unit, 'Service', 'LimitNPROC')}`);
+  // A pushed route added, then systemctl reload: the running server takes it in place.
+  writeFileSync(path.join(cwd, 'server.conf'), `${SERVER_CONFIG}push "route 10.99.0.0 255.255.0.0"\n`);
   reload(unit, server.child.pid!);
-  await waitForCount(server, READY, 2);
+  await server.waitFor(/SIGHUP: configuration reloaded without a restart \(changed: [^)]*push/);
   assert.equal(await server.stop('SIGTERM'), 0, server.log().slice(-2000));
 
   // Without CAP_NET_BIND_SERVICE root cannot bind port 443: the capability is there for that.
