@@ -1,5 +1,6 @@
 // Messages between the main thread and a shard worker (over the worker's MessagePort). Packets
 // never travel here: they go through the SharedArrayBuffer rings. These are control events.
+import type { ShardFault } from './fault-injection';
 import type { MssfixSetting } from './protocol/mss';
 import type { PushOptions } from './protocol/push-options';
 import type { WrapConfig } from './session/control-wrap';
@@ -97,7 +98,9 @@ export type MainToShard =
   /** management client-pending-auth: AUTH_PENDING and INFO_PRE to a client awaiting its verdict. */
   | { type: 'client-pending-auth'; peerId: number; extra: string; timeoutS: number }
   /** The management `verb N` command: log at this level from now on. */
-  | { type: 'set-verb'; verb: number };
+  | { type: 'set-verb'; verb: number }
+  /** A test aid that exists only with SHARDVPN_FAULT_INJECTION=1 (src/shared/fault-injection.ts): fail on purpose. */
+  | { type: 'fault'; fault: ShardFault };
 
 /** Numbers per client in a 'stats' message's rows. */
 export const STATS_ROW = 4;

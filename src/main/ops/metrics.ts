@@ -20,7 +20,7 @@ import type { ClientRecord } from './server-view';
 import { VERSION } from '../version';
 
 export interface MetricsSource {
-  shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing }[];
+  shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing; restarts: number }[];
   pump(): { noRoute: number; tunWriteDrops: number; ringFull: number; clientToClient: number };
   pool(): { used: number; free: number } | null;
   clients(): readonly ClientRecord[];
@@ -234,6 +234,13 @@ export function createRegistry(source: MetricsSource): Registry {
     set({ state: 'used' }, pool.used);
     set({ state: 'free' }, pool.free);
   });
+  totalCounter(
+    registry,
+    'shardvpn_shard_restarts_total',
+    'Shard workers that died (an uncaught exception, an exit, a management shard-restart) and were replaced on their socket.',
+    ['shard'],
+    (set) => source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.restarts)),
+  );
   gauge(registry, 'shardvpn_shard_event_loop_lag_seconds', 'Event-loop lag of each shard (last second).', ['shard'], (set) =>
     source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER.eventLoopLagMs] / 1000)),
   );

@@ -19,6 +19,7 @@ import { STATS_ROW, type ClientStats, type MainToShard, type ShardConfig, type S
 import type { ShardClient, ShardClientHost } from './client';
 import { ClientTable } from './clients';
 import { ControlIn } from './control';
+import { injectFault } from './fault-injection';
 import { LinkIn } from './link-in';
 import { LinkOut } from './link-out';
 import { TunIn } from './tun-in';
@@ -189,6 +190,9 @@ export class Shard implements ShardClientHost {
         break;
       case 'set-verb':
         this.config.verb = message.verb;
+        break;
+      case 'fault':
+        if (injectFault(this.config.shard, message.fault)) this.log(1, `fault injection: failing with '${message.fault}'`);
         break;
     }
   }
