@@ -203,7 +203,6 @@ test('status byte counts include the control channel, as OpenVPN counts them', (
   assert.ok(ourIn > theirIn / 2 && ourOut > theirOut / 2, `shardvpn ${ourIn},${ourOut} vs openvpn ${theirIn},${theirOut}`);
 });
 
-
 test('management interface of a live shardvpn server: status, load-stats, kill, notifications, garbage', { timeout: 60_000 }, async () => {
   const lab = shardvpnLab;
   const socketPath = path.join(lab.dir, 'management.sock');
