@@ -92,8 +92,10 @@ async function main(): Promise<void> {
               );
         const reconnect = await until('client 0 reconnected', () => count(watched.log(), INIT) > initsBefore, began, 20);
         samples[kind].push({ serving, reconnect });
+        // What made the client restart, as openvpn logs it (e.g. SIGUSR1[soft,ping-restart]).
+        const reason = [...watched.log().matchAll(/SIGUSR1\[[^\]]+\]/g)].pop()?.[0] ?? 'unknown';
         console.log(
-          `run ${run + 1} ${kind}: serving again after ${serving.toFixed(1)} ms, client reconnected after ${reconnect.toFixed(0)} ms`,
+          `run ${run + 1} ${kind}: serving again after ${serving.toFixed(1)} ms, client reconnected after ${reconnect.toFixed(0)} ms (${reason})`,
         );
         await sleep(500);
       }
