@@ -32,10 +32,10 @@ after(async () => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function serverConf(socket: string): string {
-  // keepalive 1 3: clients of a dead shard restart after 3 s without a packet from the server.
+  // keepalive 1 2: clients of a dead shard restart after 2 s without a packet from the server.
   return (
     `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.171.0.0 255.255.255.0\nworkers 2\nduplicate-cn\n` +
-    `keepalive 1 3\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}management ${socket} unix\n` +
+    `keepalive 1 2\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}management ${socket} unix\n` +
     `metrics-listen 127.0.0.1 ${METRICS_PORT}\nverb 3\n`
   );
 }
