@@ -184,10 +184,13 @@ export class VpnLab {
     ];
   }
 
-  /** Starts `shardvpn --config` in the server namespace and waits until it serves. */
-  async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = []): Promise<LabProcess> {
+  /** Starts `shardvpn --config` in the server namespace (with `env` added to this process's) and waits until it serves. */
+  async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<LabProcess> {
     const file = this.file(name, config);
-    const proc = track('shardvpn', this.server.spawn(process.execPath, [BIN, '--config', file, ...extraArgs]));
+    const proc = track(
+      'shardvpn',
+      this.server.spawn(process.execPath, [BIN, '--config', file, ...extraArgs], { env: { ...process.env, ...env } }),
+    );
     this.processes.push(proc);
     await proc.waitFor(/Initialization Sequence Completed/);
     return proc;

@@ -7,11 +7,11 @@
 process.env.TZ = 'UTC'; // spawned servers inherit it: both files print the same time zone
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
+import { ManagementClient, waitUntil } from './helpers/management-client';
 
 let openvpnLab: VpnLab;
 /** The v2 CLIENT_LIST rows of both servers, read right after the client connected. */
@@ -26,14 +26,6 @@ after(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(what: string, check: () => boolean, timeoutMs: number, context: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
-    await sleep(100);
-  }
-}
 
 /** The server config both implementations run (only the file paths differ). */
 function serverConfig(lab: VpnLab, statusFile: string, version: 1 | 2 | 3): string {
@@ -210,61 +202,6 @@ test('status byte counts include the control channel, as OpenVPN counts them', (
   assert.ok(theirIn > 1000 && theirOut > 1000, clientRows.openvpn);
   assert.ok(ourIn > theirIn / 2 && ourOut > theirOut / 2, `shardvpn ${ourIn},${ourOut} vs openvpn ${theirIn},${theirOut}`);
 });
-
-/** A management interface client that keeps every line and answers commands. */
-class ManagementClient {
-  readonly lines: string[] = [];
-  private buffer = '';
-  private readonly socket: net.Socket;
-  private closed = false;
-
-  constructor(socketPath: string) {
-    this.socket = net.connect(socketPath);
-    this.socket.setEncoding('latin1');
-    this.socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      let eol: number;
-      while ((eol = this.buffer.indexOf('\r\n')) >= 0) {
-        this.lines.push(this.buffer.slice(0, eol));
-        this.buffer = this.buffer.slice(eol + 2);
-      }
-    });
-    this.socket.on('error', () => undefined);
-    this.socket.on('close', () => (this.closed = true));
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  /** Waits for a line matching `pattern` at index `from` or later; resolves with its index. */
-  async waitLine(pattern: RegExp, from = 0, timeoutMs = 10_000): Promise<number> {
-    let index = -1;
-    await waitUntil(
-      `management line ${pattern}`,
-      () => (index = this.lines.findIndex((l, i) => i >= from && pattern.test(l))) >= 0,
-      timeoutMs,
-      () => this.lines.slice(-40).join('\n'),
-    );
-    return index;
-  }
-
-  /** Sends a command; resolves with the reply lines (notifications, which start with '>', left out) up to `last`. */
-  async command(command: string, last: RegExp = /^(?:SUCCESS|ERROR):/): Promise<string[]> {
-    const from = this.lines.length;
-    this.socket.write(`${command}\n`);
-    const end = await this.waitLine(last, from);
-    return this.lines.slice(from, end + 1).filter((l) => !l.startsWith('>'));
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 test('management interface of a live shardvpn server: status, load-stats, kill, notifications, garbage', { timeout: 60_000 }, async () => {
   const lab = shardvpnLab;

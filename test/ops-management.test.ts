@@ -268,6 +268,39 @@ test('greeting and each command reply, worded as OpenVPN', async () => {
   }
 });
 
+test('shard-fault exists only with SHARDVPN_FAULT_INJECTION=1, and is listed in help only then', async () => {
+  const view = twoClientView();
+  const { server, port } = await startTcp(view);
+  const c = await Client.open({ port });
+  const saved = process.env.SHARDVPN_FAULT_INJECTION;
+  try {
+    await c.greeting();
+    delete process.env.SHARDVPN_FAULT_INJECTION;
+    assert.deepEqual(await c.cmd('shard-fault 1 throw'), ["ERROR: unknown command, enter 'help' for more options"]);
+    assert.ok(!(await c.cmd('help', true)).some((line) => line.includes('shard-fault')));
+    process.env.SHARDVPN_FAULT_INJECTION = '0';
+    assert.deepEqual(await c.cmd('shard-fault 1 throw'), ["ERROR: unknown command, enter 'help' for more options"]);
+    assert.deepEqual(view.shardFaults, []);
+
+    process.env.SHARDVPN_FAULT_INJECTION = '1';
+    assert.ok((await c.cmd('help', true)).some((line) => line.startsWith('shard-fault n throw|exit')));
+    assert.deepEqual(await c.cmd('shard-fault 1 throw'), ["SUCCESS: shard 1 fault 'throw' injected"]);
+    assert.deepEqual(await c.cmd('shard-fault 0 exit'), ["SUCCESS: shard 0 fault 'exit' injected"]);
+    assert.deepEqual(await c.cmd('shard-fault 7 exit'), ['ERROR: no shard 7']);
+    assert.deepEqual(await c.cmd('shard-fault 0 hang'), ["ERROR: shard-fault: 'hang' is not one of throw, exit"]);
+    assert.deepEqual(await c.cmd('shard-fault 0'), ["ERROR: the 'shard-fault' command requires 2 parameters"]);
+    assert.deepEqual(view.shardFaults, [
+      [1, 'throw'],
+      [0, 'exit'],
+    ]);
+  } finally {
+    if (saved === undefined) delete process.env.SHARDVPN_FAULT_INJECTION;
+    else process.env.SHARDVPN_FAULT_INJECTION = saved;
+    c.end();
+    await server.close();
+  }
+});
+
 test('password: prompt, silent retry, success, and three strikes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'shardvpn-mgmt-'));
   const view = twoClientView();

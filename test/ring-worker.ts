@@ -72,7 +72,9 @@ export type WorkerJob =
   | { mode: 'consume'; sab: SharedArrayBuffer; total: number; batch: number }
   | { mode: 'echo'; input: SharedArrayBuffer; output: SharedArrayBuffer; rounds: number }
   | { mode: 'inspect'; sab: SharedArrayBuffer; pushMetas: number[] }
-  | { mode: 'push-when-sleeping'; sab: SharedArrayBuffer; meta: number };
+  | { mode: 'push-when-sleeping'; sab: SharedArrayBuffer; meta: number }
+  /** Attaches, sets gate[0], blocks its thread until gate[1] is set (10 s at most), then drains the ring. */
+  | { mode: 'stalled-consumer'; sab: SharedArrayBuffer; gate: SharedArrayBuffer };
 
 const nap = new Int32Array(new SharedArrayBuffer(4));
 
@@ -190,6 +192,16 @@ async function run(job: WorkerJob): Promise<unknown> {
       };
       for (const meta of job.pushMetas) ring.push(Uint8Array.of(meta & 0xff, 0xee), meta);
       return state;
+    }
+    case 'stalled-consumer': {
+      const ring = PacketRing.attach(job.sab);
+      const gate = new Int32Array(job.gate);
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      if (Atomics.wait(gate, 1, 0, 10_000) === 'timed-out') throw new Error('never released');
+      const metas: number[] = [];
+      ring.popBatch(ring.capacity, (_slot, _length, meta) => metas.push(meta));
+      return { metas };
     }
     case 'push-when-sleeping': {
       const ring = PacketRing.attach(job.sab);

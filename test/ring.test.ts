@@ -83,6 +83,46 @@ test('a full ring drops and counts exactly, keeping what it accepted', () => {
   assert.equal(ring.size, 64);
 });
 
+test('a consumer stalled in another thread: every way of pushing fails at once and counts, nothing waits for room', async () => {
+  const ring = PacketRing.create(16, 256);
+  const gate = new SharedArrayBuffer(8);
+  const result = startWorker({ mode: 'stalled-consumer', sab: ring.buffer, gate });
+  // Wait (here, not in the producer) until the consumer has attached and is blocked.
+  const flag = new Int32Array(gate);
+  for (let waited = 0; Atomics.load(flag, 0) === 0; waited++) {
+    assert.ok(waited < 5000, 'the consumer never attached');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  let accepted = 0;
+  for (let i = 0; i < 40; i++) if (ring.push(packet(i, 32), i)) accepted++;
+  assert.equal(accepted, 16);
+  assert.equal(ring.drops, 24);
+  const batch = Array.from({ length: 10 }, (_, i) => packet(100 + i, 32));
+  assert.equal(
+    ring.pushBatch(
+      batch,
+      Uint32Array.from(batch, (_, i) => 100 + i),
+      10,
+    ),
+    0,
+  );
+  assert.equal(ring.drops, 34);
+  // In-place writers find no slot; a producer that then gives up on its packet counts it.
+  assert.equal(ring.reserve(), -1);
+  ring.countDrops(1);
+  assert.equal(ring.commit(32, 200), false);
+  assert.equal(ring.drops, 36);
+  assert.equal(ring.size, 16);
+  assert.equal(ring.free, 0);
+  // Released, the consumer finds exactly the first 16, in order; the producer has room again.
+  Atomics.store(flag, 1, 1);
+  Atomics.notify(flag, 1);
+  assert.deepEqual(await result, { metas: Array.from({ length: 16 }, (_, i) => i) });
+  assert.equal(ring.size, 0);
+  assert.equal(ring.push(packet(300, 32), 300), true);
+  assert.equal(ring.drops, 36);
+});
+
 test('oversized payloads are dropped into their own counter', () => {
   const ring = PacketRing.create(8, 100);
   assert.equal(ring.push(new Uint8Array(101), 1), false);

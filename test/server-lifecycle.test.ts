@@ -1,10 +1,9 @@
 // A shardvpn server's life with stock openvpn 2.6 clients: a client whose source port changes
 // (float), renegotiation under load, refused clients beside a working one, explicit-exit-notify and
-// ping-restart, SIGHUP with an edited config (reload-mode restart), a restarted shard, `npm start` on an empty
-// data folder, and SIGINT logged as itself.
+// ping-restart, SIGHUP with an edited config (reload-mode restart), `npm start` on an empty data
+// folder, and SIGINT logged as itself. A restarted shard is test/server-shard-faults.test.ts's.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -262,98 +261,6 @@ test('reload-mode restart: SIGHUP restarts as OpenVPN does; the client reconnect
     assert.equal(lab.ping(lab.clients[0]!, SERVER_TUNNEL), 3, 'after the reconnect');
   } finally {
     await stopAll(server, client);
-  }
-});
-
-/** Sends one management command over the unix socket and returns the reply lines. */
-function management(socketPath: string, command: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`management: no reply to ${command}: ${text}`));
-    }, 5000);
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-      const lines = text.split('\r\n');
-      if (lines.length > 2) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(lines.slice(1, -1));
-      }
-    });
-    socket.on('error', reject);
-    socket.write(`${command}\r\n`);
-  });
-}
-
-/** Which shard each connected client is on, from the server's "primary virtual IP" lines. */
-function shardOf(server: LabProcess, address: string): number | null {
-  const lines = server
-    .log()
-    .split('\n')
-    .filter((line) => line.includes(`primary virtual IP: ${address} `));
-  const match = /shard (\d+)/.exec(lines[lines.length - 1] ?? '');
-  return match ? Number(match[1]) : null;
-}
-
-test('a restarted shard: clients of the other shard keep pinging, its own clients reconnect', async () => {
-  const socketPath = path.join(lab.dir, 'mgmt.sock');
-  const server = await lab.startShardvpn(
-    serverConfig(`keepalive 1 3\nduplicate-cn\nmanagement ${socketPath} unix\n`),
-    'shard-restart.conf',
-  );
-  const clients: LabProcess[] = [];
-  try {
-    for (let i = 0; i < 3; i++) clients.push(await lab.startOpenvpnClient(i, clientConfig()));
-    // The address of the client's latest session (a reconnect may bring a new one).
-    const addressOf = (i: number): string =>
-      [...clients[i]!.log().matchAll(/PUSH_REPLY,[^\n]*ifconfig (10\.151\.0\.\d+)/g)].pop()?.[1] ?? '';
-    // Clients land on shards by a random byte of their session id: reconnect until both are used.
-    for (let attempt = 0; attempt < 12; attempt++) {
-      const shards = new Set([0, 1, 2].map((i) => shardOf(server, addressOf(i))));
-      if (shards.has(0) && shards.has(1)) break;
-      const before = count(clients[0]!.log(), /Initialization Sequence Completed/);
-      signal(clients[0]!, 'SIGUSR1');
-      await clients[0]!.waitFor(new RegExp(`(?:Initialization Sequence Completed[^]*){${before + 1}}`), 15_000);
-      await sleep(300);
-    }
-    const shardOfClient = [0, 1, 2].map((i) => shardOf(server, addressOf(i)));
-    assert.ok(
-      shardOfClient.includes(0) && shardOfClient.includes(1),
-      `clients ${[0, 1, 2].map(addressOf).join(',')} on shards ${shardOfClient.join(',')}:\n${server
-        .log()
-        .split('\n')
-        .filter((l) => l.includes('primary'))
-        .join('\n')}`,
-    );
-    const victim = shardOfClient[0]!;
-    const survivor = shardOfClient.findIndex((shard) => shard !== victim);
-    const victims = [0, 1, 2].filter((i) => shardOfClient[i] === victim);
-    const completedBefore = victims.map((i) => count(clients[i]!.log(), /Initialization Sequence Completed/));
-
-    // Ping from a client of the other shard across the restart: not one reply may be lost. A
-    // deadline, so a late reply still counts; a loss shows as a missing icmp_seq. 'close', not
-    // 'exit': the whole output has been read by then.
-    const pinger = lab.spawn(lab.clients[survivor]!, 'ping', ['-c', '25', '-i', '0.2', '-w', '15', SERVER_TUNNEL], 'survivor ping');
-    const pingDone = new Promise<void>((resolve) => pinger.child.once('close', () => resolve()));
-    await sleep(1000);
-    assert.deepEqual(await management(socketPath, `shard-restart ${victim}`), [`SUCCESS: shard ${victim} restarting`]);
-    await server.waitFor(new RegExp(`shard ${victim} died`), 5000);
-    await pingDone;
-    const seen = new Set([...pinger.log().matchAll(/icmp_seq=(\d+) /g)].map((m) => Number(m[1])));
-    const lost = Array.from({ length: 25 }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
-    assert.deepEqual(lost, [], `the other shard's client lost pings:\n${pinger.log()}`);
-
-    // The restarted shard's clients notice (ping-restart) and come back.
-    for (const [k, i] of victims.entries()) {
-      await clients[i]!.waitFor(new RegExp(`(?:Initialization Sequence Completed[^]*){${completedBefore[k]! + 1}}`), 20_000);
-      assert.equal(lab.ping(lab.clients[i]!, SERVER_TUNNEL), 3, `client ${i} after reconnecting`);
-    }
-  } finally {
-    await stopAll(server, ...clients);
   }
 });
 

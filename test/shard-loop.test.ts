@@ -42,7 +42,7 @@ class ShardLab {
   readonly pair = new SessionPair({ pki, random: mulberry32(7), clientCiphers: ['AES-256-GCM'], serverCiphers: ['AES-256-GCM'] });
   readonly link = new FakeLink();
   readonly tun = new FakeTun();
-  readonly toTun = PacketRing.create(64, 2048);
+  readonly toTun: PacketRing;
   readonly fromTun = PacketRing.create(64, 2048);
   readonly counters: Float64Array;
   readonly messages: ShardToMain[] = [];
@@ -50,7 +50,9 @@ class ShardLab {
   private readonly main: MessagePort;
   private readonly shardPort: MessagePort;
 
-  constructor(clientToClient: boolean) {
+  /** `toTunSlots`: the to-tun ring's size (client-to-client), small to fill it. */
+  constructor(clientToClient: boolean, toTunSlots = 64) {
+    this.toTun = PacketRing.create(toTunSlots, 2048);
     const buffer = createCounterBuffer();
     this.counters = counterView(buffer);
     const server = this.pair.serverConfig;
@@ -236,6 +238,61 @@ test('with client-to-client the plaintext goes on the to-tun ring, tagged with t
       sent.map((p) => ({ packet: p, meta: peerId })),
     );
     assert.equal(lab.tun.written.length, 0);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test('without SHARDVPN_FAULT_INJECTION a shard ignores a fault message and serves on', async () => {
+  const saved = process.env.SHARDVPN_FAULT_INJECTION;
+  delete process.env.SHARDVPN_FAULT_INJECTION;
+  const lab = new ShardLab(false);
+  try {
+    await lab.handshake();
+    lab.post({ type: 'fault', fault: 'throw' });
+    lab.post({ type: 'fault', fault: 'exit' });
+    // Messages are handled in order: once the stats answer is back, the faults were seen.
+    lab.post({ type: 'stats-request', id: 99 });
+    await waitFor(() => lab.messages.some((m) => m.type === 'stats' && m.id === 99), 'the stats answer');
+    await new Promise((resolve) => setImmediate(resolve));
+    const sent = [packet(VIRTUAL, 1)];
+    lab.link.deliver(CLIENT, ...lab.seal(sent));
+    assert.deepEqual(lab.tun.written, sent);
+  } finally {
+    if (saved !== undefined) process.env.SHARDVPN_FAULT_INJECTION = saved;
+    await lab.stop();
+  }
+});
+
+test('a full to-tun ring (the main thread stalled): each packet more is dropped and counted, and the shard serves on', async () => {
+  const lab = new ShardLab(true, 8);
+  try {
+    const peerId = await lab.handshake();
+    // Nobody drains the to-tun ring: 8 packets fill it, the 5 after them are dropped, and the
+    // receive loop returns (deliver() returns only once the shard has taken the whole batch).
+    const sent = Array.from({ length: 13 }, (_, n) => packet(VIRTUAL, n));
+    lab.link.deliver(CLIENT, ...lab.seal(sent));
+    assert.equal(lab.link.inbox.length, 0);
+    assert.equal(lab.toTun.size, 8);
+    assert.equal(lab.toTun.drops, 5);
+    assert.equal(lab.counters[COUNTER.dropRingFull], 5);
+    assert.equal(lab.counters[COUNTER.tunPacketsOut], 8);
+    // The other direction is not held up by it.
+    const down = packet('10.8.0.1', 20);
+    lab.fromTun.push(down, peerId);
+    await waitFor(() => lab.link.outbox.length === 1, 'a sealed datagram while the to-tun ring is full');
+    assert.deepEqual(lab.open([lab.link.takeSent()[0]!.bytes]), [down]);
+    // Once the main thread drains the ring, the next packets go through; the ring kept the first 8 in order.
+    const got: Buffer[] = [];
+    lab.toTun.popBatch(64, (slot, length, meta) => {
+      assert.equal(meta, peerId);
+      got.push(Buffer.from(slot.subarray(0, length)));
+    });
+    assert.deepEqual(got, sent.slice(0, 8));
+    const more = [packet(VIRTUAL, 30)];
+    lab.link.deliver(CLIENT, ...lab.seal(more));
+    assert.equal(lab.toTun.size, 1);
+    assert.equal(lab.counters[COUNTER.dropRingFull], 5);
   } finally {
     await lab.stop();
   }

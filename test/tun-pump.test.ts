@@ -8,16 +8,18 @@ import { TunPump, type PumpShard } from '../src/main/server/tun-pump';
 import { RouteTable } from '../src/main/server/routes';
 import { BROADCAST_PEER_ID } from '../src/shared/peer-id';
 import { PacketRing } from '../src/shared/ring';
+import { createRegistry } from '../src/main/ops/metrics';
+import { counterView, createCounterBuffer } from '../src/shared/counters';
 import { FakeTun } from './helpers/fake-io';
 import { ipv4Udp } from './helpers/ip-packets';
 
 /** Two shards: peer-id 1 lives on shard 1 (10.8.0.2), peer-id 2 on shard 0 (10.8.0.3). */
-function lab(clientToClient: boolean): { tun: FakeTun; shards: PumpShard[]; pump: TunPump } {
+function lab(clientToClient: boolean, slots = 16): { tun: FakeTun; shards: PumpShard[]; pump: TunPump } {
   const tun = new FakeTun();
   const routes = new RouteTable();
   routes.learnHost4('10.8.0.2', 1);
   routes.learnHost4('10.8.0.3', 2);
-  const shards: PumpShard[] = [0, 1].map(() => ({ toTun: PacketRing.create(16, 2048), fromTun: PacketRing.create(16, 2048) }));
+  const shards: PumpShard[] = [0, 1].map(() => ({ toTun: PacketRing.create(slots, 2048), fromTun: PacketRing.create(slots, 2048) }));
   const pump = new TunPump(tun, routes, () => shards, clientToClient);
   pump.start();
   return { tun, shards, pump };
@@ -95,6 +97,46 @@ test("client-to-client: a to-tun packet for another client goes onto that client
     assert.deepEqual(drain(shards[1]!.fromTun), [{ packet: across, meta: 1 }]);
     assert.deepEqual(drain(shards[0]!.fromTun), []);
     assert.equal(pump.counters.clientToClient, 1);
+  } finally {
+    pump.stop();
+  }
+});
+
+test("a shard's full from-tun ring (the shard stalled): each packet more is dropped and counted, other shards are served", async () => {
+  const { tun, shards, pump } = lab(false, 8);
+  try {
+    // 20 packets for the client on shard 1, which drains nothing, and 2 for shard 0's client;
+    // inject() returns only once the pump has read all of them, so nothing waited for room.
+    const stalled = Array.from({ length: 20 }, (_, n) => ipv4Udp('10.0.0.1', '10.8.0.2', 1000 + n, 53, payload));
+    const other = [ipv4Udp('10.0.0.1', '10.8.0.3', 1000, 53, payload), ipv4Udp('10.0.0.1', '10.8.0.3', 1001, 53, payload)];
+    tun.inject(...stalled.slice(0, 10), ...other, ...stalled.slice(10));
+    assert.equal(tun.toRead.length, 0);
+    assert.equal(pump.counters.tunRead, 22);
+    assert.equal(shards[1]!.fromTun.size, 8);
+    assert.equal(shards[1]!.fromTun.drops, 12);
+    assert.equal(pump.counters.ringFull, 12);
+    assert.deepEqual(drain(shards[0]!.fromTun), [
+      { packet: other[0], meta: 2 },
+      { packet: other[1], meta: 2 },
+    ]);
+    assert.equal(shards[0]!.fromTun.drops, 0);
+    // /metrics reports the pump's drops as shard "main", reason ring_full.
+    const registry = createRegistry({
+      shards: () => shards.map((s) => ({ ...s, counters: counterView(createCounterBuffer()), restarts: 0 })),
+      pump: () => pump.counters,
+      pool: () => null,
+      clients: () => [],
+      perClient: false,
+    });
+    assert.match(await registry.metrics(), /^shardvpn_dropped_packets_total\{shard="main",reason="ring_full"\} 12$/m);
+    // The ring kept the first 8 in order; drained, it takes packets again.
+    assert.deepEqual(
+      drain(shards[1]!.fromTun).map((p) => p.packet),
+      stalled.slice(0, 8),
+    );
+    tun.inject(stalled[0]!);
+    assert.equal(shards[1]!.fromTun.size, 1);
+    assert.equal(pump.counters.ringFull, 12);
   } finally {
     pump.stop();
   }

@@ -1,5 +1,6 @@
 // Messages between the main thread and a shard worker (over the worker's MessagePort). Packets
 // never travel here: they go through the SharedArrayBuffer rings. These are control events.
+import type { ShardFault } from './fault-injection';
 import type { MssfixSetting } from './protocol/mss';
 import type { PushOptions } from './protocol/push-options';
 import type { WrapConfig } from './session/control-wrap';
@@ -102,7 +103,9 @@ export type MainToShard =
    * A hitless reload (SIGHUP): clients that connect from now on get these settings; connected
    * ones keep their session. The per-shard parts (socket, rings, counters) stay as they are.
    */
-  | { type: 'reconfigure'; template: ShardSettings };
+  | { type: 'reconfigure'; template: ShardSettings }
+  /** A test aid that exists only with SHARDVPN_FAULT_INJECTION=1 (src/shared/fault-injection.ts): fail on purpose. */
+  | { type: 'fault'; fault: ShardFault };
 
 /** The parts of ShardConfig that come from the configuration, the same for every shard. */
 export type ShardSettings = Omit<

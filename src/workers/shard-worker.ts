@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { reviveWrap } from '../shared/config/wrap';
 import { counterView } from '../shared/counters';
-import { TunDevice, UdpSocket } from '../shared/native';
+import { dupDescriptor, TunDevice, UdpSocket } from '../shared/native';
 import type { ShardConfig } from '../shared/shard-protocol';
 import { Shard, type ShardIO } from './shard/loop';
 import { SLOT } from './shard/sizes';
@@ -20,7 +20,9 @@ const tun = config.clientToClient ? null : TunDevice.adopt(config.tunFd, config.
 let io: ShardIO;
 if (config.transport === 'tcp') {
   const links = new TcpLinks({
-    listenerFd: config.socketFd,
+    // Our own copy, made here: one made by the main thread would leak if this worker died
+    // before taking it over. The server's listener closes it when this worker ends.
+    listenerFd: dupDescriptor(config.socketFd),
     maxPacket: SLOT,
     noDelay: config.tcpNodelay,
     idleMs: config.handWindowS * 1000,

@@ -1,5 +1,6 @@
 // A ServerView over plain data, recording what the operations side asked of it.
 import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../../src/main/ops/server-view';
+import type { ShardFault } from '../../src/shared/fault-injection';
 
 export const TITLE = 'shardvpn 0.1.0 x86_64-pc-linux-gnu [SSL (OpenSSL)] [AEAD]';
 
@@ -100,6 +101,15 @@ export class FakeServerView implements ServerView {
   restartShard(index: number): boolean {
     if (!Number.isInteger(index) || index < 0 || index >= this.shardCount) return false;
     this.shardRestarts.push(index);
+    return true;
+  }
+
+  /** Faults asked for (shard-fault), as [shard, fault]. */
+  readonly shardFaults: [number, ShardFault][] = [];
+
+  injectShardFault(index: number, fault: ShardFault): boolean {
+    if (!Number.isInteger(index) || index < 0 || index >= this.shardCount) return false;
+    this.shardFaults.push([index, fault]);
     return true;
   }
 

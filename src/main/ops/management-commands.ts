@@ -6,6 +6,8 @@
 import { CLIENT_COMMANDS } from './management-client-commands';
 import type { CommandHost, CommandSession, ManagementCommand } from './management-command-types';
 import { DAEMON_COMMANDS } from './management-daemon-commands';
+import { SHARD_FAULT_COMMAND } from './management-fault-command';
+import { faultInjectionEnabled } from '../../shared/fault-injection';
 import { SESSION_COMMANDS } from './management-session-commands';
 
 export { MANAGEMENT_VERSION, atoi, type CommandHost, type CommandSession } from './management-command-types';
@@ -49,7 +51,7 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
     run(_p, host, s) {
       s.send(`Management Interface for ${host.view.title}`);
       s.send('Commands:');
-      for (const command of Object.values(COMMANDS)) for (const line of command.help ?? []) s.send(line);
+      for (const command of Object.values(commandTable())) for (const line of command.help ?? []) s.send(line);
       s.send('END');
     },
   },
@@ -72,11 +74,17 @@ const COMMANDS: Readonly<Record<string, ManagementCommand>> = {
   nclients: DAEMON_COMMANDS.nclients,
 };
 
+/** The table, with the fault-injection test aid only while SHARDVPN_FAULT_INJECTION=1. */
+function commandTable(): Readonly<Record<string, ManagementCommand>> {
+  return faultInjectionEnabled() ? { ...COMMANDS, 'shard-fault': SHARD_FAULT_COMMAND } : COMMANDS;
+}
+
 /** Runs one tokenized command line (p[0] is the command). */
 export function runCommand(p: readonly string[], host: CommandHost, s: CommandSession): void {
   const name = p[0];
   if (name === undefined) return;
-  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const table = commandTable();
+  const command = Object.hasOwn(table, name) ? table[name] : undefined;
   if (command === undefined) {
     if (UNSUPPORTED.has(name)) s.send(`ERROR: The '${name}' command is not supported by the current daemon mode`);
     else s.send("ERROR: unknown command, enter 'help' for more options");

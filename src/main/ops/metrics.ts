@@ -228,14 +228,6 @@ export function createRegistry(source: MetricsSource): Registry {
     ['shard'],
     perShard('statelessReplies'),
   );
-  // Counted by the main thread, which replaces the worker; a dead shard cannot count its own end.
-  totalCounter(
-    registry,
-    'shardvpn_shard_restarts_total',
-    'Shard workers replaced after they died or were restarted (management shard-restart).',
-    ['shard'],
-    (set) => source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.restarts)),
-  );
   totalCounter(registry, 'shardvpn_renegotiations_total', 'Data-channel key renegotiations.', ['shard'], perShard('renegotiations'));
   gauge(registry, 'shardvpn_pool_addresses', 'ifconfig pool entries by state.', ['state'], (set) => {
     const pool = source.pool();
@@ -243,6 +235,14 @@ export function createRegistry(source: MetricsSource): Registry {
     set({ state: 'used' }, pool.used);
     set({ state: 'free' }, pool.free);
   });
+  // Counted by the main thread, which replaces the worker; a dead shard cannot count its own end.
+  totalCounter(
+    registry,
+    'shardvpn_shard_restarts_total',
+    'Shard workers that died (an uncaught exception, an exit, a management shard-restart) and were replaced on their socket.',
+    ['shard'],
+    (set) => source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.restarts)),
+  );
   gauge(registry, 'shardvpn_shard_event_loop_lag_seconds', 'Event-loop lag of each shard (last second).', ['shard'], (set) =>
     source.shards().forEach((shard, index) => set({ shard: String(index) }, shard.counters[COUNTER.eventLoopLagMs] / 1000)),
   );

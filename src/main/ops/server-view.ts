@@ -1,6 +1,7 @@
 // What the operations side (status file, management interface, metrics) sees of a running
 // server, and what it may ask of it. The server implements this; the operations modules and
 // their tests depend only on this interface.
+import type { ShardFault } from '../../shared/fault-injection';
 
 export interface ClientRecord {
   /** OpenVPN's client id (cid): a per-process counter, one per connected client. */
@@ -59,6 +60,11 @@ export interface ServerView {
   setVerb(level: number): void;
   /** Replaces shard worker `index` on its socket (its clients reconnect); false if there is none. */
   restartShard(index: number): boolean;
+  /**
+   * A test aid that exists only with SHARDVPN_FAULT_INJECTION=1: shard `index` fails on purpose
+   * (src/shared/fault-injection.ts); false if there is no such shard or fault injection is off.
+   */
+  injectShardFault(index: number, fault: ShardFault): boolean;
   /** Subscribes to client lifecycle events (management notifications); returns an unsubscribe. */
   onClientEvent(listener: (event: ClientEvent) => void): () => void;
 }

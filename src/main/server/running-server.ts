@@ -3,6 +3,7 @@
 // shard-restart), SIGUSR2 statistics, and the stop that ends the run.
 import type { Options } from '../../shared/config';
 import { readCounters, SHARD_COUNTERS } from '../../shared/counters';
+import { faultInjectionEnabled, type ShardFault } from '../../shared/fault-injection';
 import type { Logger } from '../../shared/log';
 import type { ClientEvent, ClientRecord, ManagementVerdict, ServerSignal, ServerView } from '../ops/server-view';
 import { renderStatus } from '../ops/status';
@@ -149,6 +150,13 @@ export class StartedServer implements RunningServer {
     return true;
   }
 
+  injectShardFault(index: number, fault: ShardFault): boolean {
+    if (!faultInjectionEnabled() || !Number.isInteger(index) || index < 0 || index >= this.shards.size) return false;
+    this.parts.logger.log(1, `shard ${index}: fault injection: '${fault}' requested by the management interface`);
+    this.shards.post(index, { type: 'fault', fault });
+    return true;
+  }
+
   onClientEvent(listener: (event: ClientEvent) => void): () => void {
     return this.parts.clientEvents.subscribe(listener);
   }
@@ -177,7 +185,9 @@ export class StartedServer implements RunningServer {
     }
     this.shards.shards.forEach((shard, index) => {
       const counters = readCounters(shard.counters);
-      log(`shard ${index}: ${SHARD_COUNTERS.map((name) => `${name}=${Math.round(counters[name] * 100) / 100}`).join(' ')}`);
+      log(
+        `shard ${index}: ${SHARD_COUNTERS.map((name) => `${name}=${Math.round(counters[name] * 100) / 100}`).join(' ')} restarts=${shard.restarts}`,
+      );
       for (const [name, ring] of [
         ['to-tun', shard.toTun],
         ['from-tun', shard.fromTun],

@@ -1,6 +1,8 @@
 // What the shards tell the main thread (multi.c's client-instance events, here across threads):
 // a client passed TLS (admission decides), got its data channel, left; its counters once a
 // second; log lines; and a shard worker that died and was replaced on its socket.
+import { performance } from 'node:perf_hooks';
+
 import type { Logger } from '../../shared/log';
 import { STATS_ROW, type ShardToMain } from '../../shared/shard-protocol';
 import type { ClientEvent } from '../ops/server-view';
@@ -41,6 +43,7 @@ export class ShardEvents implements ShardPoolEvents {
         this.logger.log(message.level, message.message, message.category);
         return;
       case 'ready':
+        return this.ready(shard);
       case 'stopped':
         return;
     }
@@ -54,6 +57,17 @@ export class ShardEvents implements ShardPoolEvents {
     for (const entry of gone)
       if (!awaited.has(entry.peerId)) this.admission.disconnected(entry, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
     this.pump?.restartShard(shard.index);
+  }
+
+  /** A replacement worker serves: say how long its socket went unserved. */
+  private ready(shard: ShardHandle): void {
+    if (shard.exitedAt === null) return;
+    const ms = performance.now() - shard.exitedAt;
+    shard.exitedAt = null;
+    this.logger.log(
+      1,
+      `shard ${shard.index} replaced: serving again ${ms.toFixed(1)} ms after its worker exited (restart ${shard.restarts})`,
+    );
   }
 
   private established(message: Message<'client-established'>): void {

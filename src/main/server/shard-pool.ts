@@ -3,13 +3,18 @@
 // steering program returns), and hands each worker its socket's descriptor. A worker that dies
 // is replaced on the same socket, with fresh rings. With proto tcp-server the group is of TCP
 // listeners, one per shard: the kernel spreads new connections over them, and each worker
-// accepts and serves its own (a worker gets a copy of the descriptor, which its server closes
-// when the worker ends, so the original stays for the replacement).
+// accepts and serves its own (the worker makes its own copy of the descriptor, which its server
+// closes when the worker ends, so the original stays for the replacement; a copy made here would
+// leak whenever a worker died before taking it over).
+// A replacement worker keeps its predecessor's counters (totals go on counting), except the gauges
+// the dead worker can no longer bring down (clients connected, TCP connections), which restart at 0.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { createCounterBuffer, counterView } from '../../shared/counters';
-import { closeDescriptor, dupDescriptor, openTcpListener, socketPort, UdpSocket } from '../../shared/native';
+import { performance } from 'node:perf_hooks';
+
+import { COUNTER, createCounterBuffer, counterView } from '../../shared/counters';
+import { closeDescriptor, openTcpListener, socketPort, UdpSocket } from '../../shared/native';
 import { PacketRing } from '../../shared/ring';
 import type { MainToShard, ShardConfig, ShardSettings, ShardToMain } from '../../shared/shard-protocol';
 import { steeringProgram } from './steering';
@@ -23,22 +28,20 @@ export type ShardTemplate = ShardSettings;
 
 /** A shard's socket in the group: a UDP socket or a TCP listener, kept by the main thread. */
 export interface ShardSocket {
+  /** The descriptor a (new) worker gets; a TCP worker listens on its own dup of it. */
   readonly fd: number;
-  /** The descriptor a (new) worker gets. */
-  forWorker(): number;
   localPort(): number;
   close(): void;
 }
 
 function udpShardSocket(socket: UdpSocket): ShardSocket {
-  return { fd: socket.fd, forWorker: () => socket.fd, localPort: () => socket.localAddress().port, close: () => socket.close() };
+  return { fd: socket.fd, localPort: () => socket.localAddress().port, close: () => socket.close() };
 }
 
 function tcpShardSocket(fd: number): ShardSocket {
   let open = true;
   return {
     fd,
-    forWorker: () => dupDescriptor(fd),
     localPort: () => socketPort(fd),
     // Once only: a second close could hit another descriptor that took the number.
     close: () => {
@@ -57,8 +60,14 @@ export interface ShardHandle {
   readonly counterBuffer: SharedArrayBuffer;
   readonly socket: ShardSocket;
   ready: boolean;
+  /** Workers that died and were replaced (shardvpn_shard_restarts_total). */
   restarts: number;
+  /** performance.now() when the last replaced worker exited; null before any. */
+  exitedAt: number | null;
 }
+
+/** Gauges a worker keeps up and down; its replacement starts them from 0. */
+const GAUGES = [COUNTER.clientsConnected, COUNTER.tcpConnections, COUNTER.eventLoopLagMs, COUNTER.eventLoopUtilization];
 
 export interface ShardPoolEvents {
   message(shard: ShardHandle, message: ShardToMain): void;
@@ -101,6 +110,7 @@ export class ShardPool {
         worker: null as unknown as Worker,
         ready: false,
         restarts: 0,
+        exitedAt: null,
       };
       pool.shards.push(handle);
     });
@@ -116,7 +126,7 @@ export class ShardPool {
       ...this.template,
       shard: handle.index,
       shardCount: this.shardsCount(),
-      socketFd: handle.socket.forWorker(),
+      socketFd: handle.socket.fd,
       socketFamily: this.family,
       toTunRing: handle.toTun.buffer,
       fromTunRing: handle.fromTun.buffer,
@@ -134,8 +144,11 @@ export class ShardPool {
     });
     worker.on('exit', (code) => {
       if (this.stopping || handle.worker !== worker) return;
-      // Replace it on the same socket; the old rings may hold half-read state.
+      // Replace it on the same socket; the old rings may hold half-read state. The dead worker
+      // writes its counters no more and the new one has not started: this thread may write them.
       handle.restarts++;
+      handle.exitedAt = performance.now();
+      for (const gauge of GAUGES) handle.counters[gauge] = 0;
       handle.toTun = PacketRing.create(RING_SLOTS, RING_SLOT_SIZE);
       handle.fromTun = PacketRing.create(RING_SLOTS, RING_SLOT_SIZE);
       this.spawn(handle);

@@ -26,6 +26,7 @@ import {
 import type { ShardClient, ShardClientHost } from './client';
 import { ClientTable } from './clients';
 import { ControlIn } from './control';
+import { injectFault } from './fault-injection';
 import { LinkIn } from './link-in';
 import { LinkOut } from './link-out';
 import { TunIn } from './tun-in';
@@ -199,6 +200,9 @@ export class Shard implements ShardClientHost {
         break;
       case 'reconfigure':
         this.reconfigure(message.template);
+        break;
+      case 'fault':
+        if (injectFault(this.config.shard, message.fault)) this.log(1, `fault injection: failing with '${message.fault}'`);
         break;
     }
   }
