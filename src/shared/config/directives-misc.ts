@@ -221,7 +221,7 @@ export const miscDirectives: DirectiveTable = {
   'route-delay': ignored('routes are added once the device is up'),
   'hash-size': ignored('shardvpn sizes its client tables itself'),
   'bcast-buffers': ignored('shardvpn sizes its packet buffers itself'),
-  'tcp-queue-limit': ignored('shardvpn carries UDP only'),
+  'tcp-queue-limit': ignored("a TCP connection's send queue is bounded at 1 MiB instead; packets beyond that are dropped and counted"),
   'stale-routes-check': ignored("a client's routes go when the client goes; none are learned from traffic"),
   'max-routes-per-client': ignored('no routes are learned from traffic: a client has its pool address and its iroutes only'),
   'mtu-disc': ignored("the kernel's path MTU discovery default applies"),
