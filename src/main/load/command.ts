@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 
 import { ipv4ToNumber } from '../../shared/load/icmp-echo';
 import type { ProgressMessage, SliceResult, SliceTask, StopMessage } from '../../shared/load/task';
-import { LOAD_USAGE, parseLoadArgs, type LoadOptions } from './options';
+import { LOAD_USAGE, RECONNECT_DELAY_S, parseLoadArgs, type LoadOptions } from './options';
 import { loadProfile } from './profile';
 import { createProgressView } from './progress';
 import { buildReport, formatReport } from './report';
@@ -87,6 +87,7 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
       startAt,
       endAt,
       handshakeTimeoutMs: opts.handshakeTimeoutS * 1000,
+      reconnectDelayMs: opts.reconnect ? RECONNECT_DELAY_S * 1000 : null,
       traffic: { pps: opts.pps, size: opts.size, target: opts.target },
       port: channel.port2,
     };

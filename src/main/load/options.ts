@@ -5,6 +5,9 @@ import { parseArgs } from 'node:util';
 
 import { MAX_ECHO_PACKET, MIN_ECHO_PACKET } from '../../shared/load/icmp-echo';
 
+/** Seconds between a lost session (or a failed new attempt) and the next attempt: openvpn's connect-retry default is 1 s. */
+export const RECONNECT_DELAY_S = 1;
+
 export interface LoadOptions {
   readonly profile: string;
   readonly remote: string | null;
@@ -20,6 +23,8 @@ export interface LoadOptions {
   readonly size: number;
   readonly target: string | null;
   readonly handshakeTimeoutS: number;
+  /** A client that loses its session starts a new one (new socket), as openvpn's ping-restart does. */
+  readonly reconnect: boolean;
   readonly json: string | null;
   readonly quiet: boolean;
 }
@@ -43,6 +48,8 @@ handshake latency, failures by reason and, with --pps, in-tunnel ICMP echo loss 
   --size BYTES             inner IPv4 packet size of each echo request, ${MIN_ECHO_PACKET}..${MAX_ECHO_PACKET} (default 84)
   --target ADDR            echo target (default: the pushed route-gateway, else the server's tunnel address)
   --handshake-timeout S    a client not connected after S seconds fails with 'timeout' (default 60)
+  --reconnect              a client that loses its session (ping-restart, server RESTART, closed TCP connection)
+                           starts a new one from a new socket after ${RECONNECT_DELAY_S} s, as openvpn does; retried until the end
   --json FILE              also write the final report as JSON
   --quiet                  no live progress (a bar on a terminal, a line a second otherwise)
   -h, --help               this text
@@ -95,6 +102,7 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
         size: { type: 'string' },
         target: { type: 'string' },
         'handshake-timeout': { type: 'string' },
+        reconnect: { type: 'boolean' },
         json: { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -145,6 +153,7 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
       size: size as number,
       target: v.target ?? null,
       handshakeTimeoutS: handshakeTimeoutS as number,
+      reconnect: v.reconnect === true,
       json: v.json ?? null,
       quiet: v.quiet === true,
     },

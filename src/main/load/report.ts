@@ -23,6 +23,12 @@ export interface LoadReport {
   unfinishedStages: Record<string, number>;
   /** Connected, then lost the session before the end. */
   disconnected: number;
+  /** With --reconnect: lost sessions replaced by new ones, new attempts that failed, and the time from a loss to its new session. */
+  reconnects: number;
+  reconnectFailures: number;
+  reconnectMs: LatencySummary;
+  /** Clients with a session when the run ended. */
+  connectedAtEnd: number;
   threads: number;
   rate: number;
   durationS: number;
@@ -65,6 +71,7 @@ function summary(h: LatencyHistogram): LatencySummary {
 export function buildReport(results: readonly SliceResult[], run: RunInfo): LoadReport {
   const handshake = new LatencyHistogram();
   const rtt = new LatencyHistogram();
+  const reconnect = new LatencyHistogram();
   const failures: Record<string, number> = {};
   const failureDetails: Record<string, string> = {};
   const unfinishedStages: Record<string, number> = {};
@@ -72,7 +79,10 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     started = 0,
     connected = 0,
     unfinished = 0,
-    disconnected = 0;
+    disconnected = 0,
+    reconnects = 0,
+    reconnectFailures = 0,
+    connectedAtEnd = 0;
   let echoSent = 0,
     echoReceived = 0,
     bytesSent = 0,
@@ -87,6 +97,10 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     unfinished += r.unfinished;
     for (const [k, v] of Object.entries(r.unfinishedStages)) unfinishedStages[k] = (unfinishedStages[k] ?? 0) + v;
     disconnected += r.disconnected;
+    reconnects += r.reconnects;
+    reconnectFailures += r.reconnectFailures;
+    connectedAtEnd += r.connectedAtEnd;
+    reconnect.merge(r.reconnect);
     for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + v;
     for (const [k, v] of Object.entries(r.failureDetails)) failureDetails[k] ??= v;
     handshake.merge(r.handshake);
@@ -112,6 +126,10 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     unfinished,
     unfinishedStages,
     disconnected,
+    reconnects,
+    reconnectFailures,
+    reconnectMs: summary(reconnect),
+    connectedAtEnd,
     threads: run.threads,
     rate: run.rate,
     durationS: run.durationS,
@@ -180,6 +198,9 @@ export function formatReport(r: LoadReport): string {
             .join(', ')})`,
     ],
     ['disconnected early', String(r.disconnected)],
+    ['reconnected', r.reconnects === 0 && r.reconnectFailures === 0 ? '0' : `${r.reconnects}  (${r.reconnectFailures} attempts failed)`],
+    ['reconnect p50 / max', `${ms(r.reconnectMs.p50)} / ${ms(r.reconnectMs.max)}`],
+    ['connected at end', String(r.connectedAtEnd)],
     ['threads', String(r.threads)],
     ['connects/s', r.connectsPerSecond === null ? '-' : r.connectsPerSecond.toFixed(1)],
     ['all connected after', r.allConnectedS === null ? '- (not all connected)' : `${r.allConnectedS.toFixed(3)} s`],

@@ -57,6 +57,8 @@ export interface SliceTask {
   readonly endAt: number;
   /** A client not connected this long after its first packet fails with 'timeout'. */
   readonly handshakeTimeoutMs: number;
+  /** null: a lost session stays lost; else a client that loses its session starts a new one this long after. */
+  readonly reconnectDelayMs: number | null;
   readonly traffic: TrafficSpec;
   /** Progress goes out here; a { type: 'stop' } coming in ends the run early. */
   readonly port: MessagePort;
@@ -84,6 +86,14 @@ export interface SliceResult {
   readonly unfinishedStages: Record<string, number>;
   /** Connected, then lost the session before the end (server RESTART/HALT, fatal error). */
   readonly disconnected: number;
+  /** Sessions started again after a loss (with reconnectDelayMs) and completed. */
+  readonly reconnects: number;
+  /** New attempts after a loss that failed in turn (and were tried again). */
+  readonly reconnectFailures: number;
+  /** From the loss being noticed to the new session's keys, ms. */
+  readonly reconnect: HistogramData;
+  /** Clients with a session when the run ended. */
+  readonly connectedAtEnd: number;
   readonly failures: Record<string, number>;
   /** First detail line seen per failure reason (for the operator). */
   readonly failureDetails: Record<string, string>;

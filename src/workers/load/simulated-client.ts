@@ -1,7 +1,10 @@
 // One simulated client of the load generator: its own UDP socket and ControlSession, the host
 // duties a real client does around the session (PUSH_REQUEST, NCP check, key-derivation,
 // a DataChannelKey per 'keys'), keepalive pings, optional ICMP echo traffic and the closing
-// explicit-exit-notify. No TUN device: in-tunnel packets are built and read here.
+// explicit-exit-notify. No TUN device: in-tunnel packets are built and read here. With a
+// reconnect delay, a client that loses its session starts over from a new socket (a new source
+// port), as openvpn's SIGUSR1 restart after ping-restart does: what a load balancer in front of
+// several servers sees as a new flow.
 
 import { parseControlMessage } from '../../shared/protocol/control-message';
 import { DataChannelKey, DecryptResults } from '../../shared/protocol/data-channel';
@@ -23,6 +26,10 @@ export interface SliceStats {
   onFailed(index: number, reason: string, detail: string): void;
   /** A connected client lost its session (server RESTART/HALT, fatal error). */
   onDisconnected(index: number, reason: string): void;
+  /** A client that had lost its session has a new one, `outageMs` after the loss was noticed. */
+  onReconnected(index: number, outageMs: number): void;
+  /** A new attempt after a loss failed; another follows. */
+  onReconnectFailed(index: number, reason: string, detail: string): void;
   onEchoSent(bytes: number): void;
   onEchoReply(bytes: number, rttMs: number): void;
   onDecryptError(): void;
@@ -48,7 +55,8 @@ const SESSION_REASONS: Readonly<Record<SessionErrorReason, string>> = {
   'key-state-error': 'key-state-error',
 };
 
-type State = 'idle' | 'handshake' | 'connected' | 'done';
+/** 'waiting': the session was lost and the next attempt is due at restartAt. */
+type State = 'idle' | 'handshake' | 'connected' | 'waiting' | 'done';
 
 const PAYLOAD_PING = 0;
 const PAYLOAD_EXIT = 1;
@@ -72,7 +80,7 @@ export class SimulatedClient {
   private startedAt = 0;
   private pushRequestAt = -1;
   private pushed = false;
-  private readonly push = new PushReplyCollector();
+  private push = new PushReplyCollector();
   /** The pushed cipher and peer-id, once PUSH_REPLY is in. */
   private channel: PushedDataChannel | null = null;
   private pingMs = DEFAULT_PING_MS;
@@ -85,12 +93,16 @@ export class SimulatedClient {
   private targetAddress = -1;
   private nextEchoAt = 0;
   private echoSeq = 0;
+  /** When the lost session was noticed (-1: this attempt is the first). */
+  private lostAt = -1;
+  private restartAt = 0;
 
   constructor(
     readonly index: number,
     private readonly profile: LoadProfile,
     private readonly traffic: TrafficSpec,
     private readonly handshakeTimeoutMs: number,
+    private readonly reconnectDelayMs: number | null,
     private readonly buffers: SliceBuffers,
     private readonly stats: SliceStats,
   ) {}
@@ -119,7 +131,22 @@ export class SimulatedClient {
 
   start(now: number): void {
     if (this.state !== 'idle') return;
+    this.open(now);
+  }
+
+  /** One attempt: a new socket and session, everything of the last attempt forgotten. */
+  private open(now: number): void {
     this.state = 'handshake';
+    this.stageValue = 'reset-sent';
+    this.pushRequestAt = -1;
+    this.pushed = false;
+    this.push = new PushReplyCollector();
+    this.channel = null;
+    this.pingMs = DEFAULT_PING_MS;
+    this.pingRestartMs = 0;
+    this.localAddress = -1;
+    this.targetAddress = -1;
+    this.nextEchoAt = 0;
     this.startedAt = now;
     const p = this.profile;
     const socket = openLoadLink(p, { receive: (m) => this.receive(m), failed: (reason, detail) => this.fail(reason, detail) });
@@ -147,6 +174,10 @@ export class SimulatedClient {
 
   /** Timers: session retransmissions, PUSH_REQUEST repeats, handshake timeout, keepalive, traffic. */
   poll(now: number, trafficOn: boolean): void {
+    if (this.state === 'waiting') {
+      if (now >= this.restartAt) this.open(now);
+      return;
+    }
     const s = this.session;
     if (s === null || this.state === 'done' || this.state === 'idle') return;
     // nextTimeout() says "now" for overdue work by reading the clock again: compare with a fresh reading.
@@ -190,6 +221,7 @@ export class SimulatedClient {
    * then the session and socket close. Resolves when the socket is closed.
    */
   close(): Promise<void> {
+    if (this.state === 'waiting') this.state = 'done';
     if (this.state === 'connected' && this.profile.explicitExitNotify > 0) {
       // Close only once the datagram is out: closing the socket cancels a send still queued.
       const sent = this.sendData(PAYLOAD_EXIT, 0, () => this.finish());
@@ -211,10 +243,20 @@ export class SimulatedClient {
   }
 
   private fail(reason: string, detail: string): void {
-    if (this.state === 'handshake') this.stats.onFailed(this.index, reason, detail);
-    else if (this.state === 'connected') this.stats.onDisconnected(this.index, reason);
-    else return;
+    const retry = this.reconnectDelayMs !== null;
+    if (this.state === 'handshake' && this.lostAt >= 0) this.stats.onReconnectFailed(this.index, reason, detail);
+    else if (this.state === 'handshake') this.stats.onFailed(this.index, reason, detail);
+    else if (this.state === 'connected') {
+      this.stats.onDisconnected(this.index, reason);
+      if (retry) this.lostAt = performance.now();
+    } else return;
     this.finish();
+    // Only a client that once had a session tries again: a first handshake that fails is a
+    // failure to report (bad certificate, no server), not an outage to ride out.
+    if (retry && this.lostAt >= 0) {
+      this.state = 'waiting';
+      this.restartAt = performance.now() + this.reconnectDelayMs;
+    }
   }
 
   private sendWire(wire: Buffer): void {
@@ -328,7 +370,10 @@ export class SimulatedClient {
       this.state = 'connected';
       const now = performance.now();
       this.lastDataSent = now;
-      this.stats.onConnected(this.index, now - this.startedAt);
+      if (this.lostAt >= 0) {
+        this.stats.onReconnected(this.index, now - this.lostAt);
+        this.lostAt = -1;
+      } else this.stats.onConnected(this.index, now - this.startedAt);
     }
   }
 

@@ -21,12 +21,15 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
   const buffers = new SliceBuffers();
   const handshake = new LatencyHistogram();
   const rtt = new LatencyHistogram();
+  const reconnect = new LatencyHistogram();
   const failures: Record<string, number> = {};
   const failureDetails: Record<string, string> = {};
   const totals = {
     connected: 0,
     failed: 0,
     disconnected: 0,
+    reconnects: 0,
+    reconnectFailures: 0,
     echoSent: 0,
     echoReceived: 0,
     bytesSent: 0,
@@ -52,6 +55,14 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
       const key = `disconnected:${reason}`;
       failureDetails[key] ??= reason;
     },
+    onReconnected(_index, ms) {
+      totals.reconnects++;
+      reconnect.record(ms);
+    },
+    onReconnectFailed(_index, reason, detail) {
+      totals.reconnectFailures++;
+      failureDetails[`reconnect:${reason}`] ??= detail;
+    },
     onEchoSent(bytes) {
       totals.echoSent++;
       totals.bytesSent += bytes;
@@ -70,7 +81,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
   };
 
   const clients = task.clientIndexes.map(
-    (index) => new SimulatedClient(index, profile, task.traffic, task.handshakeTimeoutMs, buffers, stats),
+    (index) => new SimulatedClient(index, profile, task.traffic, task.handshakeTimeoutMs, task.reconnectDelayMs, buffers, stats),
   );
   // Date.now() is the clock all workers share; performance.now() is per thread but monotonic.
   const perfOf = (epochMs: number): number => performance.now() + (epochMs - Date.now());
@@ -121,6 +132,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     unfinishedStages[c.stage] = (unfinishedStages[c.stage] ?? 0) + 1;
     failureDetails[`unfinished:${c.stage}`] ??= c.describeStuck(performance.now());
   }
+  const connectedAtEnd = clients.filter((c) => c.isConnected).length;
   await Promise.all(clients.map((c) => c.close()));
   progress();
   port.close();
@@ -131,6 +143,10 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     unfinished,
     unfinishedStages,
     disconnected: totals.disconnected,
+    reconnects: totals.reconnects,
+    reconnectFailures: totals.reconnectFailures,
+    reconnect: reconnect.toJSON(),
+    connectedAtEnd,
     failures,
     failureDetails,
     firstStartAt,
