@@ -29,7 +29,8 @@ export interface LabProcess {
   exited(): boolean;
 }
 
-function track(name: string, child: ChildProcess): LabProcess {
+/** Wraps a started child: its output, waits on it, and a stop by PID. */
+export function track(name: string, child: ChildProcess): LabProcess {
   let output = '';
   let exitCode: number | null | undefined;
   const waiters = new Set<() => void>();
