@@ -163,16 +163,19 @@ export class ClusterLab {
 
   /** Starts every node's servers (all at once) and waits until each serves. */
   async startServers(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => this.startNode(node)));
+  }
+
+  /** Starts (or starts again) one node's servers and waits until they serve. */
+  async startNode(node: LabNode): Promise<void> {
     const starting: Promise<unknown>[] = [];
-    for (const node of this.nodes) {
-      for (const service of this.options.services) {
-        const instance = `${node.name}_${service.proto}`;
-        const file = this.file(`${instance}.conf`, this.serverConfig(node, service));
-        const proc = track(`shardvpn ${instance}`, node.ns.spawn(process.execPath, [BIN, '--config', file]));
-        this.processes.push(proc);
-        this.servers.set(instance, proc);
-        starting.push(proc.waitFor(/Initialization Sequence Completed/, 30_000));
-      }
+    for (const service of this.options.services) {
+      const instance = `${node.name}_${service.proto}`;
+      const file = this.file(`${instance}.conf`, this.serverConfig(node, service));
+      const proc = track(`shardvpn ${instance}`, node.ns.spawn(process.execPath, [BIN, '--config', file]));
+      this.processes.push(proc);
+      this.servers.set(instance, proc);
+      starting.push(proc.waitFor(/Initialization Sequence Completed/, 30_000));
     }
     await Promise.all(starting);
   }
