@@ -12,7 +12,15 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import type { LoadReport } from '../src/main/load/report';
-import { CLUSTER_RULES, keepalivedIpvsConf, keepalivedNftConf, prometheusConfig } from '../lab/cluster-config';
+import { NetworkNamespace } from '../lab/netns';
+import {
+  CLUSTER_RULES,
+  NFT_BALANCER_SCRIPT,
+  balancerConf,
+  keepalivedIpvsConf,
+  keepalivedNftConf,
+  prometheusConfig,
+} from '../lab/cluster-config';
 import { ClusterLab, PROMETHEUS, TCP_SERVICE, UDP_SERVICE, nodePool, until, type LabNode } from '../lab/cluster-lab';
 import { BIN, type LabProcess } from '../lab/vpn-lab';
 
@@ -67,6 +75,51 @@ test(
     const out = execFileSync('promtool', ['check', 'rules', rules], { encoding: 'utf8' });
     assert.match(out, /SUCCESS: 5 rules found/);
     execFileSync('promtool', ['check', 'config', lab.file('prometheus-check.yml', prometheusConfig(lab.plan, rules))]);
+  },
+);
+
+test(
+  'nft-balancer.sh balances each service over the instances keepalived reports MASTER, and refuses what it cannot use',
+  { skip: !canLab },
+  () => {
+    const ns = NetworkNamespace.create('cluster-nft');
+    try {
+      const conf = lab.file('nft-only.conf', balancerConf(lab.plan, 'addr'));
+      const state = path.join(lab.dir, 'nft-only-state');
+      const notify = (...args: string[]): string => ns.exec(NFT_BALANCER_SCRIPT, [conf, state, ...args]);
+      const rules = (): string[] =>
+        ns
+          .exec('nft', ['list', 'table', 'ip', 'shardvpn_lb'])
+          .split('\n')
+          .filter((l) => l.includes('dnat'))
+          .map((l) => l.trim());
+      notify();
+      assert.deepEqual(rules(), [], 'no server up yet: nothing balanced');
+      for (const instance of ['n1_udp', 'n2_udp', 'n3_udp', 'n2_tcp']) notify('INSTANCE', instance, 'MASTER', '100');
+      assert.deepEqual(rules(), [
+        'ip daddr 10.230.0.10 udp dport 1194 dnat to jhash ip saddr mod 3 map { 0 : 10.231.1.2, 1 : 10.231.2.2, 2 : 10.231.3.2 }',
+        'ip daddr 10.230.0.10 tcp dport 443 dnat to jhash ip saddr mod 1 map { 0 : 10.231.2.2 }',
+      ]);
+      notify('INSTANCE', 'n2_udp', 'FAULT', '100');
+      notify('INSTANCE', 'n2_tcp', 'STOP', '100');
+      assert.deepEqual(rules(), [
+        'ip daddr 10.230.0.10 udp dport 1194 dnat to jhash ip saddr mod 2 map { 0 : 10.231.1.2, 1 : 10.231.3.2 }',
+      ]);
+      notify('INSTANCE', 'n2_udp', 'BACKUP', '100');
+      assert.equal(rules().length, 1, 'BACKUP is not up');
+
+      const refused = spawnSync('ip', ['netns', 'exec', ns.name, NFT_BALANCER_SCRIPT, conf, state, 'INSTANCE', '../x', 'MASTER', '100'], {
+        encoding: 'utf8',
+      });
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /bad instance name '\.\.\/x'/);
+      const noVip = lab.file('nft-novip.conf', 'hash addr\nreal n1_udp udp 1194 10.231.1.2\n');
+      const missing = spawnSync('ip', ['netns', 'exec', ns.name, NFT_BALANCER_SCRIPT, noVip, state], { encoding: 'utf8' });
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /no 'vip' line/);
+    } finally {
+      ns.remove();
+    }
   },
 );
 
