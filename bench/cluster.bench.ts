@@ -57,12 +57,21 @@ async function oneRun(lab: ClusterLab, run: number, home: LabNode, realServer: s
   ];
   const jsons = [UDP_SERVICE, TCP_SERVICE].map((s) => path.join(lab.dir, `bench-${s.proto}-${run}.json`));
   const loads = [startLoad(lab, UDP_SERVICE, UDP_CLIENTS, jsons[0]!), startLoad(lab, TCP_SERVICE, TCP_CLIENTS, jsons[1]!)];
-  for (const [service, n] of expected)
-    await until(
-      `${n} ${service.proto} clients`,
-      async () => total(await lab.nodeMetric(service, 'shardvpn_connected_clients')) === n,
-      90_000,
+  try {
+    for (const [service, n] of expected)
+      await until(
+        `${n} ${service.proto} clients`,
+        async () => total(await lab.nodeMetric(service, 'shardvpn_connected_clients')) === n,
+        90_000,
+      );
+  } catch (error) {
+    // What the generators saw: which clients did not come, and why.
+    const udp = counts(await lab.nodeMetric(UDP_SERVICE, 'shardvpn_connected_clients', lab.runningNodes()));
+    const seen = [await stopLoad(loads[0]!, jsons[0]!), await stopLoad(loads[1]!, jsons[1]!)].map((r) =>
+      JSON.stringify({ ...r, handshakeMs: undefined, traffic: undefined }),
     );
+    throw new Error(`${(error as Error).message} (udp: ${udp})\n${seen.join('\n')}`);
+  }
   const before = await lab.nodeMetric(UDP_SERVICE, 'shardvpn_connected_clients');
   const beforeTcp = await lab.nodeMetric(TCP_SERVICE, 'shardvpn_connected_clients');
   const others = lab.nodes.filter((n) => n !== home);
@@ -120,6 +129,12 @@ async function main(): Promise<void> {
   }
   const runs = benchRuns();
   const lab = await ClusterLab.create({ nodes: 3, services: [UDP_SERVICE, TCP_SERVICE], keepalive: KEEPALIVE });
+  // Interrupted: stop what the lab started (by PID) and remove its namespaces before leaving.
+  const interrupted = (): void => {
+    void lab.cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const results: RunResult[] = [];
   try {
     lab.startKeepalived();
