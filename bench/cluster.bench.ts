@@ -70,7 +70,7 @@ async function oneRun(lab: ClusterLab, run: number, home: LabNode, realServer: s
     const seen = [await stopLoad(loads[0]!, jsons[0]!), await stopLoad(loads[1]!, jsons[1]!)].map((r) =>
       JSON.stringify({ ...r, handshakeMs: undefined, traffic: undefined }),
     );
-    throw new Error(`${(error as Error).message} (udp: ${udp})\n${seen.join('\n')}`);
+    throw new Error(`${(error as Error).message} (udp: ${udp})\n${seen.join('\n')}`, { cause: error });
   }
   const before = await lab.nodeMetric(UDP_SERVICE, 'shardvpn_connected_clients');
   const beforeTcp = await lab.nodeMetric(TCP_SERVICE, 'shardvpn_connected_clients');
