@@ -39,14 +39,14 @@ const counts = (m: Map<string, number>): string => [...m].map(([k, v]) => `${k} 
 
 function startLoad(lab: ClusterLab, service: ClusterService, clients: number, json: string): LabProcess {
   const profile = lab.profile(service, service.proto === 'udp' ? 'explicit-exit-notify 1\n' : '');
-  const args = ['load', '--profile', profile, '--clients', String(clients), '--rate', '60', '--threads', '1', '--duration', '300'];
-  args.push('--handshake-timeout', '20', '--reconnect', '--json', json, '--quiet');
+  const args = ['load', '--profile', profile, '--clients', String(clients), '--rate', '30', '--threads', '1', '--duration', '300'];
+  args.push('--handshake-timeout', '60', '--reconnect', '--json', json, '--quiet');
   return lab.spawn(lab.clients, process.execPath, [BIN, ...args], `shardvpn load ${service.proto}`);
 }
 
 async function stopLoad(load: LabProcess, json: string): Promise<LoadReport> {
   const code = await load.stop('SIGTERM', 30_000);
-  if (code !== 0 || !existsSync(json)) throw new Error(`load generator exit ${code}:\n${load.log().slice(-2000)}`);
+  if (!existsSync(json)) throw new Error(`load generator exit ${code}, no report:\n${load.log().slice(-2000)}`);
   return JSON.parse(readFileSync(json, 'utf8')) as LoadReport;
 }
 
@@ -62,7 +62,7 @@ async function oneRun(lab: ClusterLab, run: number, home: LabNode, realServer: s
       await until(
         `${n} ${service.proto} clients`,
         async () => total(await lab.nodeMetric(service, 'shardvpn_connected_clients')) === n,
-        90_000,
+        120_000,
       );
   } catch (error) {
     // What the generators saw: which clients did not come, and why.
@@ -99,6 +99,8 @@ async function oneRun(lab: ClusterLab, run: number, home: LabNode, realServer: s
   if (m === null) throw new Error(`ping: ${ping.log()}`);
 
   const reports = [await stopLoad(loads[0]!, jsons[0]!), await stopLoad(loads[1]!, jsons[1]!)];
+  for (const r of reports)
+    if (r.failed > 0 || r.connectedAtEnd !== r.requested) throw new Error(`clients lost: ${JSON.stringify(r.failureDetails)}`);
   // Back to three nodes and only the real client, for the next run.
   await lab.startNode(victim);
   await lab.waitBalanced(3, 30_000);
