@@ -126,7 +126,7 @@ test(
 /** `shardvpn load` in the clients namespace against the VIP; ends with SIGTERM. */
 function startLoad(profile: string, clients: number, json: string): LabProcess {
   const args = ['load', '--profile', profile, '--clients', String(clients), '--rate', '30', '--threads', '1'];
-  args.push('--duration', '80', '--handshake-timeout', '15', '--reconnect', '--json', json, '--quiet');
+  args.push('--duration', '80', '--handshake-timeout', '30', '--reconnect', '--json', json, '--quiet');
   return lab.spawn(lab.clients, process.execPath, [BIN, ...args], `shardvpn load ${path.basename(profile)}`);
 }
 
