@@ -1,14 +1,14 @@
 // The configuration files of a shardvpn cluster behind a load balancer, written from one plan:
-// the nftables balancer's conf (contrib/cluster/nft-balancer.sh reads it), keepalived's config for
+// the nftables balancer's conf (deploy/cluster/nft-balancer.sh reads it), keepalived's config for
 // that balancer (one vrrp_instance per real server, driven by its health check), keepalived's
 // config for the IPVS variant (virtual_server ... lb_algo sh), and Prometheus's scrape config and
 // recording rules. The cluster lab runs them; docs/cluster.md shows what they produce.
 import path from 'node:path';
 
-/** The shell scripts keepalived runs: contrib/cluster in this checkout. */
-export const CONTRIB_CLUSTER = path.join(__dirname, '..', '..', 'contrib', 'cluster');
-export const HEALTH_SCRIPT = path.join(CONTRIB_CLUSTER, 'shardvpn-health.sh');
-export const NFT_BALANCER_SCRIPT = path.join(CONTRIB_CLUSTER, 'nft-balancer.sh');
+/** The shell scripts keepalived runs: deploy/cluster in this checkout. */
+export const DEPLOY_CLUSTER = path.join(__dirname, '..', '..', 'deploy', 'cluster');
+export const HEALTH_SCRIPT = path.join(DEPLOY_CLUSTER, 'shardvpn-health.sh');
+export const NFT_BALANCER_SCRIPT = path.join(DEPLOY_CLUSTER, 'nft-balancer.sh');
 
 export interface ClusterNode {
   /** Short name: the Prometheus `node` label and the first half of its keepalived instances' names. */

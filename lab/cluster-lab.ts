@@ -4,7 +4,7 @@
 //   clients 10.230.0.2 --- lbv0 10.230.0.1 + VIP 10.230.0.10 [balancer] lbnI 10.231.I.1 --- 10.231.I.2 node I
 //
 // The balancer forwards, and DNATs new flows to the VIP over the healthy nodes with nftables
-// (contrib/cluster/nft-balancer.sh, driven by keepalived's health checks); conntrack keeps each
+// (deploy/cluster/nft-balancer.sh, driven by keepalived's health checks); conntrack keeps each
 // flow on its node, and the nodes route their replies back through it. Each node's servers take
 // their own slice of tunnel addresses. Processes are stopped by PID and the namespaces removed
 // in cleanup(), even when a test fails.

@@ -1,5 +1,5 @@
 // Three shardvpn nodes behind one virtual address (lab/cluster-lab.ts): nftables source-hash DNAT
-// in a balancer namespace, rewritten by keepalived's health checks (contrib/cluster), UDP 1194 and
+// in a balancer namespace, rewritten by keepalived's health checks (deploy/cluster), UDP 1194 and
 // TCP 443. Simulated clients and a stock openvpn client connect to the VIP; one node is stopped;
 // its clients come back on the others while the others' clients keep their sessions. Prometheus
 // scrapes every node with a `node` label, and the cluster recording rule adds them up. The IPVS
