@@ -99,6 +99,9 @@ async function oneRun(lab: ClusterLab, run: number, home: LabNode, realServer: s
   if (m === null) throw new Error(`ping: ${ping.log()}`);
 
   const reports = [await stopLoad(loads[0]!, jsons[0]!), await stopLoad(loads[1]!, jsons[1]!)];
+  const lost = reports[0]!.disconnected + reports[1]!.disconnected;
+  const moved = (before.get(victim.name) ?? 0) + (beforeTcp.get(victim.name) ?? 0);
+  if (lost !== moved) throw new Error(`${lost} sessions lost, but the stopped node held ${moved}: clients of the survivors started over`);
   for (const r of reports)
     if (r.failed > 0 || r.connectedAtEnd !== r.requested) throw new Error(`clients lost: ${JSON.stringify(r.failureDetails)}`);
   // Back to three nodes and only the real client, for the next run.
@@ -116,7 +119,7 @@ async function oneRun(lab: ClusterLab, run: number, home: LabNode, realServer: s
     allBackS,
     before: `udp ${counts(before)}; tcp ${counts(beforeTcp)}`,
     after: `udp ${counts(after)}; tcp ${counts(afterTcp)}`,
-    moved: (before.get(victim.name) ?? 0) + (beforeTcp.get(victim.name) ?? 0),
+    moved,
     pingsSent: Number(m[1]),
     pingsLost: Number(m[1]) - Number(m[2]),
     reconnectP50Ms: reports[0]!.reconnectMs.p50,
