@@ -277,6 +277,46 @@ test(
   },
 );
 
+test(
+  'with --reconnect, a first handshake that fails is a failure, not tried again: only a lost session is',
+  { timeout: 20_000 },
+  async () => {
+    const pki = makeTestPki();
+    const sink = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+      let received = 0;
+      sink.on('message', () => received++);
+      const file = path.join(pki.dir, 'silent-reconnect.ovpn');
+      writeFileSync(
+        file,
+        `client\nremote 127.0.0.1 ${sink.address().port}\nproto udp\nca ${pki.files.ca}\ncert ${pki.files.clientCert}\nkey ${pki.files.clientKey}\n`,
+      );
+      const json = path.join(pki.dir, 'silent-reconnect.json');
+      const args = ['--profile', file, '--clients', '3', '--threads', '1', '--duration', '3', '--handshake-timeout', '1'];
+      // Not spawnSync: the sink counts the hard resets on this event loop while the run goes on.
+      const child = spawn(process.execPath, [RUN_LOAD, ...args, '--reconnect', '--json', json, '--quiet']);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const r = { status, stdout, stderr };
+      assert.equal(r.status, 3, r.stderr);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as LoadReport;
+      assert.deepEqual(report.failures, { timeout: 3 });
+      assert.equal(report.reconnects, 0);
+      assert.equal(report.reconnectFailures, 0);
+      assert.equal(report.connectedAtEnd, 0);
+      assert.ok(received >= 3, `hard resets seen: ${received}`);
+      assert.match(r.stdout, /reconnected\s+0\n/);
+    } finally {
+      sink.close();
+      pki.cleanup();
+    }
+  },
+);
+
 test('a missing profile is a clear error with exit status 1', () => {
   const r = runPlain(['--profile', '/nonexistent/client.ovpn', '--clients', '5']);
   assert.equal(r.status, 1);
