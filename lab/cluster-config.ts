@@ -63,7 +63,9 @@ export interface NftKeepalivedPaths {
  * checker process stops at start when IPVS is missing), so each real server gets a vrrp_instance
  * whose track_script is the server's health check: the instance is MASTER while the check passes
  * and FAULT once it fails `fall` times, and every change runs nft-balancer.sh, which rewrites
- * the DNAT rules. The instances' router ids are private to the balancer: nothing else on the
+ * the DNAT rules. A check gets 2 s and a server is out after 3 failures in a row: a busy server
+ * that answers late once must not be taken out, since its flows are then forgotten (its clients
+ * start over). The instances' router ids are private to the balancer: nothing else on the
  * interface may use them.
  */
 export function keepalivedNftConf(plan: ClusterPlan, paths: NftKeepalivedPaths, routerIdBase = 101): string {
@@ -74,8 +76,8 @@ export function keepalivedNftConf(plan: ClusterPlan, paths: NftKeepalivedPaths, 
       `vrrp_script chk_${r.instance} {`,
       `  script "${HEALTH_SCRIPT} ${r.node.address} ${r.service.metricsPort}"`,
       '  interval 1',
-      '  timeout 1',
-      '  fall 2',
+      '  timeout 2',
+      '  fall 3',
       '  rise 2',
       '}',
       `vrrp_instance ${r.instance} {`,

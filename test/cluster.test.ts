@@ -190,7 +190,14 @@ test(
       clientsBefore.set(service, await lab.nodeMetric(service, 'shardvpn_connected_clients'));
       handshakesBefore.set(service, await lab.nodeMetric(service, 'shardvpn_handshakes_completed_total'));
       for (const node of lab.nodes)
-        assert.ok(clientsBefore.get(service)!.get(node.name)! > 0, `${service.proto}: ${node.name} got no clients`);
+        assert.ok(
+          clientsBefore.get(service)!.get(node.name)! > 0,
+          `${service.proto}: ${node.name} got no clients: ${JSON.stringify([...clientsBefore.get(service)!])}\n${lab.balancer.exec('nft', ['list', 'ruleset'])}\n${keepalived
+            .log()
+            .split('\n')
+            .filter((l) => /FAULT|MASTER/.test(l))
+            .join('\n')}`,
+        );
     }
     const victim = lab.nodes.find((n) => n !== home)!;
     const survivors: LabNode[] = lab.nodes.filter((n) => n !== victim);
