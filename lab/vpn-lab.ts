@@ -102,7 +102,10 @@ export class VpnLab {
   private readonly processes: LabProcess[] = [];
   private readonly bridge = 'svbr0';
 
-  private constructor(clientCount: number) {
+  private constructor(
+    clientCount: number,
+    private readonly prefix: string,
+  ) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-lab-'));
     this.pki = makeTestPki();
     const key = (name: string, args: string[]): string => {
@@ -117,7 +120,7 @@ export class VpnLab {
       tlsCryptV2Server,
       tlsCryptV2Client: key('tc2-client.key', ['tls-crypt-v2-client', '$FILE', '--tls-crypt-v2', tlsCryptV2Server]),
     };
-    this.server = NetworkNamespace.create('srv');
+    this.server = NetworkNamespace.create(`${prefix}srv`);
     const mac = `02:50:${randomBytes(4)
       .toString('hex')
       .replace(/(..)(?!$)/g, '$1:')}`;
@@ -128,13 +131,14 @@ export class VpnLab {
     for (let i = 0; i < clientCount; i++) this.addClient();
   }
 
-  static create(clientCount: number): VpnLab {
-    return new VpnLab(clientCount);
+  /** `prefix` starts the namespace names (svt-PREFIXsrv-..., svt-PREFIXc0-...). */
+  static create(clientCount: number, prefix = ''): VpnLab {
+    return new VpnLab(clientCount, prefix);
   }
 
   addClient(): NetworkNamespace {
     const i = this.clients.length;
-    const ns = NetworkNamespace.create(`c${i}`);
+    const ns = NetworkNamespace.create(`${this.prefix}c${i}`);
     this.clients.push(ns);
     const inner = `svc${i}`;
     const outer = `svb${i}-${ns.name.slice(-6)}`.slice(0, 15);

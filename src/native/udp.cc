@@ -388,11 +388,15 @@ Napi::Value UdpSocket::Send(const Napi::CallbackInfo& info) {
       size_t count = messageCount_[done];
       if (count > 1 && (err == EIO || err == EINVAL || err == EMSGSIZE || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
         // The kernel refused the segmented message: EIO when the route cannot checksum it
-        // (no checksum offload, xfrm), ENOPROTOOPT/EOPNOTSUPP without GSO at all (the socket
-        // stops segmenting), EINVAL/EMSGSIZE when a segment exceeds the route's MTU (this
-        // batch goes on as single datagrams, which IP may fragment as it did before).
+        // (no checksum offload, xfrm), ENOPROTOOPT/EOPNOTSUPP without GSO at all: the socket
+        // stops segmenting. EINVAL/EMSGSIZE when a segment exceeds the route's MTU (GSO never
+        // fragments; OpenVPN's full-size packets on a 1500-byte link are such): datagrams of
+        // this size and larger are no longer segmented, and go as before, fragmented by IP.
         gsoFallbacks_++;
         if (err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP) gso_ = false;
+        if (err == EINVAL || err == EMSGSIZE) {
+          gsoSegmentLimit_ = std::min(gsoSegmentLimit_, static_cast<size_t>(batch.lengths[first]));
+        }
         messages = BuildSendMessages(env, batch, addrs, first, false);
         done = 0;
         continue;
@@ -439,7 +443,7 @@ size_t UdpSocket::BuildSendMessages(Napi::Env env, const Batch& batch, const uin
     // shorter and ends it (the kernel cuts the payload into gso_size pieces, the last the rest).
     size_t run = 1;
     size_t total = size;
-    if (segment && size > 0) {
+    if (segment && size > 0 && size < gsoSegmentLimit_) {
       while (i + run < batch.count && run < kMaxGsoSegments) {
         size_t next = batch.lengths[i + run];
         if (next == 0 || next > size || total + next > kMaxGsoBytes) break;

@@ -49,6 +49,8 @@ class UdpSocket : public DescriptorWrap<UdpSocket> {
   std::vector<size_t> messageCount_;
   std::vector<uint64_t> controls_;
   bool gso_ = false;
+  // Runs of datagrams this size or larger go unsegmented: the route refused such a segment.
+  size_t gsoSegmentLimit_ = SIZE_MAX;
   bool gro_ = false;
   // GRO receive area (see RecvGro): kGroMessages buffers of kGroBuffer bytes, and what is left
   // of the last recvmmsg: messages groNext_..groGot_, the first of them from groOffset_ on.
