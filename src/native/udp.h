@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <memory>
+
 #include "batch.h"
 #include "descriptor.h"
 
@@ -54,7 +56,7 @@ class UdpSocket : public DescriptorWrap<UdpSocket> {
   bool gro_ = false;
   // GRO receive area (see RecvGro): kGroMessages buffers of kGroBuffer bytes, and what is left
   // of the last recvmmsg: messages groNext_..groGot_, the first of them from groOffset_ on.
-  std::vector<uint8_t> groArea_;
+  std::unique_ptr<uint8_t[]> groArea_;
   std::vector<uint64_t> groControls_;
   std::vector<uint32_t> groLengths_;
   std::vector<uint32_t> groSegments_;
