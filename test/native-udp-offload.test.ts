@@ -3,8 +3,10 @@
 // same order; the disabled path gives the same datagrams with the counters at rest.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { test } from 'node:test';
 
+import { NetworkNamespace, runNodeIn } from '../lab/netns';
 import { PacketBatch, PeerAddresses, POLL_READABLE, UdpSocket } from '../src/shared/native';
 
 interface Datagram {
@@ -190,5 +192,25 @@ test('a coalesced datagram larger than the receive slots is dropped and counted,
   } finally {
     sender.close();
     receiver.close();
+  }
+});
+
+test('a segment over the route MTU: the kernel refuses it once, that size goes unsegmented (fragmented by IP), smaller runs still segment', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root for a network namespace');
+  const ns = NetworkNamespace.create('gso-mtu');
+  try {
+    ns.ip(['link', 'set', 'lo', 'mtu', '1280']);
+    const run = await runNodeIn(ns, path.join(__dirname, 'fixtures', 'udp-gso-mtu.js'), []);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { sent: number[]; received: number; intact: boolean } & UdpSocket['offload'];
+    assert.deepEqual(result.sent, [10, 10, 10]);
+    assert.equal(result.received, 30);
+    assert.equal(result.intact, true, 'every datagram arrives whole and in order');
+    assert.equal(result.gso, true, 'EINVAL for one size does not turn GSO off');
+    assert.equal(result.gsoFallbacks, 1, 'refused once; the second run of 1400 bytes is not tried again');
+    assert.equal(result.gsoMessages, 1, 'the run of 500-byte datagrams');
+    assert.equal(result.gsoDatagrams, 10);
+  } finally {
+    ns.remove();
   }
 });
