@@ -108,7 +108,9 @@ async function main(): Promise<void> {
   }
   for (const direction of ['up', 'down']) {
     const rows: string[][] = [];
-    const of = (label: string, field: keyof Sample): number => median((results.get(`${direction}/${label}`) ?? []).map((s) => s[field]));
+    // A run whose perf output did not parse (NaN) is left out of the median.
+    const of = (label: string, field: keyof Sample): number =>
+      median((results.get(`${direction}/${label}`) ?? []).map((s) => s[field]).filter(Number.isFinite));
     for (const setup of SETUPS) {
       // Ratio against the same set-up with udp-offload no, measured in this run.
       const peer = setup.offload && setup.name !== 'a' ? setup.label.replace('udp-offload yes', 'udp-offload no') : null;
