@@ -16,7 +16,7 @@ namespace {
 constexpr int kFlagReusePort = 1;
 constexpr int kFlagDualStack = 2;
 constexpr size_t kMaxUdpPayload = 65507;
-// GSO: the kernel takes at most UDP_MAX_SEGMENTS (64 before Linux 6.9) segments per message, and
+// GSO: the kernel takes at most UDP_MAX_SEGMENTS segments per message (64 on older kernels), and
 // the whole message must still fit one IP datagram's worth of UDP payload.
 constexpr size_t kMaxGsoSegments = 64;
 constexpr size_t kMaxGsoBytes = kMaxUdpPayload;
