@@ -2,36 +2,58 @@
 // a TCP link, for (a) openvpn + openvpn, (b) shardvpn server + openvpn client, (c) shardvpn +
 // shardvpn, all in one run on the same machine. Reports Mbit/s, the server's CPU-seconds per GB
 // moved (from /proc), and both as ratios against (a). BENCH_RUNS (default 3) runs of
-// BENCH_SECONDS (5) each; BENCH_CIPHERS and BENCH_TRANSPORTS (udp,tcp) narrow the matrix.
+// BENCH_SECONDS (5) each; BENCH_CIPHERS, BENCH_TRANSPORTS (udp,tcp) and BENCH_STREAMS (1,4)
+// narrow the matrix.
+// BENCH_OFFLOAD=compare adds (b) and (c) with `udp-offload no` (no UDP GSO/GRO), measured in the
+// same run; BENCH_DIRECTIONS=up,down adds iperf3 -R (the server sends, its GSO path).
 // Every run goes to bench/results/throughput.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
-import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS, startTunnel, type SetupName, type Transport } from './tunnels';
+import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, type SetupName, type Transport } from './tunnels';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '3');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '5');
-const STREAMS = [1, 4] as const;
+const STREAMS = (process.env.BENCH_STREAMS ?? '1,4').split(',').map(Number);
 const CIPHER_LIST = (process.env.BENCH_CIPHERS ?? CIPHERS.join(',')).split(',');
 const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? 'udp,tcp').split(',') as Transport[];
-/** Each cipher over each transport; the label names both in the tables. */
+const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? 'up').split(',') as ('up' | 'down')[];
+/** Each cipher over each transport (and direction); the label names them in the tables. */
 const CASES = TRANSPORTS.flatMap((transport) =>
-  CIPHER_LIST.map((cipher) => ({ transport, cipher, label: `${cipher} ${transport.toUpperCase()}` })),
+  CIPHER_LIST.flatMap((cipher) =>
+    DIRECTIONS.map((direction) => ({
+      transport,
+      cipher,
+      direction,
+      label: `${cipher} ${transport.toUpperCase()}${DIRECTIONS.length > 1 ? (direction === 'up' ? ' up' : ' down') : ''}`,
+    })),
+  ),
 );
+interface Setup {
+  name: SetupName;
+  label: string;
+  offload: boolean;
+}
+const SETUPS: readonly Setup[] = [
+  ...BASE_SETUPS.map((s) => ({ ...s, offload: true })),
+  ...(process.env.BENCH_OFFLOAD === 'compare'
+    ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({ ...s, label: `${s.label}, udp-offload no`, offload: false }))
+    : []),
+];
 
 interface Sample {
   mbits: number;
   cpuPerGb: number;
 }
 
-async function iperf(lab: VpnLab, serverPid: number, streams: number): Promise<Sample> {
+async function iperf(lab: VpnLab, serverPid: number, streams: number, direction: 'up' | 'down'): Promise<Sample> {
   const receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', SERVER_TUNNEL, '-p', '5301'], 'iperf3 server');
   await receiver.waitFor(/Server listening/, 5000);
   const cpuBefore = cpuSeconds(serverPid);
   const sender = lab.spawn(
     lab.clients[0]!,
     'iperf3',
-    ['-c', SERVER_TUNNEL, '-p', '5301', '-t', String(SECONDS), '-P', String(streams), '-J'],
+    ['-c', SERVER_TUNNEL, '-p', '5301', '-t', String(SECONDS), '-P', String(streams), '-J', ...(direction === 'down' ? ['-R'] : [])],
     'iperf3 client',
   );
   await sender.waitFor(/"end"[^]*\}\s*$/, (SECONDS + 20) * 1000);
@@ -46,19 +68,19 @@ async function iperf(lab: VpnLab, serverPid: number, streams: number): Promise<S
 async function main(): Promise<void> {
   const lab = VpnLab.create(1);
   const results = new Map<string, Sample[]>();
-  const key = (setup: SetupName, cipher: string, streams: number): string => `${setup}/${cipher}/${streams}`;
+  const key = (setup: Setup, cipher: string, streams: number): string => `${setup.label}/${cipher}/${streams}`;
   try {
-    for (const { transport, cipher: bare, label: cipher } of CASES) {
+    for (const { transport, cipher: bare, label: cipher, direction } of CASES) {
       for (const setup of SETUPS) {
-        const tunnel = await startTunnel(lab, setup.name, bare, transport);
+        const tunnel = await startTunnel(lab, setup.name, bare, transport, [], setup.offload);
         try {
           const pid = tunnel.server.child.pid!;
           for (let run = 0; run < RUNS; run++) {
             for (const streams of STREAMS) {
-              const sample = await iperf(lab, pid, streams);
-              const list = results.get(key(setup.name, cipher, streams)) ?? [];
+              const sample = await iperf(lab, pid, streams, direction);
+              const list = results.get(key(setup, cipher, streams)) ?? [];
               list.push(sample);
-              results.set(key(setup.name, cipher, streams), list);
+              results.set(key(setup, cipher, streams), list);
               process.stderr.write(
                 `${setup.label} ${cipher} ${streams} stream(s): ${sample.mbits.toFixed(0)} Mbit/s, ${sample.cpuPerGb.toFixed(2)} CPU-s/GB\n`,
               );
@@ -75,11 +97,11 @@ async function main(): Promise<void> {
   for (const streams of STREAMS) {
     const rows: string[][] = [];
     for (const { label: cipher } of CASES) {
-      const base = results.get(key('a', cipher, streams)) ?? [];
+      const base = results.get(key(SETUPS[0]!, cipher, streams)) ?? [];
       const baseMbits = median(base.map((s) => s.mbits));
       const baseCpu = median(base.map((s) => s.cpuPerGb));
       for (const setup of SETUPS) {
-        const samples = results.get(key(setup.name, cipher, streams)) ?? [];
+        const samples = results.get(key(setup, cipher, streams)) ?? [];
         const mbits = median(samples.map((s) => s.mbits));
         const cpu = median(samples.map((s) => s.cpuPerGb));
         rows.push([
@@ -105,7 +127,7 @@ async function main(): Promise<void> {
     for (const streams of STREAMS) {
       const x = `${cipher}, ${streams} stream${streams === 1 ? '' : 's'}`;
       for (const setup of SETUPS) {
-        const samples = results.get(key(setup.name, cipher, streams)) ?? [];
+        const samples = results.get(key(setup, cipher, streams)) ?? [];
         mbits.add(
           setup.label,
           point(

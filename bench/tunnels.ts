@@ -42,28 +42,36 @@ function serverConfig(lab: VpnLab, cipher: string, transport: Transport, extra: 
   ].join('\n');
 }
 
-function clientConfig(lab: VpnLab, cipher: string, transport: Transport): string {
-  return `client\ndev tun\nproto ${transport === 'tcp' ? 'tcp4-client' : 'udp4'}\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\ndata-ciphers ${cipher}\nverb 3\n`;
+function clientConfig(lab: VpnLab, cipher: string, transport: Transport, extra: readonly string[]): string {
+  return `client\ndev tun\nproto ${transport === 'tcp' ? 'tcp4-client' : 'udp4'}\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\ndata-ciphers ${cipher}\nverb 3\n${extra.map((line) => `${line}\n`).join('')}`;
 }
 
 /** The server's config file of set-up `name` (a benchmark may edit it and send SIGHUP). */
 export const serverConfigName = (name: SetupName): string => `bench-server-${name}.conf`;
 
-/** Starts set-up `name` with `cipher` (and `serverExtra` config lines) and waits until the client's tunnel is up. */
+/**
+ * Starts set-up `name` with `cipher` (and `serverExtra` config lines) and waits until the client's
+ * tunnel is up. `offload` false writes `udp-offload no` into the shardvpn ends' configs.
+ */
 export async function startTunnel(
   lab: VpnLab,
   name: SetupName,
   cipher: string,
   transport: Transport = 'udp',
   serverExtra: readonly string[] = [],
+  offload = true,
 ): Promise<Tunnel> {
+  if (!offload && name !== 'a') serverExtra = [...serverExtra, 'udp-offload no'];
   const serverFile = lab.file(serverConfigName(name), serverConfig(lab, cipher, transport, serverExtra));
   const server =
     name === 'a'
       ? lab.spawn(lab.server, 'openvpn', ['--config', serverFile, '--verb', '3'], 'openvpn server')
       : lab.spawn(lab.server, process.execPath, [BIN, '--config', serverFile], 'shardvpn server');
   await server.waitFor(/Initialization Sequence Completed/, 20_000);
-  const clientFile = lab.file(`bench-client-${name}.conf`, clientConfig(lab, cipher, transport));
+  const clientFile = lab.file(
+    `bench-client-${name}.conf`,
+    clientConfig(lab, cipher, transport, !offload && name === 'c' ? ['udp-offload no'] : []),
+  );
   const client =
     name === 'c'
       ? lab.spawn(lab.clients[0]!, process.execPath, [BIN, '--config', clientFile], 'shardvpn client')

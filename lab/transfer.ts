@@ -42,3 +42,49 @@ export async function assertTransferIntact(
   assert.equal(result.received.sha256, result.sent.sha256);
   return result;
 }
+
+const UDP_ECHO = path.join(__dirname, 'udp-echo.js');
+
+export interface UdpEchoResult {
+  sent: number;
+  echoed: number;
+  corrupt: number;
+  resent: number;
+  missing: number;
+  bytes: number;
+}
+
+/**
+ * UDP datagrams of each of `sizes`, in bursts of `burst` sent back to back, from `from` to an
+ * echo in `to` and back; every echo compared byte for byte (udp-echo.ts). Must come back whole:
+ * none corrupt, none missing after the resends.
+ */
+export async function assertUdpEchoIntact(
+  lab: VpnLab,
+  from: NetworkNamespace,
+  to: NetworkNamespace,
+  address: string,
+  sizes: readonly number[],
+  burst: number,
+  rounds: number,
+  port = 5301,
+): Promise<UdpEchoResult> {
+  const echo = lab.spawn(to, process.execPath, [UDP_ECHO, 'echo', address, String(port)], 'udp echo');
+  await echo.waitFor(/listening/, 10_000);
+  try {
+    const sender = lab.spawn(
+      from,
+      process.execPath,
+      [UDP_ECHO, 'send', address, String(port), sizes.join(','), String(burst), String(rounds)],
+      'udp echo sender',
+    );
+    const line = await sender.waitFor(/\{"sent".*\}/, 90_000);
+    const result = JSON.parse(line[0]) as UdpEchoResult;
+    assert.equal(result.corrupt, 0, `corrupt echoes: ${line[0]}`);
+    assert.equal(result.missing, 0, `missing echoes: ${line[0]}`);
+    assert.equal(result.echoed, sizes.length * burst * rounds);
+    return result;
+  } finally {
+    await echo.stop('SIGTERM', 2000);
+  }
+}

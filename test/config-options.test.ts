@@ -503,3 +503,11 @@ test('OpenVPN tuning options with no effect here are accepted with a warning; op
   );
   assert.match(refused[0]!.message, /not supported by shardvpn/);
 });
+
+test('udp-offload yes|no: on by default, off with no, anything else refused at its line', () => {
+  assert.equal(opts('dev tun\n').udpOffload, true);
+  assert.equal(opts('dev tun\nudp-offload no\n').udpOffload, false);
+  assert.equal(opts('dev tun\nudp-offload no\nudp-offload yes\n').udpOffload, true);
+  rejects('dev tun\nudp-offload maybe\n', /server\.conf:2.*udp-offload/);
+  rejects('dev tun\nudp-offload\n', /server\.conf:2.*udp-offload/);
+});

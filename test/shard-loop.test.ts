@@ -62,6 +62,7 @@ class ShardLab {
       socketFd: -1,
       socketFamily: 4,
       transport: 'udp',
+      udpOffload: false,
       tcpNodelay: false,
       compressFraming: 'none',
       toTunRing: this.toTun.buffer,

@@ -47,6 +47,14 @@ export const SHARD_COUNTERS = [
   'dropCompressed',
   'dropBadFraming',
   'statelessReplies',
+  // UDP offload (udp-offload): datagrams sent inside segmented GSO messages and those messages,
+  // segmented sends the kernel refused (sent again one datagram per message), coalesced GRO
+  // messages received and the datagrams split out of them. Copied from the socket each tick.
+  'udpGsoDatagrams',
+  'udpGsoMessages',
+  'udpGsoFallbacks',
+  'udpGroMessages',
+  'udpGroDatagrams',
   'eventLoopLagMs',
   'eventLoopUtilization',
   // Handshake duration histogram: cumulative buckets (le HANDSHAKE_BUCKETS[i]), +Inf, sum.

@@ -25,6 +25,8 @@ export interface ShardConfig {
   compressFraming: FramingKind;
   /** --tcp-nodelay: TCP_NODELAY on every client connection. */
   tcpNodelay: boolean;
+  /** udp-offload: UDP GSO and GRO on the shard's socket where the kernel has them. */
+  udpOffload: boolean;
   toTunRing: SharedArrayBuffer;
   fromTunRing: SharedArrayBuffer;
   counters: SharedArrayBuffer;

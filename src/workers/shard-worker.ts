@@ -34,6 +34,7 @@ if (config.transport === 'tcp') {
   });
   io = { link: links, peers: links, tun };
 } else {
-  io = { link: UdpSocket.adopt(config.socketFd, config.socketFamily), tun };
+  const socket = UdpSocket.adopt(config.socketFd, config.socketFamily, config.udpOffload);
+  io = { link: socket, tun, offload: () => socket.offload };
 }
 new Shard({ ...config, wrap: reviveWrap(config.wrap) }, parentPort, io);

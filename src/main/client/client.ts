@@ -300,6 +300,15 @@ class ClientRun implements Running, RunControl {
     log(`TCP/UDP write bytes,${stats.linkWriteBytes}`);
     log(`Auth read bytes,${stats.linkReadBytesAuth}`);
     if (stats.foreignDrops > 0) log(`Packets from other addresses dropped,${stats.foreignDrops}`);
+    // shardvpn's own lines: the UDP socket's segmentation offload (udp-offload).
+    const offload = this.link?.offload ?? null;
+    if (offload !== null && (offload.gso || offload.gro || offload.gsoFallbacks > 0)) {
+      log(`UDP GSO datagrams,${offload.gsoDatagrams}`);
+      log(`UDP GSO messages,${offload.gsoMessages}`);
+      log(`UDP GSO fallbacks,${offload.gsoFallbacks}`);
+      log(`UDP GRO messages,${offload.groMessages}`);
+      log(`UDP GRO datagrams,${offload.groDatagrams}`);
+    }
     log('END');
   }
 }

@@ -84,7 +84,7 @@ async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promi
       if (!bound.ok) throw new Error(bound.reason);
       bindTo = { address: bound.local.address, port: entry.localPort };
     }
-    udp = UdpSocket.open({ family: remote.family, ...bindTo, ...socketBuffers(ctx.options) });
+    udp = UdpSocket.open({ family: remote.family, ...bindTo, ...socketBuffers(ctx.options), offload: ctx.options.udpOffload });
   } catch (error) {
     logger.log(1, `UDP socket: ${(error as Error).message}`);
     ctx.run.softSignal('SIGUSR1', 'socket-open-failed');
@@ -94,6 +94,8 @@ async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promi
   const local = udp.localAddress();
   logger.log(1, `${proto} link local${entry.bind ? `: ${printSockaddr(local.family, local.address, local.port)}` : ' (not bound)'}`);
   logger.log(1, `${proto} link remote: ${printSockaddr(remote.family, remote.address, remote.port)}`);
+  const offload = udp.offload;
+  logger.log(3, `UDP offload: GSO ${offload.gso ? 'on' : 'off'}, GRO ${offload.gro ? 'on' : 'off'}`);
   return udp;
 }
 

@@ -5,7 +5,15 @@
 import { performance } from 'node:perf_hooks';
 
 import type { LinkIO, TunIO } from '../../shared/io';
-import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE, type PeerAddress } from '../../shared/native';
+import {
+  ADDRESS_SIZE,
+  PacketBatch,
+  PeerAddresses,
+  POLL_READABLE,
+  UdpSocket,
+  type PeerAddress,
+  type UdpOffloadState,
+} from '../../shared/native';
 import { CompressFramer, FRAMING_HEADROOM, FRAMING_TAILROOM } from '../../shared/protocol/compress-framing';
 import { MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
 import { DataRuns } from '../../shared/protocol/data-run';
@@ -78,6 +86,11 @@ export class ClientLink {
   private readonly sendTo = new PeerAddresses(BATCH);
   private readonly one: PacketBatch;
   private readonly oneTo = new PeerAddresses(1);
+
+  /** The UDP socket's GSO/GRO state and counts; null over TCP (or a test's fake link). */
+  get offload(): UdpOffloadState | null {
+    return this.udp instanceof UdpSocket ? this.udp.offload : null;
+  }
 
   constructor(
     private readonly udp: LinkIO,

@@ -228,6 +228,35 @@ export function createRegistry(source: MetricsSource): Registry {
     ['shard'],
     perShard('statelessReplies'),
   );
+  totalCounter(
+    registry,
+    'shardvpn_udp_gso_datagrams_total',
+    'Datagrams sent inside segmented UDP messages (GSO, udp-offload).',
+    ['shard'],
+    perShard('udpGsoDatagrams'),
+  );
+  totalCounter(registry, 'shardvpn_udp_gso_messages_total', 'Segmented UDP messages sent (GSO).', ['shard'], perShard('udpGsoMessages'));
+  totalCounter(
+    registry,
+    'shardvpn_udp_gso_fallbacks_total',
+    'Segmented sends the kernel refused, sent again one datagram per message.',
+    ['shard'],
+    perShard('udpGsoFallbacks'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_udp_gro_messages_total',
+    'Coalesced UDP messages received (GRO, udp-offload).',
+    ['shard'],
+    perShard('udpGroMessages'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_udp_gro_datagrams_total',
+    'Datagrams split out of coalesced UDP messages (GRO).',
+    ['shard'],
+    perShard('udpGroDatagrams'),
+  );
   totalCounter(registry, 'shardvpn_renegotiations_total', 'Data-channel key renegotiations.', ['shard'], perShard('renegotiations'));
   gauge(registry, 'shardvpn_pool_addresses', 'ifconfig pool entries by state.', ['state'], (set) => {
     const pool = source.pool();

@@ -165,7 +165,7 @@ class ServerRun {
   private async startShards(link: LinkLocal, template: ShardTemplate, events: ShardEvents): Promise<ShardPool> {
     const o = this.options;
     const workers = o.workers ?? os.availableParallelism();
-    const shards = ShardPool.open(workers, { ...link, port: o.localPort, ...socketBuffers(o) }, template, events);
+    const shards = ShardPool.open(workers, { ...link, port: o.localPort, ...socketBuffers(o), offload: o.udpOffload }, template, events);
     this.shards = shards;
     this.cleanups.push(() => void shards.stop(false));
     const proto = o.proto.transport === 'udp' ? 'UDP' : 'TCP';

@@ -82,6 +82,8 @@ export interface SocketSpec {
   port: number;
   rcvbuf?: number;
   sndbuf?: number;
+  /** UDP GSO and GRO (udp-offload). */
+  offload: boolean;
 }
 
 export class ShardPool {
@@ -232,6 +234,7 @@ function openUdpGroup(count: number, spec: SocketSpec): ShardSocket[] {
           port: spec.port,
           ...(spec.rcvbuf !== undefined ? { rcvbuf: spec.rcvbuf } : {}),
           ...(spec.sndbuf !== undefined ? { sndbuf: spec.sndbuf } : {}),
+          offload: spec.offload,
         }),
       );
     }

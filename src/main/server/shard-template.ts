@@ -43,6 +43,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     auth: data.auth,
     transport: options.proto.transport === 'udp' ? 'udp' : 'tcp',
     tcpNodelay: options.tcpNodelay,
+    udpOffload: options.udpOffload,
     compressFraming: compressionFraming(options),
     handWindowS: options.handWindow,
     tlsTimeoutS: options.tlsTimeout,

@@ -313,4 +313,13 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.reloadChangedClients = oneOf(d, m as string, 'reload-changed-clients', ['restart', 'drop'] as const);
     },
   },
+  // UDP segmentation offload (GSO) on send and receive coalescing (GRO) on the UDP link, where
+  // the kernel has them: 'no' keeps one datagram per system call message, as OpenVPN does.
+  'udp-offload': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.udpOffload = oneOf(d, m as string, 'udp-offload', ['yes', 'no'] as const) === 'yes';
+    },
+  },
 };

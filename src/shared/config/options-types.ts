@@ -277,6 +277,8 @@ export interface Options extends ConnectionFields {
   reloadMode: 'hitless' | 'restart';
   /** Hitless reload: what happens to a client whose own settings changed. */
   reloadChangedClients: 'restart' | 'drop';
+  /** UDP GSO on send and GRO on receive where the kernel has them (`udp-offload yes|no`). */
+  udpOffload: boolean;
 
   /** Parsed but not supported by shardvpn: the runtime refuses to start with the first. */
   unsupported: Unsupported[];
@@ -365,6 +367,7 @@ export function defaultOptions(): Options {
     metricsPerClient: false,
     reloadMode: 'hitless',
     reloadChangedClients: 'restart',
+    udpOffload: true,
     tcpNodelay: false,
     unsupported: [],
     positions: {},

@@ -21,8 +21,24 @@ export interface NativeTunDevice extends NativeDescriptor {
   write(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
 }
 
+/** UDP segmentation offload (send) and receive coalescing: whether each is on, and their counts. */
+export interface UdpOffloadState {
+  gso: boolean;
+  gro: boolean;
+  /** Datagrams sent inside segmented (UDP_SEGMENT) messages, and those messages. */
+  gsoDatagrams: number;
+  gsoMessages: number;
+  /** Segmented sends the kernel refused, sent again one datagram per message (and refused probes). */
+  gsoFallbacks: number;
+  /** Coalesced (UDP_GRO) messages received, and the datagrams split out of them. */
+  groMessages: number;
+  groDatagrams: number;
+}
+
 export interface NativeUdpSocket extends NativeDescriptor {
   readonly drops: { truncated: number; send: number };
+  readonly offload: UdpOffloadState;
+  setOffload(gso: boolean, gro: boolean): { gso: boolean; gro: boolean };
   bind(address: string, port: number): void;
   localAddress(): { family: 4 | 6; address: string; port: number };
   setBufferSizes(rcvbuf: number, sndbuf: number): { rcvbuf: number; sndbuf: number };

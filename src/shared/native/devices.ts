@@ -1,5 +1,5 @@
 // The TUN device and the batched UDP socket, polled in the calling thread's own event loop.
-import { addon, type NativeDescriptor, type NativeTunDevice, type NativeUdpSocket } from './addon';
+import { addon, type NativeDescriptor, type NativeTunDevice, type NativeUdpSocket, type UdpOffloadState } from './addon';
 import type { PacketBatch, PeerAddress, PeerAddresses } from './batch';
 
 /** Readiness polling in the calling thread's own event loop. */
@@ -90,6 +90,8 @@ export interface UdpOptions {
   port?: number;
   rcvbuf?: number;
   sndbuf?: number;
+  /** UDP GSO on send and GRO on receive where the kernel has them (default true; `udp-offload no`). */
+  offload?: boolean;
 }
 
 const UDP_REUSEPORT = 1;
@@ -105,6 +107,7 @@ export class UdpSocket extends Polled<NativeUdpSocket> {
         socket.handle.setBufferSizes(options.rcvbuf ?? 0, options.sndbuf ?? 0);
       }
       socket.handle.bind(options.address ?? (options.family === 4 ? '0.0.0.0' : '::'), options.port ?? 0);
+      socket.setOffload(options.offload ?? true);
     } catch (error) {
       socket.close();
       throw error;
@@ -113,8 +116,22 @@ export class UdpSocket extends Polled<NativeUdpSocket> {
   }
 
   /** Wraps a descriptor another thread of this process opened; closing leaves it open. */
-  static adopt(fd: number, family: 4 | 6): UdpSocket {
-    return new UdpSocket(new addon.UdpSocket(family, 0, fd));
+  static adopt(fd: number, family: 4 | 6, offload = true): UdpSocket {
+    const socket = new UdpSocket(new addon.UdpSocket(family, 0, fd));
+    socket.setOffload(offload);
+    return socket;
+  }
+
+  /**
+   * Sends runs of equal datagrams to one peer as one segmented message (GSO) and takes coalesced
+   * receives (GRO), where the kernel has them; the caller sees plain datagrams either way.
+   */
+  setOffload(on: boolean): { gso: boolean; gro: boolean } {
+    return this.handle.setOffload(on, on);
+  }
+
+  get offload(): UdpOffloadState {
+    return this.handle.offload;
   }
 
   get drops(): { truncated: number; send: number } {

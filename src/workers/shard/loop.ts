@@ -13,6 +13,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { COUNTER, counterView } from '../../shared/counters';
 import { CompressFramer } from '../../shared/protocol/compress-framing';
 import type { LinkIO, TunIO } from '../../shared/io';
+import type { UdpOffloadState } from '../../shared/native';
 import { newDataChannelCounters } from '../../shared/protocol/data-channel';
 import { PacketRing } from '../../shared/ring';
 import {
@@ -51,6 +52,8 @@ export interface ShardIO {
   peers?: ConnectedPeers;
   /** null: decrypted packets go through the to-tun ring (client-to-client). */
   tun: TunIO | null;
+  /** The UDP socket's GSO/GRO counts, copied into the shard counters each tick. */
+  offload?: () => UdpOffloadState;
 }
 
 export class Shard implements ShardClientHost {
@@ -58,6 +61,7 @@ export class Shard implements ShardClientHost {
   readonly dataCounters = newDataChannelCounters();
   private readonly link: LinkIO;
   private readonly peers: ConnectedPeers | null;
+  private readonly offload: (() => UdpOffloadState) | null;
   private readonly clients: ClientTable;
   private readonly control: ControlIn;
   private readonly linkIn: LinkIn;
@@ -77,6 +81,7 @@ export class Shard implements ShardClientHost {
     this.link = io.link;
     this.clients = new ClientTable(config.shard, config.shardCount, config.maxClientsPerShard);
     this.peers = io.peers ?? null;
+    this.offload = io.offload ?? null;
     if (this.peers !== null) {
       const clients = this.clients;
       this.peers.hasClient = (key) => clients.atAddress(key) !== undefined;
@@ -146,6 +151,19 @@ export class Shard implements ShardClientHost {
   private tick(): void {
     const now = this.now();
     for (const client of this.clients.values()) client.tick(now);
+    this.copyOffloadCounters();
+  }
+
+  /** The socket keeps its own GSO/GRO counts (in the addon); /metrics reads the shard counters. */
+  private copyOffloadCounters(): void {
+    if (this.offload === null) return;
+    const o = this.offload();
+    const c = this.counters;
+    c[COUNTER.udpGsoDatagrams] = o.gsoDatagrams;
+    c[COUNTER.udpGsoMessages] = o.gsoMessages;
+    c[COUNTER.udpGsoFallbacks] = o.gsoFallbacks;
+    c[COUNTER.udpGroMessages] = o.groMessages;
+    c[COUNTER.udpGroDatagrams] = o.groDatagrams;
   }
 
   private measureLoad(): void {

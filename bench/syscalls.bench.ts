@@ -1,0 +1,147 @@
+// System calls per GB moved through the tunnel, with and without UDP GSO/GRO (udp-offload), in one
+// run: (b) shardvpn server + openvpn client and (c) shardvpn server + shardvpn client, each with
+// udp-offload yes and no, and (a) openvpn + openvpn for reference. A fixed iperf3 TCP transfer
+// (BENCH_BYTES, default 256M) up (client -> server) and down (-R); `perf stat` counts the system
+// calls of every thread of the server process (and of the client process for (c)) over the
+// transfer. BENCH_RUNS (default 3) runs each; medians.
+import { execFileSync, spawn } from 'node:child_process';
+
+import { VpnLab } from '../lab/vpn-lab';
+import { median, printTable } from './lib';
+import { cpuSeconds, SERVER_TUNNEL, startTunnel, type SetupName } from './tunnels';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? '3');
+const BYTES = process.env.BENCH_BYTES ?? '256M';
+const CIPHER = 'AES-256-GCM';
+const EVENTS = ['raw_syscalls:sys_enter', 'syscalls:sys_enter_sendmmsg', 'syscalls:sys_enter_recvmmsg'] as const;
+
+const SETUPS: readonly { name: SetupName; label: string; offload: boolean }[] = [
+  { name: 'a', label: '(a) openvpn + openvpn', offload: true },
+  { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload no', offload: false },
+  { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload yes', offload: true },
+  { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload no', offload: false },
+  { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload yes', offload: true },
+];
+
+interface Sample {
+  /** Per GB moved: all system calls, sendmmsg, recvmmsg of the server; all system calls of the client. */
+  server: number;
+  sendmmsg: number;
+  recvmmsg: number;
+  client: number;
+  cpuPerGb: number;
+  mbits: number;
+}
+
+/** Starts `perf stat` on every thread of `pid`; stop() ends it and returns the counts. */
+function countSyscalls(pid: number): { stop(): Promise<number[]> } {
+  const perf = spawn('perf', ['stat', '-x', ',', '-e', EVENTS.join(','), '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  perf.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        perf.once('exit', () => {
+          const counts = EVENTS.map((event) => {
+            const line = text.split('\n').find((l) => l.includes(`,${event},`) || l.includes(`,${event}`));
+            return line === undefined ? NaN : Number(line.split(',')[0]);
+          });
+          resolve(counts);
+        });
+        perf.kill('SIGINT');
+      }),
+  };
+}
+
+async function transfer(lab: VpnLab, serverPid: number, clientPid: number, down: boolean): Promise<Sample> {
+  const receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', SERVER_TUNNEL, '-p', '5311'], 'iperf3 server');
+  await receiver.waitFor(/Server listening/, 5000);
+  const server = countSyscalls(serverPid);
+  const client = countSyscalls(clientPid);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // perf attached
+  const cpuBefore = cpuSeconds(serverPid);
+  const sender = lab.spawn(
+    lab.clients[0]!,
+    'iperf3',
+    ['-c', SERVER_TUNNEL, '-p', '5311', '-n', BYTES, '-J', ...(down ? ['-R'] : [])],
+    'iperf3 client',
+  );
+  await sender.waitFor(/"end"[^]*\}\s*$/, 120_000);
+  await new Promise((resolve) => sender.child.once('exit', resolve));
+  const cpu = cpuSeconds(serverPid) - cpuBefore;
+  const [serverCounts, clientCounts] = await Promise.all([server.stop(), client.stop()]);
+  await receiver.stop('SIGTERM', 2000);
+  const report = JSON.parse(sender.log()) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
+  const gb = report.end.sum_received.bytes / 1e9;
+  return {
+    server: serverCounts[0]! / gb,
+    sendmmsg: serverCounts[1]! / gb,
+    recvmmsg: serverCounts[2]! / gb,
+    client: clientCounts[0]! / gb,
+    cpuPerGb: cpu / gb,
+    mbits: report.end.sum_received.bits_per_second / 1e6,
+  };
+}
+
+async function main(): Promise<void> {
+  execFileSync('perf', ['--version']);
+  const lab = VpnLab.create(1, 'sys');
+  const results = new Map<string, Sample[]>();
+  try {
+    for (const down of [false, true]) {
+      for (const setup of SETUPS) {
+        const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', [], setup.offload);
+        try {
+          for (let run = 0; run < RUNS; run++) {
+            const sample = await transfer(lab, tunnel.server.child.pid!, tunnel.client.child.pid!, down);
+            const key = `${down ? 'down' : 'up'}/${setup.label}`;
+            results.set(key, [...(results.get(key) ?? []), sample]);
+            process.stderr.write(`${key}: ${JSON.stringify(sample)}\n`);
+          }
+        } finally {
+          await tunnel.stop();
+        }
+      }
+    }
+  } finally {
+    await lab.cleanup();
+  }
+  for (const direction of ['up', 'down']) {
+    const rows: string[][] = [];
+    // A run whose perf output did not parse (NaN) is left out of the median.
+    const of = (label: string, field: keyof Sample): number =>
+      median((results.get(`${direction}/${label}`) ?? []).map((s) => s[field]).filter(Number.isFinite));
+    for (const setup of SETUPS) {
+      // Ratio against the same set-up with udp-offload no, measured in this run.
+      const peer = setup.offload && setup.name !== 'a' ? setup.label.replace('udp-offload yes', 'udp-offload no') : null;
+      rows.push([
+        setup.label,
+        of(setup.label, 'server').toFixed(0),
+        of(setup.label, 'sendmmsg').toFixed(0),
+        of(setup.label, 'recvmmsg').toFixed(0),
+        of(setup.label, 'client').toFixed(0),
+        of(setup.label, 'cpuPerGb').toFixed(2),
+        of(setup.label, 'mbits').toFixed(0),
+        peer === null ? '' : (of(setup.label, 'server') / of(peer, 'server')).toFixed(2) + 'x',
+        peer === null ? '' : (of(setup.label, 'cpuPerGb') / of(peer, 'cpuPerGb')).toFixed(2) + 'x',
+      ]);
+    }
+    printTable(
+      `iperf3 TCP ${direction === 'up' ? 'client -> server' : 'server -> client (-R)'}, ${BYTES}B, ${CIPHER}, median of ${RUNS} runs`,
+      [
+        'set-up',
+        'server syscalls/GB',
+        'sendmmsg/GB',
+        'recvmmsg/GB',
+        'client syscalls/GB',
+        'server CPU-s/GB',
+        'Mbit/s',
+        'syscalls vs offload no',
+        'CPU/GB vs offload no',
+      ],
+      rows,
+    );
+  }
+}
+
+void main();
