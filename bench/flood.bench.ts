@@ -156,7 +156,10 @@ async function floodOnce(lab: VpnLab, flooder: string, server: ServerName, wrap:
     let other = new Map<string, number>();
     if (metricsBefore !== null) {
       const after = scrapeMetrics(lab.server, METRICS_URL);
-      drops = deltas(sumBy(metricsBefore, 'shardvpn_dropped_packets_total', 'reason'), sumBy(after, 'shardvpn_dropped_packets_total', 'reason'));
+      drops = deltas(
+        sumBy(metricsBefore, 'shardvpn_dropped_packets_total', 'reason'),
+        sumBy(after, 'shardvpn_dropped_packets_total', 'reason'),
+      );
       const failed = deltas(
         sumBy(metricsBefore, 'shardvpn_handshakes_failed_total', 'reason'),
         sumBy(after, 'shardvpn_handshakes_failed_total', 'reason'),
@@ -164,7 +167,11 @@ async function floodOnce(lab: VpnLab, flooder: string, server: ServerName, wrap:
       for (const [reason, n] of failed) other.set(`handshakes_failed ${reason}`, n);
       const counter = (name: string): number => total(after, name) - total(metricsBefore, name);
       other = new Map([
-        ['link packets in', sumBy(after, 'shardvpn_link_packets_total', 'direction').get('in')! - sumBy(metricsBefore, 'shardvpn_link_packets_total', 'direction').get('in')!],
+        [
+          'link packets in',
+          sumBy(after, 'shardvpn_link_packets_total', 'direction').get('in')! -
+            sumBy(metricsBefore, 'shardvpn_link_packets_total', 'direction').get('in')!,
+        ],
         ['stateless replies', counter('shardvpn_stateless_replies_total')],
         ['handshakes started', counter('shardvpn_handshakes_started_total')],
         ...other,
@@ -250,7 +257,18 @@ async function main(): Promise<void> {
     }
     printTable(
       `Spoofed flood: ${RESETS} resets + ${GARBAGE} garbage datagrams from one namespace, a real client pinging every ${PING_INTERVAL_S * 1000} ms, a new client 1 s in (median of ${RUNS}; targets: loss < 1%, connect < 2 s, RSS growth < 10 MiB; * connected after the flood ended)`,
-      ['wrap', 'server', 'ping loss %', 'RTT p50 ms', 'RTT p99 ms', 'new client s', 'RSS MiB', 'CPU-s', 'flood pps', 'kernel in / rcvbuf drops'],
+      [
+        'wrap',
+        'server',
+        'ping loss %',
+        'RTT p50 ms',
+        'RTT p99 ms',
+        'new client s',
+        'RSS MiB',
+        'CPU-s',
+        'flood pps',
+        'kernel in / rcvbuf drops',
+      ],
       rows,
     );
     printTable('shardvpn /metrics deltas over the flood (summed over shards; median of runs)', ['wrap', 'counter', 'delta'], dropRows);

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_V1, P_DATA_V2 } from '../src/shared/protocol/opcodes';
 import { buildControlPacket } from '../src/shared/protocol/packet';
 import { generateStaticKey } from '../src/shared/protocol/static-key';
+import { tlsCryptKeys, tlsCryptUnwrap } from '../src/shared/protocol/tls-crypt';
 import { ControlWrap, type WrapConfig } from '../src/shared/session/control-wrap';
 import { FirstPacketCheck } from '../src/shared/session/first-packet-check';
 import { StatelessResponder } from '../src/shared/session/stateless-responder';
@@ -76,7 +77,7 @@ test('refused by opcode, key_id and session id on the receive memory, at any off
   assert.equal(check.check(memory, at, 14), 'session_id');
 });
 
-test('whatever the check refuses, the responder drops as malformed (random datagrams, every wrap)', () => {
+test('whatever the check refuses, the responder drops for the same reason (random datagrams, every wrap)', () => {
   for (const wrap of WRAPS) {
     const check = new FirstPacketCheck(wrap);
     const responder = new StatelessResponder({ wrap });
@@ -84,10 +85,11 @@ test('whatever the check refuses, the responder drops as malformed (random datag
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 120 }), fc.integer({ min: 0, max: 255 }), (bytes, first) => {
         const wire = Buffer.from(bytes);
         if (wire.length > 0) wire[0] = first;
-        if (check.check(wire, 0, wire.length) === null) return;
+        const reject = check.check(wire, 0, wire.length);
+        if (reject === null) return;
         const r = responder.handle(wire, '10.0.0.2', 4000, NOW);
         assert.equal(r.action, 'drop');
-        assert.equal(r.action === 'drop' && r.kind, 'malformed');
+        assert.equal(r.action === 'drop' && r.kind, reject === 'bad_hmac' ? 'bad_hmac' : 'malformed');
       }),
       { numRuns: 2000 },
     );
@@ -103,4 +105,27 @@ test('a reset wrapped with another tls-crypt key is dropped as bad_hmac, a bad c
   const echo = buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: 0, sessionId: SID, acks: [0], remoteSessionId: SID });
   const e = responder.handle(clientWrap(wrap).wrap(echo, NOW)!, '10.0.0.2', 4000, NOW);
   assert.equal(e.action === 'drop' && e.kind, 'cookie');
+});
+
+test('tls-crypt: the in-place tag check agrees with the unwrap on a real packet and on every one-bit change of it', () => {
+  const key = generateStaticKey();
+  const wrap: WrapConfig = { mode: 'tls-crypt', key };
+  const check = new FirstPacketCheck(wrap);
+  const server = tlsCryptKeys(key, 'server');
+  const wire = clientWrap(wrap).wrap(reset(), NOW)!;
+  // Inside larger memory, at an offset, as in the shard's receive batch.
+  const memory = new Uint8Array(wire.length + 40);
+  memory.set(wire, 20);
+  assert.equal(check.check(memory, 20, wire.length), null);
+  assert.equal(tlsCryptUnwrap(server, null, wire).ok, true);
+  for (let byte = 0; byte < wire.length; byte++) {
+    for (const bit of [0x01, 0x80]) {
+      const bad = Buffer.from(wire);
+      bad[byte]! ^= bit;
+      memory.set(bad, 20);
+      const verdict = check.check(memory, 20, bad.length);
+      if (verdict === null) assert.fail(`byte ${byte} bit ${bit}: a changed packet passed`);
+      if (verdict === 'bad_hmac') assert.equal(tlsCryptUnwrap(server, null, bad).ok, false);
+    }
+  }
 });

@@ -82,8 +82,7 @@ export class StatelessResponder {
       opcode === P_ACK_V1;
     if (!known) return drop('malformed', `opcode ${opcode} from an unknown peer`);
     const v2server = this.opts.wrap.mode === 'tls-crypt-v2-server';
-    if (opcode === P_CONTROL_HARD_RESET_CLIENT_V3 && !v2server)
-      return drop('malformed', 'tls-crypt-v2 reset without tls-crypt-v2');
+    if (opcode === P_CONTROL_HARD_RESET_CLIENT_V3 && !v2server) return drop('malformed', 'tls-crypt-v2 reset without tls-crypt-v2');
     if (opcode === P_CONTROL_HARD_RESET_CLIENT_V2 && v2server) return drop('malformed', 'tls-crypt-v2 server needs a V3 reset');
 
     // Authenticate without replay state (CO_IGNORE_PACKET_ID); a tls-crypt-v2 server first
@@ -109,8 +108,7 @@ export class StatelessResponder {
       if (opcode === P_CONTROL_HARD_RESET_CLIENT_V3) {
         // Only a client whose replay id starts at EARLY_NEG_START understands TLVs and the WKC_V1 echo.
         if ((u.replayId & EARLY_NEG_MASK) >>> 0 !== EARLY_NEG_START) {
-          if (this.opts.forceCookie === true)
-            return drop('refused', 'tls-crypt-v2 client without early negotiation (force-cookie)');
+          if (this.opts.forceCookie === true) return drop('refused', 'tls-crypt-v2 client without early negotiation (force-cookie)');
           return { action: 'create', stateless: null };
         }
         tlv = buildEarlyNegFlags(EARLY_NEG_FLAG_RESEND_WKC);

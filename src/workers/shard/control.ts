@@ -65,8 +65,8 @@ export class ControlIn {
     // under a flood of garbage nothing is copied or allocated for it.
     const reject = this.firstPacket.check(memory, at, length);
     if (reject !== null) {
-      counters[COUNTER.dropControlMalformed]++;
-      this.logDrop(from, index, `not a first packet (${reject})`);
+      counters[reject === 'bad_hmac' ? COUNTER.dropControlBadHmac : COUNTER.dropControlMalformed]++;
+      this.logDrop(from, index, reject === 'bad_hmac' ? 'tls-crypt: bad-hmac' : `not a first packet (${reject})`);
       return;
     }
     if (!this.acceptingClients) {
