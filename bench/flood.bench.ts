@@ -11,6 +11,7 @@
 // namespace's kernel took in, and (shardvpn) every drop by reason from /metrics. FLOOD_RUNS runs
 // (default 1) of each case give medians; FLOOD_WRAPS picks the wraps (default tls-crypt,none).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { clientUnderlay, SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
@@ -92,7 +93,7 @@ function processPid(proc: LabProcess, comm: string): number {
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error(`${proc.name}: no pid`);
   // `ip netns exec` execs the program, so the child is the server itself.
-  const actual = execFileSync('cat', [`/proc/${pid}/comm`], { encoding: 'utf8' }).trim();
+  const actual = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   if (actual !== comm) throw new Error(`${proc.name}: pid ${pid} is '${actual}', not ${comm}`);
   return pid;
 }
@@ -153,29 +154,17 @@ async function floodOnce(lab: VpnLab, flooder: string, server: ServerName, wrap:
     const cpu = cpuSeconds(pid) - cpuBefore;
     const udpAfter = udpCounters(lab.server);
     let drops = new Map<string, number>();
-    let other = new Map<string, number>();
+    const other = new Map<string, number>();
     if (metricsBefore !== null) {
       const after = scrapeMetrics(lab.server, METRICS_URL);
-      drops = deltas(
-        sumBy(metricsBefore, 'shardvpn_dropped_packets_total', 'reason'),
-        sumBy(after, 'shardvpn_dropped_packets_total', 'reason'),
-      );
-      const failed = deltas(
-        sumBy(metricsBefore, 'shardvpn_handshakes_failed_total', 'reason'),
-        sumBy(after, 'shardvpn_handshakes_failed_total', 'reason'),
-      );
-      for (const [reason, n] of failed) other.set(`handshakes_failed ${reason}`, n);
+      const delta = (name: string, label: string): Map<string, number> =>
+        deltas(sumBy(metricsBefore, name, label), sumBy(after, name, label));
       const counter = (name: string): number => total(after, name) - total(metricsBefore, name);
-      other = new Map([
-        [
-          'link packets in',
-          sumBy(after, 'shardvpn_link_packets_total', 'direction').get('in')! -
-            sumBy(metricsBefore, 'shardvpn_link_packets_total', 'direction').get('in')!,
-        ],
-        ['stateless replies', counter('shardvpn_stateless_replies_total')],
-        ['handshakes started', counter('shardvpn_handshakes_started_total')],
-        ...other,
-      ]);
+      drops = delta('shardvpn_dropped_packets_total', 'reason');
+      other.set('link packets in', delta('shardvpn_link_packets_total', 'direction').get('in') ?? NaN);
+      other.set('stateless replies', counter('shardvpn_stateless_replies_total'));
+      other.set('handshakes started', counter('shardvpn_handshakes_started_total'));
+      for (const [reason, n] of delta('shardvpn_handshakes_failed_total', 'reason')) other.set(`handshakes_failed ${reason}`, n);
     }
     const floodSeconds = ((floodEnd || Date.now()) - floodStart) / 1000;
     return {
