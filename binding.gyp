@@ -11,7 +11,8 @@
         "src/native/udp.cc",
         "src/native/aead.cc",
         "src/native/cbc.cc",
-        "src/native/tcp.cc"
+        "src/native/tcp.cc",
+        "src/native/tls-crypt-check.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -95,6 +95,10 @@ export interface LoadPlan {
   capS: number;
   /** Seconds to wait after the connect phase before `atPeak` (lets the server settle). */
   settleS: number;
+  /** Seconds `atPeak` may hold the clients (the generator's --duration is that much longer). */
+  holdS?: number;
+  /** More `shardvpn load` flags, e.g. ['--pps', '1']. */
+  extraArgs?: readonly string[];
 }
 
 export interface LoadOutcome {
@@ -129,7 +133,7 @@ export async function loadAgainst(
   const cpuBefore = cpuSeconds(server.pid);
   const json = path.join(lab.dir, `bench-report-${server.pid}-${plan.clients}.json`);
   // The run ends when we say so (SIGTERM); --duration is only a safety net.
-  const duration = Math.ceil(plan.capS + plan.settleS + 60);
+  const duration = Math.ceil(plan.capS + plan.settleS + (plan.holdS ?? 0) + 60);
   const cmd = [
     process.execPath,
     BIN,
@@ -148,6 +152,7 @@ export async function loadAgainst(
     String(Math.ceil(plan.capS)),
     '--json',
     json,
+    ...(plan.extraArgs ?? []),
   ]
     .map(quote)
     .join(' ');

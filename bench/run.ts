@@ -13,7 +13,8 @@ const benches = readdirSync(__dirname)
 let failed = 0;
 for (const file of benches) {
   console.log(`\n== ${file.replace('.bench.js', '')}`);
-  const result = spawnSync(process.execPath, [path.join(__dirname, file)], { stdio: 'inherit', timeout: 10 * 60_000 });
+  // A safety net only: the soak holds its clients 10 minutes per server by default (SOAK_S).
+  const result = spawnSync(process.execPath, [path.join(__dirname, file)], { stdio: 'inherit', timeout: 60 * 60_000 });
   if (result.status !== 0) {
     failed++;
     console.error(`${file} failed (exit ${result.status ?? result.signal})`);

@@ -4,6 +4,7 @@
 #include "aead.h"
 #include "cbc.h"
 #include "tcp.h"
+#include "tls-crypt-check.h"
 #include "tun.h"
 #include "udp.h"
 
@@ -14,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpSocket", UdpSocket::Define(env));
   exports.Set("AeadKey", AeadKey::Define(env));
   exports.Set("CbcHmacKey", CbcHmacKey::Define(env));
+  exports.Set("TlsCryptCheck", TlsCryptCheck::Define(env));
   exports.Set("openTcpListener", Napi::Function::New(env, OpenTcpListener, "openTcpListener"));
   exports.Set("closeDescriptor", Napi::Function::New(env, CloseDescriptor, "closeDescriptor"));
   exports.Set("dupDescriptor", Napi::Function::New(env, DupDescriptor, "dupDescriptor"));

@@ -21,6 +21,13 @@ import { steeringProgram } from './steering';
 
 const RING_SLOTS = 4096;
 const RING_SLOT_SIZE = 2048;
+/**
+ * A shard's V8 young generation, at most. A shard's garbage is short-lived (a flood of spoofed
+ * packets, handshake buffers), and V8 grows the young generation (to 48 MiB by default) under
+ * such a burst and keeps it: two shards added about 14 MiB of RSS during a 1,000,000-packet
+ * flood, about 5 MiB with this cap (bench/flood.bench.ts).
+ */
+const SHARD_YOUNG_GENERATION_MB = 6;
 export const SHARD_WORKER = path.join(__dirname, '..', '..', 'workers', 'shard-worker.js');
 
 /** ShardConfig less the per-shard parts that the pool fills in. */
@@ -134,7 +141,11 @@ export class ShardPool {
       fromTunRing: handle.fromTun.buffer,
       counters: handle.counterBuffer,
     };
-    const worker = new Worker(SHARD_WORKER, { workerData: config, name: `shard-${handle.index}` });
+    const worker = new Worker(SHARD_WORKER, {
+      workerData: config,
+      name: `shard-${handle.index}`,
+      resourceLimits: { maxYoungGenerationSizeMb: SHARD_YOUNG_GENERATION_MB },
+    });
     handle.worker = worker;
     handle.ready = false;
     worker.on('message', (message: ShardToMain) => {

@@ -61,6 +61,11 @@ export interface NativeCbcHmacKey {
   destroy(): void;
 }
 
+export interface NativeTlsCryptCheck {
+  verify(memory: Uint8Array, at: number, length: number): boolean;
+  destroy(): void;
+}
+
 export interface NativeAddon {
   TunDevice: new (name: string, multiQueue: boolean, fd?: number) => NativeTunDevice;
   UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
@@ -73,6 +78,7 @@ export interface NativeAddon {
     openKey: Uint8Array,
     openHmacKey: Uint8Array,
   ) => NativeCbcHmacKey;
+  TlsCryptCheck: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptCheck;
   ADDRESS_SIZE: number;
   openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
   closeDescriptor(fd: number): void;

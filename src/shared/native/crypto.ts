@@ -1,6 +1,6 @@
 // The data-channel ciphers of the addon: AEAD and CBC + HMAC keys that seal and open batches of
 // packets in place with one persistent OpenSSL context per direction.
-import { addon, type NativeAeadKey, type NativeCbcHmacKey } from './addon';
+import { addon, type NativeAeadKey, type NativeCbcHmacKey, type NativeTlsCryptCheck } from './addon';
 import type { PacketBatch } from './batch';
 
 export type AeadCipherName = 'AES-128-GCM' | 'AES-256-GCM' | 'CHACHA20-POLY1305';
@@ -93,6 +93,27 @@ export class CbcHmacKey {
   /** Checks each HMAC, decrypts in place and strips the padding (lengths[i] shrinks); results[i] = 1 when authentic. */
   open(batch: PacketBatch, count: number, headerLength: number, results: Uint8Array): number {
     return this.handle.open(batch.memory, batch.offsets, batch.lengths, count, headerLength, results);
+  }
+  destroy(): void {
+    this.handle.destroy();
+  }
+}
+
+/**
+ * The tls-crypt authenticity check of one receive direction (decrypt, then HMAC-SHA256 of header
+ * and plaintext, as tls_crypt_unwrap), through persistent OpenSSL contexts: refusing a forged
+ * packet allocates nothing. The plaintext is not kept; a packet that passes is unwrapped again.
+ */
+export class TlsCryptCheck {
+  private readonly handle: NativeTlsCryptCheck;
+
+  /** `cipherKey`: the 32-byte AES-256-CTR key, `hmacKey`: the 32-byte HMAC key, both of the receive direction. */
+  constructor(cipherKey: Uint8Array, hmacKey: Uint8Array) {
+    this.handle = new addon.TlsCryptCheck(cipherKey, hmacKey);
+  }
+  /** Whether memory[at, at + length) carries a valid tag. */
+  verify(memory: Uint8Array, at: number, length: number): boolean {
+    return this.handle.verify(memory, at, length);
   }
   destroy(): void {
     this.handle.destroy();

@@ -27,9 +27,16 @@ import { tlsCryptV2ExtractClientKey } from '../protocol/tls-crypt';
 import { ControlWrap, type WrapConfig } from './control-wrap';
 import type { StatelessStart } from './types';
 
+/**
+ * What a dropped first packet was: `malformed` (not a first packet a client sends), `bad_hmac`
+ * (failed the tls-auth / tls-crypt / tls-crypt-v2 check), `cookie` (a well-formed echo whose
+ * cookie is wrong or too old), `refused` (well formed and authentic, but not accepted here).
+ */
+export type ResponderDropKind = 'malformed' | 'bad_hmac' | 'cookie' | 'refused';
+
 export type ResponderResult =
-  /** Ignore the datagram (count it by reason). */
-  | { readonly action: 'drop'; readonly reason: string }
+  /** Ignore the datagram: count it by `kind`, log `reason`. */
+  | { readonly action: 'drop'; readonly kind: ResponderDropKind; readonly reason: string }
   /** Send `wire` back to the sender; nothing was allocated for it. */
   | { readonly action: 'reply'; readonly wire: Buffer }
   /**
@@ -38,6 +45,10 @@ export type ResponderResult =
    * with receivePacket().
    */
   | { readonly action: 'create'; readonly stateless: StatelessStart | null };
+
+function drop(kind: ResponderDropKind, reason: string): ResponderResult {
+  return { action: 'drop', kind, reason };
+}
 
 export interface StatelessResponderOptions {
   readonly wrap: WrapConfig;
@@ -59,47 +70,45 @@ export class StatelessResponder {
   /** A datagram from `address`:`port` that matched no session; `now` in ms. */
   handle(wire: Buffer, address: string, port: number, now: number): ResponderResult {
     const h = parseControlHeader(wire);
-    if (!h.ok) return { action: 'drop', reason: h.reason };
+    if (!h.ok) return drop('malformed', h.reason);
     const { opcode, keyId, sessionId } = h.value;
-    if (keyId !== 0) return { action: 'drop', reason: 'key_id != 0 from an unknown peer' };
-    if (!isSessionIdDefined(sessionId)) return { action: 'drop', reason: 'zero session id' };
+    if (keyId !== 0) return drop('malformed', 'key_id != 0 from an unknown peer');
+    if (!isSessionIdDefined(sessionId)) return drop('malformed', 'zero session id');
     const known =
       opcode === P_CONTROL_HARD_RESET_CLIENT_V2 ||
       opcode === P_CONTROL_HARD_RESET_CLIENT_V3 ||
       opcode === P_CONTROL_V1 ||
       opcode === P_CONTROL_WKC_V1 ||
       opcode === P_ACK_V1;
-    if (!known) return { action: 'drop', reason: `opcode ${opcode} from an unknown peer` };
+    if (!known) return drop('malformed', `opcode ${opcode} from an unknown peer`);
     const v2server = this.opts.wrap.mode === 'tls-crypt-v2-server';
-    if (opcode === P_CONTROL_HARD_RESET_CLIENT_V3 && !v2server)
-      return { action: 'drop', reason: 'tls-crypt-v2 reset without tls-crypt-v2' };
-    if (opcode === P_CONTROL_HARD_RESET_CLIENT_V2 && v2server) return { action: 'drop', reason: 'tls-crypt-v2 server needs a V3 reset' };
+    if (opcode === P_CONTROL_HARD_RESET_CLIENT_V3 && !v2server) return drop('malformed', 'tls-crypt-v2 reset without tls-crypt-v2');
+    if (opcode === P_CONTROL_HARD_RESET_CLIENT_V2 && v2server) return drop('malformed', 'tls-crypt-v2 server needs a V3 reset');
 
     // Authenticate without replay state (CO_IGNORE_PACKET_ID); a tls-crypt-v2 server first
     // needs the client's key from the WKc.
     let clientKey: Buffer | undefined;
     if (v2server && (opcode === P_CONTROL_HARD_RESET_CLIENT_V3 || opcode === P_CONTROL_WKC_V1)) {
       const x = tlsCryptV2ExtractClientKey((this.opts.wrap as { serverKey: Buffer }).serverKey, wire);
-      if (!x.ok) return { action: 'drop', reason: `WKc: ${x.reason}` };
+      if (!x.ok) return drop('bad_hmac', `WKc: ${x.reason}`);
       clientKey = x.key2;
     } else if (v2server) {
-      return { action: 'drop', reason: 'tls-crypt-v2: no WKc from an unknown peer' };
+      return drop('malformed', 'tls-crypt-v2: no WKc from an unknown peer');
     }
     const wrap = new ControlWrap(this.opts.wrap, 'server', clientKey !== undefined ? { clientKey } : {});
     const u = wrap.unwrap(wire, now, false);
-    if (!u.ok) return { action: 'drop', reason: u.reason };
+    if (!u.ok) return drop(u.reason === 'truncated' ? 'malformed' : 'bad_hmac', u.reason);
     const plain = u.packet;
 
     if (opcode === P_CONTROL_HARD_RESET_CLIENT_V2 || opcode === P_CONTROL_HARD_RESET_CLIENT_V3) {
       const b = parseControlBody(opcode, plain.subarray(CONTROL_HEADER_SIZE));
-      if (!b.ok) return { action: 'drop', reason: b.reason };
-      if (b.value.kind !== 'message' || b.value.messageId !== 0) return { action: 'drop', reason: 'hard reset with message id != 0' };
+      if (!b.ok) return drop('malformed', b.reason);
+      if (b.value.kind !== 'message' || b.value.messageId !== 0) return drop('malformed', 'hard reset with message id != 0');
       let tlv: Buffer = Buffer.alloc(0);
       if (opcode === P_CONTROL_HARD_RESET_CLIENT_V3) {
         // Only a client whose replay id starts at EARLY_NEG_START understands TLVs and the WKC_V1 echo.
         if ((u.replayId & EARLY_NEG_MASK) >>> 0 !== EARLY_NEG_START) {
-          if (this.opts.forceCookie === true)
-            return { action: 'drop', reason: 'tls-crypt-v2 client without early negotiation (force-cookie)' };
+          if (this.opts.forceCookie === true) return drop('refused', 'tls-crypt-v2 client without early negotiation (force-cookie)');
           return { action: 'create', stateless: null };
         }
         tlv = buildEarlyNegFlags(EARLY_NEG_FLAG_RESEND_WKC);
@@ -117,12 +126,12 @@ export class StatelessResponder {
       });
       // A fresh wrap per reply: replay id 1, timestamp now (tls_reset_standalone).
       const out = new ControlWrap(this.opts.wrap, 'server', clientKey !== undefined ? { clientKey } : {}).wrap(reply, now);
-      if (out === null) return { action: 'drop', reason: 'cannot wrap reply' };
+      if (out === null) return drop('refused', 'cannot wrap reply');
       return { action: 'reply', wire: out };
     }
 
     const echo = checkCookieEcho(this.hmac, plain, opcode === P_ACK_V1, address, port, now);
-    if (!echo.ok) return { action: 'drop', reason: `cookie: ${echo.reason}` };
+    if (!echo.ok) return drop(echo.reason === 'bad-cookie' ? 'cookie' : 'malformed', `cookie: ${echo.reason}`);
     return {
       action: 'create',
       stateless: {

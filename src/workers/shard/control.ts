@@ -4,10 +4,19 @@
 // and only lets a client that echoes a valid cookie become a new ShardClient.
 import { COUNTER } from '../../shared/counters';
 import { ADDRESS_SIZE, type PeerAddresses } from '../../shared/native';
-import { StatelessResponder } from '../../shared/session/stateless-responder';
+import { FirstPacketCheck } from '../../shared/session/first-packet-check';
+import { StatelessResponder, type ResponderDropKind } from '../../shared/session/stateless-responder';
 import { ShardClient, type ShardClientHost } from './client';
 import { addressKey, type ClientTable } from './clients';
 import type { LinkOut } from './link-out';
+
+/** The counter of each kind of refused first packet. */
+const DROP_COUNTER: Readonly<Record<ResponderDropKind, number>> = {
+  malformed: COUNTER.dropControlMalformed,
+  bad_hmac: COUNTER.dropControlBadHmac,
+  cookie: COUNTER.dropControlCookie,
+  refused: COUNTER.dropControl,
+};
 
 /** Refused control packets logged per shard and second; the rest are only counted. */
 const DROP_LOGS_PER_SECOND = 10;
@@ -16,6 +25,7 @@ export class ControlIn {
   /** Off once the shard stops: no new sessions then. */
   acceptingClients = true;
   private readonly responder: StatelessResponder;
+  private readonly firstPacket: FirstPacketCheck;
   private dropLogSecond = -1;
   private dropLogCount = 0;
 
@@ -30,18 +40,19 @@ export class ControlIn {
       cookieKey: Buffer.from(config.cookieKey),
       handWindowS: config.handWindowS,
     });
+    this.firstPacket = new FirstPacketCheck(config.wrap);
   }
 
   /** The control datagram memory[at, at + length) with opcode `op`, from entry `index` of `from`. */
   receive(memory: Uint8Array, at: number, length: number, _op: number, from: PeerAddresses, index: number): void {
     const counters = this.host.counters;
-    const wire = Buffer.from(memory.subarray(at, at + length));
     const key = addressKey(from.bytes, index);
     const existing = this.clients.atAddress(key);
     if (existing !== undefined) {
       const peerSid = existing.session.peerSessionId;
       // The sender's session id is in clear at bytes 1..8 of every control packet.
-      if (peerSid === null || length < 9 || peerSid.equals(wire.subarray(1, 9))) {
+      if (peerSid === null || length < 9 || peerSid.equals(memory.subarray(at + 1, at + 9))) {
+        const wire = Buffer.from(memory.subarray(at, at + length));
         existing.traffic.controlBytesIn += wire.length;
         existing.session.receivePacket(wire);
         return;
@@ -50,20 +61,29 @@ export class ControlIn {
       // a packet that passes the stateless exchange below (wrap key and cookie round trip)
       // replaces the client; anything else leaves it alone.
     }
-    const peer = from.get(index);
+    // A first packet that cannot be one is counted and dropped here, on the receive memory:
+    // under a flood of garbage nothing is copied or allocated for it.
+    const reject = this.firstPacket.check(memory, at, length);
+    if (reject !== null) {
+      counters[reject === 'bad_hmac' ? COUNTER.dropControlBadHmac : COUNTER.dropControlMalformed]++;
+      this.logDrop(from, index, reject === 'bad_hmac' ? 'tls-crypt: bad-hmac' : `not a first packet (${reject})`);
+      return;
+    }
     if (!this.acceptingClients) {
       // As OpenVPN, no new sessions while shutting down: a client told RESTART reconnects at once
       // and would otherwise finish a handshake with this dying shard, then wait forever for a
       // PUSH_REPLY that the restarted server knows nothing about.
       counters[COUNTER.dropControl]++;
-      this.logDrop(peer.address, peer.port, 'connection attempt ignored while the server is shutting down');
+      this.logDrop(from, index, 'connection attempt ignored while the server is shutting down');
       return;
     }
+    const wire = Buffer.from(memory.subarray(at, at + length));
+    const peer = from.get(index);
     const result = this.responder.handle(wire, peer.address, peer.port, this.host.now());
     switch (result.action) {
       case 'drop':
-        counters[COUNTER.dropControl]++;
-        this.logDrop(peer.address, peer.port, result.reason);
+        counters[DROP_COUNTER[result.kind]]++;
+        this.logDrop(from, index, result.reason);
         return;
       case 'reply':
         counters[COUNTER.statelessReplies]++;
@@ -94,13 +114,15 @@ export class ControlIn {
    * but a flood of such packets must not become a flood of log lines, hence the per-second cap.
    * Verb 3, not OpenVPN's 1: some reasons are benign (late packets of a session just closed).
    */
-  private logDrop(address: string, port: number, reason: string): void {
+  private logDrop(from: PeerAddresses, index: number, reason: string): void {
     const second = Math.floor(this.host.now() / 1000);
     if (second !== this.dropLogSecond) {
       this.dropLogSecond = second;
       this.dropLogCount = 0;
     }
-    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND)
-      this.host.log(3, `TLS Error: control packet from ${address}:${port} dropped: ${reason}`, 'control-drop');
+    if (this.dropLogCount++ < DROP_LOGS_PER_SECOND) {
+      const peer = from.get(index);
+      this.host.log(3, `TLS Error: control packet from ${peer.address}:${peer.port} dropped: ${reason}`, 'control-drop');
+    }
   }
 }

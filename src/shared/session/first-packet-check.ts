@@ -1,0 +1,82 @@
+// The checks a server makes on a datagram from an address it has no session for, on the
+// receive memory itself, before it copies, allocates or computes an HMAC (the cheap part of
+// ssl_pkt.c tls_pre_decrypt_lite): an opcode a first packet may have, key_id 0, a session id,
+// and the shortest length the control-channel wrap allows; with tls-crypt, the tag too (in the
+// addon, through persistent OpenSSL contexts). A flood of garbage, truncated or forged datagrams
+// then costs a few byte reads (or one HMAC) each and leaves nothing for the garbage collector.
+import {
+  P_ACK_V1,
+  P_CONTROL_HARD_RESET_CLIENT_V2,
+  P_CONTROL_HARD_RESET_CLIENT_V3,
+  P_CONTROL_V1,
+  P_CONTROL_WKC_V1,
+  P_KEY_ID_MASK,
+  P_OPCODE_SHIFT,
+  SID_SIZE,
+} from '../protocol/opcodes';
+import { CONTROL_HEADER_SIZE } from '../protocol/packet';
+import { tlsAuthKeys, tlsAuthOverhead } from '../protocol/tls-auth';
+import { TlsCryptCheck } from '../native';
+import { TLS_CRYPT_OVERHEAD, tlsCryptKeys } from '../protocol/tls-crypt';
+import type { WrapConfig } from './control-wrap';
+
+/** ack count (1) + message packet-id (4): the shortest body of a message opcode. */
+const MESSAGE_BODY_MIN = 5;
+/** ack count (1): the shortest body of a P_ACK_V1. */
+const ACK_BODY_MIN = 1;
+
+/**
+ * Why a first packet was refused before any work; null: it goes on to the responder. All but
+ * `bad_hmac` mean malformed; `bad_hmac`: a tls-crypt packet whose tag does not verify.
+ */
+export type FirstPacketReject = 'short' | 'opcode' | 'key_id' | 'session_id' | 'bad_hmac';
+
+export class FirstPacketCheck {
+  /** Bytes the wrap adds between the header and the body. */
+  private readonly wrapOverhead: number;
+  /** tls-crypt (one static key): the tag checked in place, before the responder copies anything. */
+  private readonly tlsCrypt: TlsCryptCheck | null = null;
+
+  constructor(wrap: WrapConfig) {
+    switch (wrap.mode) {
+      case 'none':
+        this.wrapOverhead = 0;
+        break;
+      case 'tls-auth':
+        this.wrapOverhead = tlsAuthOverhead(tlsAuthKeys(wrap.key, wrap.direction, wrap.digest ?? 'SHA1'));
+        break;
+      case 'tls-crypt': {
+        this.wrapOverhead = TLS_CRYPT_OVERHEAD;
+        const keys = tlsCryptKeys(wrap.key, 'server');
+        this.tlsCrypt = new TlsCryptCheck(keys.decryptCipher, keys.decryptHmac);
+        break;
+      }
+      default:
+        // tls-crypt-v2: each client's key comes out of its WKc, which the responder unwraps.
+        this.wrapOverhead = TLS_CRYPT_OVERHEAD;
+    }
+  }
+
+  /** Checks memory[at, at + length), reading bytes only. */
+  check(memory: Uint8Array, at: number, length: number): FirstPacketReject | null {
+    if (length < CONTROL_HEADER_SIZE) return 'short';
+    const first = memory[at]!;
+    const opcode = first >> P_OPCODE_SHIFT;
+    if (
+      opcode !== P_CONTROL_HARD_RESET_CLIENT_V2 &&
+      opcode !== P_CONTROL_HARD_RESET_CLIENT_V3 &&
+      opcode !== P_CONTROL_V1 &&
+      opcode !== P_CONTROL_WKC_V1 &&
+      opcode !== P_ACK_V1
+    )
+      return 'opcode';
+    if ((first & P_KEY_ID_MASK) !== 0) return 'key_id';
+    const body = opcode === P_ACK_V1 ? ACK_BODY_MIN : MESSAGE_BODY_MIN;
+    if (length < CONTROL_HEADER_SIZE + this.wrapOverhead + body) return 'short';
+    let sid = 0;
+    for (let k = 1; k <= SID_SIZE; k++) sid |= memory[at + k]!;
+    if (sid === 0) return 'session_id';
+    if (this.tlsCrypt !== null && !this.tlsCrypt.verify(memory, at, length)) return 'bad_hmac';
+    return null;
+  }
+}

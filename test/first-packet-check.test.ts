@@ -1,0 +1,131 @@
+// FirstPacketCheck: the byte-only checks on a datagram from an unknown address. It must pass
+// every first packet a real client sends (resets and cookie echoes, in each wrap), and whatever
+// it refuses the StatelessResponder would have refused as malformed too: the shortcut changes
+// only the cost of a drop, never the verdict.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+
+import { P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_V1, P_DATA_V2 } from '../src/shared/protocol/opcodes';
+import { buildControlPacket } from '../src/shared/protocol/packet';
+import { generateStaticKey } from '../src/shared/protocol/static-key';
+import { tlsCryptKeys, tlsCryptUnwrap } from '../src/shared/protocol/tls-crypt';
+import { ControlWrap, type WrapConfig } from '../src/shared/session/control-wrap';
+import { FirstPacketCheck } from '../src/shared/session/first-packet-check';
+import { StatelessResponder } from '../src/shared/session/stateless-responder';
+
+const SID = Buffer.from('0102030405060708', 'hex');
+const NOW = 5_000_000;
+const WRAPS: readonly WrapConfig[] = [
+  { mode: 'none' },
+  { mode: 'tls-auth', key: generateStaticKey(), direction: 'bidirectional' },
+  { mode: 'tls-auth', key: generateStaticKey(), direction: 'bidirectional', digest: 'SHA512' },
+  { mode: 'tls-crypt', key: generateStaticKey() },
+];
+
+function clientWrap(wrap: WrapConfig): ControlWrap {
+  return new ControlWrap(wrap.mode === 'tls-auth' ? { ...wrap } : wrap, 'client');
+}
+
+function reset(): Buffer {
+  return buildControlPacket({
+    kind: 'message',
+    opcode: P_CONTROL_HARD_RESET_CLIENT_V2,
+    keyId: 0,
+    sessionId: SID,
+    acks: [],
+    remoteSessionId: null,
+    messageId: 0,
+    payload: Buffer.alloc(0),
+  });
+}
+
+test('a real reset and cookie echo pass in every wrap; each shorter cut of the reset is refused', () => {
+  for (const wrap of WRAPS) {
+    const check = new FirstPacketCheck(wrap);
+    const responder = new StatelessResponder({ wrap });
+    const wire = clientWrap(wrap).wrap(reset(), NOW)!;
+    assert.equal(check.check(wire, 0, wire.length), null, wrap.mode);
+    const answer = responder.handle(wire, '10.0.0.2', 4000, NOW);
+    assert.equal(answer.action, 'reply', `${wrap.mode}: the responder answers what the check let through`);
+    const ack = buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: 0, sessionId: SID, acks: [0], remoteSessionId: SID });
+    const ackWire = clientWrap(wrap).wrap(ack, NOW)!;
+    assert.equal(check.check(ackWire, 0, ackWire.length), null, `${wrap.mode} ack`);
+    for (let n = 0; n < wire.length; n++) {
+      if (check.check(wire, 0, n) === null) {
+        // Only a cut that leaves a longer-than-minimal body may pass; the responder refuses it.
+        const cut = responder.handle(wire.subarray(0, n), '10.0.0.2', 4000, NOW);
+        assert.equal(cut.action, 'drop', `${wrap.mode}: ${n} bytes`);
+      }
+    }
+    assert.equal(check.check(wire, 0, 8), 'short');
+  }
+});
+
+test('refused by opcode, key_id and session id on the receive memory, at any offset', () => {
+  const check = new FirstPacketCheck({ mode: 'none' });
+  const memory = new Uint8Array(64);
+  const at = 10;
+  memory.set(reset(), at);
+  assert.equal(check.check(memory, at, 14), null);
+  memory[at] = (P_DATA_V2 << 3) | 0;
+  assert.equal(check.check(memory, at, 14), 'opcode');
+  memory[at] = (P_CONTROL_V1 << 3) | 1;
+  assert.equal(check.check(memory, at, 14), 'key_id');
+  memory[at] = P_CONTROL_HARD_RESET_CLIENT_V2 << 3;
+  memory.fill(0, at + 1, at + 9);
+  assert.equal(check.check(memory, at, 14), 'session_id');
+});
+
+test('whatever the check refuses, the responder drops for the same reason (random datagrams, every wrap)', () => {
+  for (const wrap of WRAPS) {
+    const check = new FirstPacketCheck(wrap);
+    const responder = new StatelessResponder({ wrap });
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 120 }), fc.integer({ min: 0, max: 255 }), (bytes, first) => {
+        const wire = Buffer.from(bytes);
+        if (wire.length > 0) wire[0] = first;
+        const reject = check.check(wire, 0, wire.length);
+        if (reject === null) return;
+        const r = responder.handle(wire, '10.0.0.2', 4000, NOW);
+        assert.equal(r.action, 'drop');
+        assert.equal(r.action === 'drop' && r.kind, reject === 'bad_hmac' ? 'bad_hmac' : 'malformed');
+      }),
+      { numRuns: 2000 },
+    );
+  }
+});
+
+test('a reset wrapped with another tls-crypt key is dropped as bad_hmac, a bad cookie echo as cookie', () => {
+  const wrap: WrapConfig = { mode: 'tls-crypt', key: generateStaticKey() };
+  const responder = new StatelessResponder({ wrap });
+  const forged = clientWrap({ mode: 'tls-crypt', key: generateStaticKey() }).wrap(reset(), NOW)!;
+  const r = responder.handle(forged, '10.0.0.2', 4000, NOW);
+  assert.equal(r.action === 'drop' && r.kind, 'bad_hmac');
+  const echo = buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: 0, sessionId: SID, acks: [0], remoteSessionId: SID });
+  const e = responder.handle(clientWrap(wrap).wrap(echo, NOW)!, '10.0.0.2', 4000, NOW);
+  assert.equal(e.action === 'drop' && e.kind, 'cookie');
+});
+
+test('tls-crypt: the in-place tag check agrees with the unwrap on a real packet and on every one-bit change of it', () => {
+  const key = generateStaticKey();
+  const wrap: WrapConfig = { mode: 'tls-crypt', key };
+  const check = new FirstPacketCheck(wrap);
+  const server = tlsCryptKeys(key, 'server');
+  const wire = clientWrap(wrap).wrap(reset(), NOW)!;
+  // Inside larger memory, at an offset, as in the shard's receive batch.
+  const memory = new Uint8Array(wire.length + 40);
+  memory.set(wire, 20);
+  assert.equal(check.check(memory, 20, wire.length), null);
+  assert.equal(tlsCryptUnwrap(server, null, wire).ok, true);
+  for (let byte = 0; byte < wire.length; byte++) {
+    for (const bit of [0x01, 0x80]) {
+      const bad = Buffer.from(wire);
+      bad[byte]! ^= bit;
+      memory.set(bad, 20);
+      const verdict = check.check(memory, 20, bad.length);
+      if (verdict === null) assert.fail(`byte ${byte} bit ${bit}: a changed packet passed`);
+      if (verdict === 'bad_hmac') assert.equal(tlsCryptUnwrap(server, null, bad).ok, false);
+    }
+  }
+});
