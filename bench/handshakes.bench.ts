@@ -2,7 +2,8 @@
 // shardvpn (workers 1 and 2) and a stock openvpn 2.6 server, all in the same run, and compares
 // connects/s, time until all connected, handshake latency, failures and server RSS per client.
 // The load generator shares the 2 cores with the server, so read the ratios, not the rates.
-// BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
+// BENCH_SERVERS="w1,w2,openvpn" (default; a subset runs only those), BENCH_SERVER_NODE_ARGS (profiling,
+// see load-lab.ts), BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
 // 0: all at once), BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest
 // connect phase of one run, default 90).
 import os from 'node:os';
@@ -23,9 +24,20 @@ import {
   type ServerKind,
 } from './load-lab';
 
-const SERVERS: ServerKind[] = [{ kind: 'shardvpn', workers: 1 }, { kind: 'shardvpn', workers: 2 }, { kind: 'openvpn' }];
+const ALL_SERVERS: ServerKind[] = [{ kind: 'shardvpn', workers: 1 }, { kind: 'shardvpn', workers: 2 }, { kind: 'openvpn' }];
 
 const shortLabel = (s: ServerKind): string => (s.kind === 'shardvpn' ? `shardvpn w${s.workers}` : 'openvpn 2.6');
+const shortName = (s: ServerKind): string => (s.kind === 'shardvpn' ? `w${s.workers}` : 'openvpn');
+
+/** BENCH_SERVERS="w1,openvpn" runs only those (openvpn last, the ratios' base, when present). */
+function chosenServers(): ServerKind[] {
+  const text = process.env.BENCH_SERVERS;
+  if (text === undefined || text.trim() === '') return ALL_SERVERS;
+  const names = text.split(',').map((s) => s.trim());
+  const unknown = names.filter((n) => !ALL_SERVERS.some((s) => shortName(s) === n));
+  if (unknown.length > 0) throw new Error(`BENCH_SERVERS: unknown ${unknown.join(', ')} (give w1, w2, openvpn)`);
+  return ALL_SERVERS.filter((s) => names.includes(shortName(s)));
+}
 
 function failures(o: LoadOutcome): string {
   const r = o.report;
@@ -43,6 +55,7 @@ async function main(): Promise<void> {
   const rate = envNumber('BENCH_RATE', 0);
   const threads = envNumber('BENCH_THREADS', 2);
   const capS = envNumber('BENCH_CAP_S', 90);
+  const SERVERS = chosenServers();
   const began = Date.now();
   const lab = VpnLab.create(1);
   let port = 1300;

@@ -57,12 +57,23 @@ function checkPid(proc: LabProcess, expected: string): number {
   return pid;
 }
 
+/**
+ * BENCH_SERVER_NODE_ARGS: node flags for the shardvpn servers, split at spaces, for profiling:
+ * "--cpu-prof --cpu-prof-dir=DIR" writes one .cpuprofile per thread (main and each shard) when
+ * the server exits; "--perf-basic-prof" names JIT frames for `perf record`.
+ */
+function serverNodeArgs(): string[] {
+  return (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 export async function startServer(lab: VpnLab, server: ServerKind, port: number): Promise<RunningServer> {
   if (server.kind === 'shardvpn') {
     const proc = await lab.startShardvpn(
       `port ${port}\nproto udp4\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver ${POOL}\n` +
         `workers ${server.workers}\nduplicate-cn\nmax-clients ${MAX_CLIENTS}\nverb 3\n`,
       `bench-server-${port}.conf`,
+      [],
+      serverNodeArgs(),
     );
     return { proc, pid: checkPid(proc, 'node'), label: serverLabel(server) };
   }

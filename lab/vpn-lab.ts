@@ -181,9 +181,9 @@ export class VpnLab {
   }
 
   /** Starts `shardvpn --config` in the server namespace and waits until it serves. */
-  async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = []): Promise<LabProcess> {
+  async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = [], nodeArgs: string[] = []): Promise<LabProcess> {
     const file = this.file(name, config);
-    const proc = track('shardvpn', this.server.spawn(process.execPath, [BIN, '--config', file, ...extraArgs]));
+    const proc = track('shardvpn', this.server.spawn(process.execPath, [...nodeArgs, BIN, '--config', file, ...extraArgs]));
     this.processes.push(proc);
     await proc.waitFor(/Initialization Sequence Completed/);
     return proc;
