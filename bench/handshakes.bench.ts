@@ -2,8 +2,9 @@
 // shardvpn (workers 1 and 2) and a stock openvpn 2.6 server, all in the same run, and compares
 // connects/s, time until all connected, handshake latency, failures and server RSS per client.
 // The load generator shares the 2 cores with the server, so read the ratios, not the rates.
-// BENCH_SERVERS="w1,w2,openvpn" (default; a subset runs only those), BENCH_SERVER_NODE_ARGS (profiling,
-// see load-lab.ts), BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
+// BENCH_SERVERS="w1,w2,openvpn" (default; a subset runs only those), BENCH_BEFORE_BIN (another
+// checkout's bin/shardvpn.js, run too), BENCH_KEYS="ecdsa,rsa" (default ecdsa), BENCH_SERVER_NODE_ARGS
+// (profiling; see load-lab.ts), BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
 // 0: all at once), BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest
 // connect phase of one run, default 90).
 import os from 'node:os';
@@ -18,7 +19,9 @@ import {
   loadAgainst,
   ms,
   ratio,
+  envKeyTypes,
   startServer,
+  withBefore,
   writeProfile,
   type LoadOutcome,
   type ServerKind,
@@ -26,7 +29,8 @@ import {
 
 const ALL_SERVERS: ServerKind[] = [{ kind: 'shardvpn', workers: 1 }, { kind: 'shardvpn', workers: 2 }, { kind: 'openvpn' }];
 
-const shortLabel = (s: ServerKind): string => (s.kind === 'shardvpn' ? `shardvpn w${s.workers}` : 'openvpn 2.6');
+const shortLabel = (s: ServerKind): string =>
+  s.kind === 'shardvpn' ? `shardvpn${s.bin !== undefined ? ' before' : ''} w${s.workers}` : 'openvpn 2.6';
 const shortName = (s: ServerKind): string => (s.kind === 'shardvpn' ? `w${s.workers}` : 'openvpn');
 
 /** BENCH_SERVERS="w1,openvpn" runs only those (openvpn last, the ratios' base, when present). */
@@ -55,65 +59,67 @@ async function main(): Promise<void> {
   const rate = envNumber('BENCH_RATE', 0);
   const threads = envNumber('BENCH_THREADS', 2);
   const capS = envNumber('BENCH_CAP_S', 90);
-  const SERVERS = chosenServers();
+  const SERVERS = withBefore(chosenServers());
   const began = Date.now();
-  const lab = VpnLab.create(1);
-  let port = 1300;
-  try {
-    for (const clients of counts) {
-      const results: LoadOutcome[] = [];
-      for (const server of SERVERS) {
-        // A fresh server per run: its idle RSS is the baseline and no earlier client lingers.
-        const running = await startServer(lab, server, ++port);
-        try {
-          results.push(await loadAgainst(lab, running, writeProfile(lab, port), { clients, rate, threads, capS, settleS: 2 }));
-        } finally {
-          await running.proc.stop('SIGTERM', 10_000);
+  for (const keyType of envKeyTypes()) {
+    const lab = VpnLab.create(1, keyType);
+    let port = 1300;
+    try {
+      for (const clients of counts) {
+        const results: LoadOutcome[] = [];
+        for (const server of SERVERS) {
+          // A fresh server per run: its idle RSS is the baseline and no earlier client lingers.
+          const running = await startServer(lab, server, ++port);
+          try {
+            results.push(await loadAgainst(lab, running, writeProfile(lab, port), { clients, rate, threads, capS, settleS: 2 }));
+          } finally {
+            await running.proc.stop('SIGTERM', 10_000);
+          }
+        }
+        const base = results[results.length - 1]!;
+        printTable(
+          `Handshakes: ${clients} clients, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'} certificates, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
+          [
+            'server',
+            'connected',
+            'conn/s',
+            'all conn. after',
+            'hs p50/p95/p99/max ms',
+            'failed',
+            'srv CPU ms/conn',
+            'loadgen CPU s',
+            'RSS idle',
+            'RSS/client',
+            'conn/s vs ovpn',
+            'RSS/client vs ovpn',
+          ],
+          results.map((o, i) => {
+            const r = o.report;
+            return [
+              shortLabel(SERVERS[i]!),
+              `${r.connected}/${r.requested}${o.capped ? ' (cap)' : ''}`,
+              r.connectsPerSecond === null ? '-' : formatRate(r.connectsPerSecond),
+              r.allConnectedS === null ? '-' : `${r.allConnectedS.toFixed(2)} s`,
+              `${ms(r.handshakeMs.p50)}/${ms(r.handshakeMs.p95)}/${ms(r.handshakeMs.p99)}/${ms(r.handshakeMs.max)}`,
+              failures(o),
+              r.connected > 0 ? ((o.connectCpuS * 1000) / r.connected).toFixed(1) : '-',
+              o.loadCpuS.toFixed(1),
+              `${(o.idleRssKiB / 1024).toFixed(1)} MiB`,
+              `${kibPerClient(o).toFixed(1)} KiB`,
+              ratio(r.connectsPerSecond ?? NaN, base.report.connectsPerSecond ?? NaN),
+              ratio(kibPerClient(o), kibPerClient(base)),
+            ];
+          }),
+        );
+        for (const [i, o] of results.entries()) {
+          for (const [reason, detail] of Object.entries(o.report.failureDetails))
+            console.log(`${shortLabel(SERVERS[i]!)}: ${reason}: ${detail}`);
+          if (o.capped) console.log(`${shortLabel(SERVERS[i]!)}: connect phase cut at ${capS} s`);
         }
       }
-      const base = results[results.length - 1]!;
-      printTable(
-        `Handshakes: ${clients} clients, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
-        [
-          'server',
-          'connected',
-          'conn/s',
-          'all conn. after',
-          'hs p50/p95/p99/max ms',
-          'failed',
-          'srv CPU ms/conn',
-          'loadgen CPU s',
-          'RSS idle',
-          'RSS/client',
-          'conn/s vs ovpn',
-          'RSS/client vs ovpn',
-        ],
-        results.map((o, i) => {
-          const r = o.report;
-          return [
-            shortLabel(SERVERS[i]!),
-            `${r.connected}/${r.requested}${o.capped ? ' (cap)' : ''}`,
-            r.connectsPerSecond === null ? '-' : formatRate(r.connectsPerSecond),
-            r.allConnectedS === null ? '-' : `${r.allConnectedS.toFixed(2)} s`,
-            `${ms(r.handshakeMs.p50)}/${ms(r.handshakeMs.p95)}/${ms(r.handshakeMs.p99)}/${ms(r.handshakeMs.max)}`,
-            failures(o),
-            r.connected > 0 ? ((o.connectCpuS * 1000) / r.connected).toFixed(1) : '-',
-            o.loadCpuS.toFixed(1),
-            `${(o.idleRssKiB / 1024).toFixed(1)} MiB`,
-            `${kibPerClient(o).toFixed(1)} KiB`,
-            ratio(r.connectsPerSecond ?? NaN, base.report.connectsPerSecond ?? NaN),
-            ratio(kibPerClient(o), kibPerClient(base)),
-          ];
-        }),
-      );
-      for (const [i, o] of results.entries()) {
-        for (const [reason, detail] of Object.entries(o.report.failureDetails))
-          console.log(`${shortLabel(SERVERS[i]!)}: ${reason}: ${detail}`);
-        if (o.capped) console.log(`${shortLabel(SERVERS[i]!)}: connect phase cut at ${capS} s`);
-      }
+    } finally {
+      await lab.cleanup();
     }
-  } finally {
-    await lab.cleanup();
   }
   console.log(`\nhandshakes bench took ${((Date.now() - began) / 1000).toFixed(0)} s`);
 }

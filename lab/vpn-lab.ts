@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { NetworkNamespace } from './netns';
-import { makeTestPki, type TestPki } from './test-pki';
+import { makeTestPki, type PkiKeyType, type TestPki } from './test-pki';
 
 export const SERVER_UNDERLAY = '10.150.0.1';
 export const SERVER_UNDERLAY6 = 'fd00:150::1';
@@ -102,9 +102,9 @@ export class VpnLab {
   private readonly processes: LabProcess[] = [];
   private readonly bridge = 'svbr0';
 
-  private constructor(clientCount: number) {
+  private constructor(clientCount: number, keyType: PkiKeyType) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-lab-'));
-    this.pki = makeTestPki();
+    this.pki = makeTestPki(keyType);
     const key = (name: string, args: string[]): string => {
       const file = path.join(this.dir, name);
       execFileSync('openvpn', ['--genkey', ...args.map((a) => a.replace('$FILE', file))], { stdio: 'ignore' });
@@ -128,8 +128,9 @@ export class VpnLab {
     for (let i = 0; i < clientCount; i++) this.addClient();
   }
 
-  static create(clientCount: number): VpnLab {
-    return new VpnLab(clientCount);
+  /** `keyType`: the test PKI's keys (ECDSA P-256 unless a benchmark compares RSA-2048). */
+  static create(clientCount: number, keyType: PkiKeyType = 'ecdsa'): VpnLab {
+    return new VpnLab(clientCount, keyType);
   }
 
   addClient(): NetworkNamespace {
@@ -181,9 +182,16 @@ export class VpnLab {
   }
 
   /** Starts `shardvpn --config` in the server namespace and waits until it serves. */
-  async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = [], nodeArgs: string[] = []): Promise<LabProcess> {
+  /** `nodeArgs` go to node before the script (profiling); `bin`: another checkout's bin/shardvpn.js. */
+  async startShardvpn(
+    config: string,
+    name = 'server.conf',
+    extraArgs: string[] = [],
+    nodeArgs: string[] = [],
+    bin = BIN,
+  ): Promise<LabProcess> {
     const file = this.file(name, config);
-    const proc = track('shardvpn', this.server.spawn(process.execPath, [...nodeArgs, BIN, '--config', file, ...extraArgs]));
+    const proc = track('shardvpn', this.server.spawn(process.execPath, [...nodeArgs, bin, '--config', file, ...extraArgs]));
     this.processes.push(proc);
     await proc.waitFor(/Initialization Sequence Completed/);
     return proc;

@@ -48,7 +48,11 @@ for (const duplicateCn of [true, false]) {
     for (const seed of [1, 2, 3, 4, 5]) {
       const random = mulberry32(seed);
       const size = 40;
-      const pool = new IfconfigPool({ topology: 'subnet', ipv4: { start: '10.20.0.2', end: '10.20.0.41', netmask: '255.255.255.0' }, duplicateCn });
+      const pool = new IfconfigPool({
+        topology: 'subnet',
+        ipv4: { start: '10.20.0.2', end: '10.20.0.41', netmask: '255.255.255.0' },
+        duplicateCn,
+      });
       const scan = new ScanPool(size, duplicateCn);
       // Some names remembered from a persist file, as a restarted server reads them.
       const persisted = ['c3,10.20.0.9', 'c7,10.20.0.4', 'c3,10.20.0.30'].join('\n');
@@ -77,7 +81,11 @@ for (const duplicateCn of [true, false]) {
 }
 
 test('pool of a /16: every address once, then the released ones in release order', () => {
-  const pool = new IfconfigPool({ topology: 'subnet', ipv4: { start: '10.160.0.2', end: '10.160.255.253', netmask: '255.255.0.0' }, duplicateCn: true });
+  const pool = new IfconfigPool({
+    topology: 'subnet',
+    ipv4: { start: '10.160.0.2', end: '10.160.255.253', netmask: '255.255.0.0' },
+    duplicateCn: true,
+  });
   const indexes: number[] = [];
   for (;;) {
     const lease = pool.acquire('same');
@@ -88,6 +96,9 @@ test('pool of a /16: every address once, then the released ones in release order
   assert.deepEqual(indexes.slice(0, 3), [0, 1, 2]);
   assert.equal(indexes.at(-1), pool.size - 1);
   for (const i of [500, 7, 65000, 8]) pool.release(i);
-  assert.deepEqual([1, 2, 3, 4].map(() => pool.acquire('same')?.index), [500, 7, 65000, 8]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => pool.acquire('same')?.index),
+    [500, 7, 65000, 8],
+  );
   assert.equal(pool.acquire('same'), null);
 });
