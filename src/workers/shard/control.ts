@@ -43,7 +43,7 @@ export class ControlIn {
       // The sender's session id is in clear at bytes 1..8 of every control packet.
       if (peerSid === null || length < 9 || peerSid.equals(wire.subarray(1, 9))) {
         existing.traffic.controlBytesIn += wire.length;
-        existing.session.receivePacket(wire);
+        existing.receiveControl(wire);
         return;
       }
       // Another session from this address: the client restarted, or the packet is forged. Only
@@ -82,7 +82,7 @@ export class ControlIn {
         this.clients.add(client);
         client.traffic.controlBytesIn += wire.length;
         client.session.start();
-        client.session.receivePacket(wire);
+        client.receiveControl(wire);
         return;
       }
     }
