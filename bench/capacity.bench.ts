@@ -7,8 +7,8 @@
 // 150: about what both servers complete per second here while sharing the cores with the load
 // generator; much faster and openvpn's queue passes the clients' 60 s hand-window, so the count
 // measures the offered rate, not what the server can hold), BENCH_THREADS (load generator threads, default 2), BENCH_IDLE_CAP_S (longest connect
-// phase, default 120), BENCH_REST_S (CPU window, default 10). The figures go to
-// bench/results/capacity.json.
+// phase, default 120), BENCH_REST_S (CPU window, default 10), BENCH_BEFORE_BIN (another checkout's
+// bin/shardvpn.js, run too; see load-lab.ts). The figures go to bench/results/capacity.json.
 import os from 'node:os';
 
 import { VpnLab } from '../lab/vpn-lab';
@@ -26,9 +26,9 @@ import {
   serverLabel,
   sleep,
   startServer,
+  withBefore,
   writeProfile,
   type LoadOutcome,
-  type ServerKind,
 } from './load-lab';
 
 interface Rest {
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const threads = envNumber('BENCH_THREADS', 2);
   const capS = envNumber('BENCH_IDLE_CAP_S', 120);
   const restS = envNumber('BENCH_REST_S', 10);
-  const servers: ServerKind[] = [{ kind: 'shardvpn', workers: cores }, { kind: 'openvpn' }];
+  const servers = withBefore([{ kind: 'shardvpn', workers: cores }, { kind: 'openvpn' }]);
   const began = Date.now();
   const lab = VpnLab.create(1);
   const results: Array<{ outcome: LoadOutcome; rest: Rest }> = [];

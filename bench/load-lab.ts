@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { LoadReport } from '../src/main/load/report';
+import type { PkiKeyType } from '../lab/test-pki';
 import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
@@ -14,10 +15,32 @@ const POOL = '10.160.0.0 255.255.0.0';
 const MAX_CLIENTS = 20000;
 const CLOCK_TICKS = 100;
 
-export type ServerKind = { kind: 'shardvpn'; workers: number } | { kind: 'openvpn' };
+/** `bin`: another checkout's bin/shardvpn.js, shown as `before` (BENCH_BEFORE_BIN). */
+export type ServerKind = { kind: 'shardvpn'; workers: number; bin?: string } | { kind: 'openvpn' };
 
 export function serverLabel(s: ServerKind): string {
-  return s.kind === 'shardvpn' ? `shardvpn workers ${s.workers}` : 'openvpn 2.6';
+  return s.kind === 'shardvpn' ? `shardvpn${s.bin !== undefined ? ' before' : ''} workers ${s.workers}` : 'openvpn 2.6';
+}
+
+/**
+ * BENCH_BEFORE_BIN=/path/to/other/checkout/bin/shardvpn.js: each shardvpn row is run with that
+ * build as well (labelled `before`), so a change is measured against the code it replaces in the
+ * same run, next to openvpn.
+ */
+export function withBefore(servers: ServerKind[]): ServerKind[] {
+  const bin = process.env.BENCH_BEFORE_BIN;
+  if (bin === undefined || bin === '') return servers;
+  if (!existsSync(bin)) throw new Error(`BENCH_BEFORE_BIN=${bin}: no such file`);
+  return servers.flatMap((s): ServerKind[] => (s.kind === 'shardvpn' ? [{ ...s, bin }, s] : [s]));
+}
+
+/** BENCH_KEYS="ecdsa,rsa": the test PKI's key types to run (default ecdsa: P-256; rsa: RSA-2048). */
+export function envKeyTypes(): PkiKeyType[] {
+  const text = process.env.BENCH_KEYS;
+  if (text === undefined || text.trim() === '') return ['ecdsa'];
+  const types = text.split(',').map((t) => t.trim());
+  for (const t of types) if (t !== 'ecdsa' && t !== 'rsa') throw new Error(`BENCH_KEYS=${text}: give ecdsa, rsa or both`);
+  return types as PkiKeyType[];
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -57,12 +80,25 @@ function checkPid(proc: LabProcess, expected: string): number {
   return pid;
 }
 
+/**
+ * BENCH_SERVER_NODE_ARGS: node flags for the shardvpn servers, split at spaces, for profiling:
+ * "--cpu-prof --cpu-prof-dir=DIR" writes one .cpuprofile per thread (main and each shard) when
+ * the server exits; "--perf-basic-prof" names JIT frames for `perf record`.
+ */
+function serverNodeArgs(): string[] {
+  return (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 export async function startServer(lab: VpnLab, server: ServerKind, port: number): Promise<RunningServer> {
   if (server.kind === 'shardvpn') {
     const proc = await lab.startShardvpn(
       `port ${port}\nproto udp4\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver ${POOL}\n` +
         `workers ${server.workers}\nduplicate-cn\nmax-clients ${MAX_CLIENTS}\nverb 3\n`,
       `bench-server-${port}.conf`,
+      [],
+      {},
+      serverNodeArgs(),
+      server.bin,
     );
     return { proc, pid: checkPid(proc, 'node'), label: serverLabel(server) };
   }

@@ -1,5 +1,6 @@
 // A throw-away PKI for session tests: ECDSA prime256v1 CA, server cert (serverAuth), client
-// cert (clientAuth), and a second CA with its own client cert (must be refused).
+// cert (clientAuth), and a second CA with its own client cert (must be refused). The benchmarks
+// can ask for RSA-2048 keys instead, to compare handshake costs by key type.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,8 +32,15 @@ function ossl(dir: string, args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 }
 
-function makeCa(dir: string, name: string): void {
-  ossl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+export type PkiKeyType = 'ecdsa' | 'rsa';
+
+function genKey(dir: string, name: string, keyType: PkiKeyType): void {
+  if (keyType === 'rsa') ossl(dir, ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', `${name}.key`]);
+  else ossl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+}
+
+function makeCa(dir: string, name: string, keyType: PkiKeyType): void {
+  genKey(dir, name, keyType);
   ossl(dir, [
     'req',
     '-x509',
@@ -53,12 +61,13 @@ function makeCa(dir: string, name: string): void {
   ]);
 }
 
-function makeLeaf(dir: string, ca: string, name: string, eku: string): void {
-  ossl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+function makeLeaf(dir: string, ca: string, name: string, eku: string, keyType: PkiKeyType = 'ecdsa'): void {
+  genKey(dir, name, keyType);
   ossl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`]);
   writeFileSync(
     join(dir, `${name}.ext`),
-    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=${eku}\n`,
+    // RSA keys sign (and, for TLS 1.2 RSA key exchange, encipher); EC keys sign and agree.
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,${keyType === 'rsa' ? 'keyEncipherment' : 'keyAgreement'}\nextendedKeyUsage=${eku}\n`,
   );
   ossl(dir, [
     'x509',
@@ -80,15 +89,15 @@ function makeLeaf(dir: string, ca: string, name: string, eku: string): void {
   ]);
 }
 
-export function makeTestPki(): TestPki {
+export function makeTestPki(keyType: PkiKeyType = 'ecdsa'): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'shardvpn-pki-'));
   try {
-    makeCa(dir, 'ca');
-    makeLeaf(dir, 'ca', 'server', 'serverAuth');
-    makeLeaf(dir, 'ca', 'client', 'clientAuth');
-    makeCa(dir, 'otherca');
-    makeLeaf(dir, 'otherca', 'intruder', 'clientAuth');
-    makeLeaf(dir, 'ca', 'revoked', 'clientAuth');
+    makeCa(dir, 'ca', keyType);
+    makeLeaf(dir, 'ca', 'server', 'serverAuth', keyType);
+    makeLeaf(dir, 'ca', 'client', 'clientAuth', keyType);
+    makeCa(dir, 'otherca', keyType);
+    makeLeaf(dir, 'otherca', 'intruder', 'clientAuth', keyType);
+    makeLeaf(dir, 'ca', 'revoked', 'clientAuth', keyType);
     writeFileSync(join(dir, 'index.txt'), '');
     writeFileSync(join(dir, 'crlnumber'), '01\n');
     writeFileSync(

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { NetworkNamespace } from './netns';
-import { makeTestPki, type TestPki } from './test-pki';
+import { makeTestPki, type PkiKeyType, type TestPki } from './test-pki';
 
 export const SERVER_UNDERLAY = '10.150.0.1';
 export const SERVER_UNDERLAY6 = 'fd00:150::1';
@@ -103,13 +103,14 @@ export class VpnLab {
   private readonly processes: LabProcess[] = [];
   private readonly bridge = 'svbr0';
 
-  /** `prefix` starts the namespaces' names, so a test's namespaces are easy to tell apart. */
+  /** `prefix` starts the namespaces' names, so a test's namespaces are easy to tell apart; `keyType`: the test PKI's keys. */
   private constructor(
     clientCount: number,
     private readonly prefix: string,
+    keyType: PkiKeyType,
   ) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-lab-'));
-    this.pki = makeTestPki();
+    this.pki = makeTestPki(keyType);
     const key = (name: string, args: string[]): string => {
       const file = path.join(this.dir, name);
       execFileSync('openvpn', ['--genkey', ...args.map((a) => a.replace('$FILE', file))], { stdio: 'ignore' });
@@ -133,8 +134,9 @@ export class VpnLab {
     for (let i = 0; i < clientCount; i++) this.addClient();
   }
 
-  static create(clientCount: number, prefix = ''): VpnLab {
-    return new VpnLab(clientCount, prefix);
+  /** `keyType`: the test PKI's keys (ECDSA P-256 unless a benchmark compares RSA-2048). */
+  static create(clientCount: number, prefix = '', keyType: PkiKeyType = 'ecdsa'): VpnLab {
+    return new VpnLab(clientCount, prefix, keyType);
   }
 
   addClient(): NetworkNamespace {
@@ -185,12 +187,23 @@ export class VpnLab {
     ];
   }
 
-  /** Starts `shardvpn --config` in the server namespace (with `env` added to this process's) and waits until it serves. */
-  async startShardvpn(config: string, name = 'server.conf', extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<LabProcess> {
+  /**
+   * Starts `shardvpn --config` in the server namespace (with `env` added to this process's) and
+   * waits until it serves. `nodeArgs` go to node before the script (profiling); `bin`: another
+   * checkout's bin/shardvpn.js.
+   */
+  async startShardvpn(
+    config: string,
+    name = 'server.conf',
+    extraArgs: string[] = [],
+    env: NodeJS.ProcessEnv = {},
+    nodeArgs: string[] = [],
+    bin = BIN,
+  ): Promise<LabProcess> {
     const file = this.file(name, config);
     const proc = track(
       'shardvpn',
-      this.server.spawn(process.execPath, [BIN, '--config', file, ...extraArgs], { env: { ...process.env, ...env } }),
+      this.server.spawn(process.execPath, [...nodeArgs, bin, '--config', file, ...extraArgs], { env: { ...process.env, ...env } }),
     );
     this.processes.push(proc);
     await proc.waitFor(/Initialization Sequence Completed/);

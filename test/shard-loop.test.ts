@@ -12,6 +12,7 @@ import { COUNTER, counterView, createCounterBuffer } from '../src/shared/counter
 import { CompressFramer } from '../src/shared/protocol/compress-framing';
 import { PacketBatch, type PeerAddress } from '../src/shared/native';
 import { DataChannelKey, DecryptResults } from '../src/shared/protocol/data-channel';
+import { isPingMessage } from '../src/shared/protocol/ping';
 import { ControlSession } from '../src/shared/session/control-session';
 import { PacketRing } from '../src/shared/ring';
 import type { MainToShard, ShardConfig, ShardToMain } from '../src/shared/shard-protocol';
@@ -50,8 +51,8 @@ class ShardLab {
   private readonly main: MessagePort;
   private readonly shardPort: MessagePort;
 
-  /** `toTunSlots`: the to-tun ring's size (client-to-client), small to fill it. */
-  constructor(clientToClient: boolean, toTunSlots = 64) {
+  /** `toTunSlots`: the to-tun ring's size (client-to-client), small to fill it; `overrides`: config fields. */
+  constructor(clientToClient: boolean, toTunSlots = 64, overrides: Partial<ShardConfig> = {}) {
     this.toTun = PacketRing.create(toTunSlots, 2048);
     const buffer = createCounterBuffer();
     this.counters = counterView(buffer);
@@ -95,6 +96,7 @@ class ShardLab {
       userPassVerify: false,
       mssfix: { size: 0, encap: true, fixed: false },
       verb: 0,
+      ...overrides,
     };
     const { port1, port2 } = new MessageChannel();
     this.main = port1;
@@ -440,5 +442,41 @@ test('the send path leaves out packets it could not seal and counts datagrams th
     await running;
     spent.destroy();
     healthy.destroy();
+  }
+});
+
+test('an idle connected client is looked at when its timers are due, not every tick; its pings still go out on time', async () => {
+  const lab = new ShardLab(false, 64, { pingS: 1, pingRestartS: 0 });
+  try {
+    await lab.handshake();
+    const client = [...(lab.shard['clients'] as ClientTable).values()][0]!;
+    const session = client.session;
+    const nextTimeout = session.nextTimeout.bind(session);
+    let looks = 0;
+    session.nextTimeout = (now?: number) => {
+      looks++;
+      return nextTimeout(now);
+    };
+    // 3 s of real time: the shard ticks every 200 ms (15 ticks); the client is due each second
+    // (ping 1). Control packets keep flowing between the two sessions meanwhile (acks).
+    const data: Buffer[] = [];
+    const started = Date.now();
+    while (Date.now() - started < 3000) {
+      for (const d of lab.link.takeSent()) {
+        // P_DATA_V1 6, P_DATA_V2 9; the rest are control packets.
+        if ([6, 9].includes(d.bytes[0]! >> 3)) data.push(d.bytes);
+        else lab.pair.client.receivePacket(d.bytes);
+      }
+      const up = lab.pair.toServer.splice(0);
+      if (up.length > 0) lab.link.deliver(CLIENT, ...up);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const pings = lab.open(data).filter((p) => isPingMessage(p, 0, p.length));
+    assert.ok(pings.length >= 2 && pings.length <= Math.ceil(seconds) + 1, `${pings.length} pings in ${seconds} s`);
+    // A look is a tick that found work (2 calls: the check and the next deadline); every tick would be >= 2 x 14.
+    assert.ok(looks <= 2 * (Math.ceil(seconds) + 2), `${looks} looks at the session in ${seconds} s`);
+  } finally {
+    await lab.stop();
   }
 });

@@ -3,6 +3,11 @@
 // its point-to-point peer base+1). IPv6: one address per client from the server-ipv6 pool.
 // A client gets back the entry its common name used before when that entry is free; otherwise
 // the entry released longest ago. The main thread is the only owner of the pool.
+//
+// pool.c finds that entry by scanning the whole pool on every connect; with a /16 (65,534
+// entries) that scan was the main thread's largest cost per handshake here, so the free entries
+// are kept in the order the choice needs instead: never-used entries by index, then released
+// entries in release order (a queue), and remembered names in a map.
 import { addToIPv6, parseIPv6 } from '../../shared/ip-address';
 import { ipv4ToNumber, numberToIpv4 } from '../../shared/ip-math';
 
@@ -34,6 +39,14 @@ export class IfconfigPool {
   private readonly ipv4Base: number;
   private releases = 0;
   private usedCount = 0;
+  /** Entries below this index are in use or have been released at least once. */
+  private nextFresh = 0;
+  /** Releases in order, as index and release number; stale pairs (taken, released again) are skipped. */
+  private releasedIndex: number[] = [];
+  private releasedAt: number[] = [];
+  private releasedHead = 0;
+  /** Entries by the common name they remember (without duplicate-cn). */
+  private readonly byName = new Map<string, Set<number>>();
 
   constructor(private readonly config: PoolConfig) {
     let size = Infinity;
@@ -80,7 +93,7 @@ export class IfconfigPool {
     if (index < 0) return null;
     const entry = this.entries[index];
     entry.inUse = true;
-    entry.commonName = this.config.duplicateCn ? null : commonName;
+    this.setName(index, this.config.duplicateCn ? null : commonName);
     this.usedCount++;
     return this.lease(index);
   }
@@ -89,8 +102,30 @@ export class IfconfigPool {
     const entry = this.entries[index];
     if (entry === undefined || !entry.inUse) return;
     entry.inUse = false;
-    entry.lastRelease = ++this.releases;
+    this.markReleased(index);
     this.usedCount--;
+  }
+
+  private markReleased(index: number): void {
+    const at = ++this.releases;
+    this.entries[index].lastRelease = at;
+    this.releasedIndex.push(index);
+    this.releasedAt.push(at);
+  }
+
+  private setName(index: number, name: string | null): void {
+    const entry = this.entries[index];
+    if (entry.commonName === name) return;
+    if (entry.commonName !== null) {
+      const set = this.byName.get(entry.commonName);
+      set?.delete(index);
+      if (set?.size === 0) this.byName.delete(entry.commonName);
+    }
+    entry.commonName = name;
+    if (name === null) return;
+    let set = this.byName.get(name);
+    if (set === undefined) this.byName.set(name, (set = new Set()));
+    set.add(index);
   }
 
   /** The addresses of entry `index` (whether in use or not). */
@@ -110,18 +145,41 @@ export class IfconfigPool {
     return result;
   }
 
+  /**
+   * The free entry this name used last (the lowest index when several), else the free entry
+   * released longest ago, never-used entries first and by index: what pool.c's scan picks.
+   */
   private choose(commonName: string): number {
     if (!this.config.duplicateCn) {
-      const previous = this.entries.findIndex((e) => !e.inUse && e.commonName === commonName);
+      let previous = -1;
+      for (const i of this.byName.get(commonName) ?? []) if (!this.entries[i].inUse && (previous < 0 || i < previous)) previous = i;
       if (previous >= 0) return previous;
     }
-    let best = -1;
-    for (let i = 0; i < this.entries.length; i++) {
-      const entry = this.entries[i];
-      if (entry.inUse) continue;
-      if (best < 0 || entry.lastRelease < this.entries[best].lastRelease) best = i;
+    const entries = this.entries;
+    while (this.nextFresh < entries.length) {
+      const entry = entries[this.nextFresh];
+      if (!entry.inUse && entry.lastRelease === 0) return this.nextFresh;
+      this.nextFresh++;
     }
-    return best;
+    while (this.releasedHead < this.releasedIndex.length) {
+      const index = this.releasedIndex[this.releasedHead];
+      const entry = entries[index];
+      if (!entry.inUse && entry.lastRelease === this.releasedAt[this.releasedHead]) {
+        this.compactReleased();
+        return index;
+      }
+      this.releasedHead++;
+    }
+    this.compactReleased();
+    return -1;
+  }
+
+  /** Drops the consumed front of the release queue once it is half of it. */
+  private compactReleased(): void {
+    if (this.releasedHead < 1024 || this.releasedHead * 2 < this.releasedIndex.length) return;
+    this.releasedIndex = this.releasedIndex.slice(this.releasedHead);
+    this.releasedAt = this.releasedAt.slice(this.releasedHead);
+    this.releasedHead = 0;
   }
 
   /** ifconfig-pool-persist file content: `common_name,ipv4,ipv6` per named entry. */
@@ -148,10 +206,9 @@ export class IfconfigPool {
         ignored.push(line);
         continue;
       }
-      const entry = this.entries[index];
-      entry.commonName = commonName;
+      this.setName(index, commonName);
       // As if released just now: unnamed entries go to new names first.
-      entry.lastRelease = ++this.releases;
+      this.markReleased(index);
       loaded++;
     }
     return { loaded, ignored };

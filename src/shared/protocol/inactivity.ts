@@ -33,4 +33,13 @@ export class InactivityTimer {
     }
     return now - this.since >= setting.seconds * 1000;
   }
+
+  /**
+   * When expired() would next say true if no traffic moved (ms), or Infinity when off. Traffic
+   * moved since the last expired() only makes the real deadline later.
+   */
+  deadline(): number {
+    const setting = this.setting;
+    return setting === undefined || setting.seconds <= 0 ? Infinity : this.since + setting.seconds * 1000;
+  }
 }

@@ -54,7 +54,7 @@ export class ControlIn {
       if (peerSid === null || length < 9 || peerSid.equals(memory.subarray(at + 1, at + 9))) {
         const wire = Buffer.from(memory.subarray(at, at + length));
         existing.traffic.controlBytesIn += wire.length;
-        existing.session.receivePacket(wire);
+        existing.receiveControl(wire);
         return;
       }
       // Another session from this address: the client restarted, or the packet is forged. Only
@@ -102,7 +102,7 @@ export class ControlIn {
         this.clients.add(client);
         client.traffic.controlBytesIn += wire.length;
         client.session.start();
-        client.session.receivePacket(wire);
+        client.receiveControl(wire);
         return;
       }
     }
