@@ -54,6 +54,12 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
   }
   for (const w of loaded.warnings) process.stderr.write(`shardvpn load: warning: ${w}\n`);
   const profile = loaded.profile;
+  if (opts.bandwidth && profile.transport !== 'udp') {
+    process.stderr.write(
+      `shardvpn load: --bandwidth needs a UDP profile (it sends batches with sendmmsg); ${opts.profile} says proto tcp: use a proto udp profile or --pps\n`,
+    );
+    return 1;
+  }
   const server = `${profile.family === 6 ? `[${profile.address}]` : profile.address}:${profile.port}`;
   const lastOffsetMs = opts.rate > 0 ? ((opts.clients - 1) * 1000) / opts.rate : 0;
   if (lastOffsetMs >= opts.durationS * 1000) {
@@ -87,7 +93,7 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
       startAt,
       endAt,
       handshakeTimeoutMs: opts.handshakeTimeoutS * 1000,
-      traffic: { pps: opts.pps, size: opts.size, target: opts.target },
+      traffic: { pps: opts.pps, size: opts.size, target: opts.target, window: opts.bandwidth ? opts.window : 0 },
       port: channel.port2,
     };
     runs.push(pool.run(task, { name: 'runSlice', transferList: [channel.port2] }) as Promise<SliceResult>);
@@ -145,6 +151,7 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
     rate: opts.rate,
     durationS: opts.durationS,
     pps: opts.pps,
+    window: opts.bandwidth ? opts.window : 0,
     size: opts.size,
     startAt: firstStart ?? startAt,
   });

@@ -43,7 +43,25 @@ export interface LoadReport {
     sentMbps: number | null;
     receivedMbps: number | null;
     decryptErrors: number;
+    /** Bulk mode (--bandwidth) only, else null. */
+    bandwidth: BandwidthSummary | null;
   } | null;
+}
+
+/** Bulk traffic over the traffic time: inner IP bytes (requests out, replies in) and packets. */
+export interface BandwidthSummary {
+  window: number;
+  /** Seconds from the first request sent to the last (the longest slice). */
+  seconds: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Requests given up after 1 s unanswered while traffic ran (they count in loss too). */
+  expired: number;
+  sentGbps: number;
+  receivedGbps: number;
+  totalGbps: number;
+  sentPps: number;
+  receivedPps: number;
 }
 
 export interface RunInfo {
@@ -52,6 +70,8 @@ export interface RunInfo {
   rate: number;
   durationS: number;
   pps: number;
+  /** Echo requests in flight per client with --bandwidth; 0: paced by pps. */
+  window: number;
   size: number;
   /** Date.now() of the first client start. */
   startAt: number;
@@ -75,6 +95,7 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     disconnected = 0;
   let echoSent = 0,
     echoReceived = 0,
+    echoExpired = 0,
     bytesSent = 0,
     bytesReceived = 0,
     trafficMs = 0,
@@ -93,6 +114,7 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     rtt.merge(r.rtt);
     echoSent += r.echoSent;
     echoReceived += r.echoReceived;
+    echoExpired += r.echoExpired;
     bytesSent += r.bytesSent;
     bytesReceived += r.bytesReceived;
     trafficMs = Math.max(trafficMs, r.trafficMs);
@@ -121,7 +143,7 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     failures,
     failureDetails,
     traffic:
-      run.pps > 0
+      run.pps > 0 || run.window > 0
         ? {
             pps: run.pps,
             size: run.size,
@@ -132,8 +154,36 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
             sentMbps: mbps(bytesSent),
             receivedMbps: mbps(bytesReceived),
             decryptErrors,
+            bandwidth:
+              run.window > 0 ? bandwidth(run.window, trafficMs, bytesSent, bytesReceived, echoSent, echoReceived, echoExpired) : null,
           }
         : null,
+  };
+}
+
+function bandwidth(
+  window: number,
+  trafficMs: number,
+  bytesSent: number,
+  bytesReceived: number,
+  sent: number,
+  received: number,
+  expired: number,
+): BandwidthSummary {
+  const seconds = trafficMs / 1000;
+  const gbps = (bytes: number): number => (seconds > 0 ? Math.round(((bytes * 8) / seconds / 1e9) * 10000) / 10000 : 0);
+  const pps = (n: number): number => (seconds > 0 ? Math.round(n / seconds) : 0);
+  return {
+    window,
+    seconds: Math.round(seconds * 1000) / 1000,
+    bytesSent,
+    bytesReceived,
+    expired,
+    sentGbps: gbps(bytesSent),
+    receivedGbps: gbps(bytesReceived),
+    totalGbps: gbps(bytesSent + bytesReceived),
+    sentPps: pps(sent),
+    receivedPps: pps(received),
   };
 }
 
@@ -191,8 +241,14 @@ export function formatReport(r: LoadReport): string {
   }
   const t = r.traffic;
   if (t !== null) {
+    const b = t.bandwidth;
     rows.push(
-      ['echo requests sent', `${t.echoSent} (${t.pps}/s per client, ${t.size} bytes)`],
+      [
+        'echo requests sent',
+        b === null
+          ? `${t.echoSent} (${t.pps}/s per client, ${t.size} bytes)`
+          : `${t.echoSent} (${b.window} in flight per client, ${t.size} bytes)`,
+      ],
       ['echo replies', String(t.echoReceived)],
       ['loss', t.loss === null ? '-' : `${(t.loss * 100).toFixed(2)} %`],
       ['rtt p50 / p95', `${ms(t.rttMs.p50)} / ${ms(t.rttMs.p95)}`],
@@ -200,6 +256,14 @@ export function formatReport(r: LoadReport): string {
       ['throughput out / in', `${t.sentMbps ?? '-'} / ${t.receivedMbps ?? '-'} Mbit/s (inner IP)`],
       ['data decrypt errors', String(t.decryptErrors)],
     );
+    if (b !== null) {
+      rows.push(
+        ['bandwidth out / in', `${b.sentGbps.toFixed(3)} / ${b.receivedGbps.toFixed(3)} Gbit/s (inner IP, over ${b.seconds.toFixed(1)} s)`],
+        ['bandwidth total', `${b.totalGbps.toFixed(3)} Gbit/s`],
+        ['packets/s out / in', `${b.sentPps} / ${b.receivedPps}`],
+        ['given up after 1 s', String(b.expired)],
+      );
+    }
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';

@@ -42,6 +42,8 @@ export interface TrafficSpec {
   readonly size: number;
   /** Echo target; null: the pushed route-gateway (or what stands for it). */
   readonly target: string | null;
+  /** Bulk mode (--bandwidth): echo requests kept in flight per client, sent in batches; 0: paced by pps. */
+  readonly window: number;
 }
 
 export interface SliceTask {
@@ -96,6 +98,8 @@ export interface SliceResult {
   readonly rtt: HistogramData;
   readonly echoSent: number;
   readonly echoReceived: number;
+  /** Bulk mode: requests given up after the in-flight timeout while traffic ran. */
+  readonly echoExpired: number;
   /** Inner IP bytes. */
   readonly bytesSent: number;
   readonly bytesReceived: number;

@@ -5,6 +5,7 @@
 import { reviveWrap } from '../../shared/config/wrap';
 import { LatencyHistogram } from '../../shared/load/histogram';
 import type { ProgressMessage, SliceResult, SliceTask, StopMessage } from '../../shared/load/task';
+import { BulkBuffers } from './bulk-link';
 import { SimulatedClient, SliceBuffers, type SliceStats } from './simulated-client';
 
 const POLL_MS = 20;
@@ -18,7 +19,8 @@ function sleep(ms: number): Promise<void> {
 
 export async function runSlice(task: SliceTask): Promise<SliceResult> {
   const profile = { ...task.profile, wrap: reviveWrap(task.profile.wrap) };
-  const buffers = new SliceBuffers();
+  const bulk = task.traffic.window > 0 && profile.transport === 'udp';
+  const buffers = new SliceBuffers(bulk ? new BulkBuffers(profile) : null);
   const handshake = new LatencyHistogram();
   const rtt = new LatencyHistogram();
   const failures: Record<string, number> = {};
@@ -29,6 +31,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     disconnected: 0,
     echoSent: 0,
     echoReceived: 0,
+    echoExpired: 0,
     bytesSent: 0,
     bytesReceived: 0,
     decryptErrors: 0,
@@ -63,6 +66,9 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
       totals.echoReceived++;
       totals.bytesReceived += bytes;
       rtt.record(ms);
+    },
+    onEchoExpired(count) {
+      totals.echoExpired += count;
     },
     onDecryptError() {
       totals.decryptErrors++;
@@ -105,7 +111,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
   }
 
   // Traffic stops; replies in flight still count for a moment, then everyone closes.
-  if (task.traffic.pps > 0 && totals.echoSent > 0) {
+  if ((task.traffic.pps > 0 || task.traffic.window > 0) && totals.echoSent > 0) {
     const graceEnd = performance.now() + ECHO_GRACE_MS;
     while (performance.now() < graceEnd && totals.echoReceived < totals.echoSent) {
       const now = performance.now();
@@ -139,6 +145,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     rtt: rtt.toJSON(),
     echoSent: totals.echoSent,
     echoReceived: totals.echoReceived,
+    echoExpired: totals.echoExpired,
     bytesSent: totals.bytesSent,
     bytesReceived: totals.bytesReceived,
     trafficMs: lastEchoAt - firstEchoAt,
