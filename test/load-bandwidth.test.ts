@@ -8,8 +8,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { BANDWIDTH_SIZE, DEFAULT_WINDOW, MAX_WINDOW, parseLoadArgs, type LoadOptions } from '../src/main/load/options';
-import type { LoadReport } from '../src/main/load/report';
-import { EchoWindow } from '../src/workers/load/echo-window';
+import { progressLine, type LoadReport } from '../src/main/load/report';
+import { ANSWER_IN_FLIGHT, ANSWER_LATE, ANSWER_NONE, EchoWindow } from '../src/workers/load/echo-window';
 import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const RUN_LOAD = path.join(__dirname, 'fixtures', 'run-load.js');
@@ -177,30 +177,45 @@ test('--bandwidth and --window parse: defaults, ranges, and the flags they exclu
   assert.match(refused(['--bandwidth', '--pps', '10']), /--pps and --bandwidth exclude each other/);
 });
 
-test('the echo window: at most `window` in flight, replies free places once, lost requests expire, unsent ones give theirs back', () => {
-  const w = new EchoWindow(4, 1000);
+test('the echo window: at most `window` in flight, replies free places once, lost requests expire, late replies count, unsent ones give theirs back', () => {
+  const w = new EchoWindow(4, 1000, 50);
+  assert.equal(w.timeoutMs, 1000, 'no RTT measured yet');
   assert.equal(w.room(), 4);
   const seqs = [w.take(0), w.take(0), w.take(10), w.take(10)];
   assert.deepEqual(seqs, [0, 1, 2, 3]);
   assert.equal(w.room(), 0);
-  assert.equal(w.answer(1, 0), true);
-  assert.equal(w.answer(1, 0), false, 'a duplicate reply');
-  assert.equal(w.answer(2, 999), false, 'a send time that is not the request');
+  assert.equal(w.answer(1, 0, 20), ANSWER_IN_FLIGHT);
+  assert.equal(w.answer(1, 0, 20), ANSWER_NONE, 'a duplicate reply');
+  assert.equal(w.answer(2, 999, 20), ANSWER_NONE, 'a send time that is not the request');
   assert.equal(w.room(), 1);
-  assert.equal(w.expire(999), 0);
-  assert.equal(w.expire(1005), 1, 'seq 0 is given up; 2 and 3 are younger');
+  // One 20 ms sample: srtt 20, rttvar 10, so 20 + 4 * 10.
+  assert.equal(w.timeoutMs, 60);
+  assert.equal(w.expire(59), 0);
+  assert.equal(w.expire(61), 1, 'seq 0 is given up; 2 and 3 are younger');
   assert.equal(w.inFlight, 2);
-  assert.equal(w.answer(0, 0), false, 'a reply after the request was given up');
-  assert.equal(w.take(1005), 4);
-  assert.equal(w.take(1005), 5);
+  assert.equal(w.answer(0, 0, 62), ANSWER_LATE, 'a reply after its request was given up');
+  assert.equal(w.answer(0, 0, 63), ANSWER_NONE, 'and only once');
+  assert.equal(w.inFlight, 2);
+  assert.equal(w.take(65), 4);
+  assert.equal(w.take(65), 5);
   w.untake(1);
   assert.equal(w.inFlight, 3);
-  assert.equal(w.take(1006), 5, 'the place given back is taken again');
+  assert.equal(w.take(66), 5, 'the place given back is taken again');
   assert.equal(w.expire(5000), 4);
   assert.equal(w.expired, 5);
   assert.equal(w.inFlight, 0);
+  // Fast replies pull the timeout down to its floor, never below.
+  for (let i = 0; i < 50; i++) w.answer(w.take(6000 + i), 6000 + i, 6000.5 + i);
+  assert.equal(w.timeoutMs, 50);
   // Sequence numbers wrap at 16 bits, as ICMP's do.
-  const big = new EchoWindow(1, 1);
-  for (let i = 0; i < 70_000; i++) assert.equal(big.answer(big.take(i), i), true);
+  const big = new EchoWindow(1);
+  for (let i = 0; i < 70_000; i++) assert.equal(big.answer(big.take(i), i, i + 1), ANSWER_IN_FLIGHT);
   assert.equal(big.take(0), 70_000 & 0xffff);
+});
+
+test('the live line shows the bytes so far with --bandwidth', () => {
+  assert.equal(
+    progressLine(3000, 4, 4, 4, 0, 1000, { sent: 123_456_789, received: 120_000_000 }),
+    '[3.0s] connected 4/4  failed 0  in progress 0  4.0 conn/s  traffic out 123.5 / in 120.0 MB',
+  );
 });

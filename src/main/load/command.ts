@@ -115,15 +115,19 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
       : setInterval(() => {
           let started = 0,
             connected = 0,
-            failed = 0;
+            failed = 0,
+            sent = 0,
+            received = 0;
           for (const m of progress.values()) {
             started += m.started;
             connected += m.connected;
             failed += m.failed;
+            sent += m.bytesSent;
+            received += m.bytesReceived;
           }
           const elapsed = Date.now() - startAt;
           if (settledMs === null && connected + failed >= opts.clients) settledMs = elapsed;
-          view.update(elapsed, { started, connected, failed }, settledMs);
+          view.update(elapsed, { started, connected, failed, traffic: opts.bandwidth ? { sent, received } : null }, settledMs);
         }, 1000);
 
   let results: SliceResult[];

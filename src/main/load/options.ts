@@ -53,7 +53,8 @@ Gbit/s and packets/s each way, loss and RTT (UDP profiles only).
   --threads T              worker threads (default: number of CPUs, at most the client count)
   --pps P                  ICMP echo requests per second per client inside the tunnel (default 0: none)
   --bandwidth              bulk traffic: each client keeps --window echo requests in flight, sends a new batch as
-                           replies come back (one sendmmsg per batch); requests unanswered after 1 s count as lost
+                           replies come back (one sendmmsg per batch); a request unanswered for about 4 RTTs
+                           (at most 1 s) gives its place up
   --window N               echo requests in flight per client with --bandwidth, 1..${MAX_WINDOW} (default ${DEFAULT_WINDOW})
   --size BYTES             inner IPv4 packet size of each echo request, ${MIN_ECHO_PACKET}..${MAX_ECHO_PACKET} (default 84;
                            ${BANDWIDTH_SIZE} with --bandwidth)

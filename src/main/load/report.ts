@@ -55,7 +55,7 @@ export interface BandwidthSummary {
   seconds: number;
   bytesSent: number;
   bytesReceived: number;
-  /** Requests given up after 1 s unanswered while traffic ran (they count in loss too). */
+  /** Requests given up unanswered (after about 4 RTTs, at most 1 s) while traffic ran, freeing their place; a late reply still counts as received. */
   expired: number;
   sentGbps: number;
   receivedGbps: number;
@@ -197,7 +197,10 @@ export function connectRate(connected: number, elapsedMs: number, settledMs: num
   return phaseMs > 0 ? (connected / (phaseMs / 1000)).toFixed(1) : '0.0';
 }
 
-/** The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`. */
+/**
+ * The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`, with
+ * --bandwidth followed by the inner bytes so far, `  traffic out 1234.5 / in 1230.0 MB`.
+ */
 export function progressLine(
   elapsedMs: number,
   requested: number,
@@ -205,10 +208,12 @@ export function progressLine(
   connected: number,
   failed: number,
   settledMs: number | null = null,
+  traffic: { readonly sent: number; readonly received: number } | null = null,
 ): string {
   const rate = connectRate(connected, elapsedMs, settledMs);
   const inProgress = Math.max(0, started - connected - failed);
-  return `[${(elapsedMs / 1000).toFixed(1)}s] connected ${connected}/${requested}  failed ${failed}  in progress ${inProgress}  ${rate} conn/s`;
+  const line = `[${(elapsedMs / 1000).toFixed(1)}s] connected ${connected}/${requested}  failed ${failed}  in progress ${inProgress}  ${rate} conn/s`;
+  return traffic === null ? line : `${line}  traffic out ${(traffic.sent / 1e6).toFixed(1)} / in ${(traffic.received / 1e6).toFixed(1)} MB`;
 }
 
 const ms = (v: number | null): string => (v === null ? '-' : `${v.toFixed(1)} ms`);
@@ -261,7 +266,7 @@ export function formatReport(r: LoadReport): string {
         ['bandwidth out / in', `${b.sentGbps.toFixed(3)} / ${b.receivedGbps.toFixed(3)} Gbit/s (inner IP, over ${b.seconds.toFixed(1)} s)`],
         ['bandwidth total', `${b.totalGbps.toFixed(3)} Gbit/s`],
         ['packets/s out / in', `${b.sentPps} / ${b.receivedPps}`],
-        ['given up after 1 s', String(b.expired)],
+        ['given up (timeout)', String(b.expired)],
       );
     }
   }

@@ -70,6 +70,9 @@ export interface ProgressMessage {
   readonly started: number;
   readonly connected: number;
   readonly failed: number;
+  /** Inner IP bytes of echo requests sent and replies received so far. */
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
 }
 
 export interface StopMessage {

@@ -17,7 +17,7 @@ import { echoReplySeq, echoTarget, ipv4ToNumber, readEchoReply, writeEchoRequest
 import type { LoadProfile, TrafficSpec } from '../../shared/load/task';
 import { PacketBatch } from '../../shared/native';
 import { BULK_BATCH, BulkBuffers, BulkLink } from './bulk-link';
-import { EchoWindow } from './echo-window';
+import { ANSWER_NONE, EchoWindow } from './echo-window';
 
 /** What the slice counts; one per worker, shared by its clients. */
 export interface SliceStats {
@@ -435,7 +435,8 @@ export class SimulatedClient {
       const length = results.payloadLengths[i]!;
       if (payloadKind(m, at, length) !== 'packet') continue; // ping or OCC
       const sentAt = readEchoReply(m, at, length, this.localAddress >>> 0, this.index);
-      if (sentAt >= 0 && this.echoWindow!.answer(echoReplySeq(m, at), sentAt)) this.stats.onEchoReply(length, now - sentAt);
+      if (sentAt >= 0 && this.echoWindow!.answer(echoReplySeq(m, at), sentAt, now) !== ANSWER_NONE)
+        this.stats.onEchoReply(length, now - sentAt);
     }
     if (this.trafficOn && this.state === 'connected') this.pump();
   }

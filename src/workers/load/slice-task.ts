@@ -90,7 +90,15 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     if (m.type === 'stop') endAt = Math.min(endAt, performance.now());
   });
   const progress = (): void => {
-    const msg: ProgressMessage = { type: 'progress', slice: task.slice, started, connected: totals.connected, failed: totals.failed };
+    const msg: ProgressMessage = {
+      type: 'progress',
+      slice: task.slice,
+      started,
+      connected: totals.connected,
+      failed: totals.failed,
+      bytesSent: totals.bytesSent,
+      bytesReceived: totals.bytesReceived,
+    };
     port.postMessage(msg);
   };
 
