@@ -1,14 +1,16 @@
 // Bandwidth: `shardvpn load --bandwidth` runs N simulated clients from a client namespace, each
 // keeping a window of 1400-byte ICMP echo requests in flight through the tunnel (the server's
 // kernel answers them, so the server forwards both ways), against shardvpn (workers 2) and a
-// stock openvpn 2.6 server, alternating, in the same run. Reported: aggregate Gbit/s (inner IP,
-// both ways), packets/s, loss, RTT and the server's CPU seconds per GB forwarded, from
+// stock openvpn 2.6 server, alternating, in the same run. Reported: Gbit/s and packets/s
+// forwarded (inner IP; a reply received counts twice, request in and reply out, a dropped request
+// not at all), loss, RTT and the server's CPU seconds per GB forwarded, from
 // /proc/PID/stat (all threads) between two progress lines of the load generator once every client
 // is connected, so the handshakes are left out. The load generator shares the machine's cores
 // with the server: read the ratios, not the rates.
 // BENCH_BW_CLIENTS (default 200), BENCH_BW_SECONDS (traffic seconds per run, default 10),
 // BENCH_BW_RUNS (default 3, medians), BENCH_BW_WINDOW (requests in flight per client, default 64),
-// BENCH_THREADS (load generator threads, default 2). Figures go to bench/results/bandwidth.json.
+// BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest connect phase, default
+// 60). Figures go to bench/results/bandwidth.json.
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -38,7 +40,7 @@ interface BandwidthRun {
   loss: number;
   rttP50: number;
   rttP99: number;
-  /** Inner IP traffic both ways and its packets per second, between the two snapshots. */
+  /** Inner IP traffic forwarded both ways (2 x the replies received) and its packets per second, between the two snapshots. */
   totalGbps: number;
   pps: number;
   /** Server CPU seconds per GB of inner traffic (both ways), all clients connected. */
@@ -51,6 +53,7 @@ interface BandwidthRun {
 const LINE = /\[(\d+\.\d+)s\] connected (\d+)\/\d+\s+failed (\d+).*traffic out ([\d.]+) \/ in ([\d.]+) MB/g;
 
 interface Snapshot {
+  /** Inner MB of echo replies received so far. */
   mb: number;
   cpuS: number;
   at: number;
@@ -92,7 +95,7 @@ async function bandwidthAgainst(
         seen = lines.length;
         const m = lines.at(-1)!;
         if (Number(m[2]) + Number(m[3]) >= plan.clients) {
-          const s = { mb: Number(m[4]) + Number(m[5]), cpuS: cpuSeconds(server.pid), at: Date.now() };
+          const s = { mb: Number(m[5]), cpuS: cpuSeconds(server.pid), at: Date.now() };
           if (first === null) first = s;
           else if (s.at - first.at >= plan.seconds * 1000 - 500) last = s;
         }
@@ -106,7 +109,9 @@ async function bandwidthAgainst(
     if (t === null || t.bandwidth === null) throw new Error('no bandwidth figures in the report');
     // Narrowed through a cast: the loop's assignments are invisible to the checker here.
     const a = first as Snapshot;
-    const gb = (last.mb - a.mb) / 1000;
+    // Forwarded: each reply that came back crossed the server twice (request in, reply out);
+    // requests the server dropped are not counted, so an overloaded server gains nothing by them.
+    const gb = (2 * (last.mb - a.mb)) / 1000;
     const s = (last.at - a.at) / 1000;
     const cpuS = last.cpuS - a.cpuS;
     return {
