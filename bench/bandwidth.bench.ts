@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     `Bandwidth: ${clients} clients, ${window} echo requests of 1400 bytes in flight each, ${seconds} s, medians of ${runs} runs, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
     [
       'server',
-      'Gbit/s (both ways)',
+      'Gbit/s forwarded',
       'packets/s',
       'loss',
       'rtt p50/p99 ms',
