@@ -54,6 +54,12 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
   }
   for (const w of loaded.warnings) process.stderr.write(`shardvpn load: warning: ${w}\n`);
   const profile = loaded.profile;
+  if (opts.bandwidth && profile.transport !== 'udp') {
+    process.stderr.write(
+      `shardvpn load: --bandwidth needs a UDP profile (it sends batches with sendmmsg); ${opts.profile} says proto tcp: use a proto udp profile or --pps\n`,
+    );
+    return 1;
+  }
   const server = `${profile.family === 6 ? `[${profile.address}]` : profile.address}:${profile.port}`;
   const lastOffsetMs = opts.rate > 0 ? ((opts.clients - 1) * 1000) / opts.rate : 0;
   if (lastOffsetMs >= opts.durationS * 1000) {
@@ -88,7 +94,7 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
       endAt,
       handshakeTimeoutMs: opts.handshakeTimeoutS * 1000,
       reconnectDelayMs: opts.reconnect ? RECONNECT_DELAY_S * 1000 : null,
-      traffic: { pps: opts.pps, size: opts.size, target: opts.target },
+      traffic: { pps: opts.pps, size: opts.size, target: opts.target, window: opts.bandwidth ? opts.window : 0 },
       port: channel.port2,
     };
     runs.push(pool.run(task, { name: 'runSlice', transferList: [channel.port2] }) as Promise<SliceResult>);
@@ -110,15 +116,19 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
       : setInterval(() => {
           let started = 0,
             connected = 0,
-            failed = 0;
+            failed = 0,
+            sent = 0,
+            received = 0;
           for (const m of progress.values()) {
             started += m.started;
             connected += m.connected;
             failed += m.failed;
+            sent += m.bytesSent;
+            received += m.bytesReceived;
           }
           const elapsed = Date.now() - startAt;
           if (settledMs === null && connected + failed >= opts.clients) settledMs = elapsed;
-          view.update(elapsed, { started, connected, failed }, settledMs);
+          view.update(elapsed, { started, connected, failed, traffic: opts.bandwidth ? { sent, received } : null }, settledMs);
         }, 1000);
 
   let results: SliceResult[];
@@ -146,6 +156,7 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
     rate: opts.rate,
     durationS: opts.durationS,
     pps: opts.pps,
+    window: opts.bandwidth ? opts.window : 0,
     size: opts.size,
     startAt: firstStart ?? startAt,
   });

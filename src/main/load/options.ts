@@ -20,6 +20,10 @@ export interface LoadOptions {
   readonly threads: number;
   /** Per client; 0: no traffic. */
   readonly pps: number;
+  /** Bulk mode: each client keeps `window` echo requests in flight, sent and received in batches. */
+  readonly bandwidth: boolean;
+  /** Echo requests in flight per client in bulk mode. */
+  readonly window: number;
   readonly size: number;
   readonly target: string | null;
   readonly handshakeTimeoutS: number;
@@ -31,10 +35,18 @@ export interface LoadOptions {
 
 export type LoadOptionsResult = { ok: true; options: LoadOptions } | { ok: true; help: true } | { ok: false; error: string };
 
+/** Echo requests in flight per client in bulk mode, by default and at most. */
+export const DEFAULT_WINDOW = 64;
+export const MAX_WINDOW = 512;
+/** Default inner packet size in bulk mode: a full-sized packet under a 1500-byte tunnel MTU. */
+export const BANDWIDTH_SIZE = 1400;
+
 export const LOAD_USAGE = `Usage: shardvpn load --profile FILE [options]
 
 Simulates many OpenVPN clients (UDP or TCP as the profile says, no TUN device) against a server and reports connects/s,
-handshake latency, failures by reason and, with --pps, in-tunnel ICMP echo loss and RTT.
+handshake latency, failures by reason and, with --pps, in-tunnel ICMP echo loss and RTT. With --bandwidth, every connected
+client pushes bulk echo traffic (closed loop: --window requests in flight, sealed and sent in batches) and the report gives
+Gbit/s and packets/s each way, loss and RTT (UDP profiles only).
 
   --profile FILE           client config (.ovpn): ca/cert/key, tls-auth/tls-crypt, remote, data-ciphers
   --remote HOST            server address (overrides the profile's remote)
@@ -45,7 +57,12 @@ handshake latency, failures by reason and, with --pps, in-tunnel ICMP echo loss 
   --duration S             seconds the run lasts; it also lasts until every client was started (default 10)
   --threads T              worker threads (default: number of CPUs, at most the client count)
   --pps P                  ICMP echo requests per second per client inside the tunnel (default 0: none)
-  --size BYTES             inner IPv4 packet size of each echo request, ${MIN_ECHO_PACKET}..${MAX_ECHO_PACKET} (default 84)
+  --bandwidth              bulk traffic: each client keeps --window echo requests in flight, sends a new batch as
+                           replies come back (one sendmmsg per batch); a request unanswered for about 4 RTTs
+                           (at most 1 s) gives its place up
+  --window N               echo requests in flight per client with --bandwidth, 1..${MAX_WINDOW} (default ${DEFAULT_WINDOW})
+  --size BYTES             inner IPv4 packet size of each echo request, ${MIN_ECHO_PACKET}..${MAX_ECHO_PACKET} (default 84;
+                           ${BANDWIDTH_SIZE} with --bandwidth)
   --target ADDR            echo target (default: the pushed route-gateway, else the server's tunnel address)
   --handshake-timeout S    a client not connected after S seconds fails with 'timeout' (default 60)
   --reconnect              a client that loses its session (ping-restart, server RESTART, closed TCP connection)
@@ -64,7 +81,7 @@ function number(name: string, text: string | undefined, fallback: number, min: n
   return v;
 }
 
-const NUMERIC = new Set(['--clients', '--rate', '--duration', '--threads', '--pps', '--size', '--port', '--handshake-timeout']);
+const NUMERIC = new Set(['--clients', '--rate', '--duration', '--threads', '--pps', '--window', '--size', '--port', '--handshake-timeout']);
 
 /** `--clients -3` as `--clients=-3`, so a negative number gets the range message, not parseArgs' "ambiguous". */
 function joinNegativeNumbers(argv: readonly string[]): string[] {
@@ -99,6 +116,8 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
         duration: { type: 'string' },
         threads: { type: 'string' },
         pps: { type: 'string' },
+        bandwidth: { type: 'boolean' },
+        window: { type: 'string' },
         size: { type: 'string' },
         target: { type: 'string' },
         'handshake-timeout': { type: 'string' },
@@ -123,7 +142,9 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
   const durationS = number('duration', v.duration, 10, 0.1, 86_400, false);
   const threads = number('threads', v.threads, Math.max(1, os.availableParallelism()), 1, 1024, true);
   const pps = number('pps', v.pps, 0, 0, 100_000, false);
-  const size = number('size', v.size, 84, MIN_ECHO_PACKET, MAX_ECHO_PACKET, true);
+  const bandwidth = v.bandwidth === true;
+  const window = number('window', v.window, DEFAULT_WINDOW, 1, MAX_WINDOW, true);
+  const size = number('size', v.size, bandwidth ? BANDWIDTH_SIZE : 84, MIN_ECHO_PACKET, MAX_ECHO_PACKET, true);
   const port = number('port', v.port, 0, 1, 65_535, true);
   const handshakeTimeoutS = number('handshake-timeout', v['handshake-timeout'], 60, 1, 3600, false);
   checks.push(
@@ -131,11 +152,15 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
     ['duration', durationS],
     ['threads', threads],
     ['pps', pps],
+    ['window', window],
     ['size', size],
     ['port', port],
     ['handshake-timeout', handshakeTimeoutS],
   );
   for (const [, value] of checks) if (typeof value === 'string') return { ok: false, error: value };
+  if (!bandwidth && v.window !== undefined) return { ok: false, error: '--window applies only with --bandwidth' };
+  if (bandwidth && v.pps !== undefined)
+    return { ok: false, error: '--pps and --bandwidth exclude each other: --bandwidth sends as fast as replies come back' };
   if (v.remote === '') return { ok: false, error: '--remote: empty host name' };
   if (v.json === '') return { ok: false, error: '--json: empty file name' };
   return {
@@ -150,6 +175,8 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
       durationS: durationS as number,
       threads: Math.min(threads as number, clients),
       pps: pps as number,
+      bandwidth,
+      window: window as number,
       size: size as number,
       target: v.target ?? null,
       handshakeTimeoutS: handshakeTimeoutS as number,

@@ -11,6 +11,8 @@ export interface ProgressCounts {
   readonly started: number;
   readonly connected: number;
   readonly failed: number;
+  /** Inner IP bytes sent and received so far, shown with --bandwidth (null: not shown). */
+  readonly traffic?: { readonly sent: number; readonly received: number } | null;
 }
 
 /** What the bar shows: its position `value` of `total`, and the words beside it. */
@@ -64,8 +66,8 @@ export function createProgressView(stream: ProgressStream, requested: number, ru
 
 function linesView(stream: ProgressStream, requested: number): ProgressView {
   return {
-    update(elapsedMs, { started, connected, failed }, settledMs) {
-      stream.write(`${progressLine(elapsedMs, requested, started, connected, failed, settledMs)}\n`);
+    update(elapsedMs, { started, connected, failed, traffic }, settledMs) {
+      stream.write(`${progressLine(elapsedMs, requested, started, connected, failed, settledMs, traffic ?? null)}\n`);
     },
     stop: () => undefined,
   };

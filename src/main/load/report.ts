@@ -49,7 +49,25 @@ export interface LoadReport {
     sentMbps: number | null;
     receivedMbps: number | null;
     decryptErrors: number;
+    /** Bulk mode (--bandwidth) only, else null. */
+    bandwidth: BandwidthSummary | null;
   } | null;
+}
+
+/** Bulk traffic over the traffic time: inner IP bytes (requests out, replies in) and packets. */
+export interface BandwidthSummary {
+  window: number;
+  /** Seconds from the first request sent to the last (the longest slice). */
+  seconds: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Requests given up unanswered (after about 4 RTTs, at most 1 s) while traffic ran, freeing their place; a late reply still counts as received. */
+  expired: number;
+  sentGbps: number;
+  receivedGbps: number;
+  totalGbps: number;
+  sentPps: number;
+  receivedPps: number;
 }
 
 export interface RunInfo {
@@ -58,6 +76,8 @@ export interface RunInfo {
   rate: number;
   durationS: number;
   pps: number;
+  /** Echo requests in flight per client with --bandwidth; 0: paced by pps. */
+  window: number;
   size: number;
   /** Date.now() of the first client start. */
   startAt: number;
@@ -85,6 +105,7 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     connectedAtEnd = 0;
   let echoSent = 0,
     echoReceived = 0,
+    echoExpired = 0,
     bytesSent = 0,
     bytesReceived = 0,
     trafficMs = 0,
@@ -107,6 +128,7 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     rtt.merge(r.rtt);
     echoSent += r.echoSent;
     echoReceived += r.echoReceived;
+    echoExpired += r.echoExpired;
     bytesSent += r.bytesSent;
     bytesReceived += r.bytesReceived;
     trafficMs = Math.max(trafficMs, r.trafficMs);
@@ -139,7 +161,7 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
     failures,
     failureDetails,
     traffic:
-      run.pps > 0
+      run.pps > 0 || run.window > 0
         ? {
             pps: run.pps,
             size: run.size,
@@ -150,8 +172,36 @@ export function buildReport(results: readonly SliceResult[], run: RunInfo): Load
             sentMbps: mbps(bytesSent),
             receivedMbps: mbps(bytesReceived),
             decryptErrors,
+            bandwidth:
+              run.window > 0 ? bandwidth(run.window, trafficMs, bytesSent, bytesReceived, echoSent, echoReceived, echoExpired) : null,
           }
         : null,
+  };
+}
+
+function bandwidth(
+  window: number,
+  trafficMs: number,
+  bytesSent: number,
+  bytesReceived: number,
+  sent: number,
+  received: number,
+  expired: number,
+): BandwidthSummary {
+  const seconds = trafficMs / 1000;
+  const gbps = (bytes: number): number => (seconds > 0 ? Math.round(((bytes * 8) / seconds / 1e9) * 10000) / 10000 : 0);
+  const pps = (n: number): number => (seconds > 0 ? Math.round(n / seconds) : 0);
+  return {
+    window,
+    seconds: Math.round(seconds * 1000) / 1000,
+    bytesSent,
+    bytesReceived,
+    expired,
+    sentGbps: gbps(bytesSent),
+    receivedGbps: gbps(bytesReceived),
+    totalGbps: gbps(bytesSent + bytesReceived),
+    sentPps: pps(sent),
+    receivedPps: pps(received),
   };
 }
 
@@ -165,7 +215,10 @@ export function connectRate(connected: number, elapsedMs: number, settledMs: num
   return phaseMs > 0 ? (connected / (phaseMs / 1000)).toFixed(1) : '0.0';
 }
 
-/** The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`. */
+/**
+ * The live line: `[12.0s] connected 180/200  failed 2  in progress 18  183.4 conn/s`, with
+ * --bandwidth followed by the inner bytes so far, `  traffic out 1234.5 / in 1230.0 MB`.
+ */
 export function progressLine(
   elapsedMs: number,
   requested: number,
@@ -173,10 +226,12 @@ export function progressLine(
   connected: number,
   failed: number,
   settledMs: number | null = null,
+  traffic: { readonly sent: number; readonly received: number } | null = null,
 ): string {
   const rate = connectRate(connected, elapsedMs, settledMs);
   const inProgress = Math.max(0, started - connected - failed);
-  return `[${(elapsedMs / 1000).toFixed(1)}s] connected ${connected}/${requested}  failed ${failed}  in progress ${inProgress}  ${rate} conn/s`;
+  const line = `[${(elapsedMs / 1000).toFixed(1)}s] connected ${connected}/${requested}  failed ${failed}  in progress ${inProgress}  ${rate} conn/s`;
+  return traffic === null ? line : `${line}  traffic out ${(traffic.sent / 1e6).toFixed(1)} / in ${(traffic.received / 1e6).toFixed(1)} MB`;
 }
 
 const ms = (v: number | null): string => (v === null ? '-' : `${v.toFixed(1)} ms`);
@@ -212,8 +267,14 @@ export function formatReport(r: LoadReport): string {
   }
   const t = r.traffic;
   if (t !== null) {
+    const b = t.bandwidth;
     rows.push(
-      ['echo requests sent', `${t.echoSent} (${t.pps}/s per client, ${t.size} bytes)`],
+      [
+        'echo requests sent',
+        b === null
+          ? `${t.echoSent} (${t.pps}/s per client, ${t.size} bytes)`
+          : `${t.echoSent} (${b.window} in flight per client, ${t.size} bytes)`,
+      ],
       ['echo replies', String(t.echoReceived)],
       ['loss', t.loss === null ? '-' : `${(t.loss * 100).toFixed(2)} %`],
       ['rtt p50 / p95', `${ms(t.rttMs.p50)} / ${ms(t.rttMs.p95)}`],
@@ -221,6 +282,14 @@ export function formatReport(r: LoadReport): string {
       ['throughput out / in', `${t.sentMbps ?? '-'} / ${t.receivedMbps ?? '-'} Mbit/s (inner IP)`],
       ['data decrypt errors', String(t.decryptErrors)],
     );
+    if (b !== null) {
+      rows.push(
+        ['bandwidth out / in', `${b.sentGbps.toFixed(3)} / ${b.receivedGbps.toFixed(3)} Gbit/s (inner IP, over ${b.seconds.toFixed(1)} s)`],
+        ['bandwidth total', `${b.totalGbps.toFixed(3)} Gbit/s`],
+        ['packets/s out / in', `${b.sentPps} / ${b.receivedPps}`],
+        ['given up (timeout)', String(b.expired)],
+      );
+    }
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';

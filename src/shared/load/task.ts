@@ -42,6 +42,8 @@ export interface TrafficSpec {
   readonly size: number;
   /** Echo target; null: the pushed route-gateway (or what stands for it). */
   readonly target: string | null;
+  /** Bulk mode (--bandwidth): echo requests kept in flight per client, sent in batches; 0: paced by pps. */
+  readonly window: number;
 }
 
 export interface SliceTask {
@@ -70,6 +72,9 @@ export interface ProgressMessage {
   readonly started: number;
   readonly connected: number;
   readonly failed: number;
+  /** Inner IP bytes of echo requests sent and replies received so far. */
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
 }
 
 export interface StopMessage {
@@ -106,6 +111,8 @@ export interface SliceResult {
   readonly rtt: HistogramData;
   readonly echoSent: number;
   readonly echoReceived: number;
+  /** Bulk mode: requests given up after the in-flight timeout while traffic ran. */
+  readonly echoExpired: number;
   /** Inner IP bytes. */
   readonly bytesSent: number;
   readonly bytesReceived: number;

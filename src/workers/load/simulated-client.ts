@@ -7,7 +7,7 @@
 // several servers sees as a new flow.
 
 import { parseControlMessage } from '../../shared/protocol/control-message';
-import { DataChannelKey, DecryptResults } from '../../shared/protocol/data-channel';
+import { DATA_DROP_REASONS, DataChannelKey, DecryptResults } from '../../shared/protocol/data-channel';
 import { payloadKind, writeOccMessage, type OccMessage } from '../../shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
 import { writePingMessage } from '../../shared/protocol/ping';
@@ -16,9 +16,11 @@ import { ControlSession } from '../../shared/session/control-session';
 import { openLoadLink, type LoadLink } from './load-link';
 import { clientDataChannelKey, negotiatePushedDataChannel, type PushedDataChannel } from '../../shared/session/pushed-data-channel';
 import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../../shared/session/types';
-import { echoTarget, ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
+import { echoReplySeq, echoTarget, ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
 import type { LoadProfile, TrafficSpec } from '../../shared/load/task';
 import { PacketBatch } from '../../shared/native';
+import { BULK_BATCH, BulkBuffers, BulkLink } from './bulk-link';
+import { ANSWER_NONE, EchoWindow } from './echo-window';
 
 /** What the slice counts; one per worker, shared by its clients. */
 export interface SliceStats {
@@ -32,14 +34,23 @@ export interface SliceStats {
   onReconnectFailed(index: number, reason: string, detail: string): void;
   onEchoSent(bytes: number): void;
   onEchoReply(bytes: number, rttMs: number): void;
+  /** Bulk mode: requests given up unanswered (ECHO_TIMEOUT_MS). */
+  onEchoExpired(count: number): void;
   onDecryptError(): void;
 }
+
+/** Decrypt statuses of packets the batch decrypt left alone (DecryptResults: reason index + 1). */
+const DATA_NOT_DATA = DATA_DROP_REASONS.indexOf('not-data') + 1;
+const DATA_BAD_KEY_ID = DATA_DROP_REASONS.indexOf('bad-key-id') + 1;
 
 /** Buffers shared by every client of one worker: the loop is single-threaded and synchronous. */
 export class SliceBuffers {
   readonly tx = PacketBatch.allocate(1, 2048, 0);
   readonly rx = PacketBatch.allocate(1, 2048, 0);
-  readonly results = new DecryptResults(1);
+  readonly results = new DecryptResults(BULK_BATCH);
+
+  /** `bulk`: the batches of bulk mode (--bandwidth), null otherwise. */
+  constructor(readonly bulk: BulkBuffers | null = null) {}
 }
 
 const PUSH_REQUEST_INTERVAL_MS = 1000;
@@ -96,6 +107,11 @@ export class SimulatedClient {
   /** When the lost session was noticed (-1: this attempt is the first). */
   private lostAt = -1;
   private restartAt = 0;
+  /** Bulk mode only: the batched link and the requests in flight. */
+  private bulkLink: BulkLink | null = null;
+  private echoWindow: EchoWindow | null = null;
+  /** Whether traffic may flow: the last poll's word (false once the run's traffic stops). */
+  private trafficOn = true;
 
   constructor(
     readonly index: number,
@@ -149,7 +165,24 @@ export class SimulatedClient {
     this.nextEchoAt = 0;
     this.startedAt = now;
     const p = this.profile;
-    const socket = openLoadLink(p, { receive: (m) => this.receive(m), failed: (reason, detail) => this.fail(reason, detail) });
+    const events = {
+      receive: (m: Buffer): void => this.receive(m),
+      failed: (reason: string, detail: string): void => this.fail(reason, detail),
+    };
+    let socket: LoadLink;
+    const bulk = this.buffers.bulk;
+    if (this.traffic.window > 0 && bulk !== null) {
+      try {
+        this.bulkLink = new BulkLink(p, bulk, { ...events, receiveBatch: (n) => this.receiveBatch(n) });
+      } catch (error) {
+        this.fail('socket-error', (error as Error).message);
+        return;
+      }
+      this.echoWindow = new EchoWindow(this.traffic.window);
+      socket = this.bulkLink;
+    } else {
+      socket = openLoadLink(p, events);
+    }
     this.socket = socket;
     this.socketClosed = socket.closed;
     const cfg: ControlSessionConfig = {
@@ -180,6 +213,7 @@ export class SimulatedClient {
     }
     const s = this.session;
     if (s === null || this.state === 'done' || this.state === 'idle') return;
+    this.trafficOn = trafficOn;
     // nextTimeout() says "now" for overdue work by reading the clock again: compare with a fresh reading.
     const due = s.nextTimeout();
     if (due !== null && due <= performance.now()) s.tick();
@@ -195,6 +229,11 @@ export class SimulatedClient {
       return;
     }
     if (this.state !== 'connected') return;
+    if (this.echoWindow !== null) {
+      const expired = this.echoWindow.expire(now);
+      if (expired > 0) this.stats.onEchoExpired(expired);
+      if (trafficOn) this.pump();
+    }
     if (trafficOn && this.traffic.pps > 0 && this.localAddress >= 0 && this.targetAddress >= 0) {
       const interval = 1000 / this.traffic.pps;
       if (this.nextEchoAt === 0) this.nextEchoAt = now;
@@ -239,6 +278,7 @@ export class SimulatedClient {
     this.sendKeyId = -1;
     const socket = this.socket;
     this.socket = null;
+    this.bulkLink = null;
     socket?.close();
   }
 
@@ -403,6 +443,86 @@ export class SimulatedClient {
     if (payloadKind(b.rx.memory, at, length) !== 'packet') return; // ping or OCC
     const sentAt = readEchoReply(b.rx.memory, at, length, this.localAddress >>> 0, this.index);
     if (sentAt >= 0) this.stats.onEchoReply(length, now - sentAt);
+  }
+
+  /**
+   * Bulk mode: a batch from the server. Data packets on the key of the first one are opened by
+   * one call into the addon; control packets and packets on another key (a renegotiation) go the
+   * one-by-one way. Then the window is topped up with new requests: the loop stays closed.
+   */
+  private receiveBatch(count: number): void {
+    if (this.session === null || this.state === 'done') return;
+    const rx = this.buffers.bulk!.rx;
+    const m = rx.memory;
+    let key: DataChannelKey | undefined;
+    for (let i = 0; i < count && key === undefined; i++) {
+      const byte0 = m[rx.offsets[i]!]!;
+      const op = byte0 >>> P_OPCODE_SHIFT;
+      if (rx.lengths[i]! > 0 && (op === P_DATA_V2 || op === P_DATA_V1)) key = this.keys.get(byte0 & 7);
+    }
+    const results = this.buffers.results;
+    const now = performance.now();
+    if (key !== undefined && key.decrypt(rx, count, now, results) > 0) this.lastDataReceived = now;
+    for (let i = 0; i < count; i++) {
+      // A control packet may have ended the session (RESTART, HALT, a fatal error).
+      if ((this.state as State) === 'done') return;
+      if (key === undefined || results.status[i] === DATA_NOT_DATA || results.status[i] === DATA_BAD_KEY_ID) {
+        // Untouched by the batch decrypt: as any single datagram.
+        if (rx.lengths[i]! > 0) this.receive(Buffer.from(rx.packet(i)));
+        continue;
+      }
+      this.wireReceived++;
+      if (!results.ok(i)) {
+        this.stats.onDecryptError();
+        continue;
+      }
+      const at = results.payloadOffsets[i]!;
+      const length = results.payloadLengths[i]!;
+      if (payloadKind(m, at, length) !== 'packet') continue; // ping or OCC
+      const sentAt = readEchoReply(m, at, length, this.localAddress >>> 0, this.index);
+      if (sentAt >= 0 && this.echoWindow!.answer(echoReplySeq(m, at), sentAt, now) !== ANSWER_NONE)
+        this.stats.onEchoReply(length, now - sentAt);
+    }
+    if (this.trafficOn && this.state === 'connected') this.pump();
+  }
+
+  /** Bulk mode: fills the window's free places, a batch of up to BULK_BATCH per sendmmsg. */
+  private pump(): void {
+    const key = this.keys.get(this.sendKeyId);
+    const link = this.bulkLink;
+    const w = this.echoWindow;
+    if (key === undefined || link === null || w === null || this.localAddress < 0 || this.targetAddress < 0) return;
+    const tx = this.buffers.bulk!.tx;
+    const size = this.traffic.size;
+    const headroom = key.headroom;
+    for (;;) {
+      const n = Math.min(BULK_BATCH, w.room());
+      if (n === 0) return;
+      const now = performance.now();
+      for (let i = 0; i < n; i++) {
+        const seq = w.take(now);
+        tx.lengths[i] = writeEchoRequest(
+          tx.memory,
+          tx.offsets[i]! + headroom,
+          size,
+          this.localAddress,
+          this.targetAddress,
+          this.index,
+          seq,
+          now,
+        );
+      }
+      const sealed = key.encrypt(tx, n);
+      const sent = link.sendBatch(sealed);
+      if (this.state !== 'connected') return;
+      for (let i = 0; i < sent; i++) this.stats.onEchoSent(size);
+      if (sent > 0) this.lastDataSent = now;
+      if (sent < n) {
+        // A full socket buffer (or an exhausted packet-id): those never left; try again next poll.
+        w.untake(n - sent);
+        return;
+      }
+    }
   }
 
   private sendEcho(): void {

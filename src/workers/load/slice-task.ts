@@ -5,6 +5,7 @@
 import { reviveWrap } from '../../shared/config/wrap';
 import { LatencyHistogram } from '../../shared/load/histogram';
 import type { ProgressMessage, SliceResult, SliceTask, StopMessage } from '../../shared/load/task';
+import { BulkBuffers } from './bulk-link';
 import { SimulatedClient, SliceBuffers, type SliceStats } from './simulated-client';
 
 const POLL_MS = 20;
@@ -18,7 +19,8 @@ function sleep(ms: number): Promise<void> {
 
 export async function runSlice(task: SliceTask): Promise<SliceResult> {
   const profile = { ...task.profile, wrap: reviveWrap(task.profile.wrap) };
-  const buffers = new SliceBuffers();
+  const bulk = task.traffic.window > 0 && profile.transport === 'udp';
+  const buffers = new SliceBuffers(bulk ? new BulkBuffers(profile) : null);
   const handshake = new LatencyHistogram();
   const rtt = new LatencyHistogram();
   const reconnect = new LatencyHistogram();
@@ -32,6 +34,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     reconnectFailures: 0,
     echoSent: 0,
     echoReceived: 0,
+    echoExpired: 0,
     bytesSent: 0,
     bytesReceived: 0,
     decryptErrors: 0,
@@ -75,6 +78,9 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
       totals.bytesReceived += bytes;
       rtt.record(ms);
     },
+    onEchoExpired(count) {
+      totals.echoExpired += count;
+    },
     onDecryptError() {
       totals.decryptErrors++;
     },
@@ -95,7 +101,15 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     if (m.type === 'stop') endAt = Math.min(endAt, performance.now());
   });
   const progress = (): void => {
-    const msg: ProgressMessage = { type: 'progress', slice: task.slice, started, connected: totals.connected, failed: totals.failed };
+    const msg: ProgressMessage = {
+      type: 'progress',
+      slice: task.slice,
+      started,
+      connected: totals.connected,
+      failed: totals.failed,
+      bytesSent: totals.bytesSent,
+      bytesReceived: totals.bytesReceived,
+    };
     port.postMessage(msg);
   };
 
@@ -116,7 +130,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
   }
 
   // Traffic stops; replies in flight still count for a moment, then everyone closes.
-  if (task.traffic.pps > 0 && totals.echoSent > 0) {
+  if ((task.traffic.pps > 0 || task.traffic.window > 0) && totals.echoSent > 0) {
     const graceEnd = performance.now() + ECHO_GRACE_MS;
     while (performance.now() < graceEnd && totals.echoReceived < totals.echoSent) {
       const now = performance.now();
@@ -155,6 +169,7 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
     rtt: rtt.toJSON(),
     echoSent: totals.echoSent,
     echoReceived: totals.echoReceived,
+    echoExpired: totals.echoExpired,
     bytesSent: totals.bytesSent,
     bytesReceived: totals.bytesReceived,
     trafficMs: lastEchoAt - firstEchoAt,
