@@ -187,8 +187,9 @@ test('every dashboard query runs against a real Prometheus scraping a live serve
   const restarts = queries.find(({ panel }) => panel.title === 'Shard restarts')!.target.expr!;
   assert.equal(await prometheus.query(substitute(restarts)), 0);
   const script =
-    "const s = require('net').connect(Number(process.argv[1]), '127.0.0.1'); let out = '';" +
-    "s.on('data', (d) => { out += d; if (/SUCCESS|ERROR: no/.test(out)) { process.stdout.write(out); s.end('quit\\r\\n'); } });" +
+    // Notifications (>CLIENT:...) may follow the reply: answer the first match only.
+    "const s = require('net').connect(Number(process.argv[1]), '127.0.0.1'); let out = ''; let done = false;" +
+    "s.on('data', (d) => { out += d; if (!done && /SUCCESS|ERROR: no/.test(out)) { done = true; process.stdout.write(out); s.end('quit\\r\\n'); } });" +
     "s.on('close', () => process.exit(/SUCCESS/.test(out) ? 0 : 1)); s.write('shard-restart 1\\r\\n');";
   const restart = await runNodeIn(lab.server, '-e', [script, String(MANAGEMENT_PORT)], 10_000);
   assert.equal(restart.code, 0, `${restart.stdout}${restart.stderr}`);
