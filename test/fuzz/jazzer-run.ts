@@ -94,10 +94,17 @@ export function runTarget(target: string, opts: FuzzRunOptions): Promise<FuzzRun
     child.on('error', reject);
     child.on('close', (status) => {
       fs.rmSync(work, { recursive: true, force: true });
-      const artifacts = fs
-        .readdirSync(FINDINGS_DIR)
-        .filter((f) => !before.has(f))
-        .map((f) => path.join(FINDINGS_DIR, f));
+      // libFuzzer names the file it wrote (it may already exist from an earlier run).
+      const written = [...tail.matchAll(/Test unit written to (\S+)/g)].map((m) => m[1]!);
+      const artifacts = [
+        ...new Set([
+          ...written,
+          ...fs
+            .readdirSync(FINDINGS_DIR)
+            .filter((f) => !before.has(f))
+            .map((f) => path.join(FINDINGS_DIR, f)),
+        ]),
+      ];
       resolve({ target, status, runs, seconds: (Date.now() - started) / 1000, rssMb, artifacts, tail });
     });
   });

@@ -2,6 +2,7 @@
 // (ping.ts, occ.ts), under each compression framing (compress-framing.ts), as the shard and the
 // client link check them after decryption. Refusals are typed; an OCC message that parses builds
 // back to the same message.
+import { isDeepStrictEqual } from 'node:util';
 import { buildOccMessage, isOccMessage, parseOccMessage, payloadKind } from '../../../src/shared/protocol/occ';
 import { isPingMessage } from '../../../src/shared/protocol/ping';
 import { CompressFramer } from '../../../src/shared/protocol/compress-framing';
@@ -24,7 +25,7 @@ function payload(memory: Uint8Array, offset: number, length: number): void {
   const wire = refusing(() => buildOccMessage(r.message), (e) => e instanceof Error && !(e instanceof TypeError));
   if (wire === undefined) return;
   const again = parseOccMessage(wire, 0, wire.length);
-  if (!again.ok || JSON.stringify(again.message) !== JSON.stringify(r.message)) throw new Finding('OCC message changes when rebuilt');
+  if (!again.ok || !isDeepStrictEqual(again.message, r.message)) throw new Finding('OCC message changes when rebuilt');
 }
 
 export function fuzz(data: Buffer): void {

@@ -1,6 +1,7 @@
 // PUSH_REPLY parsing (push-options.ts), one reply or several parts with push-continuation, with
 // and without pull-filters. Hostile input is refused typed, never thrown; what parses builds into
 // a reply that parses back to the same options.
+import { isDeepStrictEqual } from 'node:util';
 import { PushReplyCollector, buildPushReply, parsePushReply } from '../../../src/shared/protocol/push-options';
 import type { PullFilter } from '../../../src/shared/protocol/push-options';
 import { Finding, typed } from '../finding';
@@ -24,5 +25,5 @@ export function fuzz(data: Buffer): void {
   if (!built.ok) return; // options we would not push ourselves (e.g. too long once rebuilt)
   const again = parsePushReply(built.messages);
   if (!again.ok) throw new Finding(`parsePushReply refused our own rebuilt reply: ${again.reason} ${again.detail}`);
-  if (JSON.stringify(again.options) !== JSON.stringify(r.options)) throw new Finding('PUSH_REPLY options change when rebuilt');
+  if (!isDeepStrictEqual(again.options, r.options)) throw new Finding('PUSH_REPLY options change when rebuilt');
 }
