@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runTarget, targetNames } from './fuzz/jazzer-run';
 
-const RUNS = Number(process.env.FUZZ_SHORT_RUNS ?? 2000);
+const RUNS = Number(process.env.FUZZ_SHORT_RUNS ?? 1000);
 /** The crl target builds two TLS contexts per input; fewer of its inputs fit the time. */
 const FEWER: Readonly<Record<string, number>> = { crl: 0.1 };
 

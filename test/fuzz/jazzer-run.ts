@@ -32,7 +32,9 @@ export interface FuzzRunOptions {
   readonly timeoutS?: number;
   /** Resident memory above this is a finding (unbounded memory). */
   readonly rssLimitMb?: number;
-  /** Extra environment (e.g. a nice level is set by the caller's command line). */
+  /** Stop after this many seconds even if fewer inputs ran (-max_total_time). */
+  readonly maxSeconds?: number;
+  /** Receives the fuzzer's output as it comes. */
   readonly onOutput?: (text: string) => void;
 }
 
@@ -74,6 +76,7 @@ export function runTarget(target: string, opts: FuzzRunOptions): Promise<FuzzRun
     `-rss_limit_mb=${opts.rssLimitMb ?? 2048}`,
     `-artifact_prefix=${path.join(FINDINGS_DIR, `${target}-`)}`,
     '-print_final_stats=1',
+    ...(opts.maxSeconds !== undefined ? [`-max_total_time=${opts.maxSeconds}`] : []),
   ];
   const started = Date.now();
   return new Promise((resolve, reject) => {

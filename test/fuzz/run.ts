@@ -1,5 +1,6 @@
 // `npm run fuzz [target...]`: each fuzz target (all by default) for FUZZ_RUNS inputs (default
-// 100000), one after the other, then a table of inputs run, time and peak memory per target.
+// 100000; FUZZ_MAX_SECONDS caps each target's time), one after the other, then the inputs run,
+// time and peak memory per target.
 // Exits non-zero when a target has a finding; the input is in fuzz-findings/.
 
 import { runTarget, targetNames } from './jazzer-run';
@@ -13,10 +14,15 @@ async function main(): Promise<number> {
   const unknown = asked.filter((t) => !all.includes(t));
   if (unknown.length > 0) throw new Error(`unknown fuzz target(s) ${unknown.join(', ')}; targets: ${all.join(', ')}`);
   const verbose = process.env.FUZZ_VERBOSE === '1';
+  const maxSeconds = process.env.FUZZ_MAX_SECONDS === undefined ? undefined : Number(process.env.FUZZ_MAX_SECONDS);
   const results: FuzzRunResult[] = [];
   for (const target of asked.length > 0 ? asked : all) {
     process.stdout.write(`fuzz ${target}: ${runs} inputs ... `);
-    const r = await runTarget(target, { runs, ...(verbose ? { onOutput: (t) => process.stderr.write(t) } : {}) });
+    const r = await runTarget(target, {
+      runs,
+      ...(maxSeconds !== undefined ? { maxSeconds } : {}),
+      ...(verbose ? { onOutput: (t) => process.stderr.write(t) } : {}),
+    });
     results.push(r);
     process.stdout.write(`${r.status === 0 ? 'ok' : 'FINDING'} (${r.runs} runs, ${r.seconds.toFixed(1)} s, peak rss ${r.rssMb} MB)\n`);
     if (r.status !== 0) process.stdout.write(`${r.tail}\n${r.artifacts.map((a) => `  input: ${a}`).join('\n')}\n`);
