@@ -77,7 +77,8 @@ export function openBatch(suite: Suite, data: Buffer): void {
   const before = DATA_DROP_REASONS.reduce((n, r) => n + drops[r], 0);
   const accepted = recv.decrypt(batch, list.length, 1000, results);
   const dropped = DATA_DROP_REASONS.reduce((n, r) => n + drops[r], 0) - before;
-  if (accepted + dropped !== list.length) throw new Finding(`decrypt: ${accepted} accepted + ${dropped} counted drops for ${list.length} packets`);
+  if (accepted + dropped !== list.length)
+    throw new Finding(`decrypt: ${accepted} accepted + ${dropped} counted drops for ${list.length} packets`);
   let ok = 0;
   for (let i = 0; i < list.length; i++) {
     if (results.ok(i)) {
@@ -87,14 +88,17 @@ export function openBatch(suite: Suite, data: Buffer): void {
       const start = batch.offsets[i]!;
       if (off < start || off + len > start + lengths[i]!) throw new Finding(`decrypt: payload ${off}+${len} outside packet ${i}`);
       const want = made[i]!.payload;
-      if (want !== null && !want.equals(Buffer.from(batch.memory.subarray(off, off + len)))) throw new Finding(`decrypt: packet ${i} opened to other bytes`);
-      if (want === null && authenticated) throw new Finding(`decrypt: accepted a ${(list[i]![0] ?? 0) & 3 ? 'changed' : 'made-up'} packet ${i}`);
+      if (want !== null && !want.equals(Buffer.from(batch.memory.subarray(off, off + len))))
+        throw new Finding(`decrypt: packet ${i} opened to other bytes`);
+      if (want === null && authenticated)
+        throw new Finding(`decrypt: accepted a ${(list[i]![0] ?? 0) & 3 ? 'changed' : 'made-up'} packet ${i}`);
     } else {
       const reason = results.reason(i);
       if (reason === null || !DATA_DROP_REASONS.includes(reason)) throw new Finding(`decrypt: untyped status ${results.status[i]}`);
       // Without authentication a changed packet opens to a made-up packet-id, which may move the
       // replay window past the authentic ones after it.
-      if (made[i]!.payload !== null && (authenticated || reason !== 'replay')) throw new Finding(`decrypt: refused an authentic packet ${i} (${reason})`);
+      if (made[i]!.payload !== null && (authenticated || reason !== 'replay'))
+        throw new Finding(`decrypt: refused an authentic packet ${i} (${reason})`);
     }
   }
   if (ok !== accepted) throw new Finding(`decrypt returned ${accepted} but ${ok} packets are marked ok`);

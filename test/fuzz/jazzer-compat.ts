@@ -85,7 +85,7 @@ export function patchSymbolVersions(elf: Buffer): number {
     // First pass: where each version name already sits in .dynstr.
     const nameAt = new Map<string, number>();
     const aux: number[] = [];
-    for (let vn = verneed.offset; ; ) {
+    for (let vn = verneed.offset; ;) {
       const cnt = elf.readUInt16LE(vn + 2);
       for (let i = 0, a = vn + elf.readUInt32LE(vn + 8); i < cnt; i++) {
         const nameOff = elf.readUInt32LE(a + 8);

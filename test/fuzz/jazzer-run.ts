@@ -81,6 +81,19 @@ export function runTarget(target: string, opts: FuzzRunOptions): Promise<FuzzRun
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Interrupted (Ctrl-C, SIGTERM): stop this child by its pid too, then go the default way.
+    const stop = (signal: NodeJS.Signals): void => {
+      child.kill('SIGKILL');
+      fs.rmSync(work, { recursive: true, force: true });
+      process.kill(process.pid, signal);
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      stop(signal);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     let tail = '';
     let rssMb = 0;
     let runs = 0;
@@ -96,6 +109,8 @@ export function runTarget(target: string, opts: FuzzRunOptions): Promise<FuzzRun
     child.stderr.on('data', take);
     child.on('error', reject);
     child.on('close', (status) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       fs.rmSync(work, { recursive: true, force: true });
       // libFuzzer names the file it wrote (it may already exist from an earlier run).
       const written = [...tail.matchAll(/Test unit written to (\S+)/g)].map((m) => m[1]!);

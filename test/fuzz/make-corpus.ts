@@ -40,7 +40,9 @@ async function openvpnFirstPacket(dir: string, extra: readonly string[]): Promis
   const args = ['--client', '--dev', 'null', '--proto', 'udp', '--remote', '127.0.0.1', String(sock.address().port), '--nobind'];
   args.push('--verb', '0', '--connect-retry-max', '1', '--ca', cert.certFile, '--cert', cert.certFile, '--key', cert.keyFile, ...extra);
   const child = spawn('openvpn', args, { stdio: 'ignore' });
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no packet from openvpn ${extra.join(' ')}`)), 10_000).unref());
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`no packet from openvpn ${extra.join(' ')}`)), 10_000).unref(),
+  );
   try {
     return await Promise.race([got, timeout]);
   } finally {
@@ -101,17 +103,37 @@ async function main(): Promise<void> {
     const sidA = Buffer.from('0102030405060708', 'hex');
     const sidB = Buffer.from('a1a2a3a4a5a6a7a8', 'hex');
     const serverReset = buildControlPacket({
-      kind: 'message', opcode: P_CONTROL_HARD_RESET_SERVER_V2, keyId: 0, sessionId: sidB, acks: [0], remoteSessionId: sidA, messageId: 0, payload: buildEarlyNegFlags(1),
+      kind: 'message',
+      opcode: P_CONTROL_HARD_RESET_SERVER_V2,
+      keyId: 0,
+      sessionId: sidB,
+      acks: [0],
+      remoteSessionId: sidA,
+      messageId: 0,
+      payload: buildEarlyNegFlags(1),
     });
     const control = (id: number, acks: number[]): Buffer =>
-      buildControlPacket({ kind: 'message', opcode: P_CONTROL_V1, keyId: 0, sessionId: sidA, acks, remoteSessionId: acks.length ? sidB : null, messageId: id, payload: Buffer.from(`tls record ${id}`) });
+      buildControlPacket({
+        kind: 'message',
+        opcode: P_CONTROL_V1,
+        keyId: 0,
+        sessionId: sidA,
+        acks,
+        remoteSessionId: acks.length ? sidB : null,
+        messageId: id,
+        payload: Buffer.from(`tls record ${id}`),
+      });
     const ack = buildControlPacket({ kind: 'ack', opcode: P_ACK_V1, keyId: 0, sessionId: sidA, acks: [0, 1, 2], remoteSessionId: sidB });
     seed('packet', 'server-reset.bin', serverReset);
     seed('packet', 'control-v1.bin', control(1, [0]));
     seed('packet', 'ack-v1.bin', ack);
     const sep = Buffer.from([0xff]);
     seed('reliable', 'in-order.bin', Buffer.concat([Buffer.from([0, 0, 0xff]), control(0, []), sep, control(1, [0]), sep, ack]));
-    seed('reliable', 'out-of-order.bin', Buffer.concat([Buffer.from([0, 0, 0xff]), control(2, []), sep, control(0, [1]), sep, control(1, []), sep, control(1, [])]));
+    seed(
+      'reliable',
+      'out-of-order.bin',
+      Buffer.concat([Buffer.from([0, 0, 0xff]), control(2, []), sep, control(0, [1]), sep, control(1, []), sep, control(1, [])]),
+    );
     seed('reliable', 'openvpn-hard-reset.bin', Buffer.concat([Buffer.from([0, 0, 0xff]), plain]));
 
     // Control-channel messages.
@@ -162,9 +184,17 @@ async function main(): Promise<void> {
       ],
     });
     const keySource = { preMaster: Buffer.alloc(48, 1), random1: Buffer.alloc(32, 2), random2: Buffer.alloc(32, 3) };
-    const options = 'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-CBC,auth SHA1,keysize 256,key-method 2,tls-client';
+    const options =
+      'V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,cipher AES-256-CBC,auth SHA1,keysize 256,key-method 2,tls-client';
     seed('peer-info', 'client-km2.bin', encodeKeyMethod2({ keySource, options, username: 'alice', password: 'secret', peerInfo }, true));
-    seed('peer-info', 'server-km2.bin', encodeKeyMethod2({ keySource, options: options.replace('tls-client', 'tls-server'), username: null, password: null, peerInfo: null }, false));
+    seed(
+      'peer-info',
+      'server-km2.bin',
+      encodeKeyMethod2(
+        { keySource, options: options.replace('tls-client', 'tls-server'), username: null, password: null, peerInfo: null },
+        false,
+      ),
+    );
     seed('peer-info', 'peer-info.txt', peerInfo);
     seed('client-connect', 'peer-info.txt', peerInfo);
 
@@ -185,11 +215,22 @@ async function main(): Promise<void> {
     seed('tcp-framing', 'two-packets.bin', Buffer.concat([frameForStream(ping), frameForStream(occ[1]!)]));
 
     // Data channel: suite byte, then parts (mode byte + payload) separated by 0xff.
-    for (const [target, count] of [['data-channel-aead', 3], ['data-channel-cbc', 4]] as const) {
+    for (const [target, count] of [
+      ['data-channel-aead', 3],
+      ['data-channel-cbc', 4],
+    ] as const) {
       for (let s = 0; s < count; s++) {
         for (const v2 of [0, 0x10]) {
-          const parts = [Buffer.concat([Buffer.from([0x01]), ping]), Buffer.from([0x05, 0x45, 0x00, 0x00, 0x54]), Buffer.from([0x48, 1, 2, 3])];
-          seed(target, `suite${s}${v2 ? '-v2' : ''}.bin`, Buffer.concat([Buffer.from([s | v2]), ...parts.flatMap((p, i) => (i ? [Buffer.from([0xff]), p] : [p]))]));
+          const parts = [
+            Buffer.concat([Buffer.from([0x01]), ping]),
+            Buffer.from([0x05, 0x45, 0x00, 0x00, 0x54]),
+            Buffer.from([0x48, 1, 2, 3]),
+          ];
+          seed(
+            target,
+            `suite${s}${v2 ? '-v2' : ''}.bin`,
+            Buffer.concat([Buffer.from([s | v2]), ...parts.flatMap((p, i) => (i ? [Buffer.from([0xff]), p] : [p]))]),
+          );
         }
       }
     }

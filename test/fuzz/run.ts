@@ -29,7 +29,9 @@ async function main(): Promise<number> {
   }
   const total = results.reduce((n, r) => n + r.runs, 0);
   const bad = results.filter((r) => r.status !== 0);
-  process.stdout.write(`${results.length} targets, ${total} inputs, ${bad.length} with findings${bad.length ? `: ${bad.map((r) => r.target).join(', ')}` : ''}\n`);
+  process.stdout.write(
+    `${results.length} targets, ${total} inputs, ${bad.length} with findings${bad.length ? `: ${bad.map((r) => r.target).join(', ')}` : ''}\n`,
+  );
   return bad.length === 0 ? 0 : 1;
 }
 

@@ -11,7 +11,9 @@ export function fuzz(data: Buffer): void {
     if (ccd.length === 0) throw new Finding('parseClientConfig: empty refusal message');
     return;
   }
-  if (typeof ccd.disabled !== 'boolean' || !Array.isArray(ccd.push) || !Array.isArray(ccd.iroutes)) throw new Finding('parseClientConfig: malformed settings');
+  if (typeof ccd.disabled !== 'boolean' || !Array.isArray(ccd.push) || !Array.isArray(ccd.iroutes))
+    throw new Finding('parseClientConfig: malformed settings');
   const merged = mergeClientConfig(ccd, ccd);
-  if (merged === null || merged.push.length !== (ccd.pushReset ? ccd.push.length : 2 * ccd.push.length)) throw new Finding('mergeClientConfig: push list');
+  if (merged === null || merged.push.length !== (ccd.pushReset ? ccd.push.length : 2 * ccd.push.length))
+    throw new Finding('mergeClientConfig: push list');
 }

@@ -2,7 +2,12 @@
 // messages in any chunking, each classified by parseControlMessage, which never throws. Messages
 // are printable ASCII, at most TLS_CHANNEL_BUF_SIZE long, and the same whichever way the stream
 // was cut.
-import { ControlMessageReader, TLS_CHANNEL_BUF_SIZE, formatControlMessage, parseControlMessage } from '../../../src/shared/protocol/control-message';
+import {
+  ControlMessageReader,
+  TLS_CHANNEL_BUF_SIZE,
+  formatControlMessage,
+  parseControlMessage,
+} from '../../../src/shared/protocol/control-message';
 import { Finding } from '../finding';
 
 function read(chunks: readonly Uint8Array[]): string[] {
@@ -16,7 +21,8 @@ export function fuzz(data: Buffer): void {
   const split = read([data.subarray(0, cut), data.subarray(cut)]);
   if (JSON.stringify(whole) !== JSON.stringify(split)) throw new Finding('ControlMessageReader: messages depend on how the stream was cut');
   for (const m of whole) {
-    if (m.length === 0 || m.length > TLS_CHANNEL_BUF_SIZE || !/^[\x20-\x7e]+$/.test(m)) throw new Finding(`ControlMessageReader: message ${JSON.stringify(m)}`);
+    if (m.length === 0 || m.length > TLS_CHANNEL_BUF_SIZE || !/^[\x20-\x7e]+$/.test(m))
+      throw new Finding(`ControlMessageReader: message ${JSON.stringify(m)}`);
     const msg = parseControlMessage(m);
     if (typeof msg.kind !== 'string') throw new Finding('parseControlMessage: no kind');
     formatControlMessage(msg);

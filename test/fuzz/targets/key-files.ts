@@ -16,6 +16,7 @@ export function fuzz(data: Buffer): void {
   const client = refusing(() => parseTlsCryptV2ClientKey(text, SOURCE), namesFile);
   if (client !== undefined) {
     if (client.key2.length !== KEY2_SIZE) throw new Finding('parseTlsCryptV2ClientKey: Kc is not 256 bytes');
-    if (client.wkc.readUInt16BE(client.wkc.length - 2) !== client.wkc.length) throw new Finding('parseTlsCryptV2ClientKey: WKc length field');
+    if (client.wkc.readUInt16BE(client.wkc.length - 2) !== client.wkc.length)
+      throw new Finding('parseTlsCryptV2ClientKey: WKc length field');
   }
 }

@@ -22,7 +22,10 @@ function payload(memory: Uint8Array, offset: number, length: number): void {
   typed(r, REJECTS, 'parseOccMessage');
   if (!r.ok) return;
   // Our builder refuses an options string over its limit; a parsed one may be longer.
-  const wire = refusing(() => buildOccMessage(r.message), (e) => e instanceof Error && !(e instanceof TypeError));
+  const wire = refusing(
+    () => buildOccMessage(r.message),
+    (e) => e instanceof Error && !(e instanceof TypeError),
+  );
   if (wire === undefined) return;
   const again = parseOccMessage(wire, 0, wire.length);
   if (!again.ok || !isDeepStrictEqual(again.message, r.message)) throw new Finding('OCC message changes when rebuilt');

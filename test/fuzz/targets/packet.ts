@@ -15,7 +15,16 @@ import type { ParseReject } from '../../../src/shared/protocol/packet';
 import { CONTROL_OPCODES } from '../opcodes';
 import { Finding, typed } from '../finding';
 
-const REJECTS: readonly ParseReject[] = ['truncated', 'bad-opcode', 'key-method-1', 'not-control', 'not-data', 'too-many-acks', 'bad-wkc-length', 'bad-tlv'];
+const REJECTS: readonly ParseReject[] = [
+  'truncated',
+  'bad-opcode',
+  'key-method-1',
+  'not-control',
+  'not-data',
+  'too-many-acks',
+  'bad-wkc-length',
+  'bad-tlv',
+];
 
 export function fuzz(data: Buffer): void {
   typed(classifyPacket(data), REJECTS, 'classifyPacket');

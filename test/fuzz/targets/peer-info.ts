@@ -30,7 +30,11 @@ export function fuzz(data: Buffer): void {
       if (d.message.peerInfo !== null) peerInfo(d.message.peerInfo);
       // A peer without IV_CIPHERS is matched on the cipher of its OCC options string.
       const occCipher = occStringCipher(d.message.options);
-      typed(selectServerCipher({ dataCiphers: ['AES-256-GCM'], peerInfo: d.message.peerInfo, occCipher }), NCP_REJECTS, 'selectServerCipher(occ)');
+      typed(
+        selectServerCipher({ dataCiphers: ['AES-256-GCM'], peerInfo: d.message.peerInfo, occCipher }),
+        NCP_REJECTS,
+        'selectServerCipher(occ)',
+      );
     }
   }
   peerInfo(data.toString('latin1'));

@@ -8,7 +8,12 @@ import { Finding } from '../finding';
 const POOLS: readonly PoolConfig[] = [
   { topology: 'subnet', ipv4: { start: '10.8.0.2', end: '10.8.0.20', netmask: '255.255.255.0' }, duplicateCn: false },
   { topology: 'net30', ipv4: { start: '10.8.0.4', end: '10.8.0.40' }, duplicateCn: false },
-  { topology: 'subnet', ipv4: { start: '10.8.0.2', end: '10.8.0.9', netmask: '255.255.255.0' }, ipv6: { base: 'fd00:8::1000', netbits: 64 }, duplicateCn: true },
+  {
+    topology: 'subnet',
+    ipv4: { start: '10.8.0.2', end: '10.8.0.9', netmask: '255.255.255.0' },
+    ipv6: { base: 'fd00:8::1000', netbits: 64 },
+    duplicateCn: true,
+  },
 ];
 
 export function fuzz(data: Buffer): void {
@@ -20,7 +25,10 @@ export function fuzz(data: Buffer): void {
     if (pool.used !== 0) throw new Finding('loadPersistFile: a persisted name took a lease');
     const seen = new Set<number>();
     // The names the file persisted first (they get their old address back), then new ones.
-    const names = text.split('\n').slice(0, 8).map((l) => l.trim().split(',')[0] ?? '');
+    const names = text
+      .split('\n')
+      .slice(0, 8)
+      .map((l) => l.trim().split(',')[0] ?? '');
     for (let i = 0; i < pool.size + 1; i++) {
       const lease = pool.acquire(names[i] ?? `cn${i}`);
       if (lease === null) {

@@ -18,7 +18,8 @@ function deframe(chunks: readonly Uint8Array[]): { packets: string[]; error: str
     if (d.buffered > MAX_PACKET + 2) throw new Finding(`StreamDeframer: ${d.buffered} bytes buffered`);
     if (!ok) break;
   }
-  if (d.error !== null && d.error !== 'zero-length' && d.error !== 'too-long') throw new Finding(`StreamDeframer: error ${String(d.error)}`);
+  if (d.error !== null && d.error !== 'zero-length' && d.error !== 'too-long')
+    throw new Finding(`StreamDeframer: error ${String(d.error)}`);
   return { packets, error: d.error };
 }
 
