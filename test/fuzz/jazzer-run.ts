@@ -97,13 +97,20 @@ export function runTarget(target: string, opts: FuzzRunOptions): Promise<FuzzRun
     let tail = '';
     let rssMb = 0;
     let runs = 0;
+    let partial = '';
     const take = (chunk: Buffer): void => {
       const text = chunk.toString('utf8');
       opts.onOutput?.(text);
       tail = (tail + text).slice(-6000);
-      for (const m of text.matchAll(/rss: (\d+)Mb/g)) rssMb = Math.max(rssMb, Number(m[1]));
-      for (const m of text.matchAll(/stat::number_of_executed_units: (\d+)/g)) runs = Number(m[1]);
-      for (const m of text.matchAll(/stat::peak_rss_mb: (\d+)/g)) rssMb = Math.max(rssMb, Number(m[1]));
+      // Whole lines only: a chunk may end in the middle of one.
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        const rss = /rss: (\d+)Mb|stat::peak_rss_mb: (\d+)/.exec(line);
+        if (rss) rssMb = Math.max(rssMb, Number(rss[1] ?? rss[2]));
+        const done = /stat::number_of_executed_units: (\d+)/.exec(line);
+        if (done) runs = Number(done[1]);
+      }
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
