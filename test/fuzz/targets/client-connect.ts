@@ -18,7 +18,11 @@ export function fuzz(data: Buffer): void {
   for (const [k, v] of Object.entries(peerInfoEnvironment(text)))
     if (!k.startsWith('IV_') || v.includes('\n')) throw new Finding('peerInfoEnvironment');
   const dynamic = parseClientConfig(text, "client-connect output for 'alice'");
-  if (typeof dynamic === 'string') return;
+  if (typeof dynamic === 'string') {
+    // Only a ConfigError's message (file:line: ...) is a refusal; parseClientConfig catches everything.
+    if (!dynamic.startsWith("client-connect output for 'alice':")) throw new Finding(`parseClientConfig: not a ConfigError: ${dynamic}`);
+    return;
+  }
   const merged: CcdSettings | null = mergeClientConfig(CCD, dynamic);
   if (merged === null) throw new Finding('mergeClientConfig lost both');
   if (merged.iroutes.length !== CCD.iroutes.length + dynamic.iroutes.length) throw new Finding('mergeClientConfig: iroutes');
