@@ -108,8 +108,10 @@ export function runTarget(target: string, opts: FuzzRunOptions): Promise<FuzzRun
       for (const line of lines) {
         const rss = /rss: (\d+)Mb|stat::peak_rss_mb: (\d+)/.exec(line);
         if (rss) rssMb = Math.max(rssMb, Number(rss[1] ?? rss[2]));
-        const done = /stat::number_of_executed_units: (\d+)/.exec(line);
-        if (done) runs = Number(done[1]);
+        // libFuzzer's status lines (#N NEW/pulse/DONE ...) count inputs; the final stats may not be
+        // printed when -max_total_time ends the run.
+        const done = /^#(\d+)\s|stat::number_of_executed_units: (\d+)/.exec(line);
+        if (done) runs = Math.max(runs, Number(done[1] ?? done[2]));
       }
     };
     child.stdout.on('data', take);
