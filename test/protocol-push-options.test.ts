@@ -190,3 +190,19 @@ test('a dhcp-option value keeps its words, not their quoting: rebuilding settles
   assert.ok(third.ok);
   assert.deepEqual(parsePushReply(third.messages), second);
 });
+
+test('arguments with blanks, quotes or backslashes are quoted when built, so they parse back as one argument', () => {
+  // A fuzzed reply: quoted route arguments holding blanks were written back bare and split.
+  const parsed = parsePushReply('PUSH_REPLY,route 1255. "e Xb  "a b""');
+  assert.ok(parsed.ok);
+  assert.deepEqual(parsed.options.routes, [{ network: '1255.', netmask: 'e Xb  ', gateway: 'a', metric: 'b""' }]);
+  const built = buildPushReply(parsed.options);
+  assert.ok(built.ok);
+  assert.deepEqual(built.messages, ['PUSH_REPLY,route 1255. "e Xb  " a "b\\"\\""']);
+  assert.deepEqual(parsePushReply(built.messages), parsed);
+  const flags: PushOptions = { redirectGateway: ['def1', ''], protocolFlags: ['a\\b', 'c d'] };
+  const again = buildPushReply(flags);
+  assert.ok(again.ok);
+  assert.deepEqual(again.messages, ['PUSH_REPLY,redirect-gateway def1 "",protocol-flags "a\\\\b" "c d"']);
+  assert.deepEqual(parsePushReply(again.messages), { ok: true, options: flags });
+});
