@@ -167,3 +167,42 @@ test('protocol-flags / key-derivation chosen from IV_PROTO like prepare_push_rep
   assert.deepEqual(pushedProtocolOptions(0x86, { tlsEkm: false, dynTlsCrypt: true }), { protocolFlags: ['cc-exit'] });
   assert.deepEqual(pushedProtocolOptions(2, { tlsEkm: true, dynTlsCrypt: true }), {});
 });
+
+test('a dhcp-option value keeps its words, not their quoting: rebuilding settles after one round', () => {
+  // A fuzzed reply: empty "" words and quoted words inside dhcp-option values, a constructor name.
+  const text =
+    'PUSH_REPLY,dhcp-optY,dhcp-option DNPUconstructorPUSH_REPLY,dhcp-option DNPUSH_REPLPU_p.0." 25/64 ' +
+    '"""constructor""""""""""constructor.prototype""""""""""""::E64 """consto_co';
+  const first = parsePushReply(text);
+  assert.ok(first.ok);
+  assert.deepEqual(first.options.dhcpOptions?.[1], {
+    type: 'DNPUSH_REPLPU_p.0."',
+    value: '25/64  constructor     constructor.prototype      ::E64   consto_co',
+  });
+  assert.ok(!Object.hasOwn(Object.prototype, 'DNPUconstructorPUSH_REPLY'));
+  const built = buildPushReply(first.options);
+  assert.ok(built.ok);
+  const second = parsePushReply(built.messages);
+  assert.ok(second.ok);
+  // The empty words are gone once the value is written out unquoted; the words stay in order.
+  assert.equal(second.options.dhcpOptions?.[1]?.value, '25/64 constructor constructor.prototype ::E64 consto_co');
+  const third = buildPushReply(second.options);
+  assert.ok(third.ok);
+  assert.deepEqual(parsePushReply(third.messages), second);
+});
+
+test('arguments with blanks, quotes or backslashes are quoted when built, so they parse back as one argument', () => {
+  // A fuzzed reply: quoted route arguments holding blanks were written back bare and split.
+  const parsed = parsePushReply('PUSH_REPLY,route 1255. "e Xb  "a b""');
+  assert.ok(parsed.ok);
+  assert.deepEqual(parsed.options.routes, [{ network: '1255.', netmask: 'e Xb  ', gateway: 'a', metric: 'b""' }]);
+  const built = buildPushReply(parsed.options);
+  assert.ok(built.ok);
+  assert.deepEqual(built.messages, ['PUSH_REPLY,route 1255. "e Xb  " a "b\\"\\""']);
+  assert.deepEqual(parsePushReply(built.messages), parsed);
+  const flags: PushOptions = { redirectGateway: ['def1', ''], protocolFlags: ['a\\b', 'c d'] };
+  const again = buildPushReply(flags);
+  assert.ok(again.ok);
+  assert.deepEqual(again.messages, ['PUSH_REPLY,redirect-gateway def1 "",protocol-flags "a\\\\b" "c d"']);
+  assert.deepEqual(parsePushReply(again.messages), { ok: true, options: flags });
+});

@@ -12,23 +12,53 @@ interface SodiumKeyApi {
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native module (no ES import)
 const sodium = require('sodium-native') as SodiumKeyApi;
 
+/**
+ * Guarded buffers this thread may hold at once. Each sodium_malloc block costs the process four
+ * memory mappings (the block, its guard pages, its canary page), and the mappings are given back
+ * only when the Buffer is garbage collected, which can lag far behind a burst of allocations (a
+ * batch of tls-crypt-v2 client resets, many handshakes' key blocks, with no turn of the event
+ * loop in between). At vm.max_map_count (65530 by default) sodium_malloc returns NULL and
+ * sodium-native aborts the whole process. Past this budget a key gets ordinary zeroed memory
+ * instead (still wiped by its owner); a thread's budget comes back as its buffers are collected.
+ */
+export const GUARDED_BUDGET = 2048;
+
+let guardedLive = 0;
+const guardedFreed = new FinalizationRegistry<void>(() => {
+  guardedLive--;
+});
+
+/** Guarded memory while the budget lasts, else an ordinary buffer; contents unspecified. */
+function keyBuffer(size: number): Buffer {
+  if (guardedLive >= GUARDED_BUDGET) return Buffer.alloc(size);
+  const buf = sodium.sodium_malloc(size);
+  guardedLive++;
+  guardedFreed.register(buf, undefined);
+  return buf;
+}
+
+/** Guarded buffers of this thread not yet collected. */
+export function guardedBuffersLive(): number {
+  return guardedLive;
+}
+
 /** A zeroed buffer in sodium's guarded heap (guard pages, mlock'd, no core dumps). */
 export function secureAlloc(size: number): Buffer {
-  const buf = sodium.sodium_malloc(size);
+  const buf = keyBuffer(size);
   sodium.sodium_memzero(buf);
   return buf;
 }
 
 /** Copies key bytes into guarded memory. */
 export function secureCopy(src: Uint8Array): Buffer {
-  const buf = sodium.sodium_malloc(src.length);
+  const buf = keyBuffer(src.length);
   buf.set(src);
   return buf;
 }
 
 /** Fresh random key material in guarded memory. */
 export function secureRandom(size: number): Buffer {
-  const buf = sodium.sodium_malloc(size);
+  const buf = keyBuffer(size);
   randomFillSync(buf);
   return buf;
 }

@@ -82,13 +82,26 @@ export type PushReplyStep =
 // ------------------------------------------------------------------------------------------
 // Build
 
+/** One argument as parse_line reads it back: quoted (with \\ escapes) when empty or holding a blank, quote or backslash. */
+function word(w: string): string {
+  return w === '' || /[ \t"\\]/.test(w) ? `"${w.replace(/["\\]/g, '\\$&')}"` : w;
+}
+
+/** An option line from its name and arguments, each written so it parses back as one argument. */
+function words(...ws: (string | undefined)[]): string {
+  return ws
+    .filter((w): w is string => w !== undefined)
+    .map((w, i) => (i === 0 ? w : word(w)))
+    .join(' ');
+}
+
 function optionLines(o: PushOptions): string[] {
   const lines: string[] = [];
   // Global push list first (user `push` lines, then the server helper, then keepalive) ...
-  for (const r of o.routes ?? []) lines.push(['route', r.network, r.netmask, r.gateway, r.metric].filter((w) => w !== undefined).join(' '));
-  for (const r of o.routesIpv6 ?? []) lines.push(['route-ipv6', r.network, r.gateway, r.metric].filter((w) => w !== undefined).join(' '));
+  for (const r of o.routes ?? []) lines.push(words('route', r.network, r.netmask, r.gateway, r.metric));
+  for (const r of o.routesIpv6 ?? []) lines.push(words('route-ipv6', r.network, r.gateway, r.metric));
   for (const d of o.dhcpOptions ?? []) lines.push(d.value !== undefined ? `dhcp-option ${d.type} ${d.value}` : `dhcp-option ${d.type}`);
-  if (o.redirectGateway !== undefined) lines.push(['redirect-gateway', ...o.redirectGateway].join(' '));
+  if (o.redirectGateway !== undefined) lines.push(words('redirect-gateway', ...o.redirectGateway));
   if (o.blockOutsideDns) lines.push('block-outside-dns');
   if (o.explicitExitNotify !== undefined) lines.push(`explicit-exit-notify ${o.explicitExitNotify}`);
   for (const e of o.extra ?? []) lines.push(e);
@@ -105,7 +118,7 @@ function optionLines(o: PushOptions): string[] {
   if (o.peerId !== undefined) lines.push(`peer-id ${o.peerId}`);
   if (o.authToken !== undefined) lines.push(`auth-token ${o.authToken}`);
   if (o.cipher !== undefined) lines.push(`cipher ${o.cipher}`);
-  if (o.protocolFlags !== undefined && o.protocolFlags.length > 0) lines.push(`protocol-flags ${o.protocolFlags.join(' ')}`);
+  if (o.protocolFlags !== undefined && o.protocolFlags.length > 0) lines.push(words('protocol-flags', ...o.protocolFlags));
   if (o.keyDerivation !== undefined) lines.push(`key-derivation ${o.keyDerivation}`);
   if (o.tunMtu !== undefined) lines.push(`tun-mtu ${o.tunMtu}`);
   return lines;
