@@ -19,19 +19,11 @@ import {
   parseControlPacket,
   parseDataHeader,
   parseEarlyNegotiation,
+  PARSE_REJECTS,
   splitWrappedClientKey,
 } from '../src/shared/protocol/packet';
 import type { ControlPacket, ParseReject } from '../src/shared/protocol/packet';
-import {
-  P_ACK_V1,
-  P_CONTROL_HARD_RESET_CLIENT_V2,
-  P_CONTROL_HARD_RESET_CLIENT_V3,
-  P_CONTROL_HARD_RESET_SERVER_V2,
-  P_CONTROL_SOFT_RESET_V1,
-  P_CONTROL_V1,
-  P_CONTROL_WKC_V1,
-} from '../src/shared/protocol/opcodes';
-import type { ControlOpcode } from '../src/shared/protocol/opcodes';
+import { CONTROL_OPCODES, P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V3 } from '../src/shared/protocol/opcodes';
 import { tlsAuthKeys, tlsAuthUnwrap, tlsAuthWrap } from '../src/shared/protocol/tls-auth';
 import {
   tlsCryptKeys,
@@ -98,15 +90,6 @@ function mutate(b: Buffer, m: Mutation): Buffer {
 /** A mutation that always changes the bytes: at least one flip, a strict cut or an extension. */
 const changingMutationArb: fc.Arbitrary<Mutation> = mutationArb.filter((m) => m.flips.length > 0 || m.cut !== null || m.extend.length > 0);
 
-const CONTROL_OPCODES: readonly ControlOpcode[] = [
-  P_CONTROL_SOFT_RESET_V1,
-  P_CONTROL_V1,
-  P_ACK_V1,
-  P_CONTROL_HARD_RESET_CLIENT_V2,
-  P_CONTROL_HARD_RESET_SERVER_V2,
-  P_CONTROL_HARD_RESET_CLIENT_V3,
-  P_CONTROL_WKC_V1,
-];
 const RELIABLE_OPCODES = CONTROL_OPCODES.filter((o) => o !== P_ACK_V1);
 
 const sid = fc.uint8Array({ minLength: 8, maxLength: 8 }).map((a) => Buffer.from(a));
@@ -139,16 +122,7 @@ const controlPacketArb: fc.Arbitrary<ControlPacket> = fc
 // ---------------------------------------------------------------------------------------------
 // Result checks
 
-const PACKET_REJECTS: readonly ParseReject[] = [
-  'truncated',
-  'bad-opcode',
-  'key-method-1',
-  'not-control',
-  'not-data',
-  'too-many-acks',
-  'bad-wkc-length',
-  'bad-tlv',
-];
+const PACKET_REJECTS: readonly ParseReject[] = PARSE_REJECTS;
 
 function typed(r: { ok: boolean; reason?: unknown }, reasons: readonly string[], what: string): void {
   assert.equal(typeof r.ok, 'boolean', `${what}: result without ok`);

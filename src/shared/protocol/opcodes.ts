@@ -61,6 +61,17 @@ export function isReliableOpcode(op: number): op is ReliableOpcode {
   );
 }
 
+/** Every control opcode (P_ACK_V1 included), in opcode order of the protocol's history. */
+export const CONTROL_OPCODES: readonly ControlOpcode[] = [
+  P_CONTROL_SOFT_RESET_V1,
+  P_CONTROL_V1,
+  P_ACK_V1,
+  P_CONTROL_HARD_RESET_CLIENT_V2,
+  P_CONTROL_HARD_RESET_SERVER_V2,
+  P_CONTROL_HARD_RESET_CLIENT_V3,
+  P_CONTROL_WKC_V1,
+];
+
 export function isControlOpcode(op: number): op is ControlOpcode {
   return op === P_ACK_V1 || isReliableOpcode(op);
 }

@@ -64,8 +64,18 @@ export function ackSize(n: number): number {
   return 1 + (n > 0 ? SID_SIZE : 0) + 4 * n;
 }
 
-export type ParseReject =
-  'truncated' | 'bad-opcode' | 'key-method-1' | 'not-control' | 'not-data' | 'too-many-acks' | 'bad-wkc-length' | 'bad-tlv';
+/** Every reason a parser here refuses input (the checks of outside input list them). */
+export const PARSE_REJECTS = [
+  'truncated',
+  'bad-opcode',
+  'key-method-1',
+  'not-control',
+  'not-data',
+  'too-many-acks',
+  'bad-wkc-length',
+  'bad-tlv',
+] as const;
+export type ParseReject = (typeof PARSE_REJECTS)[number];
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: ParseReject };
 

@@ -9,22 +9,14 @@ import {
   parseControlPacket,
   parseDataHeader,
   parseEarlyNegotiation,
+  PARSE_REJECTS,
   splitWrappedClientKey,
 } from '../../../src/shared/protocol/packet';
 import type { ParseReject } from '../../../src/shared/protocol/packet';
-import { CONTROL_OPCODES } from '../opcodes';
+import { CONTROL_OPCODES } from '../../../src/shared/protocol/opcodes';
 import { Finding, typed } from '../finding';
 
-const REJECTS: readonly ParseReject[] = [
-  'truncated',
-  'bad-opcode',
-  'key-method-1',
-  'not-control',
-  'not-data',
-  'too-many-acks',
-  'bad-wkc-length',
-  'bad-tlv',
-];
+const REJECTS: readonly ParseReject[] = PARSE_REJECTS;
 
 export function fuzz(data: Buffer): void {
   typed(classifyPacket(data), REJECTS, 'classifyPacket');
