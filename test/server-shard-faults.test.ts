@@ -201,7 +201,17 @@ async function faultRound(
       reconnectMs.push(Date.now() - faultAt);
     }),
   );
-  for (const i of victims) assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 3), 3, `client ${i} after reconnecting`);
+  // openvpn logs its new tunnel complete as soon as it has configured its TUN device; give the
+  // tunnel a few seconds to carry a first reply (with the logs if it never does), then 3 of 3.
+  for (const i of victims) {
+    await waitUntil(
+      `client ${i}'s tunnel to answer after reconnecting`,
+      () => lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 1) === 1,
+      15_000,
+      () => `${clients[i]!.log().slice(-1500)}\n--- server:\n${server.log().slice(-2500)}`,
+    );
+    assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 3), 3, `client ${i} after reconnecting`);
+  }
 
   // Each client is listed, routed and holds a pool address once: nothing of the old sessions is left.
   await listedClients(mgmt, CLIENTS);
