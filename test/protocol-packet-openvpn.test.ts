@@ -2,6 +2,7 @@
 // Its hard reset must parse; our server reset, built by the codec, must make it go on with
 // an ACK of our message 0 under our session id and its ClientHello as message 1, resent
 // on OpenVPN's tls-timeout while we do not ACK it.
+import { selfSignedCert } from '../lab/test-pki';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -29,30 +30,7 @@ test(
     let child: ChildProcess | undefined;
     let log = '';
     try {
-      const key = join(dir, 'k.pem');
-      const cert = join(dir, 'c.pem');
-      const gen = spawnSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-          '-days',
-          '1',
-          '-subj',
-          '/CN=shardvpn-test',
-        ],
-        { encoding: 'utf8' },
-      );
-      assert.equal(gen.status, 0, gen.stderr);
+      const { certFile: cert, keyFile: key } = selfSignedCert(dir);
 
       const queue: { msg: Buffer; port: number }[] = [];
       let wake: (() => void) | null = null;

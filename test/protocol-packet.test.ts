@@ -20,6 +20,7 @@ import {
   splitWrappedClientKey,
   writeControlHeader,
   writeDataV1Header,
+  PARSE_REJECTS,
   type ControlPacket,
   type ParseReject,
 } from '../src/shared/protocol/packet';
@@ -35,16 +36,7 @@ const RELIABLE_OPS: op.ReliableOpcode[] = [
   op.P_CONTROL_HARD_RESET_CLIENT_V3,
   op.P_CONTROL_WKC_V1,
 ];
-const REASONS: ReadonlySet<ParseReject> = new Set<ParseReject>([
-  'truncated',
-  'bad-opcode',
-  'key-method-1',
-  'not-control',
-  'not-data',
-  'too-many-acks',
-  'bad-wkc-length',
-  'bad-tlv',
-]);
+const REASONS: ReadonlySet<ParseReject> = new Set<ParseReject>(PARSE_REJECTS);
 
 test('first byte: opcode and key_id round trip for every value', () => {
   for (let b = 0; b < 256; b++) {
