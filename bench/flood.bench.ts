@@ -24,6 +24,10 @@ const RESETS = envNumber('FLOOD_RESETS', 1_000_000);
 const GARBAGE = envNumber('FLOOD_GARBAGE', 1_000_000);
 const RUNS = Math.max(1, Math.round(envNumber('FLOOD_RUNS', 1)));
 const WRAPS = (process.env.FLOOD_WRAPS ?? 'tls-crypt,none').split(',').map((w) => w.trim()) as Wrap[];
+/** FLOOD_SERVERS picks the servers (default openvpn,shardvpn). */
+const SERVERS = (process.env.FLOOD_SERVERS ?? 'openvpn,shardvpn').split(',').map((s) => s.trim()) as ServerName[];
+/** FLOOD_NODE_ARGS: extra node flags for the shardvpn server (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof). */
+const NODE_ARGS = (process.env.FLOOD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 /** The flooder stops after this many seconds even if it has not sent everything. */
 const FLOOD_MAX_S = 120;
 const NEW_CLIENT_AFTER_MS = 1000;
@@ -107,7 +111,7 @@ async function floodOnce(lab: VpnLab, flooder: string, server: ServerName, wrap:
   const proc =
     server === 'openvpn'
       ? lab.spawn(lab.server, 'openvpn', ['--config', config], 'openvpn server')
-      : lab.spawn(lab.server, process.execPath, [BIN, '--config', config], 'shardvpn server');
+      : lab.spawn(lab.server, process.execPath, [...NODE_ARGS, BIN, '--config', config], 'shardvpn server');
   const clients: LabProcess[] = [];
   try {
     await proc.waitFor(/Initialization Sequence Completed/, 20_000);
@@ -198,16 +202,20 @@ async function main(): Promise<void> {
   try {
     const flooder = path.join(lab.dir, 'flooder');
     execFileSync('cc', ['-O2', '-o', flooder, FLOODER_SOURCE]);
-    // Replies to the spoofed sources go back to the flooder's namespace, which drops them.
+    // Replies to the spoofed sources go back to the flooder's namespace, which drops them at a
+    // blackhole route: without one it would try to forward each reply (forwarding is off, so a
+    // failed route lookup and an ICMP error), work that veth runs on the sending CPU and so
+    // charges to the server's send calls, where on a real link the reply leaves by the NIC.
     lab.server.ip(['route', 'add', `${SPOOFED}/${SPOOFED_BITS}`, 'via', clientUnderlay(2)]);
+    lab.clients[2]!.ip(['route', 'add', 'blackhole', `${SPOOFED}/${SPOOFED_BITS}`]);
     const rows: string[][] = [];
     const dropRows: string[][] = [];
     for (const wrap of WRAPS) {
       const results: Record<ServerName, FloodResult[]> = { openvpn: [], shardvpn: [] };
       for (let run = 0; run < RUNS; run++) {
         // Alternate the order, so that neither server always runs first on a shared machine.
-        const order: ServerName[] = run % 2 === 0 ? ['openvpn', 'shardvpn'] : ['shardvpn', 'openvpn'];
-        for (const server of order) {
+        const order = (run % 2 === 0 ? ['openvpn', 'shardvpn'] : ['shardvpn', 'openvpn']) as ServerName[];
+        for (const server of order.filter((s) => SERVERS.includes(s))) {
           const r = await floodOnce(lab, flooder, server, wrap, run);
           results[server].push(r);
           process.stderr.write(
@@ -217,7 +225,7 @@ async function main(): Promise<void> {
           );
         }
       }
-      for (const server of ['openvpn', 'shardvpn'] as const) {
+      for (const server of SERVERS) {
         const rs = results[server];
         const m = (f: (r: FloodResult) => number): number => median(rs.map(f));
         const lossPct = m((r) => (100 * r.pingLost) / Math.max(1, r.pingSent));

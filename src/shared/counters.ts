@@ -32,10 +32,12 @@ export const SHARD_COUNTERS = [
   'dropControl',
   // Control packets from an address with no session, by why they were refused (the rest of such
   // refusals count as dropControl): not a first packet a client sends, checked on the receive
-  // memory before any copy; failed the tls-auth / tls-crypt check; a bad cookie echo.
+  // memory before any copy; failed the tls-auth / tls-crypt check; a bad cookie echo; a reset
+  // left unanswered while the shard was behind its socket (reset-reply-budget.ts).
   'dropControlMalformed',
   'dropControlBadHmac',
   'dropControlCookie',
+  'dropControlOverload',
   // Datagrams the UDP socket did not take (sendmmsg stopped at a full socket buffer).
   'dropLinkSend',
   // Packets for a client not sent because its send key's packet-id ran out (renegotiation too late).

@@ -50,6 +50,7 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
   ['control_malformed', 'dropControlMalformed'],
   ['control_bad_hmac', 'dropControlBadHmac'],
   ['control_cookie', 'dropControlCookie'],
+  ['control_overload', 'dropControlOverload'],
   ['link_send', 'dropLinkSend'],
   ['packet_id_exhausted', 'dropPacketIdExhausted'],
   ['tcp_slow_reader', 'dropTcpSlowReader'],

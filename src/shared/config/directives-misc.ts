@@ -229,7 +229,9 @@ export const miscDirectives: DirectiveTable = {
   'persist-remote-ip': ignored('a restart resolves the remote again'),
   'remote-random-hostname': ignored('not implemented; the name is resolved as written'),
   'connect-freq': ignored('new sessions are admitted through the stateless cookie exchange; cap them with max-clients'),
-  'connect-freq-initial': ignored('every first packet gets a stateless reply that holds no state'),
+  'connect-freq-initial': ignored(
+    'first resets get a stateless reply that holds no state; a shard falling behind answers only a share of them',
+  ),
   'tls-verify': refused(
     'tls-verify scripts are not supported by shardvpn; use verify-x509-name, remote-cert-tls, crl-verify or auth-user-pass-verify',
   ),

@@ -5,10 +5,9 @@
 // slot = floor(now / ((hand_window + 1) / 2)) + offset. Only the server recomputes it, so the
 // byte encoding is ours; OpenVPN's time-slot rule and offsets (-2, -1, 0) are kept.
 
-import { createHmac } from 'node:crypto';
-import { constantTimeEqual, secureRandom } from './key-memory';
+import { constantTimeEqual, secureRandom, SHORT_MAC_BYTES, SHORT_MAC_KEY_BYTES, shortMac } from './key-memory';
 
-const SID_SIZE = 8;
+const SID_SIZE = SHORT_MAC_BYTES; // a session id is 8 bytes, as is SipHash's output
 const MAX_ACKS = 8; // RELIABLE_ACK_SIZE
 export const DEFAULT_HAND_WINDOW = 60;
 
@@ -18,12 +17,14 @@ export class SessionIdHmac {
   private readonly input: Buffer;
 
   /**
-   * `key`: 32 bytes; random (never persisted) unless given, e.g. shared by all shards of one
+   * `key`: 16 bytes or more (the first 16 are used); random (never persisted) unless given, e.g. shared by all shards of one
    * server so any shard can verify a cookie. `handWindow` is `--hand-window` seconds.
    */
   constructor(key?: Buffer, handWindow = DEFAULT_HAND_WINDOW) {
-    if (key !== undefined && key.length !== 32) throw new Error('session id hmac key must be 32 bytes');
-    this.key = key ?? secureRandom(32);
+    // The servers' shared cookie key is 32 random bytes; SipHash takes the first 16.
+    if (key !== undefined && key.length < SHORT_MAC_KEY_BYTES)
+      throw new Error(`session id key must be at least ${SHORT_MAC_KEY_BYTES} bytes`);
+    this.key = key !== undefined ? key.subarray(0, SHORT_MAC_KEY_BYTES) : secureRandom(SHORT_MAC_KEY_BYTES);
     this.slotSeconds = Math.max(1, Math.floor((handWindow + 1) / 2));
     // slot(4) || family(1) || port(2) || address length(1) || address text (<= 64) || sid(8)
     this.input = Buffer.alloc(8 + 64 + SID_SIZE);
@@ -40,10 +41,9 @@ export class SessionIdHmac {
     const n = inp.write(address, 8, 64, 'latin1');
     inp[7] = n;
     clientSid.copy(inp, 8 + n, 0, SID_SIZE);
-    return createHmac('sha256', this.key)
-      .update(inp.subarray(0, 8 + n + SID_SIZE))
-      .digest()
-      .subarray(0, SID_SIZE);
+    const sid = Buffer.allocUnsafe(SID_SIZE);
+    shortMac(sid, inp.subarray(0, 8 + n + SID_SIZE), this.key);
+    return sid;
   }
 
   /** True if `serverSid` is the cookie for this client in the current or one of the two previous slots. */

@@ -62,9 +62,16 @@ export interface StatelessResponderOptions {
 
 export class StatelessResponder {
   private readonly hmac: SessionIdHmac;
+  /**
+   * Checks the wrap of every first packet but a tls-crypt-v2 one (whose key is per client):
+   * unwrap without replay state keeps nothing, so one serves all, and a flood costs no
+   * allocation per packet here.
+   */
+  private readonly sharedWrap: ControlWrap;
 
   constructor(private readonly opts: StatelessResponderOptions) {
     this.hmac = new SessionIdHmac(opts.cookieKey, opts.handWindowS ?? 60);
+    this.sharedWrap = new ControlWrap(opts.wrap, 'server');
   }
 
   /** A datagram from `address`:`port` that matched no session; `now` in ms. */
@@ -95,7 +102,7 @@ export class StatelessResponder {
     } else if (v2server) {
       return drop('malformed', 'tls-crypt-v2: no WKc from an unknown peer');
     }
-    const wrap = new ControlWrap(this.opts.wrap, 'server', clientKey !== undefined ? { clientKey } : {});
+    const wrap = clientKey !== undefined ? new ControlWrap(this.opts.wrap, 'server', { clientKey }) : this.sharedWrap;
     const u = wrap.unwrap(wire, now, false);
     if (!u.ok) return drop(u.reason === 'truncated' ? 'malformed' : 'bad_hmac', u.reason);
     const plain = u.packet;
@@ -124,8 +131,12 @@ export class StatelessResponder {
         messageId: 0,
         payload: tlv,
       });
-      // A fresh wrap per reply: replay id 1, timestamp now (tls_reset_standalone).
-      const out = new ControlWrap(this.opts.wrap, 'server', clientKey !== undefined ? { clientKey } : {}).wrap(reply, now);
+      // A fresh wrap per reply: replay id 1, timestamp now (tls_reset_standalone); no wrap at all
+      // keeps no replay state.
+      const out =
+        this.opts.wrap.mode === 'none'
+          ? reply
+          : new ControlWrap(this.opts.wrap, 'server', clientKey !== undefined ? { clientKey } : {}).wrap(reply, now);
       if (out === null) return drop('refused', 'cannot wrap reply');
       return { action: 'reply', wire: out };
     }

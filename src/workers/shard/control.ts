@@ -4,11 +4,13 @@
 // and only lets a client that echoes a valid cookie become a new ShardClient.
 import { COUNTER } from '../../shared/counters';
 import { ADDRESS_SIZE, type PeerAddresses } from '../../shared/native';
+import { P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3 } from '../../shared/protocol/opcodes';
 import { FirstPacketCheck } from '../../shared/session/first-packet-check';
 import { StatelessResponder, type ResponderDropKind } from '../../shared/session/stateless-responder';
 import { ShardClient, type ShardClientHost } from './client';
 import { addressKey, type ClientTable } from './clients';
 import type { LinkOut } from './link-out';
+import { ResetReplyBudget } from './reset-reply-budget';
 
 /** The counter of each kind of refused first packet. */
 const DROP_COUNTER: Readonly<Record<ResponderDropKind, number>> = {
@@ -26,6 +28,9 @@ export class ControlIn {
   acceptingClients = true;
   private readonly responder: StatelessResponder;
   private readonly firstPacket: FirstPacketCheck;
+  private readonly resetBudget = new ResetReplyBudget();
+  /** First resets that reached the budget during this readable turn. */
+  private resetsThisTurn = 0;
   private dropLogSecond = -1;
   private dropLogCount = 0;
 
@@ -44,7 +49,7 @@ export class ControlIn {
   }
 
   /** The control datagram memory[at, at + length) with opcode `op`, from entry `index` of `from`. */
-  receive(memory: Uint8Array, at: number, length: number, _op: number, from: PeerAddresses, index: number): void {
+  receive(memory: Uint8Array, at: number, length: number, op: number, from: PeerAddresses, index: number): void {
     const counters = this.host.counters;
     const key = addressKey(from.bytes, index);
     const existing = this.clients.atAddress(key);
@@ -77,6 +82,13 @@ export class ControlIn {
       this.logDrop(from, index, 'connection attempt ignored while the server is shutting down');
       return;
     }
+    if (op === P_CONTROL_HARD_RESET_CLIENT_V2 || op === P_CONTROL_HARD_RESET_CLIENT_V3) {
+      this.resetsThisTurn++;
+      if (!this.resetBudget.take(this.host.now())) {
+        counters[COUNTER.dropControlOverload]++;
+        return;
+      }
+    }
     const wire = Buffer.from(memory.subarray(at, at + length));
     const peer = from.get(index);
     const result = this.responder.handle(wire, peer.address, peer.port, this.host.now());
@@ -87,7 +99,7 @@ export class ControlIn {
         return;
       case 'reply':
         counters[COUNTER.statelessReplies]++;
-        this.out.sendTo(from.bytes.subarray(index * ADDRESS_SIZE, (index + 1) * ADDRESS_SIZE), result.wire);
+        this.out.queueReply(from.bytes.subarray(index * ADDRESS_SIZE, (index + 1) * ADDRESS_SIZE), result.wire);
         return;
       case 'create': {
         if (existing !== undefined) existing.close('client restarted its session');
@@ -106,6 +118,24 @@ export class ControlIn {
         return;
       }
     }
+  }
+
+  /** Sends the stateless replies queued while a receive batch was handled. */
+  flushReplies(): void {
+    this.out.flushReplies();
+  }
+
+  /** A readable turn of `datagrams` ended, `drained` false when the socket still held more. */
+  turnEnded(drained: boolean, datagrams: number): void {
+    const resets = this.resetsThisTurn;
+    this.resetsThisTurn = 0;
+    const now = this.host.now();
+    const before = this.resetBudget.answering(now);
+    this.resetBudget.turnEnded(drained, datagrams, resets, now);
+    const after = this.resetBudget.answering(now);
+    if (before === 1 && after < 1)
+      this.host.log(3, 'behind the socket with many first resets: answering only a share of them', 'control-drop');
+    else if (before < 1 && after === 1) this.host.log(3, 'caught up: answering every first reset again', 'control-drop');
   }
 
   /**

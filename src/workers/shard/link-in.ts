@@ -18,6 +18,14 @@ import { addressKey, type ClientTable } from './clients';
 import type { ControlIn } from './control';
 import { BATCH, SLOT } from './sizes';
 
+/**
+ * Receive batches per readable event. The poll is level-triggered, so a socket that still holds
+ * datagrams fires again at once; in between, the event loop runs the from-tun ring and timers.
+ * Without the cap, a socket that never drains (a flood faster than the shard) would hold the
+ * replies to every client of this shard back for as long as the flood lasts.
+ */
+const BATCHES_PER_TURN = 8;
+
 export class LinkIn implements DataRunHandler<ShardClient> {
   private readonly recv = PacketBatch.allocate(BATCH, SLOT);
   private readonly from = new PeerAddresses(BATCH);
@@ -52,14 +60,19 @@ export class LinkIn implements DataRunHandler<ShardClient> {
   }
 
   private onReadable(): void {
-    for (;;) {
+    let datagrams = 0;
+    let drained = false;
+    for (let batches = 0; batches < BATCHES_PER_TURN && !drained; batches++) {
       const n = this.link.recv(this.recv, this.from);
+      datagrams += n;
+      drained = n < BATCH;
       if (n === 0) break;
       this.receive(n, this.host.now());
       // Before the next receive reuses the memory the packets still sit in.
       this.flushTun();
-      if (n < BATCH) break;
+      this.control.flushReplies();
     }
+    this.control.turnEnded(drained, datagrams);
     this.toTun.publish();
   }
 
