@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -68,11 +68,22 @@ export function subjectCommonName(subject: string): string {
 }
 
 /**
+ * The peer's certificate, parsed from its DER. Not socket.getPeerX509Certificate(): in Node 20
+ * every call keeps a reference to the peer certificate that is never released (its X509, key
+ * and names, about 4.5 KiB a handshake on each side), so a server whose clients renegotiate
+ * every hour grew without bound (bench/soak.bench.ts; test/session-peer-cert-memory.test.ts).
+ */
+function peerCertificate(socket: TLSSocket): X509Certificate | undefined {
+  const raw = socket.getPeerCertificate(false).raw as Buffer | undefined;
+  return raw === undefined || raw.length === 0 ? undefined : new X509Certificate(raw);
+}
+
+/**
  * Whole check of the peer certificate once the handshake is done. `ca` are the trusted PEM
  * certificates (for the fallback chain check when the handshake result cannot be read).
  */
 export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cfg: PeerVerifyConfig): PeerVerifyResult {
-  const cert = socket.getPeerX509Certificate();
+  const cert = peerCertificate(socket);
   if (cert === undefined) return { ok: false, reason: 'no peer certificate' };
   const err = handshakeVerifyError(socket);
   if (err !== undefined) {
@@ -88,7 +99,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
   }
   if (cfg.crlUnavailable !== undefined) return { ok: false, reason: `VERIFY ERROR: CRL not loaded (${cfg.crlUnavailable})` };
   if (cfg.crlDir !== undefined) {
-    const revoked = revokedInCrlDir(cert, cfg.crlDir);
+    const revoked = revokedInCrlDir(socket.getPeerCertificate(true), cfg.crlDir);
     if (revoked !== null) return { ok: false, reason: revoked };
   }
   if (cfg.remoteCertTls !== undefined) {
@@ -125,13 +136,14 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
  * crl-verify DIR dir: OpenVPN checks every certificate of the chain for a file named by its
  * decimal serial number; only presence counts, the file's content is never read.
  */
-function revokedInCrlDir(leaf: X509Certificate, dir: string): string | null {
-  let cert: X509Certificate | undefined = leaf;
-  for (let depth = 0; cert !== undefined && depth < 16; depth++) {
+function revokedInCrlDir(leaf: DetailedPeerCertificate, dir: string): string | null {
+  let cert: DetailedPeerCertificate | undefined = leaf;
+  for (let depth = 0; cert !== undefined && cert.serialNumber !== undefined && depth < 16; depth++) {
     const serial = BigInt(`0x${cert.serialNumber}`).toString();
     if (existsSync(join(dir, serial))) return `VERIFY CRL: depth=${depth}, serial=${serial} is revoked (crl-verify ${dir} dir)`;
-    // A self-issued certificate (the root) is its own issuer: the walk ends there.
-    cert = cert.issuerCertificate === undefined || cert.issuer === cert.subject ? undefined : cert.issuerCertificate;
+    // Node links the root (self-issued) to itself as its own issuer: the walk ends there.
+    const issuer: DetailedPeerCertificate | undefined = cert.issuerCertificate;
+    cert = issuer === undefined || issuer === cert || issuer.raw.equals(cert.raw) ? undefined : issuer;
   }
   return null;
 }
