@@ -146,7 +146,9 @@ function main(): void {
     for (const mode of (run % 2 === 0 ? ['node-x509', 'ours'] : ['ours', 'node-x509']) as Mode[]) {
       const r = runChild(mode);
       results[mode].push(r);
-      process.stderr.write(`run ${run + 1} ${mode}: ${(r.slope / 1024).toFixed(2)} KiB/renegotiation, RSS at end ${(r.rssEnd / 2 ** 20).toFixed(1)} MiB\n`);
+      process.stderr.write(
+        `run ${run + 1} ${mode}: ${(r.slope / 1024).toFixed(2)} KiB/renegotiation, RSS at end ${(r.rssEnd / 2 ** 20).toFixed(1)} MiB\n`,
+      );
     }
   }
   const slope = (m: Mode): number => median(results[m].map((r) => r.slope)) / 1024;
