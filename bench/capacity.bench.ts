@@ -8,7 +8,11 @@
 // generator; much faster and openvpn's queue passes the clients' 60 s hand-window, so the count
 // measures the offered rate, not what the server can hold), BENCH_THREADS (load generator threads, default 2), BENCH_IDLE_CAP_S (longest connect
 // phase, default 120), BENCH_REST_S (CPU window, default 10), BENCH_BEFORE_BIN (another checkout's
-// bin/shardvpn.js, run too; see load-lab.ts). The figures go to bench/results/capacity.json.
+// bin/shardvpn.js, run too; see load-lab.ts), BENCH_IDLE_KEEPALIVE (default '10 60'),
+// BENCH_IDLE_SERVERS (default shardvpn,openvpn). Past 20,000 clients the generator sends from one
+// more source address per 20,000 (`shardvpn load --source`); past 65,534 the pool is a /14 and
+// openvpn is left out: OpenVPN 2.6 refuses a pool of more than 65,536 addresses (IFCONFIG_POOL_MAX),
+// so one openvpn server cannot hold that many clients. The figures go to bench/results/capacity.json.
 import os from 'node:os';
 
 import { VpnLab } from '../lab/vpn-lab';
@@ -37,6 +41,11 @@ interface Rest {
   rssKiB: number;
 }
 
+/** The most clients one `server` pool of OpenVPN 2.6 holds (a /16 less network and broadcast). */
+const OPENVPN_MAX_POOL = 65_534;
+/** Clients per source address of the generator: below the 28,232 ephemeral ports one address has. */
+const SOURCE_PORTS = 20_000;
+
 async function main(): Promise<void> {
   if (!canRunLab()) {
     console.log('capacity: skipped (needs root and /dev/net/tun for the network namespaces)');
@@ -48,23 +57,41 @@ async function main(): Promise<void> {
   const threads = envNumber('BENCH_THREADS', 2);
   const capS = envNumber('BENCH_IDLE_CAP_S', 120);
   const restS = envNumber('BENCH_REST_S', 10);
-  const servers = withBefore([{ kind: 'shardvpn', workers: cores }, { kind: 'openvpn' }]);
+  const keepalive = process.env.BENCH_IDLE_KEEPALIVE ?? '10 60';
+  if (!/^\d+ \d+$/.test(keepalive)) throw new Error(`BENCH_IDLE_KEEPALIVE=${keepalive}: give two numbers, e.g. '60 300'`);
+  const beyondOpenvpn = clients > OPENVPN_MAX_POOL;
+  const wanted = (process.env.BENCH_IDLE_SERVERS ?? 'shardvpn,openvpn').split(',').map((s) => s.trim());
+  if (beyondOpenvpn && wanted.includes('openvpn'))
+    console.log(
+      `capacity: openvpn left out: ${clients} clients need a pool larger than OpenVPN 2.6 accepts (${OPENVPN_MAX_POOL + 2} addresses)`,
+    );
+  const servers = withBefore(
+    [{ kind: 'shardvpn', workers: cores } as const, { kind: 'openvpn' } as const].filter(
+      (s) => wanted.includes(s.kind) && !(beyondOpenvpn && s.kind === 'openvpn'),
+    ),
+  );
+  const settings = {
+    keepalive,
+    maxClients: Math.max(20000, clients),
+    ...(beyondOpenvpn ? { pool: '10.160.0.0 255.252.0.0' } : {}),
+  };
+  const sources = clients > SOURCE_PORTS ? Math.ceil(clients / SOURCE_PORTS) : 0;
   const began = Date.now();
   const lab = VpnLab.create(1);
   const results: Array<{ outcome: LoadOutcome; rest: Rest }> = [];
   let port = 1400;
   try {
     for (const server of servers) {
-      const running = await startServer(lab, server, ++port);
+      const running = await startServer(lab, server, ++port, settings);
       try {
         const held: { rest?: Rest } = {};
         const outcome = await loadAgainst(
           lab,
           running,
           writeProfile(lab, port),
-          { clients, rate, threads, capS, settleS: 5 },
+          { clients, rate, threads, capS, settleS: 5, sources },
           async (loadPid) => {
-            // Every client pings every 10 s and so does the server: one full keepalive period.
+            // Every client pings every keepalive period and so does the server (10 s by default).
             const s0 = cpuSeconds(running.pid);
             const l0 = cpuSeconds(loadPid);
             const t0 = performance.now();
@@ -83,11 +110,12 @@ async function main(): Promise<void> {
         await running.proc.stop('SIGTERM', 10_000);
       }
     }
-    const base = results[results.length - 1]!;
+    // The ratios are against openvpn, the last row; without it they are left blank.
+    const base = servers.at(-1)?.kind === 'openvpn' ? results[results.length - 1]! : null;
     const perClient = (r: { outcome: LoadOutcome; rest: Rest }): number =>
       (r.rest.rssKiB - r.outcome.idleRssKiB) / Math.max(1, r.outcome.connectedAtPeak);
     printTable(
-      `Idle capacity: ${clients} clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, connect phase capped at ${capS} s, keepalive 10 60, CPU over ${restS} s at rest (${cores} cores shared with the load generator, ${threads} threads)`,
+      `Idle capacity: ${clients} clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, connect phase capped at ${capS} s, keepalive ${keepalive}, CPU over ${restS} s at rest (${cores} cores shared with the load generator, ${threads} threads)`,
       [
         'server',
         'connected',
@@ -115,9 +143,9 @@ async function main(): Promise<void> {
           `${perClient(r).toFixed(1)} KiB`,
           `${r.rest.serverCpuPercent.toFixed(1)} %`,
           `${r.rest.loadCpuPercent.toFixed(1)} %`,
-          ratio(o.connectedAtPeak, base.outcome.connectedAtPeak),
-          ratio(perClient(r), perClient(base)),
-          ratio(r.rest.serverCpuPercent, base.rest.serverCpuPercent),
+          base === null ? '-' : ratio(o.connectedAtPeak, base.outcome.connectedAtPeak),
+          base === null ? '-' : ratio(perClient(r), perClient(base)),
+          base === null ? '-' : ratio(r.rest.serverCpuPercent, base.rest.serverCpuPercent),
         ];
       }),
     );
@@ -146,7 +174,7 @@ async function main(): Promise<void> {
       cpu.add(name, point(x, [r.rest.serverCpuPercent]));
       held.add(name, point(x, [r.outcome.connectedAtPeak]));
     }
-    const xTitle = `clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, keepalive 10 60`;
+    const xTitle = `clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, keepalive ${keepalive}`;
     writeRecord({
       bench: 'capacity',
       sizes: { BENCH_IDLE_CLIENTS: clients, BENCH_IDLE_RATE: rate, BENCH_THREADS: threads, BENCH_IDLE_CAP_S: capS, BENCH_REST_S: restS },

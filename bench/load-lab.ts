@@ -10,9 +10,18 @@ import type { PkiKeyType } from '../lab/test-pki';
 import { SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
-/** The server pool: a /16, so 10,000 and more clients fit. */
+/** The server pool: a /16, so 10,000 and more clients fit (up to OpenVPN's cap of 65,536). */
 const POOL = '10.160.0.0 255.255.0.0';
 const MAX_CLIENTS = 20000;
+
+/** What a bench may change in startServer's config; the defaults suit up to 20,000 clients. */
+export interface ServerSettings {
+  /** `server` network and netmask (OpenVPN takes at most a /16). */
+  pool?: string;
+  maxClients?: number;
+  /** `keepalive` arguments, e.g. '10 60'. */
+  keepalive?: string;
+}
 const CLOCK_TICKS = 100;
 
 /** `bin`: another checkout's bin/shardvpn.js, shown as `before` (BENCH_BEFORE_BIN). */
@@ -89,11 +98,14 @@ function serverNodeArgs(): string[] {
   return (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 }
 
-export async function startServer(lab: VpnLab, server: ServerKind, port: number): Promise<RunningServer> {
+export async function startServer(lab: VpnLab, server: ServerKind, port: number, settings: ServerSettings = {}): Promise<RunningServer> {
+  const pool = settings.pool ?? POOL;
+  const maxClients = settings.maxClients ?? MAX_CLIENTS;
+  const keepalive = settings.keepalive ?? '10 60';
   if (server.kind === 'shardvpn') {
     const proc = await lab.startShardvpn(
-      `port ${port}\nproto udp4\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver ${POOL}\n` +
-        `workers ${server.workers}\nduplicate-cn\nmax-clients ${MAX_CLIENTS}\nverb 3\n`,
+      `port ${port}\nproto udp4\ndev tun\nkeepalive ${keepalive}\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver ${pool}\n` +
+        `workers ${server.workers}\nduplicate-cn\nmax-clients ${maxClients}\nverb 3\n`,
       `bench-server-${port}.conf`,
       [],
       {},
@@ -106,7 +118,17 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number)
     lab.server,
     'openvpn',
     // 2.6 answers at most 100 initial resets per 10 s by default: lift that, and max-clients (1024).
-    lab.stockServerArgs(POOL, port, ['--max-clients', String(MAX_CLIENTS), '--connect-freq-initial', '100000', '10', '--verb', '3']),
+    lab.stockServerArgs(pool, port, [
+      '--max-clients',
+      String(maxClients),
+      '--connect-freq-initial',
+      '100000',
+      '10',
+      // stockServerArgs says keepalive 10 60; a later one replaces it.
+      ...(settings.keepalive !== undefined ? ['--keepalive', ...keepalive.split(' ')] : []),
+      '--verb',
+      '3',
+    ]),
     'openvpn server',
   );
   await proc.waitFor(/Initialization Sequence Completed/);
@@ -135,6 +157,8 @@ export interface LoadPlan {
   holdS?: number;
   /** More `shardvpn load` flags, e.g. ['--pps', '1']. */
   extraArgs?: readonly string[];
+  /** Source addresses for the generator (`--source`), added to the client namespace: one has about 28,000 ports. */
+  sources?: number;
 }
 
 export interface LoadOutcome {
@@ -170,6 +194,7 @@ export async function loadAgainst(
   const json = path.join(lab.dir, `bench-report-${server.pid}-${plan.clients}.json`);
   // The run ends when we say so (SIGTERM); --duration is only a safety net.
   const duration = Math.ceil(plan.capS + plan.settleS + (plan.holdS ?? 0) + 60);
+  const sources = (plan.sources ?? 0) > 0 ? lab.addClientAddresses(0, plan.sources!) : [];
   const cmd = [
     process.execPath,
     BIN,
@@ -189,6 +214,7 @@ export async function loadAgainst(
     '--json',
     json,
     ...(plan.extraArgs ?? []),
+    ...(sources.length > 0 ? ['--source', sources.join(',')] : []),
   ]
     .map(quote)
     .join(' ');
@@ -196,7 +222,8 @@ export async function loadAgainst(
   const load = lab.spawn(
     lab.clients[0]!,
     'bash',
-    ['-c', `{ ulimit -n 65536 || ulimit -n "$(ulimit -Hn)"; } 2>/dev/null; exec ${cmd}`],
+    // One socket per client, and root may raise its own limit.
+    ['-c', `{ ulimit -n ${Math.max(65536, plan.clients + 4096)} || ulimit -n "$(ulimit -Hn)"; } 2>/dev/null; exec ${cmd}`],
     'shardvpn load',
   );
   const loadPid = load.child.pid;

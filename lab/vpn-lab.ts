@@ -14,6 +14,8 @@ import { makeTestPki, type PkiKeyType, type TestPki } from './test-pki';
 export const SERVER_UNDERLAY = '10.150.0.1';
 export const SERVER_UNDERLAY6 = 'fd00:150::1';
 export const clientUnderlay = (i: number): string => `10.150.0.${10 + i}`;
+/** Extra underlay addresses a client namespace may add (addClientAddresses): 16 per client, from .128. */
+const EXTRA_ADDRESSES_PER_CLIENT = 16;
 
 /** The shardvpn command of this checkout (built output). */
 export const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
@@ -97,6 +99,8 @@ export interface KeySet {
 export class VpnLab {
   readonly server: NetworkNamespace;
   readonly clients: NetworkNamespace[] = [];
+  /** Underlay addresses added to each client namespace by addClientAddresses. */
+  private readonly extraAddresses = new Map<number, string[]>();
   readonly dir: string;
   readonly pki: TestPki;
   readonly keys: KeySet;
@@ -154,6 +158,25 @@ export class VpnLab {
     ns.ip(['-6', 'addr', 'add', `fd00:150::${(10 + i).toString(16)}/64`, 'dev', inner, 'nodad']);
     ns.ip(['link', 'set', inner, 'up']);
     return ns;
+  }
+
+  /**
+   * Adds `count` (at most 16) more underlay addresses to client namespace `i` and returns them:
+   * a load generator needs several source addresses for more clients than one address has
+   * source ports (`shardvpn load --source`).
+   */
+  addClientAddresses(i: number, count: number): string[] {
+    if (count > EXTRA_ADDRESSES_PER_CLIENT || i * EXTRA_ADDRESSES_PER_CLIENT + count > 120) {
+      throw new RangeError(`client ${i}: at most ${EXTRA_ADDRESSES_PER_CLIENT} extra addresses, for the first 7 clients`);
+    }
+    const out = this.extraAddresses.get(i) ?? [];
+    for (let k = out.length; k < count; k++) {
+      const address = `10.150.0.${128 + i * EXTRA_ADDRESSES_PER_CLIENT + k}`;
+      this.clients[i]!.ip(['addr', 'add', `${address}/24`, 'dev', `svc${i}`]);
+      out.push(address);
+    }
+    this.extraAddresses.set(i, out);
+    return out.slice(0, count);
   }
 
   /** Writes a file into the lab folder and returns its path. */

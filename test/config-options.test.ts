@@ -511,3 +511,14 @@ test('udp-offload yes|no: on by default, off with no, anything else refused at i
   rejects('dev tun\nudp-offload maybe\n', /server\.conf:2.*udp-offload/);
   rejects('dev tun\nudp-offload\n', /server\.conf:2.*udp-offload/);
 });
+
+test('server pools up to 2^20 addresses (OpenVPN stops at 65,536); larger ones are refused with file:line', () => {
+  const o = opts('mode server\ntls-server\ndev tun\ntopology subnet\nserver 10.160.0.0 255.252.0.0\n');
+  assert.equal(o.ifconfigPool?.start, '10.160.0.2');
+  assert.equal(o.ifconfigPool?.end, '10.163.255.254');
+  rejects(
+    'mode server\ntls-server\ndev tun\ntopology subnet\nserver 10.0.0.0 255.224.0.0\n',
+    /server\.conf:5: server: netmask allows for too many host addresses \(subnet must be 255\.240\.0\.0 \(\/12\) or higher\)/,
+  );
+  rejects('ifconfig-pool 10.0.0.2 10.31.255.250\n', /server\.conf:1.*more than 1048576 addresses/);
+});

@@ -317,6 +317,52 @@ test(
   },
 );
 
+test(
+  '--source spreads the clients over the given local addresses, in turn; the server sees them come from those addresses',
+  { skip: !canLab, timeout: 60_000 },
+  async () => {
+    const sources = lab.addClientAddresses(0, 2);
+    const server = await lab.startShardvpn(
+      `port 1196\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver 10.165.0.0 255.255.255.0\nworkers 2\nduplicate-cn\nverb 3\n`,
+      'load-source-server.conf',
+    );
+    try {
+      const file = profile('load-source.ovpn', 1196);
+      const running = runLoad(
+        ['--profile', file, '--clients', '20', '--threads', '2', '--duration', '6', '--source', sources.join(',')],
+        40_000,
+      );
+      let lines: string[] = [];
+      await until(
+        'the server to list 20 clients',
+        async () => {
+          lines = (await serverStatistics(server)).clients;
+          return lines.length === 20;
+        },
+        20_000,
+      );
+      const from = new Map<string, number>();
+      for (const line of lines) {
+        const real = line.split(',')[1]!;
+        const address = real.slice(0, real.lastIndexOf(':'));
+        from.set(address, (from.get(address) ?? 0) + 1);
+      }
+      assert.deepEqual(Object.fromEntries(from), { [sources[0]!]: 10, [sources[1]!]: 10 });
+      const { code, report, proc } = await running;
+      assert.equal(code, 0, proc.log().slice(-3000));
+      assert.equal(report.connected, 20, JSON.stringify(report.failureDetails));
+    } finally {
+      assert.equal(await server.stop(), 0, server.log().slice(-2000));
+    }
+  },
+);
+
+test('--source takes IP addresses only', () => {
+  const bad = runPlain(['--profile', '/nonexistent/client.ovpn', '--source', '10.150.0.200,not-an-address']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--source: 'not-an-address' is not an IPv4 or IPv6 address/);
+});
+
 test('a missing profile is a clear error with exit status 1', () => {
   const r = runPlain(['--profile', '/nonexistent/client.ovpn', '--clients', '5']);
   assert.equal(r.status, 1);

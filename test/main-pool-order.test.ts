@@ -102,3 +102,18 @@ test('pool of a /16: every address once, then the released ones in release order
   );
   assert.equal(pool.acquire('same'), null);
 });
+
+test('a pool past OpenVPN 2.6 cap of 65,536 (a /14): every address once, made only as handed out', () => {
+  const pool = new IfconfigPool({
+    topology: 'subnet',
+    ipv4: { start: '10.160.0.2', end: '10.163.255.253', netmask: '255.252.0.0' },
+    duplicateCn: true,
+  });
+  assert.equal(pool.size, 262_140);
+  for (let i = 0; i < 100_000; i++) assert.equal(pool.acquire('same')?.index, i);
+  assert.equal(pool.lease(99_999).ipv4?.local, '10.161.134.161');
+  assert.equal(pool.free, 162_140);
+  pool.release(70_000);
+  assert.equal(pool.acquire('same')?.index, 100_000, 'never-used entries first');
+  assert.equal(pool.toPersistFile(), '', 'duplicate-cn remembers no names');
+});

@@ -2,6 +2,7 @@
 // piscina worker threads (one task per thread = one slice of clients for the whole run). The
 // main thread reads the profile, hands out slices, prints progress and the final report.
 import { writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -60,6 +61,13 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
     );
     return 1;
   }
+  const wrongFamily = opts.sources.find((a) => isIP(a) !== profile.family);
+  if (wrongFamily !== undefined) {
+    process.stderr.write(
+      `shardvpn load: --source ${wrongFamily} is not an IPv${profile.family} address, as the server ${profile.address} is\n`,
+    );
+    return 1;
+  }
   const server = `${profile.family === 6 ? `[${profile.address}]` : profile.address}:${profile.port}`;
   const lastOffsetMs = opts.rate > 0 ? ((opts.clients - 1) * 1000) / opts.rate : 0;
   if (lastOffsetMs >= opts.durationS * 1000) {
@@ -94,6 +102,7 @@ export async function runLoadCommand(argv: readonly string[]): Promise<number> {
       endAt,
       handshakeTimeoutMs: opts.handshakeTimeoutS * 1000,
       reconnectDelayMs: opts.reconnect ? RECONNECT_DELAY_S * 1000 : null,
+      sources: opts.sources,
       traffic: { pps: opts.pps, size: opts.size, target: opts.target, window: opts.bandwidth ? opts.window : 0 },
       port: channel.port2,
     };

@@ -1,5 +1,6 @@
 // `shardvpn load` flags, parsed with node:util parseArgs. Every mistake gives one line that
 // says what to write instead; nothing here touches the network or the profile's files.
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -29,6 +30,8 @@ export interface LoadOptions {
   readonly handshakeTimeoutS: number;
   /** A client that loses its session starts a new one (new socket), as openvpn's ping-restart does. */
   readonly reconnect: boolean;
+  /** Local addresses the clients' sockets bind to, client i to sources[i % length]; empty: the kernel picks. */
+  readonly sources: readonly string[];
   readonly json: string | null;
   readonly quiet: boolean;
 }
@@ -67,6 +70,9 @@ Gbit/s and packets/s each way, loss and RTT (UDP profiles only).
   --handshake-timeout S    a client not connected after S seconds fails with 'timeout' (default 60)
   --reconnect              a client that loses its session (ping-restart, server RESTART, closed TCP connection)
                            starts a new one from a new socket after ${RECONNECT_DELAY_S} s, as openvpn does; retried until the end
+  --source ADDR[,ADDR...]  local addresses to send from, the clients spread over them in turn (default: the kernel
+                           picks one); each address gives about 28,000 clients their own source port, so more
+                           clients than that need more addresses (add them to the interface first)
   --json FILE              also write the final report as JSON
   --quiet                  no live progress (a bar on a terminal, a line a second otherwise)
   -h, --help               this text
@@ -122,6 +128,7 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
         target: { type: 'string' },
         'handshake-timeout': { type: 'string' },
         reconnect: { type: 'boolean' },
+        source: { type: 'string' },
         json: { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -163,6 +170,10 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
     return { ok: false, error: '--pps and --bandwidth exclude each other: --bandwidth sends as fast as replies come back' };
   if (v.remote === '') return { ok: false, error: '--remote: empty host name' };
   if (v.json === '') return { ok: false, error: '--json: empty file name' };
+  const sources = v.source === undefined ? [] : v.source.split(',').map((a) => a.trim());
+  const badSource = sources.find((a) => isIP(a) === 0);
+  if (badSource !== undefined)
+    return { ok: false, error: `--source: '${badSource}' is not an IPv4 or IPv6 address; give local addresses, comma-separated` };
   return {
     ok: true,
     options: {
@@ -181,6 +192,7 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptionsResult {
       target: v.target ?? null,
       handshakeTimeoutS: handshakeTimeoutS as number,
       reconnect: v.reconnect === true,
+      sources,
       json: v.json ?? null,
       quiet: v.quiet === true,
     },

@@ -8,6 +8,7 @@
 // entries) that scan was the main thread's largest cost per handshake here, so the free entries
 // are kept in the order the choice needs instead: never-used entries by index, then released
 // entries in release order (a queue), and remembered names in a map.
+import { POOL_MAX_ADDRESSES } from '../../shared/config/pool-limit';
 import { addToIPv6, parseIPv6 } from '../../shared/ip-address';
 import { ipv4ToNumber, numberToIpv4 } from '../../shared/ip-math';
 
@@ -32,10 +33,10 @@ interface Entry {
   lastRelease: number;
 }
 
-const MAX_POOL_SIZE = 65536;
-
 export class IfconfigPool {
-  private readonly entries: Entry[];
+  /** Made on first use (entry()): a large pool costs only what its clients take. */
+  private readonly entries: Entry[] = [];
+  private readonly capacity: number;
   private readonly ipv4Base: number;
   private releases = 0;
   private usedCount = 0;
@@ -69,29 +70,38 @@ export class IfconfigPool {
       const base = new Uint8Array(16);
       if (!parseIPv6(config.ipv6.base, base)) throw new RangeError(`ifconfig-ipv6-pool ${config.ipv6.base}: not an IPv6 address`);
       // The IPv6 pool is as large as the IPv4 one, or 2^(128-netbits) without IPv4, capped.
-      const ipv6Size = config.ipv6.netbits >= 112 ? 2 ** (128 - config.ipv6.netbits) - 2 : MAX_POOL_SIZE;
+      const ipv6Size = config.ipv6.netbits >= 112 ? 2 ** (128 - config.ipv6.netbits) - 2 : POOL_MAX_ADDRESSES;
       size = Math.min(size, ipv6Size);
     }
     if (!Number.isFinite(size) || size <= 0) throw new RangeError('ifconfig pool: no addresses to hand out');
-    size = Math.min(size, MAX_POOL_SIZE);
-    this.entries = Array.from({ length: size }, () => ({ inUse: false, commonName: null, lastRelease: 0 }));
+    this.capacity = Math.min(size, POOL_MAX_ADDRESSES);
+  }
+
+  /** Entry `index` (< capacity), made on first use. */
+  private entry(index: number): Entry {
+    let entry = this.entries[index];
+    if (entry === undefined) {
+      entry = { inUse: false, commonName: null, lastRelease: 0 };
+      this.entries[index] = entry;
+    }
+    return entry;
   }
 
   get size(): number {
-    return this.entries.length;
+    return this.capacity;
   }
   get used(): number {
     return this.usedCount;
   }
   get free(): number {
-    return this.entries.length - this.usedCount;
+    return this.capacity - this.usedCount;
   }
 
   /** Takes an entry for a client; null when the pool is exhausted. */
   acquire(commonName: string): PoolLease | null {
     const index = this.choose(commonName);
     if (index < 0) return null;
-    const entry = this.entries[index];
+    const entry = this.entry(index);
     entry.inUse = true;
     this.setName(index, this.config.duplicateCn ? null : commonName);
     this.usedCount++;
@@ -108,13 +118,13 @@ export class IfconfigPool {
 
   private markReleased(index: number): void {
     const at = ++this.releases;
-    this.entries[index].lastRelease = at;
+    this.entry(index).lastRelease = at;
     this.releasedIndex.push(index);
     this.releasedAt.push(at);
   }
 
   private setName(index: number, name: string | null): void {
-    const entry = this.entries[index];
+    const entry = this.entry(index);
     if (entry.commonName === name) return;
     if (entry.commonName !== null) {
       const set = this.byName.get(entry.commonName);
@@ -156,9 +166,9 @@ export class IfconfigPool {
       if (previous >= 0) return previous;
     }
     const entries = this.entries;
-    while (this.nextFresh < entries.length) {
+    while (this.nextFresh < this.capacity) {
       const entry = entries[this.nextFresh];
-      if (!entry.inUse && entry.lastRelease === 0) return this.nextFresh;
+      if (entry === undefined || (!entry.inUse && entry.lastRelease === 0)) return this.nextFresh;
       this.nextFresh++;
     }
     while (this.releasedHead < this.releasedIndex.length) {
@@ -218,6 +228,6 @@ export class IfconfigPool {
     const value = ipv4ToNumber(text);
     if (value < 0 || !this.config.ipv4) return -1;
     const index = this.config.topology === 'net30' ? (value - 2 - this.ipv4Base) / 4 : value - this.ipv4Base;
-    return Number.isInteger(index) && index >= 0 && index < this.entries.length ? index : -1;
+    return Number.isInteger(index) && index >= 0 && index < this.capacity ? index : -1;
   }
 }

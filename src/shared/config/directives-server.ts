@@ -1,15 +1,13 @@
 // Directives of roles, the virtual network, push and routes.
 
+import { POOL_MAX_ADDRESSES } from './pool-limit';
 import { DirectiveTable, fail, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
-
-/** OpenVPN's IFCONFIG_POOL_MAX. */
-const POOL_MAX = 65536;
 
 function poolRange(d: Parameters<typeof fail>[0], start: string, end: string): void {
   const s = ipv4ToInt(start);
   const e = ipv4ToInt(end);
   if (s > e) fail(d, `pool start ${start} is above pool end ${end}`);
-  if (e - s + 1 > POOL_MAX) fail(d, `pool ${start}-${end} holds more than ${POOL_MAX} addresses`);
+  if (e - s + 1 > POOL_MAX_ADDRESSES) fail(d, `pool ${start}-${end} holds more than ${POOL_MAX_ADDRESSES} addresses`);
 }
 
 export const serverDirectives: DirectiveTable = {

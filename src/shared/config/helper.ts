@@ -2,6 +2,7 @@
 // expand `server`, `server-ipv6`, `client` and `keepalive`, settle compression, TLS version
 // and the connection list.
 
+import { POOL_MAX_ADDRESSES, POOL_MIN_NETBITS } from './pool-limit';
 import { ConfigError } from './errors';
 import { ConnectionEntry, ConnectionFields, Options, Where } from './options-types';
 import { addToIPv6 } from '../ip-address';
@@ -57,8 +58,8 @@ function expandServerIpv6(o: Options, ctx: PostContext): void {
 }
 
 function checkPool(where: Where, start: number, end: number): void {
-  if (start > end || end - start + 1 > 65536) {
-    err(where, 'server', `the address pool ${intToIpv4(start)}-${intToIpv4(end)} is empty or larger than 65536 addresses`);
+  if (start > end || end - start + 1 > POOL_MAX_ADDRESSES) {
+    err(where, 'server', `the address pool ${intToIpv4(start)}-${intToIpv4(end)} is empty or larger than ${POOL_MAX_ADDRESSES} addresses`);
   }
 }
 
@@ -79,7 +80,12 @@ function expandServer(o: Options, ctx: PostContext): void {
   const netmask = ipv4ToInt(s.netmask);
   const netbits = netmaskBits(netmask);
   if (netbits < 0 || (network & ~netmask) >>> 0 !== 0) err(s, 'server', `network/netmask ${s.network} ${s.netmask} is invalid`);
-  if (netbits < 16) err(s, 'server', 'netmask allows for too many host addresses (subnet must be 255.255.0.0 (/16) or higher)');
+  if (netbits < POOL_MIN_NETBITS)
+    err(
+      s,
+      'server',
+      `netmask allows for too many host addresses (subnet must be ${intToIpv4((~0 << (32 - POOL_MIN_NETBITS)) >>> 0)} (/${POOL_MIN_NETBITS}) or higher)`,
+    );
   const broadcast = (network | ~netmask) >>> 0;
   const topology = o.topology;
 

@@ -61,6 +61,8 @@ export interface SliceTask {
   readonly handshakeTimeoutMs: number;
   /** null: a lost session stays lost; else a client that loses its session starts a new one this long after. */
   readonly reconnectDelayMs: number | null;
+  /** Local addresses to bind to, client index i to sources[i % length]; empty: any. */
+  readonly sources: readonly string[];
   readonly traffic: TrafficSpec;
   /** Progress goes out here; a { type: 'stop' } coming in ends the run early. */
   readonly port: MessagePort;

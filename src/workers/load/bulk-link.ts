@@ -45,8 +45,15 @@ export class BulkLink implements LoadLink {
     target: LoadLinkTarget,
     private readonly buffers: BulkBuffers,
     private readonly events: BulkLinkEvents,
+    /** The address to send from; undefined: any. */
+    local?: string,
   ) {
-    this.socket = UdpSocket.open({ family: target.family, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER });
+    this.socket = UdpSocket.open({
+      family: target.family,
+      rcvbuf: SOCKET_BUFFER,
+      sndbuf: SOCKET_BUFFER,
+      ...(local !== undefined ? { address: local } : {}),
+    });
     this.socket.poll(POLL_READABLE, () => this.onReadable());
   }
 

@@ -30,12 +30,15 @@ export interface LoadLinkEvents {
   failed(reason: string, detail: string): void;
 }
 
-export function openLoadLink(target: LoadLinkTarget, events: LoadLinkEvents): LoadLink {
-  return target.transport === 'tcp' ? openTcp(target, events) : openUdp(target, events);
+/** `local`: the address to send from (port chosen by the kernel); undefined: any. */
+export function openLoadLink(target: LoadLinkTarget, events: LoadLinkEvents, local?: string): LoadLink {
+  return target.transport === 'tcp' ? openTcp(target, events, local) : openUdp(target, events, local);
 }
 
-function openUdp(target: LoadLinkTarget, events: LoadLinkEvents): LoadLink {
+function openUdp(target: LoadLinkTarget, events: LoadLinkEvents, local: string | undefined): LoadLink {
   const socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
+  // Sends made before the bind completes wait for it (dgram queues them).
+  if (local !== undefined) socket.bind({ address: local, port: 0 });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.on('message', (m) => events.receive(m));
   socket.on('error', (error) => events.failed('socket-error', error.message));
@@ -52,8 +55,14 @@ function openUdp(target: LoadLinkTarget, events: LoadLinkEvents): LoadLink {
   };
 }
 
-function openTcp(target: LoadLinkTarget, events: LoadLinkEvents): LoadLink {
-  const socket = connect({ host: target.address, port: target.port, family: target.family, noDelay: true });
+function openTcp(target: LoadLinkTarget, events: LoadLinkEvents, local: string | undefined): LoadLink {
+  const socket = connect({
+    host: target.address,
+    port: target.port,
+    family: target.family,
+    noDelay: true,
+    ...(local !== undefined ? { localAddress: local } : {}),
+  });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const deframer = new StreamDeframer(MAX_STREAM_PACKET);
   let closing = false;

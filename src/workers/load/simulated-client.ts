@@ -121,6 +121,8 @@ export class SimulatedClient {
     private readonly reconnectDelayMs: number | null,
     private readonly buffers: SliceBuffers,
     private readonly stats: SliceStats,
+    /** The local address its sockets send from (--source); undefined: any. */
+    private readonly source?: string,
   ) {}
 
   get isStarted(): boolean {
@@ -173,7 +175,7 @@ export class SimulatedClient {
     const bulk = this.buffers.bulk;
     if (this.traffic.window > 0 && bulk !== null) {
       try {
-        this.bulkLink = new BulkLink(p, bulk, { ...events, receiveBatch: (n) => this.receiveBatch(n) });
+        this.bulkLink = new BulkLink(p, bulk, { ...events, receiveBatch: (n) => this.receiveBatch(n) }, this.source);
       } catch (error) {
         this.fail('socket-error', (error as Error).message);
         return;
@@ -181,7 +183,7 @@ export class SimulatedClient {
       this.echoWindow = new EchoWindow(this.traffic.window);
       socket = this.bulkLink;
     } else {
-      socket = openLoadLink(p, events);
+      socket = openLoadLink(p, events, this.source);
     }
     this.socket = socket;
     this.socketClosed = socket.closed;

@@ -87,7 +87,17 @@ export async function runSlice(task: SliceTask): Promise<SliceResult> {
   };
 
   const clients = task.clientIndexes.map(
-    (index) => new SimulatedClient(index, profile, task.traffic, task.handshakeTimeoutMs, task.reconnectDelayMs, buffers, stats),
+    (index) =>
+      new SimulatedClient(
+        index,
+        profile,
+        task.traffic,
+        task.handshakeTimeoutMs,
+        task.reconnectDelayMs,
+        buffers,
+        stats,
+        task.sources.length > 0 ? task.sources[index % task.sources.length] : undefined,
+      ),
   );
   // Date.now() is the clock all workers share; performance.now() is per thread but monotonic.
   const perfOf = (epochMs: number): number => performance.now() + (epochMs - Date.now());
