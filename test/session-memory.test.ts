@@ -529,3 +529,27 @@ test('renegotiations never take the peer certificate through getPeerX509Certific
     TLSSocket.prototype.getPeerX509Certificate = original;
   }
 });
+
+test('a lame duck lets its TLS session go once the next key is active, and the session goes on', async () => {
+  const c = configs('none');
+  const h = new Harness(c.client, c.server);
+  pushHosts(h, PUSH_EKM);
+  h.client.session!.start();
+  await h.run(() => keysOf(h.server, 0) !== undefined && keysOf(h.client, 0) !== undefined);
+  assert.equal(h.client.session!.tlsSessions, 1);
+  const active = (side: Side, keyId: number): boolean => side.events.some((e) => e.type === 'key-active' && e.keyId === keyId);
+  for (const keyId of [1, 2]) {
+    assert.equal(h.client.session!.renegotiate(), true);
+    // While the new key negotiates, the old one keeps its TLS session.
+    await h.run(() => h.client.session!.tlsSessions === 2);
+    assert.equal(active(h.client, keyId), false);
+    await h.run(() => active(h.client, keyId) && active(h.server, keyId));
+    assert.equal(h.client.session!.tlsSessions, 1, `client after key ${keyId}`);
+    assert.equal(h.server.session!.tlsSessions, 1, `server after key ${keyId}`);
+  }
+  // Control messages still flow, on the new key.
+  h.server.session!.sendControlMessage('RESTART');
+  await h.run(() => h.client.events.some((e) => e.type === 'control-message' && e.text === 'RESTART'));
+  h.client.session!.close();
+  h.server.session!.close();
+});

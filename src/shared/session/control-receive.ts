@@ -125,7 +125,7 @@ export function deliverMessages(core: SessionCore, ks: KeyState, startTls: (ks: 
     }
     if (m.payload.length === 0) continue;
     if (ks.tls !== null) ks.tls.feed(m.payload);
-    else ks.early.push(Buffer.from(m.payload));
+    else if (!ks.tlsReleased) ks.early.push(Buffer.from(m.payload));
   }
   if (ks.state === 'pre-start' && ks.send.isEmpty() && ks.send.nextPacketId > 0) startTls(ks);
 }

@@ -155,6 +155,11 @@ export class ControlSession {
     return this.core.peerSid;
   }
 
+  /** TLS sessions held: the primary key's, and the lame duck's until its successor is active. */
+  get tlsSessions(): number {
+    return (this.core.primary?.tls != null ? 1 : 0) + (this.core.lameDuck?.tls != null ? 1 : 0);
+  }
+
   get isClosed(): boolean {
     return this.core.closed;
   }

@@ -54,6 +54,9 @@ export class KeyNegotiation {
     if (core.role === 'server' && (ks.km2EndPacketId === null || !ks.send.ackedBefore(ks.km2EndPacketId))) return;
     ks.activeAnnounced = true;
     core.emit({ type: 'key-active', keyId: ks.keyId });
+    // The old key now only opens data packets still in flight: its TLS session can go.
+    const lameDuck = core.lameDuck;
+    if (lameDuck !== null && lameDuck !== ks) lameDuck.releaseTls();
   }
 
   /** One control message with its NUL as one TLS record. */

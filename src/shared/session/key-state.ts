@@ -21,6 +21,8 @@ export class KeyState {
   readonly recv: ReliableRecv;
   readonly splitter = new TlsStreamSplitter();
   tls: TlsChannel | null = null;
+  /** The TLS session was let go (releaseTls): control payload for this key is dropped. */
+  tlsReleased = false;
   /** Ciphertext that arrived before the TLS object existed. */
   readonly early: Buffer[] = [];
   /** Peer certificate passed verifyPeer. */
@@ -65,6 +67,21 @@ export class KeyState {
       role === 'client'
         ? { preMaster: randomBytes(PRE_MASTER_SIZE), random1: randomBytes(RANDOM_SIZE), random2: randomBytes(RANDOM_SIZE) }
         : { random1: randomBytes(RANDOM_SIZE), random2: randomBytes(RANDOM_SIZE) };
+  }
+
+  /**
+   * A lame duck whose successor is active carries only data-channel traffic until it expires
+   * (tran-window, an hour by default): its TLS session, an SSL object with its buffers and a
+   * node TLSSocket, is let go then rather than at expiry. OpenVPN keeps it; without this every
+   * client that has renegotiated holds two.
+   */
+  releaseTls(): void {
+    this.tls?.destroy();
+    this.tls = null;
+    this.tlsReleased = true;
+    this.splitter.clear();
+    this.early.length = 0;
+    this.plain = Buffer.alloc(0);
   }
 
   /** Stop TLS and drop buffered bytes. */
