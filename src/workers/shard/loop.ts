@@ -151,6 +151,7 @@ export class Shard implements ShardClientHost {
   private tick(): void {
     const now = this.now();
     for (const client of this.clients.values()) client.tick(now);
+    this.linkOut.flushPings();
     this.copyOffloadCounters();
   }
 
