@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { IfconfigPool } from '../src/main/server/ifconfig-pool';
-import { NO_ROUTE, RouteTable } from '../src/main/server/routes';
+import { NO_ROUTE, RouteTable } from '../src/shared/route-table';
 import { ipv4ToNumber } from '../src/shared/ip-math';
 import { ipv4Udp, ipv6Udp } from './helpers/ip-packets';
 

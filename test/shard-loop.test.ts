@@ -14,6 +14,7 @@ import { PacketBatch, type PeerAddress } from '../src/shared/native';
 import { DataChannelKey, DecryptResults } from '../src/shared/protocol/data-channel';
 import { isPingMessage } from '../src/shared/protocol/ping';
 import { ControlSession } from '../src/shared/session/control-session';
+import { BROADCAST_PEER_ID, TUN_QUEUE_CROSSING } from '../src/shared/peer-id';
 import { PacketRing } from '../src/shared/ring';
 import type { MainToShard, ShardConfig, ShardToMain } from '../src/shared/shard-protocol';
 import type { ShardClient } from '../src/workers/shard/client';
@@ -52,7 +53,13 @@ class ShardLab {
   private readonly shardPort: MessagePort;
 
   /** `toTunSlots`: the to-tun ring's size (client-to-client), small to fill it; `overrides`: config fields. */
-  constructor(clientToClient: boolean, toTunSlots = 64, overrides: Partial<ShardConfig> = {}) {
+  constructor(
+    clientToClient: boolean,
+    toTunSlots = 64,
+    overrides: Partial<ShardConfig> = {},
+    /** tun-queues shard: the shard's own TUN queue (it reads it and writes its clients' packets to it). */
+    tunQueue: FakeTun | null = null,
+  ) {
     this.toTun = PacketRing.create(toTunSlots, 2048);
     const buffer = createCounterBuffer();
     this.counters = counterView(buffer);
@@ -71,6 +78,7 @@ class ShardLab {
       counters: buffer,
       tunFd: -1,
       tunName: 'fake',
+      tunQueueFd: -1,
       clientToClient,
       cookieKey: randomBytes(32),
       tls: server.tls,
@@ -102,7 +110,8 @@ class ShardLab {
     this.main = port1;
     this.shardPort = port2;
     port1.on('message', (message: ShardToMain) => this.onShardMessage(message));
-    this.shard = new Shard(config, port2, { link: this.link, tun: clientToClient ? null : this.tun });
+    const tun = clientToClient ? null : (tunQueue ?? this.tun);
+    this.shard = new Shard(config, port2, { link: this.link, tun, ...(tunQueue !== null ? { tunQueue } : {}) });
   }
 
   /** What server.ts / admission.ts do for a client that passed TLS: assign its address. */
@@ -241,6 +250,44 @@ test('with client-to-client the plaintext goes on the to-tun ring, tagged with t
       sent.map((p) => ({ packet: p, meta: peerId })),
     );
     assert.equal(lab.tun.written.length, 0);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test("tun-queues shard: the shard writes its client's packets to its own queue, sends what it reads there for its client, and hands the rest to the main thread", async () => {
+  const queue = new FakeTun();
+  const lab = new ShardLab(false, 64, {}, queue);
+  try {
+    await lab.handshake();
+    const up = [packet(VIRTUAL, 1), packet(VIRTUAL, 2)];
+    lab.link.deliver(CLIENT, ...lab.seal(up));
+    assert.deepEqual(queue.written, up, 'written to the shard queue');
+    assert.equal(lab.tun.written.length, 0, 'not to the main queue');
+
+    // For our client: sealed and sent from here, no main thread involved.
+    const mine = [ipv4Udp('10.9.9.9', VIRTUAL, 53, 5000, Buffer.alloc(60, 1)), ipv4Udp('10.9.9.9', VIRTUAL, 53, 5001, Buffer.alloc(70, 2))];
+    // Another shard's client, an address nobody has, and a multicast (ours and everyone's).
+    const other = ipv4Udp('10.9.9.9', '10.8.0.77', 53, 5002, Buffer.alloc(50, 3));
+    const multicast = ipv4Udp('10.8.0.1', '224.0.0.251', 5353, 5353, Buffer.alloc(30, 4));
+    queue.inject(mine[0]!, other, mine[1]!, multicast);
+    await waitFor(() => lab.link.outbox.length >= 3, 'sealed datagrams');
+    assert.deepEqual(lab.open(lab.link.takeSent().map((d) => d.bytes)), [mine[0], mine[1], multicast]);
+
+    const crossed: { packet: Buffer; meta: number }[] = [];
+    lab.toTun.popBatch(64, (slot, length, meta) => crossed.push({ packet: Buffer.from(slot.subarray(0, length)), meta }));
+    assert.deepEqual(crossed, [
+      { packet: other, meta: TUN_QUEUE_CROSSING },
+      { packet: multicast, meta: TUN_QUEUE_CROSSING | BROADCAST_PEER_ID },
+    ]);
+    assert.equal(lab.counters[COUNTER.tunQueueReads], 4);
+    assert.equal(lab.counters[COUNTER.tunQueueCrossings], 2);
+
+    // Gone: its address is no longer ours, so its packets cross too.
+    lab.post({ type: 'client-kill', peerId: lab.peerId!, message: null });
+    await waitFor(() => lab.messages.some((m) => m.type === 'client-gone'), 'client-gone');
+    queue.inject(mine[0]!);
+    await waitFor(() => lab.counters[COUNTER.tunQueueCrossings] === 3, 'a crossing for the departed client');
   } finally {
     await lab.stop();
   }

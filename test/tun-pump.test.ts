@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { TunPump, type PumpShard } from '../src/main/server/tun-pump';
-import { RouteTable } from '../src/main/server/routes';
+import { RouteTable } from '../src/shared/route-table';
 import { BROADCAST_PEER_ID } from '../src/shared/peer-id';
 import { PacketRing } from '../src/shared/ring';
 import { createRegistry } from '../src/main/ops/metrics';

@@ -55,6 +55,11 @@ export const SHARD_COUNTERS = [
   'dropCompressed',
   'dropBadFraming',
   'statelessReplies',
+  // tun-queues shard: packets the shard read from its own TUN queue, and those of them it could
+  // not deliver itself (another shard's client, an unknown destination, multicast for the other
+  // shards) and handed to the main thread on its to-tun ring.
+  'tunQueueReads',
+  'tunQueueCrossings',
   // UDP offload (udp-offload): datagrams sent inside segmented GSO messages and those messages,
   // segmented sends the kernel refused (sent again one datagram per message), coalesced GRO
   // messages received and the datagrams split out of them. Copied from the socket each tick.

@@ -4,6 +4,12 @@
 export const MAX_PEER_ID = 0xfffffe;
 /** 0xFFFFFF means "no peer-id" on the wire; we also use it for broadcast on the rings. */
 export const BROADCAST_PEER_ID = 0xffffff;
+/**
+ * A tag on a shard's to-tun ring, above any peer-id: the packet was read from the shard's own TUN
+ * queue (tun-queues shard) and belongs to another shard's client (or is multicast for them all,
+ * with BROADCAST_PEER_ID); the main thread routes it and never writes it back to TUN.
+ */
+export const TUN_QUEUE_CROSSING = 0x1000000;
 
 export function shardOfPeerId(peerId: number, shardCount: number): number {
   return peerId % shardCount;

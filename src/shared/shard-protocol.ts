@@ -37,6 +37,12 @@ export interface ShardConfig {
    */
   tunFd: number;
   tunName: string;
+  /**
+   * tun-queues shard: this shard's own queue of the multi-queue TUN device (opened and kept by
+   * the main thread, so a replacement worker takes the same one); the shard reads it and writes
+   * its clients' packets to it. -1: the single-queue path.
+   */
+  tunQueueFd: number;
   clientToClient: boolean;
   /** HMAC key of the stateless session-id cookie, shared by all shards. */
   cookieKey: Uint8Array;
@@ -112,7 +118,7 @@ export type MainToShard =
 /** The parts of ShardConfig that come from the configuration, the same for every shard. */
 export type ShardSettings = Omit<
   ShardConfig,
-  'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'toTunRing' | 'fromTunRing' | 'counters'
+  'shard' | 'shardCount' | 'socketFd' | 'socketFamily' | 'tunQueueFd' | 'toTunRing' | 'fromTunRing' | 'counters'
 >;
 
 /** Numbers per client in a 'stats' message's rows. */

@@ -1,6 +1,7 @@
 // Worker-thread entry point of a shard: builds the Shard from workerData, on the UDP socket the
 // main thread opened for it and, unless client-to-client routes its packets through the main
-// thread, the main thread's TUN device (descriptors belong to the process, not the thread).
+// thread, the main thread's TUN device (descriptors belong to the process, not the thread): its
+// own queue of it with tun-queues shard, else the single queue the main thread reads.
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { reviveWrap } from '../shared/config/wrap';
@@ -16,7 +17,10 @@ const TCP_HANDSHAKE_SLACK = 256;
 
 if (parentPort === null) throw new Error('shard-worker must run in a worker thread');
 const config = workerData as ShardConfig;
-const tun = config.clientToClient ? null : TunDevice.adopt(config.tunFd, config.tunName);
+// Adopted, never closed here: the main thread keeps the queue for a replacement worker.
+const tunQueue = config.tunQueueFd >= 0 ? TunDevice.adopt(config.tunQueueFd, config.tunName) : null;
+const tun = config.clientToClient ? null : (tunQueue ?? TunDevice.adopt(config.tunFd, config.tunName));
+const queue = tunQueue !== null ? { tunQueue } : {};
 let io: ShardIO;
 if (config.transport === 'tcp') {
   const links = new TcpLinks({
@@ -32,9 +36,9 @@ if (config.transport === 'tcp') {
       if (level <= config.verb) parentPort?.postMessage({ type: 'log', level, message: `shard ${config.shard}: ${message}` });
     },
   });
-  io = { link: links, peers: links, tun };
+  io = { link: links, peers: links, tun, ...queue };
 } else {
   const socket = UdpSocket.adopt(config.socketFd, config.socketFamily, config.udpOffload);
-  io = { link: socket, tun, offload: () => socket.offload };
+  io = { link: socket, tun, ...queue, offload: () => socket.offload };
 }
 new Shard({ ...config, wrap: reviveWrap(config.wrap) }, parentPort, io);

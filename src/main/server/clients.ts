@@ -11,7 +11,7 @@ import type { PushOptions } from '../../shared/protocol/push-options';
 import type { ClientAssignment, ClientStats } from '../../shared/shard-protocol';
 import type { ClientRecord } from '../ops/server-view';
 import type { IfconfigPool } from './ifconfig-pool';
-import type { RouteTable } from './routes';
+import type { RouteTable } from '../../shared/route-table';
 
 export interface ClientEntry {
   cid: number;

@@ -1,6 +1,11 @@
 // The server's TUN device (init.c do_open_tun in server mode): opened with --dev and --tun-mtu,
 // given --ifconfig / --ifconfig-ipv6 and the --route / --route-ipv6 routes; under persist-tun
 // the device, with its addresses and routes, outlives the run for the next one.
+// With `tun-queues shard` the device is opened with IFF_MULTI_QUEUE: the first queue is the main
+// thread's, and one more is attached per shard. This thread opens them all before privileges
+// drop and keeps them for the run, so a replaced shard worker takes over its queue's descriptor
+// (worker threads share the process's descriptors). A kernel that refuses IFF_MULTI_QUEUE, or a
+// persist-tun device kept from a single-queue run, leaves the run on the single-queue path.
 import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import { TunDevice } from '../../shared/native';
@@ -9,23 +14,50 @@ import { addAddress4, addAddress6, addPointToPoint4, addRoute } from '../iproute
 /** Where persist-tun keeps the device between runs. */
 export interface TunKeeper {
   tun: TunDevice | null;
+  /** The shards' queues of a multi-queue device (empty for a single-queue one). */
+  queues?: TunDevice[];
 }
 
 export class ServerTun {
   private constructor(
+    /** The main thread's queue (the only one on the single-queue path). */
     readonly device: TunDevice,
+    /** One queue per shard, by shard index; empty: the single-queue path. */
+    readonly queues: readonly TunDevice[],
     /** A persist-tun device from the last run: configured already. */
     readonly kept: boolean,
     private readonly options: Options,
     private readonly keeper: TunKeeper,
   ) {}
 
-  /** The last run's device under persist-tun, else a new one (not configured yet). */
-  static open(options: Options, keeper: TunKeeper): ServerTun {
+  /**
+   * The last run's device under persist-tun, else a new one (not configured yet). `shards`: how
+   * many shard queues `tun-queues shard` attaches.
+   */
+  static open(options: Options, keeper: TunKeeper, shards: number, logger: Logger): ServerTun {
+    const multiQueue = options.tunQueues === 'shard';
     const kept = options.persistTun ? keeper.tun : null;
-    if (kept !== null) return new ServerTun(kept, true, options, keeper);
+    if (kept !== null) {
+      const queues = multiQueue ? keptQueues(kept, [...(keeper.queues ?? [])], shards, logger) : closeAll(keeper.queues ?? []);
+      return new ServerTun(kept, queues, true, options, keeper);
+    }
     const name = options.dev === undefined || options.dev === 'tun' ? '' : options.dev;
-    return new ServerTun(TunDevice.open({ name, mtu: options.tunMtu }), false, options, keeper);
+    if (multiQueue) {
+      let device: TunDevice | null = null;
+      try {
+        device = TunDevice.open({ name, mtu: options.tunMtu, multiQueue: true });
+        return new ServerTun(device, attachQueues(device.name, shards), false, options, keeper);
+      } catch (error) {
+        device?.close();
+        logger.log(1, `tun-queues shard: the kernel refused a multi-queue TUN device (${(error as Error).message}); using one queue`);
+      }
+    }
+    return new ServerTun(TunDevice.open({ name, mtu: options.tunMtu }), [], false, options, keeper);
+  }
+
+  /** The descriptor of shard `index`'s queue; -1 on the single-queue path. */
+  queueFd(index: number): number {
+    return this.queues[index]?.fd ?? -1;
   }
 
   get name(): string {
@@ -46,11 +78,42 @@ export class ServerTun {
   release(): void {
     if (this.options.persistTun) {
       this.keeper.tun = this.device;
+      this.keeper.queues = [...this.queues];
     } else {
+      closeAll(this.queues);
       this.device.close();
       this.keeper.tun = null;
+      this.keeper.queues = [];
     }
   }
+}
+
+/** `count` more queues of the multi-queue device `name` (TUNSETIFF on an existing device attaches one). */
+function attachQueues(name: string, count: number): TunDevice[] {
+  const queues: TunDevice[] = [];
+  try {
+    for (let i = 0; i < count; i++) queues.push(TunDevice.open({ name, multiQueue: true, up: false }));
+  } catch (error) {
+    closeAll(queues);
+    throw error;
+  }
+  return queues;
+}
+
+/** A persist-tun device's shard queues, as many as this run has shards; [] when it has only one queue. */
+function keptQueues(device: TunDevice, queues: TunDevice[], shards: number, logger: Logger): TunDevice[] {
+  if (queues.length === 0) {
+    logger.log(1, `tun-queues shard: the kept device ${device.name} has a single queue (persist-tun); using it`);
+    return [];
+  }
+  if (queues.length > shards) closeAll(queues.splice(shards));
+  if (queues.length < shards) queues.push(...attachQueues(device.name, shards - queues.length));
+  return queues;
+}
+
+function closeAll(queues: readonly TunDevice[]): TunDevice[] {
+  for (const queue of queues) queue.close();
+  return [];
 }
 
 async function configureTun(options: Options, name: string): Promise<void> {

@@ -20,7 +20,7 @@ import { Admission } from './admission';
 import { ClientRegistry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
 import { PoolPersist } from './pool-persist';
-import { RouteTable } from './routes';
+import { RouteTable } from '../../shared/route-table';
 import { ClientEventHub, StartedServer, type RunningServer } from './running-server';
 import { PerSecondTimers } from './server-timers';
 import { ServerTun, type TunKeeper } from './server-tun';
@@ -95,7 +95,7 @@ class ServerRun {
         emit: clientEvents.emit,
       });
       const events = new ShardEvents(space.registry, admission, this.logger, clientEvents.emit);
-      const shards = await this.startShards(link, template, events);
+      const shards = await this.startShards(link, template, events, tun);
       const pump = this.startPump(tun, space.routes, shards);
       events.attachPump(pump);
       const timers = this.startTimers(shards, space.persist);
@@ -134,8 +134,13 @@ class ServerRun {
     return bound.local;
   }
 
+  /** `workers` shard workers (default: one per CPU). */
+  private get workers(): number {
+    return this.options.workers ?? os.availableParallelism();
+  }
+
   private openTun(): ServerTun {
-    const tun = ServerTun.open(this.options, this.keeper);
+    const tun = ServerTun.open(this.options, this.keeper, this.workers, this.logger);
     this.cleanups.push(() => tun.release());
     return tun;
   }
@@ -161,11 +166,16 @@ class ServerRun {
     return buildShardTemplate(this.options, { tun: tun.device, tls, wrap, data });
   }
 
-  /** `workers` shard workers (default: one per CPU), each on its socket of the SO_REUSEPORT group. */
-  private async startShards(link: LinkLocal, template: ShardTemplate, events: ShardEvents): Promise<ShardPool> {
+  /** The shard workers, each on its socket of the SO_REUSEPORT group (and its TUN queue with tun-queues shard). */
+  private async startShards(link: LinkLocal, template: ShardTemplate, events: ShardEvents, tun: ServerTun): Promise<ShardPool> {
     const o = this.options;
-    const workers = o.workers ?? os.availableParallelism();
-    const shards = ShardPool.open(workers, { ...link, port: o.localPort, ...socketBuffers(o), offload: o.udpOffload }, template, events);
+    const shards = ShardPool.open(
+      this.workers,
+      { ...link, port: o.localPort, ...socketBuffers(o), offload: o.udpOffload },
+      template,
+      events,
+      (index) => tun.queueFd(index),
+    );
     this.shards = shards;
     this.cleanups.push(() => void shards.stop(false));
     const proto = o.proto.transport === 'udp' ? 'UDP' : 'TCP';
@@ -179,7 +189,7 @@ class ServerRun {
 
   /** TUN to the shards' rings and back, on this thread. */
   private startPump(tun: ServerTun, routes: RouteTable, shards: ShardPool): TunPump {
-    const pump = new TunPump(tun.device, routes, () => shards.shards, this.options.clientToClient);
+    const pump = new TunPump(tun.device, routes, () => shards.shards, this.options.clientToClient, tun.queues);
     pump.start();
     this.cleanups.push(() => pump.stop());
     return pump;

@@ -66,6 +66,8 @@ export interface ShardHandle {
   readonly counters: Float64Array;
   readonly counterBuffer: SharedArrayBuffer;
   readonly socket: ShardSocket;
+  /** The shard's queue of a multi-queue TUN device (kept by the main thread); -1: none. */
+  readonly tunQueueFd: number;
   ready: boolean;
   /** Workers that died and were replaced (shardvpn_shard_restarts_total). */
   restarts: number;
@@ -103,7 +105,14 @@ export class ShardPool {
     private readonly events: ShardPoolEvents,
   ) {}
 
-  static open(count: number, spec: SocketSpec, template: ShardTemplate, events: ShardPoolEvents): ShardPool {
+  /** `tunQueueFd(index)`: shard index's TUN queue descriptor, -1 on the single-queue path. */
+  static open(
+    count: number,
+    spec: SocketSpec,
+    template: ShardTemplate,
+    events: ShardPoolEvents,
+    tunQueueFd: (index: number) => number = () => -1,
+  ): ShardPool {
     const pool = new ShardPool(template, spec.family, events);
     refuseTakenPort(template.transport, spec);
     const sockets = template.transport === 'tcp' ? openTcpGroup(count, spec) : openUdpGroup(count, spec);
@@ -112,6 +121,7 @@ export class ShardPool {
       const handle: ShardHandle = {
         index,
         socket,
+        tunQueueFd: tunQueueFd(index),
         counterBuffer,
         counters: counterView(counterBuffer),
         toTun: PacketRing.create(RING_SLOTS, RING_SLOT_SIZE),
@@ -137,6 +147,7 @@ export class ShardPool {
       shardCount: this.shardsCount(),
       socketFd: handle.socket.fd,
       socketFamily: this.family,
+      tunQueueFd: handle.tunQueueFd,
       toTunRing: handle.toTun.buffer,
       fromTunRing: handle.fromTun.buffer,
       counters: handle.counterBuffer,

@@ -2,11 +2,16 @@
 // and every shard's to-tun ring -> TUN, in batches. The shards fill their to-tun rings only with
 // client-to-client (without it they write TUN themselves); then a packet from one client to
 // another goes straight onto the other client's shard ring, never through TUN.
+// With tun-queues shard, `tun` is the main thread's own queue of the multi-queue device (the
+// kernel steers some flows to it), each shard reads its own queue, and a packet a shard read but
+// does not own comes here on its to-tun ring tagged TUN_QUEUE_CROSSING: it is routed to its
+// owner's from-tun ring and never written back to TUN. A client-to-client packet for no client is
+// written to the queue of the shard it came from, so the kernel steers the replies to that shard.
 import type { TunIO } from '../../shared/io';
 import { PacketBatch, POLL_READABLE } from '../../shared/native';
-import { BROADCAST_PEER_ID, shardOfPeerId } from '../../shared/peer-id';
+import { BROADCAST_PEER_ID, shardOfPeerId, TUN_QUEUE_CROSSING } from '../../shared/peer-id';
 import type { PacketRing } from '../../shared/ring';
-import { NO_ROUTE, type RouteTable } from './routes';
+import { isMulticast, NO_ROUTE, type RouteTable } from '../../shared/route-table';
 
 const BATCH = 64;
 const CAPACITY = 2048;
@@ -18,6 +23,8 @@ export interface PumpCounters {
   tunWriteDrops: number;
   clientToClient: number;
   ringFull: number;
+  /** tun-queues shard: packets a shard read from its queue and handed here, routed to their owner. */
+  queueCrossings: number;
 }
 
 export interface PumpShard {
@@ -25,15 +32,16 @@ export interface PumpShard {
   readonly fromTun: PacketRing;
 }
 
-function isMulticast(packet: Uint8Array, offset: number, length: number): boolean {
-  const version = packet[offset] >> 4;
-  if (version === 4 && length >= 20) return (packet[offset + 16] & 0xf0) === 0xe0;
-  if (version === 6 && length >= 40) return packet[offset + 24] === 0xff;
-  return false;
-}
-
 export class TunPump {
-  readonly counters: PumpCounters = { tunRead: 0, tunWritten: 0, noRoute: 0, tunWriteDrops: 0, clientToClient: 0, ringFull: 0 };
+  readonly counters: PumpCounters = {
+    tunRead: 0,
+    tunWritten: 0,
+    noRoute: 0,
+    tunWriteDrops: 0,
+    clientToClient: 0,
+    ringFull: 0,
+    queueCrossings: 0,
+  };
   private readonly readBatch = PacketBatch.allocate(BATCH, CAPACITY);
   private readonly writeBatch = PacketBatch.allocate(BATCH, CAPACITY);
   private writeCount = 0;
@@ -48,7 +56,12 @@ export class TunPump {
     /** Read at each use: a restarted shard brings new rings. */
     private readonly shards: () => readonly PumpShard[],
     private readonly clientToClient: boolean,
+    /** tun-queues shard: each shard's queue, by index; empty on the single-queue path. */
+    private readonly queues: readonly TunIO[] = [],
   ) {}
+
+  /** Where packets from shard `index`'s to-tun ring are written: its own queue, or the one device. */
+  private writeTarget: TunIO | null = null;
 
   start(): void {
     this.running = true;
@@ -109,7 +122,9 @@ export class TunPump {
   private drainLoop(index: number): void {
     if (this.draining.has(index)) return;
     this.draining.add(index);
-    const visit = (slot: Uint8Array, length: number, source: number): void => this.fromShard(slot, length, source);
+    const visit = (slot: Uint8Array, length: number, meta: number): void =>
+      (meta & TUN_QUEUE_CROSSING) !== 0 ? this.crossing(index, slot, length, meta & ~TUN_QUEUE_CROSSING) : this.fromShard(slot, length, meta);
+    const target = this.queues[index] ?? this.tun;
     const loop = async (): Promise<void> => {
       let ring = this.shards()[index]?.toTun;
       while (this.running && ring !== undefined) {
@@ -120,13 +135,38 @@ export class TunPump {
           ring = current;
           continue;
         }
-        while (ring.popBatch(BATCH, visit) > 0) this.flushTun();
+        // The drain is synchronous: no other loop writes the batch until it is flushed.
+        this.writeTarget = target;
+        while (ring.popBatch(BATCH, visit) > 0) {
+          this.flushTun();
+          // Crossings are pushed unpublished: one publish per ring per batch.
+          for (const shard of this.shards()) shard.fromTun.publish();
+        }
         this.flushTun();
       }
       this.draining.delete(index);
       this.waitingOn.delete(index);
     };
     void loop();
+  }
+
+  /** A packet shard `source` read from its TUN queue but does not own: to its owner (multicast: to the others). */
+  private crossing(source: number, slot: Uint8Array, length: number, peerId: number): void {
+    this.counters.queueCrossings++;
+    const shards = this.shards();
+    if (peerId === BROADCAST_PEER_ID) {
+      shards.forEach((shard, index) => {
+        if (index !== source) this.pushTo(shard.fromTun, slot, 0, length, BROADCAST_PEER_ID);
+      });
+      return;
+    }
+    const owner = this.routes.lookupDestination(slot, 0, length);
+    if (owner === NO_ROUTE) {
+      this.counters.noRoute++;
+      return;
+    }
+    const shard = shards[shardOfPeerId(owner, shards.length)];
+    if (shard !== undefined) this.pushTo(shard.fromTun, slot, 0, length, owner);
   }
 
   private fromShard(slot: Uint8Array, length: number, source: number): void {
@@ -153,7 +193,7 @@ export class TunPump {
     const count = this.writeCount;
     if (count === 0) return;
     this.writeCount = 0;
-    const written = this.tun.write(this.writeBatch, count);
+    const written = (this.writeTarget ?? this.tun).write(this.writeBatch, count);
     this.counters.tunWritten += written;
     // A full TUN queue: drop the rest, as OpenVPN drops when tun is not writable.
     if (written < count) this.counters.tunWriteDrops += count - written;

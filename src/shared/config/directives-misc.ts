@@ -324,4 +324,14 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.udpOffload = oneOf(d, m as string, 'udp-offload', ['yes', 'no'] as const) === 'yes';
     },
   },
+  // The server's TUN device: 'single' is one queue that the main thread reads and routes to the
+  // shards; 'shard' opens it with IFF_MULTI_QUEUE, a queue per shard that the shard reads and
+  // writes itself (the kernel's flow steering returns a flow's replies to the queue that wrote it).
+  'tun-queues': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.tunQueues = oneOf(d, m as string, 'tun-queues', ['single', 'shard'] as const);
+    },
+  },
 };

@@ -279,6 +279,11 @@ export interface Options extends ConnectionFields {
   reloadChangedClients: 'restart' | 'drop';
   /** UDP GSO on send and GRO on receive where the kernel has them (`udp-offload yes|no`). */
   udpOffload: boolean;
+  /**
+   * `tun-queues single|shard` (server): one TUN queue read by the main thread, or a multi-queue
+   * device with a queue per shard (and one for the main thread) that each shard reads itself.
+   */
+  tunQueues: 'single' | 'shard';
 
   /** Parsed but not supported by shardvpn: the runtime refuses to start with the first. */
   unsupported: Unsupported[];
@@ -368,6 +373,7 @@ export function defaultOptions(): Options {
     reloadMode: 'hitless',
     reloadChangedClients: 'restart',
     udpOffload: true,
+    tunQueues: 'single',
     tcpNodelay: false,
     unsupported: [],
     positions: {},

@@ -4,7 +4,9 @@
 //   link -> TUN (link-in.ts): the shard writes decrypted packets to the main thread's TUN device
 //     itself (same process, the descriptor is shared), except with client-to-client, where they
 //     go on the to-tun ring so the main thread can hand packets for other clients to their shards;
-//   TUN -> link (tun-in.ts): packets for our clients come from the main thread's from-tun ring;
+//   TUN -> link (tun-in.ts): packets for our clients come from the main thread's from-tun ring
+//     and, with tun-queues shard, from the shard's own TUN queue (tun-queue-in.ts), which it also
+//     writes its clients' packets to;
 //   control packets (control.ts), per-client state (client.ts).
 // This file ties them together: timers, messages from and to the main thread, stats, stop.
 import { performance } from 'node:perf_hooks';
@@ -16,8 +18,10 @@ import type { LinkIO, TunIO } from '../../shared/io';
 import type { UdpOffloadState } from '../../shared/native';
 import { newDataChannelCounters } from '../../shared/protocol/data-channel';
 import { PacketRing } from '../../shared/ring';
+import { RouteTable } from '../../shared/route-table';
 import {
   STATS_ROW,
+  type ClientAssignment,
   type ClientStats,
   type MainToShard,
   type ShardConfig,
@@ -31,6 +35,7 @@ import { injectFault } from './fault-injection';
 import { LinkIn } from './link-in';
 import { LinkOut } from './link-out';
 import { TunIn } from './tun-in';
+import { TunQueueIn } from './tun-queue-in';
 
 const TICK_MS = 200;
 const STOP_GRACE_MS = 1500;
@@ -52,6 +57,8 @@ export interface ShardIO {
   peers?: ConnectedPeers;
   /** null: decrypted packets go through the to-tun ring (client-to-client). */
   tun: TunIO | null;
+  /** tun-queues shard: the shard's own TUN queue, read here (and written as `tun` without client-to-client). */
+  tunQueue?: TunIO;
   /** The UDP socket's GSO/GRO counts, copied into the shard counters each tick. */
   offload?: () => UdpOffloadState;
 }
@@ -67,6 +74,9 @@ export class Shard implements ShardClientHost {
   private readonly linkIn: LinkIn;
   private readonly linkOut: LinkOut;
   private readonly tunIn: TunIn;
+  /** tun-queues shard: our clients' addresses and iroutes, and the reader of our TUN queue. */
+  private readonly ownRoutes = new RouteTable();
+  private readonly tunQueueIn: TunQueueIn | null;
   private readonly ticker: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
   private stopping = false;
@@ -91,11 +101,12 @@ export class Shard implements ShardClientHost {
     const framer = new CompressFramer(config.compressFraming);
     this.linkOut = new LinkOut(io.link, this.counters, framer);
     this.control = new ControlIn(this, this.clients, this.linkOut);
+    const toTun = PacketRing.attach(config.toTunRing);
     this.linkIn = new LinkIn(
       this,
       io.link,
       io.tun,
-      PacketRing.attach(config.toTunRing),
+      toTun,
       this.clients,
       this.control,
       framer,
@@ -109,8 +120,11 @@ export class Shard implements ShardClientHost {
       this.counters,
       new CompressFramer(config.compressFraming),
     );
+    // The to-tun ring has one producer, this thread: link-in and the queue reader take turns on it.
+    this.tunQueueIn = io.tunQueue !== undefined ? new TunQueueIn(io.tunQueue, this.ownRoutes, this.tunIn, toTun, this.counters) : null;
     port.on('message', (message: MainToShard) => this.onMainMessage(message));
     this.linkIn.start();
+    this.tunQueueIn?.start();
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.loadTimer = setInterval(() => this.measureLoad(), 1000);
     void this.tunIn.run();
@@ -145,6 +159,7 @@ export class Shard implements ShardClientHost {
 
   closed(client: ShardClient): void {
     this.clients.remove(client);
+    this.ownRoutes.forget(client.peerId);
     this.peers?.closePeer(client.addressKey);
   }
 
@@ -196,9 +211,12 @@ export class Shard implements ShardClientHost {
 
   private onMainMessage(message: MainToShard): void {
     switch (message.type) {
-      case 'client-accept':
-        this.clients.byPeerId(message.peerId)?.accept(message.assignment, this.config.push);
+      case 'client-accept': {
+        const client = this.clients.byPeerId(message.peerId);
+        client?.accept(message.assignment, this.config.push);
+        if (client?.connected === true && this.tunQueueIn !== null) this.learnRoutes(client.peerId, message.assignment);
         break;
+      }
       case 'client-reject':
         this.clients.byPeerId(message.peerId)?.reject(message.reason);
         break;
@@ -223,6 +241,20 @@ export class Shard implements ShardClientHost {
       case 'fault':
         if (injectFault(this.config.shard, message.fault)) this.log(1, `fault injection: failing with '${message.fault}'`);
         break;
+    }
+  }
+
+  /** A client of ours went live: its addresses and iroutes, so its packets on our TUN queue stay here. */
+  private learnRoutes(peerId: number, assignment: ClientAssignment): void {
+    const routes = this.ownRoutes;
+    try {
+      if (assignment.virtual4 !== null) routes.learnHost4(assignment.virtual4, peerId);
+      if (assignment.virtual6 !== null) routes.learnHost6(assignment.virtual6, peerId);
+      for (const r of assignment.iroutes4) routes.learnIroute4(r.network, r.bits, peerId);
+      for (const r of assignment.iroutes6) routes.learnIroute6(r.network, r.bits, peerId);
+    } catch (error) {
+      // The main thread's table learned the same text; what we cannot learn crosses to it.
+      this.log(1, `peer-id ${peerId}: route not learned: ${(error as Error).message}`);
     }
   }
 
@@ -259,6 +291,7 @@ export class Shard implements ShardClientHost {
     clearInterval(this.ticker);
     clearInterval(this.loadTimer);
     this.linkIn.stop();
+    this.tunQueueIn?.stop();
     this.link.close();
     this.toMain({ type: 'stopped' });
   }

@@ -1,7 +1,8 @@
 // TUN to link (OpenVPN's process_incoming_tun in server mode): packets the main thread read from
 // TUN and routed to our clients arrive on the from-tun ring, tagged with the peer-id (or
-// broadcast); each is copied once into send memory behind room for the data-channel header,
-// sealed in place in runs of one key, and the batch goes out in one sendmmsg.
+// broadcast); with tun-queues shard, the shard's own TUN queue hands in the packets it read for
+// our clients (tun-queue-in.ts). Each is copied once into send memory behind room for the
+// data-channel header, sealed in place in runs of one key, and the batch goes out in one sendmmsg.
 import { COUNTER } from '../../shared/counters';
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses } from '../../shared/native';
 import { FRAMING_HEADROOM, FRAMING_TAILROOM, type CompressFramer } from '../../shared/protocol/compress-framing';
@@ -31,7 +32,7 @@ export class TunIn {
   private readonly sealRun = new PacketBatch(this.out.memory, new Uint32Array(BATCH), SLOT);
   private outCount = 0;
   private running = true;
-  private readonly visit: RingVisitor = (slot, length, peerId) => this.queueFromTun(slot, length, peerId);
+  private readonly visit: RingVisitor = (slot, length, peerId) => this.queue(slot, 0, length, peerId);
 
   constructor(
     private readonly fromTun: PacketRing,
@@ -57,9 +58,13 @@ export class TunIn {
     this.fromTun.wake();
   }
 
-  private queueFromTun(slot: Uint8Array, length: number, peerId: number): void {
+  /**
+   * Queues the packet at memory[offset, offset + length) for client `peerId` (every client for
+   * BROADCAST_PEER_ID); flush() sends. The memory may be reused once this returns.
+   */
+  queue(memory: Uint8Array, offset: number, length: number, peerId: number): void {
     if (peerId === BROADCAST_PEER_ID) {
-      for (const client of this.clients.values()) this.queueFor(client, slot, length);
+      for (const client of this.clients.values()) this.queueFor(client, memory, offset, length);
       return;
     }
     const client = this.clients.byPeerId(peerId);
@@ -67,10 +72,10 @@ export class TunIn {
       this.counters[COUNTER.dropUnknownPeer]++;
       return;
     }
-    this.queueFor(client, slot, length);
+    this.queueFor(client, memory, offset, length);
   }
 
-  private queueFor(client: ShardClient, slot: Uint8Array, length: number): void {
+  private queueFor(client: ShardClient, memory: Uint8Array, offset: number, length: number): void {
     const key = client.keys.send;
     if (!client.connected || key === null) {
       this.counters[COUNTER.dropNotConnected]++;
@@ -84,7 +89,7 @@ export class TunIn {
     const j = this.outCount++;
     const at = this.slotBase[j] + PAYLOAD_AT;
     // Buffer's copy takes offsets, so no view is made per packet.
-    Buffer.prototype.copy.call(slot, this.out.memory, at, 0, length);
+    Buffer.prototype.copy.call(memory, this.out.memory, at, offset, offset + length);
     clampMss(this.out.memory, at, length, client.maxMss);
     this.framer.frame(this.out.memory, at, length);
     this.payloadStart[j] = this.framer.start;
@@ -101,7 +106,7 @@ export class TunIn {
    * sendmmsg. A packet its key could not seal (packet-id exhausted) is left out of the batch,
    * which is compacted so that only sealed packets go out.
    */
-  private flush(): void {
+  flush(): void {
     const count = this.outCount;
     if (count === 0) return;
     this.outCount = 0;

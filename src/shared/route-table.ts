@@ -1,10 +1,19 @@
 // The virtual address table (OpenVPN's m->vhash, multi_learn_addr, multi_get_instance_by_virtual_addr):
 // which client owns a virtual address or an iroute prefix, by peer-id. The main thread looks up
 // every packet read from the TUN device here, so lookups take numbers and packet bytes, not text.
-import { parseIPv6 } from '../../shared/ip-address';
-import { bitsToNetmask, ipv4ToNumber, readIpv4 } from '../../shared/ip-math';
+// With a TUN queue per shard (tun-queues shard) each shard keeps one of its own clients too.
+import { parseIPv6 } from './ip-address';
+import { bitsToNetmask, ipv4ToNumber, readIpv4 } from './ip-math';
 
 export const NO_ROUTE = -1;
+
+/** Whether an IP packet goes to a multicast (or, for IPv4, 224/4) destination: for every client. */
+export function isMulticast(packet: Uint8Array, offset: number, length: number): boolean {
+  const version = packet[offset] >> 4;
+  if (version === 4 && length >= 20) return (packet[offset + 16] & 0xf0) === 0xe0;
+  if (version === 6 && length >= 40) return packet[offset + 24] === 0xff;
+  return false;
+}
 
 interface Prefix4 {
   network: number;
