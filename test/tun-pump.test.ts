@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { TunPump, type PumpShard } from '../src/main/server/tun-pump';
 import { RouteTable } from '../src/shared/route-table';
-import { BROADCAST_PEER_ID } from '../src/shared/peer-id';
+import { BROADCAST_PEER_ID, TUN_QUEUE_CROSSING } from '../src/shared/peer-id';
 import { PacketRing } from '../src/shared/ring';
 import { createRegistry } from '../src/main/ops/metrics';
 import { counterView, createCounterBuffer } from '../src/shared/counters';
@@ -14,13 +14,13 @@ import { FakeTun } from './helpers/fake-io';
 import { ipv4Udp } from './helpers/ip-packets';
 
 /** Two shards: peer-id 1 lives on shard 1 (10.8.0.2), peer-id 2 on shard 0 (10.8.0.3). */
-function lab(clientToClient: boolean, slots = 16): { tun: FakeTun; shards: PumpShard[]; pump: TunPump } {
+function lab(clientToClient: boolean, slots = 16, queues: FakeTun[] = []): { tun: FakeTun; shards: PumpShard[]; pump: TunPump } {
   const tun = new FakeTun();
   const routes = new RouteTable();
   routes.learnHost4('10.8.0.2', 1);
   routes.learnHost4('10.8.0.3', 2);
   const shards: PumpShard[] = [0, 1].map(() => ({ toTun: PacketRing.create(slots, 2048), fromTun: PacketRing.create(slots, 2048) }));
-  const pump = new TunPump(tun, routes, () => shards, clientToClient);
+  const pump = new TunPump(tun, routes, () => shards, clientToClient, queues);
   pump.start();
   return { tun, shards, pump };
 }
@@ -137,6 +137,37 @@ test("a shard's full from-tun ring (the shard stalled): each packet more is drop
     tun.inject(stalled[0]!);
     assert.equal(shards[1]!.fromTun.size, 1);
     assert.equal(pump.counters.ringFull, 12);
+  } finally {
+    pump.stop();
+  }
+});
+
+test('tun-queues shard: a crossing goes to its owner (multicast to the other shards), never to TUN; client-to-client leftovers go to the source shard queue', async () => {
+  const queues = [new FakeTun(), new FakeTun()];
+  const { tun, shards, pump } = lab(true, 16, queues);
+  try {
+    const toFirst = ipv4Udp('10.0.0.1', '10.8.0.2', 1000, 53, payload);
+    const nowhere = ipv4Udp('10.0.0.1', '10.9.9.9', 1000, 53, payload);
+    const multicast = ipv4Udp('10.0.0.1', '224.0.0.251', 5353, 5353, payload);
+    // Shard 0 read them from its queue: peer-id 1 is shard 1's client.
+    shards[0]!.toTun.push(toFirst, TUN_QUEUE_CROSSING);
+    shards[0]!.toTun.push(nowhere, TUN_QUEUE_CROSSING);
+    shards[0]!.toTun.push(multicast, TUN_QUEUE_CROSSING | BROADCAST_PEER_ID);
+    await waitFor(() => pump.counters.queueCrossings === 3, 'three crossings');
+    assert.deepEqual(drain(shards[1]!.fromTun), [
+      { packet: toFirst, meta: 1 },
+      { packet: multicast, meta: BROADCAST_PEER_ID },
+    ]);
+    assert.deepEqual(drain(shards[0]!.fromTun), [], 'the multicast is not sent back to the shard that read it');
+    assert.equal(pump.counters.noRoute, 1);
+    assert.equal(tun.written.length + queues[0]!.written.length + queues[1]!.written.length, 0);
+
+    // Client-to-client: a packet from shard 1's client to no client leaves through shard 1's queue.
+    const out = ipv4Udp('10.8.0.2', '10.0.0.1', 1000, 53, payload);
+    shards[1]!.toTun.push(out, 1);
+    await waitFor(() => queues[1]!.written.length === 1, 'the write to shard 1 queue');
+    assert.deepEqual(queues[1]!.written, [out]);
+    assert.equal(tun.written.length + queues[0]!.written.length, 0);
   } finally {
     pump.stop();
   }

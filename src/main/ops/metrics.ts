@@ -22,7 +22,7 @@ import { VERSION } from '../version';
 export interface MetricsSource {
   /** `restarts`: how often the shard's worker died (or was restarted) and was replaced. */
   shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing; restarts: number }[];
-  pump(): { noRoute: number; tunWriteDrops: number; ringFull: number; clientToClient: number };
+  pump(): { tunRead: number; noRoute: number; tunWriteDrops: number; ringFull: number; clientToClient: number };
   pool(): { used: number; free: number } | null;
   clients(): readonly ClientRecord[];
   perClient: boolean;
@@ -218,6 +218,23 @@ export function createRegistry(source: MetricsSource): Registry {
   );
   totalCounter(registry, 'shardvpn_client_to_client_packets_total', 'Packets passed between clients without the TUN device.', [], (set) =>
     set({}, source.pump().clientToClient),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_tun_queue_packets_total',
+    'Packets read from each TUN queue: "main" is the main thread\'s (the only one with tun-queues single), a number a shard\'s.',
+    ['queue'],
+    (set) => {
+      set({ queue: 'main' }, source.pump().tunRead);
+      source.shards().forEach((shard, index) => set({ queue: String(index) }, shard.counters[COUNTER.tunQueueReads]));
+    },
+  );
+  totalCounter(
+    registry,
+    'shardvpn_tun_queue_crossings_total',
+    'Packets a shard read from its own TUN queue (tun-queues shard) but did not own, handed to the main thread to route.',
+    ['shard'],
+    perShard('tunQueueCrossings'),
   );
   gauge(registry, 'shardvpn_ring_occupancy', 'Packets waiting in a ring.', ['shard', 'ring'], (set) =>
     source.shards().forEach((shard, index) => {

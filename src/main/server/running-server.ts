@@ -199,7 +199,7 @@ export class StartedServer implements RunningServer {
     });
     const p = this.pump.counters;
     log(
-      `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`,
+      `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} queue-crossings ${p.queueCrossings} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`,
     );
   }
 

@@ -46,7 +46,9 @@ export class ServerTun {
       let device: TunDevice | null = null;
       try {
         device = TunDevice.open({ name, mtu: options.tunMtu, multiQueue: true });
-        return new ServerTun(device, attachQueues(device.name, shards), false, options, keeper);
+        const queues = attachQueues(device.name, shards);
+        logger.log(1, `TUN device ${device.name}: multi-queue, one queue per shard (${shards}) and one for the main thread`);
+        return new ServerTun(device, queues, false, options, keeper);
       } catch (error) {
         device?.close();
         logger.log(1, `tun-queues shard: the kernel refused a multi-queue TUN device (${(error as Error).message}); using one queue`);

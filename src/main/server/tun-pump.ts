@@ -123,7 +123,9 @@ export class TunPump {
     if (this.draining.has(index)) return;
     this.draining.add(index);
     const visit = (slot: Uint8Array, length: number, meta: number): void =>
-      (meta & TUN_QUEUE_CROSSING) !== 0 ? this.crossing(index, slot, length, meta & ~TUN_QUEUE_CROSSING) : this.fromShard(slot, length, meta);
+      (meta & TUN_QUEUE_CROSSING) !== 0
+        ? this.crossing(index, slot, length, meta & ~TUN_QUEUE_CROSSING)
+        : this.fromShard(slot, length, meta);
     const target = this.queues[index] ?? this.tun;
     const loop = async (): Promise<void> => {
       let ring = this.shards()[index]?.toTun;

@@ -102,16 +102,7 @@ export class Shard implements ShardClientHost {
     this.linkOut = new LinkOut(io.link, this.counters, framer);
     this.control = new ControlIn(this, this.clients, this.linkOut);
     const toTun = PacketRing.attach(config.toTunRing);
-    this.linkIn = new LinkIn(
-      this,
-      io.link,
-      io.tun,
-      toTun,
-      this.clients,
-      this.control,
-      framer,
-      io.peers === undefined,
-    );
+    this.linkIn = new LinkIn(this, io.link, io.tun, toTun, this.clients, this.control, framer, io.peers === undefined);
     // Each part frames with its own instance: the framer keeps a result between calls.
     this.tunIn = new TunIn(
       PacketRing.attach(config.fromTunRing),
