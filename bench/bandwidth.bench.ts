@@ -11,6 +11,11 @@
 // BENCH_BW_RUNS (default 3, medians), BENCH_BW_WINDOW (requests in flight per client, default 64),
 // BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest connect phase, default
 // 60). Figures go to bench/results/bandwidth.json.
+// BENCH_TUN_QUEUES=compare runs shardvpn twice, `tun-queues single` (the main thread reads the one
+// TUN queue) and `tun-queues shard` (a queue per shard), next to openvpn, and reports for each
+// shardvpn run the packets read per TUN queue and the shards' crossings to the main thread.
+// BENCH_BW_SYSCALLS=1 counts the server's system calls (perf stat, all threads) over the measured
+// interval, per GB forwarded.
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,9 +23,11 @@ import path from 'node:path';
 import type { LoadReport } from '../src/main/load/report';
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
+import { countSyscalls } from './perf-syscalls';
 import {
   canRunLab,
   cpuSeconds,
+  tunQueueStats,
   envNumber,
   ratio,
   serverLabel,
@@ -33,7 +40,11 @@ import {
 import { point, SeriesSet, writeRecord } from './record';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
-const SERVERS: ServerKind[] = [{ kind: 'shardvpn', workers: 2 }, { kind: 'openvpn' }];
+const SERVERS: ServerKind[] =
+  process.env.BENCH_TUN_QUEUES === 'compare'
+    ? [{ kind: 'shardvpn', workers: 2, tunQueues: 'single' }, { kind: 'shardvpn', workers: 2, tunQueues: 'shard' }, { kind: 'openvpn' }]
+    : [{ kind: 'shardvpn', workers: 2 }, { kind: 'openvpn' }];
+const SYSCALLS = process.env.BENCH_BW_SYSCALLS === '1';
 
 interface BandwidthRun {
   report: LoadReport;
@@ -47,6 +58,10 @@ interface BandwidthRun {
   cpuPerGB: number;
   /** Server CPU share over the measured interval (1 = one core busy). */
   cores: number;
+  /** Server system calls per GB forwarded (BENCH_BW_SYSCALLS=1), NaN otherwise. */
+  syscallsPerGB: number;
+  /** shardvpn: packets read from the main thread's queue and the shards' own, and the shards' crossings, over the whole run. */
+  queues: { mainReads: number; shardReads: number; crossings: number } | null;
 }
 
 /** A progress line: elapsed seconds, connected, failed and inner MB out and in so far. */
@@ -85,6 +100,8 @@ async function bandwidthAgainst(
   let seen = 0;
   let first: Snapshot | null = null;
   let last: Snapshot | null = null;
+  let perf: ReturnType<typeof countSyscalls> | null = null;
+  let syscalls = NaN;
   const deadline = Date.now() + (plan.connectCapS + plan.seconds + 10) * 1000;
   try {
     while (last === null) {
@@ -96,12 +113,18 @@ async function bandwidthAgainst(
         const m = lines.at(-1)!;
         if (Number(m[2]) + Number(m[3]) >= plan.clients) {
           const s = { mb: Number(m[5]), cpuS: cpuSeconds(server.pid), at: Date.now() };
-          if (first === null) first = s;
-          else if (s.at - first.at >= plan.seconds * 1000 - 500) last = s;
+          if (first === null) {
+            first = s;
+            if (SYSCALLS) perf = countSyscalls(server.pid);
+          } else if (s.at - first.at >= plan.seconds * 1000 - 500) {
+            last = s;
+            if (perf !== null) syscalls = (await perf.stop())[0]!;
+          }
         }
       }
       await sleep(20);
     }
+    const queues = server.label.startsWith('shardvpn') ? await tunQueueStats(server.proc, server.pid) : null;
     const code = await load.stop('SIGTERM', 60_000);
     if (!existsSync(json)) throw new Error(`load generator wrote no report (exit ${code}):\n${load.log().slice(-3000)}`);
     const report = JSON.parse(readFileSync(json, 'utf8')) as LoadReport;
@@ -123,6 +146,8 @@ async function bandwidthAgainst(
       rttP99: t.rttMs.p99 ?? NaN,
       cpuPerGB: gb > 0 ? cpuS / gb : NaN,
       cores: cpuS / s,
+      syscallsPerGB: gb > 0 ? syscalls / gb : NaN,
+      queues,
     };
   } finally {
     if (!load.exited()) await load.stop('SIGKILL', 5000);
@@ -157,7 +182,11 @@ async function main(): Promise<void> {
           byServer[i]!.push(run);
           const rep = run.report;
           console.log(
-            `run ${r + 1} ${serverLabel(server)}: ${rep.connected}/${rep.requested} connected, ${fixed(run.totalGbps, 3)} Gbit/s, ${Math.round(run.pps)} pps, loss ${fixed(run.loss * 100, 2)} %, CPU ${fixed(run.cpuPerGB, 2)} s/GB (${fixed(run.cores, 2)} cores)`,
+            `run ${r + 1} ${serverLabel(server)}: ${rep.connected}/${rep.requested} connected, ${fixed(run.totalGbps, 3)} Gbit/s, ${Math.round(run.pps)} pps, loss ${fixed(run.loss * 100, 2)} %, CPU ${fixed(run.cpuPerGB, 2)} s/GB (${fixed(run.cores, 2)} cores)` +
+              (SYSCALLS ? `, ${fixed(run.syscallsPerGB, 0)} syscalls/GB` : '') +
+              (run.queues !== null
+                ? `, TUN reads main ${run.queues.mainReads} shards ${run.queues.shardReads}, crossings ${run.queues.crossings}`
+                : ''),
           );
         } finally {
           await running.proc.stop('SIGTERM', 10_000);
@@ -221,6 +250,34 @@ async function main(): Promise<void> {
       ),
     ]),
   );
+  if (SYSCALLS)
+    for (const [i, s] of SERVERS.entries())
+      console.log(
+        `${serverLabel(s)}: server system calls per GB forwarded ${fixed(
+          med(i, (r) => r.syscallsPerGB),
+          0,
+        )}`,
+      );
+  for (const [i, s] of SERVERS.entries()) {
+    if (s.kind !== 'shardvpn') continue;
+    const share = (r: BandwidthRun): number =>
+      r.queues === null ? NaN : r.queues.crossings / Math.max(1, r.queues.mainReads + r.queues.shardReads);
+    const mainShare = (r: BandwidthRun): number =>
+      r.queues === null ? NaN : r.queues.mainReads / Math.max(1, r.queues.mainReads + r.queues.shardReads);
+    console.log(
+      `${serverLabel(s)}: TUN packets read by the main thread ${fixed(med(i, mainShare) * 100, 1)} %, crossings ${fixed(med(i, share) * 100, 2)} % of TUN packets read (medians)`,
+    );
+  }
+  if (process.env.BENCH_TUN_QUEUES === 'compare')
+    console.log(
+      `tun-queues shard vs single: forwarding ${ratio(
+        med(1, (r) => r.totalGbps),
+        med(0, (r) => r.totalGbps),
+      )}, CPU per GB ${ratio(
+        med(1, (r) => r.cpuPerGB),
+        med(0, (r) => r.cpuPerGB),
+      )}`,
+    );
   console.log(`\ntarget forwarding >= 2x openvpn: ${fixed(fwd, 2)}x, ${verdict(fwd >= 2)}`);
   console.log(`target CPU per GB <= 0.5x openvpn: ${fixed(cpu, 2)}x, ${verdict(cpu <= 0.5)}`);
   for (const [i, s] of SERVERS.entries())

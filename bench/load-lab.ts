@@ -24,11 +24,40 @@ export interface ServerSettings {
 }
 const CLOCK_TICKS = 100;
 
-/** `bin`: another checkout's bin/shardvpn.js, shown as `before` (BENCH_BEFORE_BIN). */
-export type ServerKind = { kind: 'shardvpn'; workers: number; bin?: string } | { kind: 'openvpn' };
+/**
+ * `bin`: another checkout's bin/shardvpn.js, shown as `before` (BENCH_BEFORE_BIN); `tunQueues`:
+ * the `tun-queues` line (absent: the default).
+ */
+export type ServerKind = { kind: 'shardvpn'; workers: number; bin?: string; tunQueues?: 'single' | 'shard' } | { kind: 'openvpn' };
 
 export function serverLabel(s: ServerKind): string {
-  return s.kind === 'shardvpn' ? `shardvpn${s.bin !== undefined ? ' before' : ''} workers ${s.workers}` : 'openvpn 2.6';
+  if (s.kind === 'openvpn') return 'openvpn 2.6';
+  return `shardvpn${s.bin !== undefined ? ' before' : ''} workers ${s.workers}${s.tunQueues !== undefined ? ` tun-queues ${s.tunQueues}` : ''}`;
+}
+
+/** Packets read from the TUN queues (the main thread's and the shards' own) and the shards' crossings, so far. */
+export interface TunQueueStats {
+  mainReads: number;
+  shardReads: number;
+  crossings: number;
+}
+
+/** SIGUSR2 to a shardvpn server; the TUN queue counters from the statistics it logs. */
+export async function tunQueueStats(proc: LabProcess, pid: number): Promise<TunQueueStats> {
+  const from = proc.log().length;
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 5000;
+  while (!/tun: read \d+/.test(proc.log().slice(from))) {
+    if (Date.now() > deadline) throw new Error(`no statistics after SIGUSR2:\n${proc.log().slice(-2000)}`);
+    await sleep(20);
+  }
+  const block = proc.log().slice(from);
+  const total = (name: string): number => [...block.matchAll(new RegExp(`${name}=(\\d+)`, 'g'))].reduce((sum, m) => sum + Number(m[1]), 0);
+  return {
+    mainReads: Number(/tun: read (\d+)/.exec(block)![1]),
+    shardReads: total('tunQueueReads'),
+    crossings: total('tunQueueCrossings'),
+  };
 }
 
 /**
@@ -105,7 +134,8 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number,
   if (server.kind === 'shardvpn') {
     const proc = await lab.startShardvpn(
       `port ${port}\nproto udp4\ndev tun\nkeepalive ${keepalive}\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver ${pool}\n` +
-        `workers ${server.workers}\nduplicate-cn\nmax-clients ${maxClients}\nverb 3\n`,
+        `workers ${server.workers}\nduplicate-cn\nmax-clients ${maxClients}\nverb 3\n` +
+        (server.tunQueues !== undefined ? `tun-queues ${server.tunQueues}\n` : ''),
       `bench-server-${port}.conf`,
       [],
       {},

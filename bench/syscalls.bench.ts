@@ -4,24 +4,36 @@
 // (BENCH_BYTES, default 256M) up (client -> server) and down (-R); `perf stat` counts the system
 // calls of every thread of the server process (and of the client process for (c)) over the
 // transfer. BENCH_RUNS (default 3) runs each; medians.
-import { execFileSync, spawn } from 'node:child_process';
+// BENCH_TUN_QUEUES=compare measures (b) with `tun-queues single` against `tun-queues shard`
+// instead (udp-offload yes, the server's one TUN queue read by its main thread against a queue
+// per shard), next to (a).
+import { execFileSync } from 'node:child_process';
 
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
+import { countSyscalls } from './perf-syscalls';
 import { cpuSeconds, SERVER_TUNNEL, startTunnel, type SetupName } from './tunnels';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '3');
 const BYTES = process.env.BENCH_BYTES ?? '256M';
 const CIPHER = 'AES-256-GCM';
-const EVENTS = ['raw_syscalls:sys_enter', 'syscalls:sys_enter_sendmmsg', 'syscalls:sys_enter_recvmmsg'] as const;
 
-const SETUPS: readonly { name: SetupName; label: string; offload: boolean }[] = [
-  { name: 'a', label: '(a) openvpn + openvpn', offload: true },
-  { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload no', offload: false },
-  { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload yes', offload: true },
-  { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload no', offload: false },
-  { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload yes', offload: true },
-];
+const TUN_QUEUES = process.env.BENCH_TUN_QUEUES === 'compare';
+const SETUPS: readonly { name: SetupName; label: string; offload: boolean; serverExtra?: string[] }[] = TUN_QUEUES
+  ? [
+      { name: 'a', label: '(a) openvpn + openvpn', offload: true },
+      { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues single', offload: true, serverExtra: ['tun-queues single'] },
+      { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues shard', offload: true, serverExtra: ['tun-queues shard'] },
+    ]
+  : [
+      { name: 'a', label: '(a) openvpn + openvpn', offload: true },
+      { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload no', offload: false },
+      { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload yes', offload: true },
+      { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload no', offload: false },
+      { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload yes', offload: true },
+    ];
+/** The row a set-up is compared with, measured in the same run. */
+const PEER = TUN_QUEUES ? ['tun-queues shard', 'tun-queues single'] : ['udp-offload yes', 'udp-offload no'];
 
 interface Sample {
   /** Per GB moved: all system calls, sendmmsg, recvmmsg of the server; all system calls of the client. */
@@ -31,26 +43,6 @@ interface Sample {
   client: number;
   cpuPerGb: number;
   mbits: number;
-}
-
-/** Starts `perf stat` on every thread of `pid`; stop() ends it and returns the counts. */
-function countSyscalls(pid: number): { stop(): Promise<number[]> } {
-  const perf = spawn('perf', ['stat', '-x', ',', '-e', EVENTS.join(','), '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let text = '';
-  perf.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        perf.once('exit', () => {
-          const counts = EVENTS.map((event) => {
-            const line = text.split('\n').find((l) => l.includes(`,${event},`) || l.includes(`,${event}`));
-            return line === undefined ? NaN : Number(line.split(',')[0]);
-          });
-          resolve(counts);
-        });
-        perf.kill('SIGINT');
-      }),
-  };
 }
 
 async function transfer(lab: VpnLab, serverPid: number, clientPid: number, down: boolean): Promise<Sample> {
@@ -90,7 +82,7 @@ async function main(): Promise<void> {
   try {
     for (const down of [false, true]) {
       for (const setup of SETUPS) {
-        const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', [], setup.offload);
+        const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', setup.serverExtra ?? [], setup.offload);
         try {
           for (let run = 0; run < RUNS; run++) {
             const sample = await transfer(lab, tunnel.server.child.pid!, tunnel.client.child.pid!, down);
@@ -112,8 +104,8 @@ async function main(): Promise<void> {
     const of = (label: string, field: keyof Sample): number =>
       median((results.get(`${direction}/${label}`) ?? []).map((s) => s[field]).filter(Number.isFinite));
     for (const setup of SETUPS) {
-      // Ratio against the same set-up with udp-offload no, measured in this run.
-      const peer = setup.offload && setup.name !== 'a' ? setup.label.replace('udp-offload yes', 'udp-offload no') : null;
+      // Ratio against the same set-up with udp-offload no (tun-queues single), measured in this run.
+      const peer = setup.label.includes(PEER[0]!) ? setup.label.replace(PEER[0]!, PEER[1]!) : null;
       rows.push([
         setup.label,
         of(setup.label, 'server').toFixed(0),
@@ -136,8 +128,8 @@ async function main(): Promise<void> {
         'client syscalls/GB',
         'server CPU-s/GB',
         'Mbit/s',
-        'syscalls vs offload no',
-        'CPU/GB vs offload no',
+        `syscalls vs ${PEER[1]}`,
+        `CPU/GB vs ${PEER[1]}`,
       ],
       rows,
     );

@@ -6,6 +6,8 @@
 // narrow the matrix.
 // BENCH_OFFLOAD=compare adds (b) and (c) with `udp-offload no` (no UDP GSO/GRO), measured in the
 // same run; BENCH_DIRECTIONS=up,down adds iperf3 -R (the server sends, its GSO path).
+// BENCH_TUN_QUEUES=compare adds (b) and (c) with `tun-queues shard` (a TUN queue per shard; the
+// other rows use the default, one queue read by the main thread), measured in the same run.
 // Every run goes to bench/results/throughput.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
@@ -33,11 +35,20 @@ interface Setup {
   name: SetupName;
   label: string;
   offload: boolean;
+  serverExtra?: string[];
 }
 const SETUPS: readonly Setup[] = [
   ...BASE_SETUPS.map((s) => ({ ...s, offload: true })),
   ...(process.env.BENCH_OFFLOAD === 'compare'
     ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({ ...s, label: `${s.label}, udp-offload no`, offload: false }))
+    : []),
+  ...(process.env.BENCH_TUN_QUEUES === 'compare'
+    ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({
+        ...s,
+        label: `${s.label}, tun-queues shard`,
+        offload: true,
+        serverExtra: ['tun-queues shard'],
+      }))
     : []),
 ];
 
@@ -72,7 +83,7 @@ async function main(): Promise<void> {
   try {
     for (const { transport, cipher: bare, label: cipher, direction } of CASES) {
       for (const setup of SETUPS) {
-        const tunnel = await startTunnel(lab, setup.name, bare, transport, [], setup.offload);
+        const tunnel = await startTunnel(lab, setup.name, bare, transport, setup.serverExtra ?? [], setup.offload);
         try {
           const pid = tunnel.server.child.pid!;
           for (let run = 0; run < RUNS; run++) {
