@@ -241,24 +241,46 @@ test(
 );
 
 test(
-  'tun-queues shard with client-to-client: clients on different shards reach each other and the server',
-  { timeout: 60_000 },
+  'tun-queues shard with client-to-client and persist-tun: clients on different shards reach each other and the server, before and after SIGUSR1',
+  { timeout: 75_000 },
   async () => {
-    const server = await lab.startShardvpn(serverConf('proto udp\nworkers 2\nclient-to-client\n'));
+    const server = await lab.startShardvpn(serverConf('proto udp\nworkers 2\nclient-to-client\npersist-tun\n'));
     const clients: LabProcess[] = [];
     try {
       clients.push(...(await Promise.all([0, 1, 2].map((i) => lab.startOpenvpnClient(i, clientConf())))));
-      await spreadOverShards(server, clients, clientConf());
-      const a = [0, 1, 2].find((i) => placement(server, i)!.shard === 0)!;
-      const b = [0, 1, 2].find((i) => placement(server, i)!.shard === 1)!;
-      const before = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
-      assert.equal(lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 3), 3, 'shard 0 -> shard 1');
-      assert.equal(lab.ping(lab.clients[b]!, placement(server, a)!.virtual, 3), 3, 'shard 1 -> shard 0');
-      const after = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
-      assert.ok(Number(after) - Number(before) >= 12, `client-to-client packets: ${before} -> ${after}`);
-      for (const i of [a, b]) {
-        assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `client ${i} -> server`);
-        assert.equal(lab.ping(lab.server, placement(server, i)!.virtual, 2), 2, `server -> client ${i}`);
+      for (const round of ['first run', 'after SIGUSR1']) {
+        await spreadOverShards(server, clients, clientConf());
+        const a = [0, 1, 2].find((i) => placement(server, i)!.shard === 0)!;
+        const b = [0, 1, 2].find((i) => placement(server, i)!.shard === 1)!;
+        const before = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
+        // The first reply may trail openvpn's 'Initialization Sequence Completed' on a loaded machine.
+        await waitUntil(`${round}: a first reply`, () => lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 1) === 1, 10_000);
+        assert.equal(lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 3), 3, `${round}: shard 0 -> shard 1`);
+        assert.equal(lab.ping(lab.clients[b]!, placement(server, a)!.virtual, 3), 3, `${round}: shard 1 -> shard 0`);
+        const after = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
+        assert.ok(Number(after) - Number(before) >= 12, `${round}: client-to-client packets: ${before} -> ${after}`);
+        for (const i of [a, b]) {
+          assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `${round}: client ${i} -> server`);
+          assert.equal(lab.ping(lab.server, placement(server, i)!.virtual, 2), 2, `${round}: server -> client ${i}`);
+        }
+        assert.equal(tunQueuesOpen(server), 3, `${round}: the main thread's queue and one per shard`);
+        if (round !== 'first run') break;
+        // A restart keeps the device and its queues (persist-tun); the clients come back after their ping-restart.
+        const from = server.log().length;
+        process.kill(server.child.pid!, 'SIGUSR1');
+        await waitUntil(
+          'the restart',
+          () => /Initialization Sequence Completed/.test(server.log().slice(from)),
+          15_000,
+          () => server.log().slice(from),
+        );
+        assert.match(server.log().slice(from), /Preserving previous TUN\/TAP instance/);
+        await waitUntil(
+          'every client back',
+          () => [0, 1, 2].every((i) => new RegExp(`/${clientUnderlay(i)}:\\d+ MULTI: primary virtual IP`).test(server.log().slice(from))),
+          20_000,
+          () => server.log().slice(from),
+        );
       }
     } catch (error) {
       console.error(server.log().slice(-6000));

@@ -48,6 +48,8 @@ class ShardLab {
   readonly fromTun = PacketRing.create(64, 2048);
   readonly counters: Float64Array;
   readonly messages: ShardToMain[] = [];
+  /** The iroutes the test's main thread assigns (client-config-dir `iroute`). */
+  iroutes4: { network: string; bits: number }[] = [];
   readonly shard: Shard;
   private readonly main: MessagePort;
   private readonly shardPort: MessagePort;
@@ -125,7 +127,7 @@ class ShardLab {
         push: { ifconfig: { local: VIRTUAL, remoteOrNetmask: '255.255.255.0' }, topology: 'subnet' },
         virtual4: VIRTUAL,
         virtual6: null,
-        iroutes4: [],
+        iroutes4: this.iroutes4,
         iroutes6: [],
         pushReset: false,
       },
@@ -288,6 +290,23 @@ test("tun-queues shard: the shard writes its client's packets to its own queue, 
     await waitFor(() => lab.messages.some((m) => m.type === 'client-gone'), 'client-gone');
     queue.inject(mine[0]!);
     await waitFor(() => lab.counters[COUNTER.tunQueueCrossings] === 3, 'a crossing for the departed client');
+  } finally {
+    await lab.stop();
+  }
+});
+
+test("tun-queues shard: a packet on the shard's queue for a subnet behind its client's iroute goes to that client", async () => {
+  const queue = new FakeTun();
+  const lab = new ShardLab(false, 64, {}, queue);
+  lab.iroutes4 = [{ network: '192.168.77.0', bits: 24 }];
+  try {
+    await lab.handshake();
+    const behind = ipv4Udp('10.9.9.9', '192.168.77.5', 53, 5000, Buffer.alloc(60, 5));
+    const beside = ipv4Udp('10.9.9.9', '192.168.78.5', 53, 5000, Buffer.alloc(60, 6));
+    queue.inject(behind, beside);
+    await waitFor(() => lab.link.outbox.length >= 1 && lab.counters[COUNTER.tunQueueReads] === 2, 'the sealed datagram');
+    assert.deepEqual(lab.open(lab.link.takeSent().map((d) => d.bytes)), [behind]);
+    assert.equal(lab.counters[COUNTER.tunQueueCrossings], 1, 'the other subnet crossed to the main thread');
   } finally {
     await lab.stop();
   }
