@@ -28,6 +28,7 @@ import {
   canRunLab,
   cpuSeconds,
   tunQueueStats,
+  type TunQueueStats,
   envNumber,
   ratio,
   serverLabel,
@@ -61,7 +62,18 @@ interface BandwidthRun {
   /** Server system calls per GB forwarded (BENCH_BW_SYSCALLS=1), NaN otherwise. */
   syscallsPerGB: number;
   /** shardvpn: packets read from the main thread's queue and the shards' own, and the shards' crossings, over the whole run. */
-  queues: { mainReads: number; shardReads: number; crossings: number } | null;
+  queues: TunQueueStats | null;
+  /** Packets the kernel dropped on their way out of the server's TUN device (its queues full), over the whole run. */
+  tunTxDropped: number;
+}
+
+/** tx_dropped of the server's TUN device (the lab's server namespace has one, tun0), NaN if unreadable. */
+function tunDrops(lab: VpnLab): number {
+  try {
+    return Number(lab.server.exec('cat', ['/sys/class/net/tun0/statistics/tx_dropped']).trim());
+  } catch {
+    return NaN;
+  }
 }
 
 /** A progress line: elapsed seconds, connected, failed and inner MB out and in so far. */
@@ -125,6 +137,7 @@ async function bandwidthAgainst(
       await sleep(20);
     }
     const queues = server.label.startsWith('shardvpn') ? await tunQueueStats(server.proc, server.pid) : null;
+    const tunTxDropped = tunDrops(lab);
     const code = await load.stop('SIGTERM', 60_000);
     if (!existsSync(json)) throw new Error(`load generator wrote no report (exit ${code}):\n${load.log().slice(-3000)}`);
     const report = JSON.parse(readFileSync(json, 'utf8')) as LoadReport;
@@ -148,6 +161,7 @@ async function bandwidthAgainst(
       cores: cpuS / s,
       syscallsPerGB: gb > 0 ? syscalls / gb : NaN,
       queues,
+      tunTxDropped,
     };
   } finally {
     if (!load.exited()) await load.stop('SIGKILL', 5000);
@@ -184,8 +198,9 @@ async function main(): Promise<void> {
           console.log(
             `run ${r + 1} ${serverLabel(server)}: ${rep.connected}/${rep.requested} connected, ${fixed(run.totalGbps, 3)} Gbit/s, ${Math.round(run.pps)} pps, loss ${fixed(run.loss * 100, 2)} %, CPU ${fixed(run.cpuPerGB, 2)} s/GB (${fixed(run.cores, 2)} cores)` +
               (SYSCALLS ? `, ${fixed(run.syscallsPerGB, 0)} syscalls/GB` : '') +
+              `, TUN tx drops ${run.tunTxDropped}` +
               (run.queues !== null
-                ? `, TUN reads main ${run.queues.mainReads} shards ${run.queues.shardReads}, crossings ${run.queues.crossings}`
+                ? `, TUN reads main ${run.queues.mainReads} shards ${run.queues.shardReads}, crossings ${run.queues.crossings}, drops ${JSON.stringify(run.queues.drops)}`
                 : ''),
           );
         } finally {

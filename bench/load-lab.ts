@@ -40,6 +40,8 @@ export interface TunQueueStats {
   mainReads: number;
   shardReads: number;
   crossings: number;
+  /** The shards' non-zero drop counters, summed over shards, and the main thread's ring-full drops. */
+  drops: Record<string, number>;
 }
 
 /** SIGUSR2 to a shardvpn server; the TUN queue counters from the statistics it logs. */
@@ -53,10 +55,15 @@ export async function tunQueueStats(proc: LabProcess, pid: number): Promise<TunQ
   }
   const block = proc.log().slice(from);
   const total = (name: string): number => [...block.matchAll(new RegExp(`${name}=(\\d+)`, 'g'))].reduce((sum, m) => sum + Number(m[1]), 0);
+  const drops: Record<string, number> = {};
+  for (const m of block.matchAll(/\b(drop\w+)=(\d+)/g)) if (Number(m[2]) > 0) drops[m[1]!] = (drops[m[1]!] ?? 0) + Number(m[2]);
+  const mainRingFull = Number(/ring-full (\d+)/.exec(block)?.[1] ?? 0);
+  if (mainRingFull > 0) drops.mainRingFull = mainRingFull;
   return {
     mainReads: Number(/tun: read (\d+)/.exec(block)![1]),
     shardReads: total('tunQueueReads'),
     crossings: total('tunQueueCrossings'),
+    drops,
   };
 }
 
