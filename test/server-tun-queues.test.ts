@@ -320,3 +320,46 @@ test('tun-queues shard over proto tcp-server with workers 1: ping and TCP both w
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
   }
 });
+
+test(
+  'tun-queues single to shard on SIGHUP with persist-tun: the kept single-queue device cannot take queues, so the run stays on it (logged) and serves',
+  { timeout: 60_000 },
+  async () => {
+    const conf = (queues: string): string =>
+      serverConf('proto udp\nworkers 2\npersist-tun\n').replace('tun-queues shard\n', `tun-queues ${queues}\n`);
+    const server = await lab.startShardvpn(conf('single'), 'fallback.conf');
+    let client: LabProcess | null = null;
+    try {
+      assert.doesNotMatch(server.log(), /multi-queue/);
+      assert.equal(tunQueuesOpen(server), 1);
+      client = await lab.startOpenvpnClient(0, clientConf());
+      lab.file('fallback.conf', conf('shard'));
+      const from = server.log().length;
+      process.kill(server.child.pid!, 'SIGHUP');
+      await waitUntil(
+        'the restart',
+        () => /Initialization Sequence Completed/.test(server.log().slice(from)),
+        15_000,
+        () => server.log().slice(from),
+      );
+      const restart = server.log().slice(from);
+      assert.match(restart, /tun-queues shard: the kept device tun\d+ has a single queue \(persist-tun\); using it/);
+      assert.equal(tunQueuesOpen(server), 1);
+      await waitUntil(
+        'the client back',
+        () => /MULTI: primary virtual IP/.test(server.log().slice(from)),
+        20_000,
+        () => server.log().slice(from),
+      );
+      await waitUntil('a reply', () => lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 1) === 1, 10_000);
+      assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 2), 2);
+      assert.equal(lab.ping(lab.server, placement(server, 0)!.virtual, 2), 2);
+    } catch (error) {
+      console.error(server.log().slice(-6000));
+      throw error;
+    } finally {
+      await client?.stop();
+      assert.equal(await server.stop(), 0, server.log().slice(-2000));
+    }
+  },
+);
