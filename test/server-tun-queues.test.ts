@@ -2,7 +2,8 @@
 // shard, each read and written by its shard. Traffic both ways over two shards (ping and a
 // checksummed TCP transfer), packets between clients on different shards (through the server's
 // kernel, where every one crosses between shards, and with client-to-client), a shard replaced
-// while the server runs as nobody (it takes its old queue over), proto tcp-server with workers 1.
+// while the server runs as nobody (it takes its old queue over), SIGUSR1 with persist-tun, IPv6,
+// proto tcp-server with workers 1, and the fall-back to one queue.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -115,6 +116,13 @@ async function statistics(server: LabProcess): Promise<{ shards: Map<number, Rec
 
 const sum = (stats: Map<number, Record<string, number>>, name: string): number =>
   [...stats.values()].reduce((total, counters) => total + (counters[name] ?? 0), 0);
+
+/** The global IPv6 address of tun0 in client namespace `i`. */
+function tunAddress6(i: number): string {
+  const match = /inet6 ([0-9a-f:]+)\/\d+ scope global/.exec(lab.clients[i]!.ip(['-o', '-6', 'addr', 'show', 'dev', 'tun0']));
+  assert.ok(match !== null, `client ${i} has no global IPv6 address on tun0`);
+  return match[1]!;
+}
 
 /** The server's open descriptors on /dev/net/tun: the main thread's queue and one per shard. */
 function tunQueuesOpen(server: LabProcess): number {
@@ -241,10 +249,10 @@ test(
 );
 
 test(
-  'tun-queues shard with client-to-client and persist-tun: clients on different shards reach each other and the server, before and after SIGUSR1',
+  'tun-queues shard with client-to-client and persist-tun: clients on different shards reach each other and the server (IPv4, and IPv6 in the first run), before and after SIGUSR1',
   { timeout: 75_000 },
   async () => {
-    const server = await lab.startShardvpn(serverConf('proto udp\nworkers 2\nclient-to-client\npersist-tun\n'));
+    const server = await lab.startShardvpn(serverConf('proto udp\nworkers 2\nclient-to-client\npersist-tun\nserver-ipv6 fd00:181::/64\n'));
     const clients: LabProcess[] = [];
     try {
       clients.push(...(await Promise.all([0, 1, 2].map((i) => lab.startOpenvpnClient(i, clientConf())))));
@@ -265,6 +273,16 @@ test(
         }
         assert.equal(tunQueuesOpen(server), 3, `${round}: the main thread's queue and one per shard`);
         if (round !== 'first run') break;
+        // IPv6 inside the tunnel: the shards know their clients' IPv6 addresses too.
+        const [a6, b6] = [tunAddress6(a), tunAddress6(b)];
+        assert.equal(lab.ping(lab.clients[a]!, b6, 3, ['-6']), 3, `IPv6 shard 0 -> shard 1 (${b6})`);
+        for (const [i, address] of [
+          [a, a6],
+          [b, b6],
+        ] as const) {
+          assert.equal(lab.ping(lab.clients[i]!, 'fd00:181::1', 2, ['-6']), 2, `IPv6 client ${i} -> server`);
+          assert.equal(lab.ping(lab.server, address, 2, ['-6']), 2, `IPv6 server -> client ${i} (${address})`);
+        }
         // A restart keeps the device and its queues (persist-tun); the clients come back after their ping-restart.
         const from = server.log().length;
         process.kill(server.child.pid!, 'SIGUSR1');
