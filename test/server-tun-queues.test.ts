@@ -1,7 +1,8 @@
 // tun-queues shard against stock openvpn 2.6 clients: a multi-queue TUN device with a queue per
 // shard, each read and written by its shard. Traffic both ways over two shards (ping and a
 // checksummed TCP transfer), packets between clients on different shards (through the server's
-// kernel, where every one crosses between shards, and with client-to-client), a shard replaced
+// kernel, and with client-to-client), new flows from the server's side that the kernel hashes to
+// another shard's queue (crossings, counted and delivered through the main thread), a shard replaced
 // while the server runs as nobody (it takes its old queue over), SIGUSR1 with persist-tun, IPv6,
 // proto tcp-server with workers 1, and the fall-back to one queue.
 import assert from 'node:assert/strict';
@@ -137,7 +138,7 @@ function tunQueuesOpen(server: LabProcess): number {
 }
 
 test(
-  'tun-queues shard as nobody: 4 clients over 2 shards, ping and TCP both ways, kernel-routed packets between shards cross and arrive, a replaced shard serves on its old queue',
+  'tun-queues shard as nobody: 4 clients over 2 shards, ping and TCP both ways, clients reach each other through the kernel, new flows on another shard queue cross and arrive, a replaced shard serves on its old queue',
   { timeout: 90_000 },
   async () => {
     const socket = path.join(lab.dir, 'tmq-mgmt.sock');
