@@ -382,3 +382,32 @@ test(
     }
   },
 );
+
+test(
+  'tun-queues shard on a device the kernel will not open multi-queue (a persistent single-queue tun): one queue, logged, and it serves',
+  { timeout: 45_000 },
+  async () => {
+    // TUNSETIFF with IFF_MULTI_QUEUE on an existing device made without it fails with EINVAL.
+    lab.server.ip(['tuntap', 'add', 'dev', 'tmqsq', 'mode', 'tun']);
+    const server = await lab.startShardvpn(
+      serverConf('proto udp\nworkers 2\n').replace('dev tun\n', 'dev tmqsq\ndev-type tun\n'),
+      'refused.conf',
+    );
+    let client: LabProcess | null = null;
+    try {
+      assert.match(server.log(), /tun-queues shard: the kernel refused a multi-queue TUN device \(.*EINVAL.*\); using one queue/);
+      assert.equal(tunQueuesOpen(server), 1);
+      client = await lab.startOpenvpnClient(0, clientConf());
+      await waitUntil('the client placed', () => placement(server, 0) !== undefined, 5000);
+      assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 2), 2);
+      assert.equal(lab.ping(lab.server, placement(server, 0)!.virtual, 2), 2);
+    } catch (error) {
+      console.error(server.log().slice(-6000));
+      throw error;
+    } finally {
+      await client?.stop();
+      assert.equal(await server.stop(), 0, server.log().slice(-2000));
+      lab.server.ip(['tuntap', 'del', 'dev', 'tmqsq', 'mode', 'tun']);
+    }
+  },
+);
