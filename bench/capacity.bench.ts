@@ -90,16 +90,17 @@ async function main(): Promise<void> {
           running,
           writeProfile(lab, port),
           { clients, rate, threads, capS, settleS: 5, sources },
-          async (loadPid) => {
+          async (loadPids) => {
             // Every client pings every keepalive period and so does the server (10 s by default).
+            const loadCpu = (): number => loadPids.reduce((n, pid) => n + cpuSeconds(pid), 0);
             const s0 = cpuSeconds(running.pid);
-            const l0 = cpuSeconds(loadPid);
+            const l0 = loadCpu();
             const t0 = performance.now();
             await sleep(restS * 1000);
             const seconds = (performance.now() - t0) / 1000;
             held.rest = {
               serverCpuPercent: ((cpuSeconds(running.pid) - s0) / seconds) * 100,
-              loadCpuPercent: ((cpuSeconds(loadPid) - l0) / seconds) * 100,
+              loadCpuPercent: ((loadCpu() - l0) / seconds) * 100,
               rssKiB: rssKiB(running.pid),
             };
           },

@@ -214,67 +214,125 @@ export interface LoadOutcome {
 }
 
 /**
- * Runs `shardvpn load` in client namespace 0 against `server`: waits until every client
- * connected or failed (or `capS`), settles, reads RSS (and runs `atPeak` while the clients are
- * still held), then stops the generator with SIGTERM and returns its JSON report.
+ * Clients one generator process takes: each has its own socket, and a process here may not open
+ * more than 20,000 files (RLIMIT_NOFILE's hard limit; raising it needs CAP_SYS_RESOURCE).
+ */
+const CLIENTS_PER_PROCESS = 19_000;
+
+/** One report for several generators' runs: counts summed, latency summaries their maximum. */
+function mergeReports(reports: readonly LoadReport[]): LoadReport {
+  if (reports.length === 1) return reports[0]!;
+  const sum = (f: (r: LoadReport) => number): number => reports.reduce((n, r) => n + f(r), 0);
+  const sumMaps = (f: (r: LoadReport) => Record<string, number>): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const r of reports) for (const [k, v] of Object.entries(f(r))) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  const maxOf = (values: (number | null)[]): number | null => {
+    const known = values.filter((v): v is number => v !== null);
+    return known.length === 0 ? null : Math.max(...known);
+  };
+  const first = reports[0]!;
+  return {
+    ...first,
+    requested: sum((r) => r.requested),
+    started: sum((r) => r.started),
+    connected: sum((r) => r.connected),
+    failed: sum((r) => r.failed),
+    unfinished: sum((r) => r.unfinished),
+    unfinishedStages: sumMaps((r) => r.unfinishedStages),
+    disconnected: sum((r) => r.disconnected),
+    connectedAtEnd: sum((r) => r.connectedAtEnd),
+    failures: sumMaps((r) => r.failures),
+    failureDetails: Object.assign({}, ...reports.map((r) => r.failureDetails)) as Record<string, string>,
+    handshakeMs: {
+      p50: maxOf(reports.map((r) => r.handshakeMs.p50)),
+      p95: maxOf(reports.map((r) => r.handshakeMs.p95)),
+      p99: maxOf(reports.map((r) => r.handshakeMs.p99)),
+      max: maxOf(reports.map((r) => r.handshakeMs.max)),
+      mean: maxOf(reports.map((r) => r.handshakeMs.mean)),
+    },
+  };
+}
+
+/**
+ * Runs `shardvpn load` in client namespace 0 against `server` (more than 19,000 clients: as many
+ * processes as needed, each with its share of the clients and the rate): waits until every
+ * client connected or failed (or `capS`), settles, reads RSS (and runs `atPeak` while the
+ * clients are still held), then stops the generators with SIGTERM and returns their JSON
+ * report (merged: counts summed, latency percentiles the largest of the generators').
  */
 export async function loadAgainst(
   lab: VpnLab,
   server: RunningServer,
   profile: string,
   plan: LoadPlan,
-  atPeak?: (loadPid: number) => Promise<void>,
+  atPeak?: (loadPids: number[]) => Promise<void>,
 ): Promise<LoadOutcome> {
   await sleep(1000);
   const idleRssKiB = rssKiB(server.pid);
   const cpuBefore = cpuSeconds(server.pid);
-  const json = path.join(lab.dir, `bench-report-${server.pid}-${plan.clients}.json`);
   // The run ends when we say so (SIGTERM); --duration is only a safety net.
   const duration = Math.ceil(plan.capS + plan.settleS + (plan.holdS ?? 0) + 60);
   const sources = (plan.sources ?? 0) > 0 ? lab.addClientAddresses(0, plan.sources!) : [];
-  const cmd = [
-    process.execPath,
-    BIN,
-    'load',
-    '--profile',
-    profile,
-    '--clients',
-    String(plan.clients),
-    '--rate',
-    String(plan.rate),
-    '--threads',
-    String(plan.threads),
-    '--duration',
-    String(duration),
-    '--handshake-timeout',
-    String(Math.ceil(plan.capS)),
-    '--json',
-    json,
-    ...(plan.extraArgs ?? []),
-    ...(sources.length > 0 ? ['--source', sources.join(',')] : []),
-  ]
-    .map(quote)
-    .join(' ');
+  const processes = Math.ceil(plan.clients / CLIENTS_PER_PROCESS);
+  const generators = Array.from({ length: processes }, (_, i) => {
+    const clients = Math.floor(plan.clients / processes) + (i < plan.clients % processes ? 1 : 0);
+    const json = path.join(lab.dir, `bench-report-${server.pid}-${plan.clients}-${i}.json`);
+    const cmd = [
+      process.execPath,
+      BIN,
+      'load',
+      '--profile',
+      profile,
+      '--clients',
+      String(clients),
+      '--rate',
+      String(plan.rate / processes),
+      '--threads',
+      String(plan.threads),
+      '--duration',
+      String(duration),
+      '--handshake-timeout',
+      String(Math.ceil(plan.capS)),
+      '--json',
+      json,
+      ...(plan.extraArgs ?? []),
+      ...(sources.length > 0 ? ['--source', sources.join(',')] : []),
+    ]
+      .map(quote)
+      .join(' ');
+    const proc = lab.spawn(
+      lab.clients[0]!,
+      'bash',
+      // One socket per client: as many files as this process may open.
+      ['-c', `{ ulimit -n ${Math.max(65536, clients + 4096)} || ulimit -n "$(ulimit -Hn)"; } 2>/dev/null; exec ${cmd}`],
+      `shardvpn load ${i}`,
+    );
+    const pid = proc.child.pid;
+    if (pid === undefined) throw new Error('load generator: no pid');
+    return { proc, pid, json };
+  });
   const started = Date.now();
-  const load = lab.spawn(
-    lab.clients[0]!,
-    'bash',
-    // One socket per client, and root may raise its own limit.
-    ['-c', `{ ulimit -n ${Math.max(65536, plan.clients + 4096)} || ulimit -n "$(ulimit -Hn)"; } 2>/dev/null; exec ${cmd}`],
-    'shardvpn load',
-  );
-  const loadPid = load.child.pid;
-  if (loadPid === undefined) throw new Error('load generator: no pid');
   const progress = (): { connected: number; failed: number } => {
-    const lines = [...load.log().matchAll(/connected (\d+)\/\d+\s+failed (\d+)/g)];
-    const last = lines.at(-1);
-    return last === undefined ? { connected: 0, failed: 0 } : { connected: Number(last[1]), failed: Number(last[2]) };
+    let connected = 0;
+    let failed = 0;
+    for (const g of generators) {
+      const last = [...g.proc.log().matchAll(/connected (\d+)\/\d+\s+failed (\d+)/g)].at(-1);
+      if (last !== undefined) {
+        connected += Number(last[1]);
+        failed += Number(last[2]);
+      }
+    }
+    return { connected, failed };
   };
+  const loadCpu = (): number => generators.reduce((n, g) => n + cpuSeconds(g.pid), 0);
   let capped = false;
   let loadCpuS;
   try {
     for (;;) {
-      if (load.exited()) throw new Error(`load generator exited early:\n${load.log().slice(-3000)}`);
+      const gone = generators.find((g) => g.proc.exited());
+      if (gone !== undefined) throw new Error(`load generator exited early:\n${gone.proc.log().slice(-3000)}`);
       const p = progress();
       if (p.connected + p.failed >= plan.clients) break;
       if (Date.now() - started > plan.capS * 1000) {
@@ -285,17 +343,20 @@ export async function loadAgainst(
     }
     const connectPhaseS = (Date.now() - started) / 1000;
     const connectCpuS = cpuSeconds(server.pid) - cpuBefore;
-    loadCpuS = cpuSeconds(loadPid);
+    loadCpuS = loadCpu();
     await sleep(plan.settleS * 1000);
     const peakRssKiB = rssKiB(server.pid);
     const connectedAtPeak = progress().connected;
-    if (atPeak !== undefined) await atPeak(loadPid);
-    const code = await load.stop('SIGTERM', 60_000);
-    if (!existsSync(json)) throw new Error(`load generator wrote no report (exit ${code}):\n${load.log().slice(-3000)}`);
-    const report = JSON.parse(readFileSync(json, 'utf8')) as LoadReport;
-    return { report, idleRssKiB, peakRssKiB, connectedAtPeak, connectCpuS, loadCpuS, connectPhaseS, capped };
+    if (atPeak !== undefined) await atPeak(generators.map((g) => g.pid));
+    const reports: LoadReport[] = [];
+    for (const g of generators) {
+      const code = await g.proc.stop('SIGTERM', 60_000);
+      if (!existsSync(g.json)) throw new Error(`load generator wrote no report (exit ${code}):\n${g.proc.log().slice(-3000)}`);
+      reports.push(JSON.parse(readFileSync(g.json, 'utf8')) as LoadReport);
+    }
+    return { report: mergeReports(reports), idleRssKiB, peakRssKiB, connectedAtPeak, connectCpuS, loadCpuS, connectPhaseS, capped };
   } finally {
-    if (!load.exited()) await load.stop('SIGKILL', 5000);
+    for (const g of generators) if (!g.proc.exited()) await g.proc.stop('SIGKILL', 5000);
   }
 }
 
