@@ -118,7 +118,7 @@ async function main(): Promise<void> {
               r.allConnectedS === null ? '-' : `${r.allConnectedS.toFixed(2)} s`,
               `${ms(r.handshakeMs.p50)}/${ms(r.handshakeMs.p95)}/${ms(r.handshakeMs.p99)}/${ms(r.handshakeMs.max)}`,
               failures(o),
-              r.connected > 0 ? ((o.connectCpuS * 1000) / r.connected).toFixed(1) : '-',
+              r.connected > 0 ? ((o.connectCpuS * 1000) / r.connected).toFixed(2) : '-',
               o.loadCpuS.toFixed(1),
               `${(o.idleRssKiB / 1024).toFixed(1)} MiB`,
               `${kibPerClient(o).toFixed(1)} KiB`,
