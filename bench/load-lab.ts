@@ -43,6 +43,14 @@ export function envKeyTypes(): PkiKeyType[] {
   return types as PkiKeyType[];
 }
 
+/** BENCH_WRAP="tls-crypt" (default) or "none": the control channel's wrap on every server and client. */
+export function envWrap(): 'tls-crypt' | 'none' {
+  const text = (process.env.BENCH_WRAP ?? '').trim();
+  if (text === '' || text === 'tls-crypt') return 'tls-crypt';
+  if (text === 'none') return 'none';
+  throw new Error(`BENCH_WRAP=${text}: give tls-crypt or none`);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -90,9 +98,10 @@ function serverNodeArgs(): string[] {
 }
 
 export async function startServer(lab: VpnLab, server: ServerKind, port: number): Promise<RunningServer> {
+  const wrap = envWrap() === 'tls-crypt' ? `tls-crypt ${lab.keys.tlsCrypt}\n` : '';
   if (server.kind === 'shardvpn') {
     const proc = await lab.startShardvpn(
-      `port ${port}\nproto udp4\ndev tun\nkeepalive 10 60\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver ${POOL}\n` +
+      `port ${port}\nproto udp4\ndev tun\nkeepalive 10 60\n${wrap}${lab.serverTlsLines()}topology subnet\nserver ${POOL}\n` +
         `workers ${server.workers}\nduplicate-cn\nmax-clients ${MAX_CLIENTS}\nverb 3\n`,
       `bench-server-${port}.conf`,
       [],
@@ -102,13 +111,18 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number)
     );
     return { proc, pid: checkPid(proc, 'node'), label: serverLabel(server) };
   }
-  const proc = lab.spawn(
-    lab.server,
-    'openvpn',
-    // 2.6 answers at most 100 initial resets per 10 s by default: lift that, and max-clients (1024).
-    lab.stockServerArgs(POOL, port, ['--max-clients', String(MAX_CLIENTS), '--connect-freq-initial', '100000', '10', '--verb', '3']),
-    'openvpn server',
-  );
+  // 2.6 answers at most 100 initial resets per 10 s by default: lift that, and max-clients (1024).
+  const args = lab.stockServerArgs(POOL, port, [
+    '--max-clients',
+    String(MAX_CLIENTS),
+    '--connect-freq-initial',
+    '100000',
+    '10',
+    '--verb',
+    '3',
+  ]);
+  if (wrap === '') args.splice(args.indexOf('--tls-crypt'), 2);
+  const proc = lab.spawn(lab.server, 'openvpn', args, 'openvpn server');
   await proc.waitFor(/Initialization Sequence Completed/);
   return { proc, pid: checkPid(proc, 'openvpn'), label: serverLabel(server) };
 }
@@ -116,7 +130,8 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number)
 export function writeProfile(lab: VpnLab, port: number): string {
   return lab.file(
     `bench-client-${port}.ovpn`,
-    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}` +
+      `${envWrap() === 'tls-crypt' ? `tls-crypt ${lab.keys.tlsCrypt}\n` : ''}verb 3\n`,
   );
 }
 
