@@ -2,16 +2,19 @@
 // TLS handshake (TLS 1.3, ECDSA P-256 or RSA-2048, the client's certificate requested, then one
 // 300-byte message each way, as the key method 2 exchange) for three ways of carrying the
 // ciphertext, in one process, alternating, medians of BENCH_RUNS (default 5):
-//   duplex:     a TLSSocket over a full stream.Duplex (push() in, _write() out), what
-//               TlsChannel used to be; node wraps it in a JSStreamSocket
-//   transport:  TlsChannel now: a minimal stream object for JSStreamSocket's writes, a corked
-//               flight handed on as one buffer, ciphertext in straight to TLSWrap's receive()
+//   duplex:     TlsChannel: a TLSSocket over a stream.Duplex (push() in, _write() out), which
+//               node wraps in a JSStreamSocket
+//   transport:  a minimal stream object for JSStreamSocket's writes, a corked flight handed on
+//               as one buffer, ciphertext in straight to TLSWrap's receive() (node's internal
+//               entry for bytes a socket had buffered): no Readable/Writable machinery
 //   unix pair:  a TLSSocket over a connected AF_UNIX stream socket (a native handle, no
 //               JSStreamSocket); the session reads and writes the other end (pairs made
 //               before the clock starts, as socketpair() would)
 // Both ends of each handshake use the variant, so the CPU is of two TLS endpoints.
-// BENCH_HANDSHAKES (default 400 per run), BENCH_INFLIGHT (default 50), BENCH_KEYS (ecdsa,rsa).
-import { once } from 'node:events';
+// BENCH_HANDSHAKES (default 400 per run), BENCH_INFLIGHT (default 50), BENCH_KEYS (ecdsa,rsa),
+// BENCH_TRANSPORT (one of them only, e.g. under `perf stat -e instructions`, which a loaded
+// machine does not disturb as it does CPU time).
+import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
@@ -34,18 +37,6 @@ interface Callbacks {
 }
 type Factory = (role: 'client' | 'server', context: tls.SecureContext, cb: Callbacks) => Endpoint;
 
-// What TlsChannel was: a TLSSocket over a Duplex, a record in per push(), a write out per _write().
-class OldControlDuplex extends Duplex {
-  constructor(private readonly out: (data: Buffer) => void) {
-    super();
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.out(chunk);
-    cb();
-  }
-  override _read(): void {}
-}
-
 function tlsOver(role: 'client' | 'server', stream: Duplex, context: tls.SecureContext, cb: Callbacks): tls.TLSSocket {
   const socket =
     role === 'server'
@@ -58,17 +49,6 @@ function tlsOver(role: 'client' | 'server', stream: Duplex, context: tls.SecureC
 }
 
 const duplexEndpoint: Factory = (role, context, cb) => {
-  const duplex = new OldControlDuplex((d) => cb.onCiphertext(d));
-  const socket = tlsOver(role, duplex, context, cb);
-  duplex.on('error', () => undefined);
-  return {
-    feed: (d) => duplex.push(d),
-    write: (d) => socket.write(d),
-    destroy: () => (socket.destroy(), duplex.destroy()),
-  };
-};
-
-const transportEndpoint: Factory = (role, context, cb) => {
   const channel = new TlsChannel(role, context, {
     onCiphertext: (d) => cb.onCiphertext(d),
     onSecure: () => cb.onSecure(),
@@ -76,6 +56,66 @@ const transportEndpoint: Factory = (role, context, cb) => {
     onError: (e) => cb.onError(e),
   });
   return { feed: (d) => channel.feed(d), write: (d) => channel.write(d), destroy: () => channel.destroy() };
+};
+
+/** The part of a stream JSStreamSocket uses; a corked run of writes leaves as one buffer. */
+class LightTransport extends EventEmitter {
+  readonly readable = true;
+  readonly writable = true;
+  readonly readableObjectMode = false;
+  readonly allowHalfOpen = false;
+  private corks = 0;
+  private readonly corked: Buffer[] = [];
+  private readonly written: ((err?: Error | null) => void)[] = [];
+
+  constructor(private readonly out: (data: Buffer) => void) {
+    super();
+  }
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  cork(): void {
+    this.corks++;
+  }
+  uncork(): void {
+    if (this.corks === 0 || --this.corks > 0) return;
+    const chunks = this.corked.splice(0);
+    const done = this.written.splice(0);
+    if (chunks.length > 0) this.out(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    for (const cb of done) cb();
+  }
+  write(chunk: Buffer, cb?: (err?: Error | null) => void): boolean {
+    if (this.corks > 0) {
+      this.corked.push(chunk);
+      if (cb !== undefined) this.written.push(cb);
+      return true;
+    }
+    this.out(chunk);
+    cb?.();
+    return true;
+  }
+  end(cb?: () => void): this {
+    cb?.();
+    return this;
+  }
+  destroy(): this {
+    return this;
+  }
+}
+
+const transportEndpoint: Factory = (role, context, cb) => {
+  const transport = new LightTransport((d) => cb.onCiphertext(d));
+  const socket = tlsOver(role, transport as unknown as Duplex, context, cb);
+  const handle = (): { receive(d: Uint8Array): void } | null =>
+    (socket as unknown as { _handle: { receive(d: Uint8Array): void } | null })._handle;
+  return {
+    feed: (d) => handle()?.receive(d),
+    write: (d) => socket.write(d),
+    destroy: () => (socket.destroy(), transport.destroy()),
+  };
 };
 
 /** Connected AF_UNIX pairs, made before the clock starts. */
@@ -158,7 +198,11 @@ async function main(): Promise<void> {
       const options = { ca: pki.caCert, minVersion: 'TLSv1.3' as const };
       const server = createControlSecureContext({ ...options, cert: pki.serverCert, key: pki.serverKey });
       const client = createControlSecureContext({ ...options, cert: pki.clientCert, key: pki.clientKey });
-      const names = ['duplex', 'transport', 'unix pair'] as const;
+      const all = ['duplex', 'transport', 'unix pair'] as const;
+      const only = process.env.BENCH_TRANSPORT;
+      if (only !== undefined && !all.some((n) => n === only))
+        throw new Error(`BENCH_TRANSPORT=${only}: give duplex, transport or unix pair`);
+      const names = all.filter((n) => only === undefined || n === only);
       const cpu: Record<(typeof names)[number], number[]> = { duplex: [], transport: [], 'unix pair': [] };
       // One warm-up run each (JIT), then the measured runs, alternating.
       for (let r = -1; r < runs; r++) {
@@ -175,10 +219,10 @@ async function main(): Promise<void> {
           if (r >= 0) cpu[name].push(us);
         }
       }
-      const base = median(cpu.duplex);
+      const base = median(cpu[names[0]!]);
       printTable(
         `TLS transport, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'}, TLS 1.3: CPU per handshake (both ends), ${total} handshakes x ${runs} runs, ${inflight} in flight`,
-        ['transport', 'CPU us/handshake (median)', 'runs', 'vs duplex'],
+        ['transport', 'CPU us/handshake (median)', 'runs', `vs ${names[0]}`],
         names.map((n) => [
           n,
           median(cpu[n]).toFixed(0),

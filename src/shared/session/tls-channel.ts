@@ -1,17 +1,9 @@
-// One key_state's TLS session as node:tls runs it: a TLSSocket over an in-memory transport. The
+// One key_state's TLS session as node:tls runs it: a TLSSocket over an in-memory Duplex. The
 // session feeds it ciphertext from ReliableRecv.drain() and gets ciphertext back for the
 // TlsStreamSplitter. node:tls works on the event loop, so callbacks come asynchronously.
-//
-// node wraps a transport without a native handle in a JSStreamSocket, which drives it as a
-// stream: pause/resume, 'data' in, cork/write/uncork out, end, destroy. A full Duplex made every
-// record in cross Readable.push, flowing mode, 'data' and JSStreamSocket's reader, and every
-// record out cross Writable's buffering, each as its own control message (bench/tls-channel.bench.ts).
-// Here ciphertext in goes straight to the TLS handle (TLSWrap receive(), what node itself uses
-// for bytes a socket had buffered), and the records of one TLS write come out together.
 
 import { constants as cryptoConstants } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import type { TlsMaterial } from './types';
 
@@ -25,64 +17,18 @@ export interface TlsChannelCallbacks {
   onError(err: Error): void;
 }
 
-/**
- * The transport under the TLSSocket: the part of a stream JSStreamSocket uses. Writes are
- * ciphertext going out; a corked run of writes (one TLS flight) is handed on as one buffer.
- * Ciphertext in does not pass through here (TlsChannel.feed).
- */
-class ControlTransport extends EventEmitter {
-  readonly readable = true;
-  readonly writable = true;
-  readonly readableObjectMode = false;
-  readonly allowHalfOpen = false;
-  private corks = 0;
-  private readonly corked: Buffer[] = [];
-  private readonly written: ((err?: Error | null) => void)[] = [];
-
+// The transport under the TLSSocket: writes are ciphertext going out, push() is ciphertext in.
+class ControlDuplex extends Duplex {
   constructor(private readonly out: (data: Buffer) => void) {
     super();
   }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  cork(): void {
-    this.corks++;
-  }
-  uncork(): void {
-    if (this.corks === 0 || --this.corks > 0) return;
-    const chunks = this.corked.splice(0);
-    const done = this.written.splice(0);
-    if (chunks.length > 0) this.out(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    for (const cb of done) cb();
-  }
-  write(chunk: Buffer, cb?: (err?: Error | null) => void): boolean {
-    if (this.corks > 0) {
-      this.corked.push(chunk);
-      if (cb !== undefined) this.written.push(cb);
-      return true;
-    }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.out(chunk);
-    cb?.();
-    return true;
+    cb();
   }
-  /** TLS shutdown: nothing below to close. */
-  end(cb?: () => void): this {
-    cb?.();
-    return this;
+  override _read(): void {
+    // Data is pushed by feed().
   }
-  destroy(): this {
-    this.corked.length = 0;
-    this.written.length = 0;
-    return this;
-  }
-}
-
-/** TLSWrap's receive(): ciphertext into OpenSSL without a trip through a stream. */
-interface ReceivingHandle {
-  receive(data: Uint8Array): void;
 }
 
 /** A TLS context mirroring OpenVPN 2.6: TLS >= 1.2, no tickets, no TLS renegotiation. */
@@ -101,19 +47,17 @@ export function createControlSecureContext(m: TlsMaterial): tls.SecureContext {
 }
 
 export class TlsChannel {
-  private readonly transport: ControlTransport;
+  private readonly duplex: ControlDuplex;
   readonly socket: tls.TLSSocket;
   private destroyed = false;
 
   constructor(role: 'client' | 'server', context: tls.SecureContext, cb: TlsChannelCallbacks) {
-    this.transport = new ControlTransport((d) => {
+    this.duplex = new ControlDuplex((d) => {
       if (!this.destroyed) cb.onCiphertext(d);
     });
-    // node:tls takes any object with a stream's methods and wraps it in a JSStreamSocket.
-    const duplex = this.transport as unknown as Duplex;
     if (role === 'server') {
       // rejectUnauthorized would not be enforced on a bare socket anyway; verifyPeer() decides.
-      this.socket = new tls.TLSSocket(duplex, {
+      this.socket = new tls.TLSSocket(this.duplex, {
         isServer: true,
         secureContext: context,
         requestCert: true,
@@ -124,7 +68,7 @@ export class TlsChannel {
       });
     } else {
       this.socket = tls.connect({
-        socket: duplex,
+        socket: this.duplex,
         secureContext: context,
         rejectUnauthorized: true,
         // OpenVPN checks names only with verify-x509-name.
@@ -140,14 +84,12 @@ export class TlsChannel {
     this.socket.on('error', (e: Error) => {
       if (!this.destroyed) cb.onError(e);
     });
+    this.duplex.on('error', () => undefined);
   }
 
   /** Ciphertext from the peer, in message-id order. */
   feed(data: Buffer): void {
-    if (this.destroyed) return;
-    // Null once the socket is destroyed (a TLS error tears it down before the session does).
-    const handle = (this.socket as unknown as { _handle: ReceivingHandle | null })._handle;
-    handle?.receive(data);
+    if (!this.destroyed) this.duplex.push(data);
   }
 
   /**
@@ -167,6 +109,6 @@ export class TlsChannel {
     if (this.destroyed) return;
     this.destroyed = true;
     this.socket.destroy();
-    this.transport.destroy();
+    this.duplex.destroy();
   }
 }
