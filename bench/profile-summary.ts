@@ -2,7 +2,11 @@
 // shard; BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" in load-lab.ts) by self time:
 // per function, and per part of the handshake's cost (OpenSSL's work, node:tls stream glue,
 // our control channel, thread messages, logging, timers, GC). V8 samples whole threads, so
-// time a thread spent waiting shows as "(idle)" and is left out of the shares.
+// time a thread spent waiting shows as "(idle)" and is left out of the shares. Two cautions:
+// V8 charges a native call made from JavaScript to the calling function (JSStreamSocket's
+// `ondata` holds OpenSSL's whole handshake, via readBuffer), and it samples wall time, so a
+// thread preempted on a busy machine charges the wait to whatever it was running (postMessage
+// looked ten times its perf share). bench/perf-split.ts, on `perf record` samples, has neither.
 //   node dist/bench/profile-summary.js DIR [top-N]
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -87,6 +91,10 @@ function partOf(frame: CallFrame): Part {
   if (fn === '(garbage collector)') return 'gc';
   if (fn === '(program)' || fn === '(root)') return 'program / native, unattributed';
   if (url === '' && OPENSSL_NATIVE.has(fn)) return 'openssl: TLS handshake and crypto (native tls/crypto calls)';
+  // readBuffer (JSStream -> TLSWrap -> SSL_read: the handshake itself) is charged to its caller.
+  if (fn === 'ondata' && url.includes('internal/js_stream_socket')) return 'openssl: TLS handshake and crypto (native tls/crypto calls)';
+  // The addon's sendmmsg/recvmmsg, likewise charged to their JavaScript callers.
+  if ((fn === 'send' || fn === 'recv') && url.includes('/src/shared/native/devices')) return 'shard loop, UDP I/O and the rest of ours';
   if (/postMessage|structuredClone|serialize|deserialize/i.test(fn) || url.includes('internal/worker')) {
     return 'thread messages (postMessage, structured clone)';
   }
