@@ -83,14 +83,15 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
   const err = handshakeVerifyError(socket);
   // The usual case reads the fields from the certificate OpenSSL already holds (about 40 us);
   // X509Certificate copies and re-decodes it (about 130 us, a twentieth of a handshake) and is
-  // taken only where its chain or exact name formatting is needed.
-  const fields = err !== undefined && cfg.crlDir === undefined ? plainFields(socket) : null;
-  let fast = fields;
+  // taken only where its chain (crl-verify dir, the fallback check) or its exact subject line
+  // (verify-x509-name subject) is needed.
+  const plain = err !== undefined && cfg.crlDir === undefined && cfg.verifyX509Name?.type !== 'subject';
+  let fields = plain ? plainFields(socket) : null;
   let cert: X509Certificate | undefined;
-  if (fast === null) {
+  if (fields === null) {
     cert = socket.getPeerX509Certificate();
     if (cert === undefined) return { ok: false, reason: 'no peer certificate' };
-    fast = { subject: cert.subject, serialNumber: cert.serialNumber, keyUsage: cert.keyUsage ?? [] };
+    fields = { subject: cert.subject, serialNumber: cert.serialNumber, keyUsage: cert.keyUsage ?? [] };
   }
   if (err !== undefined) {
     if (err !== null) return { ok: false, reason: `VERIFY ERROR: ${err.message}` };
@@ -111,7 +112,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
   }
   if (cfg.remoteCertTls !== undefined) {
     const want = cfg.remoteCertTls === 'server' ? EKU_SERVER_AUTH : EKU_CLIENT_AUTH;
-    if (!fast.keyUsage.includes(want)) {
+    if (!fields.keyUsage.includes(want)) {
       return {
         ok: false,
         reason: `certificate has no EKU ${cfg.remoteCertTls === 'server' ? 'TLS Web Server Authentication' : 'TLS Web Client Authentication'} (remote-cert-tls ${cfg.remoteCertTls})`,
@@ -120,9 +121,9 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
   }
   if (cfg.remoteCertEku !== undefined) {
     const want = EKU_NAMES.get(cfg.remoteCertEku.toLowerCase()) ?? cfg.remoteCertEku;
-    if (!fast.keyUsage.includes(want)) return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
+    if (!fields.keyUsage.includes(want)) return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
   }
-  const subject = fast.subject;
+  const subject = fields.subject;
   const cn = subjectCommonName(subject);
   const xn = cfg.verifyX509Name;
   if (xn !== undefined) {
@@ -135,7 +136,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
           : cn.startsWith(xn.name);
     if (!ok) return { ok: false, reason: `verify-x509-name ${type} '${xn.name}' does not match subject CN '${cn}'` };
   }
-  return { ok: true, commonName: cn, subject, serialNumber: fast.serialNumber };
+  return { ok: true, commonName: cn, subject, serialNumber: fields.serialNumber };
 }
 
 // Values X509Certificate.subject would print differently from the raw string: RFC 2253 escapes
@@ -146,7 +147,9 @@ const ESCAPED = /[,+"\\<>;]/;
 /**
  * The subject lines, serial and EKUs from node's plain peer-certificate object, or null when the
  * subject is not one X509Certificate.subject prints verbatim (an escaped or non-ASCII value, a
- * repeated attribute, which the object folds into an array): then X509Certificate decides.
+ * repeated attribute, which the object folds into an array): then X509Certificate decides. The
+ * object does not show multi-valued RDNs (CN=a+OU=b): those come out as separate lines, so the
+ * common name is the CN value alone, as OpenVPN takes it.
  */
 export function plainFields(socket: TLSSocket): PeerCertFields | null {
   const c: PeerCertificate | DetailedPeerCertificate = socket.getPeerCertificate(false);
