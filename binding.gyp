@@ -12,7 +12,8 @@
         "src/native/aead.cc",
         "src/native/cbc.cc",
         "src/native/tcp.cc",
-        "src/native/tls-crypt-check.cc"
+        "src/native/tls-crypt-check.cc",
+        "src/native/tls-crypt-codec.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -6,7 +6,11 @@
 // checkout's bin/shardvpn.js, run too), BENCH_KEYS="ecdsa,rsa" (default ecdsa), BENCH_SERVER_NODE_ARGS
 // (profiling; see load-lab.ts), BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
 // 0: all at once), BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest
-// connect phase of one run, default 90). The figures go to bench/results/handshakes.json.
+// connect phase of one run, default 90), BENCH_WRAP ("tls-crypt", the default, or "none"),
+// BENCH_WARMUP (clients connected to each fresh server first and left connected, so that the
+// run measured sees a server whose JIT has compiled the handshake path: V8's compiling is a
+// fixed cost per process, about 0.5 ms per handshake when spread over the first 1,000; default 0).
+// The figures go to bench/results/handshakes.json.
 import os from 'node:os';
 
 import { VpnLab } from '../lab/vpn-lab';
@@ -14,6 +18,7 @@ import { formatRate, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
 import {
   canRunLab,
+  envWrap,
   envCounts,
   envNumber,
   kibPerClient,
@@ -61,6 +66,8 @@ async function main(): Promise<void> {
   const rate = envNumber('BENCH_RATE', 0);
   const threads = envNumber('BENCH_THREADS', 2);
   const capS = envNumber('BENCH_CAP_S', 90);
+  const warmup = envNumber('BENCH_WARMUP', 0);
+  const wrap = envWrap();
   const SERVERS = withBefore(chosenServers());
   const began = Date.now();
   const keyTypes = envKeyTypes();
@@ -78,6 +85,7 @@ async function main(): Promise<void> {
           // A fresh server per run: its idle RSS is the baseline and no earlier client lingers.
           const running = await startServer(lab, server, ++port);
           try {
+            if (warmup > 0) await loadAgainst(lab, running, writeProfile(lab, port), { clients: warmup, rate, threads, capS, settleS: 0 });
             results.push(await loadAgainst(lab, running, writeProfile(lab, port), { clients, rate, threads, capS, settleS: 2 }));
           } finally {
             await running.proc.stop('SIGTERM', 10_000);
@@ -94,7 +102,7 @@ async function main(): Promise<void> {
         }
         const base = results[results.length - 1]!;
         printTable(
-          `Handshakes: ${clients} clients, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'} certificates, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
+          `Handshakes: ${clients} clients, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'} certificates, ${wrap === 'none' ? 'no tls-crypt' : 'tls-crypt'}${warmup > 0 ? `, after ${warmup} warm-up clients` : ''}, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
           [
             'server',
             'connected',
@@ -118,7 +126,7 @@ async function main(): Promise<void> {
               r.allConnectedS === null ? '-' : `${r.allConnectedS.toFixed(2)} s`,
               `${ms(r.handshakeMs.p50)}/${ms(r.handshakeMs.p95)}/${ms(r.handshakeMs.p99)}/${ms(r.handshakeMs.max)}`,
               failures(o),
-              r.connected > 0 ? ((o.connectCpuS * 1000) / r.connected).toFixed(1) : '-',
+              r.connected > 0 ? ((o.connectCpuS * 1000) / r.connected).toFixed(2) : '-',
               o.loadCpuS.toFixed(1),
               `${(o.idleRssKiB / 1024).toFixed(1)} MiB`,
               `${kibPerClient(o).toFixed(1)} KiB`,
@@ -141,7 +149,15 @@ async function main(): Promise<void> {
   const xTitle = `clients started ${rate === 0 ? 'at once' : `at ${rate}/s`}`;
   writeRecord({
     bench: 'handshakes',
-    sizes: { BENCH_CLIENTS: counts.join(','), BENCH_RATE: rate, BENCH_THREADS: threads, BENCH_CAP_S: capS, BENCH_KEYS: keyTypes.join(',') },
+    sizes: {
+      BENCH_CLIENTS: counts.join(','),
+      BENCH_RATE: rate,
+      BENCH_THREADS: threads,
+      BENCH_CAP_S: capS,
+      BENCH_KEYS: keyTypes.join(','),
+      BENCH_WRAP: wrap,
+      BENCH_WARMUP: warmup,
+    },
     metrics: [
       { id: 'connects_per_s', title: 'Handshakes completed per second', unit: 'connections/s', xTitle, series: rates.toArray() },
       { id: 'rss_per_client_kib', title: 'Server memory per connected client', unit: 'KiB', xTitle, series: rss.toArray() },

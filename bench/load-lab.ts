@@ -88,6 +88,14 @@ export function envKeyTypes(): PkiKeyType[] {
   return types as PkiKeyType[];
 }
 
+/** BENCH_WRAP="tls-crypt" (default) or "none": the control channel's wrap on every server and client. */
+export function envWrap(): 'tls-crypt' | 'none' {
+  const text = (process.env.BENCH_WRAP ?? '').trim();
+  if (text === '' || text === 'tls-crypt') return 'tls-crypt';
+  if (text === 'none') return 'none';
+  throw new Error(`BENCH_WRAP=${text}: give tls-crypt or none`);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -138,9 +146,10 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number,
   const pool = settings.pool ?? POOL;
   const maxClients = settings.maxClients ?? MAX_CLIENTS;
   const keepalive = settings.keepalive ?? '10 60';
+  const wrap = envWrap() === 'tls-crypt' ? `tls-crypt ${lab.keys.tlsCrypt}\n` : '';
   if (server.kind === 'shardvpn') {
     const proc = await lab.startShardvpn(
-      `port ${port}\nproto udp4\ndev tun\nkeepalive ${keepalive}\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver ${pool}\n` +
+      `port ${port}\nproto udp4\ndev tun\nkeepalive ${keepalive}\n${wrap}${lab.serverTlsLines()}topology subnet\nserver ${pool}\n` +
         `workers ${server.workers}\nduplicate-cn\nmax-clients ${maxClients}\nverb 3\n` +
         (server.tunQueues !== undefined ? `tun-queues ${server.tunQueues}\n` : ''),
       `bench-server-${port}.conf`,
@@ -151,23 +160,20 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number,
     );
     return { proc, pid: checkPid(proc, 'node'), label: serverLabel(server) };
   }
-  const proc = lab.spawn(
-    lab.server,
-    'openvpn',
-    // 2.6 answers at most 100 initial resets per 10 s by default: lift that, and max-clients (1024).
-    lab.stockServerArgs(pool, port, [
-      '--max-clients',
-      String(maxClients),
-      '--connect-freq-initial',
-      '100000',
-      '10',
-      // stockServerArgs says keepalive 10 60; a later one replaces it.
-      ...(settings.keepalive !== undefined ? ['--keepalive', ...keepalive.split(' ')] : []),
-      '--verb',
-      '3',
-    ]),
-    'openvpn server',
-  );
+  // 2.6 answers at most 100 initial resets per 10 s by default: lift that, and max-clients (1024).
+  const args = lab.stockServerArgs(pool, port, [
+    '--max-clients',
+    String(maxClients),
+    '--connect-freq-initial',
+    '100000',
+    '10',
+    // stockServerArgs says keepalive 10 60; a later one replaces it.
+    ...(settings.keepalive !== undefined ? ['--keepalive', ...keepalive.split(' ')] : []),
+    '--verb',
+    '3',
+  ]);
+  if (wrap === '') args.splice(args.indexOf('--tls-crypt'), 2);
+  const proc = lab.spawn(lab.server, 'openvpn', args, 'openvpn server');
   await proc.waitFor(/Initialization Sequence Completed/);
   return { proc, pid: checkPid(proc, 'openvpn'), label: serverLabel(server) };
 }
@@ -175,7 +181,8 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number,
 export function writeProfile(lab: VpnLab, port: number): string {
   return lab.file(
     `bench-client-${port}.ovpn`,
-    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}` +
+      `${envWrap() === 'tls-crypt' ? `tls-crypt ${lab.keys.tlsCrypt}\n` : ''}verb 3\n`,
   );
 }
 

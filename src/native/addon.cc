@@ -5,6 +5,7 @@
 #include "cbc.h"
 #include "tcp.h"
 #include "tls-crypt-check.h"
+#include "tls-crypt-codec.h"
 #include "tun.h"
 #include "udp.h"
 
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("AeadKey", AeadKey::Define(env));
   exports.Set("CbcHmacKey", CbcHmacKey::Define(env));
   exports.Set("TlsCryptCheck", TlsCryptCheck::Define(env));
+  exports.Set("TlsCryptDirection", TlsCryptDirection::Define(env));
   exports.Set("openTcpListener", Napi::Function::New(env, OpenTcpListener, "openTcpListener"));
   exports.Set("closeDescriptor", Napi::Function::New(env, CloseDescriptor, "closeDescriptor"));
   exports.Set("dupDescriptor", Napi::Function::New(env, DupDescriptor, "dupDescriptor"));

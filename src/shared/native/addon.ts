@@ -66,6 +66,12 @@ export interface NativeTlsCryptCheck {
   destroy(): void;
 }
 
+export interface NativeTlsCryptDirection {
+  seal(packet: Uint8Array): void;
+  open(wire: Uint8Array, out: Uint8Array): boolean;
+  destroy(): void;
+}
+
 export interface NativeAddon {
   TunDevice: new (name: string, multiQueue: boolean, fd?: number) => NativeTunDevice;
   UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
@@ -79,6 +85,7 @@ export interface NativeAddon {
     openHmacKey: Uint8Array,
   ) => NativeCbcHmacKey;
   TlsCryptCheck: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptCheck;
+  TlsCryptDirection: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptDirection;
   ADDRESS_SIZE: number;
   openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
   closeDescriptor(fd: number): void;

@@ -1,6 +1,6 @@
 // The data-channel ciphers of the addon: AEAD and CBC + HMAC keys that seal and open batches of
 // packets in place with one persistent OpenSSL context per direction.
-import { addon, type NativeAeadKey, type NativeCbcHmacKey, type NativeTlsCryptCheck } from './addon';
+import { addon, type NativeAeadKey, type NativeCbcHmacKey, type NativeTlsCryptCheck, type NativeTlsCryptDirection } from './addon';
 import type { PacketBatch } from './batch';
 
 export type AeadCipherName = 'AES-128-GCM' | 'AES-256-GCM' | 'CHACHA20-POLY1305';
@@ -114,6 +114,34 @@ export class TlsCryptCheck {
   /** Whether memory[at, at + length) carries a valid tag. */
   verify(memory: Uint8Array, at: number, length: number): boolean {
     return this.handle.verify(memory, at, length);
+  }
+  destroy(): void {
+    this.handle.destroy();
+  }
+}
+
+/**
+ * One direction of a tls-crypt key (tls_crypt_wrap / tls_crypt_unwrap) with its AES-256-CTR and
+ * HMAC-SHA256 contexts keyed once, as OpenVPN keeps them: a control packet costs no algorithm
+ * fetch, key schedule or JavaScript cipher object. Wiped on destroy or GC.
+ */
+export class TlsCryptDirection {
+  private readonly handle: NativeTlsCryptDirection;
+
+  /** `cipherKey`: the 32-byte AES-256-CTR key, `hmacKey`: the 32-byte HMAC key of this direction. */
+  constructor(cipherKey: Uint8Array, hmacKey: Uint8Array) {
+    this.handle = new addon.TlsCryptDirection(cipherKey, hmacKey);
+  }
+  /** packet = [header 17][tag 32][plaintext]: writes the tag and encrypts the plaintext in place. */
+  seal(packet: Uint8Array): void {
+    this.handle.seal(packet);
+  }
+  /**
+   * Decrypts wire's body into out[9..] (out[0..9) = opcode and session id) and checks the tag in
+   * constant time; out.length must be wire.length - 40. False (out zeroed) when not authentic.
+   */
+  open(wire: Uint8Array, out: Uint8Array): boolean {
+    return this.handle.open(wire, out);
   }
   destroy(): void {
     this.handle.destroy();

@@ -17,6 +17,7 @@ import { KEY2_SIZE, KEY_SIZE, TLS_CRYPT_V2_MAX_WKC_LEN, type TlsCryptV2ClientKey
 import { carriesWrappedClientKey, opcodeOf } from './opcodes';
 import type { ReplayCheck, ReplayIdSource, TlsUnwrapResult } from './tls-auth';
 import type { KeyingMaterialExporter } from './key-derivation';
+import { TlsCryptDirection } from '../native/crypto';
 
 export const TLS_CRYPT_TAG_SIZE = 32;
 export const TLS_CRYPT_PID_SIZE = 8;
@@ -41,10 +42,37 @@ export interface TlsCryptKeys {
 
 /**
  * tls-crypt ignores key-direction: the server uses NORMAL (sends with keys[0]), the client
- * INVERSE. Same for a tls-crypt-v2 Kc. Returns views into `key2`.
+ * INVERSE. Same for a tls-crypt-v2 Kc. Returns views into `key2`; the same object for the same
+ * `key2` and role, so every session of a server's one tls-crypt key shares its keyed contexts.
  */
 export function tlsCryptKeys(key2: Buffer, role: 'server' | 'client'): TlsCryptKeys {
-  return selectKeys(key2, role === 'server' ? 'normal' : 'inverse', CIPHER_KEY_LEN, HMAC_KEY_LEN);
+  let byRole = keysByKey2.get(key2);
+  if (byRole === undefined) {
+    byRole = {};
+    keysByKey2.set(key2, byRole);
+  }
+  return (byRole[role] ??= selectKeys(key2, role === 'server' ? 'normal' : 'inverse', CIPHER_KEY_LEN, HMAC_KEY_LEN));
+}
+
+const keysByKey2 = new WeakMap<Buffer, { server?: TlsCryptKeys; client?: TlsCryptKeys }>();
+
+/** The keyed OpenSSL contexts of both directions, made on a key's first packet. */
+interface TlsCryptContexts {
+  readonly seal: TlsCryptDirection;
+  readonly open: TlsCryptDirection;
+}
+const contextsByKeys = new WeakMap<TlsCryptKeys, TlsCryptContexts>();
+
+function contextsOf(keys: TlsCryptKeys): TlsCryptContexts {
+  let c = contextsByKeys.get(keys);
+  if (c === undefined) {
+    c = {
+      seal: new TlsCryptDirection(keys.encryptCipher, keys.encryptHmac),
+      open: new TlsCryptDirection(keys.decryptCipher, keys.decryptHmac),
+    };
+    contextsByKeys.set(keys, c);
+  }
+  return c;
 }
 
 /**
@@ -58,15 +86,15 @@ export function tlsCryptWrap(keys: TlsCryptKeys, send: ReplayIdSource, plain: Bu
   const pid = send.next(now);
   if (pid === null) return null;
   const appendWkc = wkc !== undefined && carriesWrappedClientKey(opcodeOf(plain[0]!));
-  const body = plain.subarray(TLS_CRYPT_OFF_PID);
-  const out = Buffer.allocUnsafe(TLS_CRYPT_OFF_CT + body.length + (appendWkc ? wkc.length : 0));
+  const bodyLength = plain.length - TLS_CRYPT_OFF_PID;
+  const out = Buffer.allocUnsafe(TLS_CRYPT_OFF_CT + bodyLength + (appendWkc ? wkc.length : 0));
   plain.copy(out, 0, 0, TLS_CRYPT_OFF_PID);
   out.writeUInt32BE(pid.id >>> 0, TLS_CRYPT_OFF_PID);
   out.writeUInt32BE(pid.time >>> 0, TLS_CRYPT_OFF_PID + 4);
-  const tag = createHmac('sha256', keys.encryptHmac).update(out.subarray(0, TLS_CRYPT_OFF_TAG)).update(body).digest();
-  tag.copy(out, TLS_CRYPT_OFF_TAG);
-  ctr(keys.encryptCipher, tag, body, out, TLS_CRYPT_OFF_CT);
-  if (appendWkc) wkc.copy(out, TLS_CRYPT_OFF_CT + body.length);
+  plain.copy(out, TLS_CRYPT_OFF_CT, TLS_CRYPT_OFF_PID);
+  // Tag over header and plaintext, then AES-256-CTR in place with the tag as IV.
+  contextsOf(keys).seal.seal(appendWkc ? out.subarray(0, TLS_CRYPT_OFF_CT + bodyLength) : out);
+  if (appendWkc) wkc.copy(out, TLS_CRYPT_OFF_CT + bodyLength);
   return out;
 }
 
@@ -77,27 +105,13 @@ export function tlsCryptWrap(keys: TlsCryptKeys, send: ReplayIdSource, plain: Bu
  */
 export function tlsCryptUnwrap(keys: TlsCryptKeys, replay: ReplayCheck | null, wire: Buffer, now = 0): TlsUnwrapResult {
   if (wire.length < TLS_CRYPT_OFF_CT) return { ok: false, reason: 'truncated' };
-  const tag = wire.subarray(TLS_CRYPT_OFF_TAG, TLS_CRYPT_OFF_CT);
   const packet = Buffer.allocUnsafe(wire.length - TLS_CRYPT_OVERHEAD);
-  wire.copy(packet, 0, 0, TLS_CRYPT_OFF_PID);
-  const body = packet.subarray(TLS_CRYPT_OFF_PID);
-  ctr(keys.decryptCipher, tag, wire.subarray(TLS_CRYPT_OFF_CT), packet, TLS_CRYPT_OFF_PID);
-  const check = createHmac('sha256', keys.decryptHmac).update(wire.subarray(0, TLS_CRYPT_OFF_TAG)).update(body).digest();
-  if (!constantTimeEqual(check, tag)) {
-    packet.fill(0);
-    return { ok: false, reason: 'bad-hmac' };
-  }
+  // Decrypt with the tag as IV, then HMAC over header and plaintext, compared in constant time.
+  if (!contextsOf(keys).open.open(wire, packet)) return { ok: false, reason: 'bad-hmac' };
   const packetId = wire.readUInt32BE(TLS_CRYPT_OFF_PID);
   const time = wire.readUInt32BE(TLS_CRYPT_OFF_PID + 4);
   if (replay !== null && !replay.check(packetId, time, now)) return { ok: false, reason: 'replay' };
   return { ok: true, packet, packetId, time };
-}
-
-// AES-256-CTR with the first 16 bytes of the tag as the initial counter block.
-function ctr(key: Buffer, tag: Buffer, src: Buffer, dst: Buffer, dstOff: number): void {
-  const c = createCipheriv(CIPHER, key, tag.subarray(0, 16));
-  const n = c.update(src).copy(dst, dstOff);
-  c.final().copy(dst, dstOff + n);
 }
 
 /**

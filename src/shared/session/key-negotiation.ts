@@ -120,7 +120,7 @@ export class KeyNegotiation {
       keyId: ks.keyId,
       commonName: r.commonName,
       subject: r.subject,
-      serialNumber: r.certificate.serialNumber,
+      serialNumber: r.serialNumber,
       protocol: socket.getProtocol() ?? '',
       cipher: cipher.standardName ?? cipher.name,
     });

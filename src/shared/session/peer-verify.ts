@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -45,8 +45,16 @@ export interface PeerVerifyConfig {
 }
 
 export type PeerVerifyResult =
-  | { readonly ok: true; readonly commonName: string; readonly subject: string; readonly certificate: X509Certificate }
+  | { readonly ok: true; readonly commonName: string; readonly subject: string; /** Hex, upper case. */ readonly serialNumber: string }
   | { readonly ok: false; readonly reason: string };
+
+/** What the checks read of the peer certificate. */
+interface PeerCertFields {
+  /** "C=..\nCN=x" lines, as X509Certificate.subject gives them. */
+  readonly subject: string;
+  readonly serialNumber: string;
+  readonly keyUsage: readonly string[];
+}
 
 // The handshake's own verify result, which node only reads for tls.Server sockets.
 interface VerifyHandle {
@@ -71,7 +79,7 @@ export function subjectCommonName(subject: string): string {
  * The peer's certificate, parsed from its DER. Not socket.getPeerX509Certificate(): in Node 20
  * every call keeps a reference to the peer certificate that is never released (its X509, key
  * and names, about 4.5 KiB a handshake on each side), so a server whose clients renegotiate
- * every hour grew without bound (bench/soak.bench.ts; test/session-peer-cert-memory.test.ts).
+ * grew without bound (bench/renegotiation-memory.bench.ts; test/session-memory.test.ts).
  */
 function peerCertificate(socket: TLSSocket): X509Certificate | undefined {
   const raw = socket.getPeerCertificate(false).raw as Buffer | undefined;
@@ -83,15 +91,26 @@ function peerCertificate(socket: TLSSocket): X509Certificate | undefined {
  * certificates (for the fallback chain check when the handshake result cannot be read).
  */
 export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cfg: PeerVerifyConfig): PeerVerifyResult {
-  const cert = peerCertificate(socket);
-  if (cert === undefined) return { ok: false, reason: 'no peer certificate' };
   const err = handshakeVerifyError(socket);
+  // The usual case reads the fields from the certificate OpenSSL already holds (about 40 us);
+  // an X509Certificate parsed from its DER costs about 130 us (a twentieth of a handshake) and is
+  // made only where the fallback check or the exact subject line (verify-x509-name subject)
+  // needs it.
+  const plain = err !== undefined && cfg.verifyX509Name?.type !== 'subject';
+  let fields = plain ? plainFields(socket) : null;
+  let cert: X509Certificate | undefined;
+  if (fields === null) {
+    cert = peerCertificate(socket);
+    if (cert === undefined) return { ok: false, reason: 'no peer certificate' };
+    fields = { subject: cert.subject, serialNumber: cert.serialNumber, keyUsage: cert.keyUsage ?? [] };
+  }
   if (err !== undefined) {
     if (err !== null) return { ok: false, reason: `VERIFY ERROR: ${err.message}` };
-  } else {
+  } else if (cert !== undefined) {
     // Fallback: direct issuer among the CAs, signature and validity dates.
     const now = Date.now();
-    const issuer = ca.find((c) => cert.checkIssued(c) && cert.verify(c.publicKey));
+    const leaf = cert;
+    const issuer = ca.find((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey));
     if (issuer === undefined) return { ok: false, reason: 'VERIFY ERROR: unable to get local issuer certificate' };
     if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) {
       return { ok: false, reason: 'VERIFY ERROR: certificate is not valid now' };
@@ -104,8 +123,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
   }
   if (cfg.remoteCertTls !== undefined) {
     const want = cfg.remoteCertTls === 'server' ? EKU_SERVER_AUTH : EKU_CLIENT_AUTH;
-    const eku = cert.keyUsage ?? [];
-    if (!eku.includes(want)) {
+    if (!fields.keyUsage.includes(want)) {
       return {
         ok: false,
         reason: `certificate has no EKU ${cfg.remoteCertTls === 'server' ? 'TLS Web Server Authentication' : 'TLS Web Client Authentication'} (remote-cert-tls ${cfg.remoteCertTls})`,
@@ -114,22 +132,46 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
   }
   if (cfg.remoteCertEku !== undefined) {
     const want = EKU_NAMES.get(cfg.remoteCertEku.toLowerCase()) ?? cfg.remoteCertEku;
-    if (!(cert.keyUsage ?? []).includes(want))
-      return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
+    if (!fields.keyUsage.includes(want)) return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
   }
-  const cn = subjectCommonName(cert.subject);
+  const subject = fields.subject;
+  const cn = subjectCommonName(subject);
   const xn = cfg.verifyX509Name;
   if (xn !== undefined) {
     const type = xn.type ?? 'name';
     const ok =
       type === 'subject'
-        ? cert.subject.split('\n').join(', ') === xn.name || cert.subject.split('\n').join('/') === xn.name.replace(/^\//, '')
+        ? subject.split('\n').join(', ') === xn.name || subject.split('\n').join('/') === xn.name.replace(/^\//, '')
         : type === 'name'
           ? cn === xn.name
           : cn.startsWith(xn.name);
     if (!ok) return { ok: false, reason: `verify-x509-name ${type} '${xn.name}' does not match subject CN '${cn}'` };
   }
-  return { ok: true, commonName: cn, subject: cert.subject, certificate: cert };
+  return { ok: true, commonName: cn, subject, serialNumber: fields.serialNumber };
+}
+
+// Values X509Certificate.subject would print differently from the raw string: RFC 2253 escapes
+// (ASN1_STRFLGS_ESC_2253), control characters and anything outside printable ASCII.
+const PLAIN_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+const ESCAPED = /[,+"\\<>;]/;
+
+/**
+ * The subject lines, serial and EKUs from node's plain peer-certificate object, or null when the
+ * subject is not one X509Certificate.subject prints verbatim (an escaped or non-ASCII value, a
+ * repeated attribute, which the object folds into an array): then X509Certificate decides. The
+ * object does not show multi-valued RDNs (CN=a+OU=b): those come out as separate lines, so the
+ * common name is the CN value alone, as OpenVPN takes it.
+ */
+export function plainFields(socket: TLSSocket): PeerCertFields | null {
+  const c: PeerCertificate | DetailedPeerCertificate = socket.getPeerCertificate(false);
+  // An empty object when there is no peer certificate.
+  if (c === null || typeof c !== 'object' || typeof c.serialNumber !== 'string' || typeof c.subject !== 'object') return null;
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(c.subject as unknown as Record<string, unknown>)) {
+    if (typeof value !== 'string' || !PLAIN_VALUE.test(value) || ESCAPED.test(value) || value.startsWith('#')) return null;
+    lines.push(`${key}=${value}`);
+  }
+  return { subject: lines.join('\n'), serialNumber: c.serialNumber, keyUsage: c.ext_key_usage ?? [] };
 }
 
 /**

@@ -1,0 +1,83 @@
+// The peer certificate checks read the certificate OpenSSL already holds (node's plain
+// peer-certificate object) instead of an X509Certificate copy, and must come to the same
+// answers: the same subject lines, CN and serial, the same EKU and verify-x509-name verdicts;
+// names X509Certificate would print escaped are left to X509Certificate.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
+import { after, before, test } from 'node:test';
+
+import { issueClientCert, makeTestPki, type TestPki } from '../lab/test-pki';
+import { plainFields, verifyPeer } from '../src/shared/session/peer-verify';
+import { TlsChannel, createControlSecureContext } from '../src/shared/session/tls-channel';
+
+let pki: TestPki;
+before(() => {
+  pki = makeTestPki('ecdsa');
+});
+after(() => pki.cleanup());
+
+/** An in-memory TLS handshake; resolves with the server's socket once it is secure. */
+function handshake(clientCert: string, clientKey: string): Promise<{ socket: TLSSocket; close: () => void }> {
+  const server = createControlSecureContext({ ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey });
+  const client = createControlSecureContext({ ca: pki.caCert, cert: clientCert, key: clientKey });
+  return new Promise((resolve, reject) => {
+    const s: TlsChannel = new TlsChannel('server', server, {
+      onCiphertext: (d) => setImmediate(() => c.feed(d)),
+      onSecure: (socket) => resolve({ socket, close: () => (s.destroy(), c.destroy()) }),
+      onPlaintext: () => undefined,
+      onError: reject,
+    });
+    const c: TlsChannel = new TlsChannel('client', client, {
+      onCiphertext: (d) => setImmediate(() => s.feed(d)),
+      onSecure: () => undefined,
+      onPlaintext: () => undefined,
+      onError: reject,
+    });
+  });
+}
+
+test('plain fields equal X509Certificate: subject lines, serial, EKU; the verdicts agree', async () => {
+  const { socket, close } = await handshake(pki.clientCert, pki.clientKey);
+  try {
+    const x509 = socket.getPeerX509Certificate()!;
+    const fields = plainFields(socket);
+    assert.ok(fields !== null);
+    assert.equal(fields.subject, x509.subject);
+    assert.equal(fields.serialNumber, x509.serialNumber);
+    assert.deepEqual(fields.keyUsage, x509.keyUsage);
+    const ok = verifyPeer(socket, [], { remoteCertTls: 'client', verifyX509Name: { name: 'client', type: 'name' } });
+    assert.deepEqual(ok, { ok: true, commonName: 'client', subject: x509.subject, serialNumber: x509.serialNumber });
+    const prefix = verifyPeer(socket, [], { verifyX509Name: { name: 'cli', type: 'name-prefix' } });
+    assert.equal(prefix.ok, true);
+    const subject = verifyPeer(socket, [], { verifyX509Name: { name: x509.subject.split('\n').join(', '), type: 'subject' } });
+    assert.equal(subject.ok, true);
+    const wrongEku = verifyPeer(socket, [], { remoteCertTls: 'server' });
+    assert.deepEqual(wrongEku, {
+      ok: false,
+      reason: 'certificate has no EKU TLS Web Server Authentication (remote-cert-tls server)',
+    });
+    const eku = verifyPeer(socket, [], { remoteCertEku: 'TLS Web Client Authentication' });
+    assert.equal(eku.ok, true);
+    const wrongName = verifyPeer(socket, [], { verifyX509Name: { name: 'server', type: 'name' } });
+    assert.deepEqual(wrongName, { ok: false, reason: "verify-x509-name name 'server' does not match subject CN 'client'" });
+  } finally {
+    close();
+  }
+});
+
+test('a CN that X509Certificate prints escaped is read through X509Certificate, as before', async () => {
+  const odd = issueClientCert(pki, 'odd,name;x');
+  const { socket, close } = await handshake(readFileSync(odd.cert, 'utf8'), readFileSync(odd.key, 'utf8'));
+  try {
+    assert.equal(plainFields(socket), null);
+    const x509 = socket.getPeerX509Certificate()!;
+    const r = verifyPeer(socket, [], {});
+    assert.ok(r.ok);
+    assert.equal(r.subject, x509.subject);
+    assert.equal(r.commonName, 'odd\\,name\\;x');
+    assert.equal(r.serialNumber, x509.serialNumber);
+  } finally {
+    close();
+  }
+});
