@@ -206,3 +206,15 @@ test('arguments with blanks, quotes or backslashes are quoted when built, so the
   assert.deepEqual(again.messages, ['PUSH_REPLY,redirect-gateway def1 "",protocol-flags "a\\\\b" "c d"']);
   assert.deepEqual(parsePushReply(again.messages), { ok: true, options: flags });
 });
+
+test('a dhcp-option whose type is empty or holds a blank is refused (fuzz finding: it came back as another type)', () => {
+  for (const line of ['dhcp-option "" DNS 10.8.0.1', 'dhcp-option "" "  t x"', 'dhcp-option "DNS 10.8.0.1"']) {
+    const r = parsePushReply([`PUSH_REPLY,${line}`]);
+    assert.equal(r.ok, false, line);
+  }
+  // The reply the fuzzer found: parsed, rebuilt twice, it must settle (here: refused outright).
+  const found = 'PUSH_REPLY,dhcp-option "" " t \\"             #\\"\\"DN\\"S  2.\\""';
+  assert.equal(parsePushReply([found]).ok, false);
+  const ok = parsePushReply(['PUSH_REPLY,dhcp-option DNS 10.8.0.1']);
+  assert.ok(ok.ok && ok.options.dhcpOptions?.[0]?.type === 'DNS');
+});

@@ -280,7 +280,9 @@ function applyOption(o: PushOptions, line: string, words: string[], state: { con
       o.protocolFlags = words.slice(1);
       return null;
     case 'dhcp-option':
-      if (n < 2) return bad();
+      // TYPE is one word (DNS, DOMAIN, ...): an empty or quoted one with blanks is no option
+      // OpenVPN knows, and would not survive being pushed on.
+      if (n < 2 || a === '' || /[ \t]/.test(a!)) return bad();
       (o.dhcpOptions ??= []).push(n > 2 ? { type: a!, value: words.slice(2).join(' ') } : { type: a! });
       return null;
     case 'redirect-gateway':
