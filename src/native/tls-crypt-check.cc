@@ -39,40 +39,20 @@ TlsCryptCheck::TlsCryptCheck(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   }
   auto key = info[0].As<Napi::Uint8Array>();
   auto macKey = info[1].As<Napi::Uint8Array>();
-  cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
-  ctr_ = EVP_CIPHER_CTX_new();
-  hmac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  mac_ = hmac_ != nullptr ? EVP_MAC_CTX_new(hmac_) : nullptr;
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
-  if (cipher_ == nullptr || ctr_ == nullptr || mac_ == nullptr ||
-      EVP_DecryptInit_ex2(ctr_, cipher_, key.Data(), nullptr, nullptr) != 1 ||
-      EVP_MAC_init(mac_, macKey.Data(), macKey.ByteLength(), params) != 1) {
-    Wipe();
+  if (!keys_.Init(key.Data(), macKey.Data(), macKey.ByteLength(), false)) {
     throw Napi::Error::New(env, "TlsCryptCheck: OpenSSL has no AES-256-CTR or HMAC-SHA256, or refused the keys");
   }
 }
 
-TlsCryptCheck::~TlsCryptCheck() { Wipe(); }
+TlsCryptCheck::~TlsCryptCheck() { keys_.Wipe(); }
 
-void TlsCryptCheck::Wipe() {
-  // The _free calls cleanse the key schedule and the HMAC pads.
-  if (ctr_ != nullptr) EVP_CIPHER_CTX_free(ctr_);
-  if (mac_ != nullptr) EVP_MAC_CTX_free(mac_);
-  if (cipher_ != nullptr) EVP_CIPHER_free(cipher_);
-  if (hmac_ != nullptr) EVP_MAC_free(hmac_);
-  ctr_ = nullptr;
-  mac_ = nullptr;
-  cipher_ = nullptr;
-  hmac_ = nullptr;
-}
 
 // verify(memory, at, length) -> true when memory[at, at + length) is a tls-crypt packet whose
 // tag is the HMAC of its header and decrypted body under these keys (tls_crypt_unwrap's order:
 // decrypt with the tag as IV, then HMAC over header and plaintext, compared in constant time).
 Napi::Value TlsCryptCheck::Verify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (ctr_ == nullptr) ThrowType(env, "TlsCryptCheck: destroyed");
+  if (keys_.ctr == nullptr) ThrowType(env, "TlsCryptCheck: destroyed");
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || !info[1].IsNumber() ||
       !info[2].IsNumber()) {
     ThrowType(env, "verify(memory: Uint8Array, at: number, length: number)");
@@ -84,25 +64,25 @@ Napi::Value TlsCryptCheck::Verify(const Napi::CallbackInfo& info) {
   if (static_cast<size_t>(length) < kBodyOffset) return Napi::Boolean::New(env, false);
   const uint8_t* packet = memory.Data() + at;
   const uint8_t* tag = packet + kTagOffset;
-  bool ok = EVP_DecryptInit_ex2(ctr_, nullptr, nullptr, tag, nullptr) == 1 && EVP_MAC_init(mac_, nullptr, 0, nullptr) == 1 &&
-            EVP_MAC_update(mac_, packet, kTagOffset) == 1;
+  bool ok = EVP_DecryptInit_ex2(keys_.ctr, nullptr, nullptr, tag, nullptr) == 1 && EVP_MAC_init(keys_.mac, nullptr, 0, nullptr) == 1 &&
+            EVP_MAC_update(keys_.mac, packet, kTagOffset) == 1;
   uint8_t plain[kChunk];
   for (size_t off = kBodyOffset; ok && off < static_cast<size_t>(length); off += kChunk) {
     const size_t n = std::min(kChunk, static_cast<size_t>(length) - off);
     int outLength = 0;
-    ok = EVP_DecryptUpdate(ctr_, plain, &outLength, packet + off, static_cast<int>(n)) == 1 && outLength == static_cast<int>(n) &&
-         EVP_MAC_update(mac_, plain, n) == 1;
+    ok = EVP_DecryptUpdate(keys_.ctr, plain, &outLength, packet + off, static_cast<int>(n)) == 1 && outLength == static_cast<int>(n) &&
+         EVP_MAC_update(keys_.mac, plain, n) == 1;
   }
   uint8_t mac[kTagSize];
   size_t macLength = 0;
-  ok = ok && EVP_MAC_final(mac_, mac, &macLength, sizeof mac) == 1 && macLength == kTagSize && CRYPTO_memcmp(mac, tag, kTagSize) == 0;
+  ok = ok && EVP_MAC_final(keys_.mac, mac, &macLength, sizeof mac) == 1 && macLength == kTagSize && CRYPTO_memcmp(mac, tag, kTagSize) == 0;
   OPENSSL_cleanse(plain, sizeof plain);
   static_assert(kIvSize <= kTagSize, "the IV is the start of the tag");
   return Napi::Boolean::New(env, ok);
 }
 
 Napi::Value TlsCryptCheck::Destroy(const Napi::CallbackInfo& info) {
-  Wipe();
+  keys_.Wipe();
   return info.Env().Undefined();
 }
 

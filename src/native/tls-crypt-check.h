@@ -6,6 +6,8 @@
 #include <napi.h>
 #include <openssl/evp.h>
 
+#include "tls-crypt-keys.h"
+
 namespace shardvpn {
 
 class TlsCryptCheck : public Napi::ObjectWrap<TlsCryptCheck> {
@@ -17,12 +19,8 @@ class TlsCryptCheck : public Napi::ObjectWrap<TlsCryptCheck> {
  private:
   Napi::Value Verify(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
-  void Wipe();
 
-  EVP_CIPHER* cipher_ = nullptr;
-  EVP_CIPHER_CTX* ctr_ = nullptr;
-  EVP_MAC* hmac_ = nullptr;
-  EVP_MAC_CTX* mac_ = nullptr;
+  TlsCryptKeys keys_;
 };
 
 }  // namespace shardvpn

@@ -42,39 +42,20 @@ TlsCryptDirection::TlsCryptDirection(const Napi::CallbackInfo& info) : Napi::Obj
   }
   auto key = info[0].As<Napi::Uint8Array>();
   auto macKey = info[1].As<Napi::Uint8Array>();
-  cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
-  ctr_ = EVP_CIPHER_CTX_new();
-  hmac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  mac_ = hmac_ != nullptr ? EVP_MAC_CTX_new(hmac_) : nullptr;
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
-  if (cipher_ == nullptr || ctr_ == nullptr || mac_ == nullptr || EVP_EncryptInit_ex2(ctr_, cipher_, key.Data(), nullptr, nullptr) != 1 ||
-      EVP_MAC_init(mac_, macKey.Data(), macKey.ByteLength(), params) != 1) {
-    Wipe();
+  if (!keys_.Init(key.Data(), macKey.Data(), macKey.ByteLength(), true)) {
     throw Napi::Error::New(env, "TlsCryptDirection: OpenSSL has no AES-256-CTR or HMAC-SHA256, or refused the keys");
   }
 }
 
-TlsCryptDirection::~TlsCryptDirection() { Wipe(); }
+TlsCryptDirection::~TlsCryptDirection() { keys_.Wipe(); }
 
-void TlsCryptDirection::Wipe() {
-  // The _free calls cleanse the key schedule and the HMAC pads.
-  if (ctr_ != nullptr) EVP_CIPHER_CTX_free(ctr_);
-  if (mac_ != nullptr) EVP_MAC_CTX_free(mac_);
-  if (cipher_ != nullptr) EVP_CIPHER_free(cipher_);
-  if (hmac_ != nullptr) EVP_MAC_free(hmac_);
-  ctr_ = nullptr;
-  mac_ = nullptr;
-  cipher_ = nullptr;
-  hmac_ = nullptr;
-}
 
 // seal(packet) (tls_crypt_wrap): packet is [header 17][room for the tag 32][plaintext]; writes
 // the tag = HMAC(header || plaintext) and encrypts the plaintext in place with the tag's first
 // 16 bytes as the CTR IV.
 Napi::Value TlsCryptDirection::Seal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (ctr_ == nullptr) ThrowType(env, "TlsCryptDirection: destroyed");
+  if (keys_.ctr == nullptr) ThrowType(env, "TlsCryptDirection: destroyed");
   if (!IsBytes(info[0])) ThrowType(env, "seal(packet: Uint8Array)");
   auto packet = info[0].As<Napi::Uint8Array>();
   const size_t length = packet.ByteLength();
@@ -84,10 +65,10 @@ Napi::Value TlsCryptDirection::Seal(const Napi::CallbackInfo& info) {
   const size_t bodyLength = length - kBodyOffset;
   size_t macLength = 0;
   int outLength = 0;
-  bool ok = EVP_MAC_init(mac_, nullptr, 0, nullptr) == 1 && EVP_MAC_update(mac_, p, kHeaderSize) == 1 &&
-            EVP_MAC_update(mac_, body, bodyLength) == 1 && EVP_MAC_final(mac_, p + kHeaderSize, &macLength, kTagSize) == 1 &&
-            macLength == kTagSize && EVP_EncryptInit_ex2(ctr_, nullptr, nullptr, p + kHeaderSize, nullptr) == 1 &&
-            (bodyLength == 0 || (EVP_EncryptUpdate(ctr_, body, &outLength, body, static_cast<int>(bodyLength)) == 1 &&
+  bool ok = EVP_MAC_init(keys_.mac, nullptr, 0, nullptr) == 1 && EVP_MAC_update(keys_.mac, p, kHeaderSize) == 1 &&
+            EVP_MAC_update(keys_.mac, body, bodyLength) == 1 && EVP_MAC_final(keys_.mac, p + kHeaderSize, &macLength, kTagSize) == 1 &&
+            macLength == kTagSize && EVP_EncryptInit_ex2(keys_.ctr, nullptr, nullptr, p + kHeaderSize, nullptr) == 1 &&
+            (bodyLength == 0 || (EVP_EncryptUpdate(keys_.ctr, body, &outLength, body, static_cast<int>(bodyLength)) == 1 &&
                                  outLength == static_cast<int>(bodyLength)));
   if (!ok) throw Napi::Error::New(env, "tls-crypt seal: OpenSSL failed");
   return env.Undefined();
@@ -99,7 +80,7 @@ Napi::Value TlsCryptDirection::Seal(const Napi::CallbackInfo& info) {
 // zeroed when not.
 Napi::Value TlsCryptDirection::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (ctr_ == nullptr) ThrowType(env, "TlsCryptDirection: destroyed");
+  if (keys_.ctr == nullptr) ThrowType(env, "TlsCryptDirection: destroyed");
   if (!IsBytes(info[0]) || !IsBytes(info[1])) ThrowType(env, "open(wire: Uint8Array, out: Uint8Array)");
   auto wire = info[0].As<Napi::Uint8Array>();
   auto out = info[1].As<Napi::Uint8Array>();
@@ -115,18 +96,18 @@ Napi::Value TlsCryptDirection::Open(const Napi::CallbackInfo& info) {
   uint8_t mac[kTagSize];
   size_t macLength = 0;
   int outLength = 0;
-  bool ok = EVP_EncryptInit_ex2(ctr_, nullptr, nullptr, tag, nullptr) == 1 &&
-            (bodyLength == 0 || (EVP_EncryptUpdate(ctr_, plain, &outLength, w + kBodyOffset, static_cast<int>(bodyLength)) == 1 &&
+  bool ok = EVP_EncryptInit_ex2(keys_.ctr, nullptr, nullptr, tag, nullptr) == 1 &&
+            (bodyLength == 0 || (EVP_EncryptUpdate(keys_.ctr, plain, &outLength, w + kBodyOffset, static_cast<int>(bodyLength)) == 1 &&
                                  outLength == static_cast<int>(bodyLength))) &&
-            EVP_MAC_init(mac_, nullptr, 0, nullptr) == 1 && EVP_MAC_update(mac_, w, kHeaderSize) == 1 &&
-            EVP_MAC_update(mac_, plain, bodyLength) == 1 && EVP_MAC_final(mac_, mac, &macLength, sizeof mac) == 1 &&
+            EVP_MAC_init(keys_.mac, nullptr, 0, nullptr) == 1 && EVP_MAC_update(keys_.mac, w, kHeaderSize) == 1 &&
+            EVP_MAC_update(keys_.mac, plain, bodyLength) == 1 && EVP_MAC_final(keys_.mac, mac, &macLength, sizeof mac) == 1 &&
             macLength == kTagSize && CRYPTO_memcmp(mac, tag, kTagSize) == 0;
   if (!ok) OPENSSL_cleanse(o, out.ByteLength());
   return Napi::Boolean::New(env, ok);
 }
 
 Napi::Value TlsCryptDirection::Destroy(const Napi::CallbackInfo& info) {
-  Wipe();
+  keys_.Wipe();
   return info.Env().Undefined();
 }
 

@@ -6,6 +6,8 @@
 #include <napi.h>
 #include <openssl/evp.h>
 
+#include "tls-crypt-keys.h"
+
 namespace shardvpn {
 
 class TlsCryptDirection : public Napi::ObjectWrap<TlsCryptDirection> {
@@ -18,12 +20,8 @@ class TlsCryptDirection : public Napi::ObjectWrap<TlsCryptDirection> {
   Napi::Value Seal(const Napi::CallbackInfo& info);
   Napi::Value Open(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
-  void Wipe();
 
-  EVP_CIPHER* cipher_ = nullptr;
-  EVP_CIPHER_CTX* ctr_ = nullptr;
-  EVP_MAC* hmac_ = nullptr;
-  EVP_MAC_CTX* mac_ = nullptr;
+  TlsCryptKeys keys_;
 };
 
 }  // namespace shardvpn
