@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { runNodeIn } from '../lab/netns';
 import { VpnLab, clientUnderlay, type LabProcess } from '../lab/vpn-lab';
 import { ManagementClient, waitUntil } from './helpers/management-client';
+import { whileServing } from './helpers/serving';
 
 const CLIENTS = 4;
 const METRICS_PORT = 9191;
@@ -266,32 +267,30 @@ test(
     await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
     const mgmt = new ManagementClient(socket);
     const clients: LabProcess[] = [];
-    try {
-      await mgmt.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
-      const help = await mgmt.command('help', /^END$/);
-      assert.ok(
-        help.some((l) => l.startsWith('shard-fault n throw|exit')),
-        help.join('\n'),
-      );
-      assert.match((await mgmt.command('shard-fault 0 explode'))[0]!, /^ERROR: shard-fault: 'explode' is not one of throw, exit$/);
-      assert.match((await mgmt.command('shard-fault 2 throw'))[0]!, /^ERROR: no shard 2$/);
-      clients.push(...(await Promise.all(Array.from({ length: CLIENTS }, (_, i) => lab.startOpenvpnClient(i, clientConf())))));
-      await waitUntil('every client placed', () => placements(server).size === CLIENTS, 5000);
+    await whileServing(
+      server,
+      () => clients,
+      async () => {
+        await mgmt.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+        const help = await mgmt.command('help', /^END$/);
+        assert.ok(
+          help.some((l) => l.startsWith('shard-fault n throw|exit')),
+          help.join('\n'),
+        );
+        assert.match((await mgmt.command('shard-fault 0 explode'))[0]!, /^ERROR: shard-fault: 'explode' is not one of throw, exit$/);
+        assert.match((await mgmt.command('shard-fault 2 throw'))[0]!, /^ERROR: no shard 2$/);
+        clients.push(...(await Promise.all(Array.from({ length: CLIENTS }, (_, i) => lab.startOpenvpnClient(i, clientConf())))));
+        await waitUntil('every client placed', () => placements(server).size === CLIENTS, 5000);
 
-      await faultRound(server, mgmt, clients, 'shard-fault {shard} throw', 1);
-      assert.match(server.log(), /shard \d failed: Error: shard \d: fault injected \(throw\)/);
-      await faultRound(server, mgmt, clients, 'shard-fault {shard} exit', 2);
-      assert.match(server.log(), /shard \d died \(exit code 70\)/);
-      await faultRound(server, mgmt, clients, 'shard-restart {shard}', 3);
-      assert.equal(server.exited(), false);
-    } catch (error) {
-      console.error(server.log().slice(-6000));
-      throw error;
-    } finally {
-      mgmt.close();
-      await Promise.all(clients.map((c) => c.stop()));
-      assert.equal(await server.stop(), 0, server.log().slice(-2000));
-    }
+        await faultRound(server, mgmt, clients, 'shard-fault {shard} throw', 1);
+        assert.match(server.log(), /shard \d failed: Error: shard \d: fault injected \(throw\)/);
+        await faultRound(server, mgmt, clients, 'shard-fault {shard} exit', 2);
+        assert.match(server.log(), /shard \d died \(exit code 70\)/);
+        await faultRound(server, mgmt, clients, 'shard-restart {shard}', 3);
+        assert.equal(server.exited(), false);
+      },
+      () => mgmt.close(),
+    );
   },
 );
 
@@ -345,47 +344,45 @@ test(
     await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
     const mgmt = new ManagementClient(socket);
     let client: LabProcess | null = null;
-    try {
-      await mgmt.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
-      const before = openDescriptors(server);
-      for (let round = 1; round <= 4; round++) {
-        const shard = round % 2;
-        const from = server.log().length;
-        assert.match((await mgmt.command(`shard-restart ${shard}`))[0]!, /^SUCCESS: shard \d restarting$/);
-        // The moment the old worker is gone, end its replacement too: it is still starting, before
-        // it listens (a worker takes some 50 ms or more to start).
-        const died = new RegExp(`shard ${shard} died`);
-        while (!died.test(server.log().slice(from))) {
-          assert.ok(server.log().length - from < 100_000 && !server.exited(), server.log().slice(from));
-          await sleep(1);
+    await whileServing(
+      server,
+      () => [client],
+      async () => {
+        await mgmt.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+        const before = openDescriptors(server);
+        for (let round = 1; round <= 4; round++) {
+          const shard = round % 2;
+          const from = server.log().length;
+          assert.match((await mgmt.command(`shard-restart ${shard}`))[0]!, /^SUCCESS: shard \d restarting$/);
+          // The moment the old worker is gone, end its replacement too: it is still starting, before
+          // it listens (a worker takes some 50 ms or more to start).
+          const died = new RegExp(`shard ${shard} died`);
+          while (!died.test(server.log().slice(from))) {
+            assert.ok(server.log().length - from < 100_000 && !server.exited(), server.log().slice(from));
+            await sleep(1);
+          }
+          assert.match((await mgmt.command(`shard-restart ${shard}`))[0]!, /^SUCCESS: shard \d restarting$/);
+          await waitUntil(
+            `shard ${shard} serving again`,
+            () => /replaced: serving again/.test(server.log().slice(from)),
+            5000,
+            () => server.log().slice(from),
+          );
+          assert.equal(server.log().slice(from).match(/died/g)?.length, 2, server.log().slice(from));
         }
-        assert.match((await mgmt.command(`shard-restart ${shard}`))[0]!, /^SUCCESS: shard \d restarting$/);
-        await waitUntil(
-          `shard ${shard} serving again`,
-          () => /replaced: serving again/.test(server.log().slice(from)),
-          5000,
-          () => server.log().slice(from),
+        await sleep(300);
+        const afterRestarts = openDescriptors(server);
+        assert.deepEqual(afterRestarts, before, 'descriptors before and after the restarts');
+        assert.equal(await metric('shardvpn_shard_restarts_total{shard="0"}'), await metric('shardvpn_shard_restarts_total{shard="1"}'));
+        assert.ok(((await metric('shardvpn_shard_restarts_total{shard="0"}')) ?? 0) >= 2);
+        // The listeners still take connections.
+        client = await lab.startOpenvpnClient(
+          0,
+          clientConf().replace('proto udp\n', 'proto tcp-client\n').replace('explicit-exit-notify 1\n', ''),
         );
-        assert.equal(server.log().slice(from).match(/died/g)?.length, 2, server.log().slice(from));
-      }
-      await sleep(300);
-      const afterRestarts = openDescriptors(server);
-      assert.deepEqual(afterRestarts, before, 'descriptors before and after the restarts');
-      assert.equal(await metric('shardvpn_shard_restarts_total{shard="0"}'), await metric('shardvpn_shard_restarts_total{shard="1"}'));
-      assert.ok(((await metric('shardvpn_shard_restarts_total{shard="0"}')) ?? 0) >= 2);
-      // The listeners still take connections.
-      client = await lab.startOpenvpnClient(
-        0,
-        clientConf().replace('proto udp\n', 'proto tcp-client\n').replace('explicit-exit-notify 1\n', ''),
-      );
-      assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 3), 3);
-    } catch (error) {
-      console.error(server.log().slice(-6000));
-      throw error;
-    } finally {
-      mgmt.close();
-      await client?.stop();
-      assert.equal(await server.stop(), 0, server.log().slice(-2000));
-    }
+        assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 3), 3);
+      },
+      () => mgmt.close(),
+    );
   },
 );

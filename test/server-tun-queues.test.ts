@@ -14,6 +14,7 @@ import { runNodeIn } from '../lab/netns';
 import { transfer } from '../lab/transfer';
 import { clientUnderlay, SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 import { ManagementClient, waitUntil } from './helpers/management-client';
+import { whileServing } from './helpers/serving';
 
 const CLIENTS = 4;
 const UDP_ECHO = path.join(__dirname, '..', 'lab', 'udp-echo.js');
@@ -145,107 +146,105 @@ test(
     const server = await lab.startShardvpn(serverConf(`proto udp\nworkers 2\nuser nobody\ngroup nogroup\nmanagement ${socket} unix\n`));
     const mgmt = new ManagementClient(socket);
     const clients: LabProcess[] = [];
-    try {
-      assert.match(server.log(), /TUN device tun\d+: multi-queue, one queue per shard \(2\) and one for the main thread/);
-      assert.match(server.log(), /UID set to nobody/);
-      assert.notEqual(Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${server.child.pid!}/status`, 'utf8'))?.[1]), 0);
-      assert.equal(tunQueuesOpen(server), 3);
-      clients.push(...(await Promise.all(Array.from({ length: CLIENTS }, (_, i) => lab.startOpenvpnClient(i, clientConf())))));
-      await spreadOverShards(server, clients, clientConf());
+    await whileServing(
+      server,
+      () => clients,
+      async () => {
+        assert.match(server.log(), /TUN device tun\d+: multi-queue, one queue per shard \(2\) and one for the main thread/);
+        assert.match(server.log(), /UID set to nobody/);
+        assert.notEqual(Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${server.child.pid!}/status`, 'utf8'))?.[1]), 0);
+        assert.equal(tunQueuesOpen(server), 3);
+        clients.push(...(await Promise.all(Array.from({ length: CLIENTS }, (_, i) => lab.startOpenvpnClient(i, clientConf())))));
+        await spreadOverShards(server, clients, clientConf());
 
-      for (let i = 0; i < CLIENTS; i++) {
-        const { virtual } = placement(server, i)!;
-        assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `client ${i} -> server`);
-        assert.equal(lab.ping(lab.server, virtual, 2), 2, `server -> client ${i} (${virtual})`);
-      }
-      const indices = Array.from({ length: CLIENTS }, (_, i) => i);
-      const a = indices.find((i) => placement(server, i)!.shard === 0)!;
-      const b = indices.find((i) => placement(server, i)!.shard === 1)!;
-      const [va, vb] = [placement(server, a)!.virtual, placement(server, b)!.virtual];
+        for (let i = 0; i < CLIENTS; i++) {
+          const { virtual } = placement(server, i)!;
+          assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `client ${i} -> server`);
+          assert.equal(lab.ping(lab.server, virtual, 2), 2, `server -> client ${i} (${virtual})`);
+        }
+        const indices = Array.from({ length: CLIENTS }, (_, i) => i);
+        const a = indices.find((i) => placement(server, i)!.shard === 0)!;
+        const b = indices.find((i) => placement(server, i)!.shard === 1)!;
+        const [va, vb] = [placement(server, a)!.virtual, placement(server, b)!.virtual];
 
-      // A checksummed TCP transfer each way: client a (shard 0) to the server, the server to client b (shard 1).
-      for (const [from, to, address] of [
-        [lab.clients[a]!, lab.server, SERVER_VIRTUAL],
-        [lab.server, lab.clients[b]!, vb],
-      ] as const) {
-        const result = await transfer(lab, from, to, address, 4 << 20);
-        assert.equal(result.received.bytes, 4 << 20);
-        assert.equal(result.received.sha256, result.sent.sha256);
-      }
-      const before = await statistics(server);
-      assert.ok(
-        sum(before.shards, 'tunQueueReads') > 0 && [...before.shards.values()].every((c) => (c.tunQueueReads ?? 0) > 0),
-        JSON.stringify([...before.shards]),
-      );
-
-      // Packets between clients on different shards, through the server's kernel (ip_forward).
-      assert.equal(lab.ping(lab.clients[a]!, vb, 3), 3, `client ${a} (shard 0) -> client ${b} (shard 1)`);
-      assert.equal(lab.ping(lab.clients[b]!, va, 3), 3, `client ${b} (shard 1) -> client ${a} (shard 0)`);
-
-      // New flows from the server's side: the kernel has no queue for them yet and hashes each to
-      // one of the 3 queues, so about a third land on shard 0's queue and cross to shard 1 through
-      // the main thread (all 40 on other queues: (2/3)^40, about 1e-7). Every one must arrive.
-      const echo = lab.spawn(lab.clients[b]!, process.execPath, [UDP_ECHO, 'echo', vb, '7000'], 'udp echo');
-      await echo.waitFor(/listening/, 10_000);
-      const flows = await runNodeIn(lab.server, '-e', [NEW_FLOWS, vb, '7000', String(FLOWS)], 30_000);
-      assert.equal(flows.code, 0, flows.stderr);
-      assert.equal(Number(flows.stdout.trim()), FLOWS, `echoes of ${FLOWS} new flows: ${flows.stdout}`);
-      const afterFlows = await statistics(server);
-      const crossed = sum(afterFlows.shards, 'tunQueueCrossings') - sum(before.shards, 'tunQueueCrossings');
-      assert.ok(crossed >= 1, `no crossing among ${FLOWS} new flows: ${JSON.stringify([...afterFlows.shards])}`);
-      const mainCrossings = (line: string): number => Number(/queue-crossings (\d+)/.exec(line)?.[1]);
-      assert.equal(
-        mainCrossings(afterFlows.tun) - mainCrossings(before.tun),
-        crossed,
-        `the main thread routed every crossing: ${afterFlows.tun}`,
-      );
-
-      // Replace b's shard: its clients reconnect to the new worker, which reads the same queue
-      // (the server is nobody now and could not open another).
-      await mgmt.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
-      const from = server.log().length;
-      assert.match((await mgmt.command('shard-restart 1'))[0]!, /^SUCCESS/);
-      await waitUntil(
-        'the replaced shard serving',
-        () => /shard 1 replaced: serving again/.test(server.log().slice(from)),
-        10_000,
-        () => server.log().slice(from),
-      );
-      await waitUntil(
-        `client ${b} back`,
-        () => new RegExp(`/${clientUnderlay(b)}:\\d+ MULTI: primary virtual IP`).test(server.log().slice(from)),
-        20_000,
-        () => server.log().slice(from),
-      );
-      // Its new session id may steer it to shard 0: reconnect it until the new shard 1 has it.
-      for (let attempt = 0; placement(server, b)!.shard !== 1; attempt++) {
-        assert.ok(attempt < 12, `client ${b} never landed on the new shard 1`);
-        const again = server.log().length;
-        await clients[b]!.stop();
-        clients[b] = await lab.startOpenvpnClient(b, clientConf());
-        await waitUntil(
-          'its placement',
-          () => new RegExp(`/${clientUnderlay(b)}:\\d+ MULTI: primary virtual IP`).test(server.log().slice(again)),
-          5000,
+        // A checksummed TCP transfer each way: client a (shard 0) to the server, the server to client b (shard 1).
+        for (const [from, to, address] of [
+          [lab.clients[a]!, lab.server, SERVER_VIRTUAL],
+          [lab.server, lab.clients[b]!, vb],
+        ] as const) {
+          const result = await transfer(lab, from, to, address, 4 << 20);
+          assert.equal(result.received.bytes, 4 << 20);
+          assert.equal(result.received.sha256, result.sent.sha256);
+        }
+        const before = await statistics(server);
+        assert.ok(
+          sum(before.shards, 'tunQueueReads') > 0 && [...before.shards.values()].every((c) => (c.tunQueueReads ?? 0) > 0),
+          JSON.stringify([...before.shards]),
         );
-      }
-      const vb2 = placement(server, b)!.virtual;
-      const readsBefore = (await statistics(server)).shards.get(1)?.tunQueueReads ?? 0;
-      // The first reply may trail openvpn's 'Initialization Sequence Completed' on a loaded machine.
-      await waitUntil('a reply through the new shard', () => lab.ping(lab.clients[b]!, SERVER_VIRTUAL, 1) === 1, 10_000);
-      assert.equal(lab.ping(lab.clients[b]!, SERVER_VIRTUAL, 3), 3, `client ${b} -> server after the restart`);
-      assert.equal(lab.ping(lab.server, vb2, 3), 3, `server -> client ${b} after the restart`);
-      const readsAfter = (await statistics(server)).shards.get(1)?.tunQueueReads ?? 0;
-      assert.ok(readsAfter > readsBefore, `the new shard 1 read its queue: ${readsBefore} -> ${readsAfter}`);
-      assert.equal(tunQueuesOpen(server), 3, 'no queue opened or lost by the restart');
-    } catch (error) {
-      console.error(server.log().slice(-6000));
-      throw error;
-    } finally {
-      mgmt.close();
-      await Promise.all(clients.map((c) => c.stop()));
-      assert.equal(await server.stop(), 0, server.log().slice(-2000));
-    }
+
+        // Packets between clients on different shards, through the server's kernel (ip_forward).
+        assert.equal(lab.ping(lab.clients[a]!, vb, 3), 3, `client ${a} (shard 0) -> client ${b} (shard 1)`);
+        assert.equal(lab.ping(lab.clients[b]!, va, 3), 3, `client ${b} (shard 1) -> client ${a} (shard 0)`);
+
+        // New flows from the server's side: the kernel has no queue for them yet and hashes each to
+        // one of the 3 queues, so about a third land on shard 0's queue and cross to shard 1 through
+        // the main thread (all 40 on other queues: (2/3)^40, about 1e-7). Every one must arrive.
+        const echo = lab.spawn(lab.clients[b]!, process.execPath, [UDP_ECHO, 'echo', vb, '7000'], 'udp echo');
+        await echo.waitFor(/listening/, 10_000);
+        const flows = await runNodeIn(lab.server, '-e', [NEW_FLOWS, vb, '7000', String(FLOWS)], 30_000);
+        assert.equal(flows.code, 0, flows.stderr);
+        assert.equal(Number(flows.stdout.trim()), FLOWS, `echoes of ${FLOWS} new flows: ${flows.stdout}`);
+        const afterFlows = await statistics(server);
+        const crossed = sum(afterFlows.shards, 'tunQueueCrossings') - sum(before.shards, 'tunQueueCrossings');
+        assert.ok(crossed >= 1, `no crossing among ${FLOWS} new flows: ${JSON.stringify([...afterFlows.shards])}`);
+        const mainCrossings = (line: string): number => Number(/queue-crossings (\d+)/.exec(line)?.[1]);
+        assert.equal(
+          mainCrossings(afterFlows.tun) - mainCrossings(before.tun),
+          crossed,
+          `the main thread routed every crossing: ${afterFlows.tun}`,
+        );
+
+        // Replace b's shard: its clients reconnect to the new worker, which reads the same queue
+        // (the server is nobody now and could not open another).
+        await mgmt.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+        const from = server.log().length;
+        assert.match((await mgmt.command('shard-restart 1'))[0]!, /^SUCCESS/);
+        await waitUntil(
+          'the replaced shard serving',
+          () => /shard 1 replaced: serving again/.test(server.log().slice(from)),
+          10_000,
+          () => server.log().slice(from),
+        );
+        await waitUntil(
+          `client ${b} back`,
+          () => new RegExp(`/${clientUnderlay(b)}:\\d+ MULTI: primary virtual IP`).test(server.log().slice(from)),
+          20_000,
+          () => server.log().slice(from),
+        );
+        // Its new session id may steer it to shard 0: reconnect it until the new shard 1 has it.
+        for (let attempt = 0; placement(server, b)!.shard !== 1; attempt++) {
+          assert.ok(attempt < 12, `client ${b} never landed on the new shard 1`);
+          const again = server.log().length;
+          await clients[b]!.stop();
+          clients[b] = await lab.startOpenvpnClient(b, clientConf());
+          await waitUntil(
+            'its placement',
+            () => new RegExp(`/${clientUnderlay(b)}:\\d+ MULTI: primary virtual IP`).test(server.log().slice(again)),
+            5000,
+          );
+        }
+        const vb2 = placement(server, b)!.virtual;
+        const readsBefore = (await statistics(server)).shards.get(1)?.tunQueueReads ?? 0;
+        // The first reply may trail openvpn's 'Initialization Sequence Completed' on a loaded machine.
+        await waitUntil('a reply through the new shard', () => lab.ping(lab.clients[b]!, SERVER_VIRTUAL, 1) === 1, 10_000);
+        assert.equal(lab.ping(lab.clients[b]!, SERVER_VIRTUAL, 3), 3, `client ${b} -> server after the restart`);
+        assert.equal(lab.ping(lab.server, vb2, 3), 3, `server -> client ${b} after the restart`);
+        const readsAfter = (await statistics(server)).shards.get(1)?.tunQueueReads ?? 0;
+        assert.ok(readsAfter > readsBefore, `the new shard 1 read its queue: ${readsBefore} -> ${readsAfter}`);
+        assert.equal(tunQueuesOpen(server), 3, 'no queue opened or lost by the restart');
+      },
+      () => mgmt.close(),
+    );
   },
 );
 
@@ -255,89 +254,85 @@ test(
   async () => {
     const server = await lab.startShardvpn(serverConf('proto udp\nworkers 2\nclient-to-client\npersist-tun\nserver-ipv6 fd00:181::/64\n'));
     const clients: LabProcess[] = [];
-    try {
-      clients.push(...(await Promise.all([0, 1, 2].map((i) => lab.startOpenvpnClient(i, clientConf())))));
-      for (const round of ['first run', 'after SIGUSR1']) {
-        await spreadOverShards(server, clients, clientConf());
-        const a = [0, 1, 2].find((i) => placement(server, i)!.shard === 0)!;
-        const b = [0, 1, 2].find((i) => placement(server, i)!.shard === 1)!;
-        const before = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
-        // The first reply may trail openvpn's 'Initialization Sequence Completed' on a loaded machine.
-        await waitUntil(`${round}: a first reply`, () => lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 1) === 1, 10_000);
-        assert.equal(lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 3), 3, `${round}: shard 0 -> shard 1`);
-        assert.equal(lab.ping(lab.clients[b]!, placement(server, a)!.virtual, 3), 3, `${round}: shard 1 -> shard 0`);
-        const after = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
-        assert.ok(Number(after) - Number(before) >= 12, `${round}: client-to-client packets: ${before} -> ${after}`);
-        for (const i of [a, b]) {
-          assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `${round}: client ${i} -> server`);
-          assert.equal(lab.ping(lab.server, placement(server, i)!.virtual, 2), 2, `${round}: server -> client ${i}`);
+    await whileServing(
+      server,
+      () => clients,
+      async () => {
+        clients.push(...(await Promise.all([0, 1, 2].map((i) => lab.startOpenvpnClient(i, clientConf())))));
+        for (const round of ['first run', 'after SIGUSR1']) {
+          await spreadOverShards(server, clients, clientConf());
+          const a = [0, 1, 2].find((i) => placement(server, i)!.shard === 0)!;
+          const b = [0, 1, 2].find((i) => placement(server, i)!.shard === 1)!;
+          const before = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
+          // The first reply may trail openvpn's 'Initialization Sequence Completed' on a loaded machine.
+          await waitUntil(`${round}: a first reply`, () => lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 1) === 1, 10_000);
+          assert.equal(lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 3), 3, `${round}: shard 0 -> shard 1`);
+          assert.equal(lab.ping(lab.clients[b]!, placement(server, a)!.virtual, 3), 3, `${round}: shard 1 -> shard 0`);
+          const after = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
+          assert.ok(Number(after) - Number(before) >= 12, `${round}: client-to-client packets: ${before} -> ${after}`);
+          for (const i of [a, b]) {
+            assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `${round}: client ${i} -> server`);
+            assert.equal(lab.ping(lab.server, placement(server, i)!.virtual, 2), 2, `${round}: server -> client ${i}`);
+          }
+          assert.equal(tunQueuesOpen(server), 3, `${round}: the main thread's queue and one per shard`);
+          if (round !== 'first run') break;
+          // IPv6 inside the tunnel: the shards know their clients' IPv6 addresses too.
+          const [a6, b6] = [tunAddress6(a), tunAddress6(b)];
+          assert.equal(lab.ping(lab.clients[a]!, b6, 3, ['-6']), 3, `IPv6 shard 0 -> shard 1 (${b6})`);
+          for (const [i, address] of [
+            [a, a6],
+            [b, b6],
+          ] as const) {
+            assert.equal(lab.ping(lab.clients[i]!, 'fd00:181::1', 2, ['-6']), 2, `IPv6 client ${i} -> server`);
+            assert.equal(lab.ping(lab.server, address, 2, ['-6']), 2, `IPv6 server -> client ${i} (${address})`);
+          }
+          // A restart keeps the device and its queues (persist-tun); the clients come back after their ping-restart.
+          const from = server.log().length;
+          process.kill(server.child.pid!, 'SIGUSR1');
+          await waitUntil(
+            'the restart',
+            () => /Initialization Sequence Completed/.test(server.log().slice(from)),
+            15_000,
+            () => server.log().slice(from),
+          );
+          assert.match(server.log().slice(from), /Preserving previous TUN\/TAP instance/);
+          await waitUntil(
+            'every client back',
+            () => [0, 1, 2].every((i) => new RegExp(`/${clientUnderlay(i)}:\\d+ MULTI: primary virtual IP`).test(server.log().slice(from))),
+            20_000,
+            () => server.log().slice(from),
+          );
         }
-        assert.equal(tunQueuesOpen(server), 3, `${round}: the main thread's queue and one per shard`);
-        if (round !== 'first run') break;
-        // IPv6 inside the tunnel: the shards know their clients' IPv6 addresses too.
-        const [a6, b6] = [tunAddress6(a), tunAddress6(b)];
-        assert.equal(lab.ping(lab.clients[a]!, b6, 3, ['-6']), 3, `IPv6 shard 0 -> shard 1 (${b6})`);
-        for (const [i, address] of [
-          [a, a6],
-          [b, b6],
-        ] as const) {
-          assert.equal(lab.ping(lab.clients[i]!, 'fd00:181::1', 2, ['-6']), 2, `IPv6 client ${i} -> server`);
-          assert.equal(lab.ping(lab.server, address, 2, ['-6']), 2, `IPv6 server -> client ${i} (${address})`);
-        }
-        // A restart keeps the device and its queues (persist-tun); the clients come back after their ping-restart.
-        const from = server.log().length;
-        process.kill(server.child.pid!, 'SIGUSR1');
-        await waitUntil(
-          'the restart',
-          () => /Initialization Sequence Completed/.test(server.log().slice(from)),
-          15_000,
-          () => server.log().slice(from),
-        );
-        assert.match(server.log().slice(from), /Preserving previous TUN\/TAP instance/);
-        await waitUntil(
-          'every client back',
-          () => [0, 1, 2].every((i) => new RegExp(`/${clientUnderlay(i)}:\\d+ MULTI: primary virtual IP`).test(server.log().slice(from))),
-          20_000,
-          () => server.log().slice(from),
-        );
-      }
-    } catch (error) {
-      console.error(server.log().slice(-6000));
-      throw error;
-    } finally {
-      await Promise.all(clients.map((c) => c.stop()));
-      assert.equal(await server.stop(), 0, server.log().slice(-2000));
-    }
+      },
+    );
   },
 );
 
 test('tun-queues shard over proto tcp-server with workers 1: ping and TCP both ways', { timeout: 60_000 }, async () => {
   const server = await lab.startShardvpn(serverConf('proto tcp-server\nworkers 1\n'));
   const clients: LabProcess[] = [];
-  try {
-    assert.match(server.log(), /multi-queue, one queue per shard \(1\)/);
-    clients.push(...(await Promise.all([0, 1].map((i) => lab.startOpenvpnClient(i, clientConf('tcp-client'))))));
-    await waitUntil('both clients placed', () => placement(server, 0) !== undefined && placement(server, 1) !== undefined, 5000);
-    for (const i of [0, 1]) {
-      assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `client ${i} -> server`);
-      assert.equal(lab.ping(lab.server, placement(server, i)!.virtual, 2), 2, `server -> client ${i}`);
-    }
-    for (const [from, to, address] of [
-      [lab.clients[0]!, lab.server, SERVER_VIRTUAL],
-      [lab.server, lab.clients[1]!, placement(server, 1)!.virtual],
-    ] as const) {
-      const result = await transfer(lab, from, to, address, 2 << 20, 5202);
-      assert.equal(result.received.sha256, result.sent.sha256);
-      assert.equal(result.received.bytes, 2 << 20);
-    }
-    assert.ok(((await statistics(server)).shards.get(0)?.tunQueueReads ?? 0) > 0);
-  } catch (error) {
-    console.error(server.log().slice(-6000));
-    throw error;
-  } finally {
-    await Promise.all(clients.map((c) => c.stop()));
-    assert.equal(await server.stop(), 0, server.log().slice(-2000));
-  }
+  await whileServing(
+    server,
+    () => clients,
+    async () => {
+      assert.match(server.log(), /multi-queue, one queue per shard \(1\)/);
+      clients.push(...(await Promise.all([0, 1].map((i) => lab.startOpenvpnClient(i, clientConf('tcp-client'))))));
+      await waitUntil('both clients placed', () => placement(server, 0) !== undefined && placement(server, 1) !== undefined, 5000);
+      for (const i of [0, 1]) {
+        assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `client ${i} -> server`);
+        assert.equal(lab.ping(lab.server, placement(server, i)!.virtual, 2), 2, `server -> client ${i}`);
+      }
+      for (const [from, to, address] of [
+        [lab.clients[0]!, lab.server, SERVER_VIRTUAL],
+        [lab.server, lab.clients[1]!, placement(server, 1)!.virtual],
+      ] as const) {
+        const result = await transfer(lab, from, to, address, 2 << 20, 5202);
+        assert.equal(result.received.sha256, result.sent.sha256);
+        assert.equal(result.received.bytes, 2 << 20);
+      }
+      assert.ok(((await statistics(server)).shards.get(0)?.tunQueueReads ?? 0) > 0);
+    },
+  );
 });
 
 test(
@@ -348,38 +343,36 @@ test(
       serverConf('proto udp\nworkers 2\npersist-tun\n').replace('tun-queues shard\n', `tun-queues ${queues}\n`);
     const server = await lab.startShardvpn(conf('single'), 'fallback.conf');
     let client: LabProcess | null = null;
-    try {
-      assert.doesNotMatch(server.log(), /multi-queue/);
-      assert.equal(tunQueuesOpen(server), 1);
-      client = await lab.startOpenvpnClient(0, clientConf());
-      lab.file('fallback.conf', conf('shard'));
-      const from = server.log().length;
-      process.kill(server.child.pid!, 'SIGHUP');
-      await waitUntil(
-        'the restart',
-        () => /Initialization Sequence Completed/.test(server.log().slice(from)),
-        15_000,
-        () => server.log().slice(from),
-      );
-      const restart = server.log().slice(from);
-      assert.match(restart, /tun-queues shard: the kept device tun\d+ has a single queue \(persist-tun\); using it/);
-      assert.equal(tunQueuesOpen(server), 1);
-      await waitUntil(
-        'the client back',
-        () => /MULTI: primary virtual IP/.test(server.log().slice(from)),
-        20_000,
-        () => server.log().slice(from),
-      );
-      await waitUntil('a reply', () => lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 1) === 1, 10_000);
-      assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 2), 2);
-      assert.equal(lab.ping(lab.server, placement(server, 0)!.virtual, 2), 2);
-    } catch (error) {
-      console.error(server.log().slice(-6000));
-      throw error;
-    } finally {
-      await client?.stop();
-      assert.equal(await server.stop(), 0, server.log().slice(-2000));
-    }
+    await whileServing(
+      server,
+      () => [client],
+      async () => {
+        assert.doesNotMatch(server.log(), /multi-queue/);
+        assert.equal(tunQueuesOpen(server), 1);
+        client = await lab.startOpenvpnClient(0, clientConf());
+        lab.file('fallback.conf', conf('shard'));
+        const from = server.log().length;
+        process.kill(server.child.pid!, 'SIGHUP');
+        await waitUntil(
+          'the restart',
+          () => /Initialization Sequence Completed/.test(server.log().slice(from)),
+          15_000,
+          () => server.log().slice(from),
+        );
+        const restart = server.log().slice(from);
+        assert.match(restart, /tun-queues shard: the kept device tun\d+ has a single queue \(persist-tun\); using it/);
+        assert.equal(tunQueuesOpen(server), 1);
+        await waitUntil(
+          'the client back',
+          () => /MULTI: primary virtual IP/.test(server.log().slice(from)),
+          20_000,
+          () => server.log().slice(from),
+        );
+        await waitUntil('a reply', () => lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 1) === 1, 10_000);
+        assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 2), 2);
+        assert.equal(lab.ping(lab.server, placement(server, 0)!.virtual, 2), 2);
+      },
+    );
   },
 );
 
@@ -395,18 +388,19 @@ test(
     );
     let client: LabProcess | null = null;
     try {
-      assert.match(server.log(), /tun-queues shard: the kernel refused a multi-queue TUN device \(.*EINVAL.*\); using one queue/);
-      assert.equal(tunQueuesOpen(server), 1);
-      client = await lab.startOpenvpnClient(0, clientConf());
-      await waitUntil('the client placed', () => placement(server, 0) !== undefined, 5000);
-      assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 2), 2);
-      assert.equal(lab.ping(lab.server, placement(server, 0)!.virtual, 2), 2);
-    } catch (error) {
-      console.error(server.log().slice(-6000));
-      throw error;
+      await whileServing(
+        server,
+        () => [client],
+        async () => {
+          assert.match(server.log(), /tun-queues shard: the kernel refused a multi-queue TUN device \(.*EINVAL.*\); using one queue/);
+          assert.equal(tunQueuesOpen(server), 1);
+          client = await lab.startOpenvpnClient(0, clientConf());
+          await waitUntil('the client placed', () => placement(server, 0) !== undefined, 5000);
+          assert.equal(lab.ping(lab.clients[0]!, SERVER_VIRTUAL, 2), 2);
+          assert.equal(lab.ping(lab.server, placement(server, 0)!.virtual, 2), 2);
+        },
+      );
     } finally {
-      await client?.stop();
-      assert.equal(await server.stop(), 0, server.log().slice(-2000));
       lab.server.ip(['tuntap', 'del', 'dev', 'tmqsq', 'mode', 'tun']);
     }
   },
