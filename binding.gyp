@@ -8,6 +8,7 @@
         "src/native/poller.cc",
         "src/native/batch.cc",
         "src/native/tun.cc",
+        "src/native/tun-offload.cc",
         "src/native/udp.cc",
         "src/native/aead.cc",
         "src/native/cbc.cc",

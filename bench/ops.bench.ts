@@ -116,7 +116,7 @@ async function iperf(lab: VpnLab, seconds: number): Promise<number> {
   try {
     await receiver.waitFor(/Server listening/, 5000);
     const sender = lab.spawn(lab.clients[1]!, 'iperf3', ['-c', SERVER_TUNNEL, '-p', '5301', '-t', String(seconds), '-J'], 'iperf3 client');
-    const exited = new Promise((resolve) => (sender.exited() ? resolve(null) : sender.child.once('exit', resolve)));
+    const exited = sender.waitExit();
     await sender.waitFor(/"end"[^]*\}\s*$/, (seconds + 20) * 1000);
     await exited;
     const report = JSON.parse(sender.log()) as { end: { sum_received: { bits_per_second: number } } };

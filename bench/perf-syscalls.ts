@@ -2,7 +2,14 @@
 // raw_syscalls:sys_enter and the batched UDP calls), for the benchmarks that report calls per GB.
 import { spawn } from 'node:child_process';
 
-export const SYSCALL_EVENTS = ['raw_syscalls:sys_enter', 'syscalls:sys_enter_sendmmsg', 'syscalls:sys_enter_recvmmsg'] as const;
+export const SYSCALL_EVENTS = [
+  'raw_syscalls:sys_enter',
+  'syscalls:sys_enter_sendmmsg',
+  'syscalls:sys_enter_recvmmsg',
+  'syscalls:sys_enter_read',
+  'syscalls:sys_enter_write',
+  'syscalls:sys_enter_writev',
+] as const;
 
 /** Starts `perf stat` on every thread of `pid`; stop() ends it and returns the counts, in SYSCALL_EVENTS order (NaN: unparsed). */
 export function countSyscalls(pid: number): { stop(): Promise<number[]> } {
@@ -16,7 +23,7 @@ export function countSyscalls(pid: number): { stop(): Promise<number[]> } {
       new Promise((resolve) => {
         perf.once('exit', () => {
           const counts = SYSCALL_EVENTS.map((event) => {
-            const line = text.split('\n').find((l) => l.includes(`,${event},`) || l.includes(`,${event}`));
+            const line = text.split('\n').find((l) => l.split(',')[2] === event);
             return line === undefined ? NaN : Number(line.split(',')[0]);
           });
           resolve(counts);

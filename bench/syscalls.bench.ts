@@ -6,7 +6,10 @@
 // transfer. BENCH_RUNS (default 3) runs each; medians.
 // BENCH_TUN_QUEUES=compare measures (b) with `tun-queues single` against `tun-queues shard`
 // instead (udp-offload yes, the server's one TUN queue read by its main thread against a queue
-// per shard), next to (a).
+// per shard), next to (a). BENCH_TUN_OFFLOAD=compare measures (b) and (c) with `tun-offload no`
+// against `yes` (on both of our ends), next to (a).
+// Besides all calls and the UDP batches, `read` and `write`/`writev` per GB: on these set-ups
+// those are the TUN device's (one per packet, or per superpacket with tun-offload).
 import { execFileSync } from 'node:child_process';
 
 import { VpnLab } from '../lab/vpn-lab';
@@ -19,27 +22,45 @@ const BYTES = process.env.BENCH_BYTES ?? '256M';
 const CIPHER = 'AES-256-GCM';
 
 const TUN_QUEUES = process.env.BENCH_TUN_QUEUES === 'compare';
-const SETUPS: readonly { name: SetupName; label: string; offload: boolean; serverExtra?: string[] }[] = TUN_QUEUES
+const TUN_OFFLOAD = process.env.BENCH_TUN_OFFLOAD === 'compare';
+/** `ours`: directives for both of our ends; `serverExtra`: for our server only. */
+interface Setup {
+  name: SetupName;
+  label: string;
+  ours: string[];
+  serverExtra?: string[];
+}
+/** (b) and (c), each with `directive` set to `no` and then `yes` on both of our ends. */
+const yesNo = (directive: string): Setup[] =>
+  (['b', 'c'] as const).flatMap((name) =>
+    (['no', 'yes'] as const).map((value) => ({
+      name,
+      label: `${name === 'b' ? '(b) shardvpn server + openvpn client' : '(c) shardvpn + shardvpn'}, ${directive} ${value}`,
+      ours: [`${directive} ${value}`],
+    })),
+  );
+const OPENVPN: Setup = { name: 'a', label: '(a) openvpn + openvpn', ours: [] };
+const SETUPS: readonly Setup[] = TUN_QUEUES
   ? [
-      { name: 'a', label: '(a) openvpn + openvpn', offload: true },
-      { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues single', offload: true, serverExtra: ['tun-queues single'] },
-      { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues shard', offload: true, serverExtra: ['tun-queues shard'] },
+      OPENVPN,
+      { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues single', ours: [], serverExtra: ['tun-queues single'] },
+      { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues shard', ours: [], serverExtra: ['tun-queues shard'] },
     ]
-  : [
-      { name: 'a', label: '(a) openvpn + openvpn', offload: true },
-      { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload no', offload: false },
-      { name: 'b', label: '(b) shardvpn server + openvpn client, udp-offload yes', offload: true },
-      { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload no', offload: false },
-      { name: 'c', label: '(c) shardvpn + shardvpn, udp-offload yes', offload: true },
-    ];
+  : [OPENVPN, ...yesNo(TUN_OFFLOAD ? 'tun-offload' : 'udp-offload')];
 /** The row a set-up is compared with, measured in the same run. */
-const PEER = TUN_QUEUES ? ['tun-queues shard', 'tun-queues single'] : ['udp-offload yes', 'udp-offload no'];
+const PEER = TUN_QUEUES
+  ? ['tun-queues shard', 'tun-queues single']
+  : TUN_OFFLOAD
+    ? ['tun-offload yes', 'tun-offload no']
+    : ['udp-offload yes', 'udp-offload no'];
 
 interface Sample {
-  /** Per GB moved: all system calls, sendmmsg, recvmmsg of the server; all system calls of the client. */
+  /** Per GB moved: all system calls, sendmmsg, recvmmsg, read, write + writev of the server; all system calls of the client. */
   server: number;
   sendmmsg: number;
   recvmmsg: number;
+  read: number;
+  write: number;
   client: number;
   cpuPerGb: number;
   mbits: number;
@@ -59,7 +80,7 @@ async function transfer(lab: VpnLab, serverPid: number, clientPid: number, down:
     'iperf3 client',
   );
   await sender.waitFor(/"end"[^]*\}\s*$/, 120_000);
-  await new Promise((resolve) => sender.child.once('exit', resolve));
+  await sender.waitExit();
   const cpu = cpuSeconds(serverPid) - cpuBefore;
   const [serverCounts, clientCounts] = await Promise.all([server.stop(), client.stop()]);
   await receiver.stop('SIGTERM', 2000);
@@ -69,6 +90,8 @@ async function transfer(lab: VpnLab, serverPid: number, clientPid: number, down:
     server: serverCounts[0]! / gb,
     sendmmsg: serverCounts[1]! / gb,
     recvmmsg: serverCounts[2]! / gb,
+    read: serverCounts[3]! / gb,
+    write: (serverCounts[4]! + serverCounts[5]!) / gb,
     client: clientCounts[0]! / gb,
     cpuPerGb: cpu / gb,
     mbits: report.end.sum_received.bits_per_second / 1e6,
@@ -82,7 +105,7 @@ async function main(): Promise<void> {
   try {
     for (const down of [false, true]) {
       for (const setup of SETUPS) {
-        const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', setup.serverExtra ?? [], setup.offload);
+        const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', setup.serverExtra ?? [], setup.ours);
         try {
           for (let run = 0; run < RUNS; run++) {
             const sample = await transfer(lab, tunnel.server.child.pid!, tunnel.client.child.pid!, down);
@@ -111,6 +134,8 @@ async function main(): Promise<void> {
         of(setup.label, 'server').toFixed(0),
         of(setup.label, 'sendmmsg').toFixed(0),
         of(setup.label, 'recvmmsg').toFixed(0),
+        of(setup.label, 'read').toFixed(0),
+        of(setup.label, 'write').toFixed(0),
         of(setup.label, 'client').toFixed(0),
         of(setup.label, 'cpuPerGb').toFixed(2),
         of(setup.label, 'mbits').toFixed(0),
@@ -125,6 +150,8 @@ async function main(): Promise<void> {
         'server syscalls/GB',
         'sendmmsg/GB',
         'recvmmsg/GB',
+        'read/GB',
+        'write+writev/GB',
         'client syscalls/GB',
         'server CPU-s/GB',
         'Mbit/s',

@@ -8,6 +8,8 @@
 // same run; BENCH_DIRECTIONS=up,down adds iperf3 -R (the server sends, its GSO path).
 // BENCH_TUN_QUEUES=compare adds (b) and (c) with `tun-queues shard` (a TUN queue per shard; the
 // other rows use the default, one queue read by the main thread), measured in the same run.
+// BENCH_TUN_OFFLOAD=compare adds (b) and (c) with `tun-offload no` (a system call per packet on the
+// TUN side, no superpackets) on both of our ends.
 // Every run goes to bench/results/throughput.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
@@ -34,22 +36,25 @@ const CASES = TRANSPORTS.flatMap((transport) =>
 interface Setup {
   name: SetupName;
   label: string;
-  offload: boolean;
-  serverExtra?: string[];
+  /** Directives for our server only, and for both of our ends (startTunnel's `ours`). */
+  serverExtra: string[];
+  ours: string[];
 }
-const SETUPS: readonly Setup[] = [
-  ...BASE_SETUPS.map((s) => ({ ...s, offload: true })),
-  ...(process.env.BENCH_OFFLOAD === 'compare'
-    ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({ ...s, label: `${s.label}, udp-offload no`, offload: false }))
-    : []),
-  ...(process.env.BENCH_TUN_QUEUES === 'compare'
+/** (b) and (c) again with `directive` on our server (`where` 'server') or on both our ends, when `variable` is `compare`. */
+const variant = (variable: string, directive: string, where: 'server' | 'both'): Setup[] =>
+  process.env[variable] === 'compare'
     ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({
         ...s,
-        label: `${s.label}, tun-queues shard`,
-        offload: true,
-        serverExtra: ['tun-queues shard'],
+        label: `${s.label}, ${directive}`,
+        serverExtra: where === 'server' ? [directive] : [],
+        ours: where === 'both' ? [directive] : [],
       }))
-    : []),
+    : [];
+const SETUPS: readonly Setup[] = [
+  ...BASE_SETUPS.map((s) => ({ ...s, serverExtra: [], ours: [] })),
+  ...variant('BENCH_OFFLOAD', 'udp-offload no', 'both'),
+  ...variant('BENCH_TUN_QUEUES', 'tun-queues shard', 'server'),
+  ...variant('BENCH_TUN_OFFLOAD', 'tun-offload no', 'both'),
 ];
 
 interface Sample {
@@ -68,7 +73,7 @@ async function iperf(lab: VpnLab, serverPid: number, streams: number, direction:
     'iperf3 client',
   );
   await sender.waitFor(/"end"[^]*\}\s*$/, (SECONDS + 20) * 1000);
-  await new Promise((resolve) => sender.child.once('exit', resolve));
+  await sender.waitExit();
   const cpu = cpuSeconds(serverPid) - cpuBefore;
   await receiver.stop('SIGTERM', 2000);
   const report = JSON.parse(sender.log()) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
@@ -83,7 +88,7 @@ async function main(): Promise<void> {
   try {
     for (const { transport, cipher: bare, label: cipher, direction } of CASES) {
       for (const setup of SETUPS) {
-        const tunnel = await startTunnel(lab, setup.name, bare, transport, setup.serverExtra ?? [], setup.offload);
+        const tunnel = await startTunnel(lab, setup.name, bare, transport, setup.serverExtra, setup.ours);
         try {
           const pid = tunnel.server.child.pid!;
           for (let run = 0; run < RUNS; run++) {

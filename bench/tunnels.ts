@@ -59,19 +59,17 @@ export async function startTunnel(
   cipher: string,
   transport: Transport = 'udp',
   serverExtra: readonly string[] = [],
-  offload = true,
+  /** shardvpn's own directives for both of our ends (server in (b) and (c), client in (c)), e.g. `udp-offload no`. */
+  ours: readonly string[] = [],
 ): Promise<Tunnel> {
-  if (!offload && name !== 'a') serverExtra = [...serverExtra, 'udp-offload no'];
+  if (name !== 'a') serverExtra = [...serverExtra, ...ours];
   const serverFile = lab.file(serverConfigName(name), serverConfig(lab, cipher, transport, serverExtra));
   const server =
     name === 'a'
       ? lab.spawn(lab.server, 'openvpn', ['--config', serverFile, '--verb', '3'], 'openvpn server')
       : lab.spawn(lab.server, process.execPath, [BIN, '--config', serverFile], 'shardvpn server');
   await server.waitFor(/Initialization Sequence Completed/, 20_000);
-  const clientFile = lab.file(
-    `bench-client-${name}.conf`,
-    clientConfig(lab, cipher, transport, !offload && name === 'c' ? ['udp-offload no'] : []),
-  );
+  const clientFile = lab.file(`bench-client-${name}.conf`, clientConfig(lab, cipher, transport, name === 'c' ? ours : []));
   const client =
     name === 'c'
       ? lab.spawn(lab.clients[0]!, process.execPath, [BIN, '--config', clientFile], 'shardvpn client')

@@ -26,6 +26,8 @@ export interface LabProcess {
   log(): string;
   /** Resolves when `pattern` appears in the output; rejects after `timeoutMs` or on exit. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code once the process has exited (at once if it has). */
+  waitExit(): Promise<number | null>;
   /** Sends a signal and resolves with the exit code (SIGKILL after `timeoutMs`). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
   exited(): boolean;
@@ -42,10 +44,20 @@ export function track(name: string, child: ChildProcess): LabProcess {
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
+  // A waiter gives up on an exited process only once its output is all read: 'exit' can come
+  // before the last of stdout ('close' follows it), or never be followed by 'close' when a
+  // descendant holds the pipe (then half a second after 'exit').
+  let outputDone = false;
+  const finish = (): void => {
+    if (outputDone) return;
+    outputDone = true;
+    for (const waiter of waiters) waiter();
+  };
   child.on('exit', (code) => {
     exitCode = code;
-    for (const waiter of waiters) waiter();
+    setTimeout(finish, 500).unref();
   });
+  child.on('close', finish);
   return {
     child,
     name,
@@ -58,7 +70,7 @@ export function track(name: string, child: ChildProcess): LabProcess {
           if (match !== null) {
             done();
             resolve(match);
-          } else if (exitCode !== undefined) {
+          } else if (exitCode !== undefined && outputDone) {
             done();
             reject(new Error(`${name} exited (${exitCode}) before ${pattern}:\n${output.slice(-3000)}`));
           }
@@ -74,6 +86,10 @@ export function track(name: string, child: ChildProcess): LabProcess {
         waiters.add(check);
         check();
       });
+    },
+    waitExit() {
+      if (exitCode !== undefined) return Promise.resolve(exitCode);
+      return new Promise((resolve) => child.once('exit', resolve));
     },
     stop(signal = 'SIGTERM', timeoutMs = 8000) {
       if (exitCode !== undefined) return Promise.resolve(exitCode);

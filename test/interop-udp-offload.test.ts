@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { assertTransferIntact, assertUdpEchoIntact } from '../lab/transfer';
 import { type LabProcess, VpnLab } from '../lab/vpn-lab';
 import { clientConfig, serverConfig, startOurClient, startStockServer } from './helpers/client-lab';
-import { serverStatistics } from './helpers/server-stats';
+import { serverStatistics, type ServerStatistics } from './helpers/server-stats';
 
 const MB = 1 << 20;
 // A full 1500-byte tunnel packet (1472 bytes of UDP payload), and odd sizes.
@@ -45,6 +45,19 @@ function tunnelAddress(log: string): string {
   return m[1]!;
 }
 
+/**
+ * TUN offload (tun-offload, on by default) at work on the server: the main thread split TCP
+ * superpackets from the kernel (the server-to-client transfer), the shard wrote runs of the
+ * client's decrypted segments as coalesced superpackets, and nothing was refused or dropped.
+ */
+function assertTunOffloadMoved(stats: ServerStatistics): void {
+  const all = JSON.stringify({ tun: stats.tun, total: stats.total });
+  assert.ok(stats.tun.superpackets! > 0 && stats.tun.segments! > 2 * stats.tun.superpackets!, all);
+  assert.ok(stats.total.tunCoalescedWrites! > 0 && stats.total.tunCoalescedPackets! >= 2 * stats.total.tunCoalescedWrites!, all);
+  assert.equal(stats.total.tunCoalesceRefusals! + stats.tun['coalesce-refusals']!, 0, all);
+  assert.equal(stats.total.dropTunOffload! + stats.tun['offload-drops']!, 0, all);
+}
+
 /** Our client's SIGUSR2 statistics lines (name,value). */
 async function clientStatistics(client: LabProcess): Promise<Map<string, number>> {
   const from = client.log().length;
@@ -76,6 +89,7 @@ test(
         assert.ok(stats.total.udpGsoMessages! > 0, JSON.stringify(stats.total));
         assert.ok(stats.total.udpGsoDatagrams! >= 2 * stats.total.udpGsoMessages!);
         assert.ok(stats.total.udpGsoFallbacks! <= OVERSIZE, JSON.stringify(stats.total));
+        assertTunOffloadMoved(stats);
         assert.doesNotMatch(client.log(), /Authenticate\/Decrypt packet error|AEAD Decrypt error|bad packet ID/);
       } finally {
         await client.stop('SIGTERM', 5000);
@@ -129,6 +143,10 @@ for (const offload of ['yes', 'no'] as const) {
             // The client's segmented messages cross the veth pair whole and reach the server's GRO socket.
             assert.ok(stats.total.udpGroMessages! > 0, JSON.stringify(stats.total));
             assert.ok(stats.total.udpGroDatagrams! >= 2 * stats.total.udpGroMessages!);
+            assertTunOffloadMoved(stats);
+            // Our client: TSO superpackets split before sealing, decrypted runs coalesced.
+            assert.ok(client.get('TUN superpackets read')! > 0, [...client].join(' '));
+            assert.ok(client.get('TUN coalesced writes')! > 0, [...client].join(' '));
           } else {
             for (const name of ['udpGsoMessages', 'udpGsoDatagrams', 'udpGsoFallbacks', 'udpGroMessages', 'udpGroDatagrams']) {
               assert.equal(stats.total[name], 0, name);

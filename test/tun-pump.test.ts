@@ -40,6 +40,18 @@ async function waitFor(done: () => boolean, what: string): Promise<void> {
 }
 
 const payload = Buffer.from('pump');
+const NO_TUN_OFFLOAD = {
+  vnetHeader: false,
+  tso: false,
+  uso: false,
+  superpackets: 0,
+  segments: 0,
+  checksums: 0,
+  readDrops: 0,
+  coalescedWrites: 0,
+  coalescedPackets: 0,
+  coalesceRefusals: 0,
+};
 
 test('a packet read from TUN lands on the from-tun ring of the shard that owns its destination', () => {
   const { tun, shards, pump } = lab(false);
@@ -124,6 +136,7 @@ test("a shard's full from-tun ring (the shard stalled): each packet more is drop
     const registry = createRegistry({
       shards: () => shards.map((s) => ({ ...s, counters: counterView(createCounterBuffer()), restarts: 0 })),
       pump: () => pump.counters,
+      tunOffload: () => NO_TUN_OFFLOAD,
       pool: () => null,
       clients: () => [],
       perClient: false,

@@ -42,6 +42,7 @@ OpenVPN 2.6 directives work as config lines and as --flags. shardvpn's own:
   reload-changed-clients restart|drop
                                     on a hitless reload, clients whose settings changed
   udp-offload yes|no                UDP GSO/GRO on the link where the kernel has them (default yes)
+  tun-offload yes|no                TUN TSO/USO split and TCP coalescing where the kernel has them (default yes)
   tun-queues single|shard           one TUN queue read by the main thread (default), or one per shard
 
 Signals: SIGHUP re-reads the config (a server applies it in place where it can, keeping its

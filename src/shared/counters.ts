@@ -68,6 +68,16 @@ export const SHARD_COUNTERS = [
   'udpGsoFallbacks',
   'udpGroMessages',
   'udpGroDatagrams',
+  // TUN offload (tun-offload) on the shard's TUN descriptor: superpackets read (TSO/USO) and the
+  // packets split out of them, coalesced TCP superpackets written and the packets merged into
+  // them, superpackets read that could not be split (dropped), superpackets the kernel refused
+  // (their packets written one by one). Copied from the device each tick.
+  'tunSuperpacketsRead',
+  'tunSuperpacketSegments',
+  'tunCoalescedWrites',
+  'tunCoalescedPackets',
+  'dropTunOffload',
+  'tunCoalesceRefusals',
   'eventLoopLagMs',
   'eventLoopUtilization',
   // Handshake duration histogram: cumulative buckets (le HANDSHAKE_BUCKETS[i]), +Inf, sum.

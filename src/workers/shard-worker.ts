@@ -20,7 +20,7 @@ const config = workerData as ShardConfig;
 // Adopted, never closed here: the main thread keeps the queue for a replacement worker.
 const tunQueue = config.tunQueueFd >= 0 ? TunDevice.adopt(config.tunQueueFd, config.tunName) : null;
 const tun = config.clientToClient ? null : (tunQueue ?? TunDevice.adopt(config.tunFd, config.tunName));
-const queue = tunQueue !== null ? { tunQueue } : {};
+const queue = { ...(tunQueue !== null ? { tunQueue } : {}), ...(tun !== null ? { tunOffload: () => tun.offload } : {}) };
 let io: ShardIO;
 if (config.transport === 'tcp') {
   const links = new TcpLinks({

@@ -160,3 +160,77 @@ export function readUdpPacket(packet: Uint8Array): UdpPacketView | null {
   }
   return null;
 }
+
+export interface TcpSegmentFields {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window?: number;
+  options?: Uint8Array;
+  payload?: Uint8Array;
+  /** IPv4 identification (default 0). */
+  id?: number;
+}
+
+/** A TCP segment with sequence numbers and payload, IPv4 or IPv6 by the addresses' form. */
+export function tcpSegment(f: TcpSegmentFields): Buffer {
+  const header = tcpHeader(f.srcPort, f.dstPort, f.flags, f.options ?? new Uint8Array(0));
+  header.writeUInt32BE(f.seq >>> 0, 4);
+  header.writeUInt32BE(f.ack >>> 0, 8);
+  header.writeUInt16BE(f.window ?? 65535, 14);
+  const transport = Buffer.concat([header, f.payload ?? new Uint8Array(0)]);
+  if (f.src.includes(':')) return ipv6Packet(f.src, f.dst, PROTOCOL.tcp, transport);
+  const packet = ipv4Packet(f.src, f.dst, PROTOCOL.tcp, transport);
+  if (f.id !== undefined) {
+    packet.writeUInt16BE(f.id, 4);
+    packet.writeUInt16BE(0, 10);
+    packet.writeUInt16BE(finish(checksum(packet.subarray(0, 20))), 10);
+  }
+  return packet;
+}
+
+export interface TcpSegmentView {
+  version: 4 | 6;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  payload: Buffer;
+  /** IPv4 header checksum (true for IPv6) and the TCP checksum. */
+  checksumsOk: boolean;
+}
+
+/** Reads an IPv4 or IPv6 packet carrying TCP (no extension headers); null when it is something else. */
+export function readTcpSegment(packet: Uint8Array): TcpSegmentView | null {
+  const bytes = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+  const version = bytes[0]! >> 4;
+  let l4: number;
+  let headerOk: boolean;
+  if (version === 4) {
+    if (bytes[9] !== PROTOCOL.tcp) return null;
+    l4 = (bytes[0]! & 0x0f) * 4;
+    headerOk = checksum(bytes.subarray(0, l4)) === 0xffff && bytes.readUInt16BE(2) === bytes.length;
+  } else if (version === 6) {
+    if (bytes[6] !== PROTOCOL.tcp) return null;
+    l4 = 40;
+    headerOk = bytes.readUInt16BE(4) + 40 === bytes.length;
+  } else {
+    return null;
+  }
+  const tcp = bytes.subarray(l4);
+  return {
+    version,
+    srcPort: tcp.readUInt16BE(0),
+    dstPort: tcp.readUInt16BE(2),
+    seq: tcp.readUInt32BE(4),
+    ack: tcp.readUInt32BE(8),
+    flags: tcp[13]!,
+    payload: Buffer.from(tcp.subarray((tcp[12]! >> 4) * 4)),
+    checksumsOk: headerOk && transportChecksumOk(bytes),
+  };
+}

@@ -9,6 +9,8 @@ export interface ServerStatistics {
   shards: Record<string, number>[];
   /** Counters summed over the shards. */
   total: Record<string, number>;
+  /** The main thread's `tun:` line (name value pairs; names as logged, e.g. `coalesced-writes`). */
+  tun: Record<string, number>;
 }
 
 /** Sends SIGUSR2 and resolves with the statistics the server logs in answer. */
@@ -18,11 +20,14 @@ export async function serverStatistics(server: LabProcess, timeoutMs = 5000): Pr
   process.kill(server.child.pid, 'SIGUSR2');
   const until = Date.now() + timeoutMs;
   let text;
+  const tun: Record<string, number> = {};
   for (;;) {
     text = server.log().slice(from);
-    const end = text.search(/ tun: read .*\n/);
-    if (end >= 0) {
-      text = text.slice(0, end);
+    const line = / tun: (read .*)\n/.exec(text);
+    if (line !== null) {
+      const words = line[1]!.split(' ');
+      for (let i = 0; i + 1 < words.length; i += 2) tun[words[i]!] = Number(words[i + 1]);
+      text = text.slice(0, line.index);
       break;
     }
     if (Date.now() > until || server.exited())
@@ -47,5 +52,5 @@ export async function serverStatistics(server: LabProcess, timeoutMs = 5000): Pr
       clients.push(line.replace(/^\S+ \S+ /, ''));
     }
   }
-  return { clients, shards, total };
+  return { clients, shards, total, tun };
 }

@@ -309,6 +309,16 @@ class ClientRun implements Running, RunControl {
       log(`UDP GRO messages,${offload.groMessages}`);
       log(`UDP GRO datagrams,${offload.groDatagrams}`);
     }
+    // And the TUN device's (tun-offload).
+    const tunOffload = this.link?.tunOffload ?? null;
+    if (tunOffload?.vnetHeader === true) {
+      log(`TUN superpackets read,${tunOffload.superpackets}`);
+      log(`TUN superpacket segments,${tunOffload.segments}`);
+      log(`TUN coalesced writes,${tunOffload.coalescedWrites}`);
+      log(`TUN coalesced packets,${tunOffload.coalescedPackets}`);
+      log(`TUN offload drops,${tunOffload.readDrops}`);
+      log(`TUN coalesce refusals,${tunOffload.coalesceRefusals}`);
+    }
     log('END');
   }
 }

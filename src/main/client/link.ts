@@ -10,8 +10,10 @@ import {
   PacketBatch,
   PeerAddresses,
   POLL_READABLE,
+  TunDevice,
   UdpSocket,
   type PeerAddress,
+  type TunOffloadState,
   type UdpOffloadState,
 } from '../../shared/native';
 import { CompressFramer, FRAMING_HEADROOM, FRAMING_TAILROOM } from '../../shared/protocol/compress-framing';
@@ -90,6 +92,11 @@ export class ClientLink {
   /** The UDP socket's GSO/GRO state and counts; null over TCP (or a test's fake link). */
   get offload(): UdpOffloadState | null {
     return this.udp instanceof UdpSocket ? this.udp.offload : null;
+  }
+
+  /** The TUN device's offload state and counts (tun-offload); null without a device (or a test's fake). */
+  get tunOffload(): TunOffloadState | null {
+    return this.tun instanceof TunDevice ? this.tun.offload : null;
   }
 
   constructor(

@@ -42,7 +42,7 @@ export class ClientTunnel {
       }
       if (!noDevice && !reused) {
         const name = o.dev === undefined || o.dev === 'tun' ? '' : o.dev;
-        const tun = TunDevice.open({ name, mtu: network.tunMtu });
+        const tun = TunDevice.open({ name, mtu: network.tunMtu, offload: o.tunOffload });
         this.tun = tun;
         logger.log(1, `TUN/TAP device ${tun.name} opened`);
       }

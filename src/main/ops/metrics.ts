@@ -15,6 +15,7 @@ import {
 } from 'prom-client';
 
 import { COUNTER, HANDSHAKE_BUCKETS, type ShardCounterName } from '../../shared/counters';
+import type { TunOffloadState } from '../../shared/native';
 import type { PacketRing } from '../../shared/ring';
 import type { ClientRecord } from './server-view';
 import { VERSION } from '../version';
@@ -23,6 +24,8 @@ export interface MetricsSource {
   /** `restarts`: how often the shard's worker died (or was restarted) and was replaced. */
   shards(): readonly { counters: Float64Array; toTun: PacketRing; fromTun: PacketRing; restarts: number }[];
   pump(): { tunRead: number; noRoute: number; tunWriteDrops: number; ringFull: number; clientToClient: number };
+  /** The main thread's TUN descriptor's offload counts (tun-offload). */
+  tunOffload(): TunOffloadState;
   pool(): { used: number; free: number } | null;
   clients(): readonly ClientRecord[];
   perClient: boolean;
@@ -43,6 +46,7 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
   ['source_address', 'dropSourceAddress'],
   ['ring_full', 'dropRingFull'],
   ['tun_write', 'dropTunWrite'],
+  ['tun_offload', 'dropTunOffload'],
   ['short', 'dropShort'],
   ['bad_key_id', 'dropBadKeyId'],
   ['not_connected', 'dropNotConnected'],
@@ -194,6 +198,7 @@ export function createRegistry(source: MetricsSource): Registry {
       set({ shard: 'main', reason: 'no_route' }, pump.noRoute);
       set({ shard: 'main', reason: 'tun_write' }, pump.tunWriteDrops);
       set({ shard: 'main', reason: 'ring_full' }, pump.ringFull);
+      set({ shard: 'main', reason: 'tun_offload' }, source.tunOffload().readDrops);
     },
   );
   gauge(registry, 'shardvpn_tcp_connections', 'Open TCP connections (proto tcp-server), per shard.', ['shard'], perShard('tcpConnections'));
@@ -277,6 +282,49 @@ export function createRegistry(source: MetricsSource): Registry {
     'Datagrams split out of coalesced UDP messages (GRO).',
     ['shard'],
     perShard('udpGroDatagrams'),
+  );
+  // TUN offloads: the main thread's descriptor ("main") and each shard's (its queue with
+  // tun-queues shard, else the one it writes decrypted packets to).
+  const perTunQueue =
+    (main: (o: TunOffloadState) => number, shardCounter: ShardCounterName) =>
+    (set: (labels: Record<string, string>, value: number) => void): void => {
+      set({ queue: 'main' }, main(source.tunOffload()));
+      source.shards().forEach((shard, index) => set({ queue: String(index) }, shard.counters[COUNTER[shardCounter]]));
+    };
+  totalCounter(
+    registry,
+    'shardvpn_tun_superpackets_read_total',
+    'TCP/UDP superpackets (TSO/USO) read from the TUN device and split here (tun-offload).',
+    ['queue'],
+    perTunQueue((o) => o.superpackets, 'tunSuperpacketsRead'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_tun_superpacket_segments_total',
+    'Packets split out of superpackets read from the TUN device.',
+    ['queue'],
+    perTunQueue((o) => o.segments, 'tunSuperpacketSegments'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_tun_coalesced_writes_total',
+    'Coalesced TCP superpackets written to the TUN device (tun-offload).',
+    ['queue'],
+    perTunQueue((o) => o.coalescedWrites, 'tunCoalescedWrites'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_tun_coalesced_packets_total',
+    'Packets merged into coalesced TCP superpackets written to the TUN device.',
+    ['queue'],
+    perTunQueue((o) => o.coalescedPackets, 'tunCoalescedPackets'),
+  );
+  totalCounter(
+    registry,
+    'shardvpn_tun_coalesce_refusals_total',
+    'Coalesced superpackets the kernel refused; their packets were written one by one.',
+    ['queue'],
+    perTunQueue((o) => o.coalesceRefusals, 'tunCoalesceRefusals'),
   );
   totalCounter(registry, 'shardvpn_renegotiations_total', 'Data-channel key renegotiations.', ['shard'], perShard('renegotiations'));
   gauge(registry, 'shardvpn_pool_addresses', 'ifconfig pool entries by state.', ['state'], (set) => {

@@ -60,6 +60,7 @@ export async function startOperations(server: RunningServer, options: Options, l
       const registry = createRegistry({
         shards: () => server.shards.shards,
         pump: () => server.pump.counters,
+        tunOffload: () => server.tunOffload(),
         pool: () => server.poolUsage(),
         clients: () => server.clients(),
         perClient: options.metricsPerClient,

@@ -13,6 +13,7 @@ import type { ClientEntry, ClientRegistry } from './clients';
 import type { IfconfigPool } from './ifconfig-pool';
 import type { PoolPersist } from './pool-persist';
 import type { PerSecondTimers } from './server-timers';
+import type { TunOffloadState } from '../../shared/native';
 import type { ServerTun } from './server-tun';
 import type { ShardPool, ShardTemplate } from './shard-pool';
 import type { TunPump } from './tun-pump';
@@ -35,6 +36,8 @@ export interface RunningServer extends ServerView {
   shardCounters(): Record<string, number>[];
   /** ifconfig pool entries in use and free; null without a pool. */
   poolUsage(): { used: number; free: number } | null;
+  /** The main thread's TUN descriptor's offload counts (the shards' are in their counters). */
+  tunOffload(): TunOffloadState;
 }
 
 /** The management interface's subscribers to client events (>CLIENT: notifications). */
@@ -198,9 +201,16 @@ export class StartedServer implements RunningServer {
       }
     });
     const p = this.pump.counters;
+    const o = this.tunOffload();
     log(
-      `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} queue-crossings ${p.queueCrossings} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}`,
+      `tun: read ${p.tunRead} written ${p.tunWritten} no-route ${p.noRoute} client-to-client ${p.clientToClient} queue-crossings ${p.queueCrossings} ring-full ${p.ringFull} write-drops ${p.tunWriteDrops}` +
+        ` superpackets ${o.superpackets} segments ${o.segments} coalesced-writes ${o.coalescedWrites} coalesced-packets ${o.coalescedPackets} offload-drops ${o.readDrops} coalesce-refusals ${o.coalesceRefusals}`,
     );
+  }
+
+  /** The main thread's TUN descriptor's offload counts (the shards' are in their counters). */
+  tunOffload(): TunOffloadState {
+    return this.parts.tun.device.offload;
   }
 
   reload(options: Options): ReloadOutcome {

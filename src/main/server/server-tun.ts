@@ -45,8 +45,8 @@ export class ServerTun {
     if (multiQueue) {
       let device: TunDevice | null = null;
       try {
-        device = TunDevice.open({ name, mtu: options.tunMtu, multiQueue: true });
-        const queues = attachQueues(device.name, shards);
+        device = TunDevice.open({ name, mtu: options.tunMtu, multiQueue: true, offload: options.tunOffload });
+        const queues = attachQueues(device.name, shards, options.tunOffload);
         logger.log(1, `TUN device ${device.name}: multi-queue, one queue per shard (${shards}) and one for the main thread`);
         return new ServerTun(device, queues, false, options, keeper);
       } catch (error) {
@@ -54,7 +54,7 @@ export class ServerTun {
         logger.log(1, `tun-queues shard: the kernel refused a multi-queue TUN device (${(error as Error).message}); using one queue`);
       }
     }
-    return new ServerTun(TunDevice.open({ name, mtu: options.tunMtu }), [], false, options, keeper);
+    return new ServerTun(TunDevice.open({ name, mtu: options.tunMtu, offload: options.tunOffload }), [], false, options, keeper);
   }
 
   /** The descriptor of shard `index`'s queue; -1 on the single-queue path. */
@@ -91,10 +91,11 @@ export class ServerTun {
 }
 
 /** `count` more queues of the multi-queue device `name` (TUNSETIFF on an existing device attaches one). */
-function attachQueues(name: string, count: number): TunDevice[] {
+function attachQueues(name: string, count: number, offload: boolean): TunDevice[] {
   const queues: TunDevice[] = [];
   try {
-    for (let i = 0; i < count; i++) queues.push(TunDevice.open({ name, multiQueue: true, up: false }));
+    // Every queue with the same offload flags: the kernel keeps them per device, the last TUNSETIFF wins.
+    for (let i = 0; i < count; i++) queues.push(TunDevice.open({ name, multiQueue: true, up: false, offload }));
   } catch (error) {
     closeAll(queues);
     throw error;
@@ -109,7 +110,7 @@ function keptQueues(device: TunDevice, queues: TunDevice[], shards: number, logg
     return [];
   }
   if (queues.length > shards) closeAll(queues.splice(shards));
-  if (queues.length < shards) queues.push(...attachQueues(device.name, shards - queues.length));
+  if (queues.length < shards) queues.push(...attachQueues(device.name, shards - queues.length, device.offload.vnetHeader));
   return queues;
 }
 

@@ -324,6 +324,16 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.udpOffload = oneOf(d, m as string, 'udp-offload', ['yes', 'no'] as const) === 'yes';
     },
   },
+  // TUN offloads (IFF_VNET_HDR): the kernel hands over TCP/UDP superpackets of up to 64 KiB, split
+  // here into packets, and runs of decrypted TCP segments of one flow go to it as one write.
+  // 'no' keeps one system call per packet on the TUN side, as OpenVPN does.
+  'tun-offload': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.tunOffload = oneOf(d, m as string, 'tun-offload', ['yes', 'no'] as const) === 'yes';
+    },
+  },
   // The server's TUN device: 'single' is one queue that the main thread reads and routes to the
   // shards; 'shard' opens it with IFF_MULTI_QUEUE, a queue per shard that the shard reads and
   // writes itself (the kernel's flow steering returns a flow's replies to the queue that wrote it).

@@ -279,6 +279,8 @@ export interface Options extends ConnectionFields {
   reloadChangedClients: 'restart' | 'drop';
   /** UDP GSO on send and GRO on receive where the kernel has them (`udp-offload yes|no`). */
   udpOffload: boolean;
+  /** TUN offloads (`tun-offload yes|no`): TSO/USO superpackets split on read, TCP segments coalesced on write. */
+  tunOffload: boolean;
   /**
    * `tun-queues single|shard` (server): one TUN queue read by the main thread, or a multi-queue
    * device with a queue per shard (and one for the main thread) that each shard reads itself.
@@ -373,6 +375,7 @@ export function defaultOptions(): Options {
     reloadMode: 'hitless',
     reloadChangedClients: 'restart',
     udpOffload: true,
+    tunOffload: true,
     tunQueues: 'single',
     tcpNodelay: false,
     unsupported: [],

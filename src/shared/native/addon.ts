@@ -12,9 +12,33 @@ export interface NativeDescriptor {
   close(): void;
 }
 
+/** TUN offloads (tun-offload): what the kernel granted, and their counts. */
+export interface TunOffloadState {
+  /** The descriptor carries virtio_net_hdr headers (IFF_VNET_HDR). */
+  vnetHeader: boolean;
+  /** The kernel may hand us TCP (TSO) and UDP (USO) superpackets. */
+  tso: boolean;
+  uso: boolean;
+  /** Superpackets read and the packets split out of them. */
+  superpackets: number;
+  segments: number;
+  /** Plain packets read whose transport checksum we completed. */
+  checksums: number;
+  /** Superpackets read that could not be split (dropped). */
+  readDrops: number;
+  /** Coalesced TCP superpackets written and the packets merged into them. */
+  coalescedWrites: number;
+  coalescedPackets: number;
+  /** Superpackets the kernel refused; their packets were written one by one. */
+  coalesceRefusals: number;
+}
+
 export interface NativeTunDevice extends NativeDescriptor {
   readonly name: string;
   readonly writeDrops: number;
+  readonly offload: TunOffloadState;
+  /** Segments of a superpacket still to hand out: read again, the descriptor may not poll. */
+  readonly pending: boolean;
   setMtu(mtu: number): void;
   setUp(up: boolean): void;
   read(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, capacity: number): number;
@@ -73,7 +97,7 @@ export interface NativeTlsCryptDirection {
 }
 
 export interface NativeAddon {
-  TunDevice: new (name: string, multiQueue: boolean, fd?: number) => NativeTunDevice;
+  TunDevice: new (name: string, multiQueue: boolean, fd?: number, offload?: number) => NativeTunDevice;
   UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
   AeadKey: new (cipher: string, sealKey: Uint8Array, sealIv: Uint8Array, openKey: Uint8Array, openIv: Uint8Array) => NativeAeadKey;
   CbcHmacKey: new (

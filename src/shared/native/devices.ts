@@ -1,5 +1,13 @@
 // The TUN device and the batched UDP socket, polled in the calling thread's own event loop.
-import { addon, type NativeDescriptor, type NativeTunDevice, type NativeUdpSocket, type UdpOffloadState } from './addon';
+import {
+  addon,
+  POLL_READABLE,
+  type NativeDescriptor,
+  type NativeTunDevice,
+  type NativeUdpSocket,
+  type TunOffloadState,
+  type UdpOffloadState,
+} from './addon';
 import type { PacketBatch, PeerAddress, PeerAddresses } from './batch';
 
 /** Readiness polling in the calling thread's own event loop. */
@@ -38,11 +46,21 @@ export interface TunOptions {
   mtu?: number;
   /** Bring the interface up (default true). */
   up?: boolean;
+  /**
+   * Offloads (default true; `tun-offload no`): TCP superpackets from the kernel split here and
+   * runs of TCP segments written as one; `uso` (default true) asks for UDP superpackets too.
+   */
+  offload?: boolean;
+  uso?: boolean;
 }
+
+const TUN_OFFLOAD_TCP = 1;
+const TUN_OFFLOAD_UDP = 2;
 
 export class TunDevice extends Polled<NativeTunDevice> {
   static open(options: TunOptions = {}): TunDevice {
-    const device = new TunDevice(new addon.TunDevice(options.name ?? '', options.multiQueue ?? false));
+    const offload = (options.offload ?? true) ? TUN_OFFLOAD_TCP | ((options.uso ?? true) ? TUN_OFFLOAD_UDP : 0) : 0;
+    const device = new TunDevice(new addon.TunDevice(options.name ?? '', options.multiQueue ?? false, -1, offload));
     try {
       if (options.mtu !== undefined) device.handle.setMtu(options.mtu);
       if (options.up ?? true) device.handle.setUp(true);
@@ -58,8 +76,43 @@ export class TunDevice extends Polled<NativeTunDevice> {
     return new TunDevice(new addon.TunDevice(name, false, fd));
   }
 
+  private polling = false;
+  private pendingTurn: NodeJS.Immediate | null = null;
+
+  /**
+   * Level-triggered readiness, plus one more turn while segments of a superpacket wait in the
+   * addon: those are no longer in the kernel's queue, so the descriptor would not poll for them.
+   */
+  override poll(events: number, callback: (events: number) => void): void {
+    this.polling = true;
+    const run = (ready: number): void => {
+      callback(ready);
+      if (this.polling && this.pendingTurn === null && this.handle.pending) {
+        this.pendingTurn = setImmediate(() => {
+          this.pendingTurn = null;
+          if (this.polling && !this.handle.closed) run(POLL_READABLE);
+        });
+      }
+    };
+    this.handle.poll(events, run);
+  }
+  override stopPoll(): void {
+    this.polling = false;
+    if (this.pendingTurn !== null) clearImmediate(this.pendingTurn);
+    this.pendingTurn = null;
+    super.stopPoll();
+  }
+  override close(): void {
+    this.stopPoll();
+    super.close();
+  }
+
   get name(): string {
     return this.handle.name;
+  }
+  /** Offloads granted and their counts (all zero without `tun-offload`). */
+  get offload(): TunOffloadState {
+    return this.handle.offload;
   }
   /** Packets the kernel refused as malformed on write. */
   get writeDrops(): number {

@@ -15,7 +15,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { COUNTER, counterView } from '../../shared/counters';
 import { CompressFramer } from '../../shared/protocol/compress-framing';
 import type { LinkIO, TunIO } from '../../shared/io';
-import type { UdpOffloadState } from '../../shared/native';
+import type { TunOffloadState, UdpOffloadState } from '../../shared/native';
 import { newDataChannelCounters } from '../../shared/protocol/data-channel';
 import { PacketRing } from '../../shared/ring';
 import { RouteTable } from '../../shared/route-table';
@@ -61,6 +61,8 @@ export interface ShardIO {
   tunQueue?: TunIO;
   /** The UDP socket's GSO/GRO counts, copied into the shard counters each tick. */
   offload?: () => UdpOffloadState;
+  /** The TUN descriptor's offload counts (tun-offload), copied likewise. */
+  tunOffload?: () => TunOffloadState;
 }
 
 export class Shard implements ShardClientHost {
@@ -69,6 +71,7 @@ export class Shard implements ShardClientHost {
   private readonly link: LinkIO;
   private readonly peers: ConnectedPeers | null;
   private readonly offload: (() => UdpOffloadState) | null;
+  private readonly tunOffload: (() => TunOffloadState) | null;
   private readonly clients: ClientTable;
   private readonly control: ControlIn;
   private readonly linkIn: LinkIn;
@@ -92,6 +95,7 @@ export class Shard implements ShardClientHost {
     this.clients = new ClientTable(config.shard, config.shardCount, config.maxClientsPerShard);
     this.peers = io.peers ?? null;
     this.offload = io.offload ?? null;
+    this.tunOffload = io.tunOffload ?? null;
     if (this.peers !== null) {
       const clients = this.clients;
       this.peers.hasClient = (key) => clients.atAddress(key) !== undefined;
@@ -161,16 +165,26 @@ export class Shard implements ShardClientHost {
     this.copyOffloadCounters();
   }
 
-  /** The socket keeps its own GSO/GRO counts (in the addon); /metrics reads the shard counters. */
+  /** The socket and the TUN descriptor keep their own offload counts (in the addon); /metrics reads the shard counters. */
   private copyOffloadCounters(): void {
-    if (this.offload === null) return;
-    const o = this.offload();
     const c = this.counters;
-    c[COUNTER.udpGsoDatagrams] = o.gsoDatagrams;
-    c[COUNTER.udpGsoMessages] = o.gsoMessages;
-    c[COUNTER.udpGsoFallbacks] = o.gsoFallbacks;
-    c[COUNTER.udpGroMessages] = o.groMessages;
-    c[COUNTER.udpGroDatagrams] = o.groDatagrams;
+    if (this.offload !== null) {
+      const o = this.offload();
+      c[COUNTER.udpGsoDatagrams] = o.gsoDatagrams;
+      c[COUNTER.udpGsoMessages] = o.gsoMessages;
+      c[COUNTER.udpGsoFallbacks] = o.gsoFallbacks;
+      c[COUNTER.udpGroMessages] = o.groMessages;
+      c[COUNTER.udpGroDatagrams] = o.groDatagrams;
+    }
+    if (this.tunOffload !== null) {
+      const t = this.tunOffload();
+      c[COUNTER.tunSuperpacketsRead] = t.superpackets;
+      c[COUNTER.tunSuperpacketSegments] = t.segments;
+      c[COUNTER.tunCoalescedWrites] = t.coalescedWrites;
+      c[COUNTER.tunCoalescedPackets] = t.coalescedPackets;
+      c[COUNTER.dropTunOffload] = t.readDrops;
+      c[COUNTER.tunCoalesceRefusals] = t.coalesceRefusals;
+    }
   }
 
   private measureLoad(): void {
