@@ -14,6 +14,7 @@
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
+import { SERVER_UNDERLAY } from '../lab/vpn-lab';
 import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, type SetupName, type Transport } from './tunnels';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '3');
@@ -62,19 +63,20 @@ interface Sample {
   cpuPerGb: number;
 }
 
-async function iperf(lab: VpnLab, serverPid: number, streams: number, direction: 'up' | 'down'): Promise<Sample> {
-  const receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', SERVER_TUNNEL, '-p', '5301'], 'iperf3 server');
+/** iperf3 to `target` (the server's tunnel address; its underlay address for the raw veth figure, with serverPid 0). */
+async function iperf(lab: VpnLab, serverPid: number, streams: number, direction: 'up' | 'down', target = SERVER_TUNNEL): Promise<Sample> {
+  const receiver = lab.spawn(lab.server, 'iperf3', ['-s', '-1', '--forceflush', '-B', target, '-p', '5301'], 'iperf3 server');
   await receiver.waitFor(/Server listening/, 5000);
-  const cpuBefore = cpuSeconds(serverPid);
+  const cpuBefore = serverPid > 0 ? cpuSeconds(serverPid) : 0;
   const sender = lab.spawn(
     lab.clients[0]!,
     'iperf3',
-    ['-c', SERVER_TUNNEL, '-p', '5301', '-t', String(SECONDS), '-P', String(streams), '-J', ...(direction === 'down' ? ['-R'] : [])],
+    ['-c', target, '-p', '5301', '-t', String(SECONDS), '-P', String(streams), '-J', ...(direction === 'down' ? ['-R'] : [])],
     'iperf3 client',
   );
   await sender.waitFor(/"end"[^]*\}\s*$/, (SECONDS + 20) * 1000);
   await sender.waitExit();
-  const cpu = cpuSeconds(serverPid) - cpuBefore;
+  const cpu = serverPid > 0 ? cpuSeconds(serverPid) - cpuBefore : 0;
   await receiver.stop('SIGTERM', 2000);
   const report = JSON.parse(sender.log()) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
   const received = report.end.sum_received;
@@ -85,7 +87,16 @@ async function main(): Promise<void> {
   const lab = VpnLab.create(1);
   const results = new Map<string, Sample[]>();
   const key = (setup: Setup, cipher: string, streams: number): string => `${setup.label}/${cipher}/${streams}`;
+  // The link itself, no tunnel: what the veth pair and the bridge carry between the namespaces.
+  const raw = new Map<number, number[]>();
   try {
+    for (let run = 0; run < RUNS; run++) {
+      for (const streams of STREAMS) {
+        const sample = await iperf(lab, 0, streams, 'up', SERVER_UNDERLAY);
+        raw.set(streams, [...(raw.get(streams) ?? []), sample.mbits]);
+        process.stderr.write(`raw veth ${streams} stream(s): ${sample.mbits.toFixed(0)} Mbit/s\n`);
+      }
+    }
     for (const { transport, cipher: bare, label: cipher, direction } of CASES) {
       for (const setup of SETUPS) {
         const tunnel = await startTunnel(lab, setup.name, bare, transport, setup.serverExtra, setup.ours);
@@ -132,9 +143,10 @@ async function main(): Promise<void> {
     }
     printTable(
       `iperf3 TCP, ${streams} stream${streams === 1 ? '' : 's'}, median of ${RUNS} runs of ${SECONDS} s`,
-      ['cipher, link', 'set-up', 'Mbit/s', 'server CPU-s/GB', 'Mbit/s vs (a)', 'CPU/GB vs (a)'],
-      rows,
+      ['cipher, link', 'set-up', 'Mbit/s', 'server CPU-s/GB', 'Mbit/s vs (a)', 'CPU/GB vs (a)', 'Mbit/s vs raw veth'],
+      rows.map((row) => [...row, (Number(row[2]) / median(raw.get(streams) ?? [])).toFixed(2) + 'x']),
     );
+    console.log(`raw veth, no tunnel, ${streams} stream(s): ${median(raw.get(streams) ?? []).toFixed(0)} Mbit/s (median of ${RUNS})`);
   }
   console.log('targets: (b) >= 1.2x (a) Mbit/s at <= 0.7x its CPU-s/GB; (c) >= 1.5x (a) Mbit/s');
   const mbits = new SeriesSet();

@@ -56,7 +56,7 @@ bool ParseCoalescible(const uint8_t* p, size_t length, TcpSegment* out) {
   if (version == 4) {
     if ((p[0] & 0x0f) != 5 || p[9] != IPPROTO_TCP) return false;
     if (Read16(p + 2) != length) return false;
-    if ((Read16(p + 6) & 0x3fff) != 0) return false;  // a fragment (MF or an offset)
+    if ((Read16(p + 6) & 0xbfff) != 0) return false;  // a fragment (MF or an offset) or the reserved bit
     if (!ChecksumValid(ChecksumAdd(p, 20, 0))) return false;
     l4 = 20;
   } else if (version == 6) {
@@ -82,10 +82,12 @@ bool ParseCoalescible(const uint8_t* p, size_t length, TcpSegment* out) {
   return true;
 }
 
-// Whether `next` continues `first`'s flow right after `previous`, with headers GRO would accept
-// as the same: addresses, ports, IP fields, acknowledgement, window, options; only PSH may differ.
+// Whether `next`, the `index`th segment of the run, continues `first`'s flow right after
+// `previous`, with headers GRO would accept as the same: addresses, ports, IP fields,
+// acknowledgement, window, options; only PSH may differ. Without DF the IPv4 ids must count up
+// by one, as the kernel will number them again when it segments the superpacket.
 bool ContinuesFlow(const uint8_t* first, const TcpSegment& f, const TcpSegment& previous, const uint8_t* next,
-                   const TcpSegment& n) {
+                   const TcpSegment& n, size_t index) {
   if (n.v6 != f.v6 || n.headerLength != f.headerLength) return false;
   if (n.seq != previous.seq + static_cast<uint32_t>(previous.payload)) return false;
   if (f.v6) {
@@ -96,6 +98,7 @@ bool ContinuesFlow(const uint8_t* first, const TcpSegment& f, const TcpSegment& 
     if (first[1] != next[1] || first[8] != next[8]) return false;  // TOS (ECN included), TTL
     if ((first[6] & 0x40) != (next[6] & 0x40)) return false;      // DF
     if (memcmp(first + 12, next + 12, 8) != 0) return false;
+    if ((first[6] & 0x40) == 0 && Read16(next + 4) != ((Read16(first + 4) + index) & 0xffff)) return false;
   }
   const uint8_t* ft = first + f.l4;
   const uint8_t* nt = next + n.l4;
@@ -135,14 +138,20 @@ SplitResult Superpacket::Start(const VnetHeader& vnet, uint8_t* packet, size_t l
       gsoType != kGsoUdpL4) {
     return SplitResult::kMalformed;
   }
-  if (length < 20 || vnet.gso_size == 0) return SplitResult::kMalformed;
+  if (length < 28 || vnet.gso_size == 0) return SplitResult::kMalformed;
   v6_ = (packet[0] >> 4) == 6;
   if (!v6_ && (packet[0] >> 4) != 4) return SplitResult::kMalformed;
+  if (v6_ != (gsoType == kGsoTcpV6) && gsoType != kGsoUdpL4) return SplitResult::kMalformed;
   tcp_ = gsoType != kGsoUdpL4;
-  // The transport header starts where the kernel's checksum does (past any IPv6 extension header).
-  l4_ = vnet.csum_start;
-  size_t minimumL4 = v6_ ? 40 : static_cast<size_t>(packet[0] & 0x0f) * 4;
-  if (!needsChecksum || l4_ < minimumL4 || l4_ + (tcp_ ? 20 : 8) > length) return SplitResult::kMalformed;
+  uint8_t protocol = tcp_ ? IPPROTO_TCP : IPPROTO_UDP;
+  size_t ipHeader = v6_ ? 40 : static_cast<size_t>(packet[0] & 0x0f) * 4;
+  if (ipHeader < 20) return SplitResult::kMalformed;
+  if (!v6_ && packet[9] != protocol) return SplitResult::kMalformed;
+  // The transport header starts where the kernel's checksum does (past any IPv6 extension
+  // header); a superpacket marked checksum-valid instead starts it right after the IP header.
+  l4_ = needsChecksum ? vnet.csum_start : ipHeader;
+  if (l4_ == ipHeader && v6_ && packet[6] != protocol) return SplitResult::kMalformed;
+  if (l4_ < ipHeader || l4_ + (tcp_ ? 20 : 8) > length) return SplitResult::kMalformed;
   size_t transportHeader = tcp_ ? static_cast<size_t>(packet[l4_ + 12] >> 4) * 4 : 8;
   if (transportHeader < (tcp_ ? 20u : 8u)) return SplitResult::kMalformed;
   headerLength_ = l4_ + transportHeader;
@@ -215,7 +224,7 @@ void PlanCoalescedRun(const uint8_t* const* packets, const uint32_t* lengths, si
     TcpSegment next;
     if (!ParseCoalescible(packets[i], lengths[i], &next)) break;
     if (next.payload > head.payload || total + next.payload > kMaxSuperpacket) break;
-    if (!ContinuesFlow(firstPacket, head, previous, packets[i], next)) break;
+    if (!ContinuesFlow(firstPacket, head, previous, packets[i], next, run->count)) break;
     run->payloadOffset[run->count++] = next.headerLength;
     total += next.payload;
     previous = next;

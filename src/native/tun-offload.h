@@ -61,6 +61,10 @@ class Superpacket {
   // How many segments the current superpacket holds (1 for a plain packet).
   size_t count() const { return count_; }
   bool segmented() const { return segmentSize_ > 0; }
+  // The largest segment still to come: a caller whose slots are smaller must Drop() instead.
+  size_t largest() const { return segmentSize_ > 0 ? headerLength_ + segmentSize_ : length_; }
+  // Forgets the segments not handed out yet.
+  void Drop() { next_ = count_; }
 
  private:
   uint8_t* packet_ = nullptr;

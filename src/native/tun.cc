@@ -230,6 +230,11 @@ Napi::Value TunDevice::Write(const Napi::CallbackInfo& info) {
 // segments do not all fit stays pending for the next call (`pending`).
 size_t TunDevice::ReadOffloaded(Napi::Env env, int fd, const Batch& batch, size_t capacity) {
   size_t n = 0;
+  // Segments sized for an earlier call's slots cannot go into smaller ones: dropped, counted.
+  if (split_.pending() && split_.largest() > capacity) {
+    split_.Drop();
+    readDrops_++;
+  }
   while (n < batch.count) {
     if (split_.pending()) {
       batch.lengths[n] = static_cast<uint32_t>(split_.Next(batch.memory + batch.offsets[n]));
@@ -284,7 +289,11 @@ size_t TunDevice::WriteOffloaded(Napi::Env env, int fd, const Batch& batch) {
   struct iovec iov[kMaxCoalesced + 2];
   size_t n = 0;
   while (n < batch.count) {
-    PlanCoalescedRun(writePackets_.data(), batch.lengths, n, batch.count, &run_);
+    if (coalesce_) {
+      PlanCoalescedRun(writePackets_.data(), batch.lengths, n, batch.count, &run_);
+    } else {
+      run_.count = 1;
+    }
     if (run_.count > 1) {
       iov[0] = {&run_.vnet, kVnetHeaderSize};
       iov[1] = {run_.header, run_.headerLength};
@@ -297,10 +306,13 @@ size_t TunDevice::WriteOffloaded(Napi::Env env, int fd, const Batch& batch) {
       if (result > 0) {
         coalescedWrites_++;
         coalescedPackets_ += run_.count;
+        refusalsInARow_ = 0;
         n += run_.count;
         continue;
       }
       coalesceRefusals_++;
+      // A kernel that refuses every superpacket would cost a failed call per run: stop asking.
+      if (++refusalsInARow_ >= kRefusalsBeforeGivingUp) coalesce_ = false;
     }
     // One packet alone (or the packets of a refused superpacket, one by one).
     size_t alone = run_.count;

@@ -53,6 +53,9 @@ class TunDevice : public DescriptorWrap<TunDevice> {
   uint64_t coalescedWrites_ = 0;   // superpackets written
   uint64_t coalescedPackets_ = 0;  // packets merged into them
   uint64_t coalesceRefusals_ = 0;  // superpackets the kernel refused (their packets went alone)
+  static constexpr int kRefusalsBeforeGivingUp = 16;
+  int refusalsInARow_ = 0;
+  bool coalesce_ = true;
 };
 
 }  // namespace shardvpn

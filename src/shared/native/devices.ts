@@ -76,7 +76,7 @@ export class TunDevice extends Polled<NativeTunDevice> {
     return new TunDevice(new addon.TunDevice(name, false, fd));
   }
 
-  private polling = false;
+  private callback: ((events: number) => void) | null = null;
   private pendingTurn: NodeJS.Immediate | null = null;
 
   /**
@@ -84,20 +84,23 @@ export class TunDevice extends Polled<NativeTunDevice> {
    * addon: those are no longer in the kernel's queue, so the descriptor would not poll for them.
    */
   override poll(events: number, callback: (events: number) => void): void {
-    this.polling = true;
-    const run = (ready: number): void => {
-      callback(ready);
-      if (this.polling && this.pendingTurn === null && this.handle.pending) {
-        this.pendingTurn = setImmediate(() => {
-          this.pendingTurn = null;
-          if (this.polling && !this.handle.closed) run(POLL_READABLE);
-        });
-      }
-    };
-    this.handle.poll(events, run);
+    this.callback = callback;
+    this.handle.poll(events, (ready) => this.turn(ready));
+    this.schedulePending();
+  }
+  private turn(ready: number): void {
+    this.callback?.(ready);
+    this.schedulePending();
+  }
+  private schedulePending(): void {
+    if (this.callback === null || this.pendingTurn !== null || !this.handle.pending) return;
+    this.pendingTurn = setImmediate(() => {
+      this.pendingTurn = null;
+      if (!this.handle.closed) this.turn(POLL_READABLE);
+    });
   }
   override stopPoll(): void {
-    this.polling = false;
+    this.callback = null;
     if (this.pendingTurn !== null) clearImmediate(this.pendingTurn);
     this.pendingTurn = null;
     super.stopPoll();
