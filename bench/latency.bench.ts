@@ -1,11 +1,23 @@
 // Ping RTT through the tunnel (median and p99) for (a) openvpn + openvpn, (b) shardvpn server +
 // openvpn client and (c) shardvpn + shardvpn, idle and under an iperf3 TCP load, in one run.
-// BENCH_PINGS (default 200), BENCH_CIPHER (AES-256-GCM). Every RTT goes to
-// bench/results/latency.json for the charts.
+// BENCH_PINGS (default 200), BENCH_CIPHER (AES-256-GCM). BENCH_TUN_QUEUES=compare adds (b) and
+// (c) with `tun-queues shard` on the server (each shard reads its own TUN queue: no thread hop on
+// the reply path). Every RTT goes to bench/results/latency.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median as medianOf, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
-import { SERVER_TUNNEL, SETUPS, startTunnel, type SetupName } from './tunnels';
+import { SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, type SetupName } from './tunnels';
+
+const SETUPS: readonly { name: SetupName; label: string; serverExtra: string[] }[] = [
+  ...BASE_SETUPS.map((s) => ({ ...s, serverExtra: [] })),
+  ...(process.env.BENCH_TUN_QUEUES === 'compare'
+    ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({
+        ...s,
+        label: `${s.label}, tun-queues shard`,
+        serverExtra: ['tun-queues shard'],
+      }))
+    : []),
+];
 
 const CIPHER = process.env.BENCH_CIPHER ?? 'AES-256-GCM';
 const PINGS = Number(process.env.BENCH_PINGS ?? '200');
@@ -30,7 +42,7 @@ async function main(): Promise<void> {
   const series = new SeriesSet();
   try {
     for (const setup of SETUPS) {
-      const tunnel = await startTunnel(lab, setup.name, CIPHER);
+      const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', setup.serverExtra);
       try {
         for (const load of [false, true]) {
           let iperf = null;
@@ -50,7 +62,7 @@ async function main(): Promise<void> {
           if (iperf !== null) await iperf.stop('SIGTERM', 3000);
           if (receiver !== null) await receiver.stop('SIGKILL', 3000);
           const median = medianOf(rtts);
-          medians.set(`${setup.name}/${load}`, median);
+          medians.set(`${setup.label}/${load}`, median);
           series.add(setup.label, point(load ? 'iperf3 load' : 'idle', rtts, { p99: percentile(rtts, 99) }));
           rows.push([setup.label, load ? 'iperf3 load' : 'idle', median.toFixed(3), percentile(rtts, 99).toFixed(3), String(lost), '']);
         }
@@ -62,9 +74,8 @@ async function main(): Promise<void> {
     await lab.cleanup();
   }
   for (const row of rows) {
-    const setup = row[0]!.slice(1, 2) as SetupName;
     const load = row[1] === 'iperf3 load';
-    row[5] = ((medians.get(`${setup}/${load}`) ?? NaN) / (medians.get(`a/${load}`) ?? NaN)).toFixed(2) + 'x';
+    row[5] = ((medians.get(`${row[0]}/${load}`) ?? NaN) / (medians.get(`${SETUPS[0]!.label}/${load}`) ?? NaN)).toFixed(2) + 'x';
   }
   printTable(
     `Ping RTT through the tunnel (ms), ${PINGS} pings at 20 ms intervals, ${CIPHER}`,
