@@ -1,8 +1,8 @@
 // Ping RTT through the tunnel (median and p99) for (a) openvpn + openvpn, (b) shardvpn server +
 // openvpn client and (c) shardvpn + shardvpn, idle and under an iperf3 TCP load, in one run.
 // BENCH_PINGS (default 200), BENCH_CIPHER (AES-256-GCM). BENCH_TUN_QUEUES=compare adds (b) and
-// (c) with `tun-queues shard` on the server (each shard reads its own TUN queue: no thread hop on
-// the reply path). Every RTT goes to bench/results/latency.json for the charts.
+// (c) with `tun-queues single` on the server (the main thread reads the one TUN queue and hands
+// replies to the shards: a thread hop on the reply path; the default is a queue per shard). Every RTT goes to bench/results/latency.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median as medianOf, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
@@ -13,8 +13,8 @@ const SETUPS: readonly { name: SetupName; label: string; serverExtra: string[] }
   ...(process.env.BENCH_TUN_QUEUES === 'compare'
     ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({
         ...s,
-        label: `${s.label}, tun-queues shard`,
-        serverExtra: ['tun-queues shard'],
+        label: `${s.label}, tun-queues single`,
+        serverExtra: ['tun-queues single'],
       }))
     : []),
 ];

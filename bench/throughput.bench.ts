@@ -6,8 +6,8 @@
 // narrow the matrix.
 // BENCH_OFFLOAD=compare adds (b) and (c) with `udp-offload no` (no UDP GSO/GRO), measured in the
 // same run; BENCH_DIRECTIONS=up,down adds iperf3 -R (the server sends, its GSO path).
-// BENCH_TUN_QUEUES=compare adds (b) and (c) with `tun-queues shard` (a TUN queue per shard; the
-// other rows use the default, one queue read by the main thread), measured in the same run.
+// BENCH_TUN_QUEUES=compare adds (b) and (c) with `tun-queues single` (one TUN queue read by the
+// main thread; the other rows use the default, a queue per shard), measured in the same run.
 // BENCH_TUN_OFFLOAD=compare adds (b) and (c) with `tun-offload no` (a system call per packet on the
 // TUN side, no superpackets) on both of our ends.
 // Every run goes to bench/results/throughput.json for the charts.
@@ -54,7 +54,7 @@ const variant = (variable: string, directive: string, where: 'server' | 'both'):
 const SETUPS: readonly Setup[] = [
   ...BASE_SETUPS.map((s) => ({ ...s, serverExtra: [], ours: [] })),
   ...variant('BENCH_OFFLOAD', 'udp-offload no', 'both'),
-  ...variant('BENCH_TUN_QUEUES', 'tun-queues shard', 'server'),
+  ...variant('BENCH_TUN_QUEUES', 'tun-queues single', 'server'),
   ...variant('BENCH_TUN_OFFLOAD', 'tun-offload no', 'both'),
 ];
 

@@ -523,9 +523,9 @@ test('server pools up to 2^20 addresses (OpenVPN stops at 65,536); larger ones a
   rejects('ifconfig-pool 10.0.0.2 10.31.255.250\n', /server\.conf:1.*more than 1048576 addresses/);
 });
 
-test('tun-queues single|shard: single by default, shard when asked, anything else refused at its line', () => {
-  assert.equal(opts('dev tun\n').tunQueues, 'single');
-  assert.equal(opts('dev tun\ntun-queues shard\n').tunQueues, 'shard');
+test('tun-queues single|shard: shard by default, single when asked, anything else refused at its line', () => {
+  assert.equal(opts('dev tun\n').tunQueues, 'shard');
+  assert.equal(opts('dev tun\ntun-queues single\n').tunQueues, 'single');
   assert.equal(opts('dev tun\ntun-queues shard\ntun-queues single\n').tunQueues, 'single');
   rejects('dev tun\ntun-queues many\n', /server\.conf:2.*tun-queues/);
   rejects('dev tun\ntun-queues\n', /server\.conf:2.*tun-queues/);

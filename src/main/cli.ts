@@ -43,7 +43,7 @@ OpenVPN 2.6 directives work as config lines and as --flags. shardvpn's own:
                                     on a hitless reload, clients whose settings changed
   udp-offload yes|no                UDP GSO/GRO on the link where the kernel has them (default yes)
   tun-offload yes|no                TUN TSO/USO split and TCP coalescing where the kernel has them (default yes)
-  tun-queues single|shard           one TUN queue read by the main thread (default), or one per shard
+  tun-queues single|shard           one TUN queue read by the main thread, or one per shard (default)
 
 Signals: SIGHUP re-reads the config (a server applies it in place where it can, keeping its
 clients), SIGUSR1 restarts, SIGUSR2 logs statistics, SIGTERM/SIGINT stop.`;

@@ -376,7 +376,7 @@ export function defaultOptions(): Options {
     reloadChangedClients: 'restart',
     udpOffload: true,
     tunOffload: true,
-    tunQueues: 'single',
+    tunQueues: 'shard',
     tcpNodelay: false,
     unsupported: [],
     positions: {},
