@@ -295,6 +295,44 @@ test("tun-queues shard: the shard writes its client's packets to its own queue, 
   }
 });
 
+/**
+ * A TUN queue that answers every packet written to it at once, as the kernel answers an ICMP echo
+ * inside the write, into a queue of `capacity` packets (txqueuelen): beyond it, answers are
+ * dropped and counted. No readiness signal: only a read between batches finds the answers.
+ */
+class AnsweringTun extends FakeTun {
+  dropped = 0;
+  constructor(private readonly capacity: number) {
+    super();
+  }
+  override write(batch: PacketBatch, count: number): number {
+    const n = super.write(batch, count);
+    for (let i = 0; i < n; i++) {
+      const request = Buffer.from(batch.packet(i));
+      if (this.toRead.length >= this.capacity) this.dropped++;
+      else this.toRead.push(ipv4Udp('10.8.0.1', VIRTUAL, 53, request.readUInt16BE(20), request.subarray(28)));
+    }
+    return n;
+  }
+}
+
+test('tun-queues shard: what the kernel answers while a receive batch is written is read before the next batch, so a long turn never overflows the queue', async () => {
+  const queue = new AnsweringTun(100);
+  const lab = new ShardLab(false, 64, {}, queue);
+  try {
+    await lab.handshake();
+    // Three receive batches in one readable turn: 192 answers, almost twice what the queue holds.
+    const requests = Array.from({ length: 192 }, (_, n) => packet(VIRTUAL, n % 200));
+    lab.link.deliver(CLIENT, ...lab.seal(requests));
+    assert.equal(queue.written.length, 192);
+    assert.equal(queue.dropped, 0, 'no answer dropped at the queue');
+    await waitFor(() => lab.link.outbox.length >= 192, 'every answer sealed and sent');
+    assert.equal(lab.open(lab.link.takeSent().map((d) => d.bytes)).length, 192);
+  } finally {
+    await lab.stop();
+  }
+});
+
 test("tun-queues shard: a packet on the shard's queue for a subnet behind its client's iroute goes to that client", async () => {
   const queue = new FakeTun();
   const lab = new ShardLab(false, 64, {}, queue);

@@ -34,6 +34,13 @@ export class LinkIn implements DataRunHandler<ShardClient> {
   private readonly tunOut = new PacketBatch(this.recv.memory, new Uint32Array(BATCH), SLOT);
   private tunOutCount = 0;
   private readonly counters: Float64Array;
+  /**
+   * Runs after each receive batch's packets went to TUN (tun-queues shard: read our own queue).
+   * The kernel answers what it can at once (an ICMP echo, a TCP ACK) into the queue during the
+   * write; reading it before the next batch keeps a turn of up to 8 batches from overflowing the
+   * queue (500 packets) and sends the answers without waiting for the turn to end.
+   */
+  onTunWritten: (() => void) | null = null;
 
   constructor(
     private readonly host: ShardClientHost,
@@ -203,6 +210,7 @@ export class LinkIn implements DataRunHandler<ShardClient> {
     const written = this.tun.write(this.tunOut, count);
     // A full TUN queue: drop the rest, as OpenVPN drops when the device is not writable.
     if (written < count) this.counters[COUNTER.dropTunWrite] += count - written;
+    this.onTunWritten?.();
   }
 
   private sameAddress(client: ShardClient, index: number): boolean {

@@ -117,6 +117,8 @@ export class Shard implements ShardClientHost {
     );
     // The to-tun ring has one producer, this thread: link-in and the queue reader take turns on it.
     this.tunQueueIn = io.tunQueue !== undefined ? new TunQueueIn(io.tunQueue, this.ownRoutes, this.tunIn, toTun, this.counters) : null;
+    const queueIn = this.tunQueueIn;
+    if (queueIn !== null && io.tun === io.tunQueue) this.linkIn.onTunWritten = () => queueIn.drain();
     port.on('message', (message: MainToShard) => this.onMainMessage(message));
     this.linkIn.start();
     this.tunQueueIn?.start();

@@ -42,6 +42,11 @@ export class TunQueueIn {
     this.queue.stopPoll();
   }
 
+  /** Reads what waits in the queue now (also between receive batches: LinkIn.onTunWritten). */
+  drain(): void {
+    this.onReadable();
+  }
+
   private onReadable(): void {
     const batch = this.batch;
     const counters = this.counters;
