@@ -89,3 +89,25 @@ test('route table: hosts, iroutes longest-first, forget, packet lookups', () => 
   assert.equal(routes.lookup4(ipv4ToNumber('192.168.50.9')), 11);
   assert.equal(routes.lookupDestination(v6, 0, v6.length), NO_ROUTE);
 });
+
+test('route table: forget removes only what the client still owns; 50,000 clients leave one by one', () => {
+  const routes = new RouteTable();
+  routes.learnHost4('10.8.0.2', 1);
+  routes.learnHost6('fd00:8::2', 1);
+  // The address passes to another client (a reconnect under a new peer-id): it stays theirs.
+  routes.learnHost4('10.8.0.2', 2);
+  assert.equal(routes.forget(1), 1, 'its IPv6 address only');
+  assert.equal(routes.lookup4(ipv4ToNumber('10.8.0.2')), 2);
+  assert.equal(routes.forget(1), 0, 'nothing left to forget');
+  assert.equal(routes.forget(2), 1);
+  assert.equal(routes.size, 0);
+
+  // 50,000 clients leaving one by one (a restart, a mass disconnect): linear, not quadratic.
+  const many = 50_000;
+  for (let i = 0; i < many; i++) routes.learnHost4(`10.${8 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`, 100 + i);
+  assert.equal(routes.size, many);
+  let removed = 0;
+  for (let i = 0; i < many; i++) removed += routes.forget(100 + i);
+  assert.equal(removed, many);
+  assert.equal(routes.size, 0);
+});

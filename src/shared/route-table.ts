@@ -28,9 +28,21 @@ interface Prefix6 {
   peerId: number;
 }
 
+/** What one client was given: forget() visits these, not the whole table. */
+interface PeerRoutes {
+  hosts4: number[];
+  hosts6: string[];
+  prefixes: boolean;
+}
+
 export class RouteTable {
   private readonly hosts4 = new Map<number, number>();
   private readonly hosts6 = new Map<string, number>();
+  /**
+   * By peer-id, the keys it was given (some may have passed to another owner since). A mass
+   * disconnect of n clients then costs O(n), not O(n^2) scans of every address in the table.
+   */
+  private readonly byPeer = new Map<number, PeerRoutes>();
   /** iroute prefixes, longest first. */
   private prefixes4: Prefix4[] = [];
   private prefixes6: Prefix6[] = [];
@@ -41,12 +53,15 @@ export class RouteTable {
     const value = ipv4ToNumber(address);
     if (value < 0) throw new TypeError(`not an IPv4 address: ${address}`);
     this.hosts4.set(value, peerId);
+    this.routesOf(peerId).hosts4.push(value);
   }
 
   learnHost6(address: string, peerId: number): void {
     const bytes = new Uint8Array(16);
     if (!parseIPv6(address, bytes)) throw new TypeError(`not an IPv6 address: ${address}`);
-    this.hosts6.set(key6(bytes, 0), peerId);
+    const key = key6(bytes, 0);
+    this.hosts6.set(key, peerId);
+    this.routesOf(peerId).hosts6.push(key);
   }
 
   /** Learns an `iroute NETWORK NETMASK` of a client. */
@@ -54,6 +69,7 @@ export class RouteTable {
     const value = ipv4ToNumber(network);
     if (value < 0 || bits < 0 || bits > 32) throw new TypeError(`not an IPv4 prefix: ${network}/${bits}`);
     const mask = bitsToNetmask(bits);
+    this.routesOf(peerId).prefixes = true;
     this.prefixes4 = [
       ...this.prefixes4.filter((p) => !(p.network === (value & mask) >>> 0 && p.bits === bits)),
       { network: (value & mask) >>> 0, bits, mask, peerId },
@@ -64,6 +80,7 @@ export class RouteTable {
     const bytes = new Uint8Array(16);
     if (!parseIPv6(network, bytes) || bits < 0 || bits > 128) throw new TypeError(`not an IPv6 prefix: ${network}/${bits}`);
     maskBytes(bytes, bits);
+    this.routesOf(peerId).prefixes = true;
     this.prefixes6 = [
       ...this.prefixes6.filter((p) => !(p.bits === bits && equalBytes(p.network, bytes))),
       { network: bytes, bits, peerId },
@@ -72,13 +89,27 @@ export class RouteTable {
 
   /** Removes every route of a client (it disconnected, or its shard died). Returns how many. */
   forget(peerId: number): number {
+    const routes = this.byPeer.get(peerId);
+    if (routes === undefined) return 0;
+    this.byPeer.delete(peerId);
     let removed = 0;
-    for (const [key, owner] of this.hosts4) if (owner === peerId && this.hosts4.delete(key)) removed++;
-    for (const [key, owner] of this.hosts6) if (owner === peerId && this.hosts6.delete(key)) removed++;
+    // Only keys still its own: an address handed to another client since stays theirs.
+    for (const key of routes.hosts4) if (this.hosts4.get(key) === peerId && this.hosts4.delete(key)) removed++;
+    for (const key of routes.hosts6) if (this.hosts6.get(key) === peerId && this.hosts6.delete(key)) removed++;
+    if (!routes.prefixes) return removed;
     const before = this.prefixes4.length + this.prefixes6.length;
     this.prefixes4 = this.prefixes4.filter((p) => p.peerId !== peerId);
     this.prefixes6 = this.prefixes6.filter((p) => p.peerId !== peerId);
     return removed + before - this.prefixes4.length - this.prefixes6.length;
+  }
+
+  private routesOf(peerId: number): PeerRoutes {
+    let routes = this.byPeer.get(peerId);
+    if (routes === undefined) {
+      routes = { hosts4: [], hosts6: [], prefixes: false };
+      this.byPeer.set(peerId, routes);
+    }
+    return routes;
   }
 
   /** Owner of an IPv4 destination: exact host first, then the longest iroute. */
