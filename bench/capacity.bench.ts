@@ -7,7 +7,9 @@
 // 150: about what both servers complete per second here while sharing the cores with the load
 // generator; much faster and openvpn's queue passes the clients' 60 s hand-window, so the count
 // measures the offered rate, not what the server can hold), BENCH_THREADS (load generator threads, default 2), BENCH_IDLE_CAP_S (longest connect
-// phase, default 120), BENCH_REST_S (CPU window, default 10), BENCH_BEFORE_BIN (another checkout's
+// phase, default 120), BENCH_REST_S (CPU window, default 10), BENCH_SETTLE_S (wait between the
+// connect phase and the CPU window, default 5: a longer one leaves the connect phase's garbage
+// collection out of the idle figure), BENCH_BEFORE_BIN (another checkout's
 // bin/shardvpn.js, run too; see load-lab.ts), BENCH_IDLE_KEEPALIVE (default '10 60'),
 // BENCH_IDLE_SERVERS (default shardvpn,openvpn). Past 20,000 clients the generator sends from one
 // more source address per 20,000 (`shardvpn load --source`); past 65,534 the pool is a /14 and
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
   const threads = envNumber('BENCH_THREADS', 2);
   const capS = envNumber('BENCH_IDLE_CAP_S', 120);
   const restS = envNumber('BENCH_REST_S', 10);
+  const settleS = envNumber('BENCH_SETTLE_S', 5);
   const keepalive = process.env.BENCH_IDLE_KEEPALIVE ?? '10 60';
   if (!/^\d+ \d+$/.test(keepalive)) throw new Error(`BENCH_IDLE_KEEPALIVE=${keepalive}: give two numbers, e.g. '60 300'`);
   const beyondOpenvpn = clients > OPENVPN_MAX_POOL;
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
           lab,
           running,
           writeProfile(lab, port),
-          { clients, rate, threads, capS, settleS: 5, sources },
+          { clients, rate, threads, capS, settleS, sources },
           async (loadPids) => {
             // Every client pings every keepalive period and so does the server (10 s by default).
             const loadCpu = (): number => loadPids.reduce((n, pid) => n + cpuSeconds(pid), 0);
@@ -178,7 +181,14 @@ async function main(): Promise<void> {
     const xTitle = `clients asked for, started at ${rate === 0 ? 'once' : `${rate}/s`}, keepalive ${keepalive}`;
     writeRecord({
       bench: 'capacity',
-      sizes: { BENCH_IDLE_CLIENTS: clients, BENCH_IDLE_RATE: rate, BENCH_THREADS: threads, BENCH_IDLE_CAP_S: capS, BENCH_REST_S: restS },
+      sizes: {
+        BENCH_IDLE_CLIENTS: clients,
+        BENCH_IDLE_RATE: rate,
+        BENCH_THREADS: threads,
+        BENCH_IDLE_CAP_S: capS,
+        BENCH_REST_S: restS,
+        BENCH_SETTLE_S: settleS,
+      },
       metrics: [
         { id: 'rss_per_client_kib', title: 'Server memory per idle client', unit: 'KiB', xTitle, series: memory.toArray() },
         { id: 'server_cpu_percent', title: 'Server CPU with the clients idle', unit: '% of a core', xTitle, series: cpu.toArray() },
