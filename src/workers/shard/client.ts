@@ -52,8 +52,13 @@ const HANDSHAKE_FAILURE_COUNTER: Partial<Record<SessionErrorReason, number>> = {
 
 /** Delay between sending AUTH_FAILED / RESTART and closing, so the message gets out. */
 const CLOSE_DELAY_MS = 1000;
-/** A connected client is looked at at least this often (see quietUntil). */
-const MAX_QUIET_MS = 1000;
+/**
+ * A connected client is looked at at least this often (see quietUntil). Every timer it has is
+ * due exactly (nextWork); this bound is for the send packet-id, which moves with traffic: from
+ * the renegotiation trigger (0xFF000000) to the wrap are 16.7 M packets, 16 s at a million
+ * packets a second, so looking every 4 s leaves the new key over 10 s to arrive.
+ */
+const MAX_QUIET_MS = 4000;
 
 export class ShardClient {
   state: ShardClientState = 'handshake';
@@ -91,7 +96,7 @@ export class ShardClient {
    * A connected client's tick() has nothing to do before this time (host clock, ms); 0: tick.
    * The shard's 200 ms tick used to walk every client, about a third of an idle shard's CPU
    * with a few thousand clients held; now a connected client is looked at when its next
-   * timer is due, and at least once a second (a key close to its packet-id wrap must still be
+   * timer is due, and at least every MAX_QUIET_MS (a key close to its packet-id wrap must still be
    * renegotiated). Anything that can bring a timer earlier resets it: a control packet in or
    * out, a session event.
    */
