@@ -32,6 +32,8 @@ export interface ShardClientHost {
   toMain(message: ShardToMain): void;
   /** The client is gone: forget it. */
   closed(client: ShardClient, reason: string): void;
+  /** Look at the client on every tick again: new, or its timers may have come earlier (tick-wheel.ts). */
+  wake(client: ShardClient): void;
   /** `category`: a kind of repetitive message, for --mute. */
   log(level: number, message: string, category?: string): void;
 }
@@ -98,9 +100,24 @@ export class ShardClient {
    * with a few thousand clients held; now a connected client is looked at when its next
    * timer is due, and at least every MAX_QUIET_MS (a key close to its packet-id wrap must still be
    * renegotiated). Anything that can bring a timer earlier resets it: a control packet in or
-   * out, a session event.
+   * out, a session event; the shard's tick wheel then looks at it on every tick again.
    */
-  private quietUntil = 0;
+  private quiet = 0;
+  /** The tick wheel's slot for this client (tick-wheel.ts). */
+  wheelSlot = -1;
+
+  get quietUntil(): number {
+    return this.quiet;
+  }
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+  /** Its timers may have come earlier: look at it on every tick until tick() says otherwise. */
+  private wake(): void {
+    if (this.quiet === 0) return;
+    this.quiet = 0;
+    this.host.wake(this);
+  }
 
   constructor(
     readonly peerId: number,
@@ -115,9 +132,10 @@ export class ShardClient {
     this.created = host.now();
     this.inactivity = new InactivityTimer(config.inactive, this.created);
     this.keepalive = new KeepaliveTimer({ pingS: config.pingS, pingRestartS: config.pingRestartS }, this.created);
+    host.wake(this);
     this.session = new ControlSession(sessionConfig(config, realAddress.family, stateless), {
       sendPacket: (wire) => {
-        this.quietUntil = 0;
+        this.wake();
         this.keepalive.sent(host.now());
         this.traffic.controlBytesOut += wire.length;
         host.sendWire(this, wire);
@@ -177,12 +195,12 @@ export class ShardClient {
 
   /** A control packet of this client's session (see quietUntil). */
   receiveControl(wire: Buffer): void {
-    this.quietUntil = 0;
+    this.wake();
     this.session.receivePacket(wire);
   }
 
   private onSessionEvent(event: SessionEvent): void {
-    this.quietUntil = 0;
+    this.wake();
     const host = this.host;
     switch (event.type) {
       case 'tls-verified':
@@ -336,7 +354,7 @@ export class ShardClient {
 
   /** Timers: the session's retransmissions, keepalive, delayed close, hand-window. */
   tick(now: number): void {
-    if (now < this.quietUntil || this.state === 'closed') return;
+    if (now < this.quiet || this.state === 'closed') return;
     if (this.state === 'closing') {
       if (now >= this.closeAt) this.close(this.closeReason);
       else this.session.tick();
@@ -377,7 +395,7 @@ export class ShardClient {
     ) {
       this.session.renegotiate();
     }
-    this.quietUntil = this.state === 'connected' ? this.nextWork(now) : 0;
+    this.quiet = this.state === 'connected' ? this.nextWork(now) : 0;
   }
 
   /** The earliest of a connected client's timers, at most MAX_QUIET_MS ahead; 0 when traffic can make work due. */

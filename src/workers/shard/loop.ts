@@ -29,6 +29,7 @@ import {
   type ShardToMain,
 } from '../../shared/shard-protocol';
 import type { ShardClient, ShardClientHost } from './client';
+import { TickWheel } from './tick-wheel';
 import { ClientTable } from './clients';
 import { ControlIn } from './control';
 import { injectFault } from './fault-injection';
@@ -83,6 +84,8 @@ export class Shard implements ShardClientHost {
   private readonly ticker: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
   private stopping = false;
+  /** Which clients a tick looks at: the hot ones and those whose next timer is due. */
+  private readonly wheel = new TickWheel<ShardClient>(TICK_MS);
   private statsScratch = new Float64Array(0);
   private lastElu = performance.eventLoopUtilization();
 
@@ -156,14 +159,19 @@ export class Shard implements ShardClientHost {
   }
 
   closed(client: ShardClient): void {
+    this.wheel.remove(client);
     this.clients.remove(client);
     this.ownRoutes.forget(client.peerId);
     this.peers?.closePeer(client.addressKey);
   }
 
+  wake(client: ShardClient): void {
+    this.wheel.wake(client);
+  }
+
   private tick(): void {
     const now = this.now();
-    for (const client of this.clients.values()) client.tick(now);
+    this.wheel.tick(now, (client) => client.tick(now));
     this.linkOut.flushPings();
     this.copyOffloadCounters();
   }
