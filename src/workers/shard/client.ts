@@ -132,7 +132,6 @@ export class ShardClient {
     this.created = host.now();
     this.inactivity = new InactivityTimer(config.inactive, this.created);
     this.keepalive = new KeepaliveTimer({ pingS: config.pingS, pingRestartS: config.pingRestartS }, this.created);
-    host.wake(this);
     this.session = new ControlSession(sessionConfig(config, realAddress.family, stateless), {
       sendPacket: (wire) => {
         this.wake();
@@ -144,6 +143,8 @@ export class ShardClient {
       now: () => host.now(),
     });
     host.counters[COUNTER.handshakesStarted]++;
+    // Last: a client whose construction failed never reaches the tick wheel.
+    host.wake(this);
   }
 
   get connected(): boolean {
