@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 
 import type { NetworkNamespace } from '../lab/netns';
 import { clientUnderlay, SERVER_UNDERLAY, SERVER_UNDERLAY6, VpnLab, type LabProcess } from '../lab/vpn-lab';
+import { serverStatistics } from './helpers/server-stats';
 
 const CLIENTS = 8;
 
@@ -62,30 +63,6 @@ async function waitInLog(proc: LabProcess, from: number, pattern: RegExp, timeou
     if (Date.now() > until) throw new Error(`${proc.name}: no ${pattern} within ${timeoutMs} ms:\n${tail.slice(-3000)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** SIGUSR2 to the server; returns the statistics block it logs (ends with the tun line). */
-async function statistics(server: LabProcess): Promise<string> {
-  const from = server.log().length;
-  process.kill(server.child.pid!, 'SIGUSR2');
-  return waitInLog(server, from, /tun: read \d+ .*\n/);
-}
-
-/** Shard counters from a statistics block, by shard index. */
-function shardCounters(block: string): Map<number, Record<string, number>> {
-  const shards = new Map<number, Record<string, number>>();
-  for (const match of block.matchAll(/shard (\d+): ((?:\w+=[\d.]+ ?)+)/g)) {
-    shards.set(
-      Number(match[1]),
-      Object.fromEntries(
-        match[2]!
-          .trim()
-          .split(' ')
-          .map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]),
-      ),
-    );
-  }
-  return shards;
 }
 
 /** From the server log: the latest virtual IP and shard of the client at each underlay address. */
@@ -148,13 +125,13 @@ test('8 clients over 2 shards with client-to-client: distinct pool addresses, bo
       assert.equal(lab.ping(lab.server, virtuals[i]!, 2), 2, `server -> client ${i}`);
     }
 
-    const counters = shardCounters(await statistics(server));
-    assert.equal(counters.size, 2);
+    const counters = (await serverStatistics(server)).shards;
+    assert.equal(counters.length, 2);
     assert.ok(
-      (counters.get(0)?.clientsConnected ?? 0) > 0 && (counters.get(1)?.clientsConnected ?? 0) > 0,
-      `clients on one shard only: ${JSON.stringify([...counters])}`,
+      (counters[0]?.clientsConnected ?? 0) > 0 && (counters[1]?.clientsConnected ?? 0) > 0,
+      `clients on one shard only: ${JSON.stringify(counters)}`,
     );
-    const connected = (counters.get(0)?.clientsConnected ?? 0) + (counters.get(1)?.clientsConnected ?? 0);
+    const connected = (counters[0]?.clientsConnected ?? 0) + (counters[1]?.clientsConnected ?? 0);
     assert.ok(
       connected >= CLIENTS && connected <= CLIENTS + reconnects,
       `${connected} clients connected: ${CLIENTS} live, ${reconnects} left behind by reconnects`,
@@ -179,8 +156,8 @@ test('8 clients over 2 shards with client-to-client: distinct pool addresses, bo
       );
     }
     // They went through the pump's client-to-client path, not the server's kernel.
-    const tunLine = /client-to-client (\d+)/.exec(await statistics(server));
-    assert.ok(Number(tunLine?.[1] ?? 0) >= 12, `client-to-client counter: ${tunLine?.[0]}`);
+    const tun = (await serverStatistics(server)).tun;
+    assert.ok((tun['client-to-client'] ?? 0) >= 12, `client-to-client counter: ${JSON.stringify(tun)}`);
   } catch (error) {
     // Placement and routing failures are explained by the server's log, not the clients'.
     console.error(server.log());
@@ -202,8 +179,7 @@ test('without client-to-client, clients reach the server but not each other', as
     for (let i = 0; i < 3; i++) assert.equal(lab.ping(lab.clients[i]!, '10.151.0.1', 2), 2, `client ${i} -> server`);
     assert.equal(lab.ping(lab.clients[0]!, virtuals[1]!, 2), 0, 'client 0 -> client 1 must not pass');
     assert.equal(lab.ping(lab.clients[2]!, virtuals[0]!, 2), 0, 'client 2 -> client 0 must not pass');
-    const block = await statistics(server);
-    assert.match(block, /client-to-client 0 /);
+    assert.equal((await serverStatistics(server)).tun['client-to-client'], 0);
   } finally {
     await stopAll(clients, server);
   }

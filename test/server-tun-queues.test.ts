@@ -14,6 +14,7 @@ import { runNodeIn } from '../lab/netns';
 import { transfer } from '../lab/transfer';
 import { clientUnderlay, SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
 import { ManagementClient, waitUntil } from './helpers/management-client';
+import { serverStatistics } from './helpers/server-stats';
 import { whileServing } from './helpers/serving';
 
 const CLIENTS = 4;
@@ -95,30 +96,6 @@ async function spreadOverShards(server: LabProcess, clients: LabProcess[], conf:
   }
 }
 
-/** SIGUSR2 to the server; the shard counters it logs, by shard, and the main thread's TUN line. */
-async function statistics(server: LabProcess): Promise<{ shards: Map<number, Record<string, number>>; tun: string }> {
-  const from = server.log().length;
-  process.kill(server.child.pid!, 'SIGUSR2');
-  await waitUntil('the statistics', () => /tun: read \d+ .*\n/.test(server.log().slice(from)), 5000);
-  const block = server.log().slice(from);
-  const shards = new Map<number, Record<string, number>>();
-  for (const match of block.matchAll(/shard (\d+): ((?:\w+=[\d.]+ ?)+)/g)) {
-    shards.set(
-      Number(match[1]),
-      Object.fromEntries(
-        match[2]!
-          .trim()
-          .split(' ')
-          .map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]),
-      ),
-    );
-  }
-  return { shards, tun: /tun: read .*/.exec(block)![0] };
-}
-
-const sum = (stats: Map<number, Record<string, number>>, name: string): number =>
-  [...stats.values()].reduce((total, counters) => total + (counters[name] ?? 0), 0);
-
 /** The global IPv6 address of tun0 in client namespace `i`. */
 function tunAddress6(i: number): string {
   const match = /inet6 ([0-9a-f:]+)\/\d+ scope global/.exec(lab.clients[i]!.ip(['-o', '-6', 'addr', 'show', 'dev', 'tun0']));
@@ -176,11 +153,8 @@ test(
           assert.equal(result.received.bytes, 4 << 20);
           assert.equal(result.received.sha256, result.sent.sha256);
         }
-        const before = await statistics(server);
-        assert.ok(
-          sum(before.shards, 'tunQueueReads') > 0 && [...before.shards.values()].every((c) => (c.tunQueueReads ?? 0) > 0),
-          JSON.stringify([...before.shards]),
-        );
+        const before = await serverStatistics(server);
+        assert.ok(before.total.tunQueueReads! > 0 && before.shards.every((c) => (c.tunQueueReads ?? 0) > 0), JSON.stringify(before.shards));
 
         // Packets between clients on different shards, through the server's kernel (ip_forward).
         assert.equal(lab.ping(lab.clients[a]!, vb, 3), 3, `client ${a} (shard 0) -> client ${b} (shard 1)`);
@@ -194,14 +168,13 @@ test(
         const flows = await runNodeIn(lab.server, '-e', [NEW_FLOWS, vb, '7000', String(FLOWS)], 30_000);
         assert.equal(flows.code, 0, flows.stderr);
         assert.equal(Number(flows.stdout.trim()), FLOWS, `echoes of ${FLOWS} new flows: ${flows.stdout}`);
-        const afterFlows = await statistics(server);
-        const crossed = sum(afterFlows.shards, 'tunQueueCrossings') - sum(before.shards, 'tunQueueCrossings');
-        assert.ok(crossed >= 1, `no crossing among ${FLOWS} new flows: ${JSON.stringify([...afterFlows.shards])}`);
-        const mainCrossings = (line: string): number => Number(/queue-crossings (\d+)/.exec(line)?.[1]);
+        const afterFlows = await serverStatistics(server);
+        const crossed = afterFlows.total.tunQueueCrossings! - before.total.tunQueueCrossings!;
+        assert.ok(crossed >= 1, `no crossing among ${FLOWS} new flows: ${JSON.stringify(afterFlows.shards)}`);
         assert.equal(
-          mainCrossings(afterFlows.tun) - mainCrossings(before.tun),
+          afterFlows.tun['queue-crossings']! - before.tun['queue-crossings']!,
           crossed,
-          `the main thread routed every crossing: ${afterFlows.tun}`,
+          `the main thread routed every crossing: ${JSON.stringify(afterFlows.tun)}`,
         );
 
         // Replace b's shard: its clients reconnect to the new worker, which reads the same queue
@@ -234,12 +207,12 @@ test(
           );
         }
         const vb2 = placement(server, b)!.virtual;
-        const readsBefore = (await statistics(server)).shards.get(1)?.tunQueueReads ?? 0;
+        const readsBefore = (await serverStatistics(server)).shards[1]?.tunQueueReads ?? 0;
         // The first reply may trail openvpn's 'Initialization Sequence Completed' on a loaded machine.
         await waitUntil('a reply through the new shard', () => lab.ping(lab.clients[b]!, SERVER_VIRTUAL, 1) === 1, 10_000);
         assert.equal(lab.ping(lab.clients[b]!, SERVER_VIRTUAL, 3), 3, `client ${b} -> server after the restart`);
         assert.equal(lab.ping(lab.server, vb2, 3), 3, `server -> client ${b} after the restart`);
-        const readsAfter = (await statistics(server)).shards.get(1)?.tunQueueReads ?? 0;
+        const readsAfter = (await serverStatistics(server)).shards[1]?.tunQueueReads ?? 0;
         assert.ok(readsAfter > readsBefore, `the new shard 1 read its queue: ${readsBefore} -> ${readsAfter}`);
         assert.equal(tunQueuesOpen(server), 3, 'no queue opened or lost by the restart');
       },
@@ -263,12 +236,12 @@ test(
           await spreadOverShards(server, clients, clientConf());
           const a = [0, 1, 2].find((i) => placement(server, i)!.shard === 0)!;
           const b = [0, 1, 2].find((i) => placement(server, i)!.shard === 1)!;
-          const before = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
+          const before = (await serverStatistics(server)).tun['client-to-client'];
           // The first reply may trail openvpn's 'Initialization Sequence Completed' on a loaded machine.
           await waitUntil(`${round}: a first reply`, () => lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 1) === 1, 10_000);
           assert.equal(lab.ping(lab.clients[a]!, placement(server, b)!.virtual, 3), 3, `${round}: shard 0 -> shard 1`);
           assert.equal(lab.ping(lab.clients[b]!, placement(server, a)!.virtual, 3), 3, `${round}: shard 1 -> shard 0`);
-          const after = /client-to-client (\d+)/.exec((await statistics(server)).tun)![1];
+          const after = (await serverStatistics(server)).tun['client-to-client'];
           assert.ok(Number(after) - Number(before) >= 12, `${round}: client-to-client packets: ${before} -> ${after}`);
           for (const i of [a, b]) {
             assert.equal(lab.ping(lab.clients[i]!, SERVER_VIRTUAL, 2), 2, `${round}: client ${i} -> server`);
@@ -330,7 +303,7 @@ test('tun-queues shard over proto tcp-server with workers 1: ping and TCP both w
         assert.equal(result.received.sha256, result.sent.sha256);
         assert.equal(result.received.bytes, 2 << 20);
       }
-      assert.ok(((await statistics(server)).shards.get(0)?.tunQueueReads ?? 0) > 0);
+      assert.ok(((await serverStatistics(server)).shards[0]?.tunQueueReads ?? 0) > 0);
     },
   );
 });

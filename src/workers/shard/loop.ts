@@ -12,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 
-import { COUNTER, counterView } from '../../shared/counters';
+import { COUNTER, counterView, type ShardCounterName } from '../../shared/counters';
 import { CompressFramer } from '../../shared/protocol/compress-framing';
 import type { LinkIO, TunIO } from '../../shared/io';
 import type { TunOffloadState, UdpOffloadState } from '../../shared/native';
@@ -64,6 +64,28 @@ export interface ShardIO {
   offload?: () => UdpOffloadState;
   /** The TUN descriptor's offload counts (tun-offload), copied likewise. */
   tunOffload?: () => TunOffloadState;
+}
+
+/** Shard counter <- field of the socket's offload counts (udp-offload). */
+const UDP_OFFLOAD_COUNTERS: readonly [ShardCounterName, keyof UdpOffloadState][] = [
+  ['udpGsoDatagrams', 'gsoDatagrams'],
+  ['udpGsoMessages', 'gsoMessages'],
+  ['udpGsoFallbacks', 'gsoFallbacks'],
+  ['udpGroMessages', 'groMessages'],
+  ['udpGroDatagrams', 'groDatagrams'],
+];
+/** Shard counter <- field of the TUN descriptor's offload counts (tun-offload). */
+const TUN_OFFLOAD_COUNTERS: readonly [ShardCounterName, keyof TunOffloadState][] = [
+  ['tunSuperpacketsRead', 'superpackets'],
+  ['tunSuperpacketSegments', 'segments'],
+  ['tunCoalescedWrites', 'coalescedWrites'],
+  ['tunCoalescedPackets', 'coalescedPackets'],
+  ['dropTunOffload', 'readDrops'],
+  ['tunCoalesceRefusals', 'coalesceRefusals'],
+];
+
+function copyInto<S>(counters: Float64Array, state: S, fields: readonly [ShardCounterName, keyof S][]): void {
+  for (const [counter, field] of fields) counters[COUNTER[counter]] = Number(state[field]);
 }
 
 export class Shard implements ShardClientHost {
@@ -178,24 +200,8 @@ export class Shard implements ShardClientHost {
 
   /** The socket and the TUN descriptor keep their own offload counts (in the addon); /metrics reads the shard counters. */
   private copyOffloadCounters(): void {
-    const c = this.counters;
-    if (this.offload !== null) {
-      const o = this.offload();
-      c[COUNTER.udpGsoDatagrams] = o.gsoDatagrams;
-      c[COUNTER.udpGsoMessages] = o.gsoMessages;
-      c[COUNTER.udpGsoFallbacks] = o.gsoFallbacks;
-      c[COUNTER.udpGroMessages] = o.groMessages;
-      c[COUNTER.udpGroDatagrams] = o.groDatagrams;
-    }
-    if (this.tunOffload !== null) {
-      const t = this.tunOffload();
-      c[COUNTER.tunSuperpacketsRead] = t.superpackets;
-      c[COUNTER.tunSuperpacketSegments] = t.segments;
-      c[COUNTER.tunCoalescedWrites] = t.coalescedWrites;
-      c[COUNTER.tunCoalescedPackets] = t.coalescedPackets;
-      c[COUNTER.dropTunOffload] = t.readDrops;
-      c[COUNTER.tunCoalesceRefusals] = t.coalesceRefusals;
-    }
+    if (this.offload !== null) copyInto(this.counters, this.offload(), UDP_OFFLOAD_COUNTERS);
+    if (this.tunOffload !== null) copyInto(this.counters, this.tunOffload(), TUN_OFFLOAD_COUNTERS);
   }
 
   private measureLoad(): void {
