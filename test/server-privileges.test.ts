@@ -1,13 +1,13 @@
 // `user` / `group`: the server drops root once the TUN device and the sockets are open, and the
 // tunnel keeps working as nobody; with persist-key (and persist-tun) it also restarts as nobody.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { BIN, SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
+import { checkoutReadableByOthers, unreadableByNobody } from './helpers/checkout-access';
 
 let lab: VpnLab;
 before(() => {
@@ -33,7 +33,7 @@ test('user nobody / group nogroup: privileges dropped after start, clients still
   try {
     assert.match(server.log(), /UID set to nobody/);
     // The drop says so when nobody could not load a restarted shard's code from this checkout.
-    const unreadable = readableByNobody();
+    const unreadable = unreadableByNobody();
     if (unreadable === null) assert.doesNotMatch(server.log(), /WARNING: nobody cannot read/);
     else if (unreadable.endsWith('shard-worker.js'))
       assert.match(server.log(), /WARNING: nobody cannot read .*shard-worker\.js: a restart or a restarted shard will fail/);
@@ -48,28 +48,13 @@ test('user nobody / group nogroup: privileges dropped after start, clients still
   }
 });
 
-/** Whether user nobody can read what a restarted server loads (shard worker code, the addon). */
-function readableByNobody(): string | null {
-  const root = path.join(__dirname, '..', '..');
-  for (const file of [
-    path.join(__dirname, '..', 'src', 'workers', 'shard-worker.js'),
-    path.join(root, 'build', 'Release', 'shardvpn.node'),
-    path.join(root, 'node_modules', 'sodium-native', 'package.json'),
-  ]) {
-    try {
-      execFileSync('runuser', ['-u', 'nobody', '--', 'test', '-r', file], { stdio: 'ignore' });
-    } catch {
-      return file;
-    }
-  }
-  return null;
-}
-
 const privilegedServer = (extra: string): string =>
   `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nkeepalive 1 10\nexplicit-exit-notify 1\npersist-tun\nuser nobody\ngroup nogroup\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n${extra}`;
 
 test('user nobody with persist-key: a hitless SIGHUP and then SIGUSR1 work with the keys read as root, and clients come back', async (t) => {
-  const unreadable = readableByNobody();
+  // A restart as nobody loads code again: open this checkout to others for the run.
+  t.after(checkoutReadableByOthers());
+  const unreadable = unreadableByNobody();
   if (unreadable !== null) {
     t.skip(`nobody cannot read ${unreadable}: a server that dropped root could not restart from this checkout`);
     return;

@@ -6,13 +6,14 @@
 // while the server runs as nobody (it takes its old queue over), SIGUSR1 with persist-tun, IPv6,
 // proto tcp-server with workers 1, and the fall-back to one queue.
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { runNodeIn } from '../lab/netns';
 import { transfer } from '../lab/transfer';
 import { clientUnderlay, SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
+import { checkoutReadableByOthers } from './helpers/checkout-access';
 import { ManagementClient, waitUntil } from './helpers/management-client';
 import { serverStatistics } from './helpers/server-stats';
 import { whileServing } from './helpers/serving';
@@ -120,19 +121,6 @@ function tunQueuesOpen(server: LabProcess): number {
  * must be readable by others, as an installed server's code is. A checkout in a private
  * directory (`mktemp -d` is 0700) gets o+x on it and its parents for the test; returns the undo.
  */
-function checkoutReadableByOthers(): () => void {
-  const undo: (() => void)[] = [];
-  for (let dir = path.resolve(__dirname, '..', '..'); ; dir = path.dirname(dir)) {
-    const mode = statSync(dir).mode & 0o7777;
-    if ((mode & 0o001) === 0) {
-      chmodSync(dir, mode | 0o001);
-      undo.push(() => chmodSync(dir, mode));
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-  return () => undo.forEach((restore) => restore());
-}
-
 test(
   'tun-queues shard as nobody: 4 clients over 2 shards, ping and TCP both ways, clients reach each other through the kernel, new flows on another shard queue cross and arrive, a replaced shard serves on its old queue',
   { timeout: 90_000 },

@@ -49,11 +49,15 @@ export class ShardEvents implements ShardPoolEvents {
     }
   }
 
-  /** The worker died; the pool has replaced it on the same socket. Its clients must reconnect. */
-  died(shard: ShardHandle, reason: string): void {
+  /** The worker died; the pool replaces it on the same socket after `restartDelayMs`. Its clients must reconnect. */
+  died(shard: ShardHandle, reason: string, restartDelayMs: number): void {
     const awaited = this.admission.shardDied(shard.index);
     const gone = this.registry.releaseShard(shard.index);
-    this.logger.log(1, `shard ${shard.index} died (${reason}): restarted on the same socket; ${gone.length} of its clients must reconnect`);
+    const restart =
+      restartDelayMs === 0
+        ? 'restarted on the same socket'
+        : `restarting on the same socket in ${(restartDelayMs / 1000).toFixed(2)} s (${shard.backoff.quickFailures} deaths in a row soon after its start)`;
+    this.logger.log(1, `shard ${shard.index} died (${reason}): ${restart}; ${gone.length} of its clients must reconnect`);
     for (const entry of gone)
       if (!awaited.has(entry.peerId)) this.admission.disconnected(entry, entry.stats?.bytesReceived ?? 0, entry.stats?.bytesSent ?? 0);
     this.pump?.restartShard(shard.index);

@@ -8,6 +8,7 @@
 // leak whenever a worker died before taking it over).
 // A replacement worker keeps its predecessor's counters (totals go on counting), except the gauges
 // the dead worker can no longer bring down (clients connected, TCP connections), which restart at 0.
+// A worker that keeps dying soon after its start is replaced after a growing delay (restart-backoff.ts).
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -17,6 +18,7 @@ import { COUNTER, createCounterBuffer, counterView } from '../../shared/counters
 import { closeDescriptor, openTcpListener, socketPort, UdpSocket } from '../../shared/native';
 import { PacketRing } from '../../shared/ring';
 import type { MainToShard, ShardConfig, ShardSettings, ShardToMain } from '../../shared/shard-protocol';
+import { RestartBackoff } from './restart-backoff';
 import { steeringProgram } from './steering';
 
 const RING_SLOTS = 4096;
@@ -69,10 +71,18 @@ export interface ShardHandle {
   /** The shard's queue of a multi-queue TUN device (kept by the main thread); -1: none. */
   readonly tunQueueFd: number;
   ready: boolean;
+  /** performance.now() when the running worker said it was ready; null while it has not. */
+  readyAt: number | null;
   /** Workers that died and were replaced (shardvpn_shard_restarts_total). */
   restarts: number;
   /** performance.now() when the last replaced worker exited; null before any. */
   exitedAt: number | null;
+  /** The delay before a dead worker's replacement starts. */
+  readonly backoff: RestartBackoff;
+  /** The replacement waiting for its delay; null when a worker runs. */
+  respawnTimer: NodeJS.Timeout | null;
+  /** The running worker is being ended on purpose (kill): its exit is no failure. */
+  killed: boolean;
 }
 
 /** Gauges a worker keeps up and down; its replacement starts them from 0. */
@@ -80,8 +90,11 @@ const GAUGES = [COUNTER.clientsConnected, COUNTER.tcpConnections, COUNTER.eventL
 
 export interface ShardPoolEvents {
   message(shard: ShardHandle, message: ShardToMain): void;
-  /** A worker died unexpectedly; it has been replaced (new rings) already. */
-  died(shard: ShardHandle, reason: string): void;
+  /**
+   * A worker died unexpectedly; its rings are new already and its replacement starts after
+   * `restartDelayMs` (0: it has started).
+   */
+  died(shard: ShardHandle, reason: string, restartDelayMs: number): void;
 }
 
 export interface SocketSpec {
@@ -103,6 +116,7 @@ export class ShardPool {
     private template: ShardTemplate,
     private readonly family: 4 | 6,
     private readonly events: ShardPoolEvents,
+    private readonly workerScript: string,
   ) {}
 
   /** `tunQueueFd(index)`: shard index's TUN queue descriptor, -1 on the single-queue path. */
@@ -112,8 +126,10 @@ export class ShardPool {
     template: ShardTemplate,
     events: ShardPoolEvents,
     tunQueueFd: (index: number) => number = () => -1,
+    /** The worker's code; tests give a script that fails. */
+    workerScript: string = SHARD_WORKER,
   ): ShardPool {
-    const pool = new ShardPool(template, spec.family, events);
+    const pool = new ShardPool(template, spec.family, events, workerScript);
     refuseTakenPort(template.transport, spec);
     const sockets = template.transport === 'tcp' ? openTcpGroup(count, spec) : openUdpGroup(count, spec);
     sockets.forEach((socket, index) => {
@@ -128,8 +144,12 @@ export class ShardPool {
         fromTun: PacketRing.create(RING_SLOTS, RING_SLOT_SIZE),
         worker: null as unknown as Worker,
         ready: false,
+        readyAt: null,
         restarts: 0,
         exitedAt: null,
+        backoff: new RestartBackoff(),
+        respawnTimer: null,
+        killed: false,
       };
       pool.shards.push(handle);
     });
@@ -152,15 +172,21 @@ export class ShardPool {
       fromTunRing: handle.fromTun.buffer,
       counters: handle.counterBuffer,
     };
-    const worker = new Worker(SHARD_WORKER, {
+    handle.respawnTimer = null;
+    handle.killed = false;
+    const worker = new Worker(this.workerScript, {
       workerData: config,
       name: `shard-${handle.index}`,
       resourceLimits: { maxYoungGenerationSizeMb: SHARD_YOUNG_GENERATION_MB },
     });
     handle.worker = worker;
     handle.ready = false;
+    handle.readyAt = null;
     worker.on('message', (message: ShardToMain) => {
-      if (message.type === 'ready') handle.ready = true;
+      if (message.type === 'ready') {
+        handle.ready = true;
+        handle.readyAt = performance.now();
+      }
       this.events.message(handle, message);
     });
     worker.on('error', (error) => {
@@ -170,13 +196,18 @@ export class ShardPool {
       if (this.stopping || handle.worker !== worker) return;
       // Replace it on the same socket; the old rings may hold half-read state. The dead worker
       // writes its counters no more and the new one has not started: this thread may write them.
+      const now = performance.now();
+      const delay = handle.killed ? 0 : handle.backoff.exited(handle.readyAt === null ? null : now - handle.readyAt);
       handle.restarts++;
-      handle.exitedAt = performance.now();
+      handle.exitedAt = now;
+      handle.ready = false;
+      handle.readyAt = null;
       for (const gauge of GAUGES) handle.counters[gauge] = 0;
       handle.toTun = PacketRing.create(RING_SLOTS, RING_SLOT_SIZE);
       handle.fromTun = PacketRing.create(RING_SLOTS, RING_SLOT_SIZE);
-      this.spawn(handle);
-      this.events.died(handle, `exit code ${code}`);
+      if (delay === 0) this.spawn(handle);
+      else handle.respawnTimer = setTimeout(() => this.spawn(handle), delay);
+      this.events.died(handle, `exit code ${code}`, delay);
     });
   }
 
@@ -214,9 +245,15 @@ export class ShardPool {
   /** Asks each shard to stop (telling clients when `notify`), waits, then ends the workers. */
   async stop(notify: boolean, timeoutMs = 4000): Promise<void> {
     this.stopping = true;
+    for (const shard of this.shards) if (shard.respawnTimer !== null) clearTimeout(shard.respawnTimer);
     const stopped = this.shards.map(
       (shard) =>
         new Promise<void>((resolve) => {
+          // A worker waiting for its replacement has exited already.
+          if (shard.respawnTimer !== null) {
+            resolve();
+            return;
+          }
           const timer = setTimeout(resolve, timeoutMs);
           shard.worker.on('message', (message: ShardToMain) => {
             if (message.type === 'stopped') {
@@ -236,9 +273,18 @@ export class ShardPool {
     for (const shard of this.shards) shard.socket.close();
   }
 
-  /** Terminates one worker as if it had crashed (tests and `signal` handling of a stuck shard). */
+  /** Ends one worker and replaces it at once (management shard-restart, a stuck shard). */
   async kill(index: number): Promise<void> {
-    await this.shards[index]?.worker.terminate();
+    const shard = this.shards[index];
+    if (shard === undefined || this.stopping) return;
+    if (shard.respawnTimer !== null) {
+      // Waiting out its back-off: the operator's restart starts it now.
+      clearTimeout(shard.respawnTimer);
+      this.spawn(shard);
+      return;
+    }
+    shard.killed = true;
+    await shard.worker.terminate();
   }
 }
 
