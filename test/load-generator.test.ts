@@ -278,6 +278,31 @@ test(
 );
 
 test(
+  'idle simulated clients ping on their own schedule: pushed ping 1, a server that pings every 5 s and drops after 3 s of silence holds all 12 for 9 s',
+  { skip: !canLab, timeout: 60_000 },
+  async () => {
+    // No traffic: each client is polled only when its keepalive ping falls due (the slice's tick
+    // wheel) or a packet arrives. The server's own pings come only every 5 s, and it drops a
+    // client silent for 3 s: a client that pinged only when woken by the server's would be lost.
+    const server = await lab.startShardvpn(
+      `port 1196\ndev tun\nping 5\nping-restart 3\npush "ping 1"\npush "ping-restart 12"\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}topology subnet\nserver 10.165.0.0 255.255.255.0\nworkers 2\nduplicate-cn\nverb 3\n`,
+      'load-idle.conf',
+    );
+    try {
+      const file = profile('load-idle.ovpn', 1196);
+      const { code, report } = await runLoad(['--profile', file, '--clients', '12', '--threads', '2', '--duration', '9'], 40_000);
+      assert.equal(code, 0, JSON.stringify(report.failureDetails));
+      assert.equal(report.connected, 12);
+      assert.equal(report.disconnected, 0, JSON.stringify(report.failureDetails));
+      assert.equal(report.connectedAtEnd, 12);
+      assert.doesNotMatch(server.log(), /inactivity timeout/);
+    } finally {
+      await server.stop('SIGTERM', 5000);
+    }
+  },
+);
+
+test(
   'with --reconnect, a first handshake that fails is a failure, not tried again: only a lost session is',
   { timeout: 20_000 },
   async () => {

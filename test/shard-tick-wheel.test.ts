@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { TickWheel, type Tickable } from '../src/workers/shard/tick-wheel';
+import { TickWheel, type Tickable } from '../src/shared/tick-wheel';
 
 const TICK = 200;
 

@@ -19,6 +19,7 @@ import type { ControlSessionConfig, SessionErrorReason, SessionEvent } from '../
 import { echoReplySeq, echoTarget, ipv4ToNumber, readEchoReply, writeEchoRequest } from '../../shared/load/icmp-echo';
 import type { LoadProfile, TrafficSpec } from '../../shared/load/task';
 import { PacketBatch } from '../../shared/native';
+import type { Tickable } from '../../shared/tick-wheel';
 import { BULK_BATCH, BulkBuffers, BulkLink } from './bulk-link';
 import { ANSWER_NONE, EchoWindow } from './echo-window';
 
@@ -77,8 +78,15 @@ const OCC_EXIT_MESSAGE: OccMessage = { op: 'exit' };
 /** How far a handshake got, for clients still handshaking when the run ends. */
 export type HandshakeStage = 'reset-sent' | 'tls-verified' | 'push-requested' | 'push-applied';
 
-export class SimulatedClient {
+/** The slice's poll (slice-task.ts): a client that may have work sooner than it said asks to be looked at. */
+export interface SliceWheel {
+  wake(client: SimulatedClient): void;
+}
+
+export class SimulatedClient implements Tickable {
   private state: State = 'idle';
+  /** The slice's tick wheel slot for this client (tick-wheel.ts). */
+  wheelSlot = -1;
   private stageValue: HandshakeStage = 'reset-sent';
   private wireSent = 0;
   private wireReceived = 0;
@@ -121,9 +129,30 @@ export class SimulatedClient {
     private readonly reconnectDelayMs: number | null,
     private readonly buffers: SliceBuffers,
     private readonly stats: SliceStats,
+    private readonly wheel: SliceWheel,
     /** The local address its sockets send from (--source); undefined: any. */
     private readonly source?: string,
   ) {}
+
+  /**
+   * For the slice's tick wheel: 0 while the client must be polled every round (handshaking,
+   * traffic), else the time before which a poll has nothing to do (its next keepalive ping,
+   * ping-restart, session timer or reconnect attempt). A packet or a failure wakes it earlier.
+   */
+  get quietUntil(): number {
+    if (this.state === 'waiting') return Math.max(this.restartAt, 1);
+    if (this.state !== 'connected' || this.echoWindow !== null || this.traffic.pps > 0) return 0;
+    let until = this.lastDataSent + this.pingMs;
+    if (this.pingRestartMs > 0) until = Math.min(until, this.lastDataReceived + this.pingRestartMs);
+    const due = this.session?.nextTimeout() ?? null;
+    if (due !== null) until = Math.min(until, due);
+    return Math.max(until, 1);
+  }
+
+  /** Not (or no longer) polled: never started, or done. */
+  get closed(): boolean {
+    return this.state === 'done' || this.state === 'idle';
+  }
 
   get isStarted(): boolean {
     return this.state !== 'idle';
@@ -285,6 +314,7 @@ export class SimulatedClient {
   }
 
   private fail(reason: string, detail: string): void {
+    this.wheel.wake(this);
     const retry = this.reconnectDelayMs !== null;
     if (this.state === 'handshake' && this.lostAt >= 0) this.stats.onReconnectFailed(this.index, reason, detail);
     else if (this.state === 'handshake') this.stats.onFailed(this.index, reason, detail);
@@ -421,6 +451,8 @@ export class SimulatedClient {
 
   private receive(m: Buffer): void {
     if (m.length === 0 || this.session === null || this.state === 'done') return;
+    // A control packet can bring the session's timers (or the end of the session) earlier.
+    this.wheel.wake(this);
     this.wireReceived++;
     const op = m[0]! >>> P_OPCODE_SHIFT;
     if (op !== P_DATA_V2 && op !== P_DATA_V1) {
@@ -454,6 +486,7 @@ export class SimulatedClient {
    */
   private receiveBatch(count: number): void {
     if (this.session === null || this.state === 'done') return;
+    this.wheel.wake(this);
     const rx = this.buffers.bulk!.rx;
     const m = rx.memory;
     let key: DataChannelKey | undefined;

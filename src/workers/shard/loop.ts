@@ -29,7 +29,7 @@ import {
   type ShardToMain,
 } from '../../shared/shard-protocol';
 import type { ShardClient, ShardClientHost } from './client';
-import { TickWheel } from './tick-wheel';
+import { TickWheel } from '../../shared/tick-wheel';
 import { ClientTable } from './clients';
 import { ControlIn } from './control';
 import { injectFault } from './fault-injection';

@@ -1,14 +1,15 @@
-// Which clients a shard's 200 ms tick looks at (OpenVPN's multi timer wheel: multi_process_timeout
+// Which clients a periodic tick looks at (OpenVPN's multi timer wheel: multi_process_timeout
 // visits only the instances whose timer fired). A client with work that can fall due at any time
-// (a handshake, a close, reneg-bytes) is "hot" and looked at every tick; a connected client with
-// nothing due before a time (ShardClient.quietUntil) is filed under the tick slot of that time
-// and looked at only then. Anything that can bring its timers earlier (a control packet, a
-// session event) makes it hot again at once (wake). With 10,000 idle clients a tick visits the
-// few hundred that are due instead of walking all of them five times a second.
+// (a handshake, a close, traffic) is "hot" and looked at every tick; a client with nothing due
+// before a time (quietUntil) is filed under the tick slot of that time and looked at only then.
+// Anything that can bring its timers earlier (a packet, a session event) makes it hot again at
+// once (wake). Two users: a shard's 200 ms tick over its connected clients (ShardClient), and
+// the load generator's 20 ms poll over its simulated clients (SimulatedClient). With 10,000
+// idle clients a tick visits the few that are due instead of walking all of them.
 
 /** What the wheel needs of a client. */
 export interface Tickable {
-  /** 0: look every tick; otherwise nothing to do before this time (ms, the shard's clock). */
+  /** 0: look every tick; otherwise nothing to do before this time (ms, the clock the ticks are given). */
   readonly quietUntil: number;
   readonly closed: boolean;
   /** The slot it is filed under, -1 when hot; owned by the wheel. */
