@@ -5,6 +5,7 @@
       "sources": [
         "src/native/addon.cc",
         "src/native/errors.cc",
+        "src/native/heap.cc",
         "src/native/poller.cc",
         "src/native/batch.cc",
         "src/native/tun.cc",

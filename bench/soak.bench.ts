@@ -4,7 +4,8 @@
 // openvpn 2.6 with the same settings. Every 10 s the server's RSS and CPU are sampled; reported:
 // the table, the ratio of the final RSS to the RSS one minute in (target: within 5%), how many
 // renegotiations happened (shardvpn: /metrics; openvpn: its "soft reset" log lines) and how many
-// clients dropped (target: none). SOAK_CLIENTS, SOAK_S, SOAK_PPS and SOAK_SERVERS change the run.
+// clients dropped (target: none). SOAK_CLIENTS, SOAK_S, SOAK_PPS and SOAK_SERVERS change the run;
+// BENCH_BEFORE_BIN (another checkout's bin/shardvpn.js) soaks that build first, the same way.
 import { VpnLab } from '../lab/vpn-lab';
 import { printTable } from './lib';
 import { cpuSeconds, envNumber, loadAgainst, rssKiB, sleep, writeProfile, type RunningServer } from './load-lab';
@@ -14,7 +15,12 @@ const CLIENTS = Math.round(envNumber('SOAK_CLIENTS', 1000));
 const SOAK_S = envNumber('SOAK_S', 600);
 const PPS = envNumber('SOAK_PPS', 0.5);
 /** SOAK_SERVERS=shardvpn skips the openvpn run (e.g. for a longer soak of shardvpn alone). */
-const SERVERS = (process.env.SOAK_SERVERS ?? 'shardvpn,openvpn').split(',').map((s) => s.trim()) as Kind[];
+/** BENCH_BEFORE_BIN: another checkout's bin/shardvpn.js, soaked first as `shardvpn before`. */
+const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? '';
+const SERVERS = (process.env.SOAK_SERVERS ?? 'shardvpn,openvpn')
+  .split(',')
+  .map((s) => s.trim())
+  .flatMap((s): Kind[] => (s === 'shardvpn' && BEFORE_BIN !== '' ? ['shardvpn-before', 'shardvpn'] : [s as Kind]));
 const SAMPLE_S = 10;
 const RENEG_S = 60;
 const PORT = 1194;
@@ -22,7 +28,13 @@ const POOL = '10.160.0.0 255.255.0.0';
 const METRICS_PORT = 9192;
 const METRICS_URL = `http://127.0.0.1:${METRICS_PORT}/metrics`;
 
-type Kind = 'shardvpn' | 'openvpn';
+type Kind = 'shardvpn' | 'shardvpn-before' | 'openvpn';
+
+const LABELS: Readonly<Record<Kind, string>> = {
+  shardvpn: 'shardvpn workers 2',
+  'shardvpn-before': 'shardvpn before workers 2',
+  openvpn: 'openvpn 2.6',
+};
 
 interface Sample {
   t: number;
@@ -40,13 +52,17 @@ interface SoakResult {
 }
 
 async function startServer(lab: VpnLab, kind: Kind): Promise<RunningServer> {
-  if (kind === 'shardvpn') {
+  if (kind !== 'openvpn') {
     const proc = await lab.startShardvpn(
       `port ${PORT}\nproto udp4\ndev tun\nkeepalive 10 60\nreneg-sec ${RENEG_S}\ntls-crypt ${lab.keys.tlsCrypt}\n${lab.serverTlsLines()}` +
         `topology subnet\nserver ${POOL}\nworkers 2\nduplicate-cn\nmax-clients 20000\nmetrics-listen 127.0.0.1 ${METRICS_PORT}\nverb 3\n`,
       'soak-server.conf',
+      [],
+      {},
+      [],
+      ...(kind === 'shardvpn-before' ? [BEFORE_BIN] : []),
     );
-    return { proc, pid: proc.child.pid!, label: 'shardvpn workers 2' };
+    return { proc, pid: proc.child.pid!, label: LABELS[kind] };
   }
   const proc = lab.spawn(
     lab.server,
@@ -65,12 +81,12 @@ async function startServer(lab: VpnLab, kind: Kind): Promise<RunningServer> {
     'openvpn server',
   );
   await proc.waitFor(/Initialization Sequence Completed/);
-  return { proc, pid: proc.child.pid!, label: 'openvpn 2.6' };
+  return { proc, pid: proc.child.pid!, label: LABELS.openvpn };
 }
 
 /** Renegotiations so far: shardvpn counts them; openvpn logs "TLS: soft reset" for each. */
 function renegotiations(lab: VpnLab, kind: Kind, server: RunningServer): number {
-  if (kind === 'shardvpn') return total(scrapeMetrics(lab.server, METRICS_URL), 'shardvpn_renegotiations_total');
+  if (kind !== 'openvpn') return total(scrapeMetrics(lab.server, METRICS_URL), 'shardvpn_renegotiations_total');
   return [...server.proc.log().matchAll(/TLS: soft reset sec=/g)].length;
 }
 
@@ -142,7 +158,7 @@ async function main(): Promise<void> {
     const cpuPct = (100 * (last.cpuS - r.samples[0]!.cpuS)) / Math.max(1, last.t - r.samples[0]!.t);
     const renegs = last.renegotiations - r.samples[0]!.renegotiations;
     return [
-      r.kind === 'shardvpn' ? 'shardvpn workers 2' : 'openvpn 2.6',
+      LABELS[r.kind],
       `${r.connected}/${CLIENTS}`,
       (oneMinute.rssKiB / 1024).toFixed(1),
       (last.rssKiB / 1024).toFixed(1),

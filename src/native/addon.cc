@@ -3,6 +3,7 @@
 
 #include "aead.h"
 #include "cbc.h"
+#include "heap.h"
 #include "tcp.h"
 #include "tls-crypt-check.h"
 #include "tls-crypt-codec.h"
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeDescriptor", Napi::Function::New(env, CloseDescriptor, "closeDescriptor"));
   exports.Set("dupDescriptor", Napi::Function::New(env, DupDescriptor, "dupDescriptor"));
   exports.Set("socketPort", Napi::Function::New(env, SocketPort, "socketPort"));
+  exports.Set("trimHeap", Napi::Function::New(env, TrimHeap, "trimHeap"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;
 }

@@ -196,7 +196,7 @@ class ServerRun {
   }
 
   private startTimers(shards: ShardPool, persist: PoolPersist | null): PerSecondTimers {
-    const timers = new PerSecondTimers(shards, persist);
+    const timers = new PerSecondTimers(shards, persist, this.logger);
     this.cleanups.push(() => timers.stop());
     return timers;
   }

@@ -115,6 +115,7 @@ export interface NativeAddon {
   closeDescriptor(fd: number): void;
   dupDescriptor(fd: number): number;
   socketPort(fd: number): number;
+  trimHeap(): boolean;
 }
 
 function loadAddon(): NativeAddon {

@@ -6,4 +6,5 @@ export { ADDRESS_SIZE, POLL_READABLE, POLL_WRITABLE, type TunOffloadState, type 
 export * from './batch';
 export * from './crypto';
 export * from './devices';
+export * from './heap';
 export * from './tcp';
