@@ -4,7 +4,9 @@
 // openvpn 2.6 with the same settings. Every 10 s the server's RSS and CPU are sampled; reported:
 // the table, the ratio of the final RSS to the RSS one minute in (target: within 5%), how many
 // renegotiations happened (shardvpn: /metrics; openvpn: its "soft reset" log lines) and how many
-// clients dropped (target: none). SOAK_CLIENTS, SOAK_S, SOAK_PPS and SOAK_SERVERS change the run;
+// clients dropped (target: none). For shardvpn each sample also reads the V8 heaps from /metrics
+// (the main thread's and every shard's, committed), so RSS splits into JavaScript heap and the
+// rest (OpenSSL, the C heap, code): a growth shows which side it is on. SOAK_CLIENTS, SOAK_S, SOAK_PPS and SOAK_SERVERS change the run;
 // BENCH_BEFORE_BIN (another checkout's bin/shardvpn.js) soaks that build first, the same way.
 import { VpnLab } from '../lab/vpn-lab';
 import { printTable } from './lib';
@@ -41,6 +43,8 @@ interface Sample {
   rssKiB: number;
   cpuS: number;
   renegotiations: number;
+  /** Committed V8 heap of every thread (shardvpn only; NaN for openvpn). */
+  v8HeapKiB: number;
 }
 
 interface SoakResult {
@@ -84,10 +88,15 @@ async function startServer(lab: VpnLab, kind: Kind): Promise<RunningServer> {
   return { proc, pid: proc.child.pid!, label: LABELS.openvpn };
 }
 
-/** Renegotiations so far: shardvpn counts them; openvpn logs "TLS: soft reset" for each. */
-function renegotiations(lab: VpnLab, kind: Kind, server: RunningServer): number {
-  if (kind !== 'openvpn') return total(scrapeMetrics(lab.server, METRICS_URL), 'shardvpn_renegotiations_total');
-  return [...server.proc.log().matchAll(/TLS: soft reset sec=/g)].length;
+/**
+ * Renegotiations so far (shardvpn counts them; openvpn logs "TLS: soft reset" for each) and the
+ * committed V8 heaps of shardvpn's threads (the main thread's and each shard's).
+ */
+function probe(lab: VpnLab, kind: Kind, server: RunningServer): { renegotiations: number; v8HeapKiB: number } {
+  if (kind === 'openvpn') return { renegotiations: [...server.proc.log().matchAll(/TLS: soft reset sec=/g)].length, v8HeapKiB: NaN };
+  const metrics = scrapeMetrics(lab.server, METRICS_URL);
+  const heapBytes = total(metrics, 'nodejs_heap_size_total_bytes') + total(metrics, 'shardvpn_shard_heap_size_total_bytes');
+  return { renegotiations: total(metrics, 'shardvpn_renegotiations_total'), v8HeapKiB: heapBytes / 1024 };
 }
 
 async function soak(lab: VpnLab, kind: Kind): Promise<SoakResult> {
@@ -104,10 +113,10 @@ async function soak(lab: VpnLab, kind: Kind): Promise<SoakResult> {
         const start = Date.now();
         for (;;) {
           const t = (Date.now() - start) / 1000;
-          const sample = { t, rssKiB: rssKiB(server.pid), cpuS: cpuSeconds(server.pid), renegotiations: renegotiations(lab, kind, server) };
+          const sample = { t, rssKiB: rssKiB(server.pid), cpuS: cpuSeconds(server.pid), ...probe(lab, kind, server) };
           samples.push(sample);
           process.stderr.write(
-            `${server.label} t=${t.toFixed(0)} s RSS ${(sample.rssKiB / 1024).toFixed(1)} MiB, ${sample.renegotiations} renegotiations\n`,
+            `${server.label} t=${t.toFixed(0)} s RSS ${mib(sample.rssKiB)} MiB (V8 heaps ${mib(sample.v8HeapKiB)}), ${sample.renegotiations} renegotiations\n`,
           );
           if (t >= SOAK_S) break;
           await sleep(Math.min(SAMPLE_S, SOAK_S - t) * 1000);
@@ -126,6 +135,8 @@ async function soak(lab: VpnLab, kind: Kind): Promise<SoakResult> {
   }
 }
 
+const mib = (kib: number): string => (Number.isFinite(kib) ? (kib / 1024).toFixed(1) : '-');
+
 /** The sample nearest `t` seconds. */
 function at(samples: readonly Sample[], t: number): Sample {
   return samples.reduce((best, s) => (Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best));
@@ -143,11 +154,18 @@ async function main(): Promise<void> {
     const rows = r.samples.map((s, i) => {
       const prev = r.samples[i - 1];
       const cpuPct = prev === undefined ? NaN : (100 * (s.cpuS - prev.cpuS)) / (s.t - prev.t);
-      return [s.t.toFixed(0), (s.rssKiB / 1024).toFixed(1), Number.isFinite(cpuPct) ? cpuPct.toFixed(0) : '-', String(s.renegotiations)];
+      return [
+        s.t.toFixed(0),
+        mib(s.rssKiB),
+        mib(s.v8HeapKiB),
+        mib(s.rssKiB - s.v8HeapKiB),
+        Number.isFinite(cpuPct) ? cpuPct.toFixed(0) : '-',
+        String(s.renegotiations),
+      ];
     });
     printTable(
       `${r.kind}: ${CLIENTS} clients held ${SOAK_S} s, reneg-sec ${RENEG_S}, ${PPS} echo/s each`,
-      ['t s', 'RSS MiB', 'CPU %', 'renegotiations'],
+      ['t s', 'RSS MiB', 'V8 heaps MiB', 'RSS - V8 heaps MiB', 'CPU %', 'renegotiations'],
       rows,
     );
   }
@@ -162,6 +180,8 @@ async function main(): Promise<void> {
       `${r.connected}/${CLIENTS}`,
       (oneMinute.rssKiB / 1024).toFixed(1),
       (last.rssKiB / 1024).toFixed(1),
+      `${mib(oneMinute.v8HeapKiB)} -> ${mib(last.v8HeapKiB)}`,
+      `${mib(oneMinute.rssKiB - oneMinute.v8HeapKiB)} -> ${mib(last.rssKiB - last.v8HeapKiB)}`,
       `${ratio.toFixed(3)} (${Math.abs(ratio - 1) <= 0.05 ? 'met' : 'MISSED'})`,
       cpuPct.toFixed(0),
       String(renegs),
@@ -170,7 +190,18 @@ async function main(): Promise<void> {
   });
   printTable(
     `Soak summary (RSS target: final within 5% of the RSS at 1 min; no client may drop)`,
-    ['server', 'connected', 'RSS MiB @1 min', 'RSS MiB final', 'final / 1 min', 'CPU % (mean)', 'renegotiations', 'dropped clients'],
+    [
+      'server',
+      'connected',
+      'RSS MiB @1 min',
+      'RSS MiB final',
+      'V8 heaps MiB @1 min -> final',
+      'RSS - V8 heaps MiB @1 min -> final',
+      'final / 1 min',
+      'CPU % (mean)',
+      'renegotiations',
+      'dropped clients',
+    ],
     summary,
   );
 }

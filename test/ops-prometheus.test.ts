@@ -77,6 +77,14 @@ test('Prometheus scrapes clients, bytes, failed handshakes and disconnects from 
     assert.ok((await prometheus.query('sum(shardvpn_handshake_duration_seconds_count)'))! >= 1);
     const median = await prometheus.query('histogram_quantile(0.5, sum by (le) (shardvpn_handshake_duration_seconds_bucket))');
     assert.ok(median !== null && median > 0 && median <= 10, `median handshake ${median} s`);
+    // Each shard reports its own V8 heap (a worker is an isolate of its own): both shards, the used
+    // part within the committed, memory outside the heap (its Buffers), all inside the process's RSS.
+    assert.equal(await prometheus.until('count(shardvpn_shard_heap_size_used_bytes > 0)', (v) => v === 2), 2, 'both shards report a heap');
+    assert.equal(await prometheus.query('count(shardvpn_shard_heap_size_used_bytes <= shardvpn_shard_heap_size_total_bytes)'), 2);
+    assert.equal(await prometheus.query('count(shardvpn_shard_external_memory_bytes > 0)'), 2);
+    const shardHeaps = await prometheus.query('sum(shardvpn_shard_heap_size_total_bytes)');
+    const rss = await prometheus.query('process_resident_memory_bytes');
+    assert.ok(shardHeaps !== null && rss !== null && shardHeaps > 1e6 && shardHeaps < rss, `shard heaps ${shardHeaps} of RSS ${rss}`);
 
     // explicit-exit-notify tells the server at once; the gauge returns to 0.
     await client.stop();

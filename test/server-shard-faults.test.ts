@@ -162,7 +162,15 @@ async function faultRound(
 
   const pings = survivors.map(continuousPing);
   // Let the pings run for a moment, so the fault lands in the middle of them.
-  await waitUntil('the first echo replies', () => pings.every((p) => /bytes from/.test(p.proc.log())), 5000);
+  await waitUntil(
+    'the first echo replies',
+    () => pings.every((p) => /bytes from/.test(p.proc.log())),
+    5000,
+    () =>
+      survivors
+        .map((i, k) => `--- client ${i} ping:\n${pings[k]!.proc.log().slice(-600)}\n--- client ${i}:\n${clients[i]!.log().slice(-1200)}`)
+        .join('\n') + `\n--- server:\n${server.log().slice(-2500)}`,
+  );
   await sleep(500);
 
   const logFrom = server.log().length;

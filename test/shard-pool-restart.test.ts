@@ -51,7 +51,7 @@ test('a shard worker that cannot start is restarted with back-off, and the pool 
       [0, 250, 500, 1000, 2000, 4000].slice(0, died.length),
     );
     assert.equal(pool.shards[0]!.restarts, died.length);
-    assert.equal(pool.shards[0]!.ready, false);
+    assert.equal(pool.shards[0]!.readyAt, null);
   } finally {
     const stopAt = performance.now();
     await pool.stop(false);

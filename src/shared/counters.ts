@@ -80,6 +80,13 @@ export const SHARD_COUNTERS = [
   'tunCoalesceRefusals',
   'eventLoopLagMs',
   'eventLoopUtilization',
+  // The shard's own V8 heap (each worker is an isolate of its own; the main thread's heap is in
+  // the default nodejs_* metrics): used and committed bytes, and memory V8 counts outside it
+  // (Buffers, ArrayBuffers). Set each second: with RSS they tell a growing JavaScript heap from
+  // native memory (OpenSSL, the C heap).
+  'heapUsedBytes',
+  'heapTotalBytes',
+  'externalMemoryBytes',
   // Handshake duration histogram: cumulative buckets (le HANDSHAKE_BUCKETS[i]), +Inf, sum.
   'handshakeBucket0',
   'handshakeBucket1',

@@ -351,6 +351,27 @@ export function createRegistry(source: MetricsSource): Registry {
     ['shard'],
     perShard('eventLoopUtilization'),
   );
+  gauge(
+    registry,
+    'shardvpn_shard_heap_size_used_bytes',
+    "Used bytes of each shard's V8 heap (last second).",
+    ['shard'],
+    perShard('heapUsedBytes'),
+  );
+  gauge(
+    registry,
+    'shardvpn_shard_heap_size_total_bytes',
+    "Committed bytes of each shard's V8 heap (last second).",
+    ['shard'],
+    perShard('heapTotalBytes'),
+  );
+  gauge(
+    registry,
+    'shardvpn_shard_external_memory_bytes',
+    "Memory each shard's V8 heap accounts outside itself: Buffers, ArrayBuffers (last second).",
+    ['shard'],
+    perShard('externalMemoryBytes'),
+  );
   if (source.perClient) {
     totalCounter(
       registry,

@@ -70,8 +70,7 @@ export interface ShardHandle {
   readonly socket: ShardSocket;
   /** The shard's queue of a multi-queue TUN device (kept by the main thread); -1: none. */
   readonly tunQueueFd: number;
-  ready: boolean;
-  /** performance.now() when the running worker said it was ready; null while it has not. */
+  /** performance.now() when the running worker said it was ready; null while it has not (the one record of readiness). */
   readyAt: number | null;
   /** Workers that died and were replaced (shardvpn_shard_restarts_total). */
   restarts: number;
@@ -86,7 +85,15 @@ export interface ShardHandle {
 }
 
 /** Gauges a worker keeps up and down; its replacement starts them from 0. */
-const GAUGES = [COUNTER.clientsConnected, COUNTER.tcpConnections, COUNTER.eventLoopLagMs, COUNTER.eventLoopUtilization];
+const GAUGES = [
+  COUNTER.clientsConnected,
+  COUNTER.tcpConnections,
+  COUNTER.eventLoopLagMs,
+  COUNTER.eventLoopUtilization,
+  COUNTER.heapUsedBytes,
+  COUNTER.heapTotalBytes,
+  COUNTER.externalMemoryBytes,
+];
 
 export interface ShardPoolEvents {
   message(shard: ShardHandle, message: ShardToMain): void;
@@ -143,7 +150,6 @@ export class ShardPool {
         toTun: PacketRing.create(RING_SLOTS, RING_SLOT_SIZE),
         fromTun: PacketRing.create(RING_SLOTS, RING_SLOT_SIZE),
         worker: null as unknown as Worker,
-        ready: false,
         readyAt: null,
         restarts: 0,
         exitedAt: null,
@@ -180,13 +186,9 @@ export class ShardPool {
       resourceLimits: { maxYoungGenerationSizeMb: SHARD_YOUNG_GENERATION_MB },
     });
     handle.worker = worker;
-    handle.ready = false;
     handle.readyAt = null;
     worker.on('message', (message: ShardToMain) => {
-      if (message.type === 'ready') {
-        handle.ready = true;
-        handle.readyAt = performance.now();
-      }
+      if (message.type === 'ready') handle.readyAt = performance.now();
       this.events.message(handle, message);
     });
     worker.on('error', (error) => {
@@ -200,7 +202,6 @@ export class ShardPool {
       const delay = handle.killed ? 0 : handle.backoff.exited(handle.readyAt === null ? null : now - handle.readyAt);
       handle.restarts++;
       handle.exitedAt = now;
-      handle.ready = false;
       handle.readyAt = null;
       for (const gauge of GAUGES) handle.counters[gauge] = 0;
       handle.toTun = PacketRing.create(RING_SLOTS, RING_SLOT_SIZE);
@@ -236,7 +237,7 @@ export class ShardPool {
   /** Resolves when every worker is ready. */
   async ready(timeoutMs = 10_000): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while (!this.shards.every((s) => s.ready)) {
+    while (!this.shards.every((s) => s.readyAt !== null)) {
       if (Date.now() > until) throw new Error('shard workers did not start within 10 s');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -10,6 +10,7 @@
 //   control packets (control.ts), per-client state (client.ts).
 // This file ties them together: timers, messages from and to the main thread, stats, stop.
 import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import type { MessagePort } from 'node:worker_threads';
 
 import { COUNTER, counterView, type ShardCounterName } from '../../shared/counters';
@@ -208,6 +209,10 @@ export class Shard implements ShardClientHost {
     const elu = performance.eventLoopUtilization(this.lastElu);
     this.lastElu = performance.eventLoopUtilization();
     this.counters[COUNTER.eventLoopUtilization] = elu.utilization;
+    const heap = getHeapStatistics();
+    this.counters[COUNTER.heapUsedBytes] = heap.used_heap_size;
+    this.counters[COUNTER.heapTotalBytes] = heap.total_heap_size;
+    this.counters[COUNTER.externalMemoryBytes] = heap.external_memory;
     const started = performance.now();
     setImmediate(() => {
       this.counters[COUNTER.eventLoopLagMs] = performance.now() - started;
