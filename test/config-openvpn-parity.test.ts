@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, Options, buildOptions, parseConfigFile } from '../src/shared/config';
 import { Sample, angristanClient, angristanServer, samples } from './config-samples';
+import { samplePath, sampleText } from './helpers/user-configs';
 
 const haveOpenvpn = spawnSync('openvpn', ['--version'], { encoding: 'utf8' }).status !== null;
 const skip = haveOpenvpn ? false : 'openvpn binary not installed';
@@ -58,11 +59,15 @@ function withSample(s: Sample, extra: string, fn: (dir: string) => void): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardvpn-parity-'));
   try {
     for (const f of s.files) {
-      if (f.endsWith('/')) fs.mkdirSync(path.join(dir, f));
-      else fs.writeFileSync(path.join(dir, f), '');
+      const file = samplePath(dir, f);
+      if (f.endsWith('/')) fs.mkdirSync(file, { recursive: true });
+      else {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, '');
+      }
     }
     // syslog would hide openvpn's messages from us; a comment keeps the line numbers.
-    fs.writeFileSync(path.join(dir, s.name), s.text.replace(/^syslog$/m, '#syslog') + extra);
+    fs.writeFileSync(path.join(dir, s.name), sampleText(dir, s.text).replace(/^syslog$/m, '#syslog') + extra);
     fn(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

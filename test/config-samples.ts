@@ -1,5 +1,6 @@
-// Config files as the openvpn-install (angristan, Nyr) and PiVPN scripts write them, shared by
-// config-samples.test.ts and config-openvpn-parity.test.ts.
+// Config files as the openvpn-install (angristan, Nyr) and PiVPN scripts, kylemanna/docker-openvpn
+// and admin panels write them, shared by config-samples.test.ts, config-openvpn-parity.test.ts
+// and interop-user-configs.test.ts.
 
 const PEM =
   '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2hhcmRWUE4gdGVzdCBjZXJ0aWZpY2F0ZTAKBggqhkjOPQQDAjAA\n-----END CERTIFICATE-----';
@@ -13,7 +14,10 @@ const STATIC =
 export interface Sample {
   readonly name: string;
   readonly text: string;
-  /** Relative files the config names, to create before running the real openvpn on it. */
+  /**
+   * Files the config names, to create before running the real openvpn on it: relative to its
+   * directory, or absolute under /etc/openvpn/ (the tests map that directory to their own).
+   */
   readonly files: readonly string[];
 }
 
@@ -353,6 +357,134 @@ ${STATIC}
 `,
 };
 
+/**
+ * kylemanna/docker-openvpn `ovpn_genconfig -u udp://VPN.SERVERNAME.COM` with its defaults
+ * (openvpn.conf in the container's /etc/openvpn): absolute paths into its easy-rsa PKI, net30
+ * (no topology line), tls-auth with key-direction on its own line, a server-side `route`, and
+ * `block-outside-dns` pushed to every client whatever its platform.
+ */
+export const kylemannaServer: Sample = {
+  name: 'openvpn.conf',
+  files: [
+    '/etc/openvpn/pki/private/VPN.SERVERNAME.COM.key',
+    '/etc/openvpn/pki/ca.crt',
+    '/etc/openvpn/pki/issued/VPN.SERVERNAME.COM.crt',
+    '/etc/openvpn/pki/dh.pem',
+    '/etc/openvpn/pki/ta.key',
+  ],
+  text: `server 192.168.255.0 255.255.255.0
+verb 3
+key /etc/openvpn/pki/private/VPN.SERVERNAME.COM.key
+ca /etc/openvpn/pki/ca.crt
+cert /etc/openvpn/pki/issued/VPN.SERVERNAME.COM.crt
+dh /etc/openvpn/pki/dh.pem
+tls-auth /etc/openvpn/pki/ta.key
+key-direction 0
+keepalive 10 60
+persist-key
+persist-tun
+
+proto udp
+# Rely on Docker to do port mapping, internally always 1194
+port 1194
+dev tun0
+status /tmp/openvpn-status.log
+
+user nobody
+group nogroup
+comp-lzo no
+
+### Route Configurations Below
+route 192.168.254.0 255.255.255.0
+
+### Push Configurations Below
+push "block-outside-dns"
+push "dhcp-option DNS 8.8.8.8"
+push "dhcp-option DNS 8.8.4.4"
+push "comp-lzo no"
+`,
+};
+
+/** kylemanna/docker-openvpn `ovpn_getclient alice` (combined): inline PKI, tls-auth direction 1, redirect-gateway. */
+export const kylemannaClient: Sample = {
+  name: 'alice.ovpn',
+  files: [],
+  text: `
+client
+nobind
+dev tun
+remote-cert-tls server
+
+remote VPN.SERVERNAME.COM 1194 udp
+
+<key>
+${KEY}
+</key>
+<cert>
+${PEM}
+</cert>
+<ca>
+${PEM}
+</ca>
+key-direction 1
+<tls-auth>
+${STATIC}
+</tls-auth>
+
+redirect-gateway def1
+`,
+};
+
+/**
+ * A Pritunl user profile (its server generates it for stock OpenVPN clients): a JSON comment
+ * first (openvpn 2.6 refuses any line over 256 characters, comments too, so a profile whose
+ * comment grew past that does not run on it either), setenv lines, CBC with SHA1, send/receive buffers, and block-outside-dns behind
+ * ignore-unknown-option. It connects to kylemanna's server (tls-auth, direction 1 here).
+ */
+export const pritunlClient: Sample = {
+  name: 'example_alice_vpn.ovpn',
+  files: [],
+  text: `#{"version": 1, "user": "alice", "organization": "example", "server": "vpn", "user_id": "5f1d7a0c9b1e4a2f8c3d6e7f", "organization_id": "5f1d7a0c9b1e4a2f8c3d6e70", "server_id": "5f1d7a0c9b1e4a2f8c3d6e71"}
+setenv UV_ID 1d3b8f0e6a2c4e5f9a7b0c1d2e3f4a5b
+setenv UV_NAME quiet-river-4821
+client
+dev tun
+dev-type tun
+remote 203.0.113.10 1194 udp
+nobind
+persist-tun
+cipher AES-128-CBC
+auth SHA1
+verb 2
+mute 3
+push-peer-info
+ping 10
+ping-restart 60
+hand-window 70
+server-poll-timeout 4
+reneg-sec 2592000
+sndbuf 393216
+rcvbuf 393216
+remote-cert-tls server
+comp-lzo no
+ignore-unknown-option block-outside-dns
+block-outside-dns
+key-direction 1
+<ca>
+${PEM}
+</ca>
+<tls-auth>
+${STATIC}
+</tls-auth>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+`,
+};
+
 export const samples: readonly Sample[] = [
   angristanServer,
   angristanClient,
@@ -364,4 +496,7 @@ export const samples: readonly Sample[] = [
   openvpnSampleClient,
   pfsenseClient,
   accessServerClient,
+  kylemannaServer,
+  kylemannaClient,
+  pritunlClient,
 ];

@@ -3,9 +3,10 @@
 // installer's server.conf to a stock client using the installer's .ovpn, and shardvpn as the
 // client of a stock server running the same server.conf. Each with the installer's own
 // `proto udp` (Nyr's with an IPv4 `local`), tls-cipher names and wrap; ping both ways and a
-// checksummed transfer.
+// checksummed transfer. kylemanna/docker-openvpn's files name their PKI under /etc/openvpn/, which
+// each case maps to its own directory (helpers/user-configs.ts).
 import assert from 'node:assert/strict';
-import { chmodSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -15,24 +16,42 @@ import {
   accessServerClient,
   angristanClient,
   angristanServer,
+  kylemannaClient,
+  kylemannaServer,
   nyrClientCrlf,
   nyrServer,
   openvpnSampleClient,
   openvpnSampleServer,
   pivpnClient,
   pivpnServer,
+  pritunlClient,
   type Sample,
 } from './config-samples';
 import { materialise } from './helpers/user-configs';
 
-/** `cipher`: what NCP settles on for the pair. */
-const PAIRS: { name: string; server: Sample; client: Sample; cipher: string }[] = [
+/** `cipher`: what NCP settles on for the pair; `tunnel`: the server's and the first client's tunnel addresses (10.8.0.1, 10.8.0.2 unless said). */
+const PAIRS: { name: string; server: Sample; client: Sample; cipher: string; tunnel?: [string, string] }[] = [
   { name: 'angristan/openvpn-install', server: angristanServer, client: angristanClient, cipher: 'AES-128-GCM' },
   { name: 'Nyr/openvpn-install', server: nyrServer, client: nyrClientCrlf, cipher: 'AES-256-GCM' },
   { name: 'PiVPN', server: pivpnServer, client: pivpnClient, cipher: 'AES-256-GCM' },
   // An Access Server profile (udp 1194, then tcp 443) against a tls-crypt server on udp 1194.
   { name: 'Access Server profile', server: nyrServer, client: accessServerClient, cipher: 'AES-256-GCM' },
   { name: "OpenVPN's sample-config-files (CBC)", server: openvpnSampleServer, client: openvpnSampleClient, cipher: 'AES-256-CBC' },
+  // net30: the server is .1, the first client .6 (its /30 is .4-.7).
+  {
+    name: 'kylemanna/docker-openvpn',
+    server: kylemannaServer,
+    client: kylemannaClient,
+    cipher: 'AES-256-GCM',
+    tunnel: ['192.168.255.1', '192.168.255.6'],
+  },
+  {
+    name: 'Pritunl profile to a kylemanna/docker-openvpn server',
+    server: kylemannaServer,
+    client: pritunlClient,
+    cipher: 'AES-256-GCM',
+    tunnel: ['192.168.255.1', '192.168.255.6'],
+  },
 ];
 const MB = 1 << 20;
 
@@ -45,6 +64,8 @@ before(() => {
 });
 after(async () => {
   await lab.cleanup();
+  // kylemanna's server.conf keeps its status file in /tmp, as written.
+  rmSync('/tmp/openvpn-status.log', { force: true });
 });
 
 function start(role: 'server' | 'client', ours: boolean, sample: Sample): { proc: LabProcess; dir: string } {
@@ -60,16 +81,21 @@ function start(role: 'server' | 'client', ours: boolean, sample: Sample): { proc
 
 /** A stock server may log to syslog (PiVPN): the client's log says when the tunnel is up. */
 /** `cipherSeen`: the shardvpn side's log line that names the cipher NCP chose. */
-async function exercise(server: LabProcess, client: LabProcess, cipherSeen: () => Promise<unknown>): Promise<void> {
+async function exercise(
+  server: LabProcess,
+  client: LabProcess,
+  cipherSeen: () => Promise<unknown>,
+  [serverTunnel, clientTunnel]: [string, string] = ['10.8.0.1', '10.8.0.2'],
+): Promise<void> {
   try {
     await client.waitFor(/Initialization Sequence Completed/, 20_000).catch((error: Error) => {
       throw new Error(`${error.message}\n${server.name} log:\n${server.log().slice(-3000)}`);
     });
     assert.match(client.log(), /Peer Connection Initiated with \[AF_INET\]10\.150\.0\.1:1194/);
     await cipherSeen();
-    assert.equal(lab.ping(lab.clients[0]!, '10.8.0.1'), 3, 'client -> server');
-    assert.equal(lab.ping(lab.server, '10.8.0.2'), 3, 'server -> client');
-    await assertTransferIntact(lab, lab.clients[0]!, lab.server, '10.8.0.1', 5 * MB, 5301 + serial);
+    assert.equal(lab.ping(lab.clients[0]!, serverTunnel), 3, 'client -> server');
+    assert.equal(lab.ping(lab.server, clientTunnel), 3, 'server -> client');
+    await assertTransferIntact(lab, lab.clients[0]!, lab.server, serverTunnel, 5 * MB, 5301 + serial);
   } finally {
     await client.stop('SIGTERM', 5000);
     await server.stop('SIGTERM', 5000);
@@ -80,12 +106,12 @@ for (const pair of PAIRS) {
   test(`${pair.name}: shardvpn serves its server.conf to a stock client with its .ovpn`, { timeout: 90_000 }, async () => {
     const server = start('server', true, pair.server).proc;
     const client = start('client', false, pair.client).proc;
-    await exercise(server, client, () => server.waitFor(new RegExp(`MULTI: primary virtual IP: .*, ${pair.cipher}\\)`), 5000));
+    await exercise(server, client, () => server.waitFor(new RegExp(`MULTI: primary virtual IP: .*, ${pair.cipher}\\)`), 5000), pair.tunnel);
   });
 
   test(`${pair.name}: shardvpn's client with its .ovpn connects to a stock server with its server.conf`, { timeout: 90_000 }, async () => {
     const server = start('server', false, pair.server).proc;
     const client = start('client', true, pair.client).proc;
-    await exercise(server, client, () => client.waitFor(new RegExp(`Data Channel: cipher '${pair.cipher}'`), 5000));
+    await exercise(server, client, () => client.waitFor(new RegExp(`Data Channel: cipher '${pair.cipher}'`), 5000), pair.tunnel);
   });
 }

@@ -1,6 +1,6 @@
 // The log's verb filter and --mute as OpenVPN's error.c applies them: after N consecutive lines of
 // one category the rest are held back, and the next line of another category is preceded by a
-// count of what was suppressed.
+// count of what was suppressed; a line without a category (OpenVPN's mute level 0) never is.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -25,6 +25,22 @@ test('mute 2: a burst of one category shows two lines, a note, then a count when
     '3 variation(s) on previous 2 message(s) suppressed by --mute',
     'client connected',
     'drop 6',
+  ]);
+});
+
+test('mute 3: lines without a category are never held back, and each ends a muted run', () => {
+  const { logger, lines } = capture(3, 3);
+  for (let i = 1; i <= 8; i++) logger.log(1, `step ${i}`);
+  for (let i = 1; i <= 5; i++) logger.log(3, `drop ${i}`, 'control-drop');
+  logger.log(1, 'Initialization Sequence Completed');
+  assert.deepEqual(lines, [
+    ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => `step ${i}`),
+    'drop 1',
+    'drop 2',
+    'drop 3',
+    'NOTE: --mute triggered...',
+    '2 variation(s) on previous 3 message(s) suppressed by --mute',
+    'Initialization Sequence Completed',
   ]);
 });
 

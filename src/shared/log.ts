@@ -17,8 +17,10 @@ export class Logger {
   private readonly listeners = new Set<LogSink>();
   /**
    * --mute N (error.c dont_mute): after N consecutive lines of one category the rest are held
-   * back until a line of another category comes, which first says how many were. Lines given no
-   * category share one, as OpenVPN's uncategorised messages do. 0: nothing is muted.
+   * back until a line of another category comes, which first says how many were. A line given no
+   * category is never held back (OpenVPN's M_INFO messages have mute level 0): it ends a run like
+   * another category does, so "Initialization Sequence Completed" shows however low N is.
+   * 0: nothing is muted.
    */
   mute = 0;
   private muteCategory = '';
@@ -40,7 +42,7 @@ export class Logger {
   }
 
   private passesMute(category: string): boolean {
-    if (category === this.muteCategory) {
+    if (category !== '' && category === this.muteCategory) {
       if (this.muteCount === this.mute) this.write('NOTE: --mute triggered...');
       return ++this.muteCount <= this.mute;
     }

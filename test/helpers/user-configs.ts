@@ -1,7 +1,8 @@
 // Turns the installer-written samples of config-samples.ts into configs that run in a VpnLab:
 // the inline PEM and key blocks and the files they name hold the lab's real test PKI and keys,
-// the public address becomes the lab's server underlay, the certificate names the lab's. Every
-// other line stays as the installer wrote it.
+// the public address becomes the lab's server underlay, the certificate names the lab's, and
+// /etc/openvpn/ (where a container keeps its PKI) is the case's own directory. Every other line
+// stays as the installer wrote it.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,12 +29,28 @@ function fileContent(lab: VpnLab, name: string): string {
   return '';
 }
 
+const ETC_OPENVPN = '/etc/openvpn/';
+
+/** Where a file a sample names lives for a run in `dir`: relative names in it, /etc/openvpn/ mapped onto it. */
+export function samplePath(dir: string, name: string): string {
+  return path.join(dir, name.startsWith(ETC_OPENVPN) ? name.slice(ETC_OPENVPN.length) : name);
+}
+
+/** The sample's text for a run in `dir`: paths under /etc/openvpn/ point into `dir`. */
+export function sampleText(dir: string, text: string): string {
+  return text.split(ETC_OPENVPN).join(`${dir}/`);
+}
+
 /** The sample's text with the lab's material, written into `dir` with the files it names; returns the config's path. */
 export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
   mkdirSync(dir, { recursive: true });
   for (const name of sample.files) {
-    if (name.endsWith('/')) mkdirSync(path.join(dir, name), { recursive: true });
-    else writeFileSync(path.join(dir, name), fileContent(lab, name));
+    const file = samplePath(dir, name);
+    if (name.endsWith('/')) mkdirSync(file, { recursive: true });
+    else {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, fileContent(lab, path.basename(name)));
+    }
   }
   const eol = sample.text.includes('\r\n') ? '\r\n' : '\n';
   const inline: Record<string, string> = {
@@ -43,7 +60,7 @@ export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
     'tls-crypt': readFileSync(lab.keys.tlsCrypt, 'utf8'),
     'tls-auth': readFileSync(lab.keys.tlsAuth, 'utf8'),
   };
-  const text = sample.text
+  const text = sampleText(dir, sample.text)
     .replace(BLOCK, (_all, tag: string) => `<${tag}>${eol}${inline[tag]!.trim().replace(/\n/g, eol)}${eol}</${tag}>`)
     .replace(/^remote \S+ (\d+)/gm, `remote ${SERVER_UNDERLAY} $1`)
     .replace(/^local \S+/m, `local ${SERVER_UNDERLAY}`)
