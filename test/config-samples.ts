@@ -485,6 +485,90 @@ ${KEY}
 `,
 };
 
+/**
+ * DigitalOcean's "How To Set Up and Configure an OpenVPN Server on Ubuntu 22.04": the packaged
+ * sample server.conf as the tutorial edits it (tls-crypt in the tls-auth slot, AES-256-GCM with
+ * SHA256, dh none, nobody/nogroup, pushed redirect-gateway and DNS), its status and pool files
+ * in the package's /var/log/openvpn/.
+ */
+export const digitalOceanServer: Sample = {
+  name: 'server.conf',
+  files: ['ca.crt', 'server.crt', 'server.key', 'ta.key'],
+  text: `port 1194
+proto udp
+dev tun
+ca ca.crt
+cert server.crt
+key server.key  # This file should be kept secret
+;dh dh2048.pem
+dh none
+topology subnet
+server 10.8.0.0 255.255.255.0
+ifconfig-pool-persist /var/log/openvpn/ipp.txt
+push "redirect-gateway def1 bypass-dhcp"
+push "dhcp-option DNS 208.67.222.222"
+push "dhcp-option DNS 208.67.220.220"
+keepalive 10 120
+;tls-auth ta.key 0 # This file is secret
+tls-crypt ta.key
+;cipher AES-256-CBC
+cipher AES-256-GCM
+auth SHA256
+user nobody
+group nogroup
+persist-key
+persist-tun
+status /var/log/openvpn/openvpn-status.log
+verb 3
+explicit-exit-notify 1
+`,
+};
+
+/**
+ * The same tutorial's client profile: its base.conf (the packaged client.conf with the key
+ * files commented out, nobody/nogroup on the client, key-direction 1) and the blocks its
+ * make_config.sh appends, tls-crypt last.
+ */
+export const digitalOceanClient: Sample = {
+  name: 'client1.ovpn',
+  files: [],
+  text: `client
+dev tun
+proto udp
+remote 203.0.113.7 1194
+resolv-retry infinite
+nobind
+user nobody
+group nogroup
+persist-key
+persist-tun
+;ca ca.crt
+;cert client.crt
+;key client.key
+remote-cert-tls server
+;tls-auth ta.key 1
+cipher AES-256-GCM
+auth SHA256
+key-direction 1
+verb 3
+; script-security 2
+; up /etc/openvpn/update-resolv-conf
+; down /etc/openvpn/update-resolv-conf
+<ca>
+${PEM}
+</ca>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+<tls-crypt>
+${STATIC}
+</tls-crypt>
+`,
+};
+
 export const samples: readonly Sample[] = [
   angristanServer,
   angristanClient,
@@ -499,4 +583,6 @@ export const samples: readonly Sample[] = [
   kylemannaServer,
   kylemannaClient,
   pritunlClient,
+  digitalOceanServer,
+  digitalOceanClient,
 ];

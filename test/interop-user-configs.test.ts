@@ -16,6 +16,8 @@ import {
   accessServerClient,
   angristanClient,
   angristanServer,
+  digitalOceanClient,
+  digitalOceanServer,
   kylemannaClient,
   kylemannaServer,
   nyrClientCrlf,
@@ -45,6 +47,7 @@ const PAIRS: { name: string; server: Sample; client: Sample; cipher: string; tun
     cipher: 'AES-256-GCM',
     tunnel: ['192.168.255.1', '192.168.255.6'],
   },
+  { name: "DigitalOcean's Ubuntu 22.04 tutorial", server: digitalOceanServer, client: digitalOceanClient, cipher: 'AES-256-GCM' },
   {
     name: 'Pritunl profile to a kylemanna/docker-openvpn server',
     server: kylemannaServer,
@@ -64,8 +67,10 @@ before(() => {
 });
 after(async () => {
   await lab.cleanup();
-  // kylemanna's server.conf keeps its status file in /tmp, as written.
-  rmSync('/tmp/openvpn-status.log', { force: true });
+  // Status and pool files where the configs name them: kylemanna's in /tmp, DigitalOcean's in the
+  // directory the openvpn package made for them.
+  for (const file of ['/tmp/openvpn-status.log', '/var/log/openvpn/openvpn-status.log', '/var/log/openvpn/ipp.txt'])
+    rmSync(file, { force: true });
 });
 
 function start(role: 'server' | 'client', ours: boolean, sample: Sample): { proc: LabProcess; dir: string } {

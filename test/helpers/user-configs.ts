@@ -12,6 +12,15 @@ import type { Sample } from '../config-samples';
 
 const BLOCK = /<(ca|cert|key|tls-crypt|tls-auth)>\r?\n[\s\S]*?<\/\1>/g;
 
+/**
+ * The one static key behind every wrap a sample names, in a file or inline: the format is the same
+ * for tls-auth and tls-crypt, and installers name the file either way (DigitalOcean's tutorial
+ * makes its tls-crypt key as ta.key).
+ */
+function wrapKey(lab: VpnLab): string {
+  return readFileSync(lab.keys.tlsCrypt, 'utf8');
+}
+
 /** What a file named by a sample holds, by its name as the installers write it. */
 function fileContent(lab: VpnLab, name: string): string {
   const pki = lab.pki;
@@ -19,8 +28,7 @@ function fileContent(lab: VpnLab, name: string): string {
   if (name === 'client.crt') return pki.clientCert;
   if (name === 'client.key') return pki.clientKey;
   if (name.endsWith('.crt')) return pki.serverCert;
-  if (name === 'ta.key') return readFileSync(lab.keys.tlsAuth, 'utf8');
-  if (name === 'tc.key' || name === 'tls-crypt.key') return readFileSync(lab.keys.tlsCrypt, 'utf8');
+  if (name === 'ta.key' || name === 'tc.key' || name === 'tls-crypt.key') return wrapKey(lab);
   if (name.endsWith('.key')) return pki.serverKey;
   if (name === 'crl.pem') return pki.emptyCrl;
   // RFC 7919 ffdhe2048, the group Nyr's script writes as dh.pem.
@@ -57,8 +65,8 @@ export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
     ca: lab.pki.caCert,
     cert: lab.pki.clientCert,
     key: lab.pki.clientKey,
-    'tls-crypt': readFileSync(lab.keys.tlsCrypt, 'utf8'),
-    'tls-auth': readFileSync(lab.keys.tlsAuth, 'utf8'),
+    'tls-crypt': wrapKey(lab),
+    'tls-auth': wrapKey(lab),
   };
   const text = sampleText(dir, sample.text)
     .replace(BLOCK, (_all, tag: string) => `<${tag}>${eol}${inline[tag]!.trim().replace(/\n/g, eol)}${eol}</${tag}>`)
