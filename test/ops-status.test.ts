@@ -1,4 +1,4 @@
-// Status file (multi_print_status) versions 1, 2 and 3: golden lines, the atomic writer, and
+// Status file (multi_print_status) versions 1, 2 and 3: golden lines, the writer, and
 // parity with the status files of a real OpenVPN 2.6 server.
 process.env.TZ = 'UTC'; // before any Date use; spawned openvpn inherits it too
 import { test } from 'node:test';
@@ -122,7 +122,7 @@ test('no clients; absent addresses print empty; \\n for the file, \\r\\n for man
   assert.ok(!lines.some((l) => l.startsWith('ROUTING_TABLE,')), 'a client without addresses has no routes');
 });
 
-test('StatusFileWriter writes atomically, on a timer, and reports errors without throwing', async () => {
+test('StatusFileWriter rewrites one file in place, on a timer, and reports errors without throwing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'shardvpn-status-'));
   try {
     const view = twoClients();
@@ -156,7 +156,9 @@ test('StatusFileWriter writes atomically, on a timer, and reports errors without
     const bad = new StatusFileWriter({ path: join(dir, 'missing-dir', 'status'), source: view, logger: (m) => errors.push(m) });
     await bad.writeNow(); // resolves
     assert.equal(errors.length, 1);
-    assert.match(errors[0] as string, /^status .*missing-dir\/status: write failed: ENOENT/);
+    assert.match(errors[0] as string, /^status .*missing-dir\/status: cannot open for writing: ENOENT/);
+    await bad.writeNow();
+    assert.equal(errors.length, 1, 'a file that cannot be opened is said once');
     assert.throws(() => new StatusFileWriter({ path, source: view, intervalSeconds: 0 }), /positive number of seconds/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

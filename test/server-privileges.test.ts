@@ -1,7 +1,7 @@
 // `user` / `group`: the server drops root once the TUN device and the sockets are open, and the
 // tunnel keeps working as nobody; with persist-key (and persist-tun) it also restarts as nobody.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -46,6 +46,43 @@ test('user nobody / group nogroup: privileges dropped after start, clients still
     await client.stop();
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
   }
+});
+
+test('user nobody: the status and ifconfig-pool-persist files in a directory only root may write stay current', async () => {
+  // As installers set it up: /var/log/openvpn or /etc/openvpn, root's, mode 0755.
+  const logDir = path.join(lab.dir, 'log');
+  mkdirSync(logDir, { mode: 0o755 });
+  const status = path.join(logDir, 'openvpn-status.log');
+  const ipp = path.join(logDir, 'ipp.txt');
+  const server = await lab.startShardvpn(
+    `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nkeepalive 10 60\nuser nobody\ngroup nogroup\n` +
+      `status ${status} 1\nifconfig-pool-persist ${ipp} 1\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+  );
+  try {
+    assert.match(server.log(), /UID set to nobody/);
+    const client = await lab.startOpenvpnClient(
+      0,
+      `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`,
+    );
+    try {
+      // Both are rewritten each second by a process that is nobody now: the client shows in each.
+      const deadline = Date.now() + 8000;
+      const text = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '(missing)');
+      const current = (): boolean => /^client,10\.150\.0\.10:\d+,/m.test(text(status)) && /^client,10\.151\.0\.2(,|$)/m.test(text(ipp));
+      while (!current()) {
+        assert.ok(Date.now() < deadline, `status:\n${text(status)}\nipp.txt:\n${text(ipp)}\nserver:\n${server.log().slice(-1500)}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.doesNotMatch(server.log(), /write failed|cannot open/);
+      assert.deepEqual(readdirSync(logDir).sort(), ['ipp.txt', 'openvpn-status.log'], 'no temporary file left behind');
+    } finally {
+      await client.stop();
+    }
+  } finally {
+    assert.equal(await server.stop(), 0, server.log().slice(-2000));
+  }
+  // The end of the run still saves the pool, with the client that was in it.
+  assert.match(readFileSync(ipp, 'utf8'), /^client,10\.151\.0\.2(,|$)/m);
 });
 
 const privilegedServer = (extra: string): string =>

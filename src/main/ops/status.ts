@@ -1,9 +1,7 @@
 // OpenVPN 2.6's server status report (multi.c multi_print_status), versions 1, 2 and 3, and the
 // writer that keeps `--status FILE n` up to date. The same lines feed the management `status`
 // command, which ends them with \r\n instead of \n.
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-
+import { KeptFile } from '../../shared/kept-file';
 import { timeString } from '../../shared/log';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../shared/ip-address';
 import type { ClientRecord, ServerView } from './server-view';
@@ -177,12 +175,13 @@ export interface StatusFileWriterOptions {
 }
 
 /**
- * Keeps the status file current. Unlike OpenVPN (which rewrites the file in place, so a reader can
- * catch it half written), each write goes to a temporary file in the same directory, is fsynced and
- * renamed over the target: readers see the old report or the new one, never a mix.
+ * Keeps the status file current, as OpenVPN does: through a descriptor opened by start() (before
+ * the server drops root), the whole report rewritten in place each time (KeptFile).
  */
 export class StatusFileWriter {
   private timer: NodeJS.Timeout | null = null;
+  private file: KeptFile | null = null;
+  private openFailed = false;
   private writing: Promise<void> | null = null;
   private again = false;
   private readonly clock: () => number;
@@ -198,9 +197,10 @@ export class StatusFileWriter {
     this.intervalMs = seconds * 1000;
   }
 
-  /** Writes once now, then every interval. Idempotent. */
+  /** Opens the file now, writes once, then every interval. Idempotent. */
   start(): void {
     if (this.timer !== null) return;
+    this.opened();
     this.timer = setInterval(() => void this.writeNow(), this.intervalMs);
     this.timer.unref();
     void this.writeNow();
@@ -209,10 +209,12 @@ export class StatusFileWriter {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.file?.close();
+    this.file = null;
   }
 
   /**
-   * Writes the report now; resolves when it is on disk. Never rejects: failures go to the logger.
+   * Writes the report now; resolves when it is written. Never rejects: failures go to the logger.
    * Calls during a write coalesce into one more write after it.
    */
   writeNow(): Promise<void> {
@@ -223,7 +225,9 @@ export class StatusFileWriter {
     const run = async (): Promise<void> => {
       do {
         this.again = false;
-        await this.writeOnce();
+        this.writeOnce();
+        // Let a coalesced call in before the next round.
+        await Promise.resolve();
       } while (this.again);
     };
     this.writing = run().finally(() => {
@@ -232,9 +236,22 @@ export class StatusFileWriter {
     return this.writing;
   }
 
-  private async writeOnce(): Promise<void> {
+  /** The kept file, opened at the first call; null (said once) when it cannot be opened. */
+  private opened(): KeptFile | null {
+    if (this.file !== null || this.openFailed) return this.file;
+    try {
+      this.file = KeptFile.open(this.options.path);
+    } catch (error) {
+      this.openFailed = true;
+      this.logger(`status ${this.options.path}: cannot open for writing: ${describe(error)}`);
+    }
+    return this.file;
+  }
+
+  private writeOnce(): void {
     const target = this.options.path;
-    const temp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+    const file = this.opened();
+    if (file === null) return;
     let text: string;
     try {
       text = statusText(this.options.source, this.options.version ?? 1, this.clock() / 1000, '\n', this.options.statusOptions);
@@ -243,17 +260,9 @@ export class StatusFileWriter {
       return;
     }
     try {
-      const handle = await open(temp, 'w', 0o600);
-      try {
-        await handle.writeFile(text);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, target);
+      file.replace(text);
     } catch (error) {
       this.logger(`status ${target}: write failed: ${describe(error)}`);
-      await unlink(temp).catch(() => undefined);
     }
   }
 }

@@ -1,41 +1,67 @@
 // ifconfig-pool-persist FILE [SECONDS] (pool.c ifconfig_pool_read / ifconfig_pool_write): the
 // common name -> address pairs of the ifconfig pool, read at the start of a run and written
-// every SECONDS and at its end, so a client keeps its address across restarts.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+// every SECONDS and at its end, so a client keeps its address across restarts. The file is
+// opened once, at the start of the run, and rewritten through that descriptor (KeptFile), so
+// the saves still work once the server has dropped root.
+import { readFileSync } from 'node:fs';
 
 import type { PathRef } from '../../shared/config/options-types';
+import { KeptFile } from '../../shared/kept-file';
 import type { Logger } from '../../shared/log';
 import type { IfconfigPool } from './ifconfig-pool';
 
 export class PoolPersist {
+  private kept: KeptFile | null = null;
+
   constructor(
     private readonly pool: IfconfigPool,
-    private readonly file: PathRef & { refreshSeconds: number },
+    private readonly persistFile: PathRef & { refreshSeconds: number },
     private readonly logger: Logger,
   ) {}
 
   /** Seconds between saves; 0: only at the end of the run. */
   get refreshSeconds(): number {
-    return this.file.refreshSeconds;
+    return this.persistFile.refreshSeconds;
   }
 
+  /**
+   * Opens the file (creating it when missing) and takes the pairs it holds. A file this process
+   * can no longer open for writing (a restart after dropping root) is still read, and not saved.
+   */
   load(): void {
+    const { path, resolved } = this.persistFile;
+    let text: string;
     try {
-      const loaded = this.pool.loadPersistFile(readFileSync(this.file.resolved, 'utf8'));
-      this.logger.log(3, `ifconfig-pool-persist ${this.file.path}: ${loaded.loaded} entries`);
-    } catch {
-      // No file yet: it is written at the first save.
+      this.kept = KeptFile.open(resolved);
+      text = this.kept.read();
+    } catch (error) {
+      this.logger.log(
+        1,
+        `ifconfig-pool-persist ${path}: cannot open for writing, so this run does not save it: ${(error as Error).message}`,
+      );
+      try {
+        text = readFileSync(resolved, 'utf8');
+      } catch {
+        return;
+      }
+    }
+    const loaded = this.pool.loadPersistFile(text);
+    this.logger.log(3, `ifconfig-pool-persist ${path}: ${loaded.loaded} entries`);
+  }
+
+  /** Writes the file whole, through the descriptor opened by load(). */
+  save(): void {
+    if (this.kept === null) return;
+    try {
+      this.kept.replace(this.pool.toPersistFile());
+    } catch (error) {
+      this.logger.log(1, `ifconfig-pool-persist ${this.persistFile.path}: ${(error as Error).message}`);
     }
   }
 
-  /** Writes the file whole, through a rename, so a crash never leaves half of it. */
-  save(): void {
-    const { path, resolved } = this.file;
-    try {
-      writeFileSync(`${resolved}.tmp`, this.pool.toPersistFile());
-      renameSync(`${resolved}.tmp`, resolved);
-    } catch (error) {
-      this.logger.log(1, `ifconfig-pool-persist ${path}: ${(error as Error).message}`);
-    }
+  /** After the last save of the run. */
+  close(): void {
+    this.kept?.close();
+    this.kept = null;
   }
 }

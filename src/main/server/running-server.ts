@@ -224,6 +224,7 @@ export class StartedServer implements RunningServer {
     await this.shards.stop(notify);
     this.pump.stop();
     persist?.save();
+    persist?.close();
     tun.release();
     logger.log(1, 'server stopped');
   }
