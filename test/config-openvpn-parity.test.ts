@@ -67,7 +67,7 @@ function withSample(s: Sample, extra: string, fn: (dir: string) => void): void {
       }
     }
     // syslog would hide openvpn's messages from us; a comment keeps the line numbers.
-    fs.writeFileSync(path.join(dir, s.name), sampleText(dir, s.text).replace(/^syslog$/m, '#syslog') + extra);
+    fs.writeFileSync(path.join(dir, s.name), sampleText(dir, s).replace(/^syslog$/m, '#syslog') + extra);
     fn(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -569,6 +569,69 @@ ${STATIC}
 `,
 };
 
+/**
+ * A Mullvad profile as its configuration generator writes it for Linux (UDP): no client
+ * certificate, account number and password from a file, a CA file of its own name, a DHE-only
+ * tls-cipher (TLS 1.2's; TLS 1.3 is negotiated first), the resolv-conf scripts of the openvpn
+ * package, remote-random over a single relay.
+ */
+export const mullvadClient: Sample = {
+  name: 'mullvad_se_got.conf',
+  files: ['mullvad_ca.crt', 'mullvad_userpass.txt'],
+  text: `client
+dev tun
+resolv-retry infinite
+nobind
+persist-key
+persist-tun
+verb 3
+remote-cert-tls server
+ping 10
+ping-restart 60
+sndbuf 524288
+rcvbuf 524288
+cipher AES-256-GCM
+tls-cipher TLS-DHE-RSA-WITH-AES-256-GCM-SHA384
+proto udp
+auth-user-pass mullvad_userpass.txt
+ca mullvad_ca.crt
+tun-ipv6
+script-security 2
+up /etc/openvpn/update-resolv-conf
+down /etc/openvpn/update-resolv-conf
+fast-io
+remote-random
+remote se-got-ovpn-001.relays.mullvad.net 1196
+`,
+};
+
+/**
+ * The other end of a provider's profile (the providers' own server configs are not published):
+ * a server that takes usernames and passwords instead of client certificates, as OpenVPN's
+ * manual sets one up, with the verify script beside it. For the stock server only: shardvpn's
+ * server does not take `verify-client-cert none` (every client needs a certificate).
+ */
+export const userPassServer: Sample = {
+  name: 'server.conf',
+  files: ['ca.crt', 'server.crt', 'server.key', 'check-user.sh'],
+  text: `port 1196
+proto udp
+dev tun
+topology subnet
+server 10.8.0.0 255.255.255.0
+ca ca.crt
+cert server.crt
+key server.key
+dh none
+keepalive 10 60
+verify-client-cert none
+username-as-common-name
+script-security 2
+auth-user-pass-verify check-user.sh via-file
+verb 3
+`,
+};
+
 export const samples: readonly Sample[] = [
   angristanServer,
   angristanClient,
@@ -585,4 +648,5 @@ export const samples: readonly Sample[] = [
   pritunlClient,
   digitalOceanServer,
   digitalOceanClient,
+  mullvadClient,
 ];

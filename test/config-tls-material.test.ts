@@ -36,10 +36,35 @@ const load = (extra: string, key = 'server.key'): ReturnType<typeof loadTlsMater
 
 test('extra-certs follow the certificate in the chain we send', () => {
   const material = load('extra-certs intermediate.crt\n');
-  const certs = material.cert.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const certs = (material.cert ?? '').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   assert.equal(certs.length, 2);
   assert.equal(new X509Certificate(certs[0]!).subject, new X509Certificate(pki.serverCert).subject);
   assert.equal(new X509Certificate(certs[1]!).subject, new X509Certificate(pki.otherCaCert).subject);
+});
+
+const loadClient = (lines: string): ReturnType<typeof loadTlsMaterial> =>
+  loadTlsMaterial(
+    buildOptions(parseConfigText(`client\ndev tun\nremote 192.0.2.1\n${lines}`, join(dir, 'client.ovpn'), { expandIncludes: false }), {
+      cwd: dir,
+    }).options,
+  );
+
+test('a client may log in with auth-user-pass alone, without cert and key, as VPN providers set it up', () => {
+  writeFileSync(join(dir, 'login.txt'), 'alice\nsecret\n');
+  const material = loadClient('ca ca.crt\nauth-user-pass login.txt\n');
+  assert.equal(material.cert, undefined);
+  assert.equal(material.key, undefined);
+  assert.match(material.ca, /BEGIN CERTIFICATE/);
+  // Neither a certificate nor a login: OpenVPN's "no client-side authentication method".
+  assert.throws(
+    () => loadClient('ca ca.crt\n'),
+    (e: unknown) => e instanceof ConfigError && /no client-side authentication method/.test(e.message),
+  );
+  // Half a certificate is still an error that names what is missing, with a login or without.
+  assert.throws(
+    () => loadClient('ca ca.crt\ncert server.crt\nauth-user-pass login.txt\n'),
+    (e: unknown) => e instanceof ConfigError && /'key' is required/.test(e.message),
+  );
 });
 
 test('tls-groups wins over ecdh-curve and reaches the TLS context', () => {

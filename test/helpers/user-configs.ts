@@ -12,6 +12,9 @@ import type { Sample } from '../config-samples';
 
 const BLOCK = /<(ca|cert|key|tls-crypt|tls-auth)>\r?\n[\s\S]*?<\/\1>/g;
 
+const USERNAME = '1234567890123456';
+const PASSWORD = 'm';
+
 /**
  * The one static key behind every wrap a sample names, in a file or inline: the format is the same
  * for tls-auth and tls-crypt, and installers name the file either way (DigitalOcean's tutorial
@@ -24,13 +27,17 @@ function wrapKey(lab: VpnLab): string {
 /** What a file named by a sample holds, by its name as the installers write it. */
 function fileContent(lab: VpnLab, name: string): string {
   const pki = lab.pki;
-  if (name === 'ca.crt') return pki.caCert;
+  if (name === 'ca.crt' || name.endsWith('_ca.crt')) return pki.caCert;
   if (name === 'client.crt') return pki.clientCert;
   if (name === 'client.key') return pki.clientKey;
   if (name.endsWith('.crt')) return pki.serverCert;
   if (name === 'ta.key' || name === 'tc.key' || name === 'tls-crypt.key') return wrapKey(lab);
   if (name.endsWith('.key')) return pki.serverKey;
   if (name === 'crl.pem') return pki.emptyCrl;
+  // A provider's login (account number and password) and the server's check of it.
+  if (name.endsWith('userpass.txt')) return `${USERNAME}\n${PASSWORD}\n`;
+  if (name === 'check-user.sh')
+    return `#!/bin/sh\n# $1: a file holding the username and the password, one per line.\n[ "$(sed -n 1p "$1")" = "${USERNAME}" ] && [ "$(sed -n 2p "$1")" = "${PASSWORD}" ]\n`;
   // RFC 7919 ffdhe2048, the group Nyr's script writes as dh.pem.
   if (/^dh\w*\.pem$/.test(name))
     return execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'utf8' });
@@ -44,9 +51,11 @@ export function samplePath(dir: string, name: string): string {
   return path.join(dir, name.startsWith(ETC_OPENVPN) ? name.slice(ETC_OPENVPN.length) : name);
 }
 
-/** The sample's text for a run in `dir`: paths under /etc/openvpn/ point into `dir`. */
-export function sampleText(dir: string, text: string): string {
-  return text.split(ETC_OPENVPN).join(`${dir}/`);
+/** The sample's text for a run in `dir`: the files it lists under /etc/openvpn/ point into `dir` (nothing else there does). */
+export function sampleText(dir: string, sample: Sample): string {
+  let text = sample.text;
+  for (const name of sample.files) if (name.startsWith(ETC_OPENVPN)) text = text.split(name).join(samplePath(dir, name));
+  return text;
 }
 
 /** The sample's text with the lab's material, written into `dir` with the files it names; returns the config's path. */
@@ -57,7 +66,7 @@ export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
     if (name.endsWith('/')) mkdirSync(file, { recursive: true });
     else {
       mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, fileContent(lab, path.basename(name)));
+      writeFileSync(file, fileContent(lab, path.basename(name)), { mode: name.endsWith('.sh') ? 0o755 : 0o644 });
     }
   }
   const eol = sample.text.includes('\r\n') ? '\r\n' : '\n';
@@ -68,7 +77,7 @@ export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
     'tls-crypt': wrapKey(lab),
     'tls-auth': wrapKey(lab),
   };
-  const text = sampleText(dir, sample.text)
+  const text = sampleText(dir, sample)
     .replace(BLOCK, (_all, tag: string) => `<${tag}>${eol}${inline[tag]!.trim().replace(/\n/g, eol)}${eol}</${tag}>`)
     .replace(/^remote \S+ (\d+)/gm, `remote ${SERVER_UNDERLAY} $1`)
     .replace(/^local \S+/m, `local ${SERVER_UNDERLAY}`)

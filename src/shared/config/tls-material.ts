@@ -14,23 +14,25 @@ import { opensslCipherList, opensslCiphersuites } from './tls-cipher-names';
  * hitless reload whose certificate lines did not change, after the process dropped root).
  */
 export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' | 'cert' | 'key'>): TlsMaterial {
-  const missing = (['ca', 'cert', 'key'] as const).find((name) => options[name] === undefined);
-  if (missing !== undefined) {
+  const role = options.tlsServer ? 'server' : 'client';
+  if (options.ca === undefined) throw optionError(options, 'ca', `'ca' is required for a TLS ${role} (shardvpn has no static-key mode)`);
+  // A client may log in with auth-user-pass alone (VPN providers' profiles), as in OpenVPN;
+  // a server always shows its certificate.
+  const certless = !options.tlsServer && options.cert === undefined && options.key === undefined;
+  if (certless && options.authUserPass === undefined) {
     throw optionError(
       options,
-      missing,
-      `'${missing}' is required for a TLS ${options.tlsServer ? 'server' : 'client'} (shardvpn has no static-key mode)`,
+      'cert',
+      "no client-side authentication method: give 'cert' and 'key', or 'auth-user-pass' (shardvpn has no static-key mode)",
     );
   }
+  if (!certless) {
+    const missing = (['cert', 'key'] as const).find((name) => options[name] === undefined);
+    if (missing !== undefined) throw optionError(options, missing, `'${missing}' is required for a TLS ${role} with a certificate`);
+  }
   const material: TlsMaterial = {
-    ca: keep?.ca ?? readMaterial(options.ca!, 'ca'),
-    // extra-certs: intermediate certificates sent after ours, so the peer can build the chain.
-    cert:
-      keep?.cert ??
-      (options.extraCerts === undefined
-        ? readMaterial(options.cert!, 'cert')
-        : `${readMaterial(options.cert!, 'cert').trimEnd()}\n${readMaterial(options.extraCerts, 'extra-certs')}`),
-    key: keep?.key ?? readMaterial(options.key!, 'key'),
+    ca: keep?.ca ?? readMaterial(options.ca, 'ca'),
+    ...(certless ? {} : { cert: keep?.cert ?? certificateChain(options), key: keep?.key ?? readMaterial(options.key!, 'key') }),
     ...crlMaterial(options),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     ...(options.tlsCipher !== undefined ? { ciphers: opensslCipherList(options.tlsCipher) } : {}),
@@ -40,6 +42,12 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
   };
   checkLoads(material, options);
   return material;
+}
+
+/** cert, and after it extra-certs: intermediate certificates sent after ours, so the peer can build the chain. */
+function certificateChain(options: Options): string {
+  const cert = readMaterial(options.cert!, 'cert');
+  return options.extraCerts === undefined ? cert : `${cert.trimEnd()}\n${readMaterial(options.extraCerts, 'extra-certs')}`;
 }
 
 /**
@@ -59,8 +67,10 @@ function checkLoads(material: TlsMaterial, options: Options): void {
   const { groups, ciphers, ciphersuites, ...core } = material;
   const coreFailure = failure(core);
   if (coreFailure !== null) {
-    const key = options.key!;
-    throw new ConfigError({ file: key.file, line: key.line }, 'key', `ca, cert and key do not load together: ${coreFailure}`);
+    const blamed = options.key !== undefined ? 'key' : 'ca';
+    const where = (options.key ?? options.ca)!;
+    const what = options.key !== undefined ? 'ca, cert and key do not load together' : 'ca does not load';
+    throw new ConfigError({ file: where.file, line: where.line }, blamed, `${what}: ${coreFailure}`);
   }
   const settingsFailure = failure(material);
   if (settingsFailure !== null) {

@@ -35,8 +35,8 @@ class ControlDuplex extends Duplex {
 export function createControlSecureContext(m: TlsMaterial): tls.SecureContext {
   return tls.createSecureContext({
     ca: m.ca,
-    cert: m.cert,
-    key: m.key,
+    ...(m.cert !== undefined ? { cert: m.cert } : {}),
+    ...(m.key !== undefined ? { key: m.key } : {}),
     ...(m.crl !== undefined ? { crl: m.crl } : {}),
     ...(m.ciphers !== undefined ? { ciphers: m.ciphers } : {}),
     ...(m.ciphersuites !== undefined ? { ciphersuites: m.ciphersuites } : {}),

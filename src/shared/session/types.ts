@@ -15,10 +15,10 @@ export interface SessionHost {
 }
 
 export interface TlsMaterial {
-  /** PEM strings. */
+  /** PEM strings. A client that logs in with auth-user-pass alone has no cert and key. */
   readonly ca: string;
-  readonly cert: string;
-  readonly key: string;
+  readonly cert?: string;
+  readonly key?: string;
   /** --crl-verify (PEM CRL); revoked peers fail the handshake's verification. */
   readonly crl?: string;
   /**
