@@ -63,7 +63,7 @@ function withSample(s: Sample, extra: string, fn: (dir: string) => void): void {
       if (f.endsWith('/')) fs.mkdirSync(file, { recursive: true });
       else {
         fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, '');
+        fs.writeFileSync(file, '', { mode: f.endsWith('.sh') ? 0o755 : 0o644 });
       }
     }
     // syslog would hide openvpn's messages from us; a comment keeps the line numbers.

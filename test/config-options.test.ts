@@ -333,6 +333,22 @@ test('unsupported features parse but are recorded for the runtime to refuse; TCP
   assert.equal(opts('client\nremote x 443 tcp\n').connections[0]?.proto.transport, 'tcp-client');
 });
 
+test('verify-client-cert none and optional need another way to check clients, as options.c requires', () => {
+  const server = 'dev tun\nserver 10.8.0.0 255.255.255.0\n';
+  rejects(
+    `${server}verify-client-cert none\n`,
+    'server.conf:3: verify-client-cert: verify-client-cert none must be used with an auth-user-pass-verify script or management-client-auth',
+  );
+  rejects(`${server}verify-client-cert optional\n`, /verify-client-cert optional must be used with/);
+  assert.equal(opts(`${server}verify-client-cert none\nauth-user-pass-verify check.sh via-file\n`).verifyClientCert, 'none');
+  assert.equal(
+    opts(`${server}verify-client-cert optional\nmanagement 127.0.0.1 7505\nmanagement-client-auth\n`).verifyClientCert,
+    'optional',
+  );
+  assert.equal(opts(server).verifyClientCert, 'require');
+  assert.deepEqual(opts(`${server}verify-client-cert none\nauth-user-pass-verify check.sh via-env\n`).unsupported, []);
+});
+
 test('routes, push, pull-filter, redirect-gateway, ccd directives and our own', () => {
   const o = opts(
     [

@@ -608,8 +608,7 @@ remote se-got-ovpn-001.relays.mullvad.net 1196
 /**
  * The other end of a provider's profile (the providers' own server configs are not published):
  * a server that takes usernames and passwords instead of client certificates, as OpenVPN's
- * manual sets one up, with the verify script beside it. For the stock server only: shardvpn's
- * server does not take `verify-client-cert none` (every client needs a certificate).
+ * manual sets one up, with the verify script beside it.
  */
 export const userPassServer: Sample = {
   name: 'server.conf',
@@ -649,4 +648,5 @@ export const samples: readonly Sample[] = [
   digitalOceanServer,
   digitalOceanClient,
   mullvadClient,
+  userPassServer,
 ];

@@ -86,6 +86,7 @@ class ShardLab {
       tls: server.tls,
       wrap: server.wrap,
       remoteCertTls: 'client',
+      verifyClientCert: 'require',
       push: [],
       occOptions: SERVER_OPTIONS,
       dataCiphers: ['AES-256-GCM'],

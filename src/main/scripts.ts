@@ -2,6 +2,7 @@
 // run_up_down): the command line is split into words (no shell), OpenVPN's positional
 // arguments are appended, and the variables describe the tunnel.
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 
 import type { Options } from '../shared/config';
 import type { Logger } from '../shared/log';
@@ -157,20 +158,30 @@ export function execScript(
   const words = splitCommand(command);
   if (words.length === 0) return Promise.resolve(false);
   logger.log(3, `${words.join(' ')} ${args.join(' ')}`);
+  // OpenVPN runs a script with execve in the directory of `cd`: a program named without a
+  // slash is a file in that directory (`auth-user-pass-verify checkpsw.sh via-env`), never a
+  // search of PATH, and the script starts there.
+  const dir = options.cd ?? process.cwd();
+  const program = words[0]!.includes('/') ? words[0]! : path.join(dir, words[0]!);
   return new Promise((resolve) => {
-    execFile(words[0]!, [...words.slice(1), ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      if (stdout.length > 0) process.stdout.write(stdout);
-      if (stderr.length > 0) process.stderr.write(stderr);
-      if (error) {
-        const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
-        logger.log(
-          1,
-          `WARNING: Failed running command (--${directive}): ${typeof code === 'number' ? `external program exited with error status: ${code}` : error.message}`,
-        );
-        resolve(false);
-      } else {
-        resolve(true);
-      }
-    });
+    execFile(
+      program,
+      [...words.slice(1), ...args],
+      { cwd: dir, env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        if (stdout.length > 0) process.stdout.write(stdout);
+        if (stderr.length > 0) process.stderr.write(stderr);
+        if (error) {
+          const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
+          logger.log(
+            1,
+            `WARNING: Failed running command (--${directive}): ${typeof code === 'number' ? `external program exited with error status: ${code}` : error.message}`,
+          );
+          resolve(false);
+        } else {
+          resolve(true);
+        }
+      },
+    );
   });
 }

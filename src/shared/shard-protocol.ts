@@ -51,6 +51,8 @@ export interface ShardConfig {
   remoteCertTls?: 'server' | 'client';
   remoteCertEku?: string;
   verifyX509Name?: VerifyX509Name;
+  /** --verify-client-cert: whether clients must, may or do not show a certificate. */
+  verifyClientCert: 'none' | 'optional' | 'require';
   /** The global push list (`push` directives and what `server` / `keepalive` add). */
   push: string[];
   /** Server's OCC options string (sent in key method 2). */

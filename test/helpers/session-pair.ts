@@ -85,6 +85,10 @@ export interface PairOptions {
   serverSwitchesAtActive?: boolean;
   /** Control channel protection (default tls-crypt). */
   wrap?: 'tls-crypt' | 'tls-auth' | 'none';
+  /** The client shows its certificate (default); false: it logs in with auth-user-pass alone. */
+  clientCert?: boolean;
+  /** The server's --verify-client-cert (default require). */
+  verifyClientCert?: 'none' | 'optional' | 'require';
 }
 
 function wrapsFor(mode: 'tls-crypt' | 'tls-auth' | 'none'): { client: WrapConfig; server: WrapConfig } {
@@ -135,7 +139,7 @@ export class SessionPair {
     const pki = opts.pki;
     this.clientConfig = {
       role: 'client',
-      tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey },
+      tls: opts.clientCert === false ? { ca: pki.caCert } : { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey },
       wrap: wraps.client,
       remoteCertTls: 'server',
       keyMethod2: {
@@ -151,6 +155,7 @@ export class SessionPair {
       tls: { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey },
       wrap: wraps.server,
       remoteCertTls: 'client',
+      ...(opts.verifyClientCert !== undefined ? { verifyClientCert: opts.verifyClientCert } : {}),
       keyMethod2: { options: SERVER_OPTIONS, peerInfo: null },
       timing,
     };

@@ -232,8 +232,6 @@ export const tlsDirectives: DirectiveTable = {
     max: 1,
     set(ctx, d, [m]) {
       ctx.o.verifyClientCert = m === undefined ? 'require' : oneOf(d, m, 'mode', ['none', 'optional', 'require'] as const);
-      if (ctx.o.verifyClientCert !== 'require')
-        ctx.unsupported(d, `verify-client-cert ${ctx.o.verifyClientCert} is not supported by shardvpn: every client needs a certificate`);
     },
   },
   'username-as-common-name': {

@@ -277,4 +277,11 @@ export function postprocess(o: Options, ctx: PostContext): void {
   settleTlsVersion(o, ctx);
   settleCompression(o, ctx);
   settleConnections(o, ctx);
+  // options.c: a server that lets clients in without a certificate must check them some other way.
+  if (o.mode === 'server' && o.verifyClientCert !== 'require' && o.authUserPassVerify === undefined && !o.managementClientAuth)
+    err(
+      at(ctx, 'verify-client-cert'),
+      'verify-client-cert',
+      `verify-client-cert ${o.verifyClientCert} must be used with an auth-user-pass-verify script or management-client-auth`,
+    );
 }

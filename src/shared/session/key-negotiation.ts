@@ -24,23 +24,29 @@ export class KeyNegotiation {
     if (ks.state !== 'pre-start') return;
     ks.state = 'start';
     const prepared = preparedTls(this.core.config.tls);
-    ks.tls = new TlsChannel(this.core.role, prepared.context, {
-      onCiphertext: (d) => {
-        if (this.core.closed || ks.state === 'failed') return;
-        ks.splitter.push(d);
-        this.flush();
+    const requestCert = this.core.role === 'client' || this.core.config.verifyClientCert !== 'none';
+    ks.tls = new TlsChannel(
+      this.core.role,
+      prepared.context,
+      {
+        onCiphertext: (d) => {
+          if (this.core.closed || ks.state === 'failed') return;
+          ks.splitter.push(d);
+          this.flush();
+        },
+        onSecure: (socket) => this.onTlsSecure(ks, socket, prepared),
+        onPlaintext: (d) => {
+          ks.plain = ks.plain.length === 0 ? Buffer.from(d) : Buffer.concat([ks.plain, d]);
+          if (ks.verified) this.readPlaintext(ks);
+        },
+        onError: (e) => {
+          const code = (e as NodeJS.ErrnoException).code ?? '';
+          const cert = /CERT|VERIFY|ISSUER|SIGNATURE|UNABLE_TO_GET/.test(code);
+          this.core.failKey(ks, cert ? 'cert-rejected' : 'tls-error', `${code} ${e.message}`.trim(), this.core.isFirstKey(ks));
+        },
       },
-      onSecure: (socket) => this.onTlsSecure(ks, socket, prepared),
-      onPlaintext: (d) => {
-        ks.plain = ks.plain.length === 0 ? Buffer.from(d) : Buffer.concat([ks.plain, d]);
-        if (ks.verified) this.readPlaintext(ks);
-      },
-      onError: (e) => {
-        const code = (e as NodeJS.ErrnoException).code ?? '';
-        const cert = /CERT|VERIFY|ISSUER|SIGNATURE|UNABLE_TO_GET/.test(code);
-        this.core.failKey(ks, cert ? 'cert-rejected' : 'tls-error', `${code} ${e.message}`.trim(), this.core.isFirstKey(ks));
-      },
-    });
+      requestCert,
+    );
     for (const d of ks.early.splice(0)) ks.tls.feed(d);
   }
 
@@ -102,13 +108,21 @@ export class KeyNegotiation {
     const core = this.core;
     if (core.closed || ks.state === 'failed') return;
     const config = core.config;
-    const r = verifyPeer(socket, prepared.caCerts, {
-      ...(prepared.crlDir !== undefined ? { crlDir: prepared.crlDir } : {}),
-      ...(prepared.crlUnavailable !== undefined ? { crlUnavailable: prepared.crlUnavailable } : {}),
-      ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
-      ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
-      ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
-    });
+    // verify-client-cert none (never asked) or optional (not shown): no certificate to verify.
+    const certless =
+      core.role === 'server' &&
+      config.verifyClientCert !== undefined &&
+      config.verifyClientCert !== 'require' &&
+      !hasPeerCertificate(socket);
+    const r: ReturnType<typeof verifyPeer> = certless
+      ? { ok: true, commonName: UNDEF_COMMON_NAME, subject: '', serialNumber: '' }
+      : verifyPeer(socket, prepared.caCerts, {
+          ...(prepared.crlDir !== undefined ? { crlDir: prepared.crlDir } : {}),
+          ...(prepared.crlUnavailable !== undefined ? { crlUnavailable: prepared.crlUnavailable } : {}),
+          ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
+          ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
+          ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
+        });
     if (!r.ok) {
       core.failKey(ks, 'cert-rejected', r.reason, core.isFirstKey(ks));
       return;
@@ -197,4 +211,12 @@ export class KeyNegotiation {
 // After a callback the state may have changed under TypeScript's narrowing.
 function isDead(ks: KeyState): boolean {
   return ks.state === 'failed';
+}
+
+/** OpenVPN's name for a peer without a certificate (tls_common_name). */
+export const UNDEF_COMMON_NAME = 'UNDEF';
+
+/** Whether the TLS peer showed a certificate (getPeerCertificate gives {} when it did not). */
+function hasPeerCertificate(socket: TLSSocket): boolean {
+  return Object.keys(socket.getPeerCertificate(false)).length > 0;
 }

@@ -51,7 +51,8 @@ export class TlsChannel {
   readonly socket: tls.TLSSocket;
   private destroyed = false;
 
-  constructor(role: 'client' | 'server', context: tls.SecureContext, cb: TlsChannelCallbacks) {
+  /** `requestCert`: a server asks the client for its certificate (not with verify-client-cert none). */
+  constructor(role: 'client' | 'server', context: tls.SecureContext, cb: TlsChannelCallbacks, requestCert = true) {
     this.duplex = new ControlDuplex((d) => {
       if (!this.destroyed) cb.onCiphertext(d);
     });
@@ -60,7 +61,7 @@ export class TlsChannel {
       this.socket = new tls.TLSSocket(this.duplex, {
         isServer: true,
         secureContext: context,
-        requestCert: true,
+        requestCert,
         rejectUnauthorized: false,
       });
       this.socket.once('secure', () => {

@@ -84,6 +84,12 @@ export interface ControlSessionConfig {
   /** --remote-cert-eku: an extended key usage (OID or OpenSSL name) the peer must have. */
   readonly remoteCertEku?: string;
   readonly verifyX509Name?: VerifyX509Name;
+  /**
+   * Server: --verify-client-cert. 'none': no certificate is asked for; 'optional': one that is
+   * shown is verified, none is fine. A client without one is named UNDEF (username-as-common-name
+   * names it after its login). Default 'require'.
+   */
+  readonly verifyClientCert?: 'none' | 'optional' | 'require';
   readonly timing?: SessionTiming;
   /** Default 'auto'. */
   readonly keyDerivation?: KeyDerivationMethod | 'auto';

@@ -206,7 +206,8 @@ export class ShardClient {
     switch (event.type) {
       case 'tls-verified':
         this.commonName = event.commonName;
-        this.certSerial = event.serialNumber;
+        // A client without a certificate (verify-client-cert none/optional) has no serial for a CRL to name.
+        this.certSerial = event.serialNumber === '' ? null : event.serialNumber;
         break;
       case 'key-method-2':
         if (event.keyId === 0) {
