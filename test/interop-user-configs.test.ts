@@ -25,6 +25,7 @@ import {
   nyrServer,
   openvpnSampleClient,
   openvpnSampleServer,
+  pfsenseClient,
   pivpnClient,
   pivpnServer,
   pritunlClient,
@@ -60,6 +61,7 @@ const PAIRS: { name: string; server: Sample; client: Sample; cipher: string; tun
     client: mullvadClient,
     cipher: 'AES-256-GCM',
   },
+  { name: 'pfSense client export to a PiVPN server', server: pivpnServer, client: pfsenseClient, cipher: 'AES-256-GCM' },
   {
     name: 'Pritunl profile to a kylemanna/docker-openvpn server',
     server: kylemannaServer,
