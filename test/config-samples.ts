@@ -16,7 +16,7 @@ export interface Sample {
   readonly text: string;
   /**
    * Files the config names, to create before running the real openvpn on it: relative to its
-   * directory, or absolute under /etc/openvpn/ (the tests map that directory to their own).
+   * directory, or absolute (the tests place those under their own directory).
    */
   readonly files: readonly string[];
 }
@@ -371,6 +371,7 @@ export const kylemannaServer: Sample = {
     '/etc/openvpn/pki/issued/VPN.SERVERNAME.COM.crt',
     '/etc/openvpn/pki/dh.pem',
     '/etc/openvpn/pki/ta.key',
+    '/tmp/openvpn-status.log',
   ],
   text: `server 192.168.255.0 255.255.255.0
 verb 3
@@ -493,7 +494,7 @@ ${KEY}
  */
 export const digitalOceanServer: Sample = {
   name: 'server.conf',
-  files: ['ca.crt', 'server.crt', 'server.key', 'ta.key'],
+  files: ['ca.crt', 'server.crt', 'server.key', 'ta.key', '/var/log/openvpn/ipp.txt', '/var/log/openvpn/openvpn-status.log'],
   text: `port 1194
 proto udp
 dev tun

@@ -81,14 +81,12 @@ test('user nobody: the status and ifconfig-pool-persist files in a directory onl
   } finally {
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
   }
-  // The end of the run still saves the pool, with the client that was in it.
-  assert.match(readFileSync(ipp, 'utf8'), /^client,10\.151\.0\.2(,|$)/m);
 });
 
 const privilegedServer = (extra: string): string =>
   `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.151.0.0 255.255.255.0\nkeepalive 1 10\nexplicit-exit-notify 1\npersist-tun\nuser nobody\ngroup nogroup\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n${extra}`;
 
-test('user nobody with persist-key: a hitless SIGHUP and then SIGUSR1 work with the keys read as root, and clients come back', async (t) => {
+test('user nobody with persist-key: a hitless SIGHUP and then SIGUSR1 work with the keys read as root, and clients come back; the restarted run keeps the status and pool files', async (t) => {
   // A restart as nobody loads code again: open this checkout to others for the run.
   t.after(checkoutReadableByOthers());
   const unreadable = unreadableByNobody();
@@ -101,7 +99,14 @@ test('user nobody with persist-key: a hitless SIGHUP and then SIGUSR1 work with 
   const confDir = mkdtempSync(path.join(os.tmpdir(), 'shardvpn-conf-'));
   chmodSync(confDir, 0o755);
   const confFile = path.join(confDir, 'server.conf');
-  writeFileSync(confFile, privilegedServer('persist-key\n'), { mode: 0o644 });
+  // Status and pool files in a directory only root may write; the pool saved only at the end of
+  // each run (refresh 0), so what it holds was written by a server that was nobody.
+  const logDir = path.join(confDir, 'log');
+  mkdirSync(logDir, { mode: 0o755 });
+  const status = path.join(logDir, 'status.log');
+  const ipp = path.join(logDir, 'ipp.txt');
+  const files = `status ${status} 1\nifconfig-pool-persist ${ipp} 0\n`;
+  writeFileSync(confFile, privilegedServer(`persist-key\n${files}`), { mode: 0o644 });
   const server = lab.spawn(lab.server, process.execPath, [BIN, '--config', confFile], 'shardvpn');
   await server.waitFor(/Initialization Sequence Completed/);
   const client = await lab.startOpenvpnClient(
@@ -111,7 +116,7 @@ test('user nobody with persist-key: a hitless SIGHUP and then SIGUSR1 work with 
   try {
     assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3);
     // SIGHUP as nobody: the root-only key files cannot be read again; unchanged, they are kept.
-    writeFileSync(confFile, privilegedServer('persist-key\nreneg-sec 1800\n'));
+    writeFileSync(confFile, privilegedServer(`persist-key\n${files}reneg-sec 1800\n`));
     process.kill(server.child.pid!, 'SIGHUP');
     await server.waitFor(/configuration reloaded without a restart \(changed: reneg-sec\); 1 client kept/, 10_000);
     assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3, 'after the reload');
@@ -123,6 +128,18 @@ test('user nobody with persist-key: a hitless SIGHUP and then SIGUSR1 work with 
     // explicit-exit-notify told the client to reconnect; it does, to the restarted server.
     await client.waitFor(/Initialization Sequence Completed[\s\S]*Initialization Sequence Completed/, 20_000);
     assert.equal(lab.ping(lab.clients[0]!, '10.151.0.1'), 3);
+    // The run before the restart saved the pool as nobody; the restarted run, which could not
+    // open either file again, writes through the descriptors the process kept.
+    assert.match(readFileSync(ipp, 'utf8'), /^client,10\.151\.0\.2(,|$)/m);
+    const restartedAt = server.log().indexOf('SIGUSR1[hard,] received');
+    const before = readFileSync(status, 'utf8');
+    const deadline = Date.now() + 5000;
+    while (readFileSync(status, 'utf8') === before || !/^client,10\.150\.0\.10:\d+,/m.test(readFileSync(status, 'utf8'))) {
+      assert.ok(Date.now() < deadline, `the restarted run did not rewrite the status file:\n${readFileSync(status, 'utf8')}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.doesNotMatch(server.log().slice(restartedAt), /cannot open|write failed/);
+    assert.deepEqual(readdirSync(logDir).sort(), ['ipp.txt', 'status.log']);
   } finally {
     await client.stop();
     assert.equal(await server.stop(), 0, server.log().slice(-2000));

@@ -16,13 +16,16 @@ after(() => pki.cleanup());
 const verified = (events: readonly SessionEvent[]): Extract<SessionEvent, { type: 'tls-verified' }> | undefined =>
   events.find((e): e is Extract<SessionEvent, { type: 'tls-verified' }> => e.type === 'tls-verified');
 
-function handshake(clientCert: boolean, verifyClientCert: 'none' | 'optional' | 'require'): SessionPair {
+function handshake(
+  clientCert: false | { cert: string; key: string } | undefined,
+  verifyClientCert: 'none' | 'optional' | 'require',
+): SessionPair {
   return new SessionPair({
     pki,
     random: mulberry32(5),
     clientCiphers: ['AES-256-GCM'],
     serverCiphers: ['AES-256-GCM'],
-    clientCert,
+    ...(clientCert !== undefined ? { clientCert } : {}),
     verifyClientCert,
   });
 }
@@ -47,7 +50,7 @@ for (const [clientCert, mode] of [
 }
 
 test('verify-client-cert optional: a certificate that is shown is verified and names the client', async () => {
-  const pair = handshake(true, 'optional');
+  const pair = handshake(undefined, 'optional');
   try {
     await pair.establish();
     const event = verified(pair.serverEvents);
@@ -58,14 +61,39 @@ test('verify-client-cert optional: a certificate that is shown is verified and n
   }
 });
 
+/** Runs until the server fails the handshake; its error as "reason: detail". */
+async function serverError(pair: SessionPair): Promise<string> {
+  pair.client.start();
+  await pair.runUntil(() => pair.serverEvents.some((e) => e.type === 'error'), 30_000);
+  const error = pair.serverEvents.find((e) => e.type === 'error');
+  return error?.type === 'error' ? `${error.reason}: ${error.detail}` : '';
+}
+
 test('verify-client-cert require: a client without a certificate is refused', async () => {
   const pair = handshake(false, 'require');
   try {
-    pair.client.start();
-    await pair.runUntil(() => pair.serverEvents.some((e) => e.type === 'error'), 30_000);
-    const error = pair.serverEvents.find((e) => e.type === 'error');
-    assert.match(error?.type === 'error' ? `${error.reason}: ${error.detail}` : '', /^cert-rejected: /);
+    assert.match(await serverError(pair), /^cert-rejected: /);
     assert.equal(verified(pair.serverEvents), undefined, 'never verified');
+  } finally {
+    pair.close();
+  }
+});
+
+test('verify-client-cert optional: a certificate from another CA is refused, not taken for none', async () => {
+  const pair = handshake({ cert: pki.otherClientCert, key: pki.otherClientKey }, 'optional');
+  try {
+    assert.match(await serverError(pair), /^cert-rejected: /);
+    assert.equal(verified(pair.serverEvents), undefined, 'never verified');
+  } finally {
+    pair.close();
+  }
+});
+
+test('verify-client-cert none: a client that has a certificate is not asked for it, and is UNDEF', async () => {
+  const pair = handshake(undefined, 'none');
+  try {
+    await pair.establish();
+    assert.equal(verified(pair.serverEvents)?.commonName, 'UNDEF');
   } finally {
     pair.close();
   }

@@ -17,6 +17,7 @@ import { ControlSession } from '../src/shared/session/control-session';
 import { BROADCAST_PEER_ID, TUN_QUEUE_CROSSING } from '../src/shared/peer-id';
 import { PacketRing } from '../src/shared/ring';
 import type { MainToShard, ShardConfig, ShardToMain } from '../src/shared/shard-protocol';
+import type { TlsMaterial } from '../src/shared/session/types';
 import type { ShardClient } from '../src/workers/shard/client';
 import { ClientTable } from '../src/workers/shard/clients';
 import { LinkOut } from '../src/workers/shard/link-out';
@@ -147,12 +148,18 @@ class ShardLab {
 
   /** Runs the control channel between the client session and the shard until both have keys. */
   async handshake(): Promise<number> {
+    this.pair.client.start();
+    await this.pump(() => this.pair.clientData.sendKeyId !== null && this.peerId !== null, 'no tunnel');
+    return this.peerId!;
+  }
+
+  /** Carries control packets between the client session and the shard until `done()`. */
+  async pump(done: () => boolean, what: string): Promise<void> {
     const pair = this.pair;
-    pair.client.start();
     const deadline = Date.now() + 20_000;
     let idle = 0;
-    while (pair.clientData.sendKeyId === null || this.peerId === null) {
-      assert.ok(Date.now() < deadline, `no tunnel: shard said ${JSON.stringify(this.messages.filter((m) => m.type === 'log'))}`);
+    while (!done()) {
+      assert.ok(Date.now() < deadline, `${what}: shard said ${JSON.stringify(this.messages.filter((m) => m.type === 'log'))}`);
       const up = pair.toServer.splice(0);
       if (up.length > 0) this.link.deliver(CLIENT, ...up);
       const down = this.link.takeSent();
@@ -166,7 +173,6 @@ class ShardLab {
       }
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    return this.peerId;
   }
 
   /** Data packets from the client, sealed with its send key. */
@@ -235,6 +241,27 @@ test('a client handshakes through the shard; data crosses both ways (the shard w
     assert.deepEqual(lab.open(out.map((d) => d.bytes)), down);
     assert.equal(lab.counters[COUNTER.tunPacketsIn], 2);
     assert.equal(lab.counters[COUNTER.dropLinkSend], 0);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test('verify-client-cert optional: a client admitted with its certificate that renegotiates without one is closed', async () => {
+  const lab = new ShardLab(false, 64, { verifyClientCert: 'optional', verb: 1 });
+  try {
+    await lab.handshake();
+    // The client's next TLS session shows no certificate (OpenVPN locks the identity a client was admitted with).
+    (lab.pair.clientConfig as { tls: TlsMaterial }).tls = { ca: pki.caCert };
+    assert.equal(lab.pair.client.renegotiate(), true);
+    await lab.pump(() => lab.messages.some((m) => m.type === 'client-gone'), 'the client was not closed');
+    const gone = lab.messages.find((m) => m.type === 'client-gone');
+    assert.equal(gone?.type === 'client-gone' ? gone.reason : '', 'identity changed on renegotiation');
+    assert.ok(
+      lab.messages.some(
+        (m) =>
+          m.type === 'log' && /TLS object CN attempted to change from 'client' \(serial \w+\) to 'UNDEF' \(serial none\)/.test(m.message),
+      ),
+    );
   } finally {
     await lab.stop();
   }

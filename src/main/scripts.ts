@@ -2,6 +2,7 @@
 // run_up_down): the command line is split into words (no shell), OpenVPN's positional
 // arguments are appended, and the variables describe the tunnel.
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 
 import type { Options } from '../shared/config';
@@ -134,6 +135,16 @@ export function runScript(
   );
 }
 
+/** The directory scripts start in: the one `cd` named (OpenVPN changes into it), else ours. */
+export function scriptDirectory(options: Options): string {
+  return options.cd ?? process.cwd();
+}
+
+/** Where the files handed to scripts go (`tmp-dir`, relative to the directory of `cd`; default the system's). */
+export function scriptTempDirectory(options: Options): string {
+  return path.resolve(scriptDirectory(options), options.tmpDir ?? os.tmpdir());
+}
+
 /**
  * Runs an OpenVPN script (openvpn_run_script): the command's own words, then `args`; the
  * process environment plus `env`. Refused below script-security 2, as OpenVPN does. Resolves
@@ -161,7 +172,7 @@ export function execScript(
   // OpenVPN runs a script with execve in the directory of `cd`: a program named without a
   // slash is a file in that directory (`auth-user-pass-verify checkpsw.sh via-env`), never a
   // search of PATH, and the script starts there.
-  const dir = options.cd ?? process.cwd();
+  const dir = scriptDirectory(options);
   const program = words[0]!.includes('/') ? words[0]! : path.join(dir, words[0]!);
   return new Promise((resolve) => {
     execFile(

@@ -1,25 +1,47 @@
-// A file the server rewrites whole for as long as it runs (the status file, the
+// A file the server rewrites whole for as long as the process runs (the status file, the
 // ifconfig-pool-persist file), through a descriptor opened once, before the server drops root
-// (`user`/`group`). OpenVPN does the same (status.c status_open): installers point these files
-// into directories only root may write (/etc/openvpn, /var/log/openvpn), where a process that
-// became nobody could neither create a temporary file to rename over the old one nor open the
-// file again, but can still write through the descriptor it kept.
-import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+// (`user`/`group`), and kept for the life of the process: installers point these files into
+// directories only root may write (/etc/openvpn, /var/log/openvpn), where a process that became
+// nobody could neither create a temporary file to rename over the old one nor open the file
+// again after a restart (SIGUSR1). OpenVPN does the same (status.c status_open, kept across
+// SIGUSR1 by init.c).
+import { constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+/** The process's kept files, by absolute path. */
+const kept = new Map<string, KeptFile>();
 
 export class KeptFile {
   private constructor(
     readonly path: string,
-    private fd: number,
+    private readonly fd: number,
   ) {}
 
-  /** Opens `path` for reading and writing (close-on-exec, as libuv opens every file), creating it (mode 0600) if it is missing; throws as openSync does. */
-  static open(path: string): KeptFile {
-    return new KeptFile(path, openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600));
+  /**
+   * The process's kept file at `file`: opened for reading and writing (close-on-exec, as libuv
+   * opens every file) and created with mode 0600 if missing at the first call, the same
+   * descriptor at every later one. Throws as openSync does.
+   */
+  static open(file: string): KeptFile {
+    const absolute = path.resolve(file);
+    let found = kept.get(absolute);
+    if (found === undefined) {
+      found = new KeptFile(absolute, openSync(absolute, constants.O_RDWR | constants.O_CREAT, 0o600));
+      kept.set(absolute, found);
+    }
+    return found;
   }
 
-  /** What the file holds now. */
+  /** What the file holds now (read from its start: the descriptor is shared by every run). */
   read(): string {
-    return readFileSync(this.descriptor(), 'utf8');
+    const bytes = Buffer.alloc(fstatSync(this.fd).size);
+    let done = 0;
+    while (done < bytes.length) {
+      const n = readSync(this.fd, bytes, done, bytes.length - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return bytes.subarray(0, done).toString('utf8');
   }
 
   /**
@@ -28,21 +50,9 @@ export class KeptFile {
    * empty file.
    */
   replace(text: string): void {
-    const fd = this.descriptor();
     const bytes = Buffer.from(text);
     let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
-    ftruncateSync(fd, bytes.length);
-  }
-
-  close(): void {
-    if (this.fd < 0) return;
-    closeSync(this.fd);
-    this.fd = -1;
-  }
-
-  private descriptor(): number {
-    if (this.fd < 0) throw new Error(`${this.path}: closed`);
-    return this.fd;
+    while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, done);
+    ftruncateSync(this.fd, bytes.length);
   }
 }

@@ -85,8 +85,8 @@ export interface PairOptions {
   serverSwitchesAtActive?: boolean;
   /** Control channel protection (default tls-crypt). */
   wrap?: 'tls-crypt' | 'tls-auth' | 'none';
-  /** The client shows its certificate (default); false: it logs in with auth-user-pass alone. */
-  clientCert?: boolean;
+  /** The client's certificate and key (default the PKI's client); false: it logs in with auth-user-pass alone. */
+  clientCert?: false | { cert: string; key: string };
   /** The server's --verify-client-cert (default require). */
   verifyClientCert?: 'none' | 'optional' | 'require';
 }
@@ -139,7 +139,10 @@ export class SessionPair {
     const pki = opts.pki;
     this.clientConfig = {
       role: 'client',
-      tls: opts.clientCert === false ? { ca: pki.caCert } : { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey },
+      tls:
+        opts.clientCert === false
+          ? { ca: pki.caCert }
+          : { ca: pki.caCert, ...(opts.clientCert ?? { cert: pki.clientCert, key: pki.clientKey }) },
       wrap: wraps.client,
       remoteCertTls: 'server',
       keyMethod2: {

@@ -1,8 +1,8 @@
 // Turns the installer-written samples of config-samples.ts into configs that run in a VpnLab:
 // the inline PEM and key blocks and the files they name hold the lab's real test PKI and keys,
 // the public address becomes the lab's server underlay, the certificate names the lab's, and
-// /etc/openvpn/ (where a container keeps its PKI) is the case's own directory. Every other line
-// stays as the installer wrote it.
+// the absolute paths a sample lists (a container's PKI, a package's log directory) lie under the
+// case's own directory. Every other line stays as the installer wrote it.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -44,17 +44,19 @@ function fileContent(lab: VpnLab, name: string): string {
   return '';
 }
 
-const ETC_OPENVPN = '/etc/openvpn/';
-
-/** Where a file a sample names lives for a run in `dir`: relative names in it, /etc/openvpn/ mapped onto it. */
+/**
+ * Where a file a sample names lives for a run in `dir`: a relative name in it, an absolute one
+ * (a container's /etc/openvpn/pki, a package's /var/log/openvpn) under it, so no run touches the
+ * machine's own files.
+ */
 export function samplePath(dir: string, name: string): string {
-  return path.join(dir, name.startsWith(ETC_OPENVPN) ? name.slice(ETC_OPENVPN.length) : name);
+  return path.join(dir, name);
 }
 
-/** The sample's text for a run in `dir`: the files it lists under /etc/openvpn/ point into `dir` (nothing else there does). */
+/** The sample's text for a run in `dir`: the absolute paths it lists point under `dir` (nothing else does). */
 export function sampleText(dir: string, sample: Sample): string {
   let text = sample.text;
-  for (const name of sample.files) if (name.startsWith(ETC_OPENVPN)) text = text.split(name).join(samplePath(dir, name));
+  for (const name of sample.files) if (path.isAbsolute(name)) text = text.split(name).join(samplePath(dir, name));
   return text;
 }
 

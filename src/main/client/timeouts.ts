@@ -7,6 +7,7 @@ import { InactivityTimer } from '../../shared/protocol/inactivity';
 import { KeepaliveTimer, PRE_PULL_INITIAL_PING_RESTART_S } from '../../shared/protocol/ping';
 import type { PushOptions } from '../../shared/protocol/push-options';
 import type { ServerSignal } from '../ops/server-view';
+import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
 
 export type TimeoutAction =
   | { readonly kind: 'none' }
@@ -76,7 +77,7 @@ export class RunTimeouts {
     if (this.inactivity.expired(facts.tunnelBytes, now)) {
       return { kind: 'signal', signal: 'SIGTERM', reason: 'inactive', log: 'Inactivity timeout (--inactive), exiting' };
     }
-    const peer = facts.serverCn || 'UNDEF';
+    const peer = facts.serverCn || UNDEF_COMMON_NAME;
     switch (this.keepalive.poll(now)) {
       case 'ping':
         return PING;

@@ -19,6 +19,7 @@ import type { TunOffloadState } from '../../shared/native';
 import type { PacketRing } from '../../shared/ring';
 import type { ClientRecord } from './server-view';
 import { VERSION } from '../version';
+import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
 
 export interface MetricsSource {
   /** `restarts`: how often the shard's worker died (or was restarted) and was replaced. */
@@ -381,7 +382,7 @@ export function createRegistry(source: MetricsSource): Registry {
       (set) => {
         for (const client of source.clients()) {
           const labels = {
-            common_name: client.commonName ?? 'UNDEF',
+            common_name: client.commonName ?? UNDEF_COMMON_NAME,
             real_address: `${client.realAddress.address}:${client.realAddress.port}`,
             virtual_address: client.virtualAddress ?? '',
           };

@@ -5,6 +5,7 @@ import { KeptFile } from '../../shared/kept-file';
 import { timeString } from '../../shared/log';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../shared/ip-address';
 import type { ClientRecord, ServerView } from './server-view';
+import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
 
 export type StatusVersion = 1 | 2 | 3;
 
@@ -56,7 +57,7 @@ function printIroute(route: string): string {
   return route;
 }
 
-const undef = (s: string | null): string => (s === null || s === '' ? 'UNDEF' : s);
+const undef = (s: string | null): string => (s === null || s === '' ? UNDEF_COMMON_NAME : s);
 
 /** Routing table entries of one client, in the order OpenVPN learns them: IPv4, IPv6, iroutes. */
 function routesOf(client: ClientRecord): string[] {
@@ -176,14 +177,13 @@ export interface StatusFileWriterOptions {
 
 /**
  * Keeps the status file current, as OpenVPN does: through a descriptor opened by start() (before
- * the server drops root), the whole report rewritten in place each time (KeptFile).
+ * the server drops root) and kept by the process, the whole report rewritten in place each time
+ * (KeptFile).
  */
 export class StatusFileWriter {
   private timer: NodeJS.Timeout | null = null;
   private file: KeptFile | null = null;
   private openFailed = false;
-  private writing: Promise<void> | null = null;
-  private again = false;
   private readonly clock: () => number;
   private readonly logger: (message: string) => void;
   private readonly intervalMs: number;
@@ -200,55 +200,18 @@ export class StatusFileWriter {
   /** Opens the file now, writes once, then every interval. Idempotent. */
   start(): void {
     if (this.timer !== null) return;
-    this.opened();
-    this.timer = setInterval(() => void this.writeNow(), this.intervalMs);
+    this.timer = setInterval(() => this.writeNow(), this.intervalMs);
     this.timer.unref();
-    void this.writeNow();
+    this.writeNow();
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.file?.close();
-    this.file = null;
   }
 
-  /**
-   * Writes the report now; resolves when it is written. Never rejects: failures go to the logger.
-   * Calls during a write coalesce into one more write after it.
-   */
-  writeNow(): Promise<void> {
-    if (this.writing !== null) {
-      this.again = true;
-      return this.writing;
-    }
-    const run = async (): Promise<void> => {
-      do {
-        this.again = false;
-        this.writeOnce();
-        // Let a coalesced call in before the next round.
-        await Promise.resolve();
-      } while (this.again);
-    };
-    this.writing = run().finally(() => {
-      this.writing = null;
-    });
-    return this.writing;
-  }
-
-  /** The kept file, opened at the first call; null (said once) when it cannot be opened. */
-  private opened(): KeptFile | null {
-    if (this.file !== null || this.openFailed) return this.file;
-    try {
-      this.file = KeptFile.open(this.options.path);
-    } catch (error) {
-      this.openFailed = true;
-      this.logger(`status ${this.options.path}: cannot open for writing: ${describe(error)}`);
-    }
-    return this.file;
-  }
-
-  private writeOnce(): void {
+  /** Writes the report now. Never throws: failures go to the logger. */
+  writeNow(): void {
     const target = this.options.path;
     const file = this.opened();
     if (file === null) return;
@@ -264,6 +227,18 @@ export class StatusFileWriter {
     } catch (error) {
       this.logger(`status ${target}: write failed: ${describe(error)}`);
     }
+  }
+
+  /** The kept file, opened at the first call; null (said once) when it cannot be opened. */
+  private opened(): KeptFile | null {
+    if (this.file !== null || this.openFailed) return this.file;
+    try {
+      this.file = KeptFile.open(this.options.path);
+    } catch (error) {
+      this.openFailed = true;
+      this.logger(`status ${this.options.path}: cannot open for writing: ${describe(error)}`);
+    }
+    return this.file;
   }
 }
 

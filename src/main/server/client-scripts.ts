@@ -9,13 +9,12 @@
 // All run in child processes: other clients are served meanwhile.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import { parseClientConfig, type CcdSettings } from './clients';
-import { execScript } from '../scripts';
+import { execScript, scriptTempDirectory } from '../scripts';
 
 export type ClientConnectResult = { ok: true; dynamic: CcdSettings | null } | { ok: false; log: string };
 
@@ -43,7 +42,7 @@ export function scriptEnvironment(options: Options, scriptType: string, env: Rec
 export async function runClientConnect(options: Options, clientEnv: Record<string, string>, logger: Logger): Promise<ClientConnectResult> {
   const command = options.clientConnect;
   if (command === undefined) return { ok: true, dynamic: null };
-  const file = path.join(options.tmpDir ?? os.tmpdir(), `openvpn_cc_${process.pid}_${randomBytes(8).toString('hex')}.tmp`);
+  const file = path.join(scriptTempDirectory(options), `openvpn_cc_${process.pid}_${randomBytes(8).toString('hex')}.tmp`);
   try {
     writeFileSync(file, '', { mode: 0o600, flag: 'wx' });
   } catch (error) {

@@ -1,8 +1,8 @@
 // ifconfig-pool-persist FILE [SECONDS] (pool.c ifconfig_pool_read / ifconfig_pool_write): the
 // common name -> address pairs of the ifconfig pool, read at the start of a run and written
 // every SECONDS and at its end, so a client keeps its address across restarts. The file is
-// opened once, at the start of the run, and rewritten through that descriptor (KeptFile), so
-// the saves still work once the server has dropped root.
+// opened once, before the server drops root, and rewritten through that descriptor (KeptFile),
+// so the saves, and the next run after a SIGUSR1, still work once the server is nobody.
 import { readFileSync } from 'node:fs';
 
 import type { PathRef } from '../../shared/config/options-types';
@@ -25,25 +25,26 @@ export class PoolPersist {
   }
 
   /**
-   * Opens the file (creating it when missing) and takes the pairs it holds. A file this process
-   * can no longer open for writing (a restart after dropping root) is still read, and not saved.
+   * Opens the file (creating it when missing; a restart takes the descriptor the process kept)
+   * and takes the pairs it holds. A file this process cannot open for writing is still read,
+   * and not saved.
    */
   load(): void {
     const { path, resolved } = this.persistFile;
     let text: string;
     try {
       this.kept = KeptFile.open(resolved);
-      text = this.kept.read();
     } catch (error) {
       this.logger.log(
         1,
         `ifconfig-pool-persist ${path}: cannot open for writing, so this run does not save it: ${(error as Error).message}`,
       );
-      try {
-        text = readFileSync(resolved, 'utf8');
-      } catch {
-        return;
-      }
+    }
+    try {
+      text = this.kept !== null ? this.kept.read() : readFileSync(resolved, 'utf8');
+    } catch (error) {
+      if (this.kept !== null) this.logger.log(1, `ifconfig-pool-persist ${path}: cannot read it: ${(error as Error).message}`);
+      return;
     }
     const loaded = this.pool.loadPersistFile(text);
     this.logger.log(3, `ifconfig-pool-persist ${path}: ${loaded.loaded} entries`);
@@ -57,11 +58,5 @@ export class PoolPersist {
     } catch (error) {
       this.logger.log(1, `ifconfig-pool-persist ${this.persistFile.path}: ${(error as Error).message}`);
     }
-  }
-
-  /** After the last save of the run. */
-  close(): void {
-    this.kept?.close();
-    this.kept = null;
   }
 }

@@ -20,6 +20,7 @@ import type { TunPump } from './tun-pump';
 import type { KeyKeeper } from '../persist-key';
 import { reloadServer, type Reloadable, type ReloadOutcome } from './reload';
 import { fingerprintOptions } from './reload-plan';
+import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
 
 export interface RunningServer extends ServerView {
   readonly tunName: string;
@@ -183,7 +184,7 @@ export class StartedServer implements RunningServer {
     for (const line of renderStatus(this, this.statusVersion, Date.now() / 1000)) log(line);
     for (const record of this.parts.registry.records()) {
       log(
-        `${record.commonName ?? 'UNDEF'},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`,
+        `${record.commonName ?? UNDEF_COMMON_NAME},${record.realAddress.address}:${record.realAddress.port},${record.virtualAddress ?? ''},${record.bytesReceived},${record.bytesSent},peer-id ${record.peerId},shard ${record.shard}`,
       );
     }
     this.shards.shards.forEach((shard, index) => {
@@ -224,7 +225,6 @@ export class StartedServer implements RunningServer {
     await this.shards.stop(notify);
     this.pump.stop();
     persist?.save();
-    persist?.close();
     tun.release();
     logger.log(1, 'server stopped');
   }

@@ -8,13 +8,12 @@
 // auth_control_file) is not offered and counts as a failure.
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import { peerInfoEnvironment, scriptEnvironment } from './client-scripts';
-import { execScript } from '../scripts';
+import { execScript, scriptTempDirectory } from '../scripts';
 
 export interface UserPassRequest {
   commonName: string;
@@ -45,7 +44,7 @@ export async function verifyUserPass(options: Options, request: UserPassRequest,
     if (options.scriptSecurity >= 3) env.password = request.password;
     return execScript(options, verify.script, [], env, 'auth-user-pass-verify', logger);
   }
-  const file = path.join(options.tmpDir ?? os.tmpdir(), `openvpn_up_${process.pid}_${randomBytes(8).toString('hex')}.tmp`);
+  const file = path.join(scriptTempDirectory(options), `openvpn_up_${process.pid}_${randomBytes(8).toString('hex')}.tmp`);
   try {
     writeFileSync(file, `${request.username}\n${request.password}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {

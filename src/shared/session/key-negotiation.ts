@@ -7,7 +7,7 @@ import { deriveKeyBlockEkm, deriveKeyBlockPrf, tlsSocketExporter } from '../prot
 import { IV_PROTO_TLS_KEY_EXPORT, decodeKeyMethod2, encodeKeyMethod2, peerInfoProto } from '../protocol/key-method2';
 import { markKm2End } from './control-send';
 import type { KeyState } from './key-state';
-import { verifyPeer } from './peer-verify';
+import { hasPeerCertificate, UNDEF_COMMON_NAME, verifyPeer } from './peer-verify';
 import { preparedTls, type PreparedTls } from './prepared-tls';
 import type { SessionCore } from './session-core';
 import { TlsChannel } from './tls-channel';
@@ -211,12 +211,4 @@ export class KeyNegotiation {
 // After a callback the state may have changed under TypeScript's narrowing.
 function isDead(ks: KeyState): boolean {
   return ks.state === 'failed';
-}
-
-/** OpenVPN's name for a peer without a certificate (tls_common_name). */
-export const UNDEF_COMMON_NAME = 'UNDEF';
-
-/** Whether the TLS peer showed a certificate (getPeerCertificate gives {} when it did not). */
-function hasPeerCertificate(socket: TLSSocket): boolean {
-  return Object.keys(socket.getPeerCertificate(false)).length > 0;
 }

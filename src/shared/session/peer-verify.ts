@@ -75,6 +75,14 @@ export function subjectCommonName(subject: string): string {
   return '';
 }
 
+/** OpenVPN's name for a peer whose common name is not known, one without a certificate among them (tls_common_name). */
+export const UNDEF_COMMON_NAME = 'UNDEF';
+
+/** Whether the TLS peer showed a certificate (getPeerCertificate gives {} when it did not). */
+export function hasPeerCertificate(socket: TLSSocket): boolean {
+  return Object.keys(socket.getPeerCertificate(false)).length > 0;
+}
+
 /**
  * The peer's certificate, parsed from its DER. Not socket.getPeerX509Certificate(): in Node 20
  * every call keeps a reference to the peer certificate that is never released (its X509, key

@@ -16,6 +16,7 @@ import { ClientKeys } from './client-keys';
 import { planPush, sessionConfig } from './client-setup';
 import { ClientTraffic } from './client-traffic';
 import { SourceCheck } from './source-check';
+import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
 
 export type ShardClientState = 'handshake' | 'authorizing' | 'connected' | 'closing' | 'closed';
 
@@ -204,11 +205,24 @@ export class ShardClient {
     this.wake();
     const host = this.host;
     switch (event.type) {
-      case 'tls-verified':
-        this.commonName = event.commonName;
+      case 'tls-verified': {
         // A client without a certificate (verify-client-cert none/optional) has no serial for a CRL to name.
-        this.certSerial = event.serialNumber === '' ? null : event.serialNumber;
+        const serial = event.serialNumber === '' ? null : event.serialNumber;
+        if (event.keyId !== 0 && (event.commonName !== this.commonName || serial !== this.certSerial)) {
+          // A renegotiation keeps the identity the client was admitted with (OpenVPN's
+          // tls_lock_common_name and tls_lock_cert_hash_set): no other certificate, and none
+          // after one or one after none (verify-client-cert optional).
+          host.log(
+            1,
+            `${this.describe()} TLS Auth Error: TLS object CN attempted to change from '${this.commonName ?? ''}' (serial ${this.certSerial ?? 'none'}) to '${event.commonName}' (serial ${serial ?? 'none'}) -- tunnel disabled`,
+          );
+          this.close('identity changed on renegotiation');
+          break;
+        }
+        this.commonName = event.commonName;
+        this.certSerial = serial;
         break;
+      }
       case 'key-method-2':
         if (event.keyId === 0) {
           this.username = event.username;
@@ -428,7 +442,7 @@ export class ShardClient {
   }
 
   describe(): string {
-    const cn = this.commonName ?? 'UNDEF';
+    const cn = this.commonName ?? UNDEF_COMMON_NAME;
     const addr =
       this.realAddress.family === 6
         ? `[${this.realAddress.address}]:${this.realAddress.port}`
