@@ -117,3 +117,23 @@ test('the key method 2 options string: the UDP/AEAD string shardvpn has always s
   );
   assert.match(occOptionsString({ ...udp, role: 'tls-client', transport: 'tcp-client' }), /,proto TCPv4_CLIENT,.*,tls-client$/);
 });
+
+test('pingEarlyMs: a timer looked at once per 200 ms tick never leaves more than ping seconds between pings', () => {
+  // ping 1 against a peer's ping-restart 2, counted in whole seconds: pings must not drift past 1 s.
+  const ticked = (early: number): number => {
+    const t = new KeepaliveTimer({ pingS: 1, pingRestartS: 0, pingEarlyMs: early }, 0);
+    let last = 0;
+    let widest = 0;
+    // Ticks 200 ms apart with a little jitter, for 30 s; a tick only acts once the deadline passed.
+    for (let now = 37; now < 30_000; now += 200 + (now % 7)) {
+      if (now < t.nextDeadline()) continue;
+      if (t.poll(now) === 'ping') {
+        widest = Math.max(widest, now - last);
+        last = now;
+      }
+    }
+    return widest;
+  };
+  assert.ok(ticked(0) > 1000, 'without it the tick makes the gaps longer than ping');
+  assert.ok(ticked(200) <= 1000, `with it: ${ticked(200)} ms`);
+});

@@ -48,6 +48,13 @@ export interface KeepaliveSettings {
   pingRestartS: number;
   /** --ping-exit n: exit instead (0 = off); checked before ping-restart. */
   pingExitS?: number;
+  /**
+   * How late the owner may look at the timer (its tick): the ping goes out this much early, so
+   * the gap between two pings never exceeds n seconds. A peer counts ping-restart in whole
+   * seconds (OpenVPN's `now`), so pings 1.2 s apart against `ping-restart 2` read as 2 s of
+   * silence now and then. Default 0.
+   */
+  pingEarlyMs?: number;
 }
 
 /**
@@ -60,6 +67,7 @@ export class KeepaliveTimer {
   private pingMs = 0;
   private restartMs = 0;
   private exitMs = 0;
+  private earlyMs = 0;
   private lastSent: number;
   private lastReceived: number;
 
@@ -77,6 +85,7 @@ export class KeepaliveTimer {
     this.pingMs = settings.pingS * 1000;
     this.restartMs = settings.pingRestartS * 1000;
     this.exitMs = (settings.pingExitS ?? 0) * 1000;
+    this.earlyMs = Math.min(settings.pingEarlyMs ?? 0, this.pingMs / 2);
     this.lastReceived = now;
   }
 
@@ -95,7 +104,7 @@ export class KeepaliveTimer {
   poll(now: number): KeepaliveAction {
     if (this.exitMs > 0 && now - this.lastReceived >= this.exitMs) return 'ping-exit';
     if (this.restartMs > 0 && now - this.lastReceived >= this.restartMs) return 'ping-restart';
-    if (this.pingMs > 0 && now - this.lastSent >= this.pingMs) {
+    if (this.pingMs > 0 && now - this.lastSent >= this.pingMs - this.earlyMs) {
       this.lastSent = now;
       return 'ping';
     }
@@ -105,7 +114,7 @@ export class KeepaliveTimer {
   /** When poll() next has something to say (ms), or Infinity when every timer is off. */
   nextDeadline(): number {
     let at = Infinity;
-    if (this.pingMs > 0) at = Math.min(at, this.lastSent + this.pingMs);
+    if (this.pingMs > 0) at = Math.min(at, this.lastSent + this.pingMs - this.earlyMs);
     if (this.restartMs > 0) at = Math.min(at, this.lastReceived + this.restartMs);
     if (this.exitMs > 0) at = Math.min(at, this.lastReceived + this.exitMs);
     return at;

@@ -17,6 +17,7 @@ import { planPush, sessionConfig } from './client-setup';
 import { ClientTraffic } from './client-traffic';
 import { SourceCheck } from './source-check';
 import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
+import { TICK_MS } from './sizes';
 
 export type ShardClientState = 'handshake' | 'authorizing' | 'connected' | 'closing' | 'closed';
 
@@ -132,7 +133,8 @@ export class ShardClient {
     const config = host.config;
     this.created = host.now();
     this.inactivity = new InactivityTimer(config.inactive, this.created);
-    this.keepalive = new KeepaliveTimer({ pingS: config.pingS, pingRestartS: config.pingRestartS }, this.created);
+    // The wheel looks at a client up to a tick late: its ping goes out a tick early instead.
+    this.keepalive = new KeepaliveTimer({ pingS: config.pingS, pingRestartS: config.pingRestartS, pingEarlyMs: TICK_MS }, this.created);
     this.session = new ControlSession(sessionConfig(config, realAddress.family, stateless), {
       sendPacket: (wire) => {
         this.wake();

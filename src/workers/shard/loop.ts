@@ -38,8 +38,8 @@ import { LinkIn } from './link-in';
 import { LinkOut } from './link-out';
 import { TunIn } from './tun-in';
 import { TunQueueIn } from './tun-queue-in';
+import { TICK_MS } from './sizes';
 
-const TICK_MS = 200;
 const STOP_GRACE_MS = 1500;
 
 /**
