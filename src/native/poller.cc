@@ -68,7 +68,6 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<Poller*>(handle->data);
   if (self == nullptr || self->callback_.IsEmpty()) return;
   Napi::Env env(self->env_);
-  Napi::HandleScope scope(env);
   int ready = 0;
   if (status < 0) {
     // An error on the descriptor: report it as readable so the reader sees the errno on read.
@@ -77,16 +76,25 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
     if (events & UV_READABLE) ready |= kReadable;
     if (events & UV_WRITABLE) ready |= kWritable;
   }
-  Napi::Object owner = self->owner_.Value();
-  Napi::Function callback = self->callback_.Value();
+  // This runs from libuv, with no JavaScript caller: no C++ exception may leave it (it would end
+  // the process). A worker being terminated (a shard restarted while it starts) can still see
+  // its poll fire, and then even opening a handle scope or reading a reference fails: there is
+  // nobody left to tell.
   try {
-    callback.MakeCallback(owner, {Napi::Number::New(env, ready)});
-  } catch (const Napi::Error& error) {
-    // A throwing JavaScript callback has no caller to catch it: surface it as uncaught.
-    napi_fatal_exception(env, error.Value());
-    return;
+    Napi::HandleScope scope(env);
+    Napi::Object owner = self->owner_.Value();
+    Napi::Function callback = self->callback_.Value();
+    try {
+      callback.MakeCallback(owner, {Napi::Number::New(env, ready)});
+    } catch (const Napi::Error& error) {
+      // A throwing JavaScript callback has no caller to catch it: surface it as uncaught.
+      napi_fatal_exception(env, error.Value());
+      return;
+    }
+    ReportPendingException(env);
+  } catch (const Napi::Error&) {
+    // The environment is going away.
   }
-  ReportPendingException(env);
 }
 
 }  // namespace shardvpn
