@@ -3,11 +3,14 @@
 // connection; a bad length closes and counts; connections over the limit are refused at accept;
 // a burst larger than one poll round is drained without waiting for more input.
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import path from 'node:path';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 
 import { COUNTER, counterView, createCounterBuffer } from '../src/shared/counters';
-import { ADDRESS_SIZE, PacketBatch, PeerAddresses, openTcpListener, socketPort } from '../src/shared/native';
+import { ADDRESS_SIZE, PacketBatch, PeerAddresses, closeDescriptor, openTcpListener, socketPort } from '../src/shared/native';
 import { frameForStream } from '../src/shared/protocol/stream-framing';
 import { TcpLinks } from '../src/workers/shard/tcp-links';
 
@@ -127,5 +130,60 @@ test('a burst larger than one poll round is drained without more input', async (
   } finally {
     s.destroy();
     links.close();
+  }
+});
+
+/** How many of this process's descriptors name the socket that descriptor fd names. */
+function copiesOf(fd: number): number {
+  const socket = readlinkSync(`/proc/self/fd/${fd}`);
+  return readdirSync('/proc/self/fd').filter((d) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${d}`) === socket;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+/** A worker that copies listener fd, runs `then`, says 'ready' and spins until terminated. */
+async function terminatedWorker(fd: number, then: string): Promise<void> {
+  const native = JSON.stringify(path.join(__dirname, '..', 'src', 'shared', 'native', 'index.js'));
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const native = require(${native});
+    const copy = native.dupDescriptor(${fd});
+    ${then}
+    parentPort.postMessage('ready');
+    for (;;) {}
+  `;
+  const worker = new Worker(code, { eval: true });
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', () => resolve());
+    worker.on('error', reject);
+  });
+  await worker.terminate();
+}
+
+test('a listener copy a terminated worker never took over is closed with the worker', async () => {
+  const fd = openTcpListener({ family: 4, dualStack: false, address: '127.0.0.1', port: 0, reusePort: false });
+  try {
+    await terminatedWorker(fd, '');
+    assert.equal(copiesOf(fd), 1);
+  } finally {
+    closeDescriptor(fd);
+  }
+});
+
+test('a listener copy that a net.Server in the worker took over is closed once, by the server', async () => {
+  const fd = openTcpListener({ family: 4, dualStack: false, address: '127.0.0.1', port: 0, reusePort: false });
+  const port = socketPort(fd);
+  try {
+    await terminatedWorker(fd, `require('node:net').createServer((s) => s.end()).listen({ fd: copy }); native.claimDescriptor(copy);`);
+    assert.equal(copiesOf(fd), 1);
+    // The original still listens: a connection is accepted into its queue.
+    const s = await dial(port);
+    s.destroy();
+  } finally {
+    closeDescriptor(fd);
   }
 });

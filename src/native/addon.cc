@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTcpListener", Napi::Function::New(env, OpenTcpListener, "openTcpListener"));
   exports.Set("closeDescriptor", Napi::Function::New(env, CloseDescriptor, "closeDescriptor"));
   exports.Set("dupDescriptor", Napi::Function::New(env, DupDescriptor, "dupDescriptor"));
+  exports.Set("claimDescriptor", Napi::Function::New(env, ClaimDescriptor, "claimDescriptor"));
   exports.Set("socketPort", Napi::Function::New(env, SocketPort, "socketPort"));
   exports.Set("trimHeap", Napi::Function::New(env, TrimHeap, "trimHeap"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));

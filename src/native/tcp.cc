@@ -5,9 +5,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "errors.h"
@@ -64,14 +67,74 @@ Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// A descriptor copy that belongs to the JavaScript thread that made it until something there
+// takes it over. A worker terminated between the copy and net.Server.listen({ fd }) would leak it:
+// nothing in JavaScript runs after termination, so the copy's environment closes it instead.
+struct ThreadCopy {
+  int fd;
+  dev_t device;
+  ino_t inode;
+};
+
+std::mutex threadCopiesLock;
+std::map<int, ThreadCopy*> threadCopies;
+
+// Runs as the thread's environment ends, after Node has closed its handles: a copy a handle took
+// over is closed already, and its number may have been reused. Only a number that still names the
+// same socket is ours to close (only this worker copies this shard's listener; a replacement
+// starts after this environment is gone).
+void CloseUnclaimedCopy(void* data) {
+  ThreadCopy* copy = static_cast<ThreadCopy*>(data);
+  {
+    std::lock_guard<std::mutex> hold(threadCopiesLock);
+    threadCopies.erase(copy->fd);
+  }
+  struct stat now;
+  if (fstat(copy->fd, &now) == 0 && now.st_dev == copy->device && now.st_ino == copy->inode) close(copy->fd);
+  delete copy;
+}
+
 // dupDescriptor(fd) -> a new close-on-exec descriptor of the same socket: a worker's net.Server
 // closes its copy when the worker ends, and the original stays for the worker's replacement.
+// Until claimDescriptor(copy), the copy is closed when this thread's environment ends.
 Napi::Value DupDescriptor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) ThrowType(env, "dupDescriptor(fd): fd must be a number");
-  int copy = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) ThrowErrno(env, "dup", errno);
-  return Napi::Number::New(env, copy);
+  int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(env, "dup", errno);
+  struct stat identity;
+  if (fstat(fd, &identity) < 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, "fstat", err);
+  }
+  ThreadCopy* copy = new ThreadCopy{fd, identity.st_dev, identity.st_ino};
+  {
+    std::lock_guard<std::mutex> hold(threadCopiesLock);
+    threadCopies[fd] = copy;
+  }
+  napi_add_env_cleanup_hook(env, CloseUnclaimedCopy, copy);
+  return Napi::Number::New(env, fd);
+}
+
+// claimDescriptor(copy): something in this thread (a net.Server) owns and will close the copy.
+Napi::Value ClaimDescriptor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowType(env, "claimDescriptor(fd): fd must be a number");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  ThreadCopy* copy = nullptr;
+  {
+    std::lock_guard<std::mutex> hold(threadCopiesLock);
+    auto found = threadCopies.find(fd);
+    if (found != threadCopies.end()) {
+      copy = found->second;
+      threadCopies.erase(found);
+    }
+  }
+  if (copy == nullptr) ThrowType(env, "claimDescriptor(fd): not a copy made by dupDescriptor");
+  napi_remove_env_cleanup_hook(env, CloseUnclaimedCopy, copy);
+  delete copy;
+  return env.Undefined();
 }
 
 // socketPort(fd) -> the local port a socket is bound to (getsockname).

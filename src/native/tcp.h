@@ -9,6 +9,7 @@ namespace shardvpn {
 Napi::Value OpenTcpListener(const Napi::CallbackInfo& info);
 Napi::Value CloseDescriptor(const Napi::CallbackInfo& info);
 Napi::Value DupDescriptor(const Napi::CallbackInfo& info);
+Napi::Value ClaimDescriptor(const Napi::CallbackInfo& info);
 Napi::Value SocketPort(const Napi::CallbackInfo& info);
 
 }  // namespace shardvpn

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { reviveWrap } from '../shared/config/wrap';
 import { counterView } from '../shared/counters';
-import { dupDescriptor, TunDevice, UdpSocket } from '../shared/native';
+import { claimDescriptor, dupDescriptor, TunDevice, UdpSocket } from '../shared/native';
 import type { ShardConfig } from '../shared/shard-protocol';
 import { Shard, type ShardIO } from './shard/loop';
 import { SLOT } from './shard/sizes';
@@ -23,10 +23,12 @@ const tun = config.clientToClient ? null : (tunQueue ?? TunDevice.adopt(config.t
 const queue = { ...(tunQueue !== null ? { tunQueue } : {}), ...(tun !== null ? { tunOffload: () => tun.offload } : {}) };
 let io: ShardIO;
 if (config.transport === 'tcp') {
+  // Our own copy, made here: one made by the main thread would leak if this worker died before
+  // taking it over. Until it is claimed, the addon closes it if this worker is terminated; from
+  // then on the server's listener closes it when this worker ends.
+  const listenerFd = dupDescriptor(config.socketFd);
   const links = new TcpLinks({
-    // Our own copy, made here: one made by the main thread would leak if this worker died
-    // before taking it over. The server's listener closes it when this worker ends.
-    listenerFd: dupDescriptor(config.socketFd),
+    listenerFd,
     maxPacket: SLOT,
     noDelay: config.tcpNodelay,
     idleMs: config.handWindowS * 1000,
@@ -36,6 +38,7 @@ if (config.transport === 'tcp') {
       if (level <= config.verb) parentPort?.postMessage({ type: 'log', level, message: `shard ${config.shard}: ${message}` });
     },
   });
+  claimDescriptor(listenerFd);
   io = { link: links, peers: links, tun, ...queue };
 } else {
   const socket = UdpSocket.adopt(config.socketFd, config.socketFamily, config.udpOffload);

@@ -114,6 +114,7 @@ export interface NativeAddon {
   openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
   closeDescriptor(fd: number): void;
   dupDescriptor(fd: number): number;
+  claimDescriptor(fd: number): void;
   socketPort(fd: number): number;
   trimHeap(): boolean;
 }

@@ -30,9 +30,17 @@ export function closeDescriptor(fd: number): void {
   addon.closeDescriptor(fd);
 }
 
-/** A second descriptor of the same socket (close-on-exec). */
+/**
+ * A second descriptor of the same socket (close-on-exec), closed when this thread ends unless
+ * claimDescriptor says something here took it over.
+ */
 export function dupDescriptor(fd: number): number {
   return addon.dupDescriptor(fd);
+}
+
+/** A copy from dupDescriptor now belongs to a handle that closes it (a listening net.Server). */
+export function claimDescriptor(fd: number): void {
+  addon.claimDescriptor(fd);
 }
 
 /** The local port a socket descriptor is bound to. */
