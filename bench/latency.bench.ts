@@ -2,21 +2,35 @@
 // openvpn client and (c) shardvpn + shardvpn, idle and under an iperf3 TCP load, in one run.
 // BENCH_PINGS (default 200), BENCH_CIPHER (AES-256-GCM). BENCH_TUN_QUEUES=compare adds (b) and
 // (c) with `tun-queues single` on the server (the main thread reads the one TUN queue and hands
-// replies to the shards: a thread hop on the reply path; the default is a queue per shard). Every RTT goes to bench/results/latency.json for the charts.
+// replies to the shards: a thread hop on the reply path; the default is a queue per shard).
+// BENCH_COALESCE=compare adds (b) and (c) with `udp-coalesce-usecs 0` on both of our ends.
+// Every RTT goes to bench/results/latency.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median as medianOf, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
 import { SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, type SetupName } from './tunnels';
 
-const SETUPS: readonly { name: SetupName; label: string; serverExtra: string[] }[] = [
-  ...BASE_SETUPS.map((s) => ({ ...s, serverExtra: [] })),
-  ...(process.env.BENCH_TUN_QUEUES === 'compare'
+interface Setup {
+  name: SetupName;
+  label: string;
+  /** Directives for our server only, and for both of our ends (startTunnel's `ours`). */
+  serverExtra: string[];
+  ours: string[];
+}
+/** (b) and (c) again with `directive` on our server or on both our ends, when `variable` is `compare`. */
+const variant = (variable: string, directive: string, where: 'server' | 'both'): Setup[] =>
+  process.env[variable] === 'compare'
     ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({
         ...s,
-        label: `${s.label}, tun-queues single`,
-        serverExtra: ['tun-queues single'],
+        label: `${s.label}, ${directive}`,
+        serverExtra: where === 'server' ? [directive] : [],
+        ours: where === 'both' ? [directive] : [],
       }))
-    : []),
+    : [];
+const SETUPS: readonly Setup[] = [
+  ...BASE_SETUPS.map((s) => ({ ...s, serverExtra: [], ours: [] })),
+  ...variant('BENCH_TUN_QUEUES', 'tun-queues single', 'server'),
+  ...variant('BENCH_COALESCE', 'udp-coalesce-usecs 0', 'both'),
 ];
 
 const CIPHER = process.env.BENCH_CIPHER ?? 'AES-256-GCM';
@@ -42,7 +56,7 @@ async function main(): Promise<void> {
   const series = new SeriesSet();
   try {
     for (const setup of SETUPS) {
-      const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', setup.serverExtra);
+      const tunnel = await startTunnel(lab, setup.name, CIPHER, 'udp', setup.serverExtra, setup.ours);
       try {
         for (const load of [false, true]) {
           let iperf = null;

@@ -10,6 +10,8 @@
 // main thread; the other rows use the default, a queue per shard), measured in the same run.
 // BENCH_TUN_OFFLOAD=compare adds (b) and (c) with `tun-offload no` (a system call per packet on the
 // TUN side, no superpackets) on both of our ends.
+// BENCH_COALESCE=compare adds (b) and (c) with `udp-coalesce-usecs 0` (every readable event read at
+// once) on both of our ends.
 // Every run goes to bench/results/throughput.json for the charts.
 import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
@@ -56,6 +58,7 @@ const SETUPS: readonly Setup[] = [
   ...variant('BENCH_OFFLOAD', 'udp-offload no', 'both'),
   ...variant('BENCH_TUN_QUEUES', 'tun-queues single', 'server'),
   ...variant('BENCH_TUN_OFFLOAD', 'tun-offload no', 'both'),
+  ...variant('BENCH_COALESCE', 'udp-coalesce-usecs 0', 'both'),
 ];
 
 interface Sample {

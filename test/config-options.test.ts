@@ -528,6 +528,15 @@ test('udp-offload yes|no: on by default, off with no, anything else refused at i
   rejects('dev tun\nudp-offload\n', /server\.conf:2.*udp-offload/);
 });
 
+test('udp-coalesce-usecs N: 100 by default, 0 turns it off, out of range refused at its line', () => {
+  assert.equal(opts('dev tun\n').udpCoalesceUsecs, 100);
+  assert.equal(opts('dev tun\nudp-coalesce-usecs 0\n').udpCoalesceUsecs, 0);
+  assert.equal(opts('dev tun\nudp-coalesce-usecs 250\n').udpCoalesceUsecs, 250);
+  rejects('dev tun\nudp-coalesce-usecs 10001\n', /server\.conf:2.*udp-coalesce-usecs/);
+  rejects('dev tun\nudp-coalesce-usecs -1\n', /server\.conf:2.*udp-coalesce-usecs/);
+  rejects('dev tun\nudp-coalesce-usecs\n', /server\.conf:2.*udp-coalesce-usecs/);
+});
+
 test('server pools up to 2^20 addresses (OpenVPN stops at 65,536); larger ones are refused with file:line', () => {
   const o = opts('mode server\ntls-server\ndev tun\ntopology subnet\nserver 10.160.0.0 255.252.0.0\n');
   assert.equal(o.ifconfigPool?.start, '10.160.0.2');

@@ -169,7 +169,7 @@ test('offload disabled: the same datagrams arrive, one per message, counters at 
   assert.ok(on.sender.gsoMessages > 0);
   assert.deepEqual(
     { ...off.sender, ...{ gro: off.receiverA.gro, groMessages: off.receiverA.groMessages } },
-    { gso: false, gro: false, gsoDatagrams: 0, gsoMessages: 0, gsoFallbacks: 0, groMessages: 0, groDatagrams: 0 },
+    { gso: false, gro: false, gsoDatagrams: 0, gsoMessages: 0, gsoFallbacks: 0, groMessages: 0, groDatagrams: 0, coalesceWaits: 0 },
   );
 });
 

@@ -178,3 +178,63 @@ test('receiving on an empty socket returns 0 rather than blocking', (t) => {
   const sizes = a.setBufferSizes(0, 0);
   assert.ok(sizes.rcvbuf >= 1 << 20 || sizes.rcvbuf > 0);
 });
+
+/** A worker thread that sends `count` numbered datagrams to `port`, about `gapUs` apart. */
+function sendStream(port: number, count: number, gapUs: number): Promise<void> {
+  const code = `
+    const dgram = require('node:dgram');
+    const { workerData } = require('node:worker_threads');
+    const socket = dgram.createSocket('udp4');
+    let i = 0;
+    const next = () => {
+      if (i === workerData.count) return socket.close();
+      const payload = Buffer.alloc(200);
+      payload.writeUInt32BE(i++, 0);
+      const until = process.hrtime.bigint() + BigInt(workerData.gapUs * 1000);
+      while (process.hrtime.bigint() < until);
+      socket.send(payload, workerData.port, '127.0.0.1', next);
+    };
+    next();
+  `;
+  const worker = new Worker(code, { eval: true, workerData: { port, count, gapUs } });
+  return new Promise((resolve, reject) => {
+    worker.on('error', reject);
+    worker.on('exit', () => resolve());
+  });
+}
+
+test('receive coalescing: a stream arrives whole and in order, with turns held back while it streams and none for lone datagrams', async () => {
+  for (const usecs of [0, 200]) {
+    // A buffer as large as the product's, so that a stall of this shared machine drops nothing.
+    const socket = UdpSocket.open({ family: 4, address: '127.0.0.1', port: 0, rcvbuf: 4 << 20, coalesceUsecs: usecs });
+    try {
+      const port = socket.localAddress().port;
+      const count = 3000;
+      const received = receiveCount(socket, count);
+      await sendStream(port, count, 20);
+      const { payloads } = await received;
+      assert.deepEqual(
+        payloads.map((p) => p.readUInt32BE(0)),
+        Array.from({ length: count }, (_, i) => i),
+      );
+      const streamed = socket.offload.coalesceWaits;
+      if (usecs === 0) assert.equal(streamed, 0);
+      else assert.ok(streamed > 0, 'a stream 20 us apart is coalesced');
+      // Two datagrams 50 ms apart: each is read as it comes.
+      const lone = receiveCount(socket, 2);
+      await sendStream(port, 1, 0);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sendStream(port, 1, 0);
+      assert.equal((await lone).payloads.length, 2);
+      assert.equal(socket.offload.coalesceWaits, streamed, 'no wait for a datagram after a quiet spell');
+    } finally {
+      socket.close();
+    }
+  }
+  const socket = UdpSocket.open({ family: 4, address: '127.0.0.1', port: 0 });
+  try {
+    assert.throws(() => socket.setCoalesce(-1), /0\.\.100000/);
+  } finally {
+    socket.close();
+  }
+});

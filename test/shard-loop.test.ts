@@ -74,6 +74,7 @@ class ShardLab {
       socketFamily: 4,
       transport: 'udp',
       udpOffload: false,
+      udpCoalesceUsecs: 0,
       tcpNodelay: false,
       compressFraming: 'none',
       toTunRing: this.toTun.buffer,

@@ -56,6 +56,8 @@ class DescriptorWrap : public Napi::ObjectWrap<T> {
 
   int fd_ = -1;
 
+  Poller& poller() { return poller_; }
+
  private:
   void CloseDescriptor() {
     poller_.Stop();

@@ -1,5 +1,7 @@
 #include "poller.h"
 
+#include <time.h>
+
 #include "errors.h"
 
 namespace shardvpn {
@@ -64,10 +66,22 @@ void Poller::SetRef(bool ref) {
   }
 }
 
+void Poller::Coalesce() {
+  if (coalesceNs_ == 0 || backlog_ || lastEnd_ == 0 || uv_hrtime() - lastEnd_ >= coalesceNs_) return;
+  // Datagrams are arriving faster than one per wait: waiting that long costs each of them at most
+  // the wait and saves a wake-up, a receive call and a trip into JavaScript for most of them (a
+  // stock client sends one datagram per system call, so they come a few at a time otherwise).
+  // Idle traffic (a ping) and a backlog (a full batch read last time) start at once.
+  struct timespec wait = {static_cast<time_t>(coalesceNs_ / 1000000000), static_cast<long>(coalesceNs_ % 1000000000)};
+  nanosleep(&wait, nullptr);
+  coalesceWaits_++;
+}
+
 void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<Poller*>(handle->data);
   if (self == nullptr || self->callback_.IsEmpty()) return;
   Napi::Env env(self->env_);
+  if (events & UV_READABLE) self->Coalesce();
   int ready = 0;
   if (status < 0) {
     // An error on the descriptor: report it as readable so the reader sees the errno on read.
@@ -95,6 +109,10 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   } catch (const Napi::Error&) {
     // The environment is going away.
   }
+  // The callback may have stopped this poll (closing the socket) and its owner may be gone: the
+  // handle itself lives until its close callback, and says so.
+  auto* still = static_cast<Poller*>(handle->data);
+  if (still != nullptr) still->lastEnd_ = uv_hrtime();
 }
 
 }  // namespace shardvpn

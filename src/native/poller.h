@@ -22,10 +22,20 @@ class Poller {
   void Stop();
   // Whether an active poll keeps the event loop alive.
   void SetRef(bool ref);
+  // Receive coalescing: when the descriptor turns ready again within `ns` of the end of the last
+  // callback and that callback left nothing waiting, the thread sleeps `ns` before the next one,
+  // so that one turn takes what arrives meanwhile. 0 turns it off.
+  void SetCoalesce(uint64_t ns) { coalesceNs_ = ns; }
+  // Said by the reader: whether its last read left datagrams waiting (a full batch), in which
+  // case the next turn starts at once.
+  void NoteBacklog(bool backlog) { backlog_ = backlog; }
+  // How many times a callback was held back to coalesce.
+  uint64_t coalesceWaits() const { return coalesceWaits_; }
   bool active() const { return handle_ != nullptr; }
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  void Coalesce();
   void Release();
 
   uv_poll_t* handle_ = nullptr;
@@ -33,6 +43,10 @@ class Poller {
   Napi::FunctionReference callback_;
   Napi::ObjectReference owner_;
   bool ref_ = true;
+  uint64_t coalesceNs_ = 0;
+  uint64_t lastEnd_ = 0;
+  bool backlog_ = false;
+  uint64_t coalesceWaits_ = 0;
 };
 
 }  // namespace shardvpn

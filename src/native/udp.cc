@@ -108,6 +108,7 @@ Napi::Function UdpSocket::Define(Napi::Env env) {
   methods.push_back(InstanceMethod("recv", &UdpSocket::Recv));
   methods.push_back(InstanceMethod("send", &UdpSocket::Send));
   methods.push_back(InstanceMethod("setOffload", &UdpSocket::SetOffload));
+  methods.push_back(InstanceMethod("setCoalesce", &UdpSocket::SetCoalesce));
   methods.push_back(InstanceAccessor("drops", &UdpSocket::Drops, nullptr));
   methods.push_back(InstanceAccessor("offload", &UdpSocket::Offload, nullptr));
   return DefineClass(env, kClassName, methods);
@@ -318,7 +319,9 @@ Napi::Value UdpSocket::Recv(const Napi::CallbackInfo& info) {
   if (batch.count == 0) return Napi::Number::New(env, 0);
   // Datagrams left over from a coalesced receive go first, whatever the setting is now.
   if (gro_ || groNext_ < groGot_) {
-    return Napi::Number::New(env, static_cast<double>(RecvGro(env, fd, batch, addrs, static_cast<size_t>(capacity))));
+    size_t got = RecvGro(env, fd, batch, addrs, static_cast<size_t>(capacity));
+    poller().NoteBacklog(got == batch.count);
+    return Napi::Number::New(env, static_cast<double>(got));
   }
   Reserve(batch.count);
   size_t delivered = 0;
@@ -365,6 +368,8 @@ Napi::Value UdpSocket::Recv(const Napi::CallbackInfo& info) {
     // recvmmsg returned fewer than asked: the queue is drained, unless a drop made the room.
     if (static_cast<size_t>(got) < want && !dropped) break;
   }
+  // A full batch may have left more waiting: the next readable turn must not wait to coalesce.
+  poller().NoteBacklog(delivered == batch.count);
   return Napi::Number::New(env, static_cast<double>(delivered));
 }
 
@@ -598,7 +603,8 @@ Napi::Value UdpSocket::Drops(const Napi::CallbackInfo& info) {
 
 // offload: whether GSO and GRO are on, and their counts: datagrams sent inside segmented
 // messages, those messages, refusals that fell back to one datagram per message, coalesced
-// messages received and the datagrams split out of them.
+// messages received and the datagrams split out of them; and the receive turns held back to
+// coalesce (setCoalesce).
 Napi::Value UdpSocket::Offload(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(info.Env());
   result.Set("gso", gso_);
@@ -608,7 +614,18 @@ Napi::Value UdpSocket::Offload(const Napi::CallbackInfo& info) {
   result.Set("gsoFallbacks", static_cast<double>(gsoFallbacks_));
   result.Set("groMessages", static_cast<double>(groMessages_));
   result.Set("groDatagrams", static_cast<double>(groDatagrams_));
+  result.Set("coalesceWaits", static_cast<double>(poller().coalesceWaits()));
   return result;
+}
+
+// setCoalesce(usecs): receive coalescing (see Poller::SetCoalesce); 0 turns it off.
+Napi::Value UdpSocket::SetCoalesce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowType(env, "UdpSocket.setCoalesce(usecs): usecs must be a number");
+  int64_t usecs = info[0].As<Napi::Number>().Int64Value();
+  if (usecs < 0 || usecs > 100000) ThrowRange(env, "UdpSocket.setCoalesce: usecs must be 0..100000");
+  poller().SetCoalesce(static_cast<uint64_t>(usecs) * 1000);
+  return env.Undefined();
 }
 
 }  // namespace shardvpn

@@ -34,6 +34,7 @@ class UdpSocket : public DescriptorWrap<UdpSocket> {
   Napi::Value Drops(const Napi::CallbackInfo& info);
   Napi::Value SetOffload(const Napi::CallbackInfo& info);
   Napi::Value Offload(const Napi::CallbackInfo& info);
+  Napi::Value SetCoalesce(const Napi::CallbackInfo& info);
   void Reserve(size_t count);
   // Lays datagrams from..count of a send batch out as messages from messages_[0], runs to one
   // peer of one size as one UDP_SEGMENT message when `segment`; returns how many messages.

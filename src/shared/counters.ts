@@ -68,6 +68,8 @@ export const SHARD_COUNTERS = [
   'udpGsoFallbacks',
   'udpGroMessages',
   'udpGroDatagrams',
+  // udp-coalesce-usecs: readable turns that waited for more datagrams before reading.
+  'udpCoalesceWaits',
   // TUN offload (tun-offload) on the shard's TUN descriptor: superpackets read (TSO/USO) and the
   // packets split out of them, coalesced TCP superpackets written and the packets merged into
   // them, superpackets read that could not be split (dropped), superpackets the kernel refused

@@ -27,6 +27,8 @@ export interface ShardConfig {
   tcpNodelay: boolean;
   /** udp-offload: UDP GSO and GRO on the shard's socket where the kernel has them. */
   udpOffload: boolean;
+  /** udp-coalesce-usecs: receive coalescing on the shard's socket (0: off). */
+  udpCoalesceUsecs: number;
   toTunRing: SharedArrayBuffer;
   fromTunRing: SharedArrayBuffer;
   counters: SharedArrayBuffer;

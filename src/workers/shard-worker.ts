@@ -41,7 +41,7 @@ if (config.transport === 'tcp') {
   claimDescriptor(listenerFd);
   io = { link: links, peers: links, tun, ...queue };
 } else {
-  const socket = UdpSocket.adopt(config.socketFd, config.socketFamily, config.udpOffload);
+  const socket = UdpSocket.adopt(config.socketFd, config.socketFamily, config.udpOffload, config.udpCoalesceUsecs);
   io = { link: socket, tun, ...queue, offload: () => socket.offload };
 }
 new Shard({ ...config, wrap: reviveWrap(config.wrap) }, parentPort, io);

@@ -84,7 +84,13 @@ async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promi
       if (!bound.ok) throw new Error(bound.reason);
       bindTo = { address: bound.local.address, port: entry.localPort };
     }
-    udp = UdpSocket.open({ family: remote.family, ...bindTo, ...socketBuffers(ctx.options), offload: ctx.options.udpOffload });
+    udp = UdpSocket.open({
+      family: remote.family,
+      ...bindTo,
+      ...socketBuffers(ctx.options),
+      offload: ctx.options.udpOffload,
+      coalesceUsecs: ctx.options.udpCoalesceUsecs,
+    });
   } catch (error) {
     logger.log(1, `UDP socket: ${(error as Error).message}`);
     ctx.run.softSignal('SIGUSR1', 'socket-open-failed');

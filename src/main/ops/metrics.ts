@@ -284,6 +284,13 @@ export function createRegistry(source: MetricsSource): Registry {
     ['shard'],
     perShard('udpGroDatagrams'),
   );
+  totalCounter(
+    registry,
+    'shardvpn_udp_coalesce_waits_total',
+    'Readable turns that waited udp-coalesce-usecs for more datagrams before reading.',
+    ['shard'],
+    perShard('udpCoalesceWaits'),
+  );
   // TUN offloads: the main thread's descriptor ("main") and each shard's (its queue with
   // tun-queues shard, else the one it writes decrypted packets to).
   const perTunQueue =

@@ -45,6 +45,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     transport: options.proto.transport === 'udp' ? 'udp' : 'tcp',
     tcpNodelay: options.tcpNodelay,
     udpOffload: options.udpOffload,
+    udpCoalesceUsecs: options.udpCoalesceUsecs,
     compressFraming: compressionFraming(options),
     handWindowS: options.handWindow,
     tlsTimeoutS: options.tlsTimeout,

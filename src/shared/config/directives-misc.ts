@@ -2,7 +2,7 @@
 // shardvpn's own additions.
 
 import * as net from 'node:net';
-import { CompressFraming } from './options-types';
+import { CompressFraming, MAX_UDP_COALESCE_USECS } from './options-types';
 import { DirectiveSpec, DirectiveTable, fail, int, oneOf, port } from './registry';
 
 function ignored(why: string): DirectiveSpec {
@@ -322,6 +322,16 @@ export const miscDirectives: DirectiveTable = {
     max: 1,
     set(ctx, d, [m]) {
       ctx.o.udpOffload = oneOf(d, m as string, 'udp-offload', ['yes', 'no'] as const) === 'yes';
+    },
+  },
+  // Receive coalescing on the UDP link, like a NIC's rx-usecs: while datagrams arrive less than N
+  // microseconds apart (a stock client sends one per system call), a shard or client waits N
+  // before reading, so that one wake-up takes several. Idle traffic is read at once. 0: off.
+  'udp-coalesce-usecs': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.udpCoalesceUsecs = int(d, n as string, 'udp-coalesce-usecs', 0, MAX_UDP_COALESCE_USECS);
     },
   },
   // TUN offloads (IFF_VNET_HDR): the kernel hands over TCP/UDP superpackets of up to 64 KiB, split

@@ -2,6 +2,14 @@
 // (options.c init_options and the man page).
 import type { MssfixSetting } from '../protocol/mss';
 
+/**
+ * udp-coalesce-usecs by default: a stock client's datagrams, one per system call at its end, come
+ * a few per wake-up otherwise; 100 us more per hop under a stream, none when idle.
+ */
+export const DEFAULT_UDP_COALESCE_USECS = 100;
+/** The longest coalescing wait (10 ms): beyond it a wait would be a stall. */
+export const MAX_UDP_COALESCE_USECS = 10_000;
+
 export interface Where {
   readonly file: string;
   readonly line: number;
@@ -279,6 +287,8 @@ export interface Options extends ConnectionFields {
   reloadChangedClients: 'restart' | 'drop';
   /** UDP GSO on send and GRO on receive where the kernel has them (`udp-offload yes|no`). */
   udpOffload: boolean;
+  /** `udp-coalesce-usecs N`: wait up to N microseconds for more datagrams while they stream in (0: off). */
+  udpCoalesceUsecs: number;
   /** TUN offloads (`tun-offload yes|no`): TSO/USO superpackets split on read, TCP segments coalesced on write. */
   tunOffload: boolean;
   /**
@@ -375,6 +385,7 @@ export function defaultOptions(): Options {
     reloadMode: 'hitless',
     reloadChangedClients: 'restart',
     udpOffload: true,
+    udpCoalesceUsecs: DEFAULT_UDP_COALESCE_USECS,
     tunOffload: true,
     tunQueues: 'shard',
     tcpNodelay: false,

@@ -57,12 +57,15 @@ export interface UdpOffloadState {
   /** Coalesced (UDP_GRO) messages received, and the datagrams split out of them. */
   groMessages: number;
   groDatagrams: number;
+  /** Receive turns held back to coalesce (udp-coalesce-usecs). */
+  coalesceWaits: number;
 }
 
 export interface NativeUdpSocket extends NativeDescriptor {
   readonly drops: { truncated: number; send: number };
   readonly offload: UdpOffloadState;
   setOffload(gso: boolean, gro: boolean): { gso: boolean; gro: boolean };
+  setCoalesce(usecs: number): void;
   bind(address: string, port: number): void;
   localAddress(): { family: 4 | 6; address: string; port: number };
   setBufferSizes(rcvbuf: number, sndbuf: number): { rcvbuf: number; sndbuf: number };

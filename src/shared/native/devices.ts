@@ -148,6 +148,8 @@ export interface UdpOptions {
   sndbuf?: number;
   /** UDP GSO on send and GRO on receive where the kernel has them (default true; `udp-offload no`). */
   offload?: boolean;
+  /** Receive coalescing in microseconds (udp-coalesce-usecs; default 0: off). */
+  coalesceUsecs?: number;
 }
 
 const UDP_REUSEPORT = 1;
@@ -164,6 +166,7 @@ export class UdpSocket extends Polled<NativeUdpSocket> {
       }
       socket.handle.bind(options.address ?? (options.family === 4 ? '0.0.0.0' : '::'), options.port ?? 0);
       socket.setOffload(options.offload ?? true);
+      socket.setCoalesce(options.coalesceUsecs ?? 0);
     } catch (error) {
       socket.close();
       throw error;
@@ -172,9 +175,10 @@ export class UdpSocket extends Polled<NativeUdpSocket> {
   }
 
   /** Wraps a descriptor another thread of this process opened; closing leaves it open. */
-  static adopt(fd: number, family: 4 | 6, offload = true): UdpSocket {
+  static adopt(fd: number, family: 4 | 6, offload = true, coalesceUsecs = 0): UdpSocket {
     const socket = new UdpSocket(new addon.UdpSocket(family, 0, fd));
     socket.setOffload(offload);
+    socket.setCoalesce(coalesceUsecs);
     return socket;
   }
 
@@ -184,6 +188,15 @@ export class UdpSocket extends Polled<NativeUdpSocket> {
    */
   setOffload(on: boolean): { gso: boolean; gro: boolean } {
     return this.handle.setOffload(on, on);
+  }
+
+  /**
+   * Receive coalescing: when datagrams keep arriving less than `usecs` apart and the last read
+   * left none waiting, the thread waits `usecs` before the next read, so that one wake-up takes
+   * several. Idle traffic and a backlog are read at once. 0 turns it off.
+   */
+  setCoalesce(usecs: number): void {
+    this.handle.setCoalesce(usecs);
   }
 
   get offload(): UdpOffloadState {

@@ -74,6 +74,7 @@ const UDP_OFFLOAD_COUNTERS: readonly [ShardCounterName, keyof UdpOffloadState][]
   ['udpGsoFallbacks', 'gsoFallbacks'],
   ['udpGroMessages', 'groMessages'],
   ['udpGroDatagrams', 'groDatagrams'],
+  ['udpCoalesceWaits', 'coalesceWaits'],
 ];
 /** Shard counter <- field of the TUN descriptor's offload counts (tun-offload). */
 const TUN_OFFLOAD_COUNTERS: readonly [ShardCounterName, keyof TunOffloadState][] = [
