@@ -9,6 +9,7 @@ export const SYSCALL_EVENTS = [
   'syscalls:sys_enter_read',
   'syscalls:sys_enter_write',
   'syscalls:sys_enter_writev',
+  'syscalls:sys_enter_epoll_pwait',
 ] as const;
 
 /** Starts `perf stat` on every thread of `pid`; stop() ends it and returns the counts, in SYSCALL_EVENTS order (NaN: unparsed). */

@@ -7,9 +7,11 @@
 // BENCH_TUN_QUEUES=compare measures (b) with `tun-queues single` against `tun-queues shard`
 // instead (udp-offload yes, the server's one TUN queue read by its main thread against a queue
 // per shard), next to (a). BENCH_TUN_OFFLOAD=compare measures (b) and (c) with `tun-offload no`
-// against `yes` (on both of our ends), next to (a).
+// against `yes` (on both of our ends), next to (a). BENCH_COALESCE=compare measures (b) and (c)
+// with `udp-coalesce-usecs 0` against the default 100 (on both of our ends), next to (a).
 // Besides all calls and the UDP batches, `read` and `write`/`writev` per GB: on these set-ups
-// those are the TUN device's (one per packet, or per superpacket with tun-offload).
+// those are the TUN device's (one per packet, or per superpacket with tun-offload); and
+// `epoll_pwait` per GB, the event loops' wake-ups (openvpn 2.6 waits in `poll` instead).
 import { execFileSync } from 'node:child_process';
 
 import { VpnLab } from '../lab/vpn-lab';
@@ -23,6 +25,7 @@ const CIPHER = 'AES-256-GCM';
 
 const TUN_QUEUES = process.env.BENCH_TUN_QUEUES === 'compare';
 const TUN_OFFLOAD = process.env.BENCH_TUN_OFFLOAD === 'compare';
+const COALESCE = process.env.BENCH_COALESCE === 'compare';
 /** `ours`: directives for both of our ends; `serverExtra`: for our server only. */
 interface Setup {
   name: SetupName;
@@ -30,10 +33,10 @@ interface Setup {
   ours: string[];
   serverExtra?: string[];
 }
-/** (b) and (c), each with `directive` set to `no` and then `yes` on both of our ends. */
-const yesNo = (directive: string): Setup[] =>
+/** (b) and (c), each with `directive` set to `off` and then `on` (no and yes) on both of our ends. */
+const yesNo = (directive: string, off = 'no', on = 'yes'): Setup[] =>
   (['b', 'c'] as const).flatMap((name) =>
-    (['no', 'yes'] as const).map((value) => ({
+    [off, on].map((value) => ({
       name,
       label: `${name === 'b' ? '(b) shardvpn server + openvpn client' : '(c) shardvpn + shardvpn'}, ${directive} ${value}`,
       ours: [`${directive} ${value}`],
@@ -46,13 +49,17 @@ const SETUPS: readonly Setup[] = TUN_QUEUES
       { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues single', ours: [], serverExtra: ['tun-queues single'] },
       { name: 'b', label: '(b) shardvpn server + openvpn client, tun-queues shard', ours: [], serverExtra: ['tun-queues shard'] },
     ]
-  : [OPENVPN, ...yesNo(TUN_OFFLOAD ? 'tun-offload' : 'udp-offload')];
+  : COALESCE
+    ? [OPENVPN, ...yesNo('udp-coalesce-usecs', '0', '100')]
+    : [OPENVPN, ...yesNo(TUN_OFFLOAD ? 'tun-offload' : 'udp-offload')];
 /** The row a set-up is compared with, measured in the same run. */
 const PEER = TUN_QUEUES
   ? ['tun-queues shard', 'tun-queues single']
   : TUN_OFFLOAD
     ? ['tun-offload yes', 'tun-offload no']
-    : ['udp-offload yes', 'udp-offload no'];
+    : COALESCE
+      ? ['udp-coalesce-usecs 100', 'udp-coalesce-usecs 0']
+      : ['udp-offload yes', 'udp-offload no'];
 
 interface Sample {
   /** Per GB moved: all system calls, sendmmsg, recvmmsg, read, write + writev of the server; all system calls of the client. */
@@ -61,6 +68,7 @@ interface Sample {
   recvmmsg: number;
   read: number;
   write: number;
+  epoll: number;
   client: number;
   cpuPerGb: number;
   mbits: number;
@@ -92,6 +100,7 @@ async function transfer(lab: VpnLab, serverPid: number, clientPid: number, down:
     recvmmsg: serverCounts[2]! / gb,
     read: serverCounts[3]! / gb,
     write: (serverCounts[4]! + serverCounts[5]!) / gb,
+    epoll: serverCounts[6]! / gb,
     client: clientCounts[0]! / gb,
     cpuPerGb: cpu / gb,
     mbits: report.end.sum_received.bits_per_second / 1e6,
@@ -136,6 +145,7 @@ async function main(): Promise<void> {
         of(setup.label, 'recvmmsg').toFixed(0),
         of(setup.label, 'read').toFixed(0),
         of(setup.label, 'write').toFixed(0),
+        of(setup.label, 'epoll').toFixed(0),
         of(setup.label, 'client').toFixed(0),
         of(setup.label, 'cpuPerGb').toFixed(2),
         of(setup.label, 'mbits').toFixed(0),
@@ -152,6 +162,7 @@ async function main(): Promise<void> {
         'recvmmsg/GB',
         'read/GB',
         'write+writev/GB',
+        'epoll_pwait/GB',
         'client syscalls/GB',
         'server CPU-s/GB',
         'Mbit/s',

@@ -214,3 +214,34 @@ test('a segment over the route MTU: the kernel refuses it once, that size goes u
     ns.remove();
   }
 });
+
+test('receive coalescing never waits for a peer whose datagrams arrive coalesced (GSO runs)', async () => {
+  const sender = open(true);
+  const receiver = UdpSocket.open({ family: 4, address: '127.0.0.1', port: 0, offload: true, rcvbuf: 4 << 20, coalesceUsecs: 1000 });
+  try {
+    const runs = 100;
+    const perRun = 8;
+    const got = receive(receiver, runs * perRun);
+    const batch = PacketBatch.allocate(perRun, 2048);
+    const to = new PeerAddresses(perRun);
+    for (let run = 0; run < runs; run++) {
+      for (let i = 0; i < perRun; i++) {
+        batch.set(i, payload(run * perRun + i, 600));
+        to.set(i, { family: 4, address: '127.0.0.1', port: receiver.localAddress().port });
+      }
+      assert.equal(sender.send(batch, to, perRun), perRun);
+      // The next run after the receiver's turn, well within the coalescing window.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const { payloads } = await got;
+    assert.deepEqual(
+      payloads,
+      Array.from({ length: runs * perRun }, (_, i) => payload(i, 600)),
+    );
+    assert.ok(receiver.offload.groMessages > 0, 'the runs arrived coalesced');
+    assert.equal(receiver.offload.coalesceWaits, 0);
+  } finally {
+    sender.close();
+    receiver.close();
+  }
+});

@@ -67,11 +67,12 @@ void Poller::SetRef(bool ref) {
 }
 
 void Poller::Coalesce() {
-  if (coalesceNs_ == 0 || backlog_ || lastEnd_ == 0 || uv_hrtime() - lastEnd_ >= coalesceNs_) return;
+  if (coalesceNs_ == 0 || atOnce_ || lastEnd_ == 0 || uv_hrtime() - lastEnd_ >= coalesceNs_) return;
   // Datagrams are arriving faster than one per wait: waiting that long costs each of them at most
   // the wait and saves a wake-up, a receive call and a trip into JavaScript for most of them (a
   // stock client sends one datagram per system call, so they come a few at a time otherwise).
-  // Idle traffic (a ping) and a backlog (a full batch read last time) start at once.
+  // Idle traffic (a ping), a backlog (a full batch read last time) and a peer whose datagrams
+  // the kernel coalesces (one that sends with GSO, as shardvpn does) are read at once.
   struct timespec wait = {static_cast<time_t>(coalesceNs_ / 1000000000), static_cast<long>(coalesceNs_ % 1000000000)};
   nanosleep(&wait, nullptr);
   coalesceWaits_++;

@@ -319,8 +319,11 @@ Napi::Value UdpSocket::Recv(const Napi::CallbackInfo& info) {
   if (batch.count == 0) return Napi::Number::New(env, 0);
   // Datagrams left over from a coalesced receive go first, whatever the setting is now.
   if (gro_ || groNext_ < groGot_) {
+    uint64_t coalescedBefore = groMessages_;
     size_t got = RecvGro(env, fd, batch, addrs, static_cast<size_t>(capacity));
-    poller().NoteBacklog(got == batch.count);
+    // Whether the datagrams came coalesced is known only from a read that brought some.
+    if (got > 0) peerCoalesces_ = groMessages_ != coalescedBefore;
+    poller().ReadNextAtOnce(got == batch.count || peerCoalesces_);
     return Napi::Number::New(env, static_cast<double>(got));
   }
   Reserve(batch.count);
@@ -369,7 +372,7 @@ Napi::Value UdpSocket::Recv(const Napi::CallbackInfo& info) {
     if (static_cast<size_t>(got) < want && !dropped) break;
   }
   // A full batch may have left more waiting: the next readable turn must not wait to coalesce.
-  poller().NoteBacklog(delivered == batch.count);
+  poller().ReadNextAtOnce(delivered == batch.count);
   return Napi::Number::New(env, static_cast<double>(delivered));
 }
 

@@ -72,6 +72,9 @@ class UdpSocket : public DescriptorWrap<UdpSocket> {
   uint64_t gsoFallbacks_ = 0;
   uint64_t groMessages_ = 0;
   uint64_t groDatagrams_ = 0;
+  // The last read that brought datagrams took some the kernel had coalesced (the peer sends with
+  // GSO): receive coalescing then reads at once.
+  bool peerCoalesces_ = false;
 };
 
 }  // namespace shardvpn
