@@ -26,6 +26,11 @@ const RUNS = Math.max(1, Math.round(envNumber('FLOOD_RUNS', 1)));
 const WRAPS = (process.env.FLOOD_WRAPS ?? 'tls-crypt,none').split(',').map((w) => w.trim()) as Wrap[];
 /** FLOOD_SERVERS picks the servers (default openvpn,shardvpn). */
 const SERVERS = (process.env.FLOOD_SERVERS ?? 'openvpn,shardvpn').split(',').map((s) => s.trim()) as ServerName[];
+/** FLOOD_SHARDVPN_LINES: extra config lines for the shardvpn server, separated by ';' (e.g. udp-coalesce-usecs 0). */
+const SHARDVPN_LINES = (process.env.FLOOD_SHARDVPN_LINES ?? '')
+  .split(';')
+  .map((l) => l.trim())
+  .filter((l) => l !== '');
 /** FLOOD_NODE_ARGS: extra node flags for the shardvpn server (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof). */
 const NODE_ARGS = (process.env.FLOOD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 /** The flooder stops after this many seconds even if it has not sent everything. */
@@ -75,7 +80,7 @@ function serverConfig(lab: VpnLab, server: ServerName, wrap: Wrap): string {
     'duplicate-cn',
     ...(wrap === 'tls-crypt' ? [`tls-crypt ${lab.keys.tlsCrypt}`] : []),
     lab.serverTlsLines().trim(),
-    ...(server === 'shardvpn' ? ['workers 2', `metrics-listen 127.0.0.1 ${METRICS_PORT}`] : []),
+    ...(server === 'shardvpn' ? ['workers 2', `metrics-listen 127.0.0.1 ${METRICS_PORT}`, ...SHARDVPN_LINES] : []),
     'verb 3',
   ].join('\n');
 }

@@ -67,12 +67,14 @@ void Poller::SetRef(bool ref) {
 }
 
 void Poller::Coalesce() {
-  if (coalesceNs_ == 0 || atOnce_ || lastEnd_ == 0 || uv_hrtime() - lastEnd_ >= coalesceNs_) return;
+  if (coalesceNs_ == 0 || lastEnd_ == 0 || lastTurnAtOnce_) return;
+  if (uv_hrtime() - lastEnd_ >= coalesceNs_) return;
   // Datagrams are arriving faster than one per wait: waiting that long costs each of them at most
   // the wait and saves a wake-up, a receive call and a trip into JavaScript for most of them (a
   // stock client sends one datagram per system call, so they come a few at a time otherwise).
-  // Idle traffic (a ping), a backlog (a full batch read last time) and a peer whose datagrams
-  // the kernel coalesces (one that sends with GSO, as shardvpn does) are read at once.
+  // Idle traffic (a ping), a busy socket (a turn that filled a batch) and datagrams
+  // the kernel coalesced (a sender using GSO, as shardvpn does) are read at once. The whole
+  // thread waits: its TUN queue and timers too, for at most this long.
   struct timespec wait = {static_cast<time_t>(coalesceNs_ / 1000000000), static_cast<long>(coalesceNs_ % 1000000000)};
   nanosleep(&wait, nullptr);
   coalesceWaits_++;
@@ -83,6 +85,7 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   if (self == nullptr || self->callback_.IsEmpty()) return;
   Napi::Env env(self->env_);
   if (events & UV_READABLE) self->Coalesce();
+  self->turnAtOnce_ = false;
   int ready = 0;
   if (status < 0) {
     // An error on the descriptor: report it as readable so the reader sees the errno on read.
@@ -113,7 +116,10 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   // The callback may have stopped this poll (closing the socket) and its owner may be gone: the
   // handle itself lives until its close callback, and says so.
   auto* still = static_cast<Poller*>(handle->data);
-  if (still != nullptr) still->lastEnd_ = uv_hrtime();
+  if (still != nullptr) {
+    still->lastEnd_ = uv_hrtime();
+    still->lastTurnAtOnce_ = still->turnAtOnce_;
+  }
 }
 
 }  // namespace shardvpn

@@ -26,10 +26,10 @@ class Poller {
   // callback and that callback left nothing waiting, the thread sleeps `ns` before the next one,
   // so that one turn takes what arrives meanwhile. 0 turns it off.
   void SetCoalesce(uint64_t ns) { coalesceNs_ = ns; }
-  // Said by the reader after each read: whether the next turn must start at once, without
-  // waiting to coalesce (the read filled its batch, so more may be waiting; or the kernel had
-  // coalesced what it read already, so the peer sends in runs and a wait would add nothing).
-  void ReadNextAtOnce(bool atOnce) { atOnce_ = atOnce; }
+  // Said by the reader after each read: whether the next turn must start at once without waiting
+  // to coalesce (the read filled its batch, so more may be waiting; or the kernel had coalesced
+  // what it read already, so the senders send in runs). Any such read in a turn counts.
+  void NoteRead(bool atOnce) { turnAtOnce_ = turnAtOnce_ || atOnce; }
   // How many times a callback was held back to coalesce.
   uint64_t coalesceWaits() const { return coalesceWaits_; }
   bool active() const { return handle_ != nullptr; }
@@ -46,7 +46,9 @@ class Poller {
   bool ref_ = true;
   uint64_t coalesceNs_ = 0;
   uint64_t lastEnd_ = 0;
-  bool atOnce_ = false;
+  // Whether a read of the turn under way, and of the last turn that ended, said to start at once.
+  bool turnAtOnce_ = false;
+  bool lastTurnAtOnce_ = false;
   uint64_t coalesceWaits_ = 0;
 };
 

@@ -71,13 +71,16 @@ Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
 // takes it over. A worker terminated between the copy and net.Server.listen({ fd }) would leak it:
 // nothing in JavaScript runs after termination, so the copy's environment closes it instead.
 struct ThreadCopy {
+  napi_env env;
   int fd;
   dev_t device;
   ino_t inode;
 };
 
+// By thread environment and number: a number closed behind a copy's back (a listen that failed)
+// may be another thread's copy next.
 std::mutex threadCopiesLock;
-std::map<int, ThreadCopy*> threadCopies;
+std::map<std::pair<napi_env, int>, ThreadCopy*> threadCopies;
 
 // Runs as the thread's environment ends, after Node has closed its handles: a copy a handle took
 // over is closed already, and its number may have been reused. Only a number that still names the
@@ -87,7 +90,8 @@ void CloseUnclaimedCopy(void* data) {
   ThreadCopy* copy = static_cast<ThreadCopy*>(data);
   {
     std::lock_guard<std::mutex> hold(threadCopiesLock);
-    threadCopies.erase(copy->fd);
+    auto found = threadCopies.find({copy->env, copy->fd});
+    if (found != threadCopies.end() && found->second == copy) threadCopies.erase(found);
   }
   struct stat now;
   if (fstat(copy->fd, &now) == 0 && now.st_dev == copy->device && now.st_ino == copy->inode) close(copy->fd);
@@ -108,10 +112,10 @@ Napi::Value DupDescriptor(const Napi::CallbackInfo& info) {
     close(fd);
     ThrowErrno(env, "fstat", err);
   }
-  ThreadCopy* copy = new ThreadCopy{fd, identity.st_dev, identity.st_ino};
+  ThreadCopy* copy = new ThreadCopy{env, fd, identity.st_dev, identity.st_ino};
   {
     std::lock_guard<std::mutex> hold(threadCopiesLock);
-    threadCopies[fd] = copy;
+    threadCopies[{env, fd}] = copy;
   }
   napi_add_env_cleanup_hook(env, CloseUnclaimedCopy, copy);
   return Napi::Number::New(env, fd);
@@ -125,7 +129,7 @@ Napi::Value ClaimDescriptor(const Napi::CallbackInfo& info) {
   ThreadCopy* copy = nullptr;
   {
     std::lock_guard<std::mutex> hold(threadCopiesLock);
-    auto found = threadCopies.find(fd);
+    auto found = threadCopies.find({env, fd});
     if (found != threadCopies.end()) {
       copy = found->second;
       threadCopies.erase(found);

@@ -320,10 +320,12 @@ Napi::Value UdpSocket::Recv(const Napi::CallbackInfo& info) {
   // Datagrams left over from a coalesced receive go first, whatever the setting is now.
   if (gro_ || groNext_ < groGot_) {
     uint64_t coalescedBefore = groMessages_;
+    uint64_t receivedBefore = groReceived_;
     size_t got = RecvGro(env, fd, batch, addrs, static_cast<size_t>(capacity));
-    // Whether the datagrams came coalesced is known only from a read that brought some.
-    if (got > 0) peerCoalesces_ = groMessages_ != coalescedBefore;
-    poller().ReadNextAtOnce(got == batch.count || peerCoalesces_);
+    // Whether the datagrams come coalesced is known only from a read that took new messages (not
+    // one that handed out what was left of an earlier one).
+    if (groReceived_ != receivedBefore) sendersCoalesce_ = groMessages_ != coalescedBefore;
+    poller().NoteRead(got == batch.count || sendersCoalesce_);
     return Napi::Number::New(env, static_cast<double>(got));
   }
   Reserve(batch.count);
@@ -372,7 +374,7 @@ Napi::Value UdpSocket::Recv(const Napi::CallbackInfo& info) {
     if (static_cast<size_t>(got) < want && !dropped) break;
   }
   // A full batch may have left more waiting: the next readable turn must not wait to coalesce.
-  poller().ReadNextAtOnce(delivered == batch.count);
+  poller().NoteRead(delivered == batch.count);
   return Napi::Number::New(env, static_cast<double>(delivered));
 }
 
@@ -534,6 +536,7 @@ size_t UdpSocket::RecvGro(Napi::Env env, int fd, const Batch& batch, uint8_t* ad
       ThrowErrno(env, "UdpSocket.recv (recvmmsg)", errno);
     }
     if (got == 0) break;
+    groReceived_ += static_cast<uint64_t>(got);
     for (int i = 0; i < got; i++) {
       struct msghdr* hdr = &messages_[i].msg_hdr;
       groLengths_[i] = messages_[i].msg_len;
@@ -626,7 +629,7 @@ Napi::Value UdpSocket::SetCoalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) ThrowType(env, "UdpSocket.setCoalesce(usecs): usecs must be a number");
   int64_t usecs = info[0].As<Napi::Number>().Int64Value();
-  if (usecs < 0 || usecs > 100000) ThrowRange(env, "UdpSocket.setCoalesce: usecs must be 0..100000");
+  if (usecs < 0 || usecs > 10000) ThrowRange(env, "UdpSocket.setCoalesce: usecs must be 0..10000");
   poller().SetCoalesce(static_cast<uint64_t>(usecs) * 1000);
   return env.Undefined();
 }

@@ -72,9 +72,10 @@ class UdpSocket : public DescriptorWrap<UdpSocket> {
   uint64_t gsoFallbacks_ = 0;
   uint64_t groMessages_ = 0;
   uint64_t groDatagrams_ = 0;
-  // The last read that brought datagrams took some the kernel had coalesced (the peer sends with
-  // GSO): receive coalescing then reads at once.
-  bool peerCoalesces_ = false;
+  // Messages taken by the GRO receive's recvmmsg calls; whether the last of those calls that took
+  // any found some coalesced (senders using GSO): receive coalescing then reads at once.
+  uint64_t groReceived_ = 0;
+  bool sendersCoalesce_ = false;
 };
 
 }  // namespace shardvpn

@@ -38,7 +38,8 @@ if (config.transport === 'tcp') {
       if (level <= config.verb) parentPort?.postMessage({ type: 'log', level, message: `shard ${config.shard}: ${message}` });
     },
   });
-  claimDescriptor(listenerFd);
+  // Only a listener that took the copy over closes it; otherwise the addon still will.
+  if (links.listening) claimDescriptor(listenerFd);
   io = { link: links, peers: links, tun, ...queue };
 } else {
   const socket = UdpSocket.adopt(config.socketFd, config.socketFamily, config.udpOffload, config.udpCoalesceUsecs);

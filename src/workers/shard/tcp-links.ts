@@ -65,6 +65,11 @@ export class TcpLinks implements LinkIO {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
   }
 
+  /** Whether the listener took its descriptor over (false: listen failed, the error was logged). */
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
   private accept(socket: Socket): void {
     const counters = this.options.counters;
     const peer = peerOf(socket);
