@@ -8,25 +8,8 @@
 import { VpnLab } from '../lab/vpn-lab';
 import { median as medianOf, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
-import { SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, type SetupName } from './tunnels';
+import { SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, variant, type Setup } from './tunnels';
 
-interface Setup {
-  name: SetupName;
-  label: string;
-  /** Directives for our server only, and for both of our ends (startTunnel's `ours`). */
-  serverExtra: string[];
-  ours: string[];
-}
-/** (b) and (c) again with `directive` on our server or on both our ends, when `variable` is `compare`. */
-const variant = (variable: string, directive: string, where: 'server' | 'both'): Setup[] =>
-  process.env[variable] === 'compare'
-    ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({
-        ...s,
-        label: `${s.label}, ${directive}`,
-        serverExtra: where === 'server' ? [directive] : [],
-        ours: where === 'both' ? [directive] : [],
-      }))
-    : [];
 const SETUPS: readonly Setup[] = [
   ...BASE_SETUPS.map((s) => ({ ...s, serverExtra: [], ours: [] })),
   ...variant('BENCH_TUN_QUEUES', 'tun-queues single', 'server'),

@@ -17,7 +17,7 @@ import { VpnLab } from '../lab/vpn-lab';
 import { median, printTable } from './lib';
 import { point, SeriesSet, writeRecord } from './record';
 import { SERVER_UNDERLAY } from '../lab/vpn-lab';
-import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, type SetupName, type Transport } from './tunnels';
+import { CIPHERS, cpuSeconds, SERVER_TUNNEL, SETUPS as BASE_SETUPS, startTunnel, variant, type Setup, type Transport } from './tunnels';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '3');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '5');
@@ -36,23 +36,6 @@ const CASES = TRANSPORTS.flatMap((transport) =>
     })),
   ),
 );
-interface Setup {
-  name: SetupName;
-  label: string;
-  /** Directives for our server only, and for both of our ends (startTunnel's `ours`). */
-  serverExtra: string[];
-  ours: string[];
-}
-/** (b) and (c) again with `directive` on our server (`where` 'server') or on both our ends, when `variable` is `compare`. */
-const variant = (variable: string, directive: string, where: 'server' | 'both'): Setup[] =>
-  process.env[variable] === 'compare'
-    ? BASE_SETUPS.filter((s) => s.name !== 'a').map((s) => ({
-        ...s,
-        label: `${s.label}, ${directive}`,
-        serverExtra: where === 'server' ? [directive] : [],
-        ours: where === 'both' ? [directive] : [],
-      }))
-    : [];
 const SETUPS: readonly Setup[] = [
   ...BASE_SETUPS.map((s) => ({ ...s, serverExtra: [], ours: [] })),
   ...variant('BENCH_OFFLOAD', 'udp-offload no', 'both'),

@@ -19,6 +19,28 @@ export const SERVER_TUNNEL = '10.161.0.1';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
 
+/** A set-up as a benchmark runs it: our directives for the server only, and for both of our ends (startTunnel's `ours`). */
+export interface Setup {
+  name: SetupName;
+  label: string;
+  serverExtra: string[];
+  ours: string[];
+}
+
+/**
+ * (b) and (c) again with `directive` on our server (`where` 'server') or on both of our ends, when
+ * the environment variable `variable` is `compare`; none otherwise.
+ */
+export function variant(variable: string, directive: string, where: 'server' | 'both'): Setup[] {
+  if (process.env[variable] !== 'compare') return [];
+  return SETUPS.filter((s) => s.name !== 'a').map((s) => ({
+    ...s,
+    label: `${s.label}, ${directive}`,
+    serverExtra: where === 'server' ? [directive] : [],
+    ours: where === 'both' ? [directive] : [],
+  }));
+}
+
 export interface Tunnel {
   server: LabProcess;
   client: LabProcess;
