@@ -32,6 +32,19 @@ export class KeptFile {
     return found;
   }
 
+  /**
+   * open(), or null when the file cannot be opened for writing; `say` gets the reason (once per
+   * call: the callers keep the null and say nothing more).
+   */
+  static tryOpen(file: string, say: (reason: string) => void): KeptFile | null {
+    try {
+      return KeptFile.open(file);
+    } catch (error) {
+      say((error as Error).message);
+      return null;
+    }
+  }
+
   /** What the file holds now (read from its start: the descriptor is shared by every run). */
   read(): string {
     const bytes = Buffer.alloc(fstatSync(this.fd).size);

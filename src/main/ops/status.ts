@@ -232,12 +232,10 @@ export class StatusFileWriter {
   /** The kept file, opened at the first call; null (said once) when it cannot be opened. */
   private opened(): KeptFile | null {
     if (this.file !== null || this.openFailed) return this.file;
-    try {
-      this.file = KeptFile.open(this.options.path);
-    } catch (error) {
-      this.openFailed = true;
-      this.logger(`status ${this.options.path}: cannot open for writing: ${describe(error)}`);
-    }
+    this.file = KeptFile.tryOpen(this.options.path, (reason) =>
+      this.logger(`status ${this.options.path}: cannot open for writing: ${reason}`),
+    );
+    this.openFailed = this.file === null;
     return this.file;
   }
 }

@@ -32,14 +32,9 @@ export class PoolPersist {
   load(): void {
     const { path, resolved } = this.persistFile;
     let text: string;
-    try {
-      this.kept = KeptFile.open(resolved);
-    } catch (error) {
-      this.logger.log(
-        1,
-        `ifconfig-pool-persist ${path}: cannot open for writing, so this run does not save it: ${(error as Error).message}`,
-      );
-    }
+    this.kept = KeptFile.tryOpen(resolved, (reason) =>
+      this.logger.log(1, `ifconfig-pool-persist ${path}: cannot open for writing, so this run does not save it: ${reason}`),
+    );
     try {
       text = this.kept !== null ? this.kept.read() : readFileSync(resolved, 'utf8');
     } catch (error) {

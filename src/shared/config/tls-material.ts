@@ -67,9 +67,9 @@ function checkLoads(material: TlsMaterial, options: Options): void {
   const { groups, ciphers, ciphersuites, ...core } = material;
   const coreFailure = failure(core);
   if (coreFailure !== null) {
-    const blamed = options.key !== undefined ? 'key' : 'ca';
-    const where = (options.key ?? options.ca)!;
-    const what = options.key !== undefined ? 'ca, cert and key do not load together' : 'ca does not load';
+    const [blamed, what] =
+      options.key !== undefined ? (['key', 'ca, cert and key do not load together'] as const) : (['ca', 'ca does not load'] as const);
+    const where = options[blamed]!;
     throw new ConfigError({ file: where.file, line: where.line }, blamed, `${what}: ${coreFailure}`);
   }
   const settingsFailure = failure(material);

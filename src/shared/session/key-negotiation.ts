@@ -7,7 +7,7 @@ import { deriveKeyBlockEkm, deriveKeyBlockPrf, tlsSocketExporter } from '../prot
 import { IV_PROTO_TLS_KEY_EXPORT, decodeKeyMethod2, encodeKeyMethod2, peerInfoProto } from '../protocol/key-method2';
 import { markKm2End } from './control-send';
 import type { KeyState } from './key-state';
-import { hasPeerCertificate, UNDEF_COMMON_NAME, verifyPeer } from './peer-verify';
+import { hasPeerCertificate, peerCertificatePolicy, UNDEF_COMMON_NAME, verifyPeer } from './peer-verify';
 import { preparedTls, type PreparedTls } from './prepared-tls';
 import type { SessionCore } from './session-core';
 import { TlsChannel } from './tls-channel';
@@ -24,7 +24,6 @@ export class KeyNegotiation {
     if (ks.state !== 'pre-start') return;
     ks.state = 'start';
     const prepared = preparedTls(this.core.config.tls);
-    const requestCert = this.core.role === 'client' || this.core.config.verifyClientCert !== 'none';
     ks.tls = new TlsChannel(
       this.core.role,
       prepared.context,
@@ -45,7 +44,7 @@ export class KeyNegotiation {
           this.core.failKey(ks, cert ? 'cert-rejected' : 'tls-error', `${code} ${e.message}`.trim(), this.core.isFirstKey(ks));
         },
       },
-      requestCert,
+      peerCertificatePolicy(this.core.role, this.core.config.verifyClientCert).request,
     );
     for (const d of ks.early.splice(0)) ks.tls.feed(d);
   }
@@ -109,11 +108,7 @@ export class KeyNegotiation {
     if (core.closed || ks.state === 'failed') return;
     const config = core.config;
     // verify-client-cert none (never asked) or optional (not shown): no certificate to verify.
-    const certless =
-      core.role === 'server' &&
-      config.verifyClientCert !== undefined &&
-      config.verifyClientCert !== 'require' &&
-      !hasPeerCertificate(socket);
+    const certless = peerCertificatePolicy(core.role, config.verifyClientCert).optional && !hasPeerCertificate(socket);
     const r: ReturnType<typeof verifyPeer> = certless
       ? { ok: true, commonName: UNDEF_COMMON_NAME, subject: '', serialNumber: '' }
       : verifyPeer(socket, prepared.caCerts, {

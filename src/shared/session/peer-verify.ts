@@ -78,6 +78,19 @@ export function subjectCommonName(subject: string): string {
 /** OpenVPN's name for a peer whose common name is not known, one without a certificate among them (tls_common_name). */
 export const UNDEF_COMMON_NAME = 'UNDEF';
 
+/**
+ * What verify-client-cert means to one end's TLS: whether it asks the peer for a certificate at
+ * all (a server with `none` does not), and whether it goes on without one (a server with `none`
+ * or `optional`; a client always needs the server's).
+ */
+export function peerCertificatePolicy(
+  role: 'client' | 'server',
+  verifyClientCert: 'none' | 'optional' | 'require' | undefined,
+): { request: boolean; optional: boolean } {
+  if (role === 'client') return { request: true, optional: false };
+  return { request: verifyClientCert !== 'none', optional: verifyClientCert === 'none' || verifyClientCert === 'optional' };
+}
+
 /** Whether the TLS peer showed a certificate (getPeerCertificate gives {} when it did not). */
 export function hasPeerCertificate(socket: TLSSocket): boolean {
   return Object.keys(socket.getPeerCertificate(false)).length > 0;
