@@ -5,7 +5,7 @@
 // the table, the ratio of the final RSS to the RSS one minute in (target: within 5%), how many
 // renegotiations happened (shardvpn: /metrics; openvpn: its "soft reset" log lines) and how many
 // clients dropped (target: none). For shardvpn each sample also reads the V8 heaps from /metrics
-// (the main thread's and every shard's, committed), so RSS splits into JavaScript heap and the
+// (the main thread's and every shard's, committed and used), so RSS splits into JavaScript heap and the
 // rest (OpenSSL, the C heap, code): a growth shows which side it is on. SOAK_CLIENTS, SOAK_S, SOAK_PPS and SOAK_SERVERS change the run;
 // BENCH_BEFORE_BIN (another checkout's bin/shardvpn.js) soaks that build first, the same way.
 import { VpnLab } from '../lab/vpn-lab';
@@ -45,6 +45,8 @@ interface Sample {
   renegotiations: number;
   /** Committed V8 heap of every thread (shardvpn only; NaN for openvpn). */
   v8HeapKiB: number;
+  /** The live part of it (used by objects, as of each thread's last per-second sample). */
+  v8UsedKiB: number;
 }
 
 interface SoakResult {
@@ -92,11 +94,14 @@ async function startServer(lab: VpnLab, kind: Kind): Promise<RunningServer> {
  * Renegotiations so far (shardvpn counts them; openvpn logs "TLS: soft reset" for each) and the
  * committed V8 heaps of shardvpn's threads (the main thread's and each shard's).
  */
-function probe(lab: VpnLab, kind: Kind, server: RunningServer): { renegotiations: number; v8HeapKiB: number } {
-  if (kind === 'openvpn') return { renegotiations: [...server.proc.log().matchAll(/TLS: soft reset sec=/g)].length, v8HeapKiB: NaN };
+function probe(lab: VpnLab, kind: Kind, server: RunningServer): { renegotiations: number; v8HeapKiB: number; v8UsedKiB: number } {
+  if (kind === 'openvpn') {
+    return { renegotiations: [...server.proc.log().matchAll(/TLS: soft reset sec=/g)].length, v8HeapKiB: NaN, v8UsedKiB: NaN };
+  }
   const metrics = scrapeMetrics(lab.server, METRICS_URL);
   const heapBytes = total(metrics, 'nodejs_heap_size_total_bytes') + total(metrics, 'shardvpn_shard_heap_size_total_bytes');
-  return { renegotiations: total(metrics, 'shardvpn_renegotiations_total'), v8HeapKiB: heapBytes / 1024 };
+  const usedBytes = total(metrics, 'nodejs_heap_size_used_bytes') + total(metrics, 'shardvpn_shard_heap_size_used_bytes');
+  return { renegotiations: total(metrics, 'shardvpn_renegotiations_total'), v8HeapKiB: heapBytes / 1024, v8UsedKiB: usedBytes / 1024 };
 }
 
 async function soak(lab: VpnLab, kind: Kind): Promise<SoakResult> {
@@ -116,7 +121,7 @@ async function soak(lab: VpnLab, kind: Kind): Promise<SoakResult> {
           const sample = { t, rssKiB: rssKiB(server.pid), cpuS: cpuSeconds(server.pid), ...probe(lab, kind, server) };
           samples.push(sample);
           process.stderr.write(
-            `${server.label} t=${t.toFixed(0)} s RSS ${mib(sample.rssKiB)} MiB (V8 heaps ${mib(sample.v8HeapKiB)}), ${sample.renegotiations} renegotiations\n`,
+            `${server.label} t=${t.toFixed(0)} s RSS ${mib(sample.rssKiB)} MiB (V8 heaps ${mib(sample.v8HeapKiB)}, used ${mib(sample.v8UsedKiB)}), ${sample.renegotiations} renegotiations\n`,
           );
           if (t >= SOAK_S) break;
           await sleep(Math.min(SAMPLE_S, SOAK_S - t) * 1000);
@@ -158,6 +163,7 @@ async function main(): Promise<void> {
         s.t.toFixed(0),
         mib(s.rssKiB),
         mib(s.v8HeapKiB),
+        mib(s.v8UsedKiB),
         mib(s.rssKiB - s.v8HeapKiB),
         Number.isFinite(cpuPct) ? cpuPct.toFixed(0) : '-',
         String(s.renegotiations),
@@ -165,7 +171,7 @@ async function main(): Promise<void> {
     });
     printTable(
       `${r.kind}: ${CLIENTS} clients held ${SOAK_S} s, reneg-sec ${RENEG_S}, ${PPS} echo/s each`,
-      ['t s', 'RSS MiB', 'V8 heaps MiB', 'RSS - V8 heaps MiB', 'CPU %', 'renegotiations'],
+      ['t s', 'RSS MiB', 'V8 heaps MiB', 'V8 used MiB', 'RSS - V8 heaps MiB', 'CPU %', 'renegotiations'],
       rows,
     );
   }
@@ -181,6 +187,7 @@ async function main(): Promise<void> {
       (oneMinute.rssKiB / 1024).toFixed(1),
       (last.rssKiB / 1024).toFixed(1),
       `${mib(oneMinute.v8HeapKiB)} -> ${mib(last.v8HeapKiB)}`,
+      `${mib(oneMinute.v8UsedKiB)} -> ${mib(last.v8UsedKiB)}`,
       `${mib(oneMinute.rssKiB - oneMinute.v8HeapKiB)} -> ${mib(last.rssKiB - last.v8HeapKiB)}`,
       `${ratio.toFixed(3)} (${Math.abs(ratio - 1) <= 0.05 ? 'met' : 'MISSED'})`,
       cpuPct.toFixed(0),
@@ -196,6 +203,7 @@ async function main(): Promise<void> {
       'RSS MiB @1 min',
       'RSS MiB final',
       'V8 heaps MiB @1 min -> final',
+      'V8 used MiB @1 min -> final',
       'RSS - V8 heaps MiB @1 min -> final',
       'final / 1 min',
       'CPU % (mean)',

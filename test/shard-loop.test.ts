@@ -400,6 +400,21 @@ test('without SHARDVPN_FAULT_INJECTION a shard ignores a fault message and serve
   }
 });
 
+test('a shard asked to shrink its heap (once a minute) keeps its clients: their data still opens', async () => {
+  const lab = new ShardLab(false);
+  try {
+    await lab.handshake();
+    lab.post({ type: 'shrink-heap' });
+    // The collection it starts runs in steps on the loop: let a few turns pass before the data.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const sent = [packet(VIRTUAL, 1), packet(VIRTUAL, 2)];
+    lab.link.deliver(CLIENT, ...lab.seal(sent));
+    assert.deepEqual(lab.tun.written, sent);
+  } finally {
+    await lab.stop();
+  }
+});
+
 test('a full to-tun ring (the main thread stalled): each packet more is dropped and counted, and the shard serves on', async () => {
   const lab = new ShardLab(true, 8);
   try {

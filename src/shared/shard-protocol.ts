@@ -107,6 +107,8 @@ export type MainToShard =
   /** Stop serving: tell clients (RESTART) when `notify`, then answer 'stopped'. */
   | { type: 'stop'; notify: boolean }
   | { type: 'stats-request'; id: number }
+  /** Once a minute: ask this thread's V8 heap to shrink (server-timers.ts). */
+  | { type: 'shrink-heap' }
   /** management client-pending-auth: AUTH_PENDING and INFO_PRE to a client awaiting its verdict. */
   | { type: 'client-pending-auth'; peerId: number; extra: string; timeoutS: number }
   /** The management `verb N` command: log at this level from now on. */

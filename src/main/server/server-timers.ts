@@ -1,14 +1,16 @@
 // The server's once-a-second work on the main thread (multi.c multi_process_per_second_timers):
 // every shard is asked for its clients' byte counters and last-packet times (status, management,
-// --inactive), ifconfig-pool-persist is saved every SECONDS it names, and once a minute the C
-// heap's free pages go back to the kernel (trimHeap: what the shards' TLS sessions and buffers
-// freed in the middle of their malloc arenas would otherwise stay in RSS).
-import { trimHeap } from '../../shared/native';
+// --inactive), ifconfig-pool-persist is saved every SECONDS it names, and once a minute the
+// heaps are asked to give memory back: every thread's V8 heap (shrinkJsHeap: a busy isolate grows
+// its old generation to the garbage of renegotiations and never shrinks it by itself), then the
+// C heap's free pages (trimHeap: what the shards' TLS sessions and buffers freed in the middle
+// of their malloc arenas would otherwise stay in RSS).
+import { shrinkJsHeap, trimHeap } from '../../shared/native';
 import type { Logger } from '../../shared/log';
 import type { PoolPersist } from './pool-persist';
 import type { ShardPool } from './shard-pool';
 
-/** How often the C heap is trimmed. */
+/** How often the heaps are asked to shrink. */
 export const TRIM_HEAP_SECONDS = 60;
 const SLOW_TRIM_MS = 20;
 
@@ -38,6 +40,10 @@ export class PerSecondTimers {
   }
 
   private trim(): void {
+    // The shards' collections run incrementally in their own threads; what they free in the C
+    // heap (TLS sessions' buffers behind collected objects) is released by the next minute's trim.
+    this.shards.broadcast({ type: 'shrink-heap' });
+    shrinkJsHeap();
     const started = performance.now();
     const released = trimHeap();
     const ms = performance.now() - started;

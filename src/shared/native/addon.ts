@@ -120,6 +120,7 @@ export interface NativeAddon {
   claimDescriptor(fd: number): void;
   socketPort(fd: number): number;
   trimHeap(): boolean;
+  shrinkJsHeap(): boolean;
 }
 
 function loadAddon(): NativeAddon {

@@ -1,4 +1,4 @@
-// The process's C heap (src/native/heap.cc).
+// The process's heaps (src/native/heap.cc).
 import { addon } from './addon';
 
 /**
@@ -7,4 +7,13 @@ import { addon } from './addon';
  */
 export function trimHeap(): boolean {
   return addon.trimHeap();
+}
+
+/**
+ * Asks the calling thread's V8 isolate for a memory-reducing collection (a moderate memory-pressure
+ * notification: incremental marking, then compaction and empty pages released). A busy isolate
+ * otherwise never shrinks what it has committed; see heap.cc.
+ */
+export function shrinkJsHeap(): boolean {
+  return addon.shrinkJsHeap();
 }

@@ -16,7 +16,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { COUNTER, counterView, type ShardCounterName } from '../../shared/counters';
 import { CompressFramer } from '../../shared/protocol/compress-framing';
 import type { LinkIO, TunIO } from '../../shared/io';
-import type { TunOffloadState, UdpOffloadState } from '../../shared/native';
+import { shrinkJsHeap, type TunOffloadState, type UdpOffloadState } from '../../shared/native';
 import { newDataChannelCounters } from '../../shared/protocol/data-channel';
 import { PacketRing } from '../../shared/ring';
 import { RouteTable } from '../../shared/route-table';
@@ -256,6 +256,9 @@ export class Shard implements ShardClientHost {
         break;
       case 'stats-request':
         this.reportStats(message.id);
+        break;
+      case 'shrink-heap':
+        shrinkJsHeap();
         break;
       case 'stop':
         void this.stop(message.notify);
