@@ -4,12 +4,12 @@
 // and FLOOD_GARBAGE (default 1,000,000) malformed datagrams as fast as one thread can
 // (bench/flooder.c: raw socket, sendmmsg, random source addresses in 10.152.0.0/16 routed back to
 // the flooder, random source ports and session ids); one second in, a second stock client
-// connects. Both wraps: tls-crypt (the server's HMAC check refuses every reset) and none (the
+// connects. Three wraps: tls-crypt and tls-auth (the server's HMAC check refuses every reset) and none (the
 // server must answer each reset: shardvpn with a stateless cookie, openvpn 2.6 too, at most
 // connect-freq-initial's 100 answers per 10 s). Reports the real client's ping loss and RTT, the
 // new client's connect time, server RSS and CPU, the rate the flooder reached, what the server
 // namespace's kernel took in, and (shardvpn) every drop by reason from /metrics. FLOOD_RUNS runs
-// (default 1) of each case give medians; FLOOD_WRAPS picks the wraps (default tls-crypt,none).
+// (default 1) of each case give medians; FLOOD_WRAPS picks the wraps (default tls-crypt,tls-auth,none).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,9 +23,14 @@ import { cpuSeconds, rssBytes, SERVER_TUNNEL } from './tunnels';
 const RESETS = envNumber('FLOOD_RESETS', 1_000_000);
 const GARBAGE = envNumber('FLOOD_GARBAGE', 1_000_000);
 const RUNS = Math.max(1, Math.round(envNumber('FLOOD_RUNS', 1)));
-const WRAPS = (process.env.FLOOD_WRAPS ?? 'tls-crypt,none').split(',').map((w) => w.trim()) as Wrap[];
+const WRAPS = (process.env.FLOOD_WRAPS ?? 'tls-crypt,tls-auth,none').split(',').map((w) => w.trim()) as Wrap[];
 /** FLOOD_SERVERS picks the servers (default openvpn,shardvpn). */
-const SERVERS = (process.env.FLOOD_SERVERS ?? 'openvpn,shardvpn').split(',').map((s) => s.trim()) as ServerName[];
+/** BENCH_BEFORE_BIN: another checkout's bin/shardvpn.js, flooded too as `shardvpn before` (same run, same order rules). */
+const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? '';
+const SERVERS = (process.env.FLOOD_SERVERS ?? 'openvpn,shardvpn')
+  .split(',')
+  .map((s) => s.trim())
+  .flatMap((s): ServerName[] => (s === 'shardvpn' && BEFORE_BIN !== '' ? ['shardvpn-before', 'shardvpn'] : [s as ServerName]));
 /** FLOOD_SHARDVPN_LINES: extra config lines for the shardvpn server, separated by ';' (e.g. udp-coalesce-usecs 0). */
 const SHARDVPN_LINES = (process.env.FLOOD_SHARDVPN_LINES ?? '')
   .split(';')
@@ -45,8 +50,21 @@ const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
 const FLOODER_SOURCE = path.join(__dirname, '..', '..', 'bench', 'flooder.c');
 const MIB = 2 ** 20;
 
-type Wrap = 'tls-crypt' | 'none';
-type ServerName = 'openvpn' | 'shardvpn';
+type Wrap = 'tls-crypt' | 'tls-auth' | 'none';
+
+/** The wrap's config line: tls-auth with key-direction 0 at the server and 1 at the client. */
+function wrapLines(lab: VpnLab, wrap: Wrap, role: 'server' | 'client'): string[] {
+  if (wrap === 'tls-crypt') return [`tls-crypt ${lab.keys.tlsCrypt}`];
+  if (wrap === 'tls-auth') return [`tls-auth ${lab.keys.tlsAuth} ${role === 'server' ? 0 : 1}`];
+  return [];
+}
+type ServerName = 'openvpn' | 'shardvpn' | 'shardvpn-before';
+
+const LABELS: Readonly<Record<ServerName, string>> = {
+  openvpn: 'openvpn 2.6',
+  shardvpn: 'shardvpn workers 2',
+  'shardvpn-before': 'shardvpn before workers 2',
+};
 
 interface FloodResult {
   pingSent: number;
@@ -78,9 +96,9 @@ function serverConfig(lab: VpnLab, server: ServerName, wrap: Wrap): string {
     'keepalive 10 60',
     'dh none',
     'duplicate-cn',
-    ...(wrap === 'tls-crypt' ? [`tls-crypt ${lab.keys.tlsCrypt}`] : []),
+    ...wrapLines(lab, wrap, 'server'),
     lab.serverTlsLines().trim(),
-    ...(server === 'shardvpn' ? ['workers 2', `metrics-listen 127.0.0.1 ${METRICS_PORT}`, ...SHARDVPN_LINES] : []),
+    ...(server !== 'openvpn' ? ['workers 2', `metrics-listen 127.0.0.1 ${METRICS_PORT}`, ...SHARDVPN_LINES] : []),
     'verb 3',
   ].join('\n');
 }
@@ -93,7 +111,7 @@ function clientConfig(lab: VpnLab, wrap: Wrap): string {
     `remote ${SERVER_UNDERLAY} 1194`,
     'nobind',
     lab.clientTlsLines().trim(),
-    ...(wrap === 'tls-crypt' ? [`tls-crypt ${lab.keys.tlsCrypt}`] : []),
+    ...wrapLines(lab, wrap, 'client'),
     'verb 3',
   ].join('\n');
 }
@@ -116,7 +134,12 @@ async function floodOnce(lab: VpnLab, flooder: string, server: ServerName, wrap:
   const proc =
     server === 'openvpn'
       ? lab.spawn(lab.server, 'openvpn', ['--config', config], 'openvpn server')
-      : lab.spawn(lab.server, process.execPath, [...NODE_ARGS, BIN, '--config', config], 'shardvpn server');
+      : lab.spawn(
+          lab.server,
+          process.execPath,
+          [...NODE_ARGS, server === 'shardvpn' ? BIN : BEFORE_BIN, '--config', config],
+          LABELS[server],
+        );
   const clients: LabProcess[] = [];
   try {
     await proc.waitFor(/Initialization Sequence Completed/, 20_000);
@@ -129,7 +152,7 @@ async function floodOnce(lab: VpnLab, flooder: string, server: ServerName, wrap:
 
     const rssBefore = rssBytes(pid);
     const cpuBefore = cpuSeconds(pid);
-    const metricsBefore: MetricSamples | null = server === 'shardvpn' ? scrapeMetrics(lab.server, METRICS_URL) : null;
+    const metricsBefore: MetricSamples | null = server !== 'openvpn' ? scrapeMetrics(lab.server, METRICS_URL) : null;
     const udpBefore = udpCounters(lab.server);
 
     const ping = lab.spawn(lab.clients[0]!, 'ping', ['-i', String(PING_INTERVAL_S), '-W', '2', SERVER_TUNNEL], 'ping');
@@ -216,11 +239,11 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     const dropRows: string[][] = [];
     for (const wrap of WRAPS) {
-      const results: Record<ServerName, FloodResult[]> = { openvpn: [], shardvpn: [] };
+      const results: Record<ServerName, FloodResult[]> = { openvpn: [], shardvpn: [], 'shardvpn-before': [] };
       for (let run = 0; run < RUNS; run++) {
         // Alternate the order, so that neither server always runs first on a shared machine.
-        const order = (run % 2 === 0 ? ['openvpn', 'shardvpn'] : ['shardvpn', 'openvpn']) as ServerName[];
-        for (const server of order.filter((s) => SERVERS.includes(s))) {
+        const order = run % 2 === 0 ? SERVERS : [...SERVERS].reverse();
+        for (const server of order) {
           const r = await floodOnce(lab, flooder, server, wrap, run);
           results[server].push(r);
           process.stderr.write(
@@ -238,7 +261,7 @@ async function main(): Promise<void> {
         const growth = m((r) => r.rssAfterMiB - r.rssBeforeMiB);
         rows.push([
           wrap,
-          server === 'openvpn' ? 'openvpn 2.6' : 'shardvpn workers 2',
+          LABELS[server],
           `${lossPct.toFixed(2)} (${mark(lossPct < 1)})`,
           m((r) => r.rttP50).toFixed(2),
           m((r) => r.rttP99).toFixed(2),
@@ -248,11 +271,11 @@ async function main(): Promise<void> {
           `${(m((r) => r.floodPps) / 1000).toFixed(0)}k`,
           `${(m((r) => r.kernelIn) / 1000).toFixed(0)}k / ${(m((r) => r.kernelRcvbufErrors) / 1000).toFixed(0)}k`,
         ]);
-        if (server === 'shardvpn') {
+        if (server !== 'openvpn') {
           const keys = new Set(rs.flatMap((r) => [...r.other.keys(), ...[...r.drops.keys()].map((k) => `dropped ${k}`)]));
           for (const key of keys) {
             const value = m((r) => (key.startsWith('dropped ') ? r.drops.get(key.slice(8)) : r.other.get(key)) ?? 0);
-            if (value !== 0) dropRows.push([wrap, key, value.toFixed(0)]);
+            if (value !== 0) dropRows.push([wrap, LABELS[server], key, value.toFixed(0)]);
           }
         }
       }
@@ -273,7 +296,11 @@ async function main(): Promise<void> {
       ],
       rows,
     );
-    printTable('shardvpn /metrics deltas over the flood (summed over shards; median of runs)', ['wrap', 'counter', 'delta'], dropRows);
+    printTable(
+      'shardvpn /metrics deltas over the flood (summed over shards; median of runs)',
+      ['wrap', 'server', 'counter', 'delta'],
+      dropRows,
+    );
   } finally {
     await lab.cleanup();
   }

@@ -11,8 +11,10 @@
  * JSON line with what it sent.
  *
  * WRAP says what the resets look like: "tls-crypt" (the 2.6 layout with the early-negotiation
- * replay id and a random 32-byte tag, so only the server's HMAC check can refuse it) or "none"
- * (a plain reset the server must answer: ack count 0, message id 0).
+ * replay id and a random 32-byte tag, so only the server's HMAC check can refuse it), "tls-auth"
+ * (a random 20-byte HMAC-SHA1 field, replay id 1 and the time, then a plain body: again only the
+ * HMAC check refuses it) or "none" (a plain reset the server must answer: ack count 0, message
+ * id 0).
  *
  * Garbage is a third each of: random bytes of random length (1..1400); a valid opcode byte cut
  * short (1..13 bytes, shorter than any control header); a valid opcode with a body of random
@@ -70,12 +72,23 @@ static double now_seconds(void) {
 enum { P_CONTROL_HARD_RESET_CLIENT_V2 = 7, P_CONTROL_V1 = 4, P_ACK_V1 = 5, P_DATA_V2 = 9, P_CONTROL_WKC_V1 = 11 };
 #define OP(op) ((uint8_t)((op) << 3))
 
-static size_t build_reset(uint8_t *p, int tls_crypt) {
+enum wrap { WRAP_NONE, WRAP_TLS_AUTH, WRAP_TLS_CRYPT };
+
+static size_t build_reset(uint8_t *p, enum wrap wrap) {
   size_t n = 0;
   p[n++] = OP(P_CONTROL_HARD_RESET_CLIENT_V2);
   random_bytes(p + n, 8); /* session id */
   n += 8;
-  if (tls_crypt) {
+  if (wrap == WRAP_TLS_AUTH) {
+    random_bytes(p + n, 20); /* HMAC-SHA1 field */
+    n += 20;
+    uint32_t replay = htonl(1u);
+    uint32_t stamp = htonl((uint32_t)time(NULL));
+    memcpy(p + n, &replay, 4);
+    memcpy(p + n + 4, &stamp, 4);
+    n += 8;
+  }
+  if (wrap == WRAP_TLS_CRYPT) {
     uint32_t replay = htonl(0x0f000001u); /* EARLY_NEG_START | 1, as a 2.6 client sends */
     uint32_t stamp = htonl((uint32_t)time(NULL));
     memcpy(p + n, &replay, 4);
@@ -128,9 +141,11 @@ int main(int argc, char **argv) {
   const uint64_t resets = strtoull(argv[5], NULL, 10);
   const uint64_t garbage = strtoull(argv[6], NULL, 10);
   const double max_seconds = atof(argv[7]);
-  const int tls_crypt = strcmp(argv[8], "tls-crypt") == 0;
-  if (bits < 8 || bits > 32 || (!tls_crypt && strcmp(argv[8], "none") != 0)) {
-    fprintf(stderr, "flooder: BITS must be 8..32 and WRAP tls-crypt or none\n");
+  const enum wrap wrap = strcmp(argv[8], "tls-crypt") == 0  ? WRAP_TLS_CRYPT
+                         : strcmp(argv[8], "tls-auth") == 0 ? WRAP_TLS_AUTH
+                                                            : WRAP_NONE;
+  if (bits < 8 || bits > 32 || (wrap == WRAP_NONE && strcmp(argv[8], "none") != 0)) {
+    fprintf(stderr, "flooder: BITS must be 8..32 and WRAP tls-crypt, tls-auth or none\n");
     return 2;
   }
   const uint32_t host_mask = bits == 32 ? 0 : (0xffffffffu >> bits);
@@ -168,7 +183,7 @@ int main(int argc, char **argv) {
     int count = left < BATCH ? (int)left : BATCH;
     for (int k = 0; k < count; k++) {
       uint8_t *p = packets[k];
-      size_t payload = want_reset ? build_reset(p + HEADERS, tls_crypt) : build_garbage(p + HEADERS, sent_garbage + (uint64_t)k);
+      size_t payload = want_reset ? build_reset(p + HEADERS, wrap) : build_garbage(p + HEADERS, sent_garbage + (uint64_t)k);
       struct iphdr *ip = (struct iphdr *)p;
       struct udphdr *udp = (struct udphdr *)(p + sizeof(struct iphdr));
       uint64_t r = next_random();

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_V1, P_DATA_V2 } from '../src/shared/protocol/opcodes';
 import { buildControlPacket } from '../src/shared/protocol/packet';
 import { generateStaticKey } from '../src/shared/protocol/static-key';
+import { tlsAuthKeys, tlsAuthUnwrap } from '../src/shared/protocol/tls-auth';
 import { tlsCryptKeys, tlsCryptUnwrap } from '../src/shared/protocol/tls-crypt';
 import { ControlWrap, type WrapConfig } from '../src/shared/session/control-wrap';
 import { FirstPacketCheck } from '../src/shared/session/first-packet-check';
@@ -126,6 +127,40 @@ test('tls-crypt: the in-place tag check agrees with the unwrap on a real packet 
       const verdict = check.check(memory, 20, bad.length);
       if (verdict === null) assert.fail(`byte ${byte} bit ${bit}: a changed packet passed`);
       if (verdict === 'bad_hmac') assert.equal(tlsCryptUnwrap(server, null, bad).ok, false);
+    }
+  }
+});
+
+test('tls-auth: the in-place HMAC check passes what the unwrap takes and refuses forged HMACs, another key, the wrong direction, each digest', () => {
+  for (const digest of ['MD5', 'SHA1', 'SHA256', 'SHA512']) {
+    const key = generateStaticKey();
+    // key-direction 0 at the server, 1 at the client (the usual `tls-auth ta.key 0` / `1`).
+    const server: WrapConfig = { mode: 'tls-auth', key, direction: 'normal', digest };
+    const check = new FirstPacketCheck(server);
+    const responder = new StatelessResponder({ wrap: server });
+    const unwrapKeys = tlsAuthKeys(key, 'normal', digest);
+    const wire = new ControlWrap({ mode: 'tls-auth', key, direction: 'inverse', digest }, 'client').wrap(reset(), NOW)!;
+    const memory = new Uint8Array(wire.length + 40);
+    memory.set(wire, 20);
+    assert.equal(check.check(memory, 20, wire.length), null, digest);
+    assert.equal(tlsAuthUnwrap(unwrapKeys, null, wire).ok, true, digest);
+    // Every one-bit change: refused, and where as bad_hmac, the unwrap refuses it too.
+    for (let byte = 0; byte < wire.length; byte++) {
+      const bad = Buffer.from(wire);
+      bad[byte]! ^= 0x01;
+      const verdict = check.check(bad, 0, bad.length);
+      if (verdict === null) assert.fail(`${digest}: byte ${byte} changed and the packet passed`);
+      if (verdict === 'bad_hmac') assert.equal(tlsAuthUnwrap(unwrapKeys, null, bad).ok, false);
+    }
+    const others: [string, WrapConfig][] = [
+      ['another key', { mode: 'tls-auth', key: generateStaticKey(), direction: 'inverse', digest }],
+      ['the server direction', { mode: 'tls-auth', key, direction: 'normal', digest }],
+    ];
+    for (const [what, config] of others) {
+      const forged = new ControlWrap(config, 'client').wrap(reset(), NOW)!;
+      assert.equal(check.check(forged, 0, forged.length), 'bad_hmac', `${digest}: ${what}`);
+      const r = responder.handle(forged, '10.0.0.2', 4000, NOW);
+      assert.equal(r.action === 'drop' && r.kind, 'bad_hmac', `${digest}: ${what}, the responder agrees`);
     }
   }
 });

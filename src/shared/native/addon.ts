@@ -88,6 +88,11 @@ export interface NativeCbcHmacKey {
   destroy(): void;
 }
 
+export interface NativeTlsAuthCheck {
+  verify(memory: Uint8Array, at: number, length: number): boolean;
+  destroy(): void;
+}
+
 export interface NativeTlsCryptCheck {
   verify(memory: Uint8Array, at: number, length: number): boolean;
   destroy(): void;
@@ -111,6 +116,7 @@ export interface NativeAddon {
     openKey: Uint8Array,
     openHmacKey: Uint8Array,
   ) => NativeCbcHmacKey;
+  TlsAuthCheck: new (digest: string, hmacKey: Uint8Array) => NativeTlsAuthCheck;
   TlsCryptCheck: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptCheck;
   TlsCryptDirection: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptDirection;
   ADDRESS_SIZE: number;

@@ -1,6 +1,13 @@
 // The data-channel ciphers of the addon: AEAD and CBC + HMAC keys that seal and open batches of
 // packets in place with one persistent OpenSSL context per direction.
-import { addon, type NativeAeadKey, type NativeCbcHmacKey, type NativeTlsCryptCheck, type NativeTlsCryptDirection } from './addon';
+import {
+  addon,
+  type NativeAeadKey,
+  type NativeCbcHmacKey,
+  type NativeTlsAuthCheck,
+  type NativeTlsCryptCheck,
+  type NativeTlsCryptDirection,
+} from './addon';
 import type { PacketBatch } from './batch';
 
 export type AeadCipherName = 'AES-128-GCM' | 'AES-256-GCM' | 'CHACHA20-POLY1305';
@@ -93,6 +100,27 @@ export class CbcHmacKey {
   /** Checks each HMAC, decrypts in place and strips the padding (lengths[i] shrinks); results[i] = 1 when authentic. */
   open(batch: PacketBatch, count: number, headerLength: number, results: Uint8Array): number {
     return this.handle.open(batch.memory, batch.offsets, batch.lengths, count, headerLength, results);
+  }
+  destroy(): void {
+    this.handle.destroy();
+  }
+}
+
+/**
+ * The tls-auth authenticity check of the receive direction (the HMAC of the `--auth` digest over
+ * the swapped layout, as tls_pre_decrypt_lite), through one persistent OpenSSL HMAC context:
+ * refusing a forged packet allocates nothing. A packet that passes is unwrapped again.
+ */
+export class TlsAuthCheck {
+  private readonly handle: NativeTlsAuthCheck;
+
+  /** `digest`: the HMAC's digest as OpenSSL names it ("sha1", "sha256", ...); `hmacKey`: the receive direction's key, as long as the digest. */
+  constructor(digest: string, hmacKey: Uint8Array) {
+    this.handle = new addon.TlsAuthCheck(digest, hmacKey);
+  }
+  /** Whether memory[at, at + length) carries a valid HMAC. */
+  verify(memory: Uint8Array, at: number, length: number): boolean {
+    return this.handle.verify(memory, at, length);
   }
   destroy(): void {
     this.handle.destroy();

@@ -1,8 +1,8 @@
 // The checks a server makes on a datagram from an address it has no session for, on the
 // receive memory itself, before it copies, allocates or computes an HMAC (the cheap part of
 // ssl_pkt.c tls_pre_decrypt_lite): an opcode a first packet may have, key_id 0, a session id,
-// and the shortest length the control-channel wrap allows; with tls-crypt, the tag too (in the
-// addon, through persistent OpenSSL contexts). A flood of garbage, truncated or forged datagrams
+// and the shortest length the control-channel wrap allows; with tls-auth or tls-crypt, the HMAC
+// too (in the addon, through persistent OpenSSL contexts). A flood of garbage, truncated or forged datagrams
 // then costs a few byte reads (or one HMAC) each and leaves nothing for the garbage collector.
 import {
   P_ACK_V1,
@@ -16,7 +16,7 @@ import {
 } from '../protocol/opcodes';
 import { CONTROL_HEADER_SIZE } from '../protocol/packet';
 import { tlsAuthKeys, tlsAuthOverhead } from '../protocol/tls-auth';
-import { TlsCryptCheck } from '../native';
+import { TlsAuthCheck, TlsCryptCheck } from '../native';
 import { TLS_CRYPT_OVERHEAD, tlsCryptKeys } from '../protocol/tls-crypt';
 import type { WrapConfig } from './control-wrap';
 
@@ -27,28 +27,31 @@ const ACK_BODY_MIN = 1;
 
 /**
  * Why a first packet was refused before any work; null: it goes on to the responder. All but
- * `bad_hmac` mean malformed; `bad_hmac`: a tls-crypt packet whose tag does not verify.
+ * `bad_hmac` mean malformed; `bad_hmac`: a tls-auth or tls-crypt packet whose HMAC does not verify.
  */
 export type FirstPacketReject = 'short' | 'opcode' | 'key_id' | 'session_id' | 'bad_hmac';
 
 export class FirstPacketCheck {
   /** Bytes the wrap adds between the header and the body. */
   private readonly wrapOverhead: number;
-  /** tls-crypt (one static key): the tag checked in place, before the responder copies anything. */
-  private readonly tlsCrypt: TlsCryptCheck | null = null;
+  /** tls-auth or tls-crypt (one static key): the HMAC checked in place, before the responder copies anything. */
+  private readonly hmac: TlsAuthCheck | TlsCryptCheck | null = null;
 
   constructor(wrap: WrapConfig) {
     switch (wrap.mode) {
       case 'none':
         this.wrapOverhead = 0;
         break;
-      case 'tls-auth':
-        this.wrapOverhead = tlsAuthOverhead(tlsAuthKeys(wrap.key, wrap.direction, wrap.digest ?? 'SHA1'));
+      case 'tls-auth': {
+        const keys = tlsAuthKeys(wrap.key, wrap.direction, wrap.digest ?? 'SHA1');
+        this.wrapOverhead = tlsAuthOverhead(keys);
+        this.hmac = new TlsAuthCheck(keys.digest, keys.decryptKey);
         break;
+      }
       case 'tls-crypt': {
         this.wrapOverhead = TLS_CRYPT_OVERHEAD;
         const keys = tlsCryptKeys(wrap.key, 'server');
-        this.tlsCrypt = new TlsCryptCheck(keys.decryptCipher, keys.decryptHmac);
+        this.hmac = new TlsCryptCheck(keys.decryptCipher, keys.decryptHmac);
         break;
       }
       default:
@@ -76,7 +79,7 @@ export class FirstPacketCheck {
     let sid = 0;
     for (let k = 1; k <= SID_SIZE; k++) sid |= memory[at + k]!;
     if (sid === 0) return 'session_id';
-    if (this.tlsCrypt !== null && !this.tlsCrypt.verify(memory, at, length)) return 'bad_hmac';
+    if (this.hmac !== null && !this.hmac.verify(memory, at, length)) return 'bad_hmac';
     return null;
   }
 }
