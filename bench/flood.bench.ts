@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { clientUnderlay, SERVER_UNDERLAY, VpnLab, type LabProcess } from '../lab/vpn-lab';
-import { envNumber, sleep } from './load-lab';
+import { beforeBin, envNumber, serverNames, sleep } from './load-lab';
 import { median, printTable } from './lib';
 import { deltas, parsePing, percentile, scrapeMetrics, sumBy, total, udpCounters, type MetricSamples } from './server-probes';
 import { cpuSeconds, rssBytes, SERVER_TUNNEL } from './tunnels';
@@ -24,13 +24,10 @@ const RESETS = envNumber('FLOOD_RESETS', 1_000_000);
 const GARBAGE = envNumber('FLOOD_GARBAGE', 1_000_000);
 const RUNS = Math.max(1, Math.round(envNumber('FLOOD_RUNS', 1)));
 const WRAPS = (process.env.FLOOD_WRAPS ?? 'tls-crypt,tls-auth,none').split(',').map((w) => w.trim()) as Wrap[];
-/** FLOOD_SERVERS picks the servers (default openvpn,shardvpn). */
 /** BENCH_BEFORE_BIN: another checkout's bin/shardvpn.js, flooded too as `shardvpn before` (same run, same order rules). */
-const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? '';
-const SERVERS = (process.env.FLOOD_SERVERS ?? 'openvpn,shardvpn')
-  .split(',')
-  .map((s) => s.trim())
-  .flatMap((s): ServerName[] => (s === 'shardvpn' && BEFORE_BIN !== '' ? ['shardvpn-before', 'shardvpn'] : [s as ServerName]));
+const BEFORE_BIN = beforeBin();
+/** FLOOD_SERVERS picks the servers (default openvpn,shardvpn). */
+const SERVERS = serverNames<ServerName>(process.env.FLOOD_SERVERS ?? 'openvpn,shardvpn');
 /** FLOOD_SHARDVPN_LINES: extra config lines for the shardvpn server, separated by ';' (e.g. udp-coalesce-usecs 0). */
 const SHARDVPN_LINES = (process.env.FLOOD_SHARDVPN_LINES ?? '')
   .split(';')

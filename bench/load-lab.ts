@@ -73,10 +73,33 @@ export async function tunQueueStats(proc: LabProcess, pid: number): Promise<TunQ
  * same run, next to openvpn.
  */
 export function withBefore(servers: ServerKind[]): ServerKind[] {
-  const bin = process.env.BENCH_BEFORE_BIN;
-  if (bin === undefined || bin === '') return servers;
-  if (!existsSync(bin)) throw new Error(`BENCH_BEFORE_BIN=${bin}: no such file`);
+  const bin = beforeBin();
+  if (bin === '') return servers;
   return servers.flatMap((s): ServerKind[] => (s.kind === 'shardvpn' ? [{ ...s, bin }, s] : [s]));
+}
+
+/** BENCH_BEFORE_BIN, checked to exist; '' when unset. */
+export function beforeBin(): string {
+  const bin = process.env.BENCH_BEFORE_BIN ?? '';
+  if (bin !== '' && !existsSync(bin)) throw new Error(`BENCH_BEFORE_BIN=${bin}: no such file`);
+  return bin;
+}
+
+/**
+ * A comma-separated list of server names (a bench's FOO_SERVERS) with `shardvpn-before` put in
+ * front of `shardvpn` when BENCH_BEFORE_BIN is set (see withBefore).
+ */
+export function serverNames<K extends string>(list: string): (K | 'shardvpn-before')[] {
+  const before = beforeBin() !== '';
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      if (s === 'shardvpn-before' && !before) throw new Error(`${list}: shardvpn-before needs BENCH_BEFORE_BIN`);
+      return s;
+    })
+    .flatMap((s): (K | 'shardvpn-before')[] => (s === 'shardvpn' && before ? ['shardvpn-before', s as K] : [s as K]));
 }
 
 /** BENCH_KEYS="ecdsa,rsa": the test PKI's key types to run (default ecdsa: P-256; rsa: RSA-2048). */

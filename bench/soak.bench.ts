@@ -10,19 +10,16 @@
 // BENCH_BEFORE_BIN (another checkout's bin/shardvpn.js) soaks that build first, the same way.
 import { VpnLab } from '../lab/vpn-lab';
 import { printTable } from './lib';
-import { cpuSeconds, envNumber, loadAgainst, rssKiB, sleep, writeProfile, type RunningServer } from './load-lab';
+import { beforeBin, cpuSeconds, envNumber, loadAgainst, rssKiB, serverNames, sleep, writeProfile, type RunningServer } from './load-lab';
 import { scrapeMetrics, total } from './server-probes';
 
 const CLIENTS = Math.round(envNumber('SOAK_CLIENTS', 1000));
 const SOAK_S = envNumber('SOAK_S', 600);
 const PPS = envNumber('SOAK_PPS', 0.5);
-/** SOAK_SERVERS=shardvpn skips the openvpn run (e.g. for a longer soak of shardvpn alone). */
 /** BENCH_BEFORE_BIN: another checkout's bin/shardvpn.js, soaked first as `shardvpn before`. */
-const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? '';
-const SERVERS = (process.env.SOAK_SERVERS ?? 'shardvpn,openvpn')
-  .split(',')
-  .map((s) => s.trim())
-  .flatMap((s): Kind[] => (s === 'shardvpn' && BEFORE_BIN !== '' ? ['shardvpn-before', 'shardvpn'] : [s as Kind]));
+const BEFORE_BIN = beforeBin();
+/** SOAK_SERVERS=shardvpn skips the openvpn run (e.g. for a longer soak of shardvpn alone). */
+const SERVERS = serverNames<Kind>(process.env.SOAK_SERVERS ?? 'shardvpn,openvpn');
 const SAMPLE_S = 10;
 const RENEG_S = 60;
 const PORT = 1194;

@@ -152,6 +152,8 @@ test('tls-auth: the in-place HMAC check passes what the unwrap takes and refuses
       if (verdict === null) assert.fail(`${digest}: byte ${byte} changed and the packet passed`);
       if (verdict === 'bad_hmac') assert.equal(tlsAuthUnwrap(unwrapKeys, null, bad).ok, false);
     }
+    // The one keyed context serves every packet: the real one still passes after all the refusals.
+    assert.equal(check.check(memory, 20, wire.length), null, `${digest}: after the refusals`);
     const others: [string, WrapConfig][] = [
       ['another key', { mode: 'tls-auth', key: generateStaticKey(), direction: 'inverse', digest }],
       ['the server direction', { mode: 'tls-auth', key, direction: 'normal', digest }],
@@ -161,6 +163,7 @@ test('tls-auth: the in-place HMAC check passes what the unwrap takes and refuses
       assert.equal(check.check(forged, 0, forged.length), 'bad_hmac', `${digest}: ${what}`);
       const r = responder.handle(forged, '10.0.0.2', 4000, NOW);
       assert.equal(r.action === 'drop' && r.kind, 'bad_hmac', `${digest}: ${what}, the responder agrees`);
+      assert.equal(check.check(wire, 0, wire.length), null, `${digest}: the real packet after ${what}`);
     }
   }
 });

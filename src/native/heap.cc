@@ -21,16 +21,18 @@ Napi::Value TrimHeap(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ShrinkJsHeap(const Napi::CallbackInfo& info) {
-  // Why: V8 sizes each isolate's old generation by the garbage it has seen, and a shard that
-  // keeps renegotiating never goes idle long enough for V8's own memory reducer to run, so the
-  // committed heap only grows. A moderate memory-pressure notification starts incremental marking
-  // for a memory-reducing collection (compaction, empty pages released, the next allocation limit
-  // set tight) without the pause of a full collection; the level goes back to none at once so
-  // that later collections follow the usual throughput heuristics.
+  // Why: V8's memory reducer (the collection that compacts and sets the next allocation limit
+  // tight) runs only when an isolate's allocation rate drops, and a shard that renegotiates all
+  // the time never gets there, so its committed heap stays near its high-water mark. On the
+  // isolate's own thread a moderate memory-pressure notification starts incremental marking
+  // for a memory-reducing collection at once (and puts the level back to none itself); the
+  // marking is finished by tasks on this thread's event loop, without the pause of a full
+  // collection. Where marking is already under way the request is a no-op. It also cancels the
+  // isolate's optimising compiles in flight, which V8 redoes when the code is hot again.
+  // This is V8's C++ API, not Node-API: the addon is built on install for the Node.js running it.
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   if (isolate == nullptr) return Napi::Boolean::New(info.Env(), false);
   isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kModerate);
-  isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kNone);
   return Napi::Boolean::New(info.Env(), true);
 }
 

@@ -9,7 +9,8 @@ namespace shardvpn {
 Napi::Value TrimHeap(const Napi::CallbackInfo& info);
 
 // shrinkJsHeap(): asks the calling thread's V8 isolate for a memory-reducing collection
-// (moderate memory pressure: incremental, no full pause). Returns whether an isolate was found.
+// (moderate memory pressure: incremental, no full pause; nothing new while marking is already
+// under way). Returns whether the thread has an isolate, not whether a collection started.
 Napi::Value ShrinkJsHeap(const Napi::CallbackInfo& info);
 
 }  // namespace shardvpn

@@ -1,11 +1,12 @@
 #include "tls-auth-check.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 
 #include <string>
 
 #include "errors.h"
+#include "hmac-context.h"
+#include "packet-range.h"
 
 namespace shardvpn {
 
@@ -40,13 +41,8 @@ TlsAuthCheck::TlsAuthCheck(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tl
   if (mdSize <= 0 || static_cast<size_t>(mdSize) > kMaxHmac) throw Napi::Error::New(env, "TlsAuthCheck: OpenSSL has no digest '" + digest + "'");
   size_ = static_cast<size_t>(mdSize);
   if (key.ByteLength() != size_) ThrowRange(env, "TlsAuthCheck: the key must be as long as the digest");
-  hmac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  mac_ = hmac_ != nullptr ? EVP_MAC_CTX_new(hmac_) : nullptr;
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0), OSSL_PARAM_construct_end()};
-  if (mac_ == nullptr || EVP_MAC_init(mac_, key.Data(), key.ByteLength(), params) != 1) {
-    Wipe();
-    throw Napi::Error::New(env, "TlsAuthCheck: OpenSSL has no HMAC or refused the key");
-  }
+  mac_ = NewHmacContext(digest, key.Data(), key.ByteLength());
+  if (mac_ == nullptr) throw Napi::Error::New(env, "TlsAuthCheck: OpenSSL has no HMAC or refused the key");
 }
 
 TlsAuthCheck::~TlsAuthCheck() { Wipe(); }
@@ -54,9 +50,7 @@ TlsAuthCheck::~TlsAuthCheck() { Wipe(); }
 // The _free call cleanses the HMAC pads.
 void TlsAuthCheck::Wipe() {
   if (mac_ != nullptr) EVP_MAC_CTX_free(mac_);
-  if (hmac_ != nullptr) EVP_MAC_free(hmac_);
   mac_ = nullptr;
-  hmac_ = nullptr;
 }
 
 // verify(memory, at, length) -> true when memory[at, at + length) is a tls-auth packet whose
@@ -64,17 +58,10 @@ void TlsAuthCheck::Wipe() {
 Napi::Value TlsAuthCheck::Verify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (mac_ == nullptr) ThrowType(env, "TlsAuthCheck: destroyed");
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || !info[1].IsNumber() ||
-      !info[2].IsNumber()) {
-    ThrowType(env, "verify(memory: Uint8Array, at: number, length: number)");
-  }
-  auto memory = info[0].As<Napi::Uint8Array>();
-  const int64_t at = info[1].As<Napi::Number>().Int64Value();
-  const int64_t length = info[2].As<Napi::Number>().Int64Value();
-  if (at < 0 || length < 0 || static_cast<uint64_t>(at + length) > memory.ByteLength()) ThrowRange(env, "verify: range outside memory");
-  const size_t n = static_cast<size_t>(length);
+  const PacketRange range = PacketArgs(info, "verify");
+  const size_t n = range.length;
   if (n < kOpcodeSid + size_ + kPidSize) return Napi::Boolean::New(env, false);
-  const uint8_t* packet = memory.Data() + at;
+  const uint8_t* packet = range.data;
   const uint8_t* field = packet + kOpcodeSid;
   const size_t rest = kOpcodeSid + size_ + kPidSize;
   uint8_t mac[kMaxHmac];

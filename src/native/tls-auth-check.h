@@ -19,7 +19,6 @@ class TlsAuthCheck : public Napi::ObjectWrap<TlsAuthCheck> {
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   void Wipe();
 
-  EVP_MAC* hmac_ = nullptr;
   EVP_MAC_CTX* mac_ = nullptr;
   size_t size_ = 0;
 };

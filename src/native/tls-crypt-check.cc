@@ -1,11 +1,11 @@
 #include "tls-crypt-check.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 
 #include <algorithm>
 
 #include "errors.h"
+#include "packet-range.h"
 
 namespace shardvpn {
 
@@ -53,22 +53,16 @@ TlsCryptCheck::~TlsCryptCheck() { keys_.Wipe(); }
 Napi::Value TlsCryptCheck::Verify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (keys_.ctr == nullptr) ThrowType(env, "TlsCryptCheck: destroyed");
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || !info[1].IsNumber() ||
-      !info[2].IsNumber()) {
-    ThrowType(env, "verify(memory: Uint8Array, at: number, length: number)");
-  }
-  auto memory = info[0].As<Napi::Uint8Array>();
-  const int64_t at = info[1].As<Napi::Number>().Int64Value();
-  const int64_t length = info[2].As<Napi::Number>().Int64Value();
-  if (at < 0 || length < 0 || static_cast<uint64_t>(at + length) > memory.ByteLength()) ThrowRange(env, "verify: range outside memory");
-  if (static_cast<size_t>(length) < kBodyOffset) return Napi::Boolean::New(env, false);
-  const uint8_t* packet = memory.Data() + at;
+  const PacketRange range = PacketArgs(info, "verify");
+  const size_t length = range.length;
+  if (length < kBodyOffset) return Napi::Boolean::New(env, false);
+  const uint8_t* packet = range.data;
   const uint8_t* tag = packet + kTagOffset;
   bool ok = EVP_DecryptInit_ex2(keys_.ctr, nullptr, nullptr, tag, nullptr) == 1 && EVP_MAC_init(keys_.mac, nullptr, 0, nullptr) == 1 &&
             EVP_MAC_update(keys_.mac, packet, kTagOffset) == 1;
   uint8_t plain[kChunk];
-  for (size_t off = kBodyOffset; ok && off < static_cast<size_t>(length); off += kChunk) {
-    const size_t n = std::min(kChunk, static_cast<size_t>(length) - off);
+  for (size_t off = kBodyOffset; ok && off < length; off += kChunk) {
+    const size_t n = std::min(kChunk, length - off);
     int outLength = 0;
     ok = EVP_DecryptUpdate(keys_.ctr, plain, &outLength, packet + off, static_cast<int>(n)) == 1 && outLength == static_cast<int>(n) &&
          EVP_MAC_update(keys_.mac, plain, n) == 1;

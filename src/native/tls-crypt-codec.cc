@@ -1,6 +1,5 @@
 #include "tls-crypt-codec.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 
 #include <algorithm>

@@ -2,8 +2,9 @@
 // HMAC-SHA256, fetched and keyed once. TlsCryptCheck (first packets, checked in place) and
 // TlsCryptDirection (a session's control packets) both hold one.
 #pragma once
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
+
+#include "hmac-context.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +14,6 @@ namespace shardvpn {
 struct TlsCryptKeys {
   EVP_CIPHER* cipher = nullptr;
   EVP_CIPHER_CTX* ctr = nullptr;
-  EVP_MAC* hmac = nullptr;
   EVP_MAC_CTX* mac = nullptr;
 
   // Fetches and keys both contexts (`encrypt`: the CTR context's direction, as OpenSSL checks it);
@@ -21,13 +21,9 @@ struct TlsCryptKeys {
   bool Init(const uint8_t* cipherKey, const uint8_t* macKey, size_t macKeyLength, bool encrypt) {
     cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
     ctr = EVP_CIPHER_CTX_new();
-    hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    mac = hmac != nullptr ? EVP_MAC_CTX_new(hmac) : nullptr;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    mac = NewHmacContext("SHA256", macKey, macKeyLength);
     if (cipher == nullptr || ctr == nullptr || mac == nullptr ||
-        EVP_CipherInit_ex2(ctr, cipher, cipherKey, nullptr, encrypt ? 1 : 0, nullptr) != 1 ||
-        EVP_MAC_init(mac, macKey, macKeyLength, params) != 1) {
+        EVP_CipherInit_ex2(ctr, cipher, cipherKey, nullptr, encrypt ? 1 : 0, nullptr) != 1) {
       Wipe();
       return false;
     }
@@ -39,11 +35,9 @@ struct TlsCryptKeys {
     if (ctr != nullptr) EVP_CIPHER_CTX_free(ctr);
     if (mac != nullptr) EVP_MAC_CTX_free(mac);
     if (cipher != nullptr) EVP_CIPHER_free(cipher);
-    if (hmac != nullptr) EVP_MAC_free(hmac);
     ctr = nullptr;
     mac = nullptr;
     cipher = nullptr;
-    hmac = nullptr;
   }
 };
 

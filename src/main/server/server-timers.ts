@@ -14,6 +14,14 @@ import type { ShardPool } from './shard-pool';
 export const TRIM_HEAP_SECONDS = 60;
 const SLOW_TRIM_MS = 20;
 
+/** Runs `work` and logs how long it took: at verb 3 from SLOW_TRIM_MS (it may hold locks or pause the thread), else at verb 4. */
+function timed(logger: Logger, work: () => boolean, done: (released: boolean) => string): void {
+  const started = performance.now();
+  const released = work();
+  const ms = performance.now() - started;
+  logger.log(ms >= SLOW_TRIM_MS ? 3 : 4, `${done(released)} in ${ms.toFixed(1)} ms`);
+}
+
 export class PerSecondTimers {
   private seconds = 0;
   private statsId = 0;
@@ -43,11 +51,9 @@ export class PerSecondTimers {
     // The shards' collections run incrementally in their own threads; what they free in the C
     // heap (TLS sessions' buffers behind collected objects) is released by the next minute's trim.
     this.shards.broadcast({ type: 'shrink-heap' });
-    shrinkJsHeap();
-    const started = performance.now();
-    const released = trimHeap();
-    const ms = performance.now() - started;
-    // It holds each malloc arena's lock while it walks it: a slow one is worth a line at verb 3.
-    this.logger.log(ms >= SLOW_TRIM_MS ? 3 : 4, `C heap trimmed in ${ms.toFixed(1)} ms${released ? '' : ' (nothing to release)'}`);
+    // Starting the marking is synchronous (a few ms on a large heap); trimming holds each malloc
+    // arena's lock while it walks it: a slow one of either is worth a line at verb 3.
+    timed(this.logger, shrinkJsHeap, () => 'main thread JavaScript heap collection started');
+    timed(this.logger, trimHeap, (released) => `C heap trimmed${released ? '' : ' (nothing to release)'}`);
   }
 }

@@ -11,8 +11,9 @@ export function trimHeap(): boolean {
 
 /**
  * Asks the calling thread's V8 isolate for a memory-reducing collection (a moderate memory-pressure
- * notification: incremental marking, then compaction and empty pages released). A busy isolate
- * otherwise never shrinks what it has committed; see heap.cc.
+ * notification: incremental marking, then compaction and empty pages released; a no-op while
+ * marking is already under way). V8's own memory reducer waits for the allocation rate to fall,
+ * which a busy shard never lets happen; see heap.cc. True when the thread has an isolate.
  */
 export function shrinkJsHeap(): boolean {
   return addon.shrinkJsHeap();

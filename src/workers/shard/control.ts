@@ -71,7 +71,7 @@ export class ControlIn {
     const reject = this.firstPacket.check(memory, at, length);
     if (reject !== null) {
       counters[reject === 'bad_hmac' ? COUNTER.dropControlBadHmac : COUNTER.dropControlMalformed]++;
-      this.logDrop(from, index, reject === 'bad_hmac' ? 'tls-crypt: bad-hmac' : `not a first packet (${reject})`);
+      this.logDrop(from, index, reject === 'bad_hmac' ? `${this.host.config.wrap.mode}: bad-hmac` : `not a first packet (${reject})`);
       return;
     }
     if (!this.acceptingClients) {
