@@ -14,7 +14,7 @@
         "src/native/aead.cc",
         "src/native/cbc.cc",
         "src/native/tcp.cc",
-        "src/native/tls-auth-check.cc",
+        "src/native/tls-auth-hmac.cc",
         "src/native/tls-crypt-check.cc",
         "src/native/tls-crypt-codec.cc"
       ],

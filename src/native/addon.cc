@@ -5,7 +5,7 @@
 #include "cbc.h"
 #include "heap.h"
 #include "tcp.h"
-#include "tls-auth-check.h"
+#include "tls-auth-hmac.h"
 #include "tls-crypt-check.h"
 #include "tls-crypt-codec.h"
 #include "tun.h"
@@ -18,7 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpSocket", UdpSocket::Define(env));
   exports.Set("AeadKey", AeadKey::Define(env));
   exports.Set("CbcHmacKey", CbcHmacKey::Define(env));
-  exports.Set("TlsAuthCheck", TlsAuthCheck::Define(env));
+  exports.Set("TlsAuthHmac", TlsAuthHmac::Define(env));
   exports.Set("TlsCryptCheck", TlsCryptCheck::Define(env));
   exports.Set("TlsCryptDirection", TlsCryptDirection::Define(env));
   exports.Set("openTcpListener", Napi::Function::New(env, OpenTcpListener, "openTcpListener"));

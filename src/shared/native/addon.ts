@@ -88,8 +88,9 @@ export interface NativeCbcHmacKey {
   destroy(): void;
 }
 
-export interface NativeTlsAuthCheck {
+export interface NativeTlsAuthHmac {
   verify(memory: Uint8Array, at: number, length: number): boolean;
+  sign(packet: Uint8Array): void;
   destroy(): void;
 }
 
@@ -116,7 +117,7 @@ export interface NativeAddon {
     openKey: Uint8Array,
     openHmacKey: Uint8Array,
   ) => NativeCbcHmacKey;
-  TlsAuthCheck: new (digest: string, hmacKey: Uint8Array) => NativeTlsAuthCheck;
+  TlsAuthHmac: new (digest: string, hmacKey: Uint8Array) => NativeTlsAuthHmac;
   TlsCryptCheck: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptCheck;
   TlsCryptDirection: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptDirection;
   ADDRESS_SIZE: number;

@@ -4,7 +4,7 @@ import {
   addon,
   type NativeAeadKey,
   type NativeCbcHmacKey,
-  type NativeTlsAuthCheck,
+  type NativeTlsAuthHmac,
   type NativeTlsCryptCheck,
   type NativeTlsCryptDirection,
 } from './addon';
@@ -107,20 +107,24 @@ export class CbcHmacKey {
 }
 
 /**
- * The tls-auth authenticity check of the receive direction (the HMAC of the `--auth` digest over
- * the swapped layout, as tls_pre_decrypt_lite), through one persistent OpenSSL HMAC context:
- * refusing a forged packet allocates nothing. A packet that passes is unwrapped again.
+ * One direction of a tls-auth key: the HMAC of the `--auth` digest over the swapped layout
+ * (swap_hmac), through one persistent OpenSSL HMAC context keyed once, as OpenVPN's key_ctx:
+ * signing or verifying a control packet allocates nothing and schedules no key.
  */
-export class TlsAuthCheck {
-  private readonly handle: NativeTlsAuthCheck;
+export class TlsAuthHmac {
+  private readonly handle: NativeTlsAuthHmac;
 
-  /** `digest`: the HMAC's digest as OpenSSL names it ("sha1", "sha256", ...); `hmacKey`: the receive direction's key, as long as the digest. */
+  /** `digest`: the HMAC's digest as OpenSSL names it ("sha1", "sha256", ...); `hmacKey`: this direction's key, as long as the digest. */
   constructor(digest: string, hmacKey: Uint8Array) {
-    this.handle = new addon.TlsAuthCheck(digest, hmacKey);
+    this.handle = new addon.TlsAuthHmac(digest, hmacKey);
   }
-  /** Whether memory[at, at + length) carries a valid HMAC. */
+  /** Whether memory[at, at + length), a tls-auth packet in wire layout, carries a valid HMAC. */
   verify(memory: Uint8Array, at: number, length: number): boolean {
     return this.handle.verify(memory, at, length);
+  }
+  /** Writes the HMAC of `packet` (wire layout, replay id and body in place) into its HMAC field. */
+  sign(packet: Uint8Array): void {
+    this.handle.sign(packet);
   }
   destroy(): void {
     this.handle.destroy();

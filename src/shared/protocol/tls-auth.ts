@@ -10,8 +10,7 @@
 // The HMAC covers pid || time || opcode || sid || rest, in that order.
 // Input and output of wrap/unwrap is the unwrapped layout: opcode || sid || rest.
 
-import { createHmac } from 'node:crypto';
-import { constantTimeEqual } from './key-memory';
+import { TlsAuthHmac } from '../native/crypto';
 import { type KeyDirection, selectKeys } from './static-key';
 
 /**
@@ -62,15 +61,54 @@ export interface TlsAuthKeys {
 /**
  * Keys for tls-auth from a static key file, its key-direction and the `--auth` digest
  * (2.6 default SHA1). HMAC keys are the first H bytes of the selected hmac halves.
- * Throws on an unknown digest (configuration time).
+ * Throws on an unknown digest (configuration time). The same object for the same `key2`,
+ * direction and digest, so every session of a server's tls-auth key shares its keyed contexts.
  */
 export function tlsAuthKeys(key2: Buffer, direction: KeyDirection, auth = 'SHA1'): TlsAuthKeys {
-  const d = DIGESTS.get(auth.toUpperCase().replace(/-/g, ''));
+  const name = auth.toUpperCase().replace(/-/g, '');
+  const d = DIGESTS.get(name);
   if (d === undefined) {
     throw new Error(`tls-auth: unsupported --auth digest '${auth}' (use SHA1, SHA256 or SHA512)`);
   }
-  const k = selectKeys(key2, direction, 0, d.size);
-  return { digest: d.node, hmacSize: d.size, encryptKey: k.encryptHmac, decryptKey: k.decryptHmac };
+  let byKey = keysByKey2.get(key2);
+  if (byKey === undefined) {
+    byKey = new Map();
+    keysByKey2.set(key2, byKey);
+  }
+  const id = `${direction} ${name}`;
+  let keys = byKey.get(id);
+  if (keys === undefined) {
+    const k = selectKeys(key2, direction, 0, d.size);
+    keys = { digest: d.node, hmacSize: d.size, encryptKey: k.encryptHmac, decryptKey: k.decryptHmac };
+    byKey.set(id, keys);
+  }
+  return keys;
+}
+
+const keysByKey2 = new WeakMap<Buffer, Map<string, TlsAuthKeys>>();
+
+/** The keyed OpenSSL HMAC contexts of both directions, made on a key's first packet. */
+interface TlsAuthContexts {
+  readonly sign: TlsAuthHmac;
+  readonly verify: TlsAuthHmac;
+}
+const contextsByKeys = new WeakMap<TlsAuthKeys, TlsAuthContexts>();
+
+function contextsOf(keys: TlsAuthKeys): TlsAuthContexts {
+  let c = contextsByKeys.get(keys);
+  if (c === undefined) {
+    c = { sign: new TlsAuthHmac(keys.digest, keys.encryptKey), verify: new TlsAuthHmac(keys.digest, keys.decryptKey) };
+    contextsByKeys.set(keys, c);
+  }
+  return c;
+}
+
+/**
+ * The receive direction's HMAC check of `keys`, for packets read in place (the first-packet
+ * check of a shard's receive batch): the same keyed context the sessions of this key use.
+ */
+export function tlsAuthVerifier(keys: TlsAuthKeys): TlsAuthHmac {
+  return contextsOf(keys).verify;
 }
 
 /** Bytes tls-auth adds to an unwrapped control packet. */
@@ -94,7 +132,7 @@ export function tlsAuthWrap(keys: TlsAuthKeys, send: ReplayIdSource, plain: Buff
   out.writeUInt32BE(pid.id >>> 0, OPCODE_SID + h);
   out.writeUInt32BE(pid.time >>> 0, OPCODE_SID + h + 4);
   plain.copy(out, OPCODE_SID + h + PID_SIZE, OPCODE_SID);
-  computeHmac(keys.digest, keys.encryptKey, out, h).copy(out, OPCODE_SID);
+  contextsOf(keys).sign.sign(out);
   return out;
 }
 
@@ -119,10 +157,7 @@ export type TlsUnwrapResult =
 export function tlsAuthUnwrap(keys: TlsAuthKeys, replay: ReplayCheck | null, wire: Buffer, now = 0): TlsUnwrapResult {
   const h = keys.hmacSize;
   if (wire.length < OPCODE_SID + h + PID_SIZE) return { ok: false, reason: 'truncated' };
-  const expected = computeHmac(keys.digest, keys.decryptKey, wire, h);
-  if (!constantTimeEqual(expected, wire.subarray(OPCODE_SID, OPCODE_SID + h))) {
-    return { ok: false, reason: 'bad-hmac' };
-  }
+  if (!contextsOf(keys).verify.verify(wire, 0, wire.length)) return { ok: false, reason: 'bad-hmac' };
   const packetId = wire.readUInt32BE(OPCODE_SID + h);
   const time = wire.readUInt32BE(OPCODE_SID + h + 4);
   if (replay !== null && !replay.check(packetId, time, now)) return { ok: false, reason: 'replay' };
@@ -130,13 +165,4 @@ export function tlsAuthUnwrap(keys: TlsAuthKeys, replay: ReplayCheck | null, wir
   wire.copy(packet, 0, 0, OPCODE_SID);
   wire.copy(packet, OPCODE_SID, OPCODE_SID + h + PID_SIZE);
   return { ok: true, packet, packetId, time };
-}
-
-// HMAC over pid || time || opcode || sid || rest of a wire-layout packet.
-function computeHmac(digest: string, key: Buffer, wire: Buffer, h: number): Buffer {
-  return createHmac(digest, key)
-    .update(wire.subarray(OPCODE_SID + h, OPCODE_SID + h + PID_SIZE))
-    .update(wire.subarray(0, OPCODE_SID))
-    .update(wire.subarray(OPCODE_SID + h + PID_SIZE))
-    .digest();
 }

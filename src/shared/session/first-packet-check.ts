@@ -15,8 +15,8 @@ import {
   SID_SIZE,
 } from '../protocol/opcodes';
 import { CONTROL_HEADER_SIZE } from '../protocol/packet';
-import { tlsAuthKeys, tlsAuthOverhead } from '../protocol/tls-auth';
-import { TlsAuthCheck, TlsCryptCheck } from '../native';
+import { tlsAuthKeys, tlsAuthOverhead, tlsAuthVerifier } from '../protocol/tls-auth';
+import { type TlsAuthHmac, TlsCryptCheck } from '../native';
 import { TLS_CRYPT_OVERHEAD, tlsCryptKeys } from '../protocol/tls-crypt';
 import type { WrapConfig } from './control-wrap';
 
@@ -35,7 +35,7 @@ export class FirstPacketCheck {
   /** Bytes the wrap adds between the header and the body. */
   private readonly wrapOverhead: number;
   /** tls-auth or tls-crypt (one static key): the HMAC checked in place, before the responder copies anything. */
-  private readonly hmac: TlsAuthCheck | TlsCryptCheck | null = null;
+  private readonly hmac: TlsAuthHmac | TlsCryptCheck | null = null;
 
   constructor(wrap: WrapConfig) {
     switch (wrap.mode) {
@@ -45,7 +45,7 @@ export class FirstPacketCheck {
       case 'tls-auth': {
         const keys = tlsAuthKeys(wrap.key, wrap.direction, wrap.digest ?? 'SHA1');
         this.wrapOverhead = tlsAuthOverhead(keys);
-        this.hmac = new TlsAuthCheck(keys.digest, keys.decryptKey);
+        this.hmac = tlsAuthVerifier(keys);
         break;
       }
       case 'tls-crypt': {
