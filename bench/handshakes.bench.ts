@@ -6,7 +6,7 @@
 // checkout's bin/shardvpn.js, run too), BENCH_KEYS="ecdsa,rsa" (default ecdsa), BENCH_SERVER_NODE_ARGS
 // (profiling; see load-lab.ts), BENCH_CLIENTS="100,1000,5000" (default), BENCH_RATE (connections started per second, default
 // 0: all at once), BENCH_THREADS (load generator threads, default 2), BENCH_CAP_S (longest
-// connect phase of one run, default 90), BENCH_WRAP ("tls-crypt", the default, or "none"),
+// connect phase of one run, default 90), BENCH_WRAP ("tls-crypt", the default, "tls-auth" or "none"),
 // BENCH_WARMUP (clients connected to each fresh server first and left connected, so that the
 // run measured sees a server whose JIT has compiled the handshake path: V8's compiling is a
 // fixed cost per process, about 0.5 ms per handshake when spread over the first 1,000; default 0).
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
         }
         const base = results[results.length - 1]!;
         printTable(
-          `Handshakes: ${clients} clients, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'} certificates, ${wrap === 'none' ? 'no tls-crypt' : 'tls-crypt'}${warmup > 0 ? `, after ${warmup} warm-up clients` : ''}, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
+          `Handshakes: ${clients} clients, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'} certificates, ${wrap === 'none' ? 'no tls-crypt' : wrap}${warmup > 0 ? `, after ${warmup} warm-up clients` : ''}, ${rate === 0 ? 'all started at once' : `started at ${rate}/s`}, load generator ${threads} threads in a client namespace (${os.availableParallelism()} cores shared)`,
           [
             'server',
             'connected',

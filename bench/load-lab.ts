@@ -111,12 +111,20 @@ export function envKeyTypes(): PkiKeyType[] {
   return types as PkiKeyType[];
 }
 
-/** BENCH_WRAP="tls-crypt" (default) or "none": the control channel's wrap on every server and client. */
-export function envWrap(): 'tls-crypt' | 'none' {
+/** BENCH_WRAP="tls-crypt" (default), "tls-auth" or "none": the control channel's wrap on every server and client. */
+export function envWrap(): 'tls-crypt' | 'tls-auth' | 'none' {
   const text = (process.env.BENCH_WRAP ?? '').trim();
   if (text === '' || text === 'tls-crypt') return 'tls-crypt';
-  if (text === 'none') return 'none';
-  throw new Error(`BENCH_WRAP=${text}: give tls-crypt or none`);
+  if (text === 'tls-auth' || text === 'none') return text;
+  throw new Error(`BENCH_WRAP=${text}: give tls-crypt, tls-auth or none`);
+}
+
+/** The config line of BENCH_WRAP for one end (tls-auth: key-direction 0 at the server, 1 at the client), with its newline. */
+function wrapLine(lab: VpnLab, role: 'server' | 'client'): string {
+  const wrap = envWrap();
+  if (wrap === 'tls-crypt') return `tls-crypt ${lab.keys.tlsCrypt}\n`;
+  if (wrap === 'tls-auth') return `tls-auth ${lab.keys.tlsAuth} ${role === 'server' ? 0 : 1}\n`;
+  return '';
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -169,7 +177,7 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number,
   const pool = settings.pool ?? POOL;
   const maxClients = settings.maxClients ?? MAX_CLIENTS;
   const keepalive = settings.keepalive ?? '10 60';
-  const wrap = envWrap() === 'tls-crypt' ? `tls-crypt ${lab.keys.tlsCrypt}\n` : '';
+  const wrap = wrapLine(lab, 'server');
   if (server.kind === 'shardvpn') {
     const proc = await lab.startShardvpn(
       `port ${port}\nproto udp4\ndev tun\nkeepalive ${keepalive}\n${wrap}${lab.serverTlsLines()}topology subnet\nserver ${pool}\n` +
@@ -195,7 +203,10 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number,
     '--verb',
     '3',
   ]);
-  if (wrap === '') args.splice(args.indexOf('--tls-crypt'), 2);
+  // stockServerArgs says --tls-crypt: none drops it, tls-auth replaces it.
+  const at = args.indexOf('--tls-crypt');
+  if (envWrap() === 'none') args.splice(at, 2);
+  if (envWrap() === 'tls-auth') args.splice(at, 2, '--tls-auth', lab.keys.tlsAuth, '0');
   const proc = lab.spawn(lab.server, 'openvpn', args, 'openvpn server');
   await proc.waitFor(/Initialization Sequence Completed/);
   return { proc, pid: checkPid(proc, 'openvpn'), label: serverLabel(server) };
@@ -204,8 +215,7 @@ export async function startServer(lab: VpnLab, server: ServerKind, port: number,
 export function writeProfile(lab: VpnLab, port: number): string {
   return lab.file(
     `bench-client-${port}.ovpn`,
-    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}` +
-      `${envWrap() === 'tls-crypt' ? `tls-crypt ${lab.keys.tlsCrypt}\n` : ''}verb 3\n`,
+    `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} ${port}\nnobind\n${lab.clientTlsLines()}` + `${wrapLine(lab, 'client')}verb 3\n`,
   );
 }
 
