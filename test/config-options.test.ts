@@ -528,6 +528,15 @@ test('udp-offload yes|no: on by default, off with no, anything else refused at i
   rejects('dev tun\nudp-offload\n', /server\.conf:2.*udp-offload/);
 });
 
+test('heap-shrink-interval N: 60 by default, 0 turns it off, out of range refused at its line', () => {
+  assert.equal(opts('dev tun\n').heapShrinkSeconds, 60);
+  assert.equal(opts('dev tun\nheap-shrink-interval 0\n').heapShrinkSeconds, 0);
+  assert.equal(opts('dev tun\nheap-shrink-interval 600\n').heapShrinkSeconds, 600);
+  rejects('dev tun\nheap-shrink-interval 86401\n', /server\.conf:2.*heap-shrink-interval/);
+  rejects('dev tun\nheap-shrink-interval -1\n', /server\.conf:2.*heap-shrink-interval/);
+  rejects('dev tun\nheap-shrink-interval\n', /server\.conf:2.*heap-shrink-interval/);
+});
+
 test('udp-coalesce-usecs N: 100 by default, 0 turns it off, out of range refused at its line', () => {
   assert.equal(opts('dev tun\n').udpCoalesceUsecs, 100);
   assert.equal(opts('dev tun\nudp-coalesce-usecs 0\n').udpCoalesceUsecs, 0);

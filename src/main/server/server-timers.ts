@@ -1,10 +1,11 @@
 // The server's once-a-second work on the main thread (multi.c multi_process_per_second_timers):
 // every shard is asked for its clients' byte counters and last-packet times (status, management,
-// --inactive), ifconfig-pool-persist is saved every SECONDS it names, and once a minute the
-// heaps are asked to give memory back: every thread's V8 heap (shrinkJsHeap: a busy isolate grows
-// its old generation to the garbage of renegotiations and never shrinks it by itself), then the
-// C heap's free pages (trimHeap: what the shards' TLS sessions and buffers freed in the middle
-// of their malloc arenas would otherwise stay in RSS).
+// --inactive), ifconfig-pool-persist is saved every SECONDS it names, and the heaps are asked to
+// give memory back: every heap-shrink-interval seconds (default 60) every thread's V8 heap
+// (shrinkJsHeap: V8's own memory reducer waits for the allocation rate to fall, which a
+// renegotiating shard never lets happen), and once a minute the C heap's free pages (trimHeap:
+// what the shards' TLS sessions and buffers freed in the middle of their malloc arenas would
+// otherwise stay in RSS).
 import { shrinkJsHeap, trimHeap } from '../../shared/native';
 import type { Logger } from '../../shared/log';
 import type { PoolPersist } from './pool-persist';
@@ -31,6 +32,8 @@ export class PerSecondTimers {
     private readonly shards: ShardPool,
     private readonly persist: PoolPersist | null,
     private readonly logger: Logger,
+    /** heap-shrink-interval: every this many seconds the V8 heaps are asked to shrink (0: never). */
+    private readonly heapShrinkSeconds: number,
   ) {
     this.interval = setInterval(() => this.second(), 1000);
   }
@@ -44,16 +47,20 @@ export class PerSecondTimers {
     this.shards.broadcast({ type: 'stats-request', id: ++this.statsId });
     const refresh = this.persist?.refreshSeconds ?? 0;
     if (refresh > 0 && this.seconds % refresh === 0) this.persist?.save();
+    if (this.heapShrinkSeconds > 0 && this.seconds % this.heapShrinkSeconds === 0) this.shrink();
     if (this.seconds % TRIM_HEAP_SECONDS === 0) this.trim();
   }
 
-  private trim(): void {
+  private shrink(): void {
     // The shards' collections run incrementally in their own threads; what they free in the C
-    // heap (TLS sessions' buffers behind collected objects) is released by the next minute's trim.
+    // heap (TLS sessions' buffers behind collected objects) is released by the next trim.
     this.shards.broadcast({ type: 'shrink-heap' });
-    // Starting the marking is synchronous (a few ms on a large heap); trimming holds each malloc
-    // arena's lock while it walks it: a slow one of either is worth a line at verb 3.
+    // Starting the marking is synchronous (a few ms on a large heap): a slow start is worth a line at verb 3.
     timed(this.logger, shrinkJsHeap, () => 'main thread JavaScript heap collection started');
+  }
+
+  private trim(): void {
+    // It holds each malloc arena's lock while it walks it: a slow one is worth a line at verb 3.
     timed(this.logger, trimHeap, (released) => `C heap trimmed${released ? '' : ' (nothing to release)'}`);
   }
 }

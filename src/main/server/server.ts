@@ -196,7 +196,7 @@ class ServerRun {
   }
 
   private startTimers(shards: ShardPool, persist: PoolPersist | null): PerSecondTimers {
-    const timers = new PerSecondTimers(shards, persist, this.logger);
+    const timers = new PerSecondTimers(shards, persist, this.logger, this.options.heapShrinkSeconds);
     this.cleanups.push(() => timers.stop());
     return timers;
   }

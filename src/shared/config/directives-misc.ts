@@ -2,7 +2,7 @@
 // shardvpn's own additions.
 
 import * as net from 'node:net';
-import { CompressFraming, MAX_UDP_COALESCE_USECS } from './options-types';
+import { CompressFraming, MAX_HEAP_SHRINK_SECONDS, MAX_UDP_COALESCE_USECS } from './options-types';
 import { DirectiveSpec, DirectiveTable, fail, int, oneOf, port } from './registry';
 
 function ignored(why: string): DirectiveSpec {
@@ -332,6 +332,16 @@ export const miscDirectives: DirectiveTable = {
     max: 1,
     set(ctx, d, [n]) {
       ctx.o.udpCoalesceUsecs = int(d, n as string, 'udp-coalesce-usecs', 0, MAX_UDP_COALESCE_USECS);
+    },
+  },
+  // How often (seconds) the server asks every thread's V8 heap for a memory-reducing collection
+  // (server-timers.ts). Each one is a full, incremental mark-compact: on a heap of gigabytes it
+  // costs a pause of up to about 100 ms, so a very large server may want it rarer. 0: never.
+  'heap-shrink-interval': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.heapShrinkSeconds = int(d, n as string, 'heap-shrink-interval', 0, MAX_HEAP_SHRINK_SECONDS);
     },
   },
   // TUN offloads (IFF_VNET_HDR): the kernel hands over TCP/UDP superpackets of up to 64 KiB, split

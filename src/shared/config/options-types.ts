@@ -9,6 +9,13 @@ import type { MssfixSetting } from '../protocol/mss';
 export const DEFAULT_UDP_COALESCE_USECS = 100;
 /** The longest coalescing wait (10 ms): beyond it a wait would be a stall. */
 export const MAX_UDP_COALESCE_USECS = 10_000;
+/**
+ * heap-shrink-interval by default: once a minute each thread's V8 heap is asked for a
+ * memory-reducing collection (a renegotiating shard's committed heap otherwise creeps up).
+ */
+export const DEFAULT_HEAP_SHRINK_SECONDS = 60;
+/** A day: the longest interval heap-shrink-interval takes. */
+export const MAX_HEAP_SHRINK_SECONDS = 86_400;
 
 export interface Where {
   readonly file: string;
@@ -289,6 +296,8 @@ export interface Options extends ConnectionFields {
   udpOffload: boolean;
   /** `udp-coalesce-usecs N`: wait up to N microseconds for more datagrams while they stream in (0: off). */
   udpCoalesceUsecs: number;
+  /** `heap-shrink-interval N` (server): every N seconds each thread's V8 heap is asked to shrink (0: never). */
+  heapShrinkSeconds: number;
   /** TUN offloads (`tun-offload yes|no`): TSO/USO superpackets split on read, TCP segments coalesced on write. */
   tunOffload: boolean;
   /**
@@ -386,6 +395,7 @@ export function defaultOptions(): Options {
     reloadChangedClients: 'restart',
     udpOffload: true,
     udpCoalesceUsecs: DEFAULT_UDP_COALESCE_USECS,
+    heapShrinkSeconds: DEFAULT_HEAP_SHRINK_SECONDS,
     tunOffload: true,
     tunQueues: 'shard',
     tcpNodelay: false,
