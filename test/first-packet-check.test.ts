@@ -6,11 +6,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 
-import { P_ACK_V1, P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_V1, P_DATA_V2 } from '../src/shared/protocol/opcodes';
+import {
+  P_ACK_V1,
+  P_CONTROL_HARD_RESET_CLIENT_V2,
+  P_CONTROL_HARD_RESET_CLIENT_V3,
+  P_CONTROL_V1,
+  P_DATA_V2,
+} from '../src/shared/protocol/opcodes';
 import { buildControlPacket } from '../src/shared/protocol/packet';
-import { generateStaticKey } from '../src/shared/protocol/static-key';
+import { generateStaticKey, generateTlsCryptV2ServerKey } from '../src/shared/protocol/static-key';
 import { tlsAuthKeys, tlsAuthUnwrap } from '../src/shared/protocol/tls-auth';
-import { tlsCryptKeys, tlsCryptUnwrap } from '../src/shared/protocol/tls-crypt';
+import { generateTlsCryptV2ClientKey, tlsCryptKeys, tlsCryptUnwrap } from '../src/shared/protocol/tls-crypt';
 import { ControlWrap, type WrapConfig } from '../src/shared/session/control-wrap';
 import { FirstPacketCheck } from '../src/shared/session/first-packet-check';
 import { StatelessResponder } from '../src/shared/session/stateless-responder';
@@ -28,10 +34,12 @@ function clientWrap(wrap: WrapConfig): ControlWrap {
   return new ControlWrap(wrap.mode === 'tls-auth' ? { ...wrap } : wrap, 'client');
 }
 
-function reset(): Buffer {
+function reset(
+  opcode: typeof P_CONTROL_HARD_RESET_CLIENT_V2 | typeof P_CONTROL_HARD_RESET_CLIENT_V3 = P_CONTROL_HARD_RESET_CLIENT_V2,
+): Buffer {
   return buildControlPacket({
     kind: 'message',
-    opcode: P_CONTROL_HARD_RESET_CLIENT_V2,
+    opcode,
     keyId: 0,
     sessionId: SID,
     acks: [],
@@ -166,4 +174,58 @@ test('tls-auth: the in-place HMAC check passes what the unwrap takes and refuses
       assert.equal(check.check(wire, 0, wire.length), null, `${digest}: the real packet after ${what}`);
     }
   }
+});
+
+test('tls-crypt-v2: the WKc is checked in place with the server key; forged or foreign WKcs and resets without one are refused as the responder refuses them', () => {
+  const serverKey = generateTlsCryptV2ServerKey();
+  const server: WrapConfig = { mode: 'tls-crypt-v2-server', serverKey };
+  const check = new FirstPacketCheck(server);
+  const responder = new StatelessResponder({ wrap: server });
+  const client = generateTlsCryptV2ClientKey(serverKey);
+  const wire = new ControlWrap({ mode: 'tls-crypt-v2-client', key: client.key2, wkc: client.wkc }, 'client').wrap(
+    reset(P_CONTROL_HARD_RESET_CLIENT_V3),
+    NOW,
+  )!;
+  const memory = new Uint8Array(wire.length + 40);
+  memory.set(wire, 20);
+  assert.equal(check.check(memory, 20, wire.length), null);
+  assert.equal(responder.handle(wire, '10.0.0.2', 4000, NOW).action, 'reply');
+  // Every one-bit change inside the WKc (tag, encrypted key and metadata, length): refused.
+  for (let byte = wire.length - client.wkc.length; byte < wire.length; byte++) {
+    const bad = Buffer.from(wire);
+    bad[byte]! ^= 0x01;
+    const verdict = check.check(bad, 0, bad.length);
+    if (verdict === null) assert.fail(`WKc byte ${byte - (wire.length - client.wkc.length)} changed and the packet passed`);
+    const r = responder.handle(bad, '10.0.0.2', 4000, NOW);
+    assert.equal(r.action === 'drop' && r.kind, verdict === 'bad_hmac' ? 'bad_hmac' : 'malformed', `byte ${byte}`);
+  }
+  assert.equal(check.check(memory, 20, wire.length), null, 'the real packet after the refusals');
+  // A WKc made with another server key, and a V2 reset (no WKc) at a tls-crypt-v2 server.
+  const foreign = generateTlsCryptV2ClientKey(generateTlsCryptV2ServerKey());
+  const forged = new ControlWrap({ mode: 'tls-crypt-v2-client', key: foreign.key2, wkc: foreign.wkc }, 'client').wrap(
+    reset(P_CONTROL_HARD_RESET_CLIENT_V3),
+    NOW,
+  )!;
+  assert.equal(check.check(forged, 0, forged.length), 'bad_hmac');
+  const f = responder.handle(forged, '10.0.0.2', 4000, NOW);
+  assert.equal(f.action === 'drop' && f.kind, 'bad_hmac');
+  const v2 = clientWrap({ mode: 'tls-crypt', key: client.key2 }).wrap(reset(), NOW)!;
+  assert.equal(check.check(v2, 0, v2.length), 'opcode');
+  const n = responder.handle(v2, '10.0.0.2', 4000, NOW);
+  assert.equal(n.action === 'drop' && n.kind, 'malformed');
+  // And a V3 reset at a server without tls-crypt-v2.
+  const plainCheck = new FirstPacketCheck({ mode: 'tls-crypt', key: client.key2 });
+  assert.equal(plainCheck.check(wire, 0, wire.length), 'opcode');
+  // Random datagrams: whatever the check refuses, the responder drops for the same reason.
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 0, maxLength: 400 }), fc.integer({ min: 0, max: 255 }), (bytes, first) => {
+      const datagram = Buffer.from(bytes);
+      if (datagram.length > 0) datagram[0] = first;
+      const reject = check.check(datagram, 0, datagram.length);
+      if (reject === null) return;
+      const r = responder.handle(datagram, '10.0.0.2', 4000, NOW);
+      assert.equal(r.action === 'drop' && r.kind, reject === 'bad_hmac' ? 'bad_hmac' : 'malformed');
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -96,6 +96,7 @@ export interface NativeTlsAuthHmac {
 
 export interface NativeTlsCryptCheck {
   verify(memory: Uint8Array, at: number, length: number): boolean;
+  verifyWkc(memory: Uint8Array, at: number, length: number): boolean;
   destroy(): void;
 }
 

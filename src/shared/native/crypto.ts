@@ -147,6 +147,13 @@ export class TlsCryptCheck {
   verify(memory: Uint8Array, at: number, length: number): boolean {
     return this.handle.verify(memory, at, length);
   }
+  /**
+   * Keyed with a tls-crypt-v2 server key's Ke and Ka: whether memory[at, at + length) ends in a
+   * WKc (length in its last two bytes) whose tag verifies.
+   */
+  verifyWkc(memory: Uint8Array, at: number, length: number): boolean {
+    return this.handle.verifyWkc(memory, at, length);
+  }
   destroy(): void {
     this.handle.destroy();
   }

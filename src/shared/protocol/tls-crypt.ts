@@ -17,7 +17,7 @@ import { KEY2_SIZE, KEY_SIZE, TLS_CRYPT_V2_MAX_WKC_LEN, type TlsCryptV2ClientKey
 import { carriesWrappedClientKey, opcodeOf } from './opcodes';
 import type { ReplayCheck, ReplayIdSource, TlsUnwrapResult } from './tls-auth';
 import type { KeyingMaterialExporter } from './key-derivation';
-import { TlsCryptDirection } from '../native/crypto';
+import { TlsCryptCheck, TlsCryptDirection } from '../native/crypto';
 
 export const TLS_CRYPT_TAG_SIZE = 32;
 export const TLS_CRYPT_PID_SIZE = 8;
@@ -151,6 +151,22 @@ function serverKeyParts(serverKey: Buffer): { ke: Buffer; ka: Buffer } {
   if (serverKey.length !== KEY_SIZE) throw new Error(`tls-crypt-v2 server key must be ${KEY_SIZE} bytes`);
   return { ke: serverKey.subarray(0, CIPHER_KEY_LEN), ka: serverKey.subarray(64, 64 + HMAC_KEY_LEN) };
 }
+
+/**
+ * The in-place check of the WKc at the end of a client's first packet (TlsCryptCheck.verifyWkc),
+ * keyed once with the server key's Ke and Ka: a forged WKc costs one HMAC and no allocation.
+ * The same object for the same server key.
+ */
+export function tlsCryptV2WkcCheck(serverKey: Buffer): TlsCryptCheck {
+  let check = wkcChecks.get(serverKey);
+  if (check === undefined) {
+    const { ke, ka } = serverKeyParts(serverKey);
+    check = new TlsCryptCheck(ke, ka);
+    wkcChecks.set(serverKey, check);
+  }
+  return check;
+}
+const wkcChecks = new WeakMap<Buffer, TlsCryptCheck>();
 
 /**
  * WKc = T || AES-256-CTR(Ke, T[0..16), Kc || metadata) || len, with

@@ -97,7 +97,8 @@ export class StatelessResponder {
     let clientKey: Buffer | undefined;
     if (v2server && (opcode === P_CONTROL_HARD_RESET_CLIENT_V3 || opcode === P_CONTROL_WKC_V1)) {
       const x = tlsCryptV2ExtractClientKey((this.opts.wrap as { serverKey: Buffer }).serverKey, wire);
-      if (!x.ok) return drop('bad_hmac', `WKc: ${x.reason}`);
+      // A WKc whose tag does not verify is forged; one that is missing or cut wrong is malformed.
+      if (!x.ok) return drop(x.reason === 'bad-tag' || x.reason === 'too-short' ? 'bad_hmac' : 'malformed', `WKc: ${x.reason}`);
       clientKey = x.key2;
     } else if (v2server) {
       return drop('malformed', 'tls-crypt-v2: no WKc from an unknown peer');
