@@ -4,7 +4,8 @@
 // and FLOOD_GARBAGE (default 1,000,000) malformed datagrams as fast as one thread can
 // (bench/flooder.c: raw socket, sendmmsg, random source addresses in 10.152.0.0/16 routed back to
 // the flooder, random source ports and session ids); one second in, a second stock client
-// connects. Three wraps: tls-crypt and tls-auth (the server's HMAC check refuses every reset) and none (the
+// connects. Wraps: tls-crypt, tls-auth and tls-crypt-v2 (the server's HMAC or WKc check refuses
+// every reset; FLOOD_WRAPS=tls-crypt-v2 to run it) and none (the
 // server must answer each reset: shardvpn with a stateless cookie, openvpn 2.6 too, at most
 // connect-freq-initial's 100 answers per 10 s). Reports the real client's ping loss and RTT, the
 // new client's connect time, server RSS and CPU, the rate the flooder reached, what the server
@@ -47,11 +48,12 @@ const BIN = path.join(__dirname, '..', '..', 'bin', 'shardvpn.js');
 const FLOODER_SOURCE = path.join(__dirname, '..', '..', 'bench', 'flooder.c');
 const MIB = 2 ** 20;
 
-type Wrap = 'tls-crypt' | 'tls-auth' | 'none';
+type Wrap = 'tls-crypt' | 'tls-crypt-v2' | 'tls-auth' | 'none';
 
 /** The wrap's config line: tls-auth with key-direction 0 at the server and 1 at the client. */
 function wrapLines(lab: VpnLab, wrap: Wrap, role: 'server' | 'client'): string[] {
   if (wrap === 'tls-crypt') return [`tls-crypt ${lab.keys.tlsCrypt}`];
+  if (wrap === 'tls-crypt-v2') return [`tls-crypt-v2 ${role === 'server' ? lab.keys.tlsCryptV2Server : lab.keys.tlsCryptV2Client}`];
   if (wrap === 'tls-auth') return [`tls-auth ${lab.keys.tlsAuth} ${role === 'server' ? 0 : 1}`];
   return [];
 }

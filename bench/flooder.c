@@ -13,8 +13,10 @@
  * WRAP says what the resets look like: "tls-crypt" (the 2.6 layout with the early-negotiation
  * replay id and a random 32-byte tag, so only the server's HMAC check can refuse it), "tls-auth"
  * (a random 20-byte HMAC-SHA1 field, replay id 1 and the time, then a plain body: again only the
- * HMAC check refuses it) or "none" (a plain reset the server must answer: ack count 0, message
- * id 0).
+ * HMAC check refuses it), "tls-crypt-v2" (a HARD_RESET_CLIENT_V3 laid out as tls-crypt's with a
+ * random WKc of a 2.6 client's size after it: 32-byte tag, 256-byte key and 9 bytes of metadata
+ * encrypted, the length; only the server key's check of the WKc refuses it) or "none" (a plain
+ * reset the server must answer: ack count 0, message id 0).
  *
  * Garbage is a third each of: random bytes of random length (1..1400); a valid opcode byte cut
  * short (1..13 bytes, shorter than any control header); a valid opcode with a body of random
@@ -69,14 +71,14 @@ static double now_seconds(void) {
 }
 
 /* OpenVPN opcodes (ssl_pkt.h), shifted into the first byte with key_id 0. */
-enum { P_CONTROL_HARD_RESET_CLIENT_V2 = 7, P_CONTROL_V1 = 4, P_ACK_V1 = 5, P_DATA_V2 = 9, P_CONTROL_WKC_V1 = 11 };
+enum { P_CONTROL_HARD_RESET_CLIENT_V3 = 10, P_CONTROL_HARD_RESET_CLIENT_V2 = 7, P_CONTROL_V1 = 4, P_ACK_V1 = 5, P_DATA_V2 = 9, P_CONTROL_WKC_V1 = 11 };
 #define OP(op) ((uint8_t)((op) << 3))
 
-enum wrap { WRAP_NONE, WRAP_TLS_AUTH, WRAP_TLS_CRYPT };
+enum wrap { WRAP_NONE, WRAP_TLS_AUTH, WRAP_TLS_CRYPT, WRAP_TLS_CRYPT_V2 };
 
 static size_t build_reset(uint8_t *p, enum wrap wrap) {
   size_t n = 0;
-  p[n++] = OP(P_CONTROL_HARD_RESET_CLIENT_V2);
+  p[n++] = OP(wrap == WRAP_TLS_CRYPT_V2 ? P_CONTROL_HARD_RESET_CLIENT_V3 : P_CONTROL_HARD_RESET_CLIENT_V2);
   random_bytes(p + n, 8); /* session id */
   n += 8;
   if (wrap == WRAP_TLS_AUTH) {
@@ -88,7 +90,7 @@ static size_t build_reset(uint8_t *p, enum wrap wrap) {
     memcpy(p + n + 4, &stamp, 4);
     n += 8;
   }
-  if (wrap == WRAP_TLS_CRYPT) {
+  if (wrap == WRAP_TLS_CRYPT || wrap == WRAP_TLS_CRYPT_V2) {
     uint32_t replay = htonl(0x0f000001u); /* EARLY_NEG_START | 1, as a 2.6 client sends */
     uint32_t stamp = htonl((uint32_t)time(NULL));
     memcpy(p + n, &replay, 4);
@@ -100,6 +102,13 @@ static size_t build_reset(uint8_t *p, enum wrap wrap) {
     p[n++] = 0; /* no acks */
     memset(p + n, 0, 4); /* message id 0 */
     n += 4;
+  }
+  if (wrap == WRAP_TLS_CRYPT_V2) {
+    const size_t wkc = 32 + 256 + 9 + 2;
+    random_bytes(p + n, wkc - 2);
+    p[n + wkc - 2] = (uint8_t)(wkc >> 8);
+    p[n + wkc - 1] = (uint8_t)(wkc & 0xff);
+    n += wkc;
   }
   return n;
 }
@@ -141,11 +150,12 @@ int main(int argc, char **argv) {
   const uint64_t resets = strtoull(argv[5], NULL, 10);
   const uint64_t garbage = strtoull(argv[6], NULL, 10);
   const double max_seconds = atof(argv[7]);
-  const enum wrap wrap = strcmp(argv[8], "tls-crypt") == 0  ? WRAP_TLS_CRYPT
-                         : strcmp(argv[8], "tls-auth") == 0 ? WRAP_TLS_AUTH
-                                                            : WRAP_NONE;
+  const enum wrap wrap = strcmp(argv[8], "tls-crypt") == 0      ? WRAP_TLS_CRYPT
+                         : strcmp(argv[8], "tls-crypt-v2") == 0 ? WRAP_TLS_CRYPT_V2
+                         : strcmp(argv[8], "tls-auth") == 0     ? WRAP_TLS_AUTH
+                                                                : WRAP_NONE;
   if (bits < 8 || bits > 32 || (wrap == WRAP_NONE && strcmp(argv[8], "none") != 0)) {
-    fprintf(stderr, "flooder: BITS must be 8..32 and WRAP tls-crypt, tls-auth or none\n");
+    fprintf(stderr, "flooder: BITS must be 8..32 and WRAP tls-crypt, tls-crypt-v2, tls-auth or none\n");
     return 2;
   }
   const uint32_t host_mask = bits == 32 ? 0 : (0xffffffffu >> bits);
