@@ -11,6 +11,7 @@
 // Input and output of wrap/unwrap is the unwrapped layout: opcode || sid || rest.
 
 import { TlsAuthHmac } from '../native/crypto';
+import { cachedFor } from '../weak-cache';
 import { type KeyDirection, selectKeys } from './static-key';
 
 /**
@@ -70,11 +71,7 @@ export function tlsAuthKeys(key2: Buffer, direction: KeyDirection, auth = 'SHA1'
   if (d === undefined) {
     throw new Error(`tls-auth: unsupported --auth digest '${auth}' (use SHA1, SHA256 or SHA512)`);
   }
-  let byKey = keysByKey2.get(key2);
-  if (byKey === undefined) {
-    byKey = new Map();
-    keysByKey2.set(key2, byKey);
-  }
+  const byKey = cachedFor(keysByKey2, key2, () => new Map<string, TlsAuthKeys>());
   const id = `${direction} ${name}`;
   let keys = byKey.get(id);
   if (keys === undefined) {
@@ -95,12 +92,10 @@ interface TlsAuthContexts {
 const contextsByKeys = new WeakMap<TlsAuthKeys, TlsAuthContexts>();
 
 function contextsOf(keys: TlsAuthKeys): TlsAuthContexts {
-  let c = contextsByKeys.get(keys);
-  if (c === undefined) {
-    c = { sign: new TlsAuthHmac(keys.digest, keys.encryptKey), verify: new TlsAuthHmac(keys.digest, keys.decryptKey) };
-    contextsByKeys.set(keys, c);
-  }
-  return c;
+  return cachedFor(contextsByKeys, keys, () => ({
+    sign: new TlsAuthHmac(keys.digest, keys.encryptKey),
+    verify: new TlsAuthHmac(keys.digest, keys.decryptKey),
+  }));
 }
 
 /**

@@ -18,6 +18,7 @@ import { carriesWrappedClientKey, opcodeOf } from './opcodes';
 import type { ReplayCheck, ReplayIdSource, TlsUnwrapResult } from './tls-auth';
 import type { KeyingMaterialExporter } from './key-derivation';
 import { TlsCryptCheck, TlsCryptDirection } from '../native/crypto';
+import { cachedFor } from '../weak-cache';
 
 export const TLS_CRYPT_TAG_SIZE = 32;
 export const TLS_CRYPT_PID_SIZE = 8;
@@ -46,11 +47,7 @@ export interface TlsCryptKeys {
  * `key2` and role, so every session of a server's one tls-crypt key shares its keyed contexts.
  */
 export function tlsCryptKeys(key2: Buffer, role: 'server' | 'client'): TlsCryptKeys {
-  let byRole = keysByKey2.get(key2);
-  if (byRole === undefined) {
-    byRole = {};
-    keysByKey2.set(key2, byRole);
-  }
+  const byRole = cachedFor(keysByKey2, key2, (): { server?: TlsCryptKeys; client?: TlsCryptKeys } => ({}));
   return (byRole[role] ??= selectKeys(key2, role === 'server' ? 'normal' : 'inverse', CIPHER_KEY_LEN, HMAC_KEY_LEN));
 }
 
@@ -64,15 +61,10 @@ interface TlsCryptContexts {
 const contextsByKeys = new WeakMap<TlsCryptKeys, TlsCryptContexts>();
 
 function contextsOf(keys: TlsCryptKeys): TlsCryptContexts {
-  let c = contextsByKeys.get(keys);
-  if (c === undefined) {
-    c = {
-      seal: new TlsCryptDirection(keys.encryptCipher, keys.encryptHmac),
-      open: new TlsCryptDirection(keys.decryptCipher, keys.decryptHmac),
-    };
-    contextsByKeys.set(keys, c);
-  }
-  return c;
+  return cachedFor(contextsByKeys, keys, () => ({
+    seal: new TlsCryptDirection(keys.encryptCipher, keys.encryptHmac),
+    open: new TlsCryptDirection(keys.decryptCipher, keys.decryptHmac),
+  }));
 }
 
 /**
@@ -158,13 +150,10 @@ function serverKeyParts(serverKey: Buffer): { ke: Buffer; ka: Buffer } {
  * The same object for the same server key.
  */
 export function tlsCryptV2WkcCheck(serverKey: Buffer): TlsCryptCheck {
-  let check = wkcChecks.get(serverKey);
-  if (check === undefined) {
+  return cachedFor(wkcChecks, serverKey, () => {
     const { ke, ka } = serverKeyParts(serverKey);
-    check = new TlsCryptCheck(ke, ka);
-    wkcChecks.set(serverKey, check);
-  }
-  return check;
+    return new TlsCryptCheck(ke, ka);
+  });
 }
 const wkcChecks = new WeakMap<Buffer, TlsCryptCheck>();
 

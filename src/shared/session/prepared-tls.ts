@@ -14,6 +14,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { SecureContext } from 'node:tls';
 import { createControlSecureContext } from './tls-channel';
 import type { TlsMaterial } from './types';
+import { cachedFor } from '../weak-cache';
 
 export interface PreparedTls {
   readonly context: SecureContext;
@@ -43,23 +44,18 @@ function prepare(material: TlsMaterial): PreparedTls {
 }
 
 function preparedOnce(material: TlsMaterial): PreparedTls {
-  let prepared = preparedByMaterial.get(material);
-  if (prepared === undefined) {
-    prepared = prepare(material);
-    preparedByMaterial.set(material, prepared);
-  }
-  return prepared;
+  return cachedFor(preparedByMaterial, material, () => prepare(material));
 }
 
 /** What a TLS negotiation starting now uses. Throws only for material that never worked. */
 export function preparedTls(material: TlsMaterial): PreparedTls {
   const file = material.crlFile;
   if (file === undefined) return preparedOnce(material);
-  let state = crlStateByMaterial.get(material);
-  if (state === undefined) {
-    state = { mtimeMs: file.mtimeMs, size: file.size, prepared: preparedOnce(material) };
-    crlStateByMaterial.set(material, state);
-  }
+  const state = cachedFor(crlStateByMaterial, material, () => ({
+    mtimeMs: file.mtimeMs,
+    size: file.size,
+    prepared: preparedOnce(material),
+  }));
   let now: { mtimeMs: number; size: number };
   try {
     now = statSync(file.path);
