@@ -15,6 +15,7 @@
         "src/native/cbc.cc",
         "src/native/tcp.cc",
         "src/native/tls-auth-hmac.cc",
+        "src/native/tls-context.cc",
         "src/native/tls-crypt-check.cc",
         "src/native/tls-crypt-codec.cc"
       ],

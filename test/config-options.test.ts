@@ -295,6 +295,15 @@ test('ciphers, TLS versions and compression settle as 2.6 does', () => {
   assert.equal(b.options.dataCiphersFallback, 'AES-256-CBC');
 
   assert.equal(opts('tls-version-max 1.1\n').tlsVersionMin, '1.1');
+  // OpenSSL 3 speaks no TLS below 1.2 at its default security level: raised, with a warning.
+  assert.deepEqual(
+    build('tls-version-max 1.1\n').warnings.map((w) => w.message),
+    ['tls-version-max 1.1 is raised to 1.2, the lowest TLS version shardvpn speaks'],
+  );
+  assert.deepEqual(build('tls-version-max 1.2\n').warnings, []);
+  // An unknown version with or-highest takes the highest tls-version-max allows; a known one above it is an error.
+  assert.equal(opts('tls-version-min 1.9 or-highest\ntls-version-max 1.2\n').tlsVersionMin, '1.2');
+  rejects('tls-version-min 1.3\ntls-version-max 1.2\n', 'server.conf:1: tls-version-min: 1.3 is above tls-version-max 1.2');
   assert.equal(opts('tls-version-min 1.3\n').tlsVersionMin, '1.3');
   const oh = opts('tls-version-min 1.9 or-highest\n');
   assert.deepEqual([oh.tlsVersionMin, oh.tlsVersionMinOrHighest], ['1.3', true]);

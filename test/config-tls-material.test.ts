@@ -11,6 +11,8 @@ import { after, test } from 'node:test';
 import { makeTestPki } from '../lab/test-pki';
 import { ConfigError, buildOptions, parseConfigText } from '../src/shared/config';
 import { loadTlsMaterial } from '../src/shared/config/tls-material';
+import { TlsChannel, createControlSecureContext } from '../src/shared/session/tls-channel';
+import type { TlsMaterial } from '../src/shared/session/types';
 
 const pki = makeTestPki();
 const dir = mkdtempSync(join(tmpdir(), 'shardvpn-tls-material-'));
@@ -106,4 +108,41 @@ test('a TLS setting OpenSSL refuses is reported at its own file:line', () => {
   };
   refused('ecdh-curve prime256v1\ntls-cipher TLS-NO-SUCH-SUITE\n', /server\.conf:7: tls-cipher: not accepted by OpenSSL/);
   refused('tls-groups X25519\n\n\ntls-groups nope\n', /server\.conf:9: tls-groups: not accepted by OpenSSL/);
+});
+
+/** The TLS version two contexts negotiate in memory, or the error that ends the handshake. */
+function negotiate(server: TlsMaterial, client: TlsMaterial): Promise<string> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (outcome: string): void => {
+      if (done) return;
+      done = true;
+      s.destroy();
+      c.destroy();
+      resolve(outcome);
+    };
+    const s: TlsChannel = new TlsChannel('server', createControlSecureContext(server), {
+      onCiphertext: (d) => setImmediate(() => c.feed(d)),
+      onSecure: () => undefined,
+      onPlaintext: () => undefined,
+      onError: (e) => finish(`error: ${e.message}`),
+    });
+    const c: TlsChannel = new TlsChannel('client', createControlSecureContext(client), {
+      onCiphertext: (d) => setImmediate(() => s.feed(d)),
+      onSecure: (socket) => finish(socket.getProtocol() ?? '?'),
+      onPlaintext: () => undefined,
+      onError: (e) => finish(`error: ${e.message}`),
+    });
+  });
+}
+
+test('tls-version-max reaches the TLS context: the server negotiates no higher, a 1.3-only peer is refused', async () => {
+  const capped = load('tls-version-max 1.2\n');
+  assert.equal(capped.maxVersion, 'TLSv1.2');
+  assert.equal(load('').maxVersion, undefined);
+  const peer: TlsMaterial = { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey };
+  assert.equal(await negotiate(load(''), peer), 'TLSv1.3');
+  assert.equal(await negotiate(capped, peer), 'TLSv1.2');
+  assert.equal(await negotiate(load('tls-version-max 1.3\n'), peer), 'TLSv1.3');
+  assert.match(await negotiate(capped, { ...peer, minVersion: 'TLSv1.3' }), /^error: .*(version|protocol)/i);
 });

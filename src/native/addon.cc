@@ -6,6 +6,7 @@
 #include "heap.h"
 #include "tcp.h"
 #include "tls-auth-hmac.h"
+#include "tls-context.h"
 #include "tls-crypt-check.h"
 #include "tls-crypt-codec.h"
 #include "tun.h"
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketPort", Napi::Function::New(env, SocketPort, "socketPort"));
   exports.Set("trimHeap", Napi::Function::New(env, TrimHeap, "trimHeap"));
   exports.Set("shrinkJsHeap", Napi::Function::New(env, ShrinkJsHeap, "shrinkJsHeap"));
+  exports.Set("disableTlsResumption", Napi::Function::New(env, DisableTlsResumption, "disableTlsResumption"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;
 }

@@ -174,8 +174,15 @@ function settleTlsVersion(o: Options, ctx: PostContext): void {
   if (!ctx.seen.has('tls-version-min') && o.tlsVersionMax !== undefined && o.tlsVersionMax < '1.2') {
     o.tlsVersionMin = o.tlsVersionMax;
   }
-  if (o.tlsVersionMax !== undefined && o.tlsVersionMin > o.tlsVersionMax && !o.tlsVersionMinOrHighest) {
-    err(at(ctx, 'tls-version-min'), 'tls-version-min', `${o.tlsVersionMin} is above tls-version-max ${o.tlsVersionMax}`);
+  if (o.tlsVersionMax !== undefined && o.tlsVersionMin > o.tlsVersionMax) {
+    // or-highest asks for the highest version there is, and tls-version-max says which that is.
+    if (o.tlsVersionMinOrHighest) o.tlsVersionMin = o.tlsVersionMax;
+    else err(at(ctx, 'tls-version-min'), 'tls-version-min', `${o.tlsVersionMin} is above tls-version-max ${o.tlsVersionMax}`);
+  }
+  if (o.tlsVersionMax !== undefined && o.tlsVersionMax < '1.2') {
+    // OpenSSL 3 refuses TLS 1.0 and 1.1 at its default security level, so OpenVPN 2.6 built on it
+    // fails every handshake with such a maximum; 1.2 is the lowest version shardvpn speaks.
+    ctx.warn(at(ctx, 'tls-version-max'), `tls-version-max ${o.tlsVersionMax} is raised to 1.2, the lowest TLS version shardvpn speaks`);
   }
 }
 

@@ -1,5 +1,5 @@
-// The TLS material and settings a config names (ca, cert, key, crl-verify, tls-version-min,
-// tls-cipher, tls-ciphersuites), loaded for the control session.
+// The TLS material and settings a config names (ca, cert, key, crl-verify, tls-version-min and
+// -max, tls-cipher, tls-ciphersuites), loaded for the control session.
 import { statSync } from 'node:fs';
 
 import { createControlSecureContext } from '../session/tls-channel';
@@ -35,6 +35,8 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
     ...(certless ? {} : { cert: keep?.cert ?? certificateChain(options), key: keep?.key ?? readMaterial(options.key!, 'key') }),
     ...crlMaterial(options),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    // Below 1.2 was raised to 1.2 when the config was read (post-checks: settleTlsVersion).
+    ...(options.tlsVersionMax !== undefined ? { maxVersion: options.tlsVersionMax === '1.3' ? 'TLSv1.3' : 'TLSv1.2' } : {}),
     ...(options.tlsCipher !== undefined ? { ciphers: opensslCipherList(options.tlsCipher) } : {}),
     ...(options.tlsCiphersuites !== undefined ? { ciphersuites: opensslCiphersuites(options.tlsCiphersuites) } : {}),
     // tls-groups (a colon list) wins over the older single ecdh-curve, as in OpenVPN.

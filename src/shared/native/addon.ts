@@ -129,6 +129,7 @@ export interface NativeAddon {
   socketPort(fd: number): number;
   trimHeap(): boolean;
   shrinkJsHeap(): boolean;
+  disableTlsResumption(sslContext: unknown): boolean;
 }
 
 function loadAddon(): NativeAddon {

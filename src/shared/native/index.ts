@@ -8,3 +8,4 @@ export * from './crypto';
 export * from './devices';
 export * from './heap';
 export * from './tcp';
+export * from './tls-context';

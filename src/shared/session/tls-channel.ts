@@ -5,6 +5,7 @@
 import { constants as cryptoConstants } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
+import { disableTlsResumption } from '../native/tls-context';
 import type { TlsMaterial } from './types';
 
 export interface TlsChannelCallbacks {
@@ -31,9 +32,12 @@ class ControlDuplex extends Duplex {
   }
 }
 
-/** A TLS context mirroring OpenVPN 2.6: TLS >= 1.2, no tickets, no TLS renegotiation. */
+/**
+ * A TLS context mirroring OpenVPN 2.6: TLS >= 1.2, no session tickets or cache (OpenVPN never
+ * resumes), no TLS renegotiation.
+ */
 export function createControlSecureContext(m: TlsMaterial): tls.SecureContext {
-  return tls.createSecureContext({
+  const context = tls.createSecureContext({
     ca: m.ca,
     ...(m.cert !== undefined ? { cert: m.cert } : {}),
     ...(m.key !== undefined ? { key: m.key } : {}),
@@ -42,8 +46,12 @@ export function createControlSecureContext(m: TlsMaterial): tls.SecureContext {
     ...(m.ciphersuites !== undefined ? { ciphersuites: m.ciphersuites } : {}),
     ...(m.groups !== undefined ? { ecdhCurve: m.groups } : {}),
     minVersion: m.minVersion ?? 'TLSv1.2',
+    ...(m.maxVersion !== undefined ? { maxVersion: m.maxVersion } : {}),
     secureOptions: cryptoConstants.SSL_OP_NO_TICKET | cryptoConstants.SSL_OP_NO_RENEGOTIATION,
   });
+  // SSL_OP_NO_TICKET alone still sends two (stateful) TLS 1.3 tickets after each handshake.
+  disableTlsResumption(context);
+  return context;
 }
 
 export class TlsChannel {

@@ -30,6 +30,8 @@ export interface TlsMaterial {
   readonly crlDir?: string;
   /** --tls-version-min, default TLSv1.2. */
   readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** --tls-version-max; absent: the highest the TLS library has. */
+  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** --tls-cipher / --tls-ciphersuites in OpenSSL spelling. */
   readonly ciphers?: string;
   readonly ciphersuites?: string;

@@ -1,0 +1,14 @@
+// Settings of a node:tls SecureContext that node:tls has no option for (src/native/tls-context.cc).
+import type { SecureContext } from 'node:tls';
+import { addon } from './addon';
+
+/**
+ * No TLS 1.3 session tickets after a handshake and no session cache in this context (OpenVPN
+ * never resumes a session). Call before the context's first session. False where this Node.js
+ * does not expose the context's OpenSSL object; it then stays as node:tls made it.
+ */
+export function disableTlsResumption(context: SecureContext): boolean {
+  const inner: unknown = (context as { context?: unknown }).context;
+  if (typeof inner !== 'object' || inner === null) return false;
+  return addon.disableTlsResumption((inner as { _external?: unknown })._external);
+}
