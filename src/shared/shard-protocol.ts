@@ -66,6 +66,8 @@ export interface ShardConfig {
   handWindowS: number;
   tlsTimeoutS: number;
   renegSec: number;
+  /** reneg-sec's min; absent: OpenVPN's default spread. */
+  renegSecMin?: number;
   renegBytes: number;
   renegPkts: number;
   tranWindowS: number;

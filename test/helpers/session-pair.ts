@@ -5,7 +5,7 @@
 
 import { ControlSession } from '../../src/shared/session/control-session';
 import { StatelessResponder } from '../../src/shared/session/stateless-responder';
-import type { ControlSessionConfig, SessionEvent } from '../../src/shared/session/types';
+import type { ControlSessionConfig, SessionEvent, SessionTiming } from '../../src/shared/session/types';
 import type { WrapConfig } from '../../src/shared/session/control-wrap';
 import { generateStaticKey } from '../../src/shared/protocol/static-key';
 import { buildPeerInfo } from '../../src/shared/protocol/key-method2';
@@ -78,6 +78,9 @@ export interface PairOptions {
   up?: LinkFaults;
   down?: LinkFaults;
   tranWindowMs?: number;
+  /** Either side's own session timers (reneg-sec and its min), over the shared ones. */
+  clientTiming?: SessionTiming;
+  serverTiming?: SessionTiming;
   /**
    * Server switches to a renegotiated key at its 'key-active' (the client acknowledged the key
    * method 2 reply) as well as after the client used it (default: only the latter).
@@ -151,7 +154,7 @@ export class SessionPair {
         username: 'alice',
         password: 'secret',
       },
-      timing,
+      timing: { ...timing, ...opts.clientTiming },
     };
     this.serverConfig = {
       role: 'server',
@@ -160,7 +163,7 @@ export class SessionPair {
       remoteCertTls: 'client',
       ...(opts.verifyClientCert !== undefined ? { verifyClientCert: opts.verifyClientCert } : {}),
       keyMethod2: { options: SERVER_OPTIONS, peerInfo: null },
-      timing,
+      timing: { ...timing, ...opts.serverTiming },
     };
     this.responder = new StatelessResponder({ wrap: this.serverConfig.wrap });
     const c: ControlSession = new ControlSession(this.clientConfig, {

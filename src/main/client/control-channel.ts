@@ -161,6 +161,7 @@ export class ClientControlChannel {
           handWindowMs: o.handWindow * 1000,
           tlsTimeoutMs: o.tlsTimeout * 1000,
           renegMs: o.renegSec * 1000,
+          ...(o.renegSecMin !== undefined ? { renegMinMs: o.renegSecMin * 1000 } : {}),
           tranWindowMs: o.tranWindow * 1000,
         },
         ipv6: remote.family === 6,

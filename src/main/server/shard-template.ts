@@ -50,6 +50,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     handWindowS: options.handWindow,
     tlsTimeoutS: options.tlsTimeout,
     renegSec: options.renegSec,
+    ...(options.renegSecMin !== undefined ? { renegSecMin: options.renegSecMin } : {}),
     renegBytes: Math.max(0, options.renegBytes),
     renegPkts: options.renegPkts,
     tranWindowS: options.tranWindow,

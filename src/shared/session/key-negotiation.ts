@@ -97,8 +97,7 @@ export class KeyNegotiation {
     const now = core.host.now();
     ks.state = 'keys';
     ks.established = now;
-    // A 2.6 server spreads renegotiations over [0.9, 1] x reneg-sec; a client uses it exactly.
-    ks.renegAfterMs = core.role === 'server' ? Math.round(core.renegMs * (0.9 + Math.random() * 0.1)) : core.renegMs;
+    ks.renegAfterMs = renegotiationDelay(core.role, core.renegMs, core.renegMinMs, Math.random());
     core.emit({ type: 'keys', keyId: ks.keyId, method, keyBlock: block });
     this.announceActive(ks);
   }
@@ -206,4 +205,16 @@ export class KeyNegotiation {
 // After a callback the state may have changed under TypeScript's narrowing.
 function isDead(ks: KeyState): boolean {
   return ks.state === 'failed';
+}
+
+/**
+ * When a new key renegotiates (ms after its keys; 0: never), from `random` in [0, 1). As OpenVPN
+ * 2.6 (init.c, do_init_crypto_tls_c1): with reneg-sec's min, anywhere in [min, max] for either
+ * role, so a server's clients do not all renegotiate at once; without it a server takes up to a
+ * tenth off max and a client uses max exactly.
+ */
+export function renegotiationDelay(role: 'client' | 'server', maxMs: number, minMs: number | null, random: number): number {
+  if (maxMs <= 0) return 0;
+  if (minMs !== null) return Math.round(maxMs - random * Math.max(maxMs - Math.min(minMs, maxMs), 0));
+  return role === 'server' ? Math.round(maxMs * (0.9 + random * 0.1)) : maxMs;
 }

@@ -16,6 +16,8 @@ export class SessionCore {
   readonly handWindowMs: number;
   readonly tlsTimeoutMs: number;
   readonly renegMs: number;
+  /** reneg-sec's min; null: OpenVPN's default spread (renegotiationDelay). */
+  readonly renegMinMs: number | null;
   readonly tranWindowMs: number;
   /** null: 'auto' and not chosen yet (the server learns it from IV_PROTO, the client from the push). */
   keyDerivation: KeyDerivationMethod | null;
@@ -41,6 +43,7 @@ export class SessionCore {
     this.handWindowMs = t.handWindowMs ?? DEFAULT_HAND_WINDOW_MS;
     this.tlsTimeoutMs = t.tlsTimeoutMs ?? DEFAULT_TLS_TIMEOUT_MS;
     this.renegMs = t.renegMs ?? DEFAULT_RENEG_MS;
+    this.renegMinMs = t.renegMinMs ?? null;
     this.tranWindowMs = t.tranWindowMs ?? DEFAULT_TRAN_WINDOW_MS;
     const kd = config.keyDerivation ?? 'auto';
     this.keyDerivation = kd === 'auto' ? null : kd;

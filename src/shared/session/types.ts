@@ -56,6 +56,11 @@ export interface SessionTiming {
   readonly tlsTimeoutMs?: number;
   /** --reneg-sec, default 3600 s; 0 disables time-based renegotiation. */
   readonly renegMs?: number;
+  /**
+   * --reneg-sec's second number: each key renegotiates after a random time in [min, max]. Absent:
+   * a server picks in [0.9, 1] x max, a client uses max.
+   */
+  readonly renegMinMs?: number;
   /** --tran-window, default 3600 s: how long the old key stays after a renegotiation. */
   readonly tranWindowMs?: number;
 }

@@ -21,6 +21,7 @@ export function sessionConfig(config: ShardConfig, family: 4 | 6, stateless: Sta
       handWindowMs: config.handWindowS * 1000,
       tlsTimeoutMs: config.tlsTimeoutS * 1000,
       renegMs: config.renegSec * 1000,
+      ...(config.renegSecMin !== undefined ? { renegMinMs: config.renegSecMin * 1000 } : {}),
       tranWindowMs: config.tranWindowS * 1000,
     },
     ipv6: family === 6,
