@@ -2,6 +2,7 @@
 // tls-groups / ecdh-curve reach OpenSSL, and material that cannot load is a start-up error that
 // names the directive instead of a failure at the first handshake.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,7 +111,7 @@ test('a TLS setting OpenSSL refuses is reported at its own file:line', () => {
   refused('tls-groups X25519\n\n\ntls-groups nope\n', /server\.conf:9: tls-groups: not accepted by OpenSSL/);
 });
 
-/** The TLS version two contexts negotiate in memory, or the error that ends the handshake. */
+/** The TLS version and cipher two contexts negotiate in memory, or the error that ends the handshake. */
 function negotiate(server: TlsMaterial, client: TlsMaterial): Promise<string> {
   return new Promise((resolve) => {
     let done = false;
@@ -129,7 +130,7 @@ function negotiate(server: TlsMaterial, client: TlsMaterial): Promise<string> {
     });
     const c: TlsChannel = new TlsChannel('client', createControlSecureContext(client), {
       onCiphertext: (d) => setImmediate(() => s.feed(d)),
-      onSecure: (socket) => finish(socket.getProtocol() ?? '?'),
+      onSecure: (socket) => finish(`${socket.getProtocol() ?? '?'} ${socket.getCipher().name}`),
       onPlaintext: () => undefined,
       onError: (e) => finish(`error: ${e.message}`),
     });
@@ -141,8 +142,57 @@ test('tls-version-max reaches the TLS context: the server negotiates no higher, 
   assert.equal(capped.maxVersion, 'TLSv1.2');
   assert.equal(load('').maxVersion, undefined);
   const peer: TlsMaterial = { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey };
-  assert.equal(await negotiate(load(''), peer), 'TLSv1.3');
-  assert.equal(await negotiate(capped, peer), 'TLSv1.2');
-  assert.equal(await negotiate(load('tls-version-max 1.3\n'), peer), 'TLSv1.3');
+  assert.match(await negotiate(load(''), peer), /^TLSv1\.3 /);
+  assert.match(await negotiate(capped, peer), /^TLSv1\.2 /);
+  assert.match(await negotiate(load('tls-version-max 1.3\n'), peer), /^TLSv1\.3 /);
   assert.match(await negotiate(capped, { ...peer, minVersion: 'TLSv1.3' }), /^error: .*(version|protocol)/i);
+});
+
+test("dh FILE gives a server TLS 1.2's DHE suites (a Mullvad profile's tls-cipher); dh none, a client's dh and a bad file", async () => {
+  const rsa = makeTestPki('rsa');
+  const rsaDir = mkdtempSync(join(tmpdir(), 'shardvpn-tls-dh-'));
+  try {
+    writeFileSync(join(rsaDir, 'ca.crt'), rsa.caCert);
+    writeFileSync(join(rsaDir, 'server.crt'), rsa.serverCert);
+    writeFileSync(join(rsaDir, 'server.key'), rsa.serverKey);
+    writeFileSync(join(rsaDir, 'not-dh.pem'), '-----BEGIN DH PARAMETERS-----\nbm90IERIIHBhcmFtZXRlcnM=\n-----END DH PARAMETERS-----\n');
+    // RFC 7919 ffdhe2048, as installer scripts write dh.pem.
+    writeFileSync(
+      join(rsaDir, 'dh.pem'),
+      execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'utf8' }),
+    );
+    const server = (lines: string): TlsMaterial =>
+      loadTlsMaterial(
+        buildOptions(
+          parseConfigText(
+            `mode server\ntls-server\nca ca.crt\ncert server.crt\nkey server.key\ntls-version-max 1.2\n${lines}`,
+            join(rsaDir, 'server.conf'),
+            {
+              expandIncludes: false,
+            },
+          ),
+          { cwd: rsaDir },
+        ).options,
+      );
+    const dheOnly: TlsMaterial = { ca: rsa.caCert, cert: rsa.clientCert, key: rsa.clientKey, ciphers: 'DHE-RSA-AES256-GCM-SHA384' };
+    assert.equal(await negotiate(server('dh dh.pem\n'), dheOnly), 'TLSv1.2 DHE-RSA-AES256-GCM-SHA384');
+    assert.match(await negotiate(server('dh none\n'), dheOnly), /^error: .*(no shared cipher|handshake failure)/i);
+    // A client reads no dh (OpenVPN ignores it there).
+    const client = buildOptions(
+      parseConfigText('client\nremote 192.0.2.1\nca ca.crt\ncert server.crt\nkey server.key\ndh dh.pem\n', join(rsaDir, 'c.ovpn'), {
+        expandIncludes: false,
+      }),
+      {
+        cwd: rsaDir,
+      },
+    ).options;
+    assert.equal(loadTlsMaterial(client).dh, undefined);
+    assert.throws(
+      () => server('dh not-dh.pem\n'),
+      (e: unknown) => e instanceof ConfigError && /server\.conf:7: dh: not-dh\.pem holds no PEM DH parameters \(use 'dh none' for ECDHE only\)$/.test(e.message),
+    );
+  } finally {
+    rsa.cleanup();
+    rmSync(rsaDir, { recursive: true, force: true });
+  }
 });

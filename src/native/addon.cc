@@ -29,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketPort", Napi::Function::New(env, SocketPort, "socketPort"));
   exports.Set("trimHeap", Napi::Function::New(env, TrimHeap, "trimHeap"));
   exports.Set("shrinkJsHeap", Napi::Function::New(env, ShrinkJsHeap, "shrinkJsHeap"));
+  exports.Set("dhParameterBits", Napi::Function::New(env, DhParameterBits, "dhParameterBits"));
   exports.Set("disableTlsResumption", Napi::Function::New(env, DisableTlsResumption, "disableTlsResumption"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;

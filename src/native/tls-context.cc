@@ -10,10 +10,15 @@
 // running it); a napi_value is a v8::Local's handle.
 #include "tls-context.h"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <v8.h>
 
 #include <cstring>
+#include <string>
 
 namespace shardvpn {
 
@@ -31,6 +36,25 @@ Napi::Value DisableTlsResumption(const Napi::CallbackInfo& info) {
   if (SSL_CTX_set_num_tickets(ctx, 0) != 1) return Napi::Boolean::New(env, false);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   return Napi::Boolean::New(env, true);
+}
+
+Napi::Value DhParameterBits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "dhParameterBits(pem: string)");
+  std::string pem = info[0].As<Napi::String>().Utf8Value();
+  int bits = 0;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio != nullptr) {
+    EVP_PKEY* params = PEM_read_bio_Parameters(bio, nullptr);
+    if (params != nullptr) {
+      if (EVP_PKEY_is_a(params, "DH") || EVP_PKEY_is_a(params, "DHX")) bits = EVP_PKEY_get_bits(params);
+      EVP_PKEY_free(params);
+    }
+    BIO_free(bio);
+  }
+  // Errors left by a failed read would be reported by the next unrelated OpenSSL call.
+  ERR_clear_error();
+  return Napi::Number::New(env, bits);
 }
 
 }  // namespace shardvpn

@@ -9,4 +9,8 @@ namespace shardvpn {
 // where the value is not such a context (the settings stay as node made them).
 Napi::Value DisableTlsResumption(const Napi::CallbackInfo& info);
 
+// dhParameterBits(pem): the size of the PEM DH parameters in `pem`, 0 when it holds none.
+// node:tls drops DH parameters it cannot read without a word; this lets a config say so.
+Napi::Value DhParameterBits(const Napi::CallbackInfo& info);
+
 }  // namespace shardvpn

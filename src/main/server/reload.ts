@@ -46,9 +46,9 @@ export function reloadServer(server: Reloadable, next: Options): ReloadOutcome {
   if (plan.restartFor.length > 0) return { applied: false, restartFor: plan.restartFor };
   // Everything that can fail first, so a bad certificate leaves the running settings alone.
   const data = dataChannelSettings(next);
-  // Unchanged certificate lines keep the loaded ca/cert/key: after `user nobody` the files may be
+  // Unchanged certificate lines keep the loaded ca/cert/key/dh: after `user nobody` the files may be
   // unreadable, and OpenSSL needs nothing new. The rest (CRL, tls-cipher, ...) is read again.
-  const keepKeys = unchanged(server.fingerprint, nextFingerprint, ['ca', 'cert', 'key', 'extraCerts', 'pkcs12']);
+  const keepKeys = unchanged(server.fingerprint, nextFingerprint, ['ca', 'cert', 'key', 'extraCerts', 'pkcs12', 'dh']);
   const tls = loadTlsMaterial(next, keepKeys ? server.template.tls : undefined);
   preparedTls(tls);
   const revoked = revocationCheck(tls);

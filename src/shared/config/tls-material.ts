@@ -1,19 +1,20 @@
-// The TLS material and settings a config names (ca, cert, key, crl-verify, tls-version-min and
-// -max, tls-cipher, tls-ciphersuites), loaded for the control session.
+// The TLS material and settings a config names (ca, cert, key, dh, crl-verify, tls-version-min
+// and -max, tls-cipher, tls-ciphersuites), loaded for the control session.
 import { statSync } from 'node:fs';
 
+import { dhParameterBits } from '../native/tls-context';
 import { createControlSecureContext } from '../session/tls-channel';
 import type { TlsMaterial } from '../session/types';
 import { ConfigError, optionError } from './errors';
 import { readMaterial } from './material';
-import type { Options } from './options-types';
+import type { FileRef, Options } from './options-types';
 import { opensslCipherList, opensslCiphersuites } from './tls-cipher-names';
 
 /**
- * `keep`: the ca, cert and key already loaded, used instead of reading the files again (a
- * hitless reload whose certificate lines did not change, after the process dropped root).
+ * `keep`: the ca, cert, key and dh already loaded, used instead of reading the files again (a
+ * hitless reload whose certificate and dh lines did not change, after the process dropped root).
  */
-export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' | 'cert' | 'key'>): TlsMaterial {
+export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' | 'cert' | 'key' | 'dh'>): TlsMaterial {
   const role = options.tlsServer ? 'server' : 'client';
   if (options.ca === undefined) throw optionError(options, 'ca', `'ca' is required for a TLS ${role} (shardvpn has no static-key mode)`);
   // A client may log in with auth-user-pass alone (VPN providers' profiles), as in OpenVPN;
@@ -34,6 +35,8 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
     ca: keep?.ca ?? readMaterial(options.ca, 'ca'),
     ...(certless ? {} : { cert: keep?.cert ?? certificateChain(options), key: keep?.key ?? readMaterial(options.key!, 'key') }),
     ...crlMaterial(options),
+    // A client has no use for DH parameters (OpenVPN ignores them there too).
+    ...(options.tlsServer && options.dh !== undefined && options.dh !== 'none' ? { dh: keep?.dh ?? dhParameters(options.dh) } : {}),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     // Below 1.2 was raised to 1.2 when the config was read (post-checks: settleTlsVersion).
     ...(options.tlsVersionMax !== undefined ? { maxVersion: options.tlsVersionMax === '1.3' ? 'TLSv1.3' : 'TLSv1.2' } : {}),
@@ -44,6 +47,16 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
   };
   checkLoads(material, options);
   return material;
+}
+
+/** dh FILE: PEM DH parameters, refused here when they are not (node:tls would ignore them). */
+function dhParameters(ref: FileRef): string {
+  const pem = readMaterial(ref, 'dh');
+  if (dhParameterBits(pem) === 0) {
+    const what = ref.kind === 'file' ? ref.path : 'the <dh> block';
+    throw new ConfigError({ file: ref.file, line: ref.line }, 'dh', `${what} holds no PEM DH parameters (use 'dh none' for ECDHE only)`);
+  }
+  return pem;
 }
 
 /** cert, and after it extra-certs: intermediate certificates sent after ours, so the peer can build the chain. */
@@ -66,7 +79,7 @@ function checkLoads(material: TlsMaterial, options: Options): void {
       return (error as Error).message;
     }
   };
-  const { groups, ciphers, ciphersuites, ...core } = material;
+  const { groups, ciphers, ciphersuites, dh, ...core } = material;
   const coreFailure = failure(core);
   if (coreFailure !== null) {
     const [blamed, what] =
@@ -78,6 +91,7 @@ function checkLoads(material: TlsMaterial, options: Options): void {
   if (settingsFailure !== null) {
     // Try each setting alone, so the error names the line that OpenSSL refuses.
     const settings: Array<[string, Partial<TlsMaterial>]> = [
+      ['dh', dh !== undefined ? { dh } : {}],
       [options.tlsGroups !== undefined ? 'tls-groups' : 'ecdh-curve', groups !== undefined ? { groups } : {}],
       ['tls-cipher', ciphers !== undefined ? { ciphers } : {}],
       ['tls-ciphersuites', ciphersuites !== undefined ? { ciphersuites } : {}],

@@ -130,6 +130,7 @@ export interface NativeAddon {
   trimHeap(): boolean;
   shrinkJsHeap(): boolean;
   disableTlsResumption(sslContext: unknown): boolean;
+  dhParameterBits(pem: string): number;
 }
 
 function loadAddon(): NativeAddon {

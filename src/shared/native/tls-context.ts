@@ -1,4 +1,5 @@
-// Settings of a node:tls SecureContext that node:tls has no option for (src/native/tls-context.cc).
+// Settings of a node:tls SecureContext that node:tls has no option for, and a check of what it
+// takes without one (src/native/tls-context.cc).
 import type { SecureContext } from 'node:tls';
 import { addon } from './addon';
 
@@ -11,4 +12,9 @@ export function disableTlsResumption(context: SecureContext): boolean {
   const inner: unknown = (context as { context?: unknown }).context;
   if (typeof inner !== 'object' || inner === null) return false;
   return addon.disableTlsResumption((inner as { _external?: unknown })._external);
+}
+
+/** The size in bits of the PEM DH parameters in `pem`; 0 when it holds none (node:tls would drop them silently). */
+export function dhParameterBits(pem: string): number {
+  return addon.dhParameterBits(pem);
 }

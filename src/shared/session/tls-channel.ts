@@ -47,6 +47,7 @@ export function createControlSecureContext(m: TlsMaterial): tls.SecureContext {
     ...(m.groups !== undefined ? { ecdhCurve: m.groups } : {}),
     minVersion: m.minVersion ?? 'TLSv1.2',
     ...(m.maxVersion !== undefined ? { maxVersion: m.maxVersion } : {}),
+    ...(m.dh !== undefined ? { dhparam: m.dh } : {}),
     secureOptions: cryptoConstants.SSL_OP_NO_TICKET | cryptoConstants.SSL_OP_NO_RENEGOTIATION,
   });
   // SSL_OP_NO_TICKET alone still sends two (stateful) TLS 1.3 tickets after each handshake.

@@ -30,6 +30,8 @@ export interface TlsMaterial {
   readonly crlDir?: string;
   /** --tls-version-min, default TLSv1.2. */
   readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** --dh FILE (a server's): PEM DH parameters, for TLS 1.2's DHE suites; absent: ECDHE only (dh none). */
+  readonly dh?: string;
   /** --tls-version-max; absent: the highest the TLS library has. */
   readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** --tls-cipher / --tls-ciphersuites in OpenSSL spelling. */
