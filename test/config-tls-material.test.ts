@@ -189,7 +189,9 @@ test("dh FILE gives a server TLS 1.2's DHE suites (a Mullvad profile's tls-ciphe
     assert.equal(loadTlsMaterial(client).dh, undefined);
     assert.throws(
       () => server('dh not-dh.pem\n'),
-      (e: unknown) => e instanceof ConfigError && /server\.conf:7: dh: not-dh\.pem holds no PEM DH parameters \(use 'dh none' for ECDHE only\)$/.test(e.message),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /server\.conf:7: dh: not-dh\.pem holds no PEM DH parameters \(use 'dh none' for ECDHE only\)$/.test(e.message),
     );
   } finally {
     rsa.cleanup();
