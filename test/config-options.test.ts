@@ -573,3 +573,27 @@ test('tun-queues single|shard: shard by default, single when asked, anything els
   rejects('dev tun\ntun-queues many\n', /server\.conf:2.*tun-queues/);
   rejects('dev tun\ntun-queues\n', /server\.conf:2.*tun-queues/);
 });
+
+test('peer-fingerprint: a line or a block, any case, comments skipped, lines add up; malformed ones name the line', () => {
+  const fp = (byte: string): string => Array.from({ length: 32 }, () => byte).join(':');
+  assert.deepEqual(opts(`peer-fingerprint ${fp('ab')}\n`).peerFingerprints, [fp('AB')]);
+  assert.deepEqual(
+    opts(`peer-fingerprint ${fp('01')}\n<peer-fingerprint>\n# alice\n  ${fp('0a')}\n\n; bob\n${fp('FF')}\n</peer-fingerprint>\n`)
+      .peerFingerprints,
+    [fp('01'), fp('0A'), fp('FF')],
+  );
+  assert.deepEqual(opts('<peer-fingerprint>\n</peer-fingerprint>\n').peerFingerprints, []);
+  rejects(
+    `peer-fingerprint ${fp('ab').slice(3)}\n`,
+    /^server\.conf:1: peer-fingerprint: hash fingerprint is wrong length - expected 32 bytes, got 31: /,
+  );
+  rejects(
+    `peer-fingerprint ${fp('ab')}:cd\n`,
+    /^server\.conf:1: peer-fingerprint: hash fingerprint is wrong length - expected 32 bytes, got 33: /,
+  );
+  rejects(
+    `verb 3\n<peer-fingerprint>\n${fp('zz')}\n</peer-fingerprint>\n`,
+    /^server\.conf:2: peer-fingerprint: format error in hash fingerprint: zz:/,
+  );
+  rejects(`peer-fingerprint ${fp('a')}\n`, /format error in hash fingerprint/);
+});

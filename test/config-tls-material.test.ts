@@ -198,3 +198,36 @@ test("dh FILE gives a server TLS 1.2's DHE suites (a Mullvad profile's tls-ciphe
     rmSync(rsaDir, { recursive: true, force: true });
   }
 });
+
+test('peer-fingerprint without ca: no CA in the context, the fingerprints in the material; neither is an error', () => {
+  const fp = Array.from({ length: 32 }, () => '5a').join(':');
+  const material = loadTlsMaterial(
+    buildOptions(
+      parseConfigText(`mode server\ntls-server\ncert server.crt\nkey server.key\npeer-fingerprint ${fp}\n`, join(dir, 'server.conf'), {
+        expandIncludes: false,
+      }),
+      {
+        cwd: dir,
+      },
+    ).options,
+  );
+  assert.equal(material.ca, '');
+  assert.deepEqual(material.peerFingerprints, [fp.toUpperCase()]);
+  const noTrust =
+    (extra: string): (() => unknown) =>
+    () =>
+      loadTlsMaterial(
+        buildOptions(
+          parseConfigText(`mode server\ntls-server\ncert server.crt\nkey server.key\n${extra}`, join(dir, 'server.conf'), {
+            expandIncludes: false,
+          }),
+          { cwd: dir },
+        ).options,
+      );
+  assert.throws(noTrust(''), (e: unknown) => e instanceof ConfigError && /needs 'ca' or at least one 'peer-fingerprint'/.test(e.message));
+  // An empty block (the manual's server.conf before its first client is added) trusts nobody.
+  assert.throws(
+    noTrust('<peer-fingerprint>\n</peer-fingerprint>\n'),
+    (e: unknown) => e instanceof ConfigError && /server\.conf:5: peer-fingerprint: a TLS server needs/.test(e.message),
+  );
+});

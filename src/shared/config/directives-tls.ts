@@ -7,6 +7,30 @@ import { DirectiveTable, fail, int, oneOf } from './registry';
 const MAX_SECONDS = 0x7fffffff;
 const TLS_VERSIONS = ['1.0', '1.1', '1.2', '1.3'] as const;
 
+/** SHA256's length: a peer-fingerprint is 32 bytes in hex pairs separated by ':' (options.c parse_hash_fingerprint). */
+const FINGERPRINT_BYTES = 32;
+
+/** One "ab:CD:..." fingerprint in node's spelling (upper case), or a config error naming the line. */
+function parseFingerprint(d: Directive, text: string): string {
+  const pairs = text.split(':');
+  if (!pairs.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) fail(d, `format error in hash fingerprint: ${text}`);
+  if (pairs.length !== FINGERPRINT_BYTES) {
+    fail(d, `hash fingerprint is wrong length - expected ${FINGERPRINT_BYTES} bytes, got ${pairs.length}: ${text}`);
+  }
+  return pairs.join(':').toUpperCase();
+}
+
+/** An inline block: one fingerprint a line; blank lines and lines starting with '#' or ';' skipped. */
+function parseFingerprintLines(d: Directive, block: string): string[] {
+  const out: string[] = [];
+  for (const raw of block.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    out.push(parseFingerprint(d, line));
+  }
+  return out;
+}
+
 function keyDirection(d: Directive, s: string): KeyDirection {
   if (s === '0') return 0;
   if (s === '1') return 1;
@@ -42,6 +66,15 @@ export const tlsDirectives: DirectiveTable = {
     inline: true,
     set(ctx, d) {
       ctx.o.ca = ctx.fileRef(d);
+    },
+  },
+  'peer-fingerprint': {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      const parsed = d.inline === undefined ? [parseFingerprint(d, d.args[0]!)] : parseFingerprintLines(d, d.inline);
+      ctx.o.peerFingerprints = [...(ctx.o.peerFingerprints ?? []), ...parsed];
     },
   },
   cert: {

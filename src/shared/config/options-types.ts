@@ -224,6 +224,11 @@ export interface Options extends ConnectionFields {
   remoteCertTls?: 'server' | 'client';
   remoteCertEku?: string;
   verifyX509Name?: { name: string; type: 'subject' | 'name' | 'name-prefix' };
+  /**
+   * --peer-fingerprint (each line and block adds): SHA256 fingerprints of the certificates a peer
+   * may show, "AB:CD:..." upper case; without `ca` they replace the chain check (2.6's PKI-less set-up).
+   */
+  peerFingerprints?: string[];
   /** Default 1.2 (2.6 sets it when neither bound is given). */
   tlsVersionMin: '1.0' | '1.1' | '1.2' | '1.3';
   tlsVersionMinOrHighest: boolean;

@@ -16,7 +16,14 @@ import { opensslCipherList, opensslCiphersuites } from './tls-cipher-names';
  */
 export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' | 'cert' | 'key' | 'dh'>): TlsMaterial {
   const role = options.tlsServer ? 'server' : 'client';
-  if (options.ca === undefined) throw optionError(options, 'ca', `'ca' is required for a TLS ${role} (shardvpn has no static-key mode)`);
+  const fingerprints = options.peerFingerprints ?? [];
+  if (options.ca === undefined && fingerprints.length === 0) {
+    throw optionError(
+      options,
+      options.peerFingerprints !== undefined ? 'peer-fingerprint' : 'ca',
+      `a TLS ${role} needs 'ca' or at least one 'peer-fingerprint' to check its peer (shardvpn has no static-key mode)`,
+    );
+  }
   // A client may log in with auth-user-pass alone (VPN providers' profiles), as in OpenVPN;
   // a server always shows its certificate.
   const certless = !options.tlsServer && options.cert === undefined && options.key === undefined;
@@ -32,7 +39,9 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
     if (missing !== undefined) throw optionError(options, missing, `'${missing}' is required for a TLS ${role} with a certificate`);
   }
   const material: TlsMaterial = {
-    ca: keep?.ca ?? readMaterial(options.ca, 'ca'),
+    // Without a CA, peer-fingerprint alone says whom to trust (OpenVPN's verify_hash_no_ca).
+    ca: keep?.ca ?? (options.ca === undefined ? '' : readMaterial(options.ca, 'ca')),
+    ...(fingerprints.length > 0 ? { peerFingerprints: fingerprints } : {}),
     ...(certless ? {} : { cert: keep?.cert ?? certificateChain(options), key: keep?.key ?? readMaterial(options.key!, 'key') }),
     ...crlMaterial(options),
     // A client has no use for DH parameters (OpenVPN ignores them there too).
@@ -83,9 +92,12 @@ function checkLoads(material: TlsMaterial, options: Options): void {
   const coreFailure = failure(core);
   if (coreFailure !== null) {
     const [blamed, what] =
-      options.key !== undefined ? (['key', 'ca, cert and key do not load together'] as const) : (['ca', 'ca does not load'] as const);
-    const where = options[blamed]!;
-    throw new ConfigError({ file: where.file, line: where.line }, blamed, `${what}: ${coreFailure}`);
+      options.key !== undefined
+        ? (['key', 'ca, cert and key do not load together'] as const)
+        : options.ca !== undefined
+          ? (['ca', 'ca does not load'] as const)
+          : (['peer-fingerprint', 'the TLS context does not load'] as const);
+    throw optionError(options, blamed, `${what}: ${coreFailure}`);
   }
   const settingsFailure = failure(material);
   if (settingsFailure !== null) {

@@ -45,6 +45,7 @@ export class KeyNegotiation {
         },
       },
       peerCertificatePolicy(this.core.role, this.core.config.verifyClientCert).request,
+      this.core.config.tls.ca !== '',
     );
     for (const d of ks.early.splice(0)) ks.tls.feed(d);
   }
@@ -116,6 +117,8 @@ export class KeyNegotiation {
           ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
           ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
           ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
+          ...(config.tls.peerFingerprints !== undefined ? { peerFingerprints: config.tls.peerFingerprints } : {}),
+          ...(config.tls.ca === '' ? { noCa: true } : {}),
         });
     if (!r.ok) {
       core.failKey(ks, 'cert-rejected', r.reason, core.isFirstKey(ks));

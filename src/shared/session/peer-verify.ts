@@ -1,6 +1,6 @@
 // Checks of the peer certificate after the TLS handshake (ssl_verify.c verify_cert,
-// verify_peer_cert): chain and CRL result of the handshake, remote-cert-tls EKU,
-// verify-x509-name. A bare server TLSSocket does not enforce the chain itself (node-tls.md).
+// verify_peer_cert): chain and CRL result of the handshake (skipped without a CA), peer-fingerprint,
+// remote-cert-tls EKU, verify-x509-name. A bare server TLSSocket does not enforce the chain itself (node-tls.md).
 
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -42,6 +42,13 @@ export interface PeerVerifyConfig {
   readonly crlDir?: string;
   /** Set when the crl-verify file could not be loaded: every peer is refused. */
   readonly crlUnavailable?: string;
+  /** --peer-fingerprint: the peer certificate's SHA256 fingerprint must be one of these ("AB:CD:..."). */
+  readonly peerFingerprints?: readonly string[];
+  /**
+   * No CA is configured: the chain is not checked (a self-signed peer is what peer-fingerprint
+   * set-ups use), the fingerprint is (OpenVPN's verify_hash_no_ca).
+   */
+  readonly noCa?: boolean;
 }
 
 export type PeerVerifyResult =
@@ -125,7 +132,11 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (cert === undefined) return { ok: false, reason: 'no peer certificate' };
     fields = { subject: cert.subject, serialNumber: cert.serialNumber, keyUsage: cert.keyUsage ?? [] };
   }
-  if (err !== undefined) {
+  if (cfg.noCa === true) {
+    // Nothing to chain to; without fingerprints there is nothing to trust.
+    if (cfg.peerFingerprints === undefined || cfg.peerFingerprints.length === 0)
+      return { ok: false, reason: 'VERIFY ERROR: no CA and no peer-fingerprint' };
+  } else if (err !== undefined) {
     if (err !== null) return { ok: false, reason: `VERIFY ERROR: ${err.message}` };
   } else if (cert !== undefined) {
     // Fallback: direct issuer among the CAs, signature and validity dates.
@@ -135,6 +146,12 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (issuer === undefined) return { ok: false, reason: 'VERIFY ERROR: unable to get local issuer certificate' };
     if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) {
       return { ok: false, reason: 'VERIFY ERROR: certificate is not valid now' };
+    }
+  }
+  if (cfg.peerFingerprints !== undefined) {
+    const fingerprint = socket.getPeerCertificate(false).fingerprint256;
+    if (!cfg.peerFingerprints.includes(fingerprint)) {
+      return { ok: false, reason: `peer-fingerprint: certificate hash verification failed (got certificate fingerprint ${fingerprint})` };
     }
   }
   if (cfg.crlUnavailable !== undefined) return { ok: false, reason: `VERIFY ERROR: CRL not loaded (${cfg.crlUnavailable})` };

@@ -38,7 +38,8 @@ class ControlDuplex extends Duplex {
  */
 export function createControlSecureContext(m: TlsMaterial): tls.SecureContext {
   const context = tls.createSecureContext({
-    ca: m.ca,
+    // An empty list, not '': without `ca` node:tls would trust its built-in public roots.
+    ca: m.ca === '' ? [] : m.ca,
     ...(m.cert !== undefined ? { cert: m.cert } : {}),
     ...(m.key !== undefined ? { key: m.key } : {}),
     ...(m.crl !== undefined ? { crl: m.crl } : {}),
@@ -60,8 +61,12 @@ export class TlsChannel {
   readonly socket: tls.TLSSocket;
   private destroyed = false;
 
-  /** `requestCert`: a server asks the client for its certificate (not with verify-client-cert none). */
-  constructor(role: 'client' | 'server', context: tls.SecureContext, cb: TlsChannelCallbacks, requestCert = true) {
+  /**
+   * `requestCert`: a server asks the client for its certificate (not with verify-client-cert
+   * none). `checkChain`: a client's node:tls refuses a server whose chain does not verify; false
+   * without a CA (peer-fingerprint alone), where verifyPeer() decides.
+   */
+  constructor(role: 'client' | 'server', context: tls.SecureContext, cb: TlsChannelCallbacks, requestCert = true, checkChain = true) {
     this.duplex = new ControlDuplex((d) => {
       if (!this.destroyed) cb.onCiphertext(d);
     });
@@ -80,7 +85,7 @@ export class TlsChannel {
       this.socket = tls.connect({
         socket: this.duplex,
         secureContext: context,
-        rejectUnauthorized: true,
+        rejectUnauthorized: checkChain,
         // OpenVPN checks names only with verify-x509-name.
         checkServerIdentity: () => undefined,
       });

@@ -15,8 +15,13 @@ export interface SessionHost {
 }
 
 export interface TlsMaterial {
-  /** PEM strings. A client that logs in with auth-user-pass alone has no cert and key. */
+  /**
+   * PEM strings. A client that logs in with auth-user-pass alone has no cert and key. `ca` is ''
+   * when peer-fingerprint alone decides whom to trust (no CA: no chain to check).
+   */
   readonly ca: string;
+  /** --peer-fingerprint: SHA256 fingerprints ("AB:CD:..."), one of which the peer's certificate must have. */
+  readonly peerFingerprints?: readonly string[];
   readonly cert?: string;
   readonly key?: string;
   /** --crl-verify (PEM CRL); revoked peers fail the handshake's verification. */
