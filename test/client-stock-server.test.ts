@@ -43,7 +43,10 @@ for (const { cipher, wrap } of CASES) {
     const client = startOurClient(
       lab,
       0,
-      clientConfig(lab, { wrap, extra: `script-security 2\nup ${script}\ndown ${script}\nexplicit-exit-notify 1\n` }),
+      clientConfig(lab, {
+        wrap,
+        extra: `script-security 2\nup ${script}\ndown ${script}\nroute-up ${script}\nroute-pre-down ${script}\nexplicit-exit-notify 1\n`,
+      }),
     );
     // The server is stopped whatever fails, so the next case finds its port free.
     try {
@@ -73,6 +76,11 @@ for (const { cipher, wrap } of CASES) {
           new RegExp(`^ARGS ${up.get('dev')} 1500 0 10\\.152\\.0\\.2 255\\.255\\.255\\.0 init$`, 'm'),
         );
 
+        // route-up: after the routes, the same variables, no positional arguments (as OpenVPN's do_route).
+        const routeUp = parseEnv(readFileSync(`${out}.route-up`, 'utf8'));
+        assert.equal(routeUp.get('route_network_1'), '10.160.0.0');
+        assert.match(readFileSync(`${out}.route-up`, 'utf8'), /^ARGS $/m);
+
         assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3, 'client -> server');
         assert.equal(lab.ping(lab.server, '10.152.0.2'), 3, 'server -> client');
         await assertTransferIntact(lab, lab.clients[0]!, lab.server, '10.152.0.1', 50 * MB);
@@ -90,6 +98,10 @@ for (const { cipher, wrap } of CASES) {
       const down = parseEnv(readFileSync(`${out}.down`, 'utf8'));
       assert.equal(down.get('script_type'), 'down');
       assert.equal(down.get('signal'), 'sigterm');
+      const preDown = parseEnv(readFileSync(`${out}.route-pre-down`, 'utf8'));
+      assert.equal(preDown.get('signal'), 'sigterm');
+      assert.equal(preDown.get('route_network_1'), '10.160.0.0');
+      assert.match(readFileSync(`${out}.route-pre-down`, 'utf8'), /^ARGS tun\d+ 1500 0 10\.152\.0\.2 255\.255\.255\.0 init$/m);
     } finally {
       await server.stop();
     }

@@ -4,6 +4,7 @@ import { buildOptions, ConfigError, parseArgv, type BuildResult, type Directive,
 import { Logger } from '../shared/log';
 import { DEFAULT_PORT, DEFAULT_TUNNEL, defaultDataDir, defaultServerOptions, ensureDefaultSetup } from './default-setup';
 import { runLifecycle } from './lifecycle';
+import type { ServerSignal } from './ops/server-view';
 import { runLoadCommand } from './load/command';
 import { startOperations, type Operations } from './ops/operations';
 import { ClientProcess } from './client/client';
@@ -119,7 +120,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       try {
         operations = await startOperations(server, options, logger);
       } catch (error) {
-        await server.stop(false);
+        await server.stop(false, 'SIGTERM');
         throw error;
       }
       dropPrivileges(options, logger, [SHARD_WORKER]);
@@ -128,9 +129,9 @@ export async function run(argv: readonly string[]): Promise<number> {
       return {
         logStatistics: () => server.logStatistics(),
         reload: (next: Options) => server.reload(next),
-        stop: async (notify: boolean) => {
+        stop: async (notify: boolean, signal: ServerSignal) => {
           await operations.stop();
-          await server.stop(notify);
+          await server.stop(notify, signal);
         },
       };
     },

@@ -5,8 +5,8 @@ import type { Logger } from '../shared/log';
 import type { ServerSignal } from './ops/server-view';
 
 export interface Running {
-  /** Stops this run; `notify` tells peers (explicit-exit-notify / RESTART). */
-  stop(notify: boolean): Promise<void>;
+  /** Stops this run, ended by `signal`; `notify` tells peers (explicit-exit-notify / RESTART). */
+  stop(notify: boolean, signal: ServerSignal): Promise<void>;
   logStatistics(): void;
   /**
    * A server's hitless SIGHUP (reload-mode hitless): applies the new options to this run, or says
@@ -74,7 +74,7 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
       const signal = next.signal;
       const source = next.reason === undefined ? 'hard,' : `soft,${next.reason}`;
       hooks.logger.log(1, `${next.name ?? signal}[${source}] received, process ${signal === 'SIGTERM' ? 'exiting' : 'restarting'}`);
-      await running.stop(hooks.notifyOn(options, signal));
+      await running.stop(hooks.notifyOn(options, signal), signal);
       if (signal === 'SIGTERM') return 0;
       if (signal === 'SIGHUP') {
         try {

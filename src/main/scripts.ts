@@ -1,6 +1,7 @@
-// --up / --down scripts with OpenVPN's environment (misc.c setenv_*, init.c do_up /
-// run_up_down): the command line is split into words (no shell), OpenVPN's positional
-// arguments are appended, and the variables describe the tunnel.
+// --up / --down / --route-up / --route-pre-down scripts with OpenVPN's environment (misc.c
+// setenv_*, init.c do_up / run_up_down / do_route): the command line is split into words (no
+// shell), OpenVPN's positional arguments are appended to up and down, and the variables describe
+// the tunnel.
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,8 @@ import type { ClientNetwork } from './client/tun-network';
 export interface TunnelFacts {
   dev: string;
   network: ClientNetwork;
-  remote: { host: string; address: string; port: number };
+  /** The server a client talks to; a server's own scripts have none. */
+  remote?: { host: string; address: string; port: number };
   /** The server's common name. */
   commonName?: string;
   netGateway?: string;
@@ -54,7 +56,7 @@ export function splitCommand(command: string): string[] {
 export function tunnelEnvironment(
   options: Options,
   facts: TunnelFacts,
-  scriptType: 'up' | 'down',
+  scriptType: TunnelScript,
   context: 'init' | 'restart',
   signal?: string,
 ): Record<string, string> {
@@ -70,13 +72,15 @@ export function tunnelEnvironment(
     verb: String(options.verb),
     daemon: options.daemon ? '1' : '0',
     daemon_log_redirect: '0',
-    proto_1: 'udp',
-    remote_1: facts.remote.host,
-    remote_port_1: String(facts.remote.port),
-    trusted_ip: facts.remote.address,
-    trusted_port: String(facts.remote.port),
     script_security: String(options.scriptSecurity),
   };
+  if (facts.remote !== undefined) {
+    env.proto_1 = 'udp';
+    env.remote_1 = facts.remote.host;
+    env.remote_port_1 = String(facts.remote.port);
+    env.trusted_ip = facts.remote.address;
+    env.trusted_port = String(facts.remote.port);
+  }
   if (facts.configFile !== undefined) env.config = facts.configFile;
   if (facts.commonName !== undefined) env.common_name = facts.commonName;
   if (signal !== undefined) env.signal = signal;
@@ -115,12 +119,18 @@ export function scriptArguments(facts: TunnelFacts, context: 'init' | 'restart')
   return [facts.dev, String(n.tunMtu), '0', n.ifconfig?.local ?? '', n.ifconfig?.remoteOrNetmask ?? '', context];
 }
 
-/** Runs `command` with the tunnel's arguments and environment; resolves true on exit status 0. */
+/** The scripts about the tunnel device and its routes. */
+export type TunnelScript = 'up' | 'down' | 'route-up' | 'route-pre-down';
+
+/**
+ * Runs `command` with the tunnel's environment and OpenVPN's positional arguments (which it
+ * gives every one of these but route-up); resolves true on exit status 0.
+ */
 export function runScript(
   options: Options,
   command: string,
   facts: TunnelFacts,
-  scriptType: 'up' | 'down',
+  scriptType: TunnelScript,
   context: 'init' | 'restart',
   logger: Logger,
   signal?: string,
@@ -128,7 +138,7 @@ export function runScript(
   return execScript(
     options,
     command,
-    scriptArguments(facts, context),
+    scriptType === 'route-up' ? [] : scriptArguments(facts, context),
     tunnelEnvironment(options, facts, scriptType, context, signal),
     scriptType,
     logger,

@@ -118,6 +118,8 @@ export class ClientTunnel {
     const applied = o.routeNoexec ? { dev, network, undo: [] } : await applyNetwork(dev, routesOnly, remote.address, logger);
     persist.applied = { ...applied, network };
     if (applied.netGateway !== undefined) facts.netGateway = applied.netGateway;
+    // A failed route-up is only logged, as in OpenVPN (do_route).
+    if (o.routeUp !== undefined && !run.isOver()) await runScript(o, o.routeUp, facts, 'route-up', 'init', logger);
   }
 
   /** Closes the device, or keeps it for the next run under persist-tun after a SIGUSR1. */
@@ -136,6 +138,9 @@ export class ClientTunnel {
     persist.tun = null;
     const applied = persist.applied;
     persist.applied = null;
+    if (applied !== null && o.routePreDown !== undefined && this.facts !== null) {
+      await runScript(o, o.routePreDown, this.facts, 'route-pre-down', 'init', logger, (signal ?? 'SIGTERM').toLowerCase());
+    }
     if (applied !== null) await undoNetwork(applied);
     logger.log(1, `Closing TUN/TAP interface`);
     const name = tun.name;

@@ -28,7 +28,7 @@ export interface RunningServer extends ServerView {
   readonly shards: ShardPool;
   readonly pump: TunPump;
   /** Stops serving: tells clients RESTART when `notify`, closes sockets, workers and TUN. */
-  stop(notify: boolean): Promise<void>;
+  stop(notify: boolean, signal: ServerSignal): Promise<void>;
   /** SIGHUP with reload-mode hitless: applies `options` in place, or says what needs a restart. */
   reload(options: Options): ReloadOutcome;
   /** SIGUSR2: per-client and per-shard statistics to the log. */
@@ -218,14 +218,15 @@ export class StartedServer implements RunningServer {
     return reloadServer(this.live, options);
   }
 
-  async stop(notify: boolean): Promise<void> {
+  /** Ends the run; `signal` decides whether a persist-tun device stays for the next one. */
+  async stop(notify: boolean, signal: ServerSignal): Promise<void> {
     const { admission, timers, persist, tun, logger } = this.parts;
     admission.stop();
     timers.stop();
     await this.shards.stop(notify);
     this.pump.stop();
     persist?.save();
-    tun.release();
+    await tun.close(signal, logger);
     logger.log(1, 'server stopped');
   }
 

@@ -1,6 +1,7 @@
 // The server's TUN device (init.c do_open_tun in server mode): opened with --dev and --tun-mtu,
-// given --ifconfig / --ifconfig-ipv6 and the --route / --route-ipv6 routes; under persist-tun
-// the device, with its addresses and routes, outlives the run for the next one.
+// given --ifconfig / --ifconfig-ipv6, the --up script, the --route / --route-ipv6 routes and the
+// --route-up script; at the end --route-pre-down, the device closed, --down. Under persist-tun
+// the device, with its addresses and routes, outlives a restart for the next run (no scripts).
 // With `tun-queues shard` the device is opened with IFF_MULTI_QUEUE: the first queue is the main
 // thread's, and one more is attached per shard. This thread opens them all before privileges
 // drop and keeps them for the run, so a replaced shard worker takes over its queue's descriptor
@@ -10,6 +11,8 @@ import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import { TunDevice } from '../../shared/native';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute } from '../iproute';
+import { runScript, type TunnelFacts } from '../scripts';
+import type { ServerSignal } from '../ops/server-view';
 
 /** Where persist-tun keeps the device between runs. */
 export interface TunKeeper {
@@ -66,19 +69,65 @@ export class ServerTun {
     return this.device.name;
   }
 
-  /** Addresses and routes on a new device; a kept one has them already. */
+  /**
+   * Addresses, up script, routes and route-up script on a new device; a kept one has them
+   * already. Throws when the up script fails (OpenVPN exits then); a failed route-up is logged.
+   */
   async configure(logger: Logger): Promise<void> {
     if (this.kept) {
       logger.log(1, `Preserving previous TUN/TAP instance: ${this.name}`);
       return;
     }
-    await configureTun(this.options, this.name);
+    const o = this.options;
+    await configureAddresses(o, this.name);
     logger.log(1, `TUN/TAP device ${this.name} opened`);
+    if (o.up !== undefined && !(await runScript(o, o.up, this.facts(), 'up', 'init', logger))) {
+      throw new Error(`the up script failed (${o.up})`);
+    }
+    await configureRoutes(o, this.name);
+    if (o.routeUp !== undefined) await runScript(o, o.routeUp, this.facts(), 'route-up', 'init', logger);
   }
 
-  /** End of the run: persist-tun keeps the device for the next, otherwise it closes. */
-  release(): void {
-    if (this.options.persistTun) {
+  /**
+   * End of a run that started: as release(), and when the device goes (not kept for a restart
+   * under persist-tun) the route-pre-down script first and the down script after, with the
+   * signal that ended the run.
+   */
+  async close(signal: ServerSignal, logger: Logger): Promise<void> {
+    const o = this.options;
+    const closes = !o.persistTun || signal === 'SIGTERM';
+    const why = signal.toLowerCase();
+    if (closes && o.routePreDown !== undefined) await runScript(o, o.routePreDown, this.facts(), 'route-pre-down', 'init', logger, why);
+    this.release(closes);
+    if (closes && o.down !== undefined) await runScript(o, o.down, this.facts(), 'down', 'init', logger, why);
+  }
+
+  /** The scripts' view of the device: its addresses and the config's routes. */
+  private facts(): TunnelFacts {
+    const o = this.options;
+    return {
+      dev: this.name,
+      network: {
+        topology: o.topology,
+        tunMtu: o.tunMtu,
+        ...(o.ifconfig !== undefined ? { ifconfig: { local: o.ifconfig.local, remoteOrNetmask: o.ifconfig.remoteNetmask } } : {}),
+        ...(o.ifconfigIpv6 !== undefined ? { ifconfigIpv6: { local: o.ifconfigIpv6.local, bits: o.ifconfigIpv6.netbits } } : {}),
+        routes: o.routes.map((r) => ({ ...r, netmask: r.netmask ?? '255.255.255.255' })),
+        routes6: o.routesIpv6.map((r) => {
+          const [network, bits] = r.network.split('/');
+          return { ...r, network: network ?? '', bits: Number(bits ?? 128) };
+        }),
+        dhcpOptions: [],
+      },
+    };
+  }
+
+  /**
+   * The device kept for the next run (persist-tun, unless `closes`) or closed. A start that
+   * failed calls this directly: no scripts run.
+   */
+  release(closes = !this.options.persistTun): void {
+    if (!closes) {
       this.keeper.tun = this.device;
       this.keeper.queues = [...this.queues];
     } else {
@@ -119,12 +168,15 @@ function closeAll(queues: readonly TunDevice[]): TunDevice[] {
   return [];
 }
 
-async function configureTun(options: Options, name: string): Promise<void> {
+async function configureAddresses(options: Options, name: string): Promise<void> {
   if (options.ifconfig !== undefined) {
     if (options.topology === 'subnet') await addAddress4(name, options.ifconfig.local, options.ifconfig.remoteNetmask);
     else await addPointToPoint4(name, options.ifconfig.local, options.ifconfig.remoteNetmask);
   }
   if (options.ifconfigIpv6 !== undefined) await addAddress6(name, options.ifconfigIpv6.local, options.ifconfigIpv6.netbits);
+}
+
+async function configureRoutes(options: Options, name: string): Promise<void> {
   for (const route of options.routes) {
     // OpenVPN's server routes go to the tun device (net30: through its point-to-point peer).
     if (options.topology === 'subnet' && options.ifconfig !== undefined && route.network === options.server?.network) continue;

@@ -156,6 +156,20 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.down = s as string;
     },
   },
+  'route-up': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [s]) {
+      ctx.o.routeUp = s as string;
+    },
+  },
+  'route-pre-down': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [s]) {
+      ctx.o.routePreDown = s as string;
+    },
+  },
   setenv: {
     min: 1,
     max: 2,
@@ -221,6 +235,11 @@ export const miscDirectives: DirectiveTable = {
   'route-delay': ignored('routes are added once the device is up'),
   'hash-size': ignored('shardvpn sizes its client tables itself'),
   'bcast-buffers': ignored('shardvpn sizes its packet buffers itself'),
+  // Written by VPN providers' profiles (tun-mtu-extra 32; disable-occ).
+  'tun-mtu-extra': ignored('shardvpn sizes its packet buffers itself'),
+  'disable-occ': ignored("shardvpn does not check the peer's options string"),
+  'ifconfig-nowarn': ignored("shardvpn does not compare its ifconfig with the peer's"),
+  'allow-recursive-routing': ignored('shardvpn has no recursive-routing check to turn off'),
   'tcp-queue-limit': ignored("a TCP connection's send queue is bounded at 1 MiB instead; packets beyond that are dropped and counted"),
   'stale-routes-check': ignored("a client's routes go when the client goes; none are learned from traffic"),
   'max-routes-per-client': ignored('no routes are learned from traffic: a client has its pool address and its iroutes only'),

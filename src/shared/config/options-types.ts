@@ -281,6 +281,9 @@ export interface Options extends ConnectionFields {
   tmpDir?: string;
   up?: string;
   down?: string;
+  /** --route-up: run after the routes are added; --route-pre-down: before they are removed. */
+  routeUp?: string;
+  routePreDown?: string;
   sndbuf?: number;
   /** tcp-nodelay / socket-flags TCP_NODELAY: no Nagle delay on the TCP link. */
   tcpNodelay: boolean;
