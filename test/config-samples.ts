@@ -632,6 +632,81 @@ verb 3
 `,
 };
 
+/**
+ * A NordVPN-style profile (UDP), as its configuration download writes it for the OpenVPN client:
+ * tun-mtu-extra 32, mssfix 1450, ping-timer-rem, reneg-sec 0, comp-lzo no, a CBC cipher with
+ * SHA512, verify-x509-name on the whole subject (its default type), inline CA and tls-auth with
+ * key-direction 1; the login in a file, as users set it up to connect unattended.
+ */
+export const nordvpnClient: Sample = {
+  name: 'us1234.nordvpn.com.udp.ovpn',
+  files: ['nordvpn_userpass.txt'],
+  text: `client
+dev tun
+proto udp
+remote 192.0.2.10 1194
+resolv-retry infinite
+remote-random
+nobind
+tun-mtu 1500
+tun-mtu-extra 32
+mssfix 1450
+persist-key
+persist-tun
+ping 15
+ping-restart 0
+ping-timer-rem
+reneg-sec 0
+comp-lzo no
+verify-x509-name CN=us1234.nordvpn.com
+
+remote-cert-tls server
+
+auth-user-pass nordvpn_userpass.txt
+verb 3
+pull
+fast-io
+cipher AES-256-CBC
+auth SHA512
+<ca>
+${PEM}
+</ca>
+key-direction 1
+<tls-auth>
+${STATIC}
+</tls-auth>
+`,
+};
+
+/**
+ * The other end of the NordVPN-style profile: the username/password server of the manual with
+ * the profile's tls-auth key (direction 0), SHA512 and comp-lzo no, offering AES-256-CBC after GCM.
+ */
+export const providerTlsAuthServer: Sample = {
+  name: 'server.conf',
+  files: ['ca.crt', 'server.crt', 'server.key', 'ta.key', 'check-user.sh'],
+  text: `port 1194
+proto udp
+dev tun
+topology subnet
+server 10.8.0.0 255.255.255.0
+ca ca.crt
+cert server.crt
+key server.key
+dh none
+tls-auth ta.key 0
+auth SHA512
+data-ciphers AES-256-GCM:AES-256-CBC
+comp-lzo no
+keepalive 10 60
+verify-client-cert none
+username-as-common-name
+script-security 2
+auth-user-pass-verify check-user.sh via-file
+verb 3
+`,
+};
+
 export const samples: readonly Sample[] = [
   angristanServer,
   angristanClient,
@@ -650,4 +725,6 @@ export const samples: readonly Sample[] = [
   digitalOceanClient,
   mullvadClient,
   userPassServer,
+  nordvpnClient,
+  providerTlsAuthServer,
 ];

@@ -22,6 +22,7 @@ import {
   kylemannaClient,
   kylemannaServer,
   mullvadClient,
+  nordvpnClient,
   nyrClientCrlf,
   nyrServer,
   openvpnSampleClient,
@@ -30,6 +31,7 @@ import {
   pivpnClient,
   pivpnServer,
   pritunlClient,
+  providerTlsAuthServer,
   type Sample,
   userPassServer,
 } from './config-samples';
@@ -63,6 +65,8 @@ const PAIRS: { name: string; server: Sample; client: Sample; cipher: string; tun
     cipher: 'AES-256-GCM',
   },
   { name: 'pfSense client export to a PiVPN server', server: pivpnServer, client: pfsenseClient, cipher: 'AES-256-GCM' },
+  // tun-mtu-extra, comp-lzo no, a CBC cipher in the profile (NCP still settles on GCM), tls-auth inline.
+  { name: 'NordVPN-style profile', server: providerTlsAuthServer, client: nordvpnClient, cipher: 'AES-256-GCM' },
   {
     name: 'Pritunl profile to a kylemanna/docker-openvpn server',
     server: kylemannaServer,

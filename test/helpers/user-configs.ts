@@ -83,7 +83,9 @@ export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
     .replace(BLOCK, (_all, tag: string) => `<${tag}>${eol}${inline[tag]!.trim().replace(/\n/g, eol)}${eol}</${tag}>`)
     .replace(/^remote \S+ (\d+)/gm, `remote ${SERVER_UNDERLAY} $1`)
     .replace(/^local \S+/m, `local ${SERVER_UNDERLAY}`)
-    .replace(/verify-x509-name \S+ name/, 'verify-x509-name server name');
+    .replace(/verify-x509-name \S+ name/, 'verify-x509-name server name')
+    // The whole subject (verify-x509-name's default type): the lab's server certificate has only its CN.
+    .replace(/^verify-x509-name CN=\S+$/m, 'verify-x509-name CN=server');
   const file = path.join(dir, sample.name);
   writeFileSync(file, text);
   return file;
