@@ -331,11 +331,12 @@ test('ciphers, TLS versions and compression settle as 2.6 does', () => {
 });
 
 test('unsupported features parse but are recorded for the runtime to refuse; TCP is supported', () => {
-  const o = opts('proto tcp-server\ndev tap0\nsecret static.key\n');
+  const o = opts('proto tcp-server\ndev tap0\nsecret static.key\nplugin /usr/lib/openvpn/openvpn-plugin-auth-pam.so login\n');
   assert.deepEqual(
     o.unsupported.map((u) => `${u.line}:${u.directive}`),
-    ['2:dev', '3:secret'],
+    ['2:dev', '3:secret', '4:plugin'],
   );
+  assert.match(o.unsupported[2]!.message, /use auth-user-pass-verify with a script/);
   // proto tcp settles to tcp-server on a server and tcp-client on a client.
   assert.equal(opts('dev tun\nproto tcp\nserver 10.8.0.0 255.255.255.0\n').connections[0]?.proto.transport, 'tcp-server');
   assert.equal(opts('client\nremote x\nproto tcp\n').connections[0]?.proto.transport, 'tcp-client');

@@ -255,6 +255,10 @@ export const miscDirectives: DirectiveTable = {
     'tls-verify scripts are not supported by shardvpn; use verify-x509-name, remote-cert-tls, crl-verify or auth-user-pass-verify',
   ),
   'management-hold': refused('management-hold is not supported by shardvpn'),
+  // Most often openvpn-plugin-auth-pam (logins against the system's users).
+  plugin: refused(
+    'shardvpn cannot load OpenVPN plugins; for username/password checks (openvpn-plugin-auth-pam) use auth-user-pass-verify with a script',
+  ),
   multihome: refused('multihome is not supported by shardvpn; bind to one address with local'),
   'port-share': refused(
     'port-share (handing non-OpenVPN TCP connections to another server) is not supported by shardvpn; give the web server its own port or address',
