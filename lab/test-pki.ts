@@ -61,13 +61,20 @@ function makeCa(dir: string, name: string, keyType: PkiKeyType): void {
   ]);
 }
 
-function makeLeaf(dir: string, ca: string, name: string, eku: string, keyType: PkiKeyType = 'ecdsa'): void {
+/** A leaf's own subject (default `/CN=name`) and extension lines added to the usual ones. */
+export interface LeafExtras {
+  subject?: string;
+  extensions?: string[];
+}
+
+function makeLeaf(dir: string, ca: string, name: string, eku: string, keyType: PkiKeyType = 'ecdsa', extras: LeafExtras = {}): void {
   genKey(dir, name, keyType);
-  ossl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`]);
+  ossl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', extras.subject ?? `/CN=${name}`, '-out', `${name}.csr`]);
   writeFileSync(
     join(dir, `${name}.ext`),
     // RSA keys sign (and, for TLS 1.2 RSA key exchange, encipher); EC keys sign and agree.
-    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,${keyType === 'rsa' ? 'keyEncipherment' : 'keyAgreement'}\nextendedKeyUsage=${eku}\n`,
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,${keyType === 'rsa' ? 'keyEncipherment' : 'keyAgreement'}\nextendedKeyUsage=${eku}\n` +
+      (extras.extensions ?? []).map((line) => `${line}\n`).join(''),
   );
   ossl(dir, [
     'x509',
@@ -137,9 +144,12 @@ export function makeTestPki(keyType: PkiKeyType = 'ecdsa'): TestPki {
   };
 }
 
-/** One more client certificate (clientAuth) of the PKI's CA, named `name`; returns the files' paths. */
-export function issueClientCert(pki: TestPki, name: string): { cert: string; key: string } {
-  makeLeaf(pki.dir, 'ca', name, 'clientAuth');
+/**
+ * One more client certificate (clientAuth) of the PKI's CA, named `name` (its files'), with
+ * `extras`' subject and extensions when given; returns the files' paths.
+ */
+export function issueClientCert(pki: TestPki, name: string, extras: LeafExtras = {}): { cert: string; key: string } {
+  makeLeaf(pki.dir, 'ca', name, 'clientAuth', 'ecdsa', extras);
   return { cert: join(pki.dir, `${name}.crt`), key: join(pki.dir, `${name}.key`) };
 }
 

@@ -598,3 +598,16 @@ test('peer-fingerprint: a line or a block, any case, comments skipped, lines add
   );
   rejects(`peer-fingerprint ${fp('a')}\n`, /format error in hash fingerprint/);
 });
+
+test('x509-username-field: fields kept as written, all-lower-case ones upcased with 2.6 warning, only ext:subjectAltName', () => {
+  const b = build('x509-username-field emailAddress ou ext:subjectAltName serialNumber\n');
+  assert.deepEqual(b.options.x509UsernameField, ['emailAddress', 'OU', 'ext:subjectAltName', 'serialNumber']);
+  assert.deepEqual(
+    b.warnings.map((w) => w.message),
+    ["DEPRECATED FEATURE: automatically upcased the --x509-username-field parameter to 'OU'; please update your configuration"],
+  );
+  rejects(
+    'x509-username-field ext:issuerAltName\n',
+    /^server\.conf:1: x509-username-field: unsupported x509-username-field extension: ext:issuerAltName/,
+  );
+});

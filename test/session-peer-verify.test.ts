@@ -81,3 +81,44 @@ test('a CN that X509Certificate prints escaped is read through X509Certificate, 
     close();
   }
 });
+
+test('x509-username-field: a subject attribute, the serial, the last SAN email, several joined; a missing one refuses', async () => {
+  const named = issueClientCert(pki, 'named', {
+    subject: '/CN=alice/OU=eng/OU=ops/emailAddress=alice@example.org',
+    extensions: ['subjectAltName=email:first@example.org,DNS:alice.example.org,email:last@example.org'],
+  });
+  const { socket, close } = await handshake(readFileSync(named.cert, 'utf8'), readFileSync(named.key, 'utf8'));
+  try {
+    const x509 = socket.getPeerX509Certificate()!;
+    const name = (fields: string[]): string => {
+      const r = verifyPeer(socket, [], { x509UsernameField: fields });
+      assert.ok(r.ok, JSON.stringify(r));
+      return r.commonName;
+    };
+    assert.equal(name(['emailAddress']), 'alice@example.org');
+    // The last OU, as OpenVPN takes the last entry of an attribute; long names work too.
+    assert.equal(name(['OU']), 'ops');
+    assert.equal(name(['organizationalUnitName']), 'ops');
+    assert.equal(name(['serialNumber']), `0x${x509.serialNumber}`);
+    assert.equal(name(['ext:subjectAltName']), 'last@example.org');
+    assert.equal(name(['CN', 'emailAddress']), 'alice_alice@example.org');
+    // verify-x509-name name compares against the name so found, as OpenVPN's does.
+    assert.equal(
+      verifyPeer(socket, [], { x509UsernameField: ['emailAddress'], verifyX509Name: { name: 'alice@example.org', type: 'name' } }).ok,
+      true,
+    );
+    assert.deepEqual(verifyPeer(socket, [], { x509UsernameField: ['L'] }), {
+      ok: false,
+      reason: "VERIFY ERROR: could not extract L from X509 subject string ('CN=alice, OU=eng, OU=ops, emailAddress=alice@example.org')",
+    });
+  } finally {
+    close();
+  }
+  // Without a SAN email, ext:subjectAltName has nothing to give.
+  const plain = await handshake(pki.clientCert, pki.clientKey);
+  try {
+    assert.equal(verifyPeer(plain.socket, [], { x509UsernameField: ['ext:subjectAltName'] }).ok, false);
+  } finally {
+    plain.close();
+  }
+});

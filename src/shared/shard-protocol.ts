@@ -53,6 +53,7 @@ export interface ShardConfig {
   remoteCertTls?: 'server' | 'client';
   remoteCertEku?: string;
   verifyX509Name?: VerifyX509Name;
+  x509UsernameField?: string[];
   /** --verify-client-cert: whether clients must, may or do not show a certificate. */
   verifyClientCert: 'none' | 'optional' | 'require';
   /** The global push list (`push` directives and what `server` / `keepalive` add). */

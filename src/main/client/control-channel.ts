@@ -157,6 +157,7 @@ export class ClientControlChannel {
         ...(o.remoteCertTls !== undefined ? { remoteCertTls: o.remoteCertTls } : {}),
         ...(o.remoteCertEku !== undefined ? { remoteCertEku: o.remoteCertEku } : {}),
         ...(o.verifyX509Name !== undefined ? { verifyX509Name: o.verifyX509Name } : {}),
+        ...(o.x509UsernameField !== undefined ? { x509UsernameField: o.x509UsernameField } : {}),
         timing: {
           handWindowMs: o.handWindow * 1000,
           tlsTimeoutMs: o.tlsTimeout * 1000,

@@ -43,6 +43,7 @@ const APPLIED_IN_PLACE: ReadonlySet<keyof Options> = new Set<keyof Options>([
   'remoteCertTls',
   'remoteCertEku',
   'verifyX509Name',
+  'x509UsernameField',
   'peerFingerprints',
   'verifyClientCert',
   'tlsVersionMin',

@@ -31,6 +31,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     ...(options.remoteCertTls !== undefined ? { remoteCertTls: options.remoteCertTls } : {}),
     ...(options.remoteCertEku !== undefined ? { remoteCertEku: options.remoteCertEku } : {}),
     ...(options.verifyX509Name !== undefined ? { verifyX509Name: options.verifyX509Name } : {}),
+    ...(options.x509UsernameField !== undefined ? { x509UsernameField: options.x509UsernameField } : {}),
     verifyClientCert: options.verifyClientCert,
     push: options.push,
     occOptions: occOptionsString({

@@ -68,6 +68,25 @@ export const tlsDirectives: DirectiveTable = {
       ctx.o.ca = ctx.fileRef(d);
     },
   },
+  'x509-username-field': {
+    min: 1,
+    max: 15,
+    set(ctx, d, fields) {
+      ctx.o.x509UsernameField = fields.map((field) => {
+        const f = field as string;
+        if (f.startsWith('ext:')) {
+          if (f === 'ext:subjectAltName') return f;
+          fail(d, `unsupported x509-username-field extension: ${f} (shardvpn reads ext:subjectAltName)`);
+        }
+        // OpenVPN 2.6 still upcases an all-lower-case attribute name ("ou"), with this warning.
+        if (f === f.toLowerCase() && f !== f.toUpperCase()) {
+          ctx.warn(d, `DEPRECATED FEATURE: automatically upcased the --x509-username-field parameter to '${f.toUpperCase()}'; please update your configuration`);
+          return f.toUpperCase();
+        }
+        return f;
+      });
+    },
+  },
   'peer-fingerprint': {
     min: 1,
     max: 1,

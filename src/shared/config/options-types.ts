@@ -229,6 +229,12 @@ export interface Options extends ConnectionFields {
    * may show, "AB:CD:..." upper case; without `ca` they replace the chain check (2.6's PKI-less set-up).
    */
   peerFingerprints?: string[];
+  /**
+   * --x509-username-field: where a peer's name comes from instead of the subject's CN (subject
+   * attributes, `serialNumber` for the certificate's serial, `ext:subjectAltName` for its last
+   * email); several are joined with '_'.
+   */
+  x509UsernameField?: string[];
   /** Default 1.2 (2.6 sets it when neither bound is given). */
   tlsVersionMin: '1.0' | '1.1' | '1.2' | '1.3';
   tlsVersionMinOrHighest: boolean;

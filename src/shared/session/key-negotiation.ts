@@ -117,6 +117,7 @@ export class KeyNegotiation {
           ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
           ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
           ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
+          ...(config.x509UsernameField !== undefined ? { x509UsernameField: config.x509UsernameField } : {}),
           ...(config.tls.peerFingerprints !== undefined ? { peerFingerprints: config.tls.peerFingerprints } : {}),
           ...(config.tls.ca === '' ? { noCa: true } : {}),
         });

@@ -42,6 +42,8 @@ export interface PeerVerifyConfig {
   readonly crlDir?: string;
   /** Set when the crl-verify file could not be loaded: every peer is refused. */
   readonly crlUnavailable?: string;
+  /** --x509-username-field: the certificate fields that name the peer instead of its CN (x509Username). */
+  readonly x509UsernameField?: readonly string[];
   /** --peer-fingerprint: the peer certificate's SHA256 fingerprint must be one of these ("AB:CD:..."). */
   readonly peerFingerprints?: readonly string[];
   /**
@@ -173,7 +175,12 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (!fields.keyUsage.includes(want)) return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
   }
   const subject = fields.subject;
-  const cn = subjectCommonName(subject);
+  let cn = subjectCommonName(subject);
+  if (cfg.x509UsernameField !== undefined) {
+    const named = x509Username(cfg.x509UsernameField, subject, fields.serialNumber, socket.getPeerCertificate(false).subjectaltname);
+    if (typeof named !== 'string') return named;
+    cn = named;
+  }
   const xn = cfg.verifyX509Name;
   if (xn !== undefined) {
     const type = xn.type ?? 'name';
@@ -186,6 +193,59 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (!ok) return { ok: false, reason: `verify-x509-name ${type} '${xn.name}' does not match subject CN '${cn}'` };
   }
   return { ok: true, commonName: cn, subject, serialNumber: fields.serialNumber };
+}
+
+/** OpenSSL's long names of the usual subject attributes, to the short ones subject lines use. */
+const SUBJECT_SHORT_NAMES = new Map<string, string>([
+  ['commonName', 'CN'],
+  ['countryName', 'C'],
+  ['localityName', 'L'],
+  ['stateOrProvinceName', 'ST'],
+  ['organizationName', 'O'],
+  ['organizationalUnitName', 'OU'],
+  ['userId', 'UID'],
+  ['domainComponent', 'DC'],
+  ['givenName', 'GN'],
+  ['surname', 'SN'],
+]);
+
+/**
+ * The peer's name from x509-username-field (ssl_verify_openssl.c backend_x509_get_username): a
+ * subject attribute's last value, `serialNumber` the certificate's serial as 0x and upper-case
+ * hex, `ext:subjectAltName` its last email; several fields joined with '_'. A field the
+ * certificate lacks refuses the peer, as OpenVPN's VERIFY ERROR does.
+ */
+export function x509Username(
+  fields: readonly string[],
+  subject: string,
+  serialNumber: string,
+  subjectAltName: string | undefined,
+): string | { readonly ok: false; readonly reason: string } {
+  const parts: string[] = [];
+  for (const field of fields) {
+    let value: string | undefined;
+    if (field === 'ext:subjectAltName') {
+      const emails = (subjectAltName ?? '').split(', ').filter((entry) => entry.startsWith('email:'));
+      value = emails.at(-1)?.slice('email:'.length);
+    } else if (field === 'serialNumber') {
+      value = serialNumber === '' ? undefined : `0x${serialNumber.toUpperCase()}`;
+    } else {
+      const key = `${SUBJECT_SHORT_NAMES.get(field) ?? field}=`;
+      value = subject
+        .split('\n')
+        .filter((line) => line.startsWith(key))
+        .at(-1)
+        ?.slice(key.length);
+    }
+    if (value === undefined || value === '') {
+      return {
+        ok: false,
+        reason: `VERIFY ERROR: could not extract ${field} from X509 subject string ('${subject.split('\n').join(', ')}')`,
+      };
+    }
+    parts.push(value);
+  }
+  return parts.join('_');
 }
 
 // Values X509Certificate.subject would print differently from the raw string: RFC 2253 escapes

@@ -98,6 +98,8 @@ export interface ControlSessionConfig {
   /** --remote-cert-eku: an extended key usage (OID or OpenSSL name) the peer must have. */
   readonly remoteCertEku?: string;
   readonly verifyX509Name?: VerifyX509Name;
+  /** --x509-username-field: the certificate fields that name the peer instead of its CN. */
+  readonly x509UsernameField?: readonly string[];
   /**
    * Server: --verify-client-cert. 'none': no certificate is asked for; 'optional': one that is
    * shown is verified, none is fine. A client without one is named UNDEF (username-as-common-name

@@ -16,6 +16,7 @@ export function sessionConfig(config: ShardConfig, family: 4 | 6, stateless: Sta
     ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
     ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
     ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
+    ...(config.x509UsernameField !== undefined ? { x509UsernameField: config.x509UsernameField } : {}),
     verifyClientCert: config.verifyClientCert,
     timing: {
       handWindowMs: config.handWindowS * 1000,

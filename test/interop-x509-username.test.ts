@@ -1,0 +1,66 @@
+// x509-username-field against the stock openvpn 2.6 binary: a server that names its clients by
+// the certificate's emailAddress instead of its CN, stock and ours under the same server.conf,
+// each serving a stock client whose certificate carries one. Both must name the client by its
+// email in their log; a certificate without the field is refused by both.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { issueClientCert } from '../lab/test-pki';
+import { type LabProcess, VpnLab } from '../lab/vpn-lab';
+import { clientConfig, serverConfig, startStockServer } from './helpers/client-lab';
+
+let lab: VpnLab;
+let port = 1370;
+let mailUser: { cert: string; key: string };
+before(() => {
+  lab = VpnLab.create(1);
+  mailUser = issueClientCert(lab.pki, 'mail-user', { subject: '/CN=mail-user/emailAddress=alice@example.org' });
+});
+after(async () => {
+  await lab.cleanup();
+});
+
+const SERVER_EXTRA = 'x509-username-field emailAddress\n';
+
+function client(p: number, cert: { cert: string; key: string } | null): string {
+  return clientConfig(lab, {
+    remotes: [{ host: '10.150.0.1', port: p }],
+    extra: cert === null ? '' : `cert ${cert.cert}\nkey ${cert.key}\n`,
+  });
+}
+
+async function servedAs(start: (p: number) => Promise<LabProcess>): Promise<void> {
+  const p = port++;
+  const server = await start(p);
+  try {
+    const named = await lab.startOpenvpnClient(0, client(p, mailUser));
+    try {
+      await server.waitFor(/alice@example\.org\/10\.150\.0\.\d+:\d+ MULTI: primary virtual IP/, 10_000);
+      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+    } finally {
+      await named.stop('SIGTERM', 5000);
+    }
+    // The lab's own client certificate has no emailAddress.
+    const unnamed = await lab.startOpenvpnClient(0, client(p, null), null);
+    try {
+      await server.waitFor(/could not extract emailAddress from X509 subject string/, 15_000);
+      assert.doesNotMatch(unnamed.log(), /Initialization Sequence Completed/);
+    } finally {
+      await unnamed.stop('SIGTERM', 5000);
+    }
+  } finally {
+    await server.stop('SIGTERM', 5000);
+  }
+}
+
+test(
+  'x509-username-field emailAddress: the stock server names the client by its email, and refuses one without',
+  { timeout: 60_000 },
+  async () => {
+    await servedAs((p) => startStockServer(lab, serverConfig(lab, { port: p, extra: SERVER_EXTRA })));
+  },
+);
+
+test('x509-username-field emailAddress: shardvpn names the client by its email, and refuses one without', { timeout: 60_000 }, async () => {
+  await servedAs((p) => lab.startShardvpn(serverConfig(lab, { port: p, extra: SERVER_EXTRA }), `x509-username-${p}.conf`));
+});
