@@ -80,7 +80,10 @@ export const tlsDirectives: DirectiveTable = {
         }
         // OpenVPN 2.6 still upcases an all-lower-case attribute name ("ou"), with this warning.
         if (f === f.toLowerCase() && f !== f.toUpperCase()) {
-          ctx.warn(d, `DEPRECATED FEATURE: automatically upcased the --x509-username-field parameter to '${f.toUpperCase()}'; please update your configuration`);
+          ctx.warn(
+            d,
+            `DEPRECATED FEATURE: automatically upcased the --x509-username-field parameter to '${f.toUpperCase()}'; please update your configuration`,
+          );
           return f.toUpperCase();
         }
         return f;
