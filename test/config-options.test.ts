@@ -611,3 +611,9 @@ test('x509-username-field: fields kept as written, all-lower-case ones upcased w
     /^server\.conf:1: x509-username-field: unsupported x509-username-field extension: ext:issuerAltName/,
   );
 });
+
+test('remote-cert-ku: hex values as OpenVPN reads them (0x allowed), none asks only for the extension', () => {
+  assert.deepEqual(opts('remote-cert-ku a0 0x88 F8\n').remoteCertKu, [0xa0, 0x88, 0xf8]);
+  assert.deepEqual(opts('remote-cert-ku\n').remoteCertKu, []);
+  rejects('remote-cert-ku zz\n', "server.conf:1: remote-cert-ku: bad key usage 'zz': expected hex, e.g. a0");
+});

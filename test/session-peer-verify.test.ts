@@ -3,11 +3,15 @@
 // answers: the same subject lines, CN and serial, the same EKU and verify-x509-name verdicts;
 // names X509Certificate would print escaped are left to X509Certificate.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, test } from 'node:test';
 
-import { issueClientCert, makeTestPki, type TestPki } from '../lab/test-pki';
+import { issueClientCert, makeTestPki, selfSignedCert, type TestPki } from '../lab/test-pki';
+import { keyUsageOf } from '../src/shared/session/cert-key-usage';
 import { plainFields, verifyPeer } from '../src/shared/session/peer-verify';
 import { TlsChannel, createControlSecureContext } from '../src/shared/session/tls-channel';
 
@@ -120,5 +124,50 @@ test('x509-username-field: a subject attribute, the serial, the last SAN email, 
     assert.equal(verifyPeer(plain.socket, [], { x509UsernameField: ['ext:subjectAltName'] }).ok, false);
   } finally {
     plain.close();
+  }
+});
+
+test('remote-cert-ku: the keyUsage byte read from the DER; one wanted value must be all there; none, or no extension, as OpenVPN', async () => {
+  // The lab's ECDSA leaves: digitalSignature and keyAgreement (0x80 | 0x08); its CA: keyCertSign and cRLSign.
+  assert.equal(keyUsageOf(new X509Certificate(pki.clientCert).raw), 0x88);
+  assert.equal(keyUsageOf(new X509Certificate(pki.caCert).raw), 0x06);
+  const dir = mkdtempSync(join(tmpdir(), 'shardvpn-ku-'));
+  try {
+    const bare = selfSignedCert(dir);
+    // openssl req -x509 writes no keyUsage by default.
+    assert.equal(keyUsageOf(new X509Certificate(bare.cert).raw), null);
+    // Cut anywhere or garbled, the walk gives up without throwing.
+    const raw = new X509Certificate(pki.clientCert).raw;
+    for (let n = 0; n < raw.length; n++) keyUsageOf(raw.subarray(0, n));
+    assert.equal(keyUsageOf(Buffer.from('30820fff0000', 'hex')), null);
+
+    const { socket, close } = await handshake(pki.clientCert, pki.clientKey);
+    try {
+      assert.equal(verifyPeer(socket, [], { remoteCertKu: [] }).ok, true);
+      assert.equal(verifyPeer(socket, [], { remoteCertKu: [0x80] }).ok, true);
+      assert.equal(verifyPeer(socket, [], { remoteCertKu: [0xa0, 0x88] }).ok, true);
+      assert.deepEqual(verifyPeer(socket, [], { remoteCertKu: [0xa0] }), {
+        ok: false,
+        reason: 'certificate has key usage 0088, expected one of 00a0 (remote-cert-ku)',
+      });
+    } finally {
+      close();
+    }
+    // A peer certificate without the extension fails remote-cert-ku and remote-cert-tls (its KU requirement).
+    const fingerprint = new X509Certificate(bare.cert).fingerprint256;
+    const selfSigned = await handshake(bare.cert, bare.key);
+    try {
+      const trust = { noCa: true, peerFingerprints: [fingerprint] } as const;
+      assert.equal(verifyPeer(selfSigned.socket, [], trust).ok, true);
+      assert.deepEqual(verifyPeer(selfSigned.socket, [], { ...trust, remoteCertKu: [] }), {
+        ok: false,
+        reason: 'certificate does not have key usage extension',
+      });
+      assert.equal(verifyPeer(selfSigned.socket, [], { ...trust, remoteCertTls: 'client' }).ok, false);
+    } finally {
+      selfSigned.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

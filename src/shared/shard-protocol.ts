@@ -52,6 +52,7 @@ export interface ShardConfig {
   wrap: WrapConfig;
   remoteCertTls?: 'server' | 'client';
   remoteCertEku?: string;
+  remoteCertKu?: number[];
   verifyX509Name?: VerifyX509Name;
   x509UsernameField?: string[];
   /** --verify-client-cert: whether clients must, may or do not show a certificate. */

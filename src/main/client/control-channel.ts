@@ -156,6 +156,7 @@ export class ClientControlChannel {
         },
         ...(o.remoteCertTls !== undefined ? { remoteCertTls: o.remoteCertTls } : {}),
         ...(o.remoteCertEku !== undefined ? { remoteCertEku: o.remoteCertEku } : {}),
+        ...(o.remoteCertKu !== undefined ? { remoteCertKu: o.remoteCertKu } : {}),
         ...(o.verifyX509Name !== undefined ? { verifyX509Name: o.verifyX509Name } : {}),
         ...(o.x509UsernameField !== undefined ? { x509UsernameField: o.x509UsernameField } : {}),
         timing: {

@@ -42,6 +42,7 @@ const APPLIED_IN_PLACE: ReadonlySet<keyof Options> = new Set<keyof Options>([
   'crlVerify',
   'remoteCertTls',
   'remoteCertEku',
+  'remoteCertKu',
   'verifyX509Name',
   'x509UsernameField',
   'peerFingerprints',

@@ -30,6 +30,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     wrap,
     ...(options.remoteCertTls !== undefined ? { remoteCertTls: options.remoteCertTls } : {}),
     ...(options.remoteCertEku !== undefined ? { remoteCertEku: options.remoteCertEku } : {}),
+    ...(options.remoteCertKu !== undefined ? { remoteCertKu: options.remoteCertKu } : {}),
     ...(options.verifyX509Name !== undefined ? { verifyX509Name: options.verifyX509Name } : {}),
     ...(options.x509UsernameField !== undefined ? { x509UsernameField: options.x509UsernameField } : {}),
     verifyClientCert: options.verifyClientCert,

@@ -156,6 +156,20 @@ export const tlsDirectives: DirectiveTable = {
       ctx.o.remoteCertTls = oneOf(d, r as string, 'peer role', ['server', 'client'] as const);
     },
   },
+  'remote-cert-ku': {
+    min: 0,
+    max: 15,
+    set(ctx, d, values) {
+      ctx.o.remoteCertKu = values.map((v) => {
+        // OpenVPN reads each with sscanf("%x"): hex digits, an optional 0x.
+        const m = /^(?:0[xX])?([0-9a-fA-F]+)/.exec(v as string);
+        if (m === null) fail(d, `bad key usage '${v as string}': expected hex, e.g. a0`);
+        const n = parseInt(m[1]!, 16);
+        if (n > 0xffff) fail(d, `bad key usage '${v as string}': above ffff`);
+        return n;
+      });
+    },
+  },
   'remote-cert-eku': {
     min: 1,
     max: 1,

@@ -223,6 +223,11 @@ export interface Options extends ConnectionFields {
   crlVerify?: { ref: FileRef; dir: boolean };
   remoteCertTls?: 'server' | 'client';
   remoteCertEku?: string;
+  /**
+   * --remote-cert-ku: the peer certificate must have a keyUsage extension, and with values its
+   * usages must include one of them (hex, OpenVPN's byte: digitalSignature 0x80 ... encipherOnly 0x01).
+   */
+  remoteCertKu?: number[];
   verifyX509Name?: { name: string; type: 'subject' | 'name' | 'name-prefix' };
   /**
    * --peer-fingerprint (each line and block adds): SHA256 fingerprints of the certificates a peer

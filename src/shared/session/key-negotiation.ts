@@ -116,6 +116,7 @@ export class KeyNegotiation {
           ...(prepared.crlUnavailable !== undefined ? { crlUnavailable: prepared.crlUnavailable } : {}),
           ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
           ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
+          ...(config.remoteCertKu !== undefined ? { remoteCertKu: config.remoteCertKu } : {}),
           ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
           ...(config.x509UsernameField !== undefined ? { x509UsernameField: config.x509UsernameField } : {}),
           ...(config.tls.peerFingerprints !== undefined ? { peerFingerprints: config.tls.peerFingerprints } : {}),

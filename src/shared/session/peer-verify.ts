@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 
+import { keyUsageOf } from './cert-key-usage';
+
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -37,6 +39,8 @@ export interface PeerVerifyConfig {
   readonly remoteCertTls?: 'server' | 'client';
   /** --remote-cert-eku: an OID, or a name OpenSSL gives it ("TLS Web Client Authentication", clientAuth). */
   readonly remoteCertEku?: string;
+  /** --remote-cert-ku: values (OpenVPN's byte) one of which the key usage must include; [] only asks for the extension. */
+  readonly remoteCertKu?: readonly number[];
   readonly verifyX509Name?: VerifyX509Name;
   /** --crl-verify DIR dir: a file named by the peer's decimal serial number revokes it. */
   readonly crlDir?: string;
@@ -161,6 +165,11 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     const revoked = revokedInCrlDir(socket.getPeerCertificate(true), cfg.crlDir);
     if (revoked !== null) return { ok: false, reason: revoked };
   }
+  // remote-cert-tls asks for a keyUsage extension too (OpenVPN's OPENVPN_KU_REQUIRED).
+  if (cfg.remoteCertKu !== undefined || cfg.remoteCertTls !== undefined) {
+    const refused = checkKeyUsage(socket, cfg.remoteCertKu ?? []);
+    if (refused !== null) return { ok: false, reason: refused };
+  }
   if (cfg.remoteCertTls !== undefined) {
     const want = cfg.remoteCertTls === 'server' ? EKU_SERVER_AUTH : EKU_CLIENT_AUTH;
     if (!fields.keyUsage.includes(want)) {
@@ -193,6 +202,17 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (!ok) return { ok: false, reason: `verify-x509-name ${type} '${xn.name}' does not match subject CN '${cn}'` };
   }
   return { ok: true, commonName: cn, subject, serialNumber: fields.serialNumber };
+}
+
+/** Why the peer certificate's key usage is refused (remote-cert-ku), or null. */
+function checkKeyUsage(socket: TLSSocket, wanted: readonly number[]): string | null {
+  const raw = socket.getPeerCertificate(false).raw as Buffer | undefined;
+  const ku = raw === undefined ? null : keyUsageOf(raw);
+  if (ku === null) return 'certificate does not have key usage extension';
+  // Each wanted value's bits must all be in the certificate's; 0 matches nothing, as in OpenVPN.
+  if (wanted.length === 0 || wanted.some((w) => w !== 0 && (ku & w) === w)) return null;
+  const hex = (n: number): string => n.toString(16).padStart(4, '0');
+  return `certificate has key usage ${hex(ku)}, expected one of ${wanted.map(hex).join(', ')} (remote-cert-ku)`;
 }
 
 /** OpenSSL's long names of the usual subject attributes, to the short ones subject lines use. */

@@ -97,6 +97,8 @@ export interface ControlSessionConfig {
   readonly remoteCertTls?: 'server' | 'client';
   /** --remote-cert-eku: an extended key usage (OID or OpenSSL name) the peer must have. */
   readonly remoteCertEku?: string;
+  /** --remote-cert-ku: key usage values, one of which the peer's must include; [] only asks for the extension. */
+  readonly remoteCertKu?: readonly number[];
   readonly verifyX509Name?: VerifyX509Name;
   /** --x509-username-field: the certificate fields that name the peer instead of its CN. */
   readonly x509UsernameField?: readonly string[];

@@ -15,6 +15,7 @@ export function sessionConfig(config: ShardConfig, family: 4 | 6, stateless: Sta
     keyMethod2: { options: config.occOptions, peerInfo: null },
     ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
     ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
+    ...(config.remoteCertKu !== undefined ? { remoteCertKu: config.remoteCertKu } : {}),
     ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
     ...(config.x509UsernameField !== undefined ? { x509UsernameField: config.x509UsernameField } : {}),
     verifyClientCert: config.verifyClientCert,

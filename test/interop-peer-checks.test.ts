@@ -1,7 +1,8 @@
-// x509-username-field against the stock openvpn 2.6 binary: a server that names its clients by
-// the certificate's emailAddress instead of its CN, stock and ours under the same server.conf,
-// each serving a stock client whose certificate carries one. Both must name the client by its
-// email in their log; a certificate without the field is refused by both.
+// A server's checks of its clients' certificates against the stock openvpn 2.6 binary, stock and
+// ours under the same server.conf, each serving a stock client: x509-username-field names the
+// client by its certificate's emailAddress instead of its CN (and a certificate without one is
+// refused); remote-cert-ku lets in a certificate whose key usage has one of the listed values'
+// bits and refuses one whose has none.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -63,4 +64,35 @@ test(
 
 test('x509-username-field emailAddress: shardvpn names the client by its email, and refuses one without', { timeout: 60_000 }, async () => {
   await servedAs((p) => lab.startShardvpn(serverConfig(lab, { port: p, extra: SERVER_EXTRA }), `x509-username-${p}.conf`));
+});
+
+/** A stock client against `start`'s server with `remote-cert-ku` as given: connects or is refused for its key usage. */
+async function keyUsage(start: (p: number, extra: string) => Promise<LabProcess>): Promise<void> {
+  // The lab's client certificate: digitalSignature and keyAgreement (0088).
+  for (const [values, admitted] of [
+    ['80 a0', true],
+    ['a0', false],
+  ] as const) {
+    const p = port++;
+    const server = await start(p, `remote-cert-ku ${values}\n`);
+    try {
+      const peer = await lab.startOpenvpnClient(0, client(p, null), admitted ? /Initialization Sequence Completed/ : null);
+      try {
+        if (admitted) assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+        else await server.waitFor(/key usage\s+0088, expected one of/, 15_000);
+      } finally {
+        await peer.stop('SIGTERM', 5000);
+      }
+    } finally {
+      await server.stop('SIGTERM', 5000);
+    }
+  }
+}
+
+test('remote-cert-ku: the stock server admits 80 a0 and refuses a0 for a 0088 certificate', { timeout: 90_000 }, async () => {
+  await keyUsage((p, extra) => startStockServer(lab, serverConfig(lab, { port: p, extra })));
+});
+
+test('remote-cert-ku: shardvpn admits 80 a0 and refuses a0 for a 0088 certificate', { timeout: 90_000 }, async () => {
+  await keyUsage((p, extra) => lab.startShardvpn(serverConfig(lab, { port: p, extra }), `remote-cert-ku-${p}.conf`));
 });
