@@ -33,7 +33,7 @@ function element(der: Uint8Array, at: number, limit: number): Element | null {
 /** The elements directly inside `outer`, or null when one of them is malformed. */
 function children(der: Uint8Array, outer: Element): Element[] | null {
   const out: Element[] = [];
-  for (let at = outer.start; at < outer.end; ) {
+  for (let at = outer.start; at < outer.end;) {
     const e = element(der, at, outer.end);
     if (e === null) return null;
     out.push(e);
