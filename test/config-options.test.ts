@@ -617,3 +617,9 @@ test('remote-cert-ku: hex values as OpenVPN reads them (0x allowed), none asks o
   assert.deepEqual(opts('remote-cert-ku\n').remoteCertKu, []);
   rejects('remote-cert-ku zz\n', "server.conf:1: remote-cert-ku: bad key usage 'zz': expected hex, e.g. a0");
 });
+
+test('route-metric and down-pre are read', () => {
+  assert.equal(opts('route-metric 7\n').routeMetric, 7);
+  assert.equal(opts('down-pre\n').downPre, true);
+  rejects('route-metric x\n', /^server\.conf:1: route-metric: /);
+});

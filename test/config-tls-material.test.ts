@@ -231,3 +231,12 @@ test('peer-fingerprint without ca: no CA in the context, the fingerprints in the
     (e: unknown) => e instanceof ConfigError && /server\.conf:5: peer-fingerprint: a TLS server needs/.test(e.message),
   );
 });
+
+test('a ca with no certificate in it is an error naming the line, not "no CA" (even with peer-fingerprint)', () => {
+  writeFileSync(join(dir, 'empty-ca.crt'), '\n');
+  const fp = Array.from({ length: 32 }, () => '5a').join(':');
+  assert.throws(
+    () => load(`ca empty-ca.crt\npeer-fingerprint ${fp}\n`),
+    (e: unknown) => e instanceof ConfigError && /server\.conf:6: ca: \S*empty-ca\.crt holds no PEM certificate/.test(e.message),
+  );
+});

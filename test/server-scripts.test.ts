@@ -28,15 +28,16 @@ after(async () => {
 function recorder(log: string): string {
   return `#!/bin/sh
 route=$(ip route show 10.99.0.0/24 | wc -l)
+metric=$(ip route show 10.99.0.0/24 | grep -o 'metric [0-9]*' | tr ' ' '=')
 dev=$(ip link show "$dev" >/dev/null 2>&1 && echo present || echo gone)
-echo "$script_type args=[$1 $2 $4 $5 $6] ifconfig_local=$ifconfig_local ifconfig_netmask=$ifconfig_netmask route_network_1=$route_network_1 route_netmask_1=$route_netmask_1 signal=$signal route=$route dev=$dev" >> ${log}
+echo "$script_type args=[$1 $2 $4 $5 $6] ifconfig_local=$ifconfig_local ifconfig_netmask=$ifconfig_netmask route_network_1=$route_network_1 route_netmask_1=$route_netmask_1 route_gateway_1=$route_gateway_1 route_vpn_gateway=$route_vpn_gateway signal=$signal route=$route $metric dev=$dev" >> ${log}
 `;
 }
 
-function scriptedConfig(port: number, script: string, up = script): string {
+function scriptedConfig(port: number, script: string, extra = ''): string {
   return serverConfig(lab, {
     port,
-    extra: `script-security 2\nup ${up}\nroute-up ${script}\nroute-pre-down ${script}\ndown ${script}\nroute 10.99.0.0 255.255.255.0\n`,
+    extra: `script-security 2\nup ${script}\nroute-up ${script}\nroute-pre-down ${script}\ndown ${script}\nroute 10.99.0.0 255.255.255.0\n${extra}`,
   });
 }
 
@@ -60,11 +61,32 @@ test('up, route-up, route-pre-down and down: the stock server and shardvpn make 
     ours.map((line) => line.split(' ')[0]),
     ['up', 'route-up', 'route-pre-down', 'down'],
   );
-  assert.match(ours[0]!, /^up args=\[tun0 1500 10\.152\.0\.1 255\.255\.255\.0 init\] ifconfig_local=10\.152\.0\.1 .* route=0 dev=present$/);
-  assert.match(ours[1]!, /^route-up args=\[ {4}\] .* route=1 dev=present$/);
-  assert.match(ours[2]!, /^route-pre-down args=\[tun0 1500 10\.152\.0\.1 255\.255\.255\.0 init\] .*signal=sigterm route=1 dev=present$/);
-  assert.match(ours[3]!, /^down args=\[tun0 1500 10\.152\.0\.1 255\.255\.255\.0 init\] .*signal=sigterm route=0 dev=gone$/);
+  assert.match(
+    ours[0]!,
+    /^up args=\[tun0 1500 10\.152\.0\.1 255\.255\.255\.0 init\] ifconfig_local=10\.152\.0\.1 .* route=0 +dev=present$/,
+  );
+  assert.match(ours[1]!, /^route-up args=\[ {4}\] .* route=1 +dev=present$/);
+  assert.match(ours[2]!, /^route-pre-down args=\[tun0 1500 10\.152\.0\.1 255\.255\.255\.0 init\] .*signal=sigterm route=1 +dev=present$/);
+  assert.match(ours[3]!, /^down args=\[tun0 1500 10\.152\.0\.1 255\.255\.255\.0 init\] .*signal=sigterm route=0 +dev=gone$/);
 });
+
+test(
+  'down-pre and route-metric: the same calls again, down before the device goes, the route with its metric',
+  { timeout: 60_000 },
+  async () => {
+    const log = path.join(lab.dir, 'scripts-pre.log');
+    const script = path.join(lab.dir, 'record-pre.sh');
+    writeFileSync(script, recorder(log));
+    chmodSync(script, 0o755);
+    const extra = 'down-pre\nroute-metric 7\n';
+    const stock = await calls(() => startStockServer(lab, scriptedConfig(1363, script, extra)), log);
+    const ours = await calls(() => lab.startShardvpn(scriptedConfig(1364, script, extra), 'scripts-pre-server.conf'), log);
+    assert.deepEqual(ours, stock);
+    assert.match(ours[1]!, /^route-up .* route=1 metric=7 dev=present$/);
+    // As OpenVPN's close_tun: the routes are gone, the device is still there.
+    assert.match(ours[3]!, /^down .* route=0 +dev=present$/);
+  },
+);
 
 test('a failing up script stops the server from starting, as in OpenVPN', { timeout: 30_000 }, async () => {
   const log = path.join(lab.dir, 'failing.log');

@@ -25,6 +25,8 @@ test('renegotiationDelay: [min, max] with a min, [0.9, 1] x max for a server wit
     assert.equal(renegotiationDelay(role, 0, 30_000, 0.7), 0);
     assert.equal(renegotiationDelay(role, 0, null, 0.7), 0);
   }
+  // Never 0 ("never") nor a renegotiation as soon as keys exist: at least a second.
+  assert.equal(renegotiationDelay('server', 10_000, 0, 0.999_999), 1000);
   assert.equal(renegotiationDelay('server', 60_000, null, 0), 54_000);
   assert.equal(renegotiationDelay('server', 60_000, null, 0.999_999), 60_000);
   assert.equal(renegotiationDelay('client', 60_000, null, 0), 60_000);

@@ -89,7 +89,7 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     const route: ClientRoute = { network: r.network, netmask: r.netmask ?? '255.255.255.255' };
     const gateway = r.gateway === undefined || r.gateway === 'vpn_gateway' || r.gateway === 'default' ? vpnGateway : r.gateway;
     if (gateway !== undefined) route.gateway = gateway;
-    const metric = metricOf(r.metric);
+    const metric = metricOf(r.metric) ?? options.routeMetric;
     if (metric !== undefined) route.metric = metric;
     routes.push(route);
   }
@@ -98,7 +98,7 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     const [network, bits] = r.network.split('/');
     const route: ClientRoute6 = { network: network ?? '', bits: bits === undefined ? 128 : Number(bits) };
     if (r.gateway !== undefined && isIP(r.gateway) === 6) route.gateway = r.gateway;
-    const metric = metricOf(r.metric);
+    const metric = metricOf(r.metric) ?? options.routeMetric;
     if (metric !== undefined) route.metric = metric;
     routes6.push(route);
   }

@@ -138,24 +138,27 @@ export class ClientTunnel {
     persist.tun = null;
     const applied = persist.applied;
     persist.applied = null;
+    const why = (signal ?? 'SIGTERM').toLowerCase();
     if (applied !== null && o.routePreDown !== undefined && this.facts !== null) {
-      await runScript(o, o.routePreDown, this.facts, 'route-pre-down', 'init', logger, (signal ?? 'SIGTERM').toLowerCase());
+      await runScript(o, o.routePreDown, this.facts, 'route-pre-down', 'init', logger, why);
     }
     if (applied !== null) await undoNetwork(applied);
-    logger.log(1, `Closing TUN/TAP interface`);
-    const name = tun.name;
-    tun.close();
     const facts =
       this.facts ??
       (applied !== null
         ? {
-            dev: name,
+            dev: tun.name,
             network: applied.network,
             remote: { host: entry.remote ?? '', address: remote?.address ?? '', port: entry.remotePort },
           }
         : null);
-    if (o.down !== undefined && facts !== null) {
-      await runScript(o, o.down, facts, 'down', 'init', logger, (signal ?? 'SIGTERM').toLowerCase());
-    }
+    const runDown = async (): Promise<void> => {
+      if (o.down !== undefined && facts !== null) await runScript(o, o.down, facts, 'down', 'init', logger, why);
+    };
+    // down-pre: the script sees the device still there.
+    if (o.downPre === true) await runDown();
+    logger.log(1, `Closing TUN/TAP interface`);
+    tun.close();
+    if (o.downPre !== true) await runDown();
   }
 }

@@ -44,8 +44,6 @@ const APPLIED_IN_PLACE: ReadonlySet<keyof Options> = new Set<keyof Options>([
   'remoteCertEku',
   'remoteCertKu',
   'verifyX509Name',
-  'x509UsernameField',
-  'peerFingerprints',
   'verifyClientCert',
   'tlsVersionMin',
   'tlsVersionMinOrHighest',

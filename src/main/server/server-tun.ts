@@ -10,8 +10,9 @@
 import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import { TunDevice } from '../../shared/native';
-import { addAddress4, addAddress6, addPointToPoint4, addRoute } from '../iproute';
+import { addAddress4, addAddress6, addPointToPoint4, addRoute, deleteRoute, type RouteSpec } from '../iproute';
 import { runScript, type TunnelFacts } from '../scripts';
+import { ipv4ToNumber, numberToIpv4 } from '../../shared/ip-math';
 import type { ServerSignal } from '../ops/server-view';
 
 /** Where persist-tun keeps the device between runs. */
@@ -90,16 +91,25 @@ export class ServerTun {
 
   /**
    * End of a run that started: as release(), and when the device goes (not kept for a restart
-   * under persist-tun) the route-pre-down script first and the down script after, with the
-   * signal that ended the run.
+   * under persist-tun) the route-pre-down script first and the down script after it is closed
+   * (before, with down-pre), with the signal that ended the run.
    */
   async close(signal: ServerSignal, logger: Logger): Promise<void> {
     const o = this.options;
-    const closes = !o.persistTun || signal === 'SIGTERM';
+    // As OpenVPN's do_close_tun: persist-tun keeps the device across a SIGUSR1 restart only; a
+    // SIGHUP restart reads a config whose device, addresses or routes may differ.
+    const closes = !(o.persistTun && signal === 'SIGUSR1');
     const why = signal.toLowerCase();
     if (closes && o.routePreDown !== undefined) await runScript(o, o.routePreDown, this.facts(), 'route-pre-down', 'init', logger, why);
+    const runDown = async (): Promise<void> => {
+      if (closes && o.down !== undefined) await runScript(o, o.down, this.facts(), 'down', 'init', logger, why);
+    };
+    if (o.downPre === true) {
+      if (closes) await removeRoutes(o, this.name);
+      await runDown();
+    }
     this.release(closes);
-    if (closes && o.down !== undefined) await runScript(o, o.down, this.facts(), 'down', 'init', logger, why);
+    if (o.downPre !== true) await runDown();
   }
 
   /** The scripts' view of the device: its addresses and the config's routes. */
@@ -112,6 +122,7 @@ export class ServerTun {
         tunMtu: o.tunMtu,
         ...(o.ifconfig !== undefined ? { ifconfig: { local: o.ifconfig.local, remoteOrNetmask: o.ifconfig.remoteNetmask } } : {}),
         ...(o.ifconfigIpv6 !== undefined ? { ifconfigIpv6: { local: o.ifconfigIpv6.local, bits: o.ifconfigIpv6.netbits } } : {}),
+        ...(serverRouteGateway(o) !== undefined ? { vpnGateway: serverRouteGateway(o) } : {}),
         routes: o.routes.map((r) => ({ ...r, netmask: r.netmask ?? '255.255.255.255' })),
         routes6: o.routesIpv6.map((r) => {
           const [network, bits] = r.network.split('/');
@@ -176,22 +187,40 @@ async function configureAddresses(options: Options, name: string): Promise<void>
   if (options.ifconfigIpv6 !== undefined) await addAddress6(name, options.ifconfigIpv6.local, options.ifconfigIpv6.netbits);
 }
 
-async function configureRoutes(options: Options, name: string): Promise<void> {
+/**
+ * The gateway OpenVPN's server gives its own routes (route_vpn_gateway): route-gateway, else with
+ * `server` in subnet topology the pool's first address (helper.c), else the point-to-point peer.
+ */
+function serverRouteGateway(o: Options): string | undefined {
+  if (o.routeGateway !== undefined) return o.routeGateway;
+  if (o.topology === 'subnet') return o.server !== undefined ? numberToIpv4(ipv4ToNumber(o.server.network) + 2) : undefined;
+  return o.ifconfig?.remoteNetmask;
+}
+
+/** The config's routes as the device gets them (route-metric for those that name no metric). */
+function serverRoutes(options: Options): { spec: RouteSpec; family: 4 | 6 }[] {
+  const metric = (own: number | undefined): { metric?: number } => {
+    const m = own ?? options.routeMetric;
+    return m !== undefined ? { metric: m } : {};
+  };
+  const out: { spec: RouteSpec; family: 4 | 6 }[] = [];
   for (const route of options.routes) {
     // OpenVPN's server routes go to the tun device (net30: through its point-to-point peer).
     if (options.topology === 'subnet' && options.ifconfig !== undefined && route.network === options.server?.network) continue;
-    await addRoute(name, {
-      network: route.network,
-      netmask: route.netmask ?? '255.255.255.255',
-      ...(route.metric !== undefined ? { metric: route.metric } : {}),
-    });
+    out.push({ spec: { network: route.network, netmask: route.netmask ?? '255.255.255.255', ...metric(route.metric) }, family: 4 });
   }
   for (const route of options.routesIpv6) {
     const [network, bits] = route.network.split('/');
-    await addRoute(
-      name,
-      { network: network ?? '', netmask: Number(bits ?? 128), ...(route.metric !== undefined ? { metric: route.metric } : {}) },
-      6,
-    );
+    out.push({ spec: { network: network ?? '', netmask: Number(bits ?? 128), ...metric(route.metric) }, family: 6 });
   }
+  return out;
+}
+
+async function configureRoutes(options: Options, name: string): Promise<void> {
+  for (const r of serverRoutes(options)) await addRoute(name, r.spec, r.family);
+}
+
+/** Before a down-pre script, as OpenVPN's close_tun: the routes go first (a failure only means one is gone already). */
+async function removeRoutes(options: Options, name: string): Promise<void> {
+  for (const r of serverRoutes(options).reverse()) await deleteRoute(name, r.spec, r.family).catch(() => undefined);
 }

@@ -156,6 +156,13 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.down = s as string;
     },
   },
+  'down-pre': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.downPre = true;
+    },
+  },
   'route-up': {
     min: 1,
     max: 1,

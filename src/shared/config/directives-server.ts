@@ -166,6 +166,13 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.push = [];
     },
   },
+  'route-metric': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [m]) {
+      ctx.o.routeMetric = int(d, m as string, 'metric', 0, 0x7fffffff);
+    },
+  },
   route: {
     min: 1,
     max: 4,

@@ -170,6 +170,8 @@ export interface Options extends ConnectionFields {
   push: string[];
   routes: Route[];
   routesIpv6: RouteIpv6[];
+  /** --route-metric: the metric of a route (IPv4 or IPv6) that gives none. */
+  routeMetric?: number;
   routeGateway?: string;
   routeNopull: boolean;
   routeNoexec: boolean;
@@ -295,6 +297,8 @@ export interface Options extends ConnectionFields {
   /** --route-up: run after the routes are added; --route-pre-down: before they are removed. */
   routeUp?: string;
   routePreDown?: string;
+  /** --down-pre: the down script runs before the device is closed instead of after. */
+  downPre?: boolean;
   sndbuf?: number;
   /** tcp-nodelay / socket-flags TCP_NODELAY: no Nagle delay on the TCP link. */
   tcpNodelay: boolean;

@@ -40,7 +40,7 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
   }
   const material: TlsMaterial = {
     // Without a CA, peer-fingerprint alone says whom to trust (OpenVPN's verify_hash_no_ca).
-    ca: keep?.ca ?? (options.ca === undefined ? '' : readMaterial(options.ca, 'ca')),
+    ca: keep?.ca ?? (options.ca === undefined ? '' : caCertificates(options.ca)),
     ...(fingerprints.length > 0 ? { peerFingerprints: fingerprints } : {}),
     ...(certless ? {} : { cert: keep?.cert ?? certificateChain(options), key: keep?.key ?? readMaterial(options.key!, 'key') }),
     ...crlMaterial(options),
@@ -56,6 +56,16 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
   };
   checkLoads(material, options);
   return material;
+}
+
+/** ca: at least one PEM certificate ('' means "no CA" to the TLS layer: peer-fingerprint alone). */
+function caCertificates(ref: FileRef): string {
+  const pem = readMaterial(ref, 'ca');
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    const what = ref.kind === 'file' ? ref.path : 'the <ca> block';
+    throw new ConfigError({ file: ref.file, line: ref.line }, 'ca', `${what} holds no PEM certificate`);
+  }
+  return pem;
 }
 
 /** dh FILE: PEM DH parameters, refused here when they are not (node:tls would ignore them). */

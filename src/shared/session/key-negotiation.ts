@@ -220,6 +220,7 @@ function isDead(ks: KeyState): boolean {
  */
 export function renegotiationDelay(role: 'client' | 'server', maxMs: number, minMs: number | null, random: number): number {
   if (maxMs <= 0) return 0;
-  if (minMs !== null) return Math.round(maxMs - random * Math.max(maxMs - Math.min(minMs, maxMs), 0));
+  // At least a second: 0 would mean "never", and a few ms a renegotiation as soon as keys exist.
+  if (minMs !== null) return Math.max(1000, Math.round(maxMs - random * Math.max(maxMs - Math.min(minMs, maxMs), 0)));
   return role === 'server' ? Math.round(maxMs * (0.9 + random * 0.1)) : maxMs;
 }
