@@ -52,9 +52,9 @@ export interface ShardConfig {
   wrap: WrapConfig;
   remoteCertTls?: 'server' | 'client';
   remoteCertEku?: string;
-  remoteCertKu?: number[];
+  remoteCertKu?: readonly number[];
   verifyX509Name?: VerifyX509Name;
-  x509UsernameField?: string[];
+  x509UsernameField?: readonly string[];
   /** --verify-client-cert: whether clients must, may or do not show a certificate. */
   verifyClientCert: 'none' | 'optional' | 'require';
   /** The global push list (`push` directives and what `server` / `keepalive` add). */

@@ -30,6 +30,7 @@ import { reactToServerMessage } from './server-messages';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 import type { RunTimeouts } from './timeouts';
 import { applyRouteNopull } from './tun-network';
+import { peerChecks } from '../../shared/session/peer-verify';
 
 const PUSH_REQUEST_INTERVAL_MS = 5000;
 
@@ -154,11 +155,7 @@ export class ClientControlChannel {
           }),
           ...(creds !== null ? { username: creds.username, password: creds.password } : {}),
         },
-        ...(o.remoteCertTls !== undefined ? { remoteCertTls: o.remoteCertTls } : {}),
-        ...(o.remoteCertEku !== undefined ? { remoteCertEku: o.remoteCertEku } : {}),
-        ...(o.remoteCertKu !== undefined ? { remoteCertKu: o.remoteCertKu } : {}),
-        ...(o.verifyX509Name !== undefined ? { verifyX509Name: o.verifyX509Name } : {}),
-        ...(o.x509UsernameField !== undefined ? { x509UsernameField: o.x509UsernameField } : {}),
+        ...peerChecks(o),
         timing: {
           handWindowMs: o.handWindow * 1000,
           tlsTimeoutMs: o.tlsTimeout * 1000,

@@ -16,6 +16,7 @@ import { authDigest } from '../run-checks';
 import { occOptionsString } from '../../shared/protocol/occ';
 import { VERSION } from '../version';
 import type { LoadOptions } from './options';
+import { peerChecks } from '../../shared/session/peer-verify';
 
 export type ProfileResult = { ok: true; profile: LoadProfile; warnings: string[] } | { ok: false; error: string };
 
@@ -110,8 +111,7 @@ export async function loadProfile(opts: LoadOptions): Promise<ProfileResult> {
     const profile: LoadProfile = {
       tls,
       wrap,
-      ...(options.remoteCertTls !== undefined ? { remoteCertTls: options.remoteCertTls } : {}),
-      ...(options.verifyX509Name !== undefined ? { verifyX509Name: options.verifyX509Name } : {}),
+      ...peerChecks(options),
       username: creds?.username ?? null,
       password: creds?.password ?? null,
       dataCiphers,

@@ -11,6 +11,7 @@ import type { WrapConfig } from '../../shared/session/control-wrap';
 import type { TlsMaterial } from '../../shared/session/types';
 import { compressionFraming, type DataChannelSettings } from '../run-checks';
 import type { ShardTemplate } from './shard-pool';
+import { peerChecks } from '../../shared/session/peer-verify';
 
 export interface TemplateInputs {
   readonly tun: TunDevice;
@@ -28,11 +29,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     clientToClient: options.clientToClient,
     tls,
     wrap,
-    ...(options.remoteCertTls !== undefined ? { remoteCertTls: options.remoteCertTls } : {}),
-    ...(options.remoteCertEku !== undefined ? { remoteCertEku: options.remoteCertEku } : {}),
-    ...(options.remoteCertKu !== undefined ? { remoteCertKu: options.remoteCertKu } : {}),
-    ...(options.verifyX509Name !== undefined ? { verifyX509Name: options.verifyX509Name } : {}),
-    ...(options.x509UsernameField !== undefined ? { x509UsernameField: options.x509UsernameField } : {}),
+    ...peerChecks(options),
     verifyClientCert: options.verifyClientCert,
     push: options.push,
     occOptions: occOptionsString({

@@ -4,15 +4,12 @@
 import type { MessagePort } from 'node:worker_threads';
 
 import type { WrapConfig } from '../session/control-wrap';
-import type { TlsMaterial } from '../session/types';
-import type { VerifyX509Name } from '../session/peer-verify';
+import type { PeerChecks, TlsMaterial } from '../session/types';
 
 /** Everything a simulated client needs from the profile, already read from disk. */
-export interface LoadProfile {
+export interface LoadProfile extends PeerChecks {
   readonly tls: TlsMaterial;
   readonly wrap: WrapConfig;
-  readonly remoteCertTls?: 'server' | 'client';
-  readonly verifyX509Name?: VerifyX509Name;
   readonly username: string | null;
   readonly password: string | null;
   /** Normalised --data-ciphers, our preference order. */

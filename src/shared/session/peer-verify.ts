@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 
 import { keyUsageOf } from './cert-key-usage';
+import type { PeerChecks } from './types';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -202,6 +203,20 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (!ok) return { ok: false, reason: `verify-x509-name ${type} '${xn.name}' does not match subject CN '${cn}'` };
   }
   return { ok: true, commonName: cn, subject, serialNumber: fields.serialNumber };
+}
+
+/**
+ * The peer checks set in `from` (the options, a shard's config, a load profile), and only those:
+ * one copy for the server's shards, the client and the load generator's simulated clients.
+ */
+export function peerChecks(from: PeerChecks): PeerChecks {
+  return {
+    ...(from.remoteCertTls !== undefined ? { remoteCertTls: from.remoteCertTls } : {}),
+    ...(from.remoteCertEku !== undefined ? { remoteCertEku: from.remoteCertEku } : {}),
+    ...(from.remoteCertKu !== undefined ? { remoteCertKu: from.remoteCertKu } : {}),
+    ...(from.verifyX509Name !== undefined ? { verifyX509Name: from.verifyX509Name } : {}),
+    ...(from.x509UsernameField !== undefined ? { x509UsernameField: from.x509UsernameField } : {}),
+  };
 }
 
 /** Why the peer certificate's key usage is refused (remote-cert-ku), or null. */

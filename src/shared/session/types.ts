@@ -88,11 +88,8 @@ export interface StatelessStart {
   readonly tlsCryptV2ClientKey?: Buffer;
 }
 
-export interface ControlSessionConfig {
-  readonly role: SessionRole;
-  readonly tls: TlsMaterial;
-  readonly wrap: WrapConfig;
-  readonly keyMethod2: KeyMethod2Content;
+/** The checks of the peer's certificate a config asks for (peer-verify.ts peerChecks() copies them). */
+export interface PeerChecks {
   /** --remote-cert-tls (client: usually 'server'; server: 'client' if configured). */
   readonly remoteCertTls?: 'server' | 'client';
   /** --remote-cert-eku: an extended key usage (OID or OpenSSL name) the peer must have. */
@@ -102,6 +99,13 @@ export interface ControlSessionConfig {
   readonly verifyX509Name?: VerifyX509Name;
   /** --x509-username-field: the certificate fields that name the peer instead of its CN. */
   readonly x509UsernameField?: readonly string[];
+}
+
+export interface ControlSessionConfig extends PeerChecks {
+  readonly role: SessionRole;
+  readonly tls: TlsMaterial;
+  readonly wrap: WrapConfig;
+  readonly keyMethod2: KeyMethod2Content;
   /**
    * Server: --verify-client-cert. 'none': no certificate is asked for; 'optional': one that is
    * shown is verified, none is fine. A client without one is named UNDEF (username-as-common-name

@@ -22,6 +22,7 @@ import { PacketBatch } from '../../shared/native';
 import type { Tickable } from '../../shared/tick-wheel';
 import { BULK_BATCH, BulkBuffers, BulkLink } from './bulk-link';
 import { ANSWER_NONE, EchoWindow } from './echo-window';
+import { peerChecks } from '../../shared/session/peer-verify';
 
 /** What the slice counts; one per worker, shared by its clients. */
 export interface SliceStats {
@@ -220,8 +221,7 @@ export class SimulatedClient implements Tickable {
       role: 'client',
       tls: p.tls,
       wrap: p.wrap,
-      ...(p.remoteCertTls !== undefined ? { remoteCertTls: p.remoteCertTls } : {}),
-      ...(p.verifyX509Name !== undefined ? { verifyX509Name: p.verifyX509Name } : {}),
+      ...peerChecks(p),
       keyMethod2: { options: p.occOptions, peerInfo: p.peerInfo, username: p.username, password: p.password },
       timing: { handWindowMs: p.handWindowMs, tlsTimeoutMs: p.tlsTimeoutMs },
       ipv6: p.family === 6,

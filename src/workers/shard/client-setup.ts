@@ -6,6 +6,7 @@ import { dataCipherName, occStringCipher, selectServerCipher } from '../../share
 import { buildPushReply, pushedProtocolOptions } from '../../shared/protocol/push-options';
 import type { ControlSessionConfig, StatelessStart } from '../../shared/session/types';
 import type { ClientAssignment, ShardConfig } from '../../shared/shard-protocol';
+import { peerChecks } from '../../shared/session/peer-verify';
 
 export function sessionConfig(config: ShardConfig, family: 4 | 6, stateless: StatelessStart | null): ControlSessionConfig {
   return {
@@ -13,11 +14,7 @@ export function sessionConfig(config: ShardConfig, family: 4 | 6, stateless: Sta
     tls: config.tls,
     wrap: config.wrap,
     keyMethod2: { options: config.occOptions, peerInfo: null },
-    ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
-    ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
-    ...(config.remoteCertKu !== undefined ? { remoteCertKu: config.remoteCertKu } : {}),
-    ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
-    ...(config.x509UsernameField !== undefined ? { x509UsernameField: config.x509UsernameField } : {}),
+    ...peerChecks(config),
     verifyClientCert: config.verifyClientCert,
     timing: {
       handWindowMs: config.handWindowS * 1000,
