@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { VpnLab } from '../lab/vpn-lab';
+import { type LabProcess, VpnLab } from '../lab/vpn-lab';
 import { clientConfig, serverConfig, startOurClient, startStockServer } from './helpers/client-lab';
 
 // The lab's PKI is ECDSA P-256: angristan/openvpn-install's choice for such keys.
@@ -24,6 +24,19 @@ after(async () => {
   await lab.cleanup();
 });
 
+/** Once the client is up: `check`, then a ping each way; both processes stopped whatever fails. */
+async function upAndPinging(server: LabProcess, client: LabProcess, check: () => unknown): Promise<void> {
+  try {
+    await client.waitFor(/Initialization Sequence Completed/, 20_000);
+    await check();
+    assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+    assert.equal(lab.ping(lab.server, '10.152.0.2'), 3);
+  } finally {
+    await client.stop('SIGTERM', 5000);
+    await server.stop('SIGTERM', 5000);
+  }
+}
+
 test(
   'stock client -> shardvpn server with tls-version-max 1.2: TLS 1.2 with the tls-cipher suite, ping both ways',
   { timeout: 60_000 },
@@ -32,15 +45,7 @@ test(
     const server = await lab.startShardvpn(serverConfig(lab, { port: p, wrap: 'tls-crypt', extra: TLS12 }), `tls12-server-${p}.conf`);
     // The client offers TLS 1.3 and any suite: what it gets is the server's choice.
     const client = await lab.startOpenvpnClient(0, clientConfig(lab, { remotes: [{ host: '10.150.0.1', port: p }], wrap: 'tls-crypt' }));
-    try {
-      await client.waitFor(/Initialization Sequence Completed/, 20_000);
-      assert.match(client.log(), NEGOTIATED);
-      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
-      assert.equal(lab.ping(lab.server, '10.152.0.2'), 3);
-    } finally {
-      await client.stop('SIGTERM', 5000);
-      await server.stop('SIGTERM', 5000);
-    }
+    await upAndPinging(server, client, () => assert.match(client.log(), NEGOTIATED));
   },
 );
 
@@ -55,16 +60,10 @@ test(
       0,
       clientConfig(lab, { remotes: [{ host: '10.150.0.1', port: p }], wrap: 'tls-crypt', extra: TLS12 }),
     );
-    try {
-      await client.waitFor(/Initialization Sequence Completed/, 20_000);
+    await upAndPinging(server, client, async () => {
       await server.waitFor(NEGOTIATED, 5000);
       assert.match(client.log(), /Control Channel: TLSv1\.2/);
-      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
-      assert.equal(lab.ping(lab.server, '10.152.0.2'), 3);
-    } finally {
-      await client.stop('SIGTERM', 5000);
-      await server.stop('SIGTERM', 5000);
-    }
+    });
   },
 );
 
