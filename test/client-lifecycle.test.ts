@@ -167,6 +167,41 @@ test(
   },
 );
 
+test(
+  'persist-tun, but the server pushes another network after SIGUSR1: the kept device goes with route-pre-down and down, and a new one comes up',
+  { timeout: 60_000 },
+  async () => {
+    const log = `${lab.dir}/pulled-changed.log`;
+    const script = lab.file(
+      'pulled-changed.sh',
+      `#!/bin/sh\necho "$script_type signal=$signal route_network_1=$route_network_1" >> ${log}\n`,
+    );
+    chmodSync(script, 0o755);
+    rmSync(log, { force: true });
+    const scripts = `script-security 2\nup ${script}\ndown ${script}\nroute-pre-down ${script}\npersist-tun\n`;
+    let server = await startStockServer(lab, serverConfig(lab));
+    const client = startOurClient(lab, 0, clientConfig(lab, { extra: scripts }));
+    try {
+      await client.waitFor(INIT, 15_000);
+      await server.stop();
+      server = await startStockServer(lab, serverConfig(lab).replace('push "route 10.160.0.0', 'push "route 10.161.0.0'));
+      process.kill(client.child.pid!, 'SIGUSR1');
+      await waitCount(client, INIT, 2, 20_000);
+      assert.match(client.log(), /Pulled options changed on restart, will need to close and reopen TUN\/TAP device/);
+      assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), [
+        'up signal= route_network_1=10.160.0.0',
+        'route-pre-down signal=sigusr1 route_network_1=10.160.0.0',
+        'down signal=sigusr1 route_network_1=10.160.0.0',
+        'up signal= route_network_1=10.161.0.0',
+      ]);
+      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
+    } finally {
+      await client.stop();
+      await server.stop();
+    }
+  },
+);
+
 test('auth-user-pass: accepted credentials connect; AUTH_FAILED makes the client exit', { timeout: 60_000 }, async () => {
   const verify = lab.file('verify.sh', '#!/bin/sh\n[ "$(sed -n 1p "$1")" = alice ] && [ "$(sed -n 2p "$1")" = s3cret ]\n');
   chmodSync(verify, 0o755);

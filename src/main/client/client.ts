@@ -26,6 +26,7 @@ import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 import { RunTimeouts } from './timeouts';
 import { ClientTunnel } from './tunnel';
 import type { AppliedNetwork } from './tun-network';
+import type { TunnelFacts } from '../scripts';
 import type { Running } from '../lifecycle';
 import { KeyKeeper } from '../persist-key';
 import { compressionFraming, dataChannelSettings, refuseUnsupported } from '../run-checks';
@@ -56,6 +57,7 @@ export class ClientProcess implements ClientPersist {
   lastSignal: ServerSignal | null = null;
   tun: TunDevice | null = null;
   applied: AppliedNetwork | null = null;
+  keptFacts: TunnelFacts | null = null;
   credentials: Credentials | null = null;
   exitStatus = 0;
   /** persist-key: keys kept over SIGUSR1 (a run after `user nobody` cannot read them). */

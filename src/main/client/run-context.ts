@@ -5,6 +5,7 @@ import type { TunDevice } from '../../shared/native';
 import type { ServerSignal } from '../ops/server-view';
 import type { Credentials } from './auth-user-pass';
 import type { ConnectionList } from './remotes';
+import type { TunnelFacts } from '../scripts';
 import type { AppliedNetwork } from './tun-network';
 
 /** What outlives a run; ClientProcess holds it. */
@@ -15,6 +16,8 @@ export interface ClientPersist {
   /** persist-tun: the device and what is on it, kept over SIGUSR1. */
   tun: TunDevice | null;
   applied: AppliedNetwork | null;
+  /** What the kept device's scripts saw, for its route-pre-down and down if it must go after all. */
+  keptFacts: TunnelFacts | null;
   /** Raised above 0 by a fatal error the run hit (the process then exits with it). */
   exitStatus: number;
   /** The signal that is ending the run (its down script and persist-tun read it). */

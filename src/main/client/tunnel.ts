@@ -91,11 +91,21 @@ export class ClientTunnel {
       this.tun = kept;
       reused = true;
     } else {
+      // The pushed network changed (OpenVPN's "Pulled options changed on restart"): the kept
+      // device goes with its scripts, as do_close_tun's forced close runs them.
+      this.ctx.logger.log(1, 'NOTE: Pulled options changed on restart, will need to close and reopen TUN/TAP device.');
+      const o = this.ctx.options;
+      const facts = persist.keptFacts;
+      const why = (persist.lastSignal ?? 'SIGUSR1').toLowerCase();
+      if (applied !== null && facts !== null && o.routePreDown !== undefined)
+        await runScript(o, o.routePreDown, facts, 'route-pre-down', 'init', this.ctx.logger, why);
       if (applied !== null) await undoNetwork(applied);
       kept.close();
       persist.applied = null;
+      if (facts !== null && o.down !== undefined) await runScript(o, o.down, facts, 'down', 'init', this.ctx.logger, why);
     }
     persist.tun = null;
+    persist.keptFacts = null;
     return reused;
   }
 
@@ -133,6 +143,7 @@ export class ClientTunnel {
     tun.stopPoll();
     if (signal === 'SIGUSR1' && o.persistTun) {
       persist.tun = tun;
+      persist.keptFacts = this.facts;
       return;
     }
     persist.tun = null;
