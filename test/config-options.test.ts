@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ConfigError, Options, buildOptions, defaultOptions, parseArgv, parseConfigText } from '../src/shared/config';
 
 function build(text: string, file = 'server.conf'): ReturnType<typeof buildOptions> {
@@ -622,4 +624,19 @@ test('route-metric and down-pre are read', () => {
   assert.equal(opts('route-metric 7\n').routeMetric, 7);
   assert.equal(opts('down-pre\n').downPre, true);
   rejects('route-metric x\n', /^server\.conf:1: route-metric: /);
+});
+
+test('docs/openvpn-options.md: a table row that cites a directives file cites the line that defines the directive', () => {
+  const root = path.join(__dirname, '..', '..');
+  const doc = readFileSync(path.join(root, 'docs', 'openvpn-options.md'), 'utf8');
+  let checked = 0;
+  for (const row of doc.split('\n')) {
+    const name = /^\| `([^` ]+)/.exec(row)?.[1];
+    const ref = /`(src\/shared\/config\/directives-[a-z]+\.ts):(\d+)`/.exec(row);
+    if (name === undefined || ref === null) continue;
+    const line = readFileSync(path.join(root, ref[1]!), 'utf8').split('\n')[Number(ref[2]) - 1] ?? '';
+    assert.match(line, new RegExp(`^\\s*('${name}'|${name}):`), `${name} -> ${ref[1]}:${ref[2]}: ${line.trim()}`);
+    checked++;
+  }
+  assert.ok(checked > 30, `${checked} rows checked`);
 });
