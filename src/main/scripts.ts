@@ -145,6 +145,29 @@ export function runScript(
   );
 }
 
+/**
+ * A tunnel device going away with its scripts, in OpenVPN's order (init.c do_close_tun):
+ * route-pre-down, the routes removed, the device closed, then down (with down-pre, down before
+ * the close). `facts` null: nothing to tell the scripts, the device just goes. `signal` is the
+ * one ending the run, as the scripts' `signal` variable spells it.
+ */
+export async function closeTunnel(
+  options: Options,
+  facts: TunnelFacts | null,
+  signal: string,
+  logger: Logger,
+  steps: { removeRoutes: () => Promise<void>; closeDevice: () => void },
+): Promise<void> {
+  const run = async (command: string | undefined, type: TunnelScript): Promise<void> => {
+    if (command !== undefined && facts !== null) await runScript(options, command, facts, type, 'init', logger, signal);
+  };
+  await run(options.routePreDown, 'route-pre-down');
+  await steps.removeRoutes();
+  if (options.downPre === true) await run(options.down, 'down');
+  steps.closeDevice();
+  if (options.downPre !== true) await run(options.down, 'down');
+}
+
 /** The directory scripts start in: the one `cd` named (OpenVPN changes into it), else ours. */
 export function scriptDirectory(options: Options): string {
   return options.cd ?? process.cwd();

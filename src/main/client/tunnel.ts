@@ -8,7 +8,7 @@ import type { Logger } from '../../shared/log';
 import { TunDevice } from '../../shared/native';
 import type { PushOptions } from '../../shared/protocol/push-options';
 import { dropPrivileges } from '../privileges';
-import { runScript, type TunnelFacts } from '../scripts';
+import { closeTunnel, runScript, type TunnelFacts } from '../scripts';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 import { applyNetwork, clientNetwork, sameNetwork, undoNetwork, type ClientNetwork } from './tun-network';
 
@@ -94,15 +94,11 @@ export class ClientTunnel {
       // The pushed network changed (OpenVPN's "Pulled options changed on restart"): the kept
       // device goes with its scripts, as do_close_tun's forced close runs them.
       this.ctx.logger.log(1, 'NOTE: Pulled options changed on restart, will need to close and reopen TUN/TAP device.');
-      const o = this.ctx.options;
-      const facts = persist.keptFacts;
-      const why = (persist.lastSignal ?? 'SIGUSR1').toLowerCase();
-      if (applied !== null && facts !== null && o.routePreDown !== undefined)
-        await runScript(o, o.routePreDown, facts, 'route-pre-down', 'init', this.ctx.logger, why);
-      if (applied !== null) await undoNetwork(applied);
-      kept.close();
+      await closeTunnel(this.ctx.options, persist.keptFacts, (persist.lastSignal ?? 'SIGUSR1').toLowerCase(), this.ctx.logger, {
+        removeRoutes: () => (applied !== null ? undoNetwork(applied) : Promise.resolve()),
+        closeDevice: () => kept.close(),
+      });
       persist.applied = null;
-      if (facts !== null && o.down !== undefined) await runScript(o, o.down, facts, 'down', 'init', this.ctx.logger, why);
     }
     persist.tun = null;
     persist.keptFacts = null;
@@ -149,11 +145,6 @@ export class ClientTunnel {
     persist.tun = null;
     const applied = persist.applied;
     persist.applied = null;
-    const why = (signal ?? 'SIGTERM').toLowerCase();
-    if (applied !== null && o.routePreDown !== undefined && this.facts !== null) {
-      await runScript(o, o.routePreDown, this.facts, 'route-pre-down', 'init', logger, why);
-    }
-    if (applied !== null) await undoNetwork(applied);
     const facts =
       this.facts ??
       (applied !== null
@@ -163,13 +154,12 @@ export class ClientTunnel {
             remote: { host: entry.remote ?? '', address: remote?.address ?? '', port: entry.remotePort },
           }
         : null);
-    const runDown = async (): Promise<void> => {
-      if (o.down !== undefined && facts !== null) await runScript(o, o.down, facts, 'down', 'init', logger, why);
-    };
-    // down-pre: the script sees the device still there.
-    if (o.downPre === true) await runDown();
-    logger.log(1, `Closing TUN/TAP interface`);
-    tun.close();
-    if (o.downPre !== true) await runDown();
+    await closeTunnel(o, facts, (signal ?? 'SIGTERM').toLowerCase(), logger, {
+      removeRoutes: () => (applied !== null ? undoNetwork(applied) : Promise.resolve()),
+      closeDevice: () => {
+        logger.log(1, `Closing TUN/TAP interface`);
+        tun.close();
+      },
+    });
   }
 }

@@ -11,7 +11,7 @@ import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import { TunDevice } from '../../shared/native';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute, deleteRoute, type RouteSpec } from '../iproute';
-import { runScript, type TunnelFacts } from '../scripts';
+import { closeTunnel, runScript, type TunnelFacts } from '../scripts';
 import { ipv4ToNumber, numberToIpv4 } from '../../shared/ip-math';
 import type { ServerSignal } from '../ops/server-view';
 
@@ -98,18 +98,15 @@ export class ServerTun {
     const o = this.options;
     // As OpenVPN's do_close_tun: persist-tun keeps the device across a SIGUSR1 restart only; a
     // SIGHUP restart reads a config whose device, addresses or routes may differ.
-    const closes = !(o.persistTun && signal === 'SIGUSR1');
-    const why = signal.toLowerCase();
-    if (closes && o.routePreDown !== undefined) await runScript(o, o.routePreDown, this.facts(), 'route-pre-down', 'init', logger, why);
-    const runDown = async (): Promise<void> => {
-      if (closes && o.down !== undefined) await runScript(o, o.down, this.facts(), 'down', 'init', logger, why);
-    };
-    if (o.downPre === true) {
-      if (closes) await removeRoutes(o, this.name);
-      await runDown();
+    if (o.persistTun && signal === 'SIGUSR1') {
+      this.release(false);
+      return;
     }
-    this.release(closes);
-    if (o.downPre !== true) await runDown();
+    await closeTunnel(o, this.facts(), signal.toLowerCase(), logger, {
+      // The device takes its routes with it; they go first only where down-pre's script would see them.
+      removeRoutes: () => (o.downPre === true ? removeRoutes(o, this.name) : Promise.resolve()),
+      closeDevice: () => this.release(true),
+    });
   }
 
   /** The scripts' view of the device: its addresses and the config's routes. */

@@ -40,12 +40,22 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
   }
   const material: TlsMaterial = {
     // Without a CA, peer-fingerprint alone says whom to trust (OpenVPN's verify_hash_no_ca).
-    ca: keep?.ca ?? (options.ca === undefined ? '' : caCertificates(options.ca)),
+    ca:
+      keep?.ca ??
+      (options.ca === undefined
+        ? ''
+        : materialHolding(options.ca, 'ca', 'PEM certificate', (pem) => pem.includes('-----BEGIN CERTIFICATE-----'))),
     ...(fingerprints.length > 0 ? { peerFingerprints: fingerprints } : {}),
     ...(certless ? {} : { cert: keep?.cert ?? certificateChain(options), key: keep?.key ?? readMaterial(options.key!, 'key') }),
     ...crlMaterial(options),
     // A client has no use for DH parameters (OpenVPN ignores them there too).
-    ...(options.tlsServer && options.dh !== undefined && options.dh !== 'none' ? { dh: keep?.dh ?? dhParameters(options.dh) } : {}),
+    ...(options.tlsServer && options.dh !== undefined && options.dh !== 'none'
+      ? {
+          dh:
+            keep?.dh ??
+            materialHolding(options.dh, 'dh', "PEM DH parameters (use 'dh none' for ECDHE only)", (pem) => dhParameterBits(pem) > 0),
+        }
+      : {}),
     minVersion: options.tlsVersionMin === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     // Below 1.2 was raised to 1.2 when the config was read (post-checks: settleTlsVersion).
     ...(options.tlsVersionMax !== undefined ? { maxVersion: options.tlsVersionMax === '1.3' ? 'TLSv1.3' : 'TLSv1.2' } : {}),
@@ -58,22 +68,16 @@ export function loadTlsMaterial(options: Options, keep?: Pick<TlsMaterial, 'ca' 
   return material;
 }
 
-/** ca: at least one PEM certificate ('' means "no CA" to the TLS layer: peer-fingerprint alone). */
-function caCertificates(ref: FileRef): string {
-  const pem = readMaterial(ref, 'ca');
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-    const what = ref.kind === 'file' ? ref.path : 'the <ca> block';
-    throw new ConfigError({ file: ref.file, line: ref.line }, 'ca', `${what} holds no PEM certificate`);
-  }
-  return pem;
-}
-
-/** dh FILE: PEM DH parameters, refused here when they are not (node:tls would ignore them). */
-function dhParameters(ref: FileRef): string {
-  const pem = readMaterial(ref, 'dh');
-  if (dhParameterBits(pem) === 0) {
-    const what = ref.kind === 'file' ? ref.path : 'the <dh> block';
-    throw new ConfigError({ file: ref.file, line: ref.line }, 'dh', `${what} holds no PEM DH parameters (use 'dh none' for ECDHE only)`);
+/**
+ * `directive`'s file or block, refused at its line when `holds` finds no `what` in it: a `ca`
+ * without a certificate would mean "no CA" to the TLS layer, and node:tls drops unreadable DH
+ * parameters without a word.
+ */
+function materialHolding(ref: FileRef, directive: string, what: string, holds: (pem: string) => boolean): string {
+  const pem = readMaterial(ref, directive);
+  if (!holds(pem)) {
+    const where = ref.kind === 'file' ? ref.path : `the <${directive}> block`;
+    throw new ConfigError({ file: ref.file, line: ref.line }, directive, `${where} holds no ${what}`);
   }
   return pem;
 }
