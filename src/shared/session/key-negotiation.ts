@@ -7,7 +7,7 @@ import { deriveKeyBlockEkm, deriveKeyBlockPrf, tlsSocketExporter } from '../prot
 import { IV_PROTO_TLS_KEY_EXPORT, decodeKeyMethod2, encodeKeyMethod2, peerInfoProto } from '../protocol/key-method2';
 import { markKm2End } from './control-send';
 import type { KeyState } from './key-state';
-import { hasPeerCertificate, peerCertificatePolicy, UNDEF_COMMON_NAME, verifyPeer } from './peer-verify';
+import { hasPeerCertificate, peerCertificatePolicy, peerChecks, UNDEF_COMMON_NAME, verifyPeer } from './peer-verify';
 import { preparedTls, type PreparedTls } from './prepared-tls';
 import type { SessionCore } from './session-core';
 import { TlsChannel } from './tls-channel';
@@ -114,11 +114,7 @@ export class KeyNegotiation {
       : verifyPeer(socket, prepared.caCerts, {
           ...(prepared.crlDir !== undefined ? { crlDir: prepared.crlDir } : {}),
           ...(prepared.crlUnavailable !== undefined ? { crlUnavailable: prepared.crlUnavailable } : {}),
-          ...(config.remoteCertTls !== undefined ? { remoteCertTls: config.remoteCertTls } : {}),
-          ...(config.remoteCertEku !== undefined ? { remoteCertEku: config.remoteCertEku } : {}),
-          ...(config.remoteCertKu !== undefined ? { remoteCertKu: config.remoteCertKu } : {}),
-          ...(config.verifyX509Name !== undefined ? { verifyX509Name: config.verifyX509Name } : {}),
-          ...(config.x509UsernameField !== undefined ? { x509UsernameField: config.x509UsernameField } : {}),
+          ...peerChecks(config),
           ...(config.tls.peerFingerprints !== undefined ? { peerFingerprints: config.tls.peerFingerprints } : {}),
           ...(config.tls.ca === '' ? { noCa: true } : {}),
         });

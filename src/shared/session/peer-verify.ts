@@ -1,6 +1,7 @@
 // Checks of the peer certificate after the TLS handshake (ssl_verify.c verify_cert,
 // verify_peer_cert): chain and CRL result of the handshake (skipped without a CA), peer-fingerprint,
-// remote-cert-tls EKU, verify-x509-name. A bare server TLSSocket does not enforce the chain itself (node-tls.md).
+// remote-cert-tls EKU, remote-cert-ku, verify-x509-name, x509-username-field. A bare server
+// TLSSocket does not enforce the chain itself (node-tls.md).
 
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 
 import { keyUsageOf } from './cert-key-usage';
+import { x509Username } from './cert-username';
 import type { PeerChecks } from './types';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -228,59 +230,6 @@ function checkKeyUsage(socket: TLSSocket, wanted: readonly number[]): string | n
   if (wanted.length === 0 || wanted.some((w) => w !== 0 && (ku & w) === w)) return null;
   const hex = (n: number): string => n.toString(16).padStart(4, '0');
   return `certificate has key usage ${hex(ku)}, expected one of ${wanted.map(hex).join(', ')} (remote-cert-ku)`;
-}
-
-/** OpenSSL's long names of the usual subject attributes, to the short ones subject lines use. */
-const SUBJECT_SHORT_NAMES = new Map<string, string>([
-  ['commonName', 'CN'],
-  ['countryName', 'C'],
-  ['localityName', 'L'],
-  ['stateOrProvinceName', 'ST'],
-  ['organizationName', 'O'],
-  ['organizationalUnitName', 'OU'],
-  ['userId', 'UID'],
-  ['domainComponent', 'DC'],
-  ['givenName', 'GN'],
-  ['surname', 'SN'],
-]);
-
-/**
- * The peer's name from x509-username-field (ssl_verify_openssl.c backend_x509_get_username): a
- * subject attribute's last value, `serialNumber` the certificate's serial as 0x and upper-case
- * hex, `ext:subjectAltName` its last email; several fields joined with '_'. A field the
- * certificate lacks refuses the peer, as OpenVPN's VERIFY ERROR does.
- */
-export function x509Username(
-  fields: readonly string[],
-  subject: string,
-  serialNumber: string,
-  subjectAltName: string | undefined,
-): string | { readonly ok: false; readonly reason: string } {
-  const parts: string[] = [];
-  for (const field of fields) {
-    let value: string | undefined;
-    if (field === 'ext:subjectAltName') {
-      const emails = (subjectAltName ?? '').split(', ').filter((entry) => entry.startsWith('email:'));
-      value = emails.at(-1)?.slice('email:'.length);
-    } else if (field === 'serialNumber') {
-      value = serialNumber === '' ? undefined : `0x${serialNumber.toUpperCase()}`;
-    } else {
-      const key = `${SUBJECT_SHORT_NAMES.get(field) ?? field}=`;
-      value = subject
-        .split('\n')
-        .filter((line) => line.startsWith(key))
-        .at(-1)
-        ?.slice(key.length);
-    }
-    if (value === undefined || value === '') {
-      return {
-        ok: false,
-        reason: `VERIFY ERROR: could not extract ${field} from X509 subject string ('${subject.split('\n').join(', ')}')`,
-      };
-    }
-    parts.push(value);
-  }
-  return parts.join('_');
 }
 
 // Values X509Certificate.subject would print differently from the raw string: RFC 2253 escapes
