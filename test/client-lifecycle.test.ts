@@ -17,6 +17,7 @@ import {
   serverConfig,
   sleep,
   startOurClient,
+  exitCode,
   startStockServer,
   waitCount,
 } from './helpers/client-lab';
@@ -80,6 +81,55 @@ test('the server restarts with explicit-exit-notify: RESTART makes the client re
     await server.stop();
   }
   assert.equal(clientCode, 0, client.log().slice(-3000));
+});
+
+test('remap-usr1 SIGTERM: the RESTART that would restart the client ends it instead', { timeout: 60_000 }, async () => {
+  const server = await startStockServer(lab, serverConfig(lab, { extra: 'explicit-exit-notify 1\n' }));
+  const client = startOurClient(lab, 0, clientConfig(lab, { extra: 'remap-usr1 SIGTERM\n' }));
+  let clientCode: number | null = null;
+  try {
+    await client.waitFor(INIT, 15_000);
+    await server.stop('SIGTERM');
+    await client.waitFor(/SIGTERM\[soft,server-pushed-connection-reset\] received, process exiting/, 5000);
+    clientCode = await exitCode(client);
+  } finally {
+    if (clientCode === null) clientCode = await client.stop();
+    await server.stop();
+  }
+  assert.equal(clientCode, 0, client.log().slice(-3000));
+  assert.doesNotMatch(client.log(), /process restarting/);
+});
+
+test('session-timeout: the client exits 0 that long after it started, busy or not; a pushed one counts from the push', { timeout: 60_000 }, async () => {
+  const server = await startStockServer(lab, serverConfig(lab, { extra: 'keepalive 1 10\n' }));
+  try {
+    const own = startOurClient(lab, 0, clientConfig(lab, { extra: 'session-timeout 3\n' }));
+    let ownCode: number | null = null;
+    try {
+      await own.waitFor(INIT, 15_000);
+      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
+      await own.waitFor(/Session timeout, exiting/, 10_000);
+      ownCode = await exitCode(own);
+    } finally {
+      if (ownCode === null) ownCode = await own.stop();
+    }
+    assert.equal(ownCode, 0, own.log().slice(-3000));
+    assert.match(own.log(), /SIGTERM\[soft,session-timeout\] received, process exiting/);
+  } finally {
+    await server.stop();
+  }
+  const pushing = await startStockServer(lab, serverConfig(lab, { extra: 'push "session-timeout 2"\n' }));
+  const pushed = startOurClient(lab, 0, clientConfig(lab));
+  let pushedCode: number | null = null;
+  try {
+    await pushed.waitFor(INIT, 15_000);
+    await pushed.waitFor(/Session timeout, exiting/, 10_000);
+    pushedCode = await exitCode(pushed);
+  } finally {
+    if (pushedCode === null) pushedCode = await pushed.stop();
+    await pushing.stop();
+  }
+  assert.equal(pushedCode, 0, pushed.log().slice(-3000));
 });
 
 test('first remote down, second up: server poll timeout, then the next remote connects', { timeout: 60_000 }, async () => {
@@ -260,9 +310,7 @@ test(
       assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 3), 3);
       assert.match(client.log(), /TLS: soft reset, key_id 1 \(peer\)/);
       // Listen for the exit before asking for it: the client may be gone before the answer arrives.
-      const exited = new Promise<number | null>((resolve) =>
-        client.exited() ? resolve(client.child.exitCode) : client.child.once('exit', resolve),
-      );
+      const exited = exitCode(client);
       const answer = await management(sock, 'client-kill 0 HALT');
       assert.match(answer, /SUCCESS/);
       const code = await exited;
@@ -422,9 +470,7 @@ test('inactive 3: no exit while the tunnel carries traffic, then exit 0 after 3 
     assert.equal(client.exited(), false, client.log().slice(-2000));
     // Keepalive pings keep flowing on the link; they are not tunnel traffic.
     await client.waitFor(/Inactivity timeout \(--inactive\), exiting/, 10_000);
-    clientCode = await new Promise<number | null>((resolve) =>
-      client.exited() ? resolve(client.child.exitCode) : client.child.once('exit', (code) => resolve(code)),
-    );
+    clientCode = await exitCode(client);
   } finally {
     if (clientCode === null) clientCode = await client.stop();
     await server.stop();

@@ -114,3 +114,35 @@ test('username-as-common-name: the verified username names the client from then 
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
   }
 });
+
+test('auth-user-pass-optional: without it a client that sends no username is refused before the script; with it the script decides', async () => {
+  const seen = `${lab.dir}/optional-seen`;
+  const script = lab.file('optional.sh', `#!/bin/sh\necho "user=[$username] cn=[$common_name]" >> "${seen}"\nexit 0\n`);
+  chmodSync(script, 0o755);
+  const certOnly = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`;
+  let server = await lab.startShardvpn(serverConf(`${script} via-env`, 'script-security 2\n'));
+  try {
+    const refused = await lab.startOpenvpnClient(0, certOnly, null);
+    try {
+      await server.waitFor(/client\/10\.150\.0\.10:\d+ TLS Error: Auth Username\/Password was not provided by peer/, 15_000);
+      await refused.waitFor(/AUTH_FAILED/, 10_000);
+      assert.equal(existsSync(seen), false, 'the script is not run');
+    } finally {
+      await refused.stop();
+    }
+  } finally {
+    assert.equal(await server.stop(), 0, server.log().slice(-2000));
+  }
+  server = await lab.startShardvpn(serverConf(`${script} via-env`, 'script-security 2\nauth-user-pass-optional\n'));
+  try {
+    const admitted = await lab.startOpenvpnClient(0, certOnly);
+    try {
+      assert.equal(lab.ping(lab.clients[0]!, '10.159.0.1'), 3);
+    } finally {
+      await admitted.stop();
+    }
+    assert.equal(readFileSync(seen, 'utf8'), 'user=[] cn=[client]\n');
+  } finally {
+    assert.equal(await server.stop(), 0, server.log().slice(-2000));
+  }
+});

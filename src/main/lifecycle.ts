@@ -63,6 +63,7 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
           running.logStatistics();
           continue;
         }
+        next = remapUsr1(next, options);
         if (next.signal !== 'SIGHUP' || running.reload === undefined || next.reason !== undefined) break;
         const outcome = reloadInPlace(hooks, running, options, next.name ?? next.signal);
         if (outcome.kind === 'restart') {
@@ -88,6 +89,15 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
   } finally {
     for (const signal of HANDLED) process.off(signal, onSignal);
   }
+}
+
+/**
+ * --remap-usr1 SIGHUP|SIGTERM (sig.c remap_signal): a SIGUSR1, sent or raised by the run itself
+ * (ping-restart, a server's RESTART), acts as that signal instead and is logged as it.
+ */
+function remapUsr1<T extends { signal: ServerSignal; name?: string }>(next: T, options: Options): T {
+  if (next.signal !== 'SIGUSR1' || options.remapUsr1 === undefined) return next;
+  return { ...next, signal: options.remapUsr1, name: options.remapUsr1 };
 }
 
 type InPlace = { kind: 'applied'; options: Options } | { kind: 'kept' } | { kind: 'restart'; options: Options | undefined };

@@ -83,8 +83,15 @@ export interface ShardConfig {
   maxClientsPerShard: number;
   /** --inactive SECONDS BYTES on the server: a client whose tunnel carried less for that long is dropped (0: off). */
   inactive: { seconds: number; bytes: number };
+  /** --session-timeout on the server: a client instance is dropped this long after it began (0: never). */
+  sessionTimeoutS: number;
   /** auth-user-pass-verify is set: client-auth carries the client's password to the main thread. */
   userPassVerify: boolean;
+  /**
+   * auth-user-pass-verify or management-client-auth without auth-user-pass-optional: a client
+   * that sends no username or no password is refused before either is asked.
+   */
+  userPassRequired: boolean;
   /** --mssfix: TCP SYNs crossing the tunnel get their MSS lowered to fit. */
   mssfix: MssfixSetting;
   verb: number;
@@ -101,6 +108,8 @@ export interface ClientAssignment {
   iroutes6: { network: string; bits: number }[];
   /** push-reset in the client's client-config-dir file: the global push list is not sent. */
   pushReset: boolean;
+  /** session-timeout from the client's client-config-dir file or client-connect output (overrides the server's). */
+  sessionTimeoutS?: number;
 }
 
 export type MainToShard =

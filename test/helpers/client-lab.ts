@@ -104,3 +104,8 @@ export function parseEnv(text: string): Map<string, string> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** The process's exit code once it has exited by itself (listens first, so an exit already past counts). */
+export function exitCode(proc: LabProcess): Promise<number | null> {
+  return new Promise((resolve) => (proc.exited() ? resolve(proc.child.exitCode) : proc.child.once('exit', (code) => resolve(code))));
+}

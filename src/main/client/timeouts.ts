@@ -1,10 +1,11 @@
 // The timeouts of one client run (forward.c process_coarse_timers in client mode):
-// server-poll-timeout until the server first answers, --inactive, and the keepalive's ping,
+// server-poll-timeout until the server first answers, --inactive, --session-timeout, and the keepalive's ping,
 // ping-restart and ping-exit (before the push: 2.6's initial ping-restart of 120 s). The run
 // feeds it the clock and its counters and does what it answers.
 import type { ConnectionEntry, Options } from '../../shared/config';
 import { InactivityTimer } from '../../shared/protocol/inactivity';
 import { KeepaliveTimer, PRE_PULL_INITIAL_PING_RESTART_S } from '../../shared/protocol/ping';
+import { sessionDeadline } from '../../shared/protocol/session-timeout';
 import type { PushOptions } from '../../shared/protocol/push-options';
 import type { ServerSignal } from '../ops/server-view';
 import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
@@ -32,6 +33,8 @@ export interface TimeoutFacts {
 export class RunTimeouts {
   private readonly keepalive: KeepaliveTimer;
   private readonly inactivity: InactivityTimer;
+  /** --session-timeout: when the run ends (ms; Infinity: never). */
+  private sessionEnds: number;
   private connectStart = 0;
 
   constructor(
@@ -43,6 +46,7 @@ export class RunTimeouts {
       options.pingRecTimeout > 0 && options.pingRecAction === 'restart' ? options.pingRecTimeout : PRE_PULL_INITIAL_PING_RESTART_S;
     this.keepalive = new KeepaliveTimer({ pingS: options.ping, pingRestartS: restart, pingExitS: this.pingExitS() }, now);
     this.inactivity = new InactivityTimer(options.inactive, now);
+    this.sessionEnds = sessionDeadline(options.sessionTimeout, now);
   }
 
   /** The first packet went to the server: server-poll-timeout counts from here. */
@@ -66,6 +70,7 @@ export class RunTimeouts {
     const pingS = pushed.ping ?? o.ping;
     const restartS = pushed.pingRestart ?? (o.pingRecAction === 'restart' ? o.pingRecTimeout : 0);
     this.keepalive.configure({ pingS, pingRestartS: restartS, pingExitS: this.pingExitS() }, now);
+    if (pushed.sessionTimeout !== undefined) this.sessionEnds = sessionDeadline(pushed.sessionTimeout, now);
   }
 
   /** What is due at `now`, in OpenVPN's order. */
@@ -77,6 +82,7 @@ export class RunTimeouts {
     if (this.inactivity.expired(facts.tunnelBytes, now)) {
       return { kind: 'signal', signal: 'SIGTERM', reason: 'inactive', log: 'Inactivity timeout (--inactive), exiting' };
     }
+    if (now >= this.sessionEnds) return { kind: 'signal', signal: 'SIGTERM', reason: 'session-timeout', log: 'Session timeout, exiting' };
     const peer = facts.serverCn || UNDEF_COMMON_NAME;
     switch (this.keepalive.poll(now)) {
       case 'ping':

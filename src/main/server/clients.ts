@@ -44,6 +44,8 @@ export interface CcdSettings {
   iroutesIpv6: string[];
   push: string[];
   pushReset: boolean;
+  /** session-timeout for this client (OpenVPN's OPT_P_TIMER in a client instance's file). */
+  sessionTimeout?: number;
 }
 
 /** A common name usable as a file name in client-config-dir (OpenVPN refuses the rest). */
@@ -192,7 +194,16 @@ export class ClientRegistry {
     if (virtual6 !== null) this.routes.learnHost6(virtual6, request.peerId);
     for (const r of iroutes4) this.routes.learnIroute4(r.network, r.bits, request.peerId);
     for (const r of iroutes6) this.routes.learnIroute6(r.network, r.bits, request.peerId);
-    return { ok: true, entry, assignment: { push, virtual4, virtual6, iroutes4, iroutes6, pushReset: ccd?.pushReset ?? false } };
+    return { ok: true, entry, assignment: {
+        push,
+        virtual4,
+        virtual6,
+        iroutes4,
+        iroutes6,
+        pushReset: ccd?.pushReset ?? false,
+        ...(ccd?.sessionTimeout !== undefined ? { sessionTimeoutS: ccd.sessionTimeout } : {}),
+      },
+    };
   }
 
   /** The client is gone: its addresses and routes are free again. */
@@ -252,7 +263,7 @@ export class ClientRegistry {
 
 /**
  * Per-client config text (a client-config-dir file, or what a client-connect script wrote):
- * push, push-reset, ifconfig-push, ifconfig-ipv6-push, iroute, disable. A message when bad.
+ * push, push-reset, ifconfig-push, ifconfig-ipv6-push, iroute, disable, session-timeout. A message when bad.
  */
 export function parseClientConfig(text: string, file: string): CcdSettings | string {
   try {
@@ -267,6 +278,7 @@ export function parseClientConfig(text: string, file: string): CcdSettings | str
       iroutesIpv6: options.iroutesIpv6,
       push: options.push,
       pushReset: directives.some((d) => d.name === 'push-reset'),
+      ...(options.sessionTimeout !== undefined ? { sessionTimeout: options.sessionTimeout } : {}),
     };
   } catch (error) {
     return (error as Error).message;
@@ -286,5 +298,6 @@ export function mergeClientConfig(first: CcdSettings | null, then: CcdSettings |
     iroutesIpv6: [...first.iroutesIpv6, ...then.iroutesIpv6],
     push: then.pushReset ? [...then.push] : [...first.push, ...then.push],
     pushReset: first.pushReset || then.pushReset,
+    ...((then.sessionTimeout ?? first.sessionTimeout) !== undefined ? { sessionTimeout: (then.sessionTimeout ?? first.sessionTimeout)! } : {}),
   };
 }

@@ -19,6 +19,7 @@ const APPLIED_IN_PLACE: ReadonlySet<keyof Options> = new Set<keyof Options>([
   'learnAddress',
   'authUserPassVerify',
   'usernameAsCommonName',
+  'authUserPassOptional',
   'duplicateCn',
   // Timers of new sessions (and what keepalive adds to the push list).
   'keepalive',
@@ -32,6 +33,7 @@ const APPLIED_IN_PLACE: ReadonlySet<keyof Options> = new Set<keyof Options>([
   'tranWindow',
   'tlsTimeout',
   'inactive',
+  'sessionTimeout',
   // The TLS material and peer checks of new handshakes.
   'ca',
   'cert',

@@ -60,7 +60,9 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     explicitExitNotify: options.explicitExitNotify,
     maxClientsPerShard: options.maxClients,
     userPassVerify: options.authUserPassVerify !== undefined,
+    userPassRequired: (options.authUserPassVerify !== undefined || options.managementClientAuth) && !options.authUserPassOptional,
     inactive: options.inactive ?? { seconds: 0, bytes: 0 },
+    sessionTimeoutS: options.sessionTimeout ?? 0,
     mssfix: options.mssfix,
     verb: options.verb,
   };

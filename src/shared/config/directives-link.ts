@@ -198,6 +198,14 @@ export const linkDirectives: DirectiveTable = {
       ctx.o.pingTimerRem = true;
     },
   },
+  // OPT_P_TIMER: also in a CCD file, a client-connect script's output, and pushed.
+  'session-timeout': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [s]) {
+      ctx.o.sessionTimeout = int(d, s as string, 'seconds', 0, MAX_SECONDS);
+    },
+  },
   inactive: {
     min: 1,
     max: 2,

@@ -185,6 +185,21 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.setenv[name as string] = value ?? '';
     },
   },
+  // OpenVPN's setenv-safe: the name gets OPENVPN_ in front, so a config cannot set PATH and the like.
+  'setenv-safe': {
+    min: 1,
+    max: 2,
+    set(ctx, _d, [name, value]) {
+      ctx.o.setenv[`OPENVPN_${name as string}`] = value ?? '';
+    },
+  },
+  'remap-usr1': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [s]) {
+      ctx.o.remapUsr1 = oneOf(d, s as string, 'signal', ['SIGHUP', 'SIGTERM'] as const);
+    },
+  },
   'ignore-unknown-option': {
     min: 1,
     max: 15,
@@ -241,6 +256,8 @@ export const miscDirectives: DirectiveTable = {
   syslog: ignored('shardvpn logs to stderr; let the service manager send it to syslog'),
   'route-delay': ignored('routes are added once the device is up'),
   'hash-size': ignored('shardvpn sizes its client tables itself'),
+  // Ignored by OpenVPN 2.6 too (a route list has no fixed size since 2.4).
+  'max-routes': ignored('deprecated in OpenVPN; route lists have no fixed size'),
   'bcast-buffers': ignored('shardvpn sizes its packet buffers itself'),
   // Written by VPN providers' profiles (tun-mtu-extra 32; disable-occ).
   'tun-mtu-extra': ignored('shardvpn sizes its packet buffers itself'),

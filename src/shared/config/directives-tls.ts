@@ -303,6 +303,15 @@ export const tlsDirectives: DirectiveTable = {
       ctx.o.verifyClientCert = m === undefined ? 'require' : oneOf(d, m, 'mode', ['none', 'optional', 'require'] as const);
     },
   },
+  // A client that sends no username or password is refused unless this is set; with it the
+  // auth-user-pass-verify script or management-client-auth decides (empty values), as OpenVPN.
+  'auth-user-pass-optional': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.authUserPassOptional = true;
+    },
+  },
   'username-as-common-name': {
     min: 0,
     max: 0,

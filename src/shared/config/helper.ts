@@ -291,4 +291,10 @@ export function postprocess(o: Options, ctx: PostContext): void {
       'verify-client-cert',
       `verify-client-cert ${o.verifyClientCert} must be used with an auth-user-pass-verify script or management-client-auth`,
     );
+  if (o.mode === 'server' && o.authUserPassOptional && o.authUserPassVerify === undefined && !o.managementClientAuth)
+    err(
+      at(ctx, 'auth-user-pass-optional'),
+      'auth-user-pass-optional',
+      'auth-user-pass-optional must be used with an auth-user-pass-verify script or management-client-auth',
+    );
 }

@@ -213,6 +213,10 @@ export interface Options extends ConnectionFields {
   tranWindow: number;
   tlsTimeout: number;
   inactive?: { seconds: number; bytes: number };
+  /** --session-timeout N: a session ends N seconds after it began (0: never). */
+  sessionTimeout?: number;
+  /** --remap-usr1: a SIGUSR1 acts as this signal. */
+  remapUsr1?: 'SIGHUP' | 'SIGTERM';
 
   // TLS and keys
   ca?: FileRef;
@@ -254,6 +258,8 @@ export interface Options extends ConnectionFields {
   tlsCryptV2ForceCookie: boolean;
   verifyClientCert: 'none' | 'optional' | 'require';
   usernameAsCommonName: boolean;
+  /** --auth-user-pass-optional: clients may leave out the username and password. */
+  authUserPassOptional: boolean;
   authUserPassVerify?: { script: string; method: 'via-env' | 'via-file' };
   secret?: FileRef;
 
@@ -397,6 +403,7 @@ export function defaultOptions(): Options {
     tlsCryptV2ForceCookie: false,
     verifyClientCert: 'require',
     usernameAsCommonName: false,
+    authUserPassOptional: false,
     auth: 'SHA1',
     dataCiphers: ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'],
     replayWindow: 64,

@@ -42,6 +42,8 @@ export interface PushOptions {
   cipher?: string;
   ping?: number;
   pingRestart?: number;
+  /** session-timeout N (OPT_P_TIMER): the client's run ends N seconds after the push. */
+  sessionTimeout?: number;
   keyDerivation?: 'tls-ekm';
   /** e.g. ['cc-exit', 'tls-ekm', 'dyn-tls-crypt'] */
   protocolFlags?: string[];
@@ -109,6 +111,7 @@ function optionLines(o: PushOptions): string[] {
   if (o.topology !== undefined) lines.push(`topology ${o.topology}`);
   if (o.ping !== undefined) lines.push(`ping ${o.ping}`);
   if (o.pingRestart !== undefined) lines.push(`ping-restart ${o.pingRestart}`);
+  if (o.sessionTimeout !== undefined) lines.push(`session-timeout ${o.sessionTimeout}`);
   // ... then the per-client part in prepare_push_reply's order.
   if (o.ifconfigIpv6 !== undefined) {
     const v = o.ifconfigIpv6;
@@ -262,12 +265,14 @@ function applyOption(o: PushOptions, line: string, words: string[], state: { con
     case 'ping':
     case 'ping-restart':
     case 'tun-mtu':
+    case 'session-timeout':
     case 'explicit-exit-notify': {
       const v = a === undefined && name === 'explicit-exit-notify' ? 1 : uint(a, 0x7fffffff);
       if (v === null || n > 2) return bad();
       if (name === 'ping') o.ping = v;
       else if (name === 'ping-restart') o.pingRestart = v;
       else if (name === 'tun-mtu') o.tunMtu = v;
+      else if (name === 'session-timeout') o.sessionTimeout = v;
       else o.explicitExitNotify = v;
       return null;
     }

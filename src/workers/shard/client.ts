@@ -9,6 +9,7 @@ import { InactivityTimer } from '../../shared/protocol/inactivity';
 import { IV_PROTO_AUTH_PENDING_KW, IV_PROTO_DATA_V2, peerInfoProto } from '../../shared/protocol/key-method2';
 import { maxMss } from '../../shared/protocol/mss';
 import { KeepaliveTimer } from '../../shared/protocol/ping';
+import { sessionDeadline } from '../../shared/protocol/session-timeout';
 import { ControlSession } from '../../shared/session/control-session';
 import type { SessionErrorReason, SessionEvent, StatelessStart } from '../../shared/session/types';
 import type { ClientAssignment, ClientStats, ShardConfig, ShardToMain } from '../../shared/shard-protocol';
@@ -74,6 +75,8 @@ export class ShardClient {
   /** --inactive on a server: per client instance, as OpenVPN runs it. */
   private readonly inactivity: InactivityTimer;
   private activityBytes = 0;
+  /** --session-timeout: when this instance is dropped (host clock, ms; Infinity: never). */
+  private sessionEnds: number;
   /** Virtual address and iroutes, for the source-address check. */
   readonly sources = new SourceCheck();
   commonName: string | null = null;
@@ -133,6 +136,7 @@ export class ShardClient {
     const config = host.config;
     this.created = host.now();
     this.inactivity = new InactivityTimer(config.inactive, this.created);
+    this.sessionEnds = sessionDeadline(config.sessionTimeoutS, this.created);
     // The wheel looks at a client up to a tick late: its ping goes out a tick early instead.
     this.keepalive = new KeepaliveTimer({ pingS: config.pingS, pingRestartS: config.pingRestartS, pingEarlyMs: TICK_MS }, this.created);
     this.session = new ControlSession(sessionConfig(config, realAddress.family, stateless), {
@@ -227,6 +231,12 @@ export class ShardClient {
       }
       case 'key-method-2':
         if (event.keyId === 0) {
+          // ssl.c key_method_2_read: no username or password where one is checked.
+          if (host.config.userPassRequired && !event.userPassTooLong && (!event.username || !event.password)) {
+            host.log(1, `${this.describe()} TLS Error: Auth Username/Password was not provided by peer`);
+            this.reject('');
+            break;
+          }
           this.username = event.username;
           this.peerInfo = event.peerInfo;
           this.occOptions = event.options;
@@ -312,6 +322,8 @@ export class ShardClient {
     }
     this.cipher = plan.cipher;
     this.pushMessages = plan.messages;
+    // A client-config-dir file's or client-connect script's own value, counted from the start.
+    if (assignment.sessionTimeoutS !== undefined) this.sessionEnds = sessionDeadline(assignment.sessionTimeoutS, this.created);
     this.sources.set(assignment);
     this.installKeys(plan.cipher);
     this.state = 'connected';
@@ -394,6 +406,10 @@ export class ShardClient {
       this.close('inactivity timeout (--inactive)');
       return;
     }
+    if (now >= this.sessionEnds) {
+      this.close('session timeout (--session-timeout)');
+      return;
+    }
     switch (this.keepalive.poll(now)) {
       case 'ping':
         this.host.sendPing(this);
@@ -428,6 +444,7 @@ export class ShardClient {
     if (keepalive < at) at = keepalive;
     const inactive = this.inactivity.deadline();
     if (inactive < at) at = inactive;
+    if (this.sessionEnds < at) at = this.sessionEnds;
     return at;
   }
 
