@@ -422,7 +422,9 @@ test('management kill by common name drops only that client; a half-sent command
 
 // management-client-auth, as SSO and admin front ends use it: each new client waits after
 // >CLIENT:CONNECT until the management client answers; client-auth's config block is applied
-// like client-connect output, client-deny sends AUTH_FAILED with the client reason.
+// like client-connect output, client-deny sends AUTH_FAILED with the client reason. Its clients
+// show only a certificate, so the server has auth-user-pass-optional, as such front ends write it
+// (without it OpenVPN refuses a client that sends no username/password before asking anyone).
 test(
   'management-client-auth: client-auth admits with its config block, client-deny refuses with a reason',
   { timeout: 60_000 },
@@ -432,7 +434,7 @@ test(
     try {
       const server = await lab.startShardvpn(
         `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.162.0.0 255.255.255.0\nkeepalive 10 60\n${lab.serverTlsLines()}` +
-          `management ${socketPath} unix\nmanagement-client-auth\nverb 3\n`,
+          `management ${socketPath} unix\nmanagement-client-auth\nauth-user-pass-optional\nverb 3\n`,
         'server-client-auth.conf',
       );
       await server.waitFor(/MANAGEMENT: unix domain socket listening on /, 5000);
