@@ -100,37 +100,41 @@ test('remap-usr1 SIGTERM: the RESTART that would restart the client ends it inst
   assert.doesNotMatch(client.log(), /process restarting/);
 });
 
-test('session-timeout: the client exits 0 that long after it started, busy or not; a pushed one counts from the push', { timeout: 60_000 }, async () => {
-  const server = await startStockServer(lab, serverConfig(lab, { extra: 'keepalive 1 10\n' }));
-  try {
-    const own = startOurClient(lab, 0, clientConfig(lab, { extra: 'session-timeout 3\n' }));
-    let ownCode: number | null = null;
+test(
+  'session-timeout: the client exits 0 that long after it started, busy or not; a pushed one counts from the push',
+  { timeout: 60_000 },
+  async () => {
+    const server = await startStockServer(lab, serverConfig(lab, { extra: 'keepalive 1 10\n' }));
     try {
-      await own.waitFor(INIT, 15_000);
-      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
-      await own.waitFor(/Session timeout, exiting/, 10_000);
-      ownCode = await exitCode(own);
+      const own = startOurClient(lab, 0, clientConfig(lab, { extra: 'session-timeout 3\n' }));
+      let ownCode: number | null = null;
+      try {
+        await own.waitFor(INIT, 15_000);
+        assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1', 2), 2);
+        await own.waitFor(/Session timeout, exiting/, 10_000);
+        ownCode = await exitCode(own);
+      } finally {
+        if (ownCode === null) ownCode = await own.stop();
+      }
+      assert.equal(ownCode, 0, own.log().slice(-3000));
+      assert.match(own.log(), /SIGTERM\[soft,session-timeout\] received, process exiting/);
     } finally {
-      if (ownCode === null) ownCode = await own.stop();
+      await server.stop();
     }
-    assert.equal(ownCode, 0, own.log().slice(-3000));
-    assert.match(own.log(), /SIGTERM\[soft,session-timeout\] received, process exiting/);
-  } finally {
-    await server.stop();
-  }
-  const pushing = await startStockServer(lab, serverConfig(lab, { extra: 'push "session-timeout 2"\n' }));
-  const pushed = startOurClient(lab, 0, clientConfig(lab));
-  let pushedCode: number | null = null;
-  try {
-    await pushed.waitFor(INIT, 15_000);
-    await pushed.waitFor(/Session timeout, exiting/, 10_000);
-    pushedCode = await exitCode(pushed);
-  } finally {
-    if (pushedCode === null) pushedCode = await pushed.stop();
-    await pushing.stop();
-  }
-  assert.equal(pushedCode, 0, pushed.log().slice(-3000));
-});
+    const pushing = await startStockServer(lab, serverConfig(lab, { extra: 'push "session-timeout 2"\n' }));
+    const pushed = startOurClient(lab, 0, clientConfig(lab));
+    let pushedCode: number | null = null;
+    try {
+      await pushed.waitFor(INIT, 15_000);
+      await pushed.waitFor(/Session timeout, exiting/, 10_000);
+      pushedCode = await exitCode(pushed);
+    } finally {
+      if (pushedCode === null) pushedCode = await pushed.stop();
+      await pushing.stop();
+    }
+    assert.equal(pushedCode, 0, pushed.log().slice(-3000));
+  },
+);
 
 test('first remote down, second up: server poll timeout, then the next remote connects', { timeout: 60_000 }, async () => {
   const server = await startStockServer(lab, serverConfig(lab, { port: 1196 }));

@@ -194,7 +194,10 @@ export class ClientRegistry {
     if (virtual6 !== null) this.routes.learnHost6(virtual6, request.peerId);
     for (const r of iroutes4) this.routes.learnIroute4(r.network, r.bits, request.peerId);
     for (const r of iroutes6) this.routes.learnIroute6(r.network, r.bits, request.peerId);
-    return { ok: true, entry, assignment: {
+    return {
+      ok: true,
+      entry,
+      assignment: {
         push,
         virtual4,
         virtual6,
@@ -298,6 +301,8 @@ export function mergeClientConfig(first: CcdSettings | null, then: CcdSettings |
     iroutesIpv6: [...first.iroutesIpv6, ...then.iroutesIpv6],
     push: then.pushReset ? [...then.push] : [...first.push, ...then.push],
     pushReset: first.pushReset || then.pushReset,
-    ...((then.sessionTimeout ?? first.sessionTimeout) !== undefined ? { sessionTimeout: (then.sessionTimeout ?? first.sessionTimeout)! } : {}),
+    ...((then.sessionTimeout ?? first.sessionTimeout) !== undefined
+      ? { sessionTimeout: (then.sessionTimeout ?? first.sessionTimeout)! }
+      : {}),
   };
 }
