@@ -108,6 +108,7 @@ class ShardLab {
       maxClientsPerShard: 8,
       inactive: { seconds: 0, bytes: 0 },
       sessionTimeoutS: 0,
+      blockIpv6: null,
       userPassVerify: false,
       userPassRequired: false,
       mssfix: { size: 0, encap: true, fixed: false },

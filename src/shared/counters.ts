@@ -54,6 +54,8 @@ export const SHARD_COUNTERS = [
   // Data payloads the peer compressed (shardvpn has no decompressor) or framed wrongly.
   'dropCompressed',
   'dropBadFraming',
+  // block-ipv6 on the server: IPv6 packets from clients answered with ICMPv6 no-route, not forwarded.
+  'dropBlockedIpv6',
   'statelessReplies',
   // tun-queues shard: packets the shard read from its own TUN queue, and those of them it could
   // not deliver itself (another shard's client, an unknown destination, multicast for the other

@@ -1,5 +1,6 @@
 // Messages between the main thread and a shard worker (over the worker's MessagePort). Packets
 // never travel here: they go through the SharedArrayBuffer rings. These are control events.
+import type { BlockIpv6Answer } from './protocol/block-ipv6';
 import type { ShardFault } from './fault-injection';
 import type { MssfixSetting } from './protocol/mss';
 import type { PushOptions } from './protocol/push-options';
@@ -85,6 +86,8 @@ export interface ShardConfig {
   inactive: { seconds: number; bytes: number };
   /** --session-timeout on the server: a client instance is dropped this long after it began (0: never). */
   sessionTimeoutS: number;
+  /** --block-ipv6 on the server: IPv6 from clients is answered with ICMPv6 no-route (null: forwarded). */
+  blockIpv6: BlockIpv6Answer | null;
   /** auth-user-pass-verify is set: client-auth carries the client's password to the main thread. */
   userPassVerify: boolean;
   /**

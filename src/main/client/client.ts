@@ -12,6 +12,7 @@ import type { Logger } from '../../shared/log';
 import type { TunDevice } from '../../shared/native';
 import type { DataCipherName } from '../../shared/protocol/data-format';
 import { maxMss } from '../../shared/protocol/mss';
+import { blockIpv6Answer } from './tun-network';
 import { writeOccMessage } from '../../shared/protocol/occ';
 import { writePingMessage } from '../../shared/protocol/ping';
 import type { PushOptions } from '../../shared/protocol/push-options';
@@ -140,7 +141,7 @@ class ClientRun implements Running, RunControl {
 
   constructor(private readonly params: ClientRunParams) {
     this.timeouts = new RunTimeouts(params.options, params.entry, performance.now());
-    this.tunnel = new ClientTunnel({ ...this.context(), attachTun: (tun) => this.link?.attachTun(tun) });
+    this.tunnel = new ClientTunnel({ ...this.context(), attachTun: (tun, network) => this.link?.attachTun(tun, blockIpv6Answer(network)) });
     this.slot = Math.max(2048, params.entry.tunMtu + 256);
   }
 

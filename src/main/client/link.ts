@@ -19,6 +19,7 @@ import {
 import { CompressFramer, FRAMING_HEADROOM, FRAMING_TAILROOM } from '../../shared/protocol/compress-framing';
 import { MAX_DATA_HEADROOM, MAX_DATA_TAILROOM, type DataChannelKey } from '../../shared/protocol/data-channel';
 import { DataRuns } from '../../shared/protocol/data-run';
+import { icmp6NoRoute, isIpv6Packet, type BlockIpv6Answer } from '../../shared/protocol/block-ipv6';
 import { clampMss } from '../../shared/protocol/mss';
 import { parseOccMessage, payloadKind } from '../../shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
@@ -74,6 +75,8 @@ export class ClientLink {
   /** comp-lzo / compress framing of data payloads: from the config, or as the server pushes it. */
   readonly framer = new CompressFramer('none');
   private tun: TunIO | null = null;
+  /** block-ipv6: the answer's source and size; null sends IPv6 as any packet. */
+  private blockIpv6: BlockIpv6Answer | null = null;
   private closed = false;
   // Receive side: decrypt in place, write the plaintext to TUN from there.
   private readonly recv: PacketBatch;
@@ -128,9 +131,10 @@ export class ClientLink {
     udp.poll(POLL_READABLE, () => this.onUdpReadable());
   }
 
-  /** Starts moving packets between the TUN device and the server. */
-  attachTun(tun: TunIO): void {
+  /** Starts moving packets between the TUN device and the server; `blockIpv6`: answer IPv6 from TUN instead of sending it. */
+  attachTun(tun: TunIO, blockIpv6: BlockIpv6Answer | null = null): void {
     this.tun = tun;
+    this.blockIpv6 = blockIpv6;
     tun.poll(POLL_READABLE, () => this.onTunReadable());
   }
 
@@ -286,21 +290,36 @@ export class ClientLink {
       const key = this.sendKey;
       if (key !== null) {
         const headroom = key.headroom;
+        const block = this.blockIpv6;
+        let count = 0;
         for (let i = 0; i < n; i++) {
           const at = this.tunRead.offsets[i]!;
           const length = this.tunRead.lengths[i]!;
+          this.stats.tunReadBytes += length;
+          if (block !== null && isIpv6Packet(this.tunRead.memory, at, length)) {
+            this.answerBlocked(tun, at, length, block);
+            continue;
+          }
           clampMss(this.tunRead.memory, at, length, this.maxMss);
           this.framer.frame(this.tunRead.memory, at, length);
-          this.seal.offsets[i] = this.framer.start - headroom;
-          this.seal.lengths[i] = this.framer.length;
-          this.stats.tunReadBytes += length;
+          this.seal.offsets[count] = this.framer.start - headroom;
+          this.seal.lengths[count] = this.framer.length;
+          count++;
         }
-        const sealed = key.encrypt(this.seal, n);
+        const sealed = count > 0 ? key.encrypt(this.seal, count) : 0;
         const sent = this.udp.send(this.seal, this.sendTo, sealed);
         for (let i = 0; i < sent; i++) this.stats.linkWriteBytes += this.seal.lengths[i]!;
         if (sent > 0) this.host.onSent(performance.now());
       }
       if (n < BATCH) return;
     }
+  }
+
+  /** block-ipv6: the ICMPv6 no-route answer goes back into TUN; the packet goes nowhere. */
+  private answerBlocked(tun: TunIO, at: number, length: number, block: BlockIpv6Answer): void {
+    const answer = icmp6NoRoute(this.tunRead.memory, at, length, block.source, block.tunMtu);
+    const one = new PacketBatch(answer, new Uint32Array(1), answer.length);
+    one.lengths[0] = answer.length;
+    if (tun.write(one, 1) === 1) this.stats.tunWriteBytes += answer.length;
   }
 }

@@ -7,7 +7,16 @@ import { isIP } from 'node:net';
 import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import type { PushOptions } from '../../shared/protocol/push-options';
+import { blockIpv6Source, type BlockIpv6Answer } from '../../shared/protocol/block-ipv6';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute, deleteRoute, type RouteSpec } from '../iproute';
+
+/** redirect-gateway ipv6: the IPv6 unicast space, in OpenVPN's pieces. */
+const REDIRECT_IPV6_ROUTES: readonly (readonly [string, number])[] = [
+  ['::', 3],
+  ['2000::', 4],
+  ['3000::', 4],
+  ['fc00::', 7],
+];
 
 export interface ClientRoute {
   network: string;
@@ -38,6 +47,8 @@ export interface ClientNetwork {
   redirectGateway?: string[];
   /** `dhcp-option` lines, for scripts (foreign_option_N). */
   dhcpOptions: string[];
+  /** block-ipv6 (config or pushed): IPv6 packets from TUN are answered, not sent. */
+  blockIpv6: boolean;
 }
 
 /** What was actually done, to undo it. */
@@ -60,7 +71,7 @@ function ipRun(args: string[]): Promise<string> {
 
 /** route-nopull drops these pushed options (options.c: OPT_P_ROUTE, OPT_P_DHCPDNS). */
 export function applyRouteNopull(pushed: PushOptions): PushOptions {
-  const { routes: _r, routesIpv6: _r6, redirectGateway: _g, dhcpOptions: _d, blockOutsideDns: _b, ...rest } = pushed;
+  const { routes: _r, routesIpv6: _r6, redirectGateway: _g, dhcpOptions: _d, blockOutsideDns: _b, blockIpv6: _bi, ...rest } = pushed;
   return rest;
 }
 
@@ -103,6 +114,14 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     routes6.push(route);
   }
   const redirect = pushed.redirectGateway ?? (options.redirectGateway !== undefined ? options.redirectGateway.flags : undefined);
+  // init.c do_init_route_ipv6_list: redirect-gateway ipv6 routes these through the tunnel.
+  if (redirect?.includes('ipv6')) {
+    for (const [network, bits] of REDIRECT_IPV6_ROUTES) {
+      const route: ClientRoute6 = { network, bits };
+      if (options.routeMetric !== undefined) route.metric = options.routeMetric;
+      routes6.push(route);
+    }
+  }
   const network: ClientNetwork = {
     topology,
     tunMtu: pushed.tunMtu ?? options.tunMtu,
@@ -111,6 +130,7 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     dhcpOptions: [...options.dhcpOptions, ...(pushed.dhcpOptions ?? [])].map((d) =>
       d.value !== undefined ? `dhcp-option ${d.type} ${d.value}` : `dhcp-option ${d.type}`,
     ),
+    blockIpv6: options.blockIpv6 || pushed.blockIpv6 === true,
   };
   if (ifconfig !== undefined) network.ifconfig = ifconfig;
   if (v6 !== undefined) {
@@ -122,14 +142,19 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
   return network;
 }
 
+/** What the link answers IPv6 packets with under block-ipv6 (null: it sends them). */
+export function blockIpv6Answer(network: ClientNetwork): BlockIpv6Answer | null {
+  return network.blockIpv6 ? { source: blockIpv6Source(network.ifconfigIpv6?.remote), tunMtu: network.tunMtu } : null;
+}
+
 export function sameNetwork(a: ClientNetwork, b: ClientNetwork): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The current IPv4 default route's gateway and device, or null. */
-async function defaultGateway(): Promise<{ gateway: string; dev: string } | null> {
+/** The current default route's gateway and device for `family`, or null. */
+async function defaultGateway(family: 4 | 6 = 4): Promise<{ gateway: string; dev: string } | null> {
   try {
-    const out = await ipRun(['-4', 'route', 'show', 'default']);
+    const out = await ipRun([`-${family}`, 'route', 'show', 'default']);
     const m = /default via (\S+) dev (\S+)/.exec(out);
     return m !== null ? { gateway: m[1]!, dev: m[2]! } : null;
   } catch {
@@ -194,6 +219,25 @@ export async function applyNetwork(dev: string, network: ClientNetwork, remoteHo
     );
   }
   const redirect = network.redirectGateway;
+  // redirect-gateway ipv6 (its routes are in routes6 above): an IPv6 server stays reachable
+  // outside the tunnel, as the IPv4 one below.
+  if (redirect?.includes('ipv6') === true && !redirect.includes('local') && isIP(remoteHost) === 6) {
+    const current = await defaultGateway(6);
+    if (current !== null) {
+      const hostArgs = ['-6', 'route', 'add', `${remoteHost}/128`, 'via', current.gateway, 'dev', current.dev];
+      try {
+        await ipRun(hostArgs);
+        applied.undo.push(() =>
+          ipRun(['-6', 'route', 'del', `${remoteHost}/128`, 'via', current.gateway, 'dev', current.dev]).then(
+            () => undefined,
+            () => undefined,
+          ),
+        );
+      } catch (error) {
+        logger.log(1, `ERROR: redirect-gateway ipv6: ${(error as Error).message}`);
+      }
+    }
+  }
   if (redirect !== undefined && !redirect.includes('!ipv4')) {
     const current = await defaultGateway();
     if (current !== null) applied.netGateway = current.gateway;

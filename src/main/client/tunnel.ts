@@ -18,8 +18,8 @@ export interface TunnelContext {
   readonly persist: ClientPersist;
   readonly logger: Logger;
   readonly run: RunControl;
-  /** The device is configured: the link starts moving packets through it. */
-  attachTun(tun: TunDevice): void;
+  /** The device is configured for `network`: the link starts moving packets through it. */
+  attachTun(tun: TunDevice, network: ClientNetwork): void;
 }
 
 export class ClientTunnel {
@@ -60,7 +60,7 @@ export class ClientTunnel {
         if (this.tun !== null && !this.closing) persist.tun = this.tun;
         return false;
       }
-      if (tun !== null) this.ctx.attachTun(tun);
+      if (tun !== null) this.ctx.attachTun(tun, network);
       // Root is needed no more once the device, its routes and the up script are done
       // (OpenVPN's do_uid_gid_chroot at the same point); the first run drops it for good.
       try {

@@ -58,6 +58,7 @@ const DROP_REASONS: readonly [string, ShardCounterName][] = [
   ['control_overload', 'dropControlOverload'],
   ['link_send', 'dropLinkSend'],
   ['packet_id_exhausted', 'dropPacketIdExhausted'],
+  ['blocked_ipv6', 'dropBlockedIpv6'],
   ['tcp_slow_reader', 'dropTcpSlowReader'],
 ];
 

@@ -126,6 +126,7 @@ export class ServerTun {
           return { ...r, network: network ?? '', bits: Number(bits ?? 128) };
         }),
         dhcpOptions: [],
+        blockIpv6: o.blockIpv6,
       },
     };
   }

@@ -1,6 +1,7 @@
 // What every shard worker starts with (ShardConfig less the per-shard parts the pool fills in):
 // the TLS material and control-channel wrap, the push, the data-ciphers and the timers, from
 // the options of this run.
+import { blockIpv6Source } from '../../shared/protocol/block-ipv6';
 import { randomBytes } from 'node:crypto';
 
 import type { Options } from '../../shared/config';
@@ -63,6 +64,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     userPassRequired: (options.authUserPassVerify !== undefined || options.managementClientAuth) && !options.authUserPassOptional,
     inactive: options.inactive ?? { seconds: 0, bytes: 0 },
     sessionTimeoutS: options.sessionTimeout ?? 0,
+    blockIpv6: options.blockIpv6 ? { source: blockIpv6Source(options.ifconfigIpv6?.remote), tunMtu: options.tunMtu } : null,
     mssfix: options.mssfix,
     verb: options.verb,
   };

@@ -198,6 +198,14 @@ export const linkDirectives: DirectiveTable = {
       ctx.o.pingTimerRem = true;
     },
   },
+  // OPT_P_ROUTE: also pushed (push "block-ipv6"), where a client takes it.
+  'block-ipv6': {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o.blockIpv6 = true;
+    },
+  },
   // OPT_P_TIMER: also in a CCD file, a client-connect script's output, and pushed.
   'session-timeout': {
     min: 1,

@@ -260,6 +260,8 @@ export interface Options extends ConnectionFields {
   usernameAsCommonName: boolean;
   /** --auth-user-pass-optional: clients may leave out the username and password. */
   authUserPassOptional: boolean;
+  /** --block-ipv6: IPv6 into the tunnel is answered with ICMPv6 no-route instead (client: from TUN; server: from clients). */
+  blockIpv6: boolean;
   authUserPassVerify?: { script: string; method: 'via-env' | 'via-file' };
   secret?: FileRef;
 
@@ -404,6 +406,7 @@ export function defaultOptions(): Options {
     verifyClientCert: 'require',
     usernameAsCommonName: false,
     authUserPassOptional: false,
+    blockIpv6: false,
     auth: 'SHA1',
     dataCiphers: ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'],
     replayWindow: 64,

@@ -53,6 +53,8 @@ export interface PushOptions {
   redirectGateway?: string[];
   explicitExitNotify?: number;
   blockOutsideDns?: boolean;
+  /** block-ipv6: answer IPv6 from TUN with ICMPv6 no-route instead of sending it. */
+  blockIpv6?: boolean;
   tunMtu?: number;
   authToken?: string;
   /**
@@ -105,6 +107,7 @@ function optionLines(o: PushOptions): string[] {
   for (const d of o.dhcpOptions ?? []) lines.push(d.value !== undefined ? `dhcp-option ${d.type} ${d.value}` : `dhcp-option ${d.type}`);
   if (o.redirectGateway !== undefined) lines.push(words('redirect-gateway', ...o.redirectGateway));
   if (o.blockOutsideDns) lines.push('block-outside-dns');
+  if (o.blockIpv6) lines.push('block-ipv6');
   if (o.explicitExitNotify !== undefined) lines.push(`explicit-exit-notify ${o.explicitExitNotify}`);
   for (const e of o.extra ?? []) lines.push(e);
   if (o.routeGateway !== undefined) lines.push(`route-gateway ${o.routeGateway}`);
@@ -296,6 +299,10 @@ function applyOption(o: PushOptions, line: string, words: string[], state: { con
     case 'block-outside-dns':
       if (n !== 1) return bad();
       o.blockOutsideDns = true;
+      return null;
+    case 'block-ipv6':
+      if (n !== 1) return bad();
+      o.blockIpv6 = true;
       return null;
     case 'auth-token':
       if (n !== 2) return bad();

@@ -9,6 +9,7 @@ import type { LinkIO, TunIO } from '../../shared/io';
 import { ADDRESS_SIZE, PacketBatch, PeerAddresses, POLL_READABLE } from '../../shared/native';
 import type { DataChannelKey } from '../../shared/protocol/data-channel';
 import { DataRuns, type DataRunHandler } from '../../shared/protocol/data-run';
+import { isIpv6Packet } from '../../shared/protocol/block-ipv6';
 import { clampMss } from '../../shared/protocol/mss';
 import { parseOccMessage, payloadKind } from '../../shared/protocol/occ';
 import { P_DATA_V1, P_DATA_V2, P_KEY_ID_MASK, P_OPCODE_SHIFT } from '../../shared/protocol/opcodes';
@@ -41,6 +42,11 @@ export class LinkIn implements DataRunHandler<ShardClient> {
    * queue (500 packets) and sends the answers without waiting for the turn to end.
    */
   onTunWritten: (() => void) | null = null;
+  /**
+   * block-ipv6 on the server: answers an IPv6 packet from `client` (the ICMPv6 answer built
+   * from memory[start, start + length) goes back to it sealed); the packet itself goes nowhere.
+   */
+  onBlockedIpv6: ((client: ShardClient, memory: Uint8Array, start: number, length: number) => void) | null = null;
 
   constructor(
     private readonly host: ShardClientHost,
@@ -176,6 +182,13 @@ export class LinkIn implements DataRunHandler<ShardClient> {
       if (kind === 'occ') {
         const occ = parseOccMessage(memory, start, length);
         if (occ.ok && occ.message.op === 'exit') client.close('client exit notification');
+        continue;
+      }
+      // Before the source check: with block-ipv6 the server pushes every client the same
+      // placeholder IPv6 address (the manual's set-up), which no client owns here.
+      if (this.onBlockedIpv6 !== null && isIpv6Packet(memory, start, length)) {
+        counters[COUNTER.dropBlockedIpv6]++;
+        this.onBlockedIpv6(client, memory, start, length);
         continue;
       }
       if (!client.sources.owns(memory, start, length)) {

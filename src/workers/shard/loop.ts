@@ -38,6 +38,7 @@ import { LinkIn } from './link-in';
 import { LinkOut } from './link-out';
 import { TunIn } from './tun-in';
 import { TunQueueIn } from './tun-queue-in';
+import { icmp6NoRoute } from '../../shared/protocol/block-ipv6';
 import { TICK_MS } from './sizes';
 
 const STOP_GRACE_MS = 1500;
@@ -147,6 +148,16 @@ export class Shard implements ShardClientHost {
     this.tunQueueIn = io.tunQueue !== undefined ? new TunQueueIn(io.tunQueue, this.ownRoutes, this.tunIn, toTun, this.counters) : null;
     const queueIn = this.tunQueueIn;
     if (queueIn !== null && io.tun === io.tunQueue) this.linkIn.onTunWritten = () => queueIn.drain();
+    const block = config.blockIpv6;
+    if (block !== null) {
+      const tunIn = this.tunIn;
+      // Rare (a client's IPv6 under block-ipv6): each answer is sealed and sent at once.
+      this.linkIn.onBlockedIpv6 = (client, memory, start, length) => {
+        const answer = icmp6NoRoute(memory, start, length, block.source, block.tunMtu);
+        tunIn.queue(answer, 0, answer.length, client.peerId);
+        tunIn.flush();
+      };
+    }
     port.on('message', (message: MainToShard) => this.onMainMessage(message));
     this.linkIn.start();
     this.tunQueueIn?.start();
