@@ -16,6 +16,7 @@
         "src/native/tcp.cc",
         "src/native/tls-auth-hmac.cc",
         "src/native/tls-context.cc",
+        "src/native/cert-purpose.cc",
         "src/native/tls-crypt-check.cc",
         "src/native/tls-crypt-codec.cc"
       ],

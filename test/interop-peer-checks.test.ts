@@ -4,11 +4,12 @@
 // refused); remote-cert-ku lets in a certificate whose key usage has one of the listed values'
 // bits and refuses one whose has none.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import { issueClientCert } from '../lab/test-pki';
 import { type LabProcess, VpnLab } from '../lab/vpn-lab';
-import { clientConfig, serverConfig, startStockServer } from './helpers/client-lab';
+import { clientConfig, serverConfig, startOurClient, startStockServer } from './helpers/client-lab';
 
 let lab: VpnLab;
 let port = 1370;
@@ -96,3 +97,87 @@ test('remote-cert-ku: the stock server admits 80 a0 and refuses a0 for a 0088 ce
 test('remote-cert-ku: shardvpn admits 80 a0 and refuses a0 for a 0088 certificate', { timeout: 90_000 }, async () => {
   await keyUsage((p, extra) => lab.startShardvpn(serverConfig(lab, { port: p, extra }), `remote-cert-ku-${p}.conf`));
 });
+
+/**
+ * ns-cert-type client on `start`'s server (deprecated in OpenVPN, still honoured by 2.6): a stock
+ * client with the lab's client certificate gets in; one that shows the server's certificate is
+ * refused (OpenSSL's chain check already looks at the purpose, before ns-cert-type does).
+ */
+async function nsCertTypeServer(start: (p: number, extra: string) => Promise<LabProcess>): Promise<void> {
+  const p = port++;
+  const server = await start(p, 'ns-cert-type client\n');
+  try {
+    const good = await lab.startOpenvpnClient(0, client(p, null));
+    try {
+      assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+    } finally {
+      await good.stop('SIGTERM', 5000);
+    }
+    const wrong = await lab.startOpenvpnClient(0, client(p, { cert: lab.pki.files.serverCert, key: lab.pki.files.serverKey }), null);
+    try {
+      await server.waitFor(/unsuitable certificate purpose/, 15_000);
+      assert.doesNotMatch(wrong.log(), /Initialization Sequence Completed/);
+    } finally {
+      await wrong.stop('SIGTERM', 5000);
+    }
+  } finally {
+    await server.stop('SIGTERM', 5000);
+  }
+}
+
+test('ns-cert-type client: the stock server admits a client certificate and refuses a server one', { timeout: 90_000 }, async () => {
+  await nsCertTypeServer((p, extra) => startStockServer(lab, serverConfig(lab, { port: p, extra })));
+});
+
+test('ns-cert-type client: shardvpn admits a client certificate and refuses a server one', { timeout: 90_000 }, async () => {
+  await nsCertTypeServer((p, extra) => lab.startShardvpn(serverConfig(lab, { port: p, extra }), `ns-cert-type-${p}.conf`));
+});
+
+test(
+  'ns-cert-type server: the shardvpn client takes an old profile; with peer-fingerprint (no chain check) it refuses a client certificate, as the stock client',
+  { timeout: 90_000 },
+  async () => {
+    // An old profile: ns-cert-type server instead of remote-cert-tls server.
+    const oldProfile = (p: number): string => client(p, null).replace('remote-cert-tls server\n', 'ns-cert-type server\n');
+    const good = port++;
+    const server = await startStockServer(lab, serverConfig(lab, { port: good }));
+    try {
+      const ours = startOurClient(lab, 0, oldProfile(good));
+      try {
+        await ours.waitFor(/Initialization Sequence Completed/, 15_000);
+        assert.match(ours.log(), /ns-cert-type is deprecated/);
+        assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+      } finally {
+        await ours.stop('SIGTERM', 5000);
+      }
+    } finally {
+      await server.stop('SIGTERM', 5000);
+    }
+    // A server that shows a client certificate, trusted by its fingerprint alone: no chain check
+    // looks at its purpose, so ns-cert-type is what refuses it.
+    const bad = port++;
+    const impostor = await startStockServer(
+      lab,
+      serverConfig(lab, { port: bad }).replace(
+        `cert ${lab.pki.files.serverCert}\nkey ${lab.pki.files.serverKey}\n`,
+        `cert ${lab.pki.files.clientCert}\nkey ${lab.pki.files.clientKey}\n`,
+      ),
+    );
+    const pinned = oldProfile(bad)
+      .replace(`ca ${lab.pki.files.ca}\n`, '')
+      .concat(`peer-fingerprint ${new X509Certificate(lab.pki.clientCert).fingerprint256}\n`);
+    try {
+      for (const start of [() => lab.startOpenvpnClient(0, pinned, null), () => Promise.resolve(startOurClient(lab, 0, pinned))]) {
+        const peer = await start();
+        try {
+          await peer.waitFor(/VERIFY nsCertType ERROR: .*CN=client.*, require nsCertType=SERVER/, 15_000);
+          assert.doesNotMatch(peer.log(), /Initialization Sequence Completed/);
+        } finally {
+          await peer.stop('SIGTERM', 5000);
+        }
+      }
+    } finally {
+      await impostor.stop('SIGTERM', 5000);
+    }
+  },
+);

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 
 import { issueClientCert, makeTestPki, selfSignedCert, type TestPki } from '../lab/test-pki';
 import { keyUsageOf } from '../src/shared/session/cert-key-usage';
+import { certPurposeMatches } from '../src/shared/native/tls-context';
 import { plainFields, verifyPeer } from '../src/shared/session/peer-verify';
 import { TlsChannel, createControlSecureContext } from '../src/shared/session/tls-channel';
 
@@ -169,5 +170,27 @@ test('remote-cert-ku: the keyUsage byte read from the DER; one wanted value must
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ns-cert-type: OpenSSL purpose check of the peer certificate, server and client, garbage refused', async () => {
+  const server = new X509Certificate(pki.serverCert).raw;
+  const client = new X509Certificate(pki.clientCert).raw;
+  assert.equal(certPurposeMatches(server, 'server'), true);
+  assert.equal(certPurposeMatches(server, 'client'), false);
+  assert.equal(certPurposeMatches(client, 'client'), true);
+  assert.equal(certPurposeMatches(client, 'server'), false);
+  // A CA (keyCertSign, cRLSign) is neither; cut or garbled DER is refused, never thrown.
+  assert.equal(certPurposeMatches(new X509Certificate(pki.caCert).raw, 'server'), false);
+  for (let n = 0; n < client.length; n += 7) assert.equal(certPurposeMatches(client.subarray(0, n), 'client'), false);
+  const { socket, close } = await handshake(pki.clientCert, pki.clientKey);
+  try {
+    assert.equal(verifyPeer(socket, [], { nsCertType: 'client' }).ok, true);
+    assert.deepEqual(verifyPeer(socket, [], { nsCertType: 'server' }), {
+      ok: false,
+      reason: 'VERIFY nsCertType ERROR: CN=client, require nsCertType=SERVER',
+    });
+  } finally {
+    close();
   }
 });

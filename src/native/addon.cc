@@ -6,6 +6,7 @@
 #include "heap.h"
 #include "tcp.h"
 #include "tls-auth-hmac.h"
+#include "cert-purpose.h"
 #include "tls-context.h"
 #include "tls-crypt-check.h"
 #include "tls-crypt-codec.h"
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("trimHeap", Napi::Function::New(env, TrimHeap, "trimHeap"));
   exports.Set("shrinkJsHeap", Napi::Function::New(env, ShrinkJsHeap, "shrinkJsHeap"));
   exports.Set("dhParameterBits", Napi::Function::New(env, DhParameterBits, "dhParameterBits"));
+  exports.Set("certPurposeMatches", Napi::Function::New(env, CertPurposeMatches, "certPurposeMatches"));
   exports.Set("disableTlsResumption", Napi::Function::New(env, DisableTlsResumption, "disableTlsResumption"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;

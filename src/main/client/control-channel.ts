@@ -225,7 +225,7 @@ export class ClientControlChannel {
     const logger = this.ctx.logger;
     if (reason === 'cert-rejected') {
       // node reports "CODE text" (SELF_SIGNED_CERT_IN_CHAIN self-signed certificate in ...).
-      const coded = /^([A-Z][A-Z0-9_]+) (.+)$/.exec(detail);
+      const coded = detail.startsWith('VERIFY ') ? null : /^([A-Z][A-Z0-9]*_[A-Z0-9_]+) (.+)$/.exec(detail);
       const text = coded !== null ? `${coded[2]} (${coded[1]})` : detail;
       logger.log(1, text.startsWith('VERIFY ') ? text : `VERIFY ERROR: ${text}`);
     } else if (reason === 'handshake-timeout') {

@@ -289,12 +289,13 @@ export const miscDirectives: DirectiveTable = {
   ),
   'replay-persist': refused('replay-persist is not supported by shardvpn'),
   'tls-exit': refused('tls-exit is not supported by shardvpn'),
+  // Deprecated in OpenVPN and still honoured by 2.6; old client profiles carry `ns-cert-type server`.
   'ns-cert-type': {
     min: 1,
     max: 1,
     set(ctx, d, [t]) {
-      oneOf(d, t as string, 'certificate type', ['server', 'client']);
-      ctx.unsupported(d, `ns-cert-type is not supported by shardvpn; use 'remote-cert-tls ${t as string}'`);
+      ctx.o.nsCertType = oneOf(d, t as string, 'certificate type', ['server', 'client'] as const);
+      ctx.warn(d, `ns-cert-type is deprecated; 'remote-cert-tls ${t as string}' checks the same certificates more strictly`);
     },
   },
   'suppress-timestamps': ignored('not implemented'),

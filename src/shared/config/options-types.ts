@@ -228,6 +228,8 @@ export interface Options extends ConnectionFields {
   pkcs12?: FileRef;
   crlVerify?: { ref: FileRef; dir: boolean };
   remoteCertTls?: 'server' | 'client';
+  /** --ns-cert-type: OpenSSL's purpose check of the peer certificate for this TLS role. */
+  nsCertType?: 'server' | 'client';
   remoteCertEku?: string;
   /**
    * --remote-cert-ku: the peer certificate must have a keyUsage extension, and with values its

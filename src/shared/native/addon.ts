@@ -131,6 +131,7 @@ export interface NativeAddon {
   shrinkJsHeap(): boolean;
   disableTlsResumption(sslContext: unknown): boolean;
   dhParameterBits(pem: string): number;
+  certPurposeMatches(der: Buffer, role: 'server' | 'client'): boolean;
 }
 
 function loadAddon(): NativeAddon {

@@ -14,6 +14,14 @@ export function disableTlsResumption(context: SecureContext): boolean {
   return addon.disableTlsResumption((inner as { _external?: unknown })._external);
 }
 
+/**
+ * --ns-cert-type: whether the DER certificate is meant for a TLS `role` as OpenSSL's
+ * X509_check_purpose says, or by its Netscape cert type extension alone (OpenVPN's fallback).
+ */
+export function certPurposeMatches(der: Buffer, role: 'server' | 'client'): boolean {
+  return addon.certPurposeMatches(der, role);
+}
+
 /** The size in bits of the PEM DH parameters in `pem`; 0 when it holds none (node:tls would drop them silently). */
 export function dhParameterBits(pem: string): number {
   return addon.dhParameterBits(pem);

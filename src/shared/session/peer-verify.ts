@@ -3,6 +3,7 @@
 // remote-cert-tls EKU, remote-cert-ku, verify-x509-name, x509-username-field. A bare server
 // TLSSocket does not enforce the chain itself (node-tls.md).
 
+import { certPurposeMatches } from '../native/tls-context';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,6 +41,8 @@ export interface VerifyX509Name {
 export interface PeerVerifyConfig {
   /** --remote-cert-tls: the EKU the peer certificate must have. */
   readonly remoteCertTls?: 'server' | 'client';
+  /** --ns-cert-type: the TLS role OpenSSL's purpose check must allow the peer certificate. */
+  readonly nsCertType?: 'server' | 'client';
   /** --remote-cert-eku: an OID, or a name OpenSSL gives it ("TLS Web Client Authentication", clientAuth). */
   readonly remoteCertEku?: string;
   /** --remote-cert-ku: values (OpenVPN's byte) one of which the key usage must include; [] only asks for the extension. */
@@ -168,6 +171,16 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     const revoked = revokedInCrlDir(socket.getPeerCertificate(true), cfg.crlDir);
     if (revoked !== null) return { ok: false, reason: revoked };
   }
+  // ssl_verify.c verify_peer_cert: ns-cert-type first, then the key usages.
+  if (cfg.nsCertType !== undefined) {
+    const raw = socket.getPeerCertificate(false).raw as Buffer | undefined;
+    if (raw === undefined || !certPurposeMatches(raw, cfg.nsCertType)) {
+      return {
+        ok: false,
+        reason: `VERIFY nsCertType ERROR: ${fields.subject.split('\n').join(', ')}, require nsCertType=${cfg.nsCertType.toUpperCase()}`,
+      };
+    }
+  }
   // remote-cert-tls asks for a keyUsage extension too (OpenVPN's OPENVPN_KU_REQUIRED).
   if (cfg.remoteCertKu !== undefined || cfg.remoteCertTls !== undefined) {
     const refused = checkKeyUsage(socket, cfg.remoteCertKu ?? []);
@@ -214,6 +227,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
 export function peerChecks(from: PeerChecks): PeerChecks {
   return {
     ...(from.remoteCertTls !== undefined ? { remoteCertTls: from.remoteCertTls } : {}),
+    ...(from.nsCertType !== undefined ? { nsCertType: from.nsCertType } : {}),
     ...(from.remoteCertEku !== undefined ? { remoteCertEku: from.remoteCertEku } : {}),
     ...(from.remoteCertKu !== undefined ? { remoteCertKu: from.remoteCertKu } : {}),
     ...(from.verifyX509Name !== undefined ? { verifyX509Name: from.verifyX509Name } : {}),

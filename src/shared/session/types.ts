@@ -92,6 +92,8 @@ export interface StatelessStart {
 export interface PeerChecks {
   /** --remote-cert-tls (client: usually 'server'; server: 'client' if configured). */
   readonly remoteCertTls?: 'server' | 'client';
+  /** --ns-cert-type (deprecated in OpenVPN, still honoured): OpenSSL's purpose check for this TLS role. */
+  readonly nsCertType?: 'server' | 'client';
   /** --remote-cert-eku: an extended key usage (OID or OpenSSL name) the peer must have. */
   readonly remoteCertEku?: string;
   /** --remote-cert-ku: key usage values, one of which the peer's must include; [] only asks for the extension. */
