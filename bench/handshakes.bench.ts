@@ -57,6 +57,48 @@ function failures(o: LoadOutcome): string {
   return parts.length === 0 ? '0' : parts.join(', ');
 }
 
+/** Shard counts the scaling model projects to. */
+const MODEL_SHARDS = [1, 2, 4, 8, 16];
+
+/**
+ * How the handshake rate would scale with cores, from this run's CPU split: a handshake costs
+ * the main thread `main` ms (admission, pool, routes: serial) and the other threads `off` ms
+ * (the shard's TLS and session work, spread over the shards). With N shards on N + 1 free cores
+ * (the load generator elsewhere) the rate is min(N x 1000 / off, 1000 / main); openvpn runs every
+ * handshake on its one thread, so its ceiling is 1000 / its ms whatever the cores. A projection
+ * from a 2-core machine, to be checked where more cores are available.
+ */
+function printScalingModel(clients: number, servers: readonly ServerKind[], results: readonly LoadOutcome[]): void {
+  const perConn = (o: LoadOutcome, cpuS: number): number => (o.report.connected > 0 ? (cpuS * 1000) / o.report.connected : NaN);
+  const openvpn = results.find((_, i) => servers[i]!.kind === 'openvpn');
+  const ovpnCeiling = openvpn === undefined ? NaN : 1000 / perConn(openvpn, openvpn.connectCpuS);
+  const rows: string[][] = [];
+  for (const [i, o] of results.entries()) {
+    if (servers[i]!.kind !== 'shardvpn') continue;
+    const main = perConn(o, o.connectMainCpuS);
+    const off = perConn(o, o.connectCpuS - o.connectMainCpuS);
+    for (const shards of MODEL_SHARDS) {
+      const rate = Math.min((shards * 1000) / off, 1000 / main);
+      rows.push([
+        shortLabel(servers[i]!),
+        main.toFixed(2),
+        off.toFixed(2),
+        String(shards),
+        Number.isFinite(rate) ? rate.toFixed(0) : '-',
+        (shards * 1000) / off < 1000 / main ? 'shards' : 'main thread',
+        Number.isFinite(ovpnCeiling) ? ovpnCeiling.toFixed(0) : '-',
+        ratio(rate, ovpnCeiling),
+      ]);
+    }
+  }
+  if (rows.length === 0) return;
+  printTable(
+    `Scaling model from this run (${clients} clients): handshakes/s with N shards on N + 1 free cores`,
+    ['server', 'main ms/conn', 'other threads ms/conn', 'shards', 'projected conn/s', 'bound by', 'openvpn ceiling conn/s', 'vs openvpn'],
+    rows,
+  );
+}
+
 async function main(): Promise<void> {
   if (!canRunLab()) {
     console.log('handshakes: skipped (needs root and /dev/net/tun for the network namespaces)');
@@ -135,6 +177,7 @@ async function main(): Promise<void> {
             ];
           }),
         );
+        printScalingModel(clients, SERVERS, results);
         for (const [i, o] of results.entries()) {
           for (const [reason, detail] of Object.entries(o.report.failureDetails))
             console.log(`${shortLabel(SERVERS[i]!)}: ${reason}: ${detail}`);

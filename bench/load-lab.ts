@@ -138,9 +138,9 @@ export function rssKiB(pid: number): number {
   return Number(m[1]);
 }
 
-/** utime + stime of a process (all its threads) in seconds. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime + stime of a process (all its threads) in seconds; of one thread with `tid`. */
+export function cpuSeconds(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   // Fields after the command name, which sits in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
@@ -246,6 +246,8 @@ export interface LoadOutcome {
   connectedAtPeak: number;
   /** Server CPU seconds from the load start to the end of the connect phase. */
   connectCpuS: number;
+  /** The part of connectCpuS its main thread spent (the thread whose id is the process id). */
+  connectMainCpuS: number;
   /** Load generator CPU seconds for the whole connect phase. */
   loadCpuS: number;
   /** Seconds from spawning the load generator to the end of the connect phase. */
@@ -312,6 +314,7 @@ export async function loadAgainst(
   await sleep(1000);
   const idleRssKiB = rssKiB(server.pid);
   const cpuBefore = cpuSeconds(server.pid);
+  const mainCpuBefore = cpuSeconds(server.pid, server.pid);
   // The run ends when we say so (SIGTERM); --duration is only a safety net.
   const duration = Math.ceil(plan.capS + plan.settleS + (plan.holdS ?? 0) + 60);
   const sources = (plan.sources ?? 0) > 0 ? lab.addClientAddresses(0, plan.sources!) : [];
@@ -383,6 +386,7 @@ export async function loadAgainst(
     }
     const connectPhaseS = (Date.now() - started) / 1000;
     const connectCpuS = cpuSeconds(server.pid) - cpuBefore;
+    const connectMainCpuS = cpuSeconds(server.pid, server.pid) - mainCpuBefore;
     loadCpuS = loadCpu();
     await sleep(plan.settleS * 1000);
     const peakRssKiB = rssKiB(server.pid);
@@ -394,7 +398,17 @@ export async function loadAgainst(
       if (!existsSync(g.json)) throw new Error(`load generator wrote no report (exit ${code}):\n${g.proc.log().slice(-3000)}`);
       reports.push(JSON.parse(readFileSync(g.json, 'utf8')) as LoadReport);
     }
-    return { report: mergeReports(reports), idleRssKiB, peakRssKiB, connectedAtPeak, connectCpuS, loadCpuS, connectPhaseS, capped };
+    return {
+      report: mergeReports(reports),
+      idleRssKiB,
+      peakRssKiB,
+      connectedAtPeak,
+      connectCpuS,
+      connectMainCpuS,
+      loadCpuS,
+      connectPhaseS,
+      capped,
+    };
   } finally {
     for (const g of generators) if (!g.proc.exited()) await g.proc.stop('SIGKILL', 5000);
   }
