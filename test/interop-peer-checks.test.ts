@@ -101,11 +101,17 @@ test('remote-cert-ku: shardvpn admits 80 a0 and refuses a0 for a 0088 certificat
 /**
  * ns-cert-type client on `start`'s server (deprecated in OpenVPN, still honoured by 2.6): a stock
  * client with the lab's client certificate gets in; one that shows the server's certificate is
- * refused (OpenSSL's chain check already looks at the purpose, before ns-cert-type does).
+ * refused. The server trusts both certificates by fingerprint alone (peer-fingerprint, no `ca`),
+ * so no chain check looks at their purpose first: ns-cert-type is what refuses.
  */
-async function nsCertTypeServer(start: (p: number, extra: string) => Promise<LabProcess>): Promise<void> {
+async function nsCertTypeServer(start: (p: number, config: string) => Promise<LabProcess>): Promise<void> {
   const p = port++;
-  const server = await start(p, 'ns-cert-type client\n');
+  const fingerprints = [lab.pki.clientCert, lab.pki.serverCert].map((pem) => new X509Certificate(pem).fingerprint256);
+  const config = serverConfig(lab, {
+    port: p,
+    extra: `ns-cert-type client\n<peer-fingerprint>\n${fingerprints.join('\n')}\n</peer-fingerprint>\n`,
+  }).replace(`ca ${lab.pki.files.ca}\n`, '');
+  const server = await start(p, config);
   try {
     const good = await lab.startOpenvpnClient(0, client(p, null));
     try {
@@ -115,7 +121,7 @@ async function nsCertTypeServer(start: (p: number, extra: string) => Promise<Lab
     }
     const wrong = await lab.startOpenvpnClient(0, client(p, { cert: lab.pki.files.serverCert, key: lab.pki.files.serverKey }), null);
     try {
-      await server.waitFor(/unsuitable certificate purpose/, 15_000);
+      await server.waitFor(/VERIFY nsCertType ERROR: .*CN=server.*, require nsCertType=CLIENT/, 15_000);
       assert.doesNotMatch(wrong.log(), /Initialization Sequence Completed/);
     } finally {
       await wrong.stop('SIGTERM', 5000);
@@ -126,11 +132,11 @@ async function nsCertTypeServer(start: (p: number, extra: string) => Promise<Lab
 }
 
 test('ns-cert-type client: the stock server admits a client certificate and refuses a server one', { timeout: 90_000 }, async () => {
-  await nsCertTypeServer((p, extra) => startStockServer(lab, serverConfig(lab, { port: p, extra })));
+  await nsCertTypeServer((_p, config) => startStockServer(lab, config));
 });
 
 test('ns-cert-type client: shardvpn admits a client certificate and refuses a server one', { timeout: 90_000 }, async () => {
-  await nsCertTypeServer((p, extra) => lab.startShardvpn(serverConfig(lab, { port: p, extra }), `ns-cert-type-${p}.conf`));
+  await nsCertTypeServer((p, config) => lab.startShardvpn(config, `ns-cert-type-${p}.conf`));
 });
 
 test(

@@ -92,11 +92,13 @@ export async function runLifecycle(hooks: LifecycleHooks): Promise<number> {
 }
 
 /**
- * --remap-usr1 SIGHUP|SIGTERM (sig.c remap_signal): a SIGUSR1, sent or raised by the run itself
- * (ping-restart, a server's RESTART), acts as that signal instead and is logged as it.
+ * --remap-usr1 SIGHUP|SIGTERM (sig.c remap_signal): on a client, a SIGUSR1, sent or raised by the
+ * run itself (ping-restart, a server's RESTART), acts as that signal instead and is logged as it.
+ * A server does not remap its own signals (multi_process_signal); its client instances end on
+ * either signal, so there it changes nothing.
  */
 function remapUsr1<T extends { signal: ServerSignal; name?: string }>(next: T, options: Options): T {
-  if (next.signal !== 'SIGUSR1' || options.remapUsr1 === undefined) return next;
+  if (next.signal !== 'SIGUSR1' || options.remapUsr1 === undefined || options.mode === 'server') return next;
   return { ...next, signal: options.remapUsr1, name: options.remapUsr1 };
 }
 

@@ -25,7 +25,8 @@ Napi::Value CertPurposeMatches(const Napi::CallbackInfo& info) {
   X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.Length()));
   bool ok = false;
   if (cert != nullptr) {
-    ok = X509_check_purpose(cert, role == "server" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT, 0) == 1;
+    // As OpenVPN tests it: any non-zero answer passes (-1, an extension OpenSSL could not read, too).
+    ok = X509_check_purpose(cert, role == "server" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT, 0) != 0;
     if (!ok) {
       // OpenVPN's fallback: the Netscape cert type bit alone.
       ASN1_BIT_STRING* ns = static_cast<ASN1_BIT_STRING*>(X509_get_ext_d2i(cert, NID_netscape_cert_type, nullptr, nullptr));

@@ -5,13 +5,13 @@ import type { ShardFault } from './fault-injection';
 import type { MssfixSetting } from './protocol/mss';
 import type { PushOptions } from './protocol/push-options';
 import type { WrapConfig } from './session/control-wrap';
-import type { TlsMaterial } from './session/types';
-import type { VerifyX509Name } from './session/peer-verify';
+import type { PeerChecks, TlsMaterial } from './session/types';
 import type { FramingKind } from './protocol/compress-framing';
 import type { DataCipherName } from './protocol/data-format';
 
 /** Everything a shard needs to serve clients; structured-clone safe. */
-export interface ShardConfig {
+/** The peer checks (remote-cert-tls, ns-cert-type, verify-x509-name, ...) come from PeerChecks. */
+export interface ShardConfig extends PeerChecks {
   shard: number;
   shardCount: number;
   /**
@@ -51,11 +51,6 @@ export interface ShardConfig {
   cookieKey: Uint8Array;
   tls: TlsMaterial;
   wrap: WrapConfig;
-  remoteCertTls?: 'server' | 'client';
-  remoteCertEku?: string;
-  remoteCertKu?: readonly number[];
-  verifyX509Name?: VerifyX509Name;
-  x509UsernameField?: readonly string[];
   /** --verify-client-cert: whether clients must, may or do not show a certificate. */
   verifyClientCert: 'none' | 'optional' | 'require';
   /** The global push list (`push` directives and what `server` / `keepalive` add). */
@@ -90,11 +85,13 @@ export interface ShardConfig {
   blockIpv6: BlockIpv6Answer | null;
   /** auth-user-pass-verify is set: client-auth carries the client's password to the main thread. */
   userPassVerify: boolean;
+  /** auth-user-pass-verify or management-client-auth: logins are checked. */
+  userPassChecked: boolean;
   /**
-   * auth-user-pass-verify or management-client-auth without auth-user-pass-optional: a client
-   * that sends no username or no password is refused before either is asked.
+   * auth-user-pass-optional: where logins are checked, a client that sends no username or no
+   * password is let through with both cleared (the checker decides) instead of refused.
    */
-  userPassRequired: boolean;
+  authUserPassOptional: boolean;
   /** --mssfix: TCP SYNs crossing the tunnel get their MSS lowered to fit. */
   mssfix: MssfixSetting;
   verb: number;

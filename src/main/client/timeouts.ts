@@ -70,7 +70,9 @@ export class RunTimeouts {
     const pingS = pushed.ping ?? o.ping;
     const restartS = pushed.pingRestart ?? (o.pingRecAction === 'restart' ? o.pingRecTimeout : 0);
     this.keepalive.configure({ pingS, pingRestartS: restartS, pingExitS: this.pingExitS() }, now);
-    if (pushed.sessionTimeout !== undefined) this.sessionEnds = sessionDeadline(pushed.sessionTimeout, now);
+    // Any pushed timer option (OPT_P_TIMER) re-initialises every timer, session-timeout too.
+    if (pushed.ping !== undefined || pushed.pingRestart !== undefined || pushed.sessionTimeout !== undefined)
+      this.sessionEnds = sessionDeadline(pushed.sessionTimeout ?? this.options.sessionTimeout, now);
   }
 
   /** What is due at `now`, in OpenVPN's order. */

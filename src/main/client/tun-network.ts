@@ -151,14 +151,42 @@ export function sameNetwork(a: ClientNetwork, b: ClientNetwork): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The current default route's gateway and device for `family`, or null. */
-async function defaultGateway(family: 4 | 6 = 4): Promise<{ gateway: string; dev: string } | null> {
+interface DefaultRoute {
+  /** Absent for an on-link default route. */
+  gateway?: string;
+  dev: string;
+}
+
+/** The current default route of `family`: its gateway (if any) and device, or null. */
+async function defaultRoute(family: 4 | 6): Promise<DefaultRoute | null> {
   try {
     const out = await ipRun([`-${family}`, 'route', 'show', 'default']);
-    const m = /default via (\S+) dev (\S+)/.exec(out);
-    return m !== null ? { gateway: m[1]!, dev: m[2]! } : null;
+    const m = /default (?:via (\S+) )?dev (\S+)/.exec(out);
+    return m === null ? null : { ...(m[1] !== undefined ? { gateway: m[1] } : {}), dev: m[2]! };
   } catch {
     return null;
+  }
+}
+
+/** A host route to the server through `via` (the default route before redirect-gateway), undone on exit. */
+async function keepServerRoute(
+  applied: AppliedNetwork,
+  family: 4 | 6,
+  remoteHost: string,
+  via: DefaultRoute,
+  logger: Logger,
+): Promise<void> {
+  const route = [`${remoteHost}/${family === 4 ? 32 : 128}`, ...(via.gateway !== undefined ? ['via', via.gateway] : []), 'dev', via.dev];
+  try {
+    await ipRun([`-${family}`, 'route', 'add', ...route]);
+    applied.undo.push(() =>
+      ipRun([`-${family}`, 'route', 'del', ...route]).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+  } catch (error) {
+    logger.log(1, `ERROR: redirect-gateway${family === 6 ? ' ipv6' : ''}: ${(error as Error).message}`);
   }
 }
 
@@ -207,6 +235,12 @@ export async function applyNetwork(dev: string, network: ClientNetwork, remoteHo
       4,
     );
   }
+  // redirect-gateway ipv6: an IPv6 server stays reachable outside the tunnel, its host route in
+  // place before the tunnel's IPv6 routes (OpenVPN adds it whatever `local` says for IPv6).
+  if (network.redirectGateway?.includes('ipv6') === true && isIP(remoteHost) === 6) {
+    const current = await defaultRoute(6);
+    if (current !== null) await keepServerRoute(applied, 6, remoteHost, current, logger);
+  }
   for (const r of network.routes6) {
     await add(
       {
@@ -219,43 +253,12 @@ export async function applyNetwork(dev: string, network: ClientNetwork, remoteHo
     );
   }
   const redirect = network.redirectGateway;
-  // redirect-gateway ipv6 (its routes are in routes6 above): an IPv6 server stays reachable
-  // outside the tunnel, as the IPv4 one below.
-  if (redirect?.includes('ipv6') === true && !redirect.includes('local') && isIP(remoteHost) === 6) {
-    const current = await defaultGateway(6);
-    if (current !== null) {
-      const hostArgs = ['-6', 'route', 'add', `${remoteHost}/128`, 'via', current.gateway, 'dev', current.dev];
-      try {
-        await ipRun(hostArgs);
-        applied.undo.push(() =>
-          ipRun(['-6', 'route', 'del', `${remoteHost}/128`, 'via', current.gateway, 'dev', current.dev]).then(
-            () => undefined,
-            () => undefined,
-          ),
-        );
-      } catch (error) {
-        logger.log(1, `ERROR: redirect-gateway ipv6: ${(error as Error).message}`);
-      }
-    }
-  }
   if (redirect !== undefined && !redirect.includes('!ipv4')) {
-    const current = await defaultGateway();
-    if (current !== null) applied.netGateway = current.gateway;
-    if (current !== null && !redirect.includes('local') && isIP(remoteHost) === 4) {
-      // Keep the server reachable outside the tunnel.
-      const hostArgs = ['route', 'add', `${remoteHost}/32`, 'via', current.gateway, 'dev', current.dev];
-      try {
-        await ipRun(hostArgs);
-        applied.undo.push(() =>
-          ipRun(['route', 'del', `${remoteHost}/32`, 'via', current.gateway, 'dev', current.dev]).then(
-            () => undefined,
-            () => undefined,
-          ),
-        );
-      } catch (error) {
-        logger.log(1, `ERROR: redirect-gateway: ${(error as Error).message}`);
-      }
-    }
+    const current = await defaultRoute(4);
+    if (current?.gateway !== undefined) applied.netGateway = current.gateway;
+    // Keep the server reachable outside the tunnel.
+    if (current !== null && !redirect.includes('local') && isIP(remoteHost) === 4)
+      await keepServerRoute(applied, 4, remoteHost, current, logger);
     const gw = network.vpnGateway;
     if (redirect.includes('def1')) {
       for (const half of ['0.0.0.0', '128.0.0.0'])

@@ -45,6 +45,7 @@ const APPLIED_IN_PLACE: ReadonlySet<keyof Options> = new Set<keyof Options>([
   'remoteCertTls',
   'remoteCertEku',
   'remoteCertKu',
+  'nsCertType',
   'verifyX509Name',
   'verifyClientCert',
   'tlsVersionMin',

@@ -231,13 +231,20 @@ export class ShardClient {
       }
       case 'key-method-2':
         if (event.keyId === 0) {
-          // ssl.c key_method_2_read: no username or password where one is checked.
-          if (host.config.userPassRequired && !event.userPassTooLong && (!event.username || !event.password)) {
-            host.log(1, `${this.describe()} TLS Error: Auth Username/Password was not provided by peer`);
-            this.reject('');
-            break;
+          // ssl.c key_method_2_read: no username or no password where logins are checked is
+          // refused, or with auth-user-pass-optional both are cleared for the checker to decide.
+          let username = event.username;
+          let password = event.password;
+          if (host.config.userPassChecked && !event.userPassTooLong && (!username || !password)) {
+            if (!host.config.authUserPassOptional) {
+              host.log(1, `${this.describe()} TLS Error: Auth Username/Password was not provided by peer`);
+              this.reject('');
+              break;
+            }
+            username = '';
+            password = '';
           }
-          this.username = event.username;
+          this.username = username;
           this.peerInfo = event.peerInfo;
           this.occOptions = event.options;
           this.state = 'authorizing';
@@ -245,8 +252,8 @@ export class ShardClient {
             type: 'client-auth',
             peerId: this.peerId,
             commonName: this.commonName ?? '',
-            username: event.username,
-            password: host.config.userPassVerify ? event.password : null,
+            username,
+            password: host.config.userPassVerify ? password : null,
             peerInfo: event.peerInfo,
             realAddress: this.realAddress,
             keyId: event.keyId,
@@ -322,8 +329,9 @@ export class ShardClient {
     }
     this.cipher = plan.cipher;
     this.pushMessages = plan.messages;
-    // A client-config-dir file's or client-connect script's own value, counted from the start.
-    if (assignment.sessionTimeoutS !== undefined) this.sessionEnds = sessionDeadline(assignment.sessionTimeoutS, this.created);
+    // A client-config-dir file's or client-connect script's own value: OpenVPN re-initialises the
+    // instance's timers with it once the client is admitted (do_deferred_options).
+    if (assignment.sessionTimeoutS !== undefined) this.sessionEnds = sessionDeadline(assignment.sessionTimeoutS, this.host.now());
     this.sources.set(assignment);
     this.installKeys(plan.cipher);
     this.state = 'connected';
@@ -390,6 +398,11 @@ export class ShardClient {
       else this.session.tick();
       return;
     }
+    // OpenVPN runs an instance's session timer from its creation, before it is admitted too.
+    if (now >= this.sessionEnds) {
+      this.close('session timeout (--session-timeout)');
+      return;
+    }
     // Measured against the same `now`: an overdue timer comes back as `now`, never later.
     const due = this.session.nextTimeout(now);
     if (due !== null && due <= now) this.session.tick();
@@ -404,10 +417,6 @@ export class ShardClient {
     }
     if (this.inactivity.expired(this.activityBytes, now)) {
       this.close('inactivity timeout (--inactive)');
-      return;
-    }
-    if (now >= this.sessionEnds) {
-      this.close('session timeout (--session-timeout)');
       return;
     }
     switch (this.keepalive.poll(now)) {

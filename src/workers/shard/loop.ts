@@ -154,7 +154,7 @@ export class Shard implements ShardClientHost {
       // Rare (a client's IPv6 under block-ipv6): each answer is sealed and sent at once.
       this.linkIn.onBlockedIpv6 = (client, memory, start, length) => {
         const answer = icmp6NoRoute(memory, start, length, block.source, block.tunMtu);
-        tunIn.queue(answer, 0, answer.length, client.peerId);
+        tunIn.queueAnswer(client, answer);
         tunIn.flush();
       };
     }

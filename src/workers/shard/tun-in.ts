@@ -64,7 +64,7 @@ export class TunIn {
    */
   queue(memory: Uint8Array, offset: number, length: number, peerId: number): void {
     if (peerId === BROADCAST_PEER_ID) {
-      for (const client of this.clients.values()) this.queueFor(client, memory, offset, length);
+      for (const client of this.clients.values()) this.queueFor(client, memory, offset, length, true);
       return;
     }
     const client = this.clients.byPeerId(peerId);
@@ -72,10 +72,18 @@ export class TunIn {
       this.counters[COUNTER.dropUnknownPeer]++;
       return;
     }
-    this.queueFor(client, memory, offset, length);
+    this.queueFor(client, memory, offset, length, true);
   }
 
-  private queueFor(client: ShardClient, memory: Uint8Array, offset: number, length: number): void {
+  /**
+   * Queues a packet the shard made itself for `client` (block-ipv6's answer): sent like one from
+   * TUN, but neither counted as read from TUN nor as the client's tunnel activity (--inactive).
+   */
+  queueAnswer(client: ShardClient, packet: Uint8Array): void {
+    this.queueFor(client, packet, 0, packet.length, false);
+  }
+
+  private queueFor(client: ShardClient, memory: Uint8Array, offset: number, length: number, fromTun: boolean): void {
     const key = client.keys.send;
     if (!client.connected || key === null) {
       this.counters[COUNTER.dropNotConnected]++;
@@ -96,6 +104,7 @@ export class TunIn {
     this.out.lengths[j] = this.framer.length;
     this.outKey[j] = key;
     this.outTo.bytes.set(client.addressBytes, j * ADDRESS_SIZE);
+    if (!fromTun) return;
     client.tunnelActivity(length);
     this.counters[COUNTER.tunPacketsIn]++;
     this.counters[COUNTER.tunBytesIn] += length;
