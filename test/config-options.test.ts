@@ -640,3 +640,18 @@ test('docs/openvpn-options.md: a table row that cites a directives file cites th
   }
   assert.ok(checked > 30, `${checked} rows checked`);
 });
+
+test('verify-hash: SHA1 by default on a line, SHA256 in a block, either when named; never with peer-fingerprint', () => {
+  const sha1 = Array.from({ length: 20 }, () => 'ab').join(':');
+  const sha256 = Array.from({ length: 32 }, () => 'cd').join(':');
+  assert.deepEqual(opts(`verify-hash ${sha1}\n`).verifyHash, { algo: 'sha1', hashes: [sha1.toUpperCase()] });
+  assert.deepEqual(opts(`verify-hash ${sha256} SHA256\n`).verifyHash, { algo: 'sha256', hashes: [sha256.toUpperCase()] });
+  assert.deepEqual(opts(`<verify-hash>\n${sha256}\n</verify-hash>\n`).verifyHash, { algo: 'sha256', hashes: [sha256.toUpperCase()] });
+  rejects(`verify-hash ${sha256}\n`, /^server\.conf:1: verify-hash: hash fingerprint is wrong length - expected 20 bytes, got 32: /);
+  rejects(`verify-hash ${sha1} MD5\n`, "server.conf:1: verify-hash: bad hashing algorithm 'MD5': expected SHA1, SHA256");
+  rejects(
+    `verify-hash ${sha1}\npeer-fingerprint ${sha256}\n`,
+    /^server\.conf:2: peer-fingerprint: ERROR: Setting peer-fingerprint not allowed/,
+  );
+  rejects(`peer-fingerprint ${sha256}\nverify-hash ${sha1}\n`, /^server\.conf:2: verify-hash: ERROR: Setting verify-hash not allowed/);
+});

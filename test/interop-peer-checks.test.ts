@@ -187,3 +187,42 @@ test(
     }
   },
 );
+
+test(
+  'verify-hash (deprecated, still honoured): the CA above the server certificate must have the hash; shardvpn client as the stock client',
+  { timeout: 90_000 },
+  async () => {
+    const p = port++;
+    const server = await startStockServer(lab, serverConfig(lab, { port: p }));
+    const ca = new X509Certificate(lab.pki.caCert);
+    const other = new X509Certificate(lab.pki.otherCaCert);
+    try {
+      // SHA1 by default, SHA256 when named; both name the lab's CA.
+      for (const line of [`verify-hash ${ca.fingerprint}`, `verify-hash ${ca.fingerprint256} SHA256`]) {
+        const ours = startOurClient(lab, 0, client(p, null).concat(`${line}\n`));
+        try {
+          await ours.waitFor(/Initialization Sequence Completed/, 15_000);
+          assert.match(ours.log(), /verify-hash is deprecated/);
+        } finally {
+          await ours.stop('SIGTERM', 5000);
+        }
+      }
+      // Another CA's hash: both clients refuse the server with OpenVPN's message.
+      const wrong = client(p, null).concat(`verify-hash ${other.fingerprint}\n`);
+      for (const start of [() => lab.startOpenvpnClient(0, wrong, null), () => Promise.resolve(startOurClient(lab, 0, wrong))]) {
+        const peer = await start();
+        try {
+          await peer.waitFor(
+            new RegExp(`certificate hash verification failed\\. \\(got certificate fingerprint: ${ca.fingerprint.toLowerCase()}\\)`),
+            15_000,
+          );
+          assert.doesNotMatch(peer.log(), /Initialization Sequence Completed/);
+        } finally {
+          await peer.stop('SIGTERM', 5000);
+        }
+      }
+    } finally {
+      await server.stop('SIGTERM', 5000);
+    }
+  },
+);

@@ -186,7 +186,10 @@ test(
     await srv.waitFor(/Initialization Sequence Completed/, 15_000);
     const intruder = start('client', false, clientOvpn(bob, server.fingerprint));
     try {
-      await srv.waitFor(new RegExp(`certificate hash verification failed \\(got certificate fingerprint ${bob.fingerprint}\\)`), 15_000);
+      await srv.waitFor(
+        new RegExp(`certificate hash verification failed\\. \\(got certificate fingerprint: ${bob.fingerprint.toLowerCase()}\\)`),
+        15_000,
+      );
       assert.doesNotMatch(intruder.log(), /Initialization Sequence Completed/);
     } finally {
       await intruder.stop('SIGTERM', 5000);
@@ -198,7 +201,7 @@ test(
     const misled = start('client', true, clientOvpn(alice, alice.fingerprint));
     try {
       await misled.waitFor(
-        new RegExp(`certificate hash verification failed \\(got certificate fingerprint ${server.fingerprint}\\)`),
+        new RegExp(`certificate hash verification failed\\. \\(got certificate fingerprint: ${server.fingerprint.toLowerCase()}\\)`),
         15_000,
       );
       assert.doesNotMatch(misled.log(), /Initialization Sequence Completed/);

@@ -225,9 +225,11 @@ export class ClientControlChannel {
     const logger = this.ctx.logger;
     if (reason === 'cert-rejected') {
       // node reports "CODE text" (SELF_SIGNED_CERT_IN_CHAIN self-signed certificate in ...).
-      const coded = detail.startsWith('VERIFY ') ? null : /^([A-Z][A-Z0-9]*_[A-Z0-9_]+) (.+)$/.exec(detail);
+      // Our checks' reasons are OpenVPN's own lines ("VERIFY ...", "TLS Error: ..."): as they are.
+      const own = detail.startsWith('VERIFY ') || detail.startsWith('TLS Error: ');
+      const coded = own ? null : /^([A-Z][A-Z0-9]*_[A-Z0-9_]+) (.+)$/.exec(detail);
       const text = coded !== null ? `${coded[2]} (${coded[1]})` : detail;
-      logger.log(1, text.startsWith('VERIFY ') ? text : `VERIFY ERROR: ${text}`);
+      logger.log(1, own ? text : `VERIFY ERROR: ${text}`);
     } else if (reason === 'handshake-timeout') {
       logger.log(1, `TLS Error: ${detail} (check your network connectivity)`);
     } else {

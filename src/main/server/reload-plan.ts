@@ -46,6 +46,7 @@ const APPLIED_IN_PLACE: ReadonlySet<keyof Options> = new Set<keyof Options>([
   'remoteCertEku',
   'remoteCertKu',
   'nsCertType',
+  'verifyHash',
   'verifyX509Name',
   'verifyClientCert',
   'tlsVersionMin',

@@ -11,22 +11,22 @@ const TLS_VERSIONS = ['1.0', '1.1', '1.2', '1.3'] as const;
 const FINGERPRINT_BYTES = 32;
 
 /** One "ab:CD:..." fingerprint in node's spelling (upper case), or a config error naming the line. */
-function parseFingerprint(d: Directive, text: string): string {
+function parseFingerprint(d: Directive, text: string, bytes = FINGERPRINT_BYTES): string {
   const pairs = text.split(':');
   if (!pairs.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) fail(d, `format error in hash fingerprint: ${text}`);
-  if (pairs.length !== FINGERPRINT_BYTES) {
-    fail(d, `hash fingerprint is wrong length - expected ${FINGERPRINT_BYTES} bytes, got ${pairs.length}: ${text}`);
+  if (pairs.length !== bytes) {
+    fail(d, `hash fingerprint is wrong length - expected ${bytes} bytes, got ${pairs.length}: ${text}`);
   }
   return pairs.join(':').toUpperCase();
 }
 
 /** An inline block: one fingerprint a line; blank lines and lines starting with '#' or ';' skipped. */
-function parseFingerprintLines(d: Directive, block: string): string[] {
+function parseFingerprintLines(d: Directive, block: string, bytes = FINGERPRINT_BYTES): string[] {
   const out: string[] = [];
   for (const raw of block.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    out.push(parseFingerprint(d, line));
+    out.push(parseFingerprint(d, line, bytes));
   }
   return out;
 }
@@ -95,8 +95,37 @@ export const tlsDirectives: DirectiveTable = {
     max: 1,
     inline: true,
     set(ctx, d) {
+      if (ctx.o.verifyHash !== undefined)
+        fail(d, 'ERROR: Setting peer-fingerprint not allowed. --verify-hash and --peer-fingerprint are mutually exclusive');
       const parsed = d.inline === undefined ? [parseFingerprint(d, d.args[0]!)] : parseFingerprintLines(d, d.inline);
       ctx.o.peerFingerprints = [...(ctx.o.peerFingerprints ?? []), ...parsed];
+    },
+  },
+  // Deprecated in OpenVPN 2.6 and still honoured: the fingerprint of the certificate one level
+  // above the peer's (the CA that signed it). SHA1 unless SHA256 is named; an inline block of
+  // fingerprints is SHA256.
+  'verify-hash': {
+    min: 1,
+    max: 2,
+    inline: true,
+    set(ctx, d, args) {
+      if (ctx.o.peerFingerprints !== undefined)
+        fail(d, 'ERROR: Setting verify-hash not allowed. --verify-hash and --peer-fingerprint are mutually exclusive');
+      const named = d.inline === undefined ? args[1] : undefined;
+      const algo =
+        named === undefined
+          ? d.inline === undefined
+            ? 'sha1'
+            : 'sha256'
+          : oneOf(d, named, 'hashing algorithm', ['SHA1', 'SHA256'] as const) === 'SHA1'
+            ? 'sha1'
+            : 'sha256';
+      const bytes = algo === 'sha1' ? 20 : 32;
+      const hashes = d.inline === undefined ? [parseFingerprint(d, args[0]!, bytes)] : parseFingerprintLines(d, d.inline, bytes);
+      const previous = ctx.o.verifyHash;
+      if (previous !== undefined && previous.algo !== algo) fail(d, 'verify-hash lines name different hashing algorithms');
+      ctx.o.verifyHash = { algo, hashes: [...(previous?.hashes ?? []), ...hashes] };
+      ctx.warn(d, 'DEPRECATED OPTION: verify-hash is deprecated; use the level 1 certificate as --ca, or --peer-fingerprint');
     },
   },
   cert: {

@@ -242,6 +242,8 @@ export interface Options extends ConnectionFields {
    * may show, "AB:CD:..." upper case; without `ca` they replace the chain check (2.6's PKI-less set-up).
    */
   peerFingerprints?: string[];
+  /** --verify-hash: fingerprints (upper-case hex pairs) one of which the level-1 certificate must have. */
+  verifyHash?: { algo: 'sha1' | 'sha256'; hashes: string[] };
   /**
    * --x509-username-field: where a peer's name comes from instead of the subject's CN (subject
    * attributes, `serialNumber` for the certificate's serial, `ext:subjectAltName` for its last

@@ -11,7 +11,7 @@ import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:t
 
 import { keyUsageOf } from './cert-key-usage';
 import { x509Username } from './cert-username';
-import type { PeerChecks } from './types';
+import type { PeerChecks, VerifyHash } from './types';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -43,6 +43,8 @@ export interface PeerVerifyConfig {
   readonly remoteCertTls?: 'server' | 'client';
   /** --ns-cert-type: the TLS role OpenSSL's purpose check must allow the peer certificate. */
   readonly nsCertType?: 'server' | 'client';
+  /** --verify-hash: fingerprints one of which the certificate above the peer's must have. */
+  readonly verifyHash?: VerifyHash;
   /** --remote-cert-eku: an OID, or a name OpenSSL gives it ("TLS Web Client Authentication", clientAuth). */
   readonly remoteCertEku?: string;
   /** --remote-cert-ku: values (OpenVPN's byte) one of which the key usage must include; [] only asks for the extension. */
@@ -163,8 +165,12 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
   if (cfg.peerFingerprints !== undefined) {
     const fingerprint = socket.getPeerCertificate(false).fingerprint256;
     if (!cfg.peerFingerprints.includes(fingerprint)) {
-      return { ok: false, reason: `peer-fingerprint: certificate hash verification failed (got certificate fingerprint ${fingerprint})` };
+      return { ok: false, reason: hashMismatch(fingerprint) };
     }
+  }
+  if (cfg.verifyHash !== undefined) {
+    const refused = checkLevelOneHash(socket, cfg.verifyHash);
+    if (refused !== null) return { ok: false, reason: refused };
   }
   if (cfg.crlUnavailable !== undefined) return { ok: false, reason: `VERIFY ERROR: CRL not loaded (${cfg.crlUnavailable})` };
   if (cfg.crlDir !== undefined) {
@@ -228,11 +234,31 @@ export function peerChecks(from: PeerChecks): PeerChecks {
   return {
     ...(from.remoteCertTls !== undefined ? { remoteCertTls: from.remoteCertTls } : {}),
     ...(from.nsCertType !== undefined ? { nsCertType: from.nsCertType } : {}),
+    ...(from.verifyHash !== undefined ? { verifyHash: from.verifyHash } : {}),
     ...(from.remoteCertEku !== undefined ? { remoteCertEku: from.remoteCertEku } : {}),
     ...(from.remoteCertKu !== undefined ? { remoteCertKu: from.remoteCertKu } : {}),
     ...(from.verifyX509Name !== undefined ? { verifyX509Name: from.verifyX509Name } : {}),
     ...(from.x509UsernameField !== undefined ? { x509UsernameField: from.x509UsernameField } : {}),
   };
+}
+
+/**
+ * --verify-hash (ssl_verify.c, depth 1): why the certificate one level above the peer's (the one
+ * that signed it, from what the peer sent or the local CAs) is refused, or null. A chain of the
+ * leaf alone has no level 1 and passes, as in OpenVPN.
+ */
+function checkLevelOneHash(socket: TLSSocket, verifyHash: VerifyHash): string | null {
+  const leaf = socket.getPeerCertificate(true);
+  const issuer = leaf.issuerCertificate as DetailedPeerCertificate | undefined;
+  if (issuer === undefined || issuer === leaf || Object.keys(issuer).length === 0) return null;
+  const fingerprint = verifyHash.algo === 'sha1' ? issuer.fingerprint : issuer.fingerprint256;
+  if (verifyHash.hashes.includes(fingerprint)) return null;
+  return hashMismatch(fingerprint);
+}
+
+/** OpenVPN's words for a peer-fingerprint or verify-hash refusal (the same for both), hex in lower case as it prints it. */
+function hashMismatch(fingerprint: string): string {
+  return `TLS Error: --tls-verify/--peer-fingerprint certificate hash verification failed. (got certificate fingerprint: ${fingerprint.toLowerCase()})`;
 }
 
 /** Why the peer certificate's key usage is refused (remote-cert-ku), or null. */

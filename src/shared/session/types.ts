@@ -88,10 +88,18 @@ export interface StatelessStart {
   readonly tlsCryptV2ClientKey?: Buffer;
 }
 
+/** --verify-hash's fingerprints and their digest. */
+export interface VerifyHash {
+  readonly algo: 'sha1' | 'sha256';
+  readonly hashes: readonly string[];
+}
+
 /** The checks of the peer's certificate a config asks for (peer-verify.ts peerChecks() copies them). */
 export interface PeerChecks {
   /** --remote-cert-tls (client: usually 'server'; server: 'client' if configured). */
   readonly remoteCertTls?: 'server' | 'client';
+  /** --verify-hash: the certificate above the peer's (its issuer) must have one of these fingerprints. */
+  readonly verifyHash?: VerifyHash;
   /** --ns-cert-type (deprecated in OpenVPN, still honoured): OpenSSL's purpose check for this TLS role. */
   readonly nsCertType?: 'server' | 'client';
   /** --remote-cert-eku: an extended key usage (OID or OpenSSL name) the peer must have. */
