@@ -655,3 +655,22 @@ test('verify-hash: SHA1 by default on a line, SHA256 in a block, either when nam
   );
   rejects(`peer-fingerprint ${sha256}\nverify-hash ${sha1}\n`, /^server\.conf:2: verify-hash: ERROR: Setting verify-hash not allowed/);
 });
+
+test('dns (2.6): servers by priority with addresses and ports, search domains; malformed ones name the line', () => {
+  const dns = opts(
+    'dns server 5 address 9.9.9.9 [2620:fe::fe]:853\ndns server -1 address 10.0.0.53\ndns server 5 dnssec optional\ndns search-domains a.example b.example\n',
+  ).dns;
+  assert.deepEqual(dns, {
+    searchDomains: ['a.example', 'b.example'],
+    servers: [
+      { priority: -1, addresses: [{ address: '10.0.0.53' }], resolveDomains: [] },
+      { priority: 5, addresses: [{ address: '9.9.9.9' }, { address: '2620:fe::fe', port: 853 }], resolveDomains: [], dnssec: 'optional' },
+    ],
+  });
+  rejects('dns server 200 address 1.1.1.1\n', "server.conf:1: dns: --dns server: invalid priority value '200'");
+  rejects('dns server 1 address 1.1.1\n', "server.conf:1: dns: --dns server 1: malformed address or maximum exceeded '1.1.1'");
+  rejects('dns server 1 address 1.1.1.1:0\n', /^server\.conf:1: dns: --dns server 1: malformed address/);
+  rejects('dns server 1 transport quic\n', "server.conf:1: dns: --dns server 1: malformed transport value 'quic'");
+  rejects('dns resolvers 1.1.1.1\n', /^server\.conf:1: dns: --dns: unknown option type 'resolvers'/);
+  rejects('verb 3\ndns server 2 dnssec yes\n', /^server\.conf:2: dns: ERROR: dns server 2 does not have an address assigned/);
+});

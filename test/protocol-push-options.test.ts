@@ -36,10 +36,10 @@ test('a 2.6 PUSH_REPLY parses to typed options and builds back byte for byte', (
   assert.deepEqual(buildPushReply(brief.options), { ok: true, messages: [BRIEF_REPLY] });
 });
 
-test('net30, IPv6, routes, DNS, redirect-gateway and unknown options round-trip', () => {
+test('net30, IPv6, routes, DNS (dhcp-option and 2.6 dns), redirect-gateway and unknown options round-trip', () => {
   const text =
     'PUSH_REPLY,route 192.168.10.0 255.255.255.0,route 10.8.0.1,route-ipv6 2001:db8:1::/48,dhcp-option DNS 10.8.0.1,dhcp-option DOMAIN example.org,' +
-    'redirect-gateway def1 bypass-dhcp,block-outside-dns,explicit-exit-notify 2,dns server 0 address 10.8.0.1,topology net30,ping 10,ping-restart 120,' +
+    'redirect-gateway def1 bypass-dhcp,block-outside-dns,dns server 0 address 10.8.0.1,explicit-exit-notify 2,register-dns,topology net30,ping 10,ping-restart 120,' +
     'ifconfig-ipv6 2001:db8::1000/64 2001:db8::1,ifconfig 10.8.0.6 10.8.0.5,peer-id 3,auth-token SESS_ID_abc,cipher CHACHA20-POLY1305,key-derivation tls-ekm';
   const parsed = parsePushReply(text);
   assert.ok(parsed.ok);
@@ -53,7 +53,8 @@ test('net30, IPv6, routes, DNS, redirect-gateway and unknown options round-trip'
   assert.deepEqual(o.redirectGateway, ['def1', 'bypass-dhcp']);
   assert.equal(o.blockOutsideDns, true);
   assert.equal(o.explicitExitNotify, 2);
-  assert.deepEqual(o.extra, ['dns server 0 address 10.8.0.1']);
+  assert.deepEqual(o.dns, { searchDomains: [], servers: [{ priority: 0, addresses: [{ address: '10.8.0.1' }], resolveDomains: [] }] });
+  assert.deepEqual(o.extra, ['register-dns']);
   assert.deepEqual(o.ifconfigIpv6, { local: '2001:db8::1000', prefixLength: 64, remote: '2001:db8::1' });
   assert.deepEqual(o.ifconfig, { local: '10.8.0.6', remoteOrNetmask: '10.8.0.5' });
   assert.equal(o.topology, 'net30');

@@ -2,6 +2,7 @@
 // setenv_*, init.c do_up / run_up_down / do_route): the command line is split into words (no
 // shell), OpenVPN's positional arguments are appended to up and down, and the variables describe
 // the tunnel.
+import { dnsEnvironment } from '../shared/protocol/dns-options';
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,6 +111,7 @@ export function tunnelEnvironment(
   n.dhcpOptions.forEach((line, i) => {
     env[`foreign_option_${i + 1}`] = line;
   });
+  if (n.dns !== undefined) Object.assign(env, dnsEnvironment(n.dns));
   return env;
 }
 

@@ -8,6 +8,7 @@ import type { Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import type { PushOptions } from '../../shared/protocol/push-options';
 import { blockIpv6Source, type BlockIpv6Answer } from '../../shared/protocol/block-ipv6';
+import { dnsForeignOptions, mergePulledDns, type DnsOptions } from '../../shared/protocol/dns-options';
 import { addAddress4, addAddress6, addPointToPoint4, addRoute, deleteRoute, type RouteSpec } from '../iproute';
 
 /** redirect-gateway ipv6: the IPv6 unicast space, in OpenVPN's pieces. */
@@ -49,6 +50,8 @@ export interface ClientNetwork {
   dhcpOptions: string[];
   /** block-ipv6 (config or pushed): IPv6 packets from TUN are answered, not sent. */
   blockIpv6: boolean;
+  /** --dns, the config's with the pushed ones merged: the scripts' dns_* variables. */
+  dns?: DnsOptions;
 }
 
 /** What was actually done, to undo it. */
@@ -71,7 +74,16 @@ function ipRun(args: string[]): Promise<string> {
 
 /** route-nopull drops these pushed options (options.c: OPT_P_ROUTE, OPT_P_DHCPDNS). */
 export function applyRouteNopull(pushed: PushOptions): PushOptions {
-  const { routes: _r, routesIpv6: _r6, redirectGateway: _g, dhcpOptions: _d, blockOutsideDns: _b, blockIpv6: _bi, ...rest } = pushed;
+  const {
+    routes: _r,
+    routesIpv6: _r6,
+    redirectGateway: _g,
+    dhcpOptions: _d,
+    blockOutsideDns: _b,
+    blockIpv6: _bi,
+    dns: _dns,
+    ...rest
+  } = pushed;
   return rest;
 }
 
@@ -114,6 +126,7 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     routes6.push(route);
   }
   const redirect = pushed.redirectGateway ?? (options.redirectGateway !== undefined ? options.redirectGateway.flags : undefined);
+  const dns = mergePulledDns(options.dns, pushed.dns);
   // init.c do_init_route_ipv6_list: redirect-gateway ipv6 routes these through the tunnel.
   if (redirect?.includes('ipv6')) {
     for (const [network, bits] of REDIRECT_IPV6_ROUTES) {
@@ -127,8 +140,11 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     tunMtu: pushed.tunMtu ?? options.tunMtu,
     routes,
     routes6,
-    dhcpOptions: [...options.dhcpOptions, ...(pushed.dhcpOptions ?? [])].map((d) =>
-      d.value !== undefined ? `dhcp-option ${d.type} ${d.value}` : `dhcp-option ${d.type}`,
+    dhcpOptions: dnsForeignOptions(
+      dns,
+      [...options.dhcpOptions, ...(pushed.dhcpOptions ?? [])].map((d) =>
+        d.value !== undefined ? `dhcp-option ${d.type} ${d.value}` : `dhcp-option ${d.type}`,
+      ),
     ),
     blockIpv6: options.blockIpv6 || pushed.blockIpv6 === true,
   };
@@ -139,6 +155,7 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
   }
   if (vpnGateway !== undefined) network.vpnGateway = vpnGateway;
   if (redirect !== undefined) network.redirectGateway = redirect;
+  if (dns !== undefined) network.dns = dns;
   return network;
 }
 

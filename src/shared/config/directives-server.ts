@@ -1,5 +1,6 @@
 // Directives of roles, the virtual network, push and routes.
 
+import { applyDnsOption, emptyDnsOptions } from '../protocol/dns-options';
 import { POOL_MAX_ADDRESSES } from './pool-limit';
 import { DirectiveTable, fail, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
 
@@ -233,6 +234,16 @@ export const serverDirectives: DirectiveTable = {
         ipv6: (prev?.ipv6 ?? false) || args.includes('ipv6'),
         flags: [...(prev?.flags ?? []), ...args],
       };
+    },
+  },
+  // OpenVPN 2.6's successor of dhcp-option DNS/DOMAIN-SEARCH (OPT_P_DHCPDNS: also pushed).
+  dns: {
+    min: 1,
+    max: 15,
+    set(ctx, d, args) {
+      ctx.o.dns ??= emptyDnsOptions();
+      const problem = applyDnsOption(ctx.o.dns, args, false);
+      if (problem !== null) fail(d, problem);
     },
   },
   'dhcp-option': {

@@ -2,6 +2,7 @@
 // expand `server`, `server-ipv6`, `client` and `keepalive`, settle compression, TLS version
 // and the connection list.
 
+import { dnsOptionsProblem } from '../protocol/dns-options';
 import { POOL_MAX_ADDRESSES, POOL_MIN_NETBITS } from './pool-limit';
 import { ConfigError } from './errors';
 import { ConnectionEntry, ConnectionFields, Options, Where } from './options-types';
@@ -284,6 +285,9 @@ export function postprocess(o: Options, ctx: PostContext): void {
   settleTlsVersion(o, ctx);
   settleCompression(o, ctx);
   settleConnections(o, ctx);
+  // dns.c dns_options_verify: every --dns server needs an address.
+  const dnsProblem = o.dns === undefined ? null : dnsOptionsProblem(o.dns);
+  if (dnsProblem !== null) err(at(ctx, 'dns'), 'dns', dnsProblem);
   // options.c: a server that lets clients in without a certificate must check them some other way.
   if (o.mode === 'server' && o.verifyClientCert !== 'require' && o.authUserPassVerify === undefined && !o.managementClientAuth)
     err(

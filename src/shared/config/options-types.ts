@@ -1,5 +1,6 @@
 // The typed result of a config: OpenVPN 2.6 option names in camelCase, with 2.6's defaults
 // (options.c init_options and the man page).
+import type { DnsOptions } from '../protocol/dns-options';
 import type { MssfixSetting } from '../protocol/mss';
 
 /**
@@ -266,6 +267,8 @@ export interface Options extends ConnectionFields {
   authUserPassOptional: boolean;
   /** --block-ipv6: IPv6 into the tunnel is answered with ICMPv6 no-route instead (client: from TUN; server: from clients). */
   blockIpv6: boolean;
+  /** --dns (2.6): search domains and DNS servers for the client's scripts. */
+  dns?: DnsOptions;
   authUserPassVerify?: { script: string; method: 'via-env' | 'via-file' };
   secret?: FileRef;
 

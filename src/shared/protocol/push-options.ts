@@ -4,6 +4,7 @@
 // is split, every part but the last ending in ',push-continuation 2' and the last in
 // ',push-continuation 1'.
 
+import { applyDnsOption, dnsOptionLines, emptyDnsOptions, type DnsOptions } from './dns-options';
 import { parseIPv4, parseIPv6 } from '../ip-address';
 import { PUSH_BUNDLE_SIZE } from './control-message';
 
@@ -55,6 +56,8 @@ export interface PushOptions {
   blockOutsideDns?: boolean;
   /** block-ipv6: answer IPv6 from TUN with ICMPv6 no-route instead of sending it. */
   blockIpv6?: boolean;
+  /** `dns ...` options (2.6), as pushed (priorities from 0). */
+  dns?: DnsOptions;
   tunMtu?: number;
   authToken?: string;
   /**
@@ -108,6 +111,7 @@ function optionLines(o: PushOptions): string[] {
   if (o.redirectGateway !== undefined) lines.push(words('redirect-gateway', ...o.redirectGateway));
   if (o.blockOutsideDns) lines.push('block-outside-dns');
   if (o.blockIpv6) lines.push('block-ipv6');
+  if (o.dns !== undefined) lines.push(...dnsOptionLines(o.dns));
   if (o.explicitExitNotify !== undefined) lines.push(`explicit-exit-notify ${o.explicitExitNotify}`);
   for (const e of o.extra ?? []) lines.push(e);
   if (o.routeGateway !== undefined) lines.push(`route-gateway ${o.routeGateway}`);
@@ -299,6 +303,10 @@ function applyOption(o: PushOptions, line: string, words: string[], state: { con
     case 'block-outside-dns':
       if (n !== 1) return bad();
       o.blockOutsideDns = true;
+      return null;
+    case 'dns':
+      o.dns ??= emptyDnsOptions();
+      if (applyDnsOption(o.dns, words.slice(1), true) !== null) return bad();
       return null;
     case 'block-ipv6':
       if (n !== 1) return bad();
