@@ -256,6 +256,11 @@ export const miscDirectives: DirectiveTable = {
   syslog: ignored('shardvpn logs to stderr; let the service manager send it to syslog'),
   'route-delay': ignored('routes are added once the device is up'),
   'hash-size': ignored('shardvpn sizes its client tables itself'),
+  // What these change in OpenVPN is already how shardvpn works, or only its last detail is missing.
+  'up-delay': ignored('a client opens its TUN device once the server has answered its pull, which is what up-delay asks for'),
+  'persist-local-ip': ignored('a restart binds `local` as written again (an address stays the same address)'),
+  'allow-pull-fqdn': ignored('pulled routes must name addresses; a pushed route with a host name is refused as before'),
+  passtos: ignored("the tunnel packet's TOS byte is not copied to the encrypted datagram"),
   // Ignored by OpenVPN 2.6 too (a route list has no fixed size since 2.4).
   'max-routes': ignored('deprecated in OpenVPN; route lists have no fixed size'),
   'bcast-buffers': ignored('shardvpn sizes its packet buffers itself'),
