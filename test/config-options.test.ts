@@ -668,7 +668,9 @@ test('dns (2.6): servers by priority with addresses and ports, search domains; m
     ],
   });
   rejects('dns server 200 address 1.1.1.1\n', "server.conf:1: dns: --dns server: invalid priority value '200'");
-  rejects('dns server 1 address 1.1.1\n', "server.conf:1: dns: --dns server 1: malformed address or maximum exceeded '1.1.1'");
+  rejects('dns server 1 address 1.1.1.1.1\n', "server.conf:1: dns: --dns server 1: malformed address or maximum exceeded '1.1.1.1.1'");
+  // IPv6 as OpenVPN prints it back (inet_ntop).
+  assert.deepEqual(opts('dns server 0 address FD00:0:0::53\n').dns?.servers[0]?.addresses, [{ address: 'fd00::53' }]);
   rejects('dns server 1 address 1.1.1.1:0\n', /^server\.conf:1: dns: --dns server 1: malformed address/);
   rejects('dns server 1 transport quic\n', "server.conf:1: dns: --dns server 1: malformed transport value 'quic'");
   rejects('dns resolvers 1.1.1.1\n', /^server\.conf:1: dns: --dns: unknown option type 'resolvers'/);

@@ -219,3 +219,21 @@ test('a dhcp-option whose type is empty or holds a blank is refused (fuzz findin
   const ok = parsePushReply(['PUSH_REPLY,dhcp-option DNS 10.8.0.1']);
   assert.ok(ok.ok && ok.options.dhcpOptions?.[0]?.type === 'DNS');
 });
+
+test('a pushed dns server without an address fails the whole push, as options_postprocess_pull', () => {
+  const r = parsePushReply('PUSH_REPLY,dhcp-option DNS 10.0.0.1,dns server 0 dnssec yes,ifconfig 10.8.0.6 10.8.0.5');
+  assert.deepEqual(r, { ok: false, reason: 'bad-option', detail: 'ERROR: dns server 0 does not have an address assigned' });
+  assert.equal(parsePushReply('PUSH_REPLY,dns server 0 dnssec yes,dns server 0 address 10.0.0.53').ok, true);
+  // Pulled priorities start at 0; a malformed dns option is a bad option, never a throw.
+  assert.equal(parsePushReply('PUSH_REPLY,dns server -1 address 10.0.0.53').ok, false);
+  for (const bad of [
+    'dns',
+    'dns server',
+    'dns server 0',
+    'dns server 0 address',
+    'dns server x address 1.1.1.1',
+    'dns server 0 address [::1',
+    'dns search-domains',
+  ])
+    assert.equal(parsePushReply(`PUSH_REPLY,${bad}`).ok, false, bad);
+});

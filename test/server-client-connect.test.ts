@@ -4,7 +4,7 @@
 // a non-zero exit refuses the client, the disconnect script gets the session's totals, and
 // learn-address hears the client's address come and go.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
 import { parseEnv } from './helpers/client-lab';
@@ -87,4 +87,52 @@ test('client-connect sets a fixed address and a route for one client and refuses
   } finally {
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
   }
+});
+
+/**
+ * push-remove in a client-config-dir file, under the stock server and under shardvpn with the same
+ * server.conf and ccd directory: `push-remove "route 10.16"` drops the global route 10.162 and the
+ * file's own route 10.164 pushed before it, keeps route 10.163 pushed after it, and leaves
+ * route-gateway (which a bare `route` prefix would drop too, as OpenVPN's prefix match does).
+ */
+test('push-remove in a client-config-dir file: the stock server and shardvpn drop the same pushes', { timeout: 60_000 }, async () => {
+  const ccd = `${lab.dir}/ccd-push-remove`;
+  mkdirSync(ccd, { recursive: true });
+  writeFileSync(
+    `${ccd}/client`,
+    'push "route 10.164.0.0 255.255.255.0"\npush-remove "route 10.16"\npush "route 10.163.0.0 255.255.255.0"\n',
+  );
+  const config =
+    `port 1194\nproto udp\ndev tun\ntopology subnet\nserver 10.160.0.0 255.255.255.0\nkeepalive 10 60\n${lab.serverTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\n` +
+    `push "route 10.162.0.0 255.255.255.0"\ndh none\nclient-config-dir ${ccd}\nverb 3\n`;
+  const client = `client\ndev tun\nproto udp\nremote ${SERVER_UNDERLAY} 1194\nnobind\n${lab.clientTlsLines()}tls-crypt ${lab.keys.tlsCrypt}\nverb 3\n`;
+  const seen: { routes: string[]; table: string }[] = [];
+  for (const ours of [false, true]) {
+    const server = ours
+      ? await lab.startShardvpn(config, 'push-remove.conf')
+      : lab.spawn(lab.server, 'openvpn', ['--config', lab.file('push-remove-stock.conf', config)], 'openvpn server');
+    try {
+      if (!ours) await server.waitFor(/Initialization Sequence Completed/, 15_000);
+      const peer = await lab.startOpenvpnClient(0, client);
+      try {
+        const reply = /PUSH_REPLY,([^'\n]*)/.exec(peer.log())?.[1] ?? '';
+        seen.push({
+          routes: reply.split(',').filter((o) => o.startsWith('route')),
+          table: lab.clients[0]!.exec('ip', ['-4', 'route', 'show', 'dev', 'tun0']).replace(
+            / proto \S+| scope \S+| src \S+| metric \d+/g,
+            '',
+          ),
+        });
+        assert.equal(lab.ping(lab.clients[0]!, '10.160.0.1'), 3);
+      } finally {
+        await peer.stop();
+      }
+    } finally {
+      await server.stop('SIGTERM', 5000);
+    }
+  }
+  const [stock, shard] = seen as [(typeof seen)[0], (typeof seen)[0]];
+  assert.deepEqual(stock.routes, ['route-gateway 10.160.0.1', 'route 10.163.0.0 255.255.255.0'], JSON.stringify(stock));
+  assert.match(stock.table, /10\.163\.0\.0\/24 via 10\.160\.0\.1/);
+  assert.deepEqual(shard, stock);
 });

@@ -138,6 +138,7 @@ class ShardLab {
         iroutes4: this.iroutes4,
         iroutes6: [],
         pushReset: false,
+        pushRemove: [],
       },
     });
   }

@@ -108,6 +108,8 @@ export interface ClientAssignment {
   iroutes6: { network: string; bits: number }[];
   /** push-reset in the client's client-config-dir file: the global push list is not sent. */
   pushReset: boolean;
+  /** push-remove in the client's file or client-connect output: global push options starting with these are not sent. */
+  pushRemove: readonly string[];
   /** session-timeout from the client's client-config-dir file or client-connect output (overrides the server's). */
   sessionTimeoutS?: number;
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { buildOptions, parseConfigText } from '../../shared/config';
 import type { Options } from '../../shared/config';
 import { ipv4ToNumber, netmaskToBits } from '../../shared/ip-math';
-import type { PushOptions } from '../../shared/protocol/push-options';
+import { withoutRemoved, type PushOptions } from '../../shared/protocol/push-options';
 import type { ClientAssignment, ClientStats } from '../../shared/shard-protocol';
 import type { ClientRecord } from '../ops/server-view';
 import type { IfconfigPool } from './ifconfig-pool';
@@ -44,6 +44,8 @@ export interface CcdSettings {
   iroutesIpv6: string[];
   push: string[];
   pushReset: boolean;
+  /** push-remove prefixes: dropped from the global push list (this file's own pushes are already filtered). */
+  pushRemove: string[];
   /** session-timeout for this client (OpenVPN's OPT_P_TIMER in a client instance's file). */
   sessionTimeout?: number;
 }
@@ -171,6 +173,9 @@ export class ClientRegistry {
       const [network, bits] = text.split('/');
       return { network: network ?? '', bits: Number(bits ?? 128) };
     });
+    // push-remove ifconfig / ifconfig-ipv6: the address is assigned (routes, source check) but not pushed.
+    if (ccd?.pushRemove.includes('ifconfig') === true) delete push.ifconfig;
+    if (ccd?.pushRemove.includes('ifconfig-ipv6') === true) delete push.ifconfigIpv6;
     const entry: ClientEntry = {
       cid: request.cid ?? this.nextCid++,
       peerId: request.peerId,
@@ -204,6 +209,7 @@ export class ClientRegistry {
         iroutes4,
         iroutes6,
         pushReset: ccd?.pushReset ?? false,
+        pushRemove: ccd?.pushRemove ?? [],
         ...(ccd?.sessionTimeout !== undefined ? { sessionTimeoutS: ccd.sessionTimeout } : {}),
       },
     };
@@ -281,6 +287,7 @@ export function parseClientConfig(text: string, file: string): CcdSettings | str
       iroutesIpv6: options.iroutesIpv6,
       push: options.push,
       pushReset: directives.some((d) => d.name === 'push-reset'),
+      pushRemove: options.pushRemove,
       ...(options.sessionTimeout !== undefined ? { sessionTimeout: options.sessionTimeout } : {}),
     };
   } catch (error) {
@@ -299,8 +306,10 @@ export function mergeClientConfig(first: CcdSettings | null, then: CcdSettings |
       : {}),
     iroutes: [...first.iroutes, ...then.iroutes],
     iroutesIpv6: [...first.iroutesIpv6, ...then.iroutesIpv6],
-    push: then.pushReset ? [...then.push] : [...first.push, ...then.push],
+    // The script's push-remove also drops what the file pushed (OpenVPN applies it to the list as it stands).
+    push: then.pushReset ? [...then.push] : [...withoutRemoved(first.push, then.pushRemove), ...then.push],
     pushReset: first.pushReset || then.pushReset,
+    pushRemove: [...first.pushRemove, ...then.pushRemove],
     ...((then.sessionTimeout ?? first.sessionTimeout) !== undefined
       ? { sessionTimeout: (then.sessionTimeout ?? first.sessionTimeout)! }
       : {}),

@@ -160,6 +160,18 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.push.push(text as string);
     },
   },
+  // A client-config-dir file's or client-connect script's (OPT_P_INSTANCE): drops the push options
+  // that start with the text from what this client is sent, the ones given so far (push.c
+  // push_remove_option); `ifconfig` and `ifconfig-ipv6` stop the client's address being pushed.
+  'push-remove': {
+    min: 1,
+    max: 1,
+    set(ctx, _d, [prefix]) {
+      const p = prefix as string;
+      ctx.o.push = ctx.o.push.filter((line) => !line.startsWith(p));
+      ctx.o.pushRemove.push(p);
+    },
+  },
   'push-reset': {
     min: 0,
     max: 0,

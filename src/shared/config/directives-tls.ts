@@ -122,9 +122,8 @@ export const tlsDirectives: DirectiveTable = {
             : 'sha256';
       const bytes = algo === 'sha1' ? 20 : 32;
       const hashes = d.inline === undefined ? [parseFingerprint(d, args[0]!, bytes)] : parseFingerprintLines(d, d.inline, bytes);
-      const previous = ctx.o.verifyHash;
-      if (previous !== undefined && previous.algo !== algo) fail(d, 'verify-hash lines name different hashing algorithms');
-      ctx.o.verifyHash = { algo, hashes: [...(previous?.hashes ?? []), ...hashes] };
+      // As 2.6: the last line's algorithm applies to every hash (one of another length never matches).
+      ctx.o.verifyHash = { algo, hashes: [...(ctx.o.verifyHash?.hashes ?? []), ...hashes] };
       ctx.warn(d, 'DEPRECATED OPTION: verify-hash is deprecated; use the level 1 certificate as --ca, or --peer-fingerprint');
     },
   },

@@ -285,6 +285,9 @@ export function postprocess(o: Options, ctx: PostContext): void {
   settleTlsVersion(o, ctx);
   settleCompression(o, ctx);
   settleConnections(o, ctx);
+  // OPT_P_INSTANCE: only a client instance's own file or script output may remove pushes.
+  if (o.pushRemove.length > 0 && (o.mode === 'server' || o.client))
+    err(at(ctx, 'push-remove'), 'push-remove', 'push-remove is for a client-config-dir file or client-connect output, not this config');
   // dns.c dns_options_verify: every --dns server needs an address.
   const dnsProblem = o.dns === undefined ? null : dnsOptionsProblem(o.dns);
   if (dnsProblem !== null) err(at(ctx, 'dns'), 'dns', dnsProblem);

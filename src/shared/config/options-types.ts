@@ -267,6 +267,8 @@ export interface Options extends ConnectionFields {
   authUserPassOptional: boolean;
   /** --block-ipv6: IPv6 into the tunnel is answered with ICMPv6 no-route instead (client: from TUN; server: from clients). */
   blockIpv6: boolean;
+  /** --push-remove (client-config-dir, client-connect): push option prefixes this client is not sent. */
+  pushRemove: string[];
   /** --dns (2.6): search domains and DNS servers for the client's scripts. */
   dns?: DnsOptions;
   authUserPassVerify?: { script: string; method: 'via-env' | 'via-file' };
@@ -414,6 +416,7 @@ export function defaultOptions(): Options {
     usernameAsCommonName: false,
     authUserPassOptional: false,
     blockIpv6: false,
+    pushRemove: [],
     auth: 'SHA1',
     dataCiphers: ['AES-256-GCM', 'AES-128-GCM', 'CHACHA20-POLY1305'],
     replayWindow: 64,

@@ -5,6 +5,8 @@
 // place of the ones they supersede, so scripts written for dhcp-option (update-resolv-conf) see them.
 import { isIP } from 'node:net';
 
+import { formatIPv6, parseIPv6 } from '../ip-address';
+
 export interface DnsServerAddress {
   readonly address: string;
   readonly port?: number;
@@ -63,6 +65,10 @@ function parseServerAddress(text: string): DnsServerAddress | null {
       portText = text.slice(close + 2);
     }
     if (isIP(address) !== 6) return null;
+    // As OpenVPN prints it back (inet_ntop): lower case, the longest zero run shortened.
+    const bytes = new Uint8Array(16);
+    if (!parseIPv6(address, bytes)) return null;
+    address = formatIPv6(bytes);
   }
   if (portText === undefined) return { address };
   const port = /^[0-9]+$/.test(portText) ? Number(portText) : NaN;

@@ -4,7 +4,7 @@
 // is split, every part but the last ending in ',push-continuation 2' and the last in
 // ',push-continuation 1'.
 
-import { applyDnsOption, dnsOptionLines, emptyDnsOptions, type DnsOptions } from './dns-options';
+import { applyDnsOption, dnsOptionLines, dnsOptionsProblem, emptyDnsOptions, type DnsOptions } from './dns-options';
 import { parseIPv4, parseIPv6 } from '../ip-address';
 import { PUSH_BUNDLE_SIZE } from './control-message';
 
@@ -322,6 +322,11 @@ function applyOption(o: PushOptions, line: string, words: string[], state: { con
   }
 }
 
+/** Push option lines without those that start with one of `prefixes` (push.c push_remove_option). */
+export function withoutRemoved(lines: readonly string[], prefixes: readonly string[]): string[] {
+  return prefixes.length === 0 ? [...lines] : lines.filter((line) => !prefixes.some((p) => line.startsWith(p)));
+}
+
 /**
  * Collects the parts of one PUSH_REPLY (several with push-continuation) into PushOptions,
  * applying --pull-filter rules to each option. Hostile input gives { ok: false }, never a throw.
@@ -359,6 +364,9 @@ export class PushReplyCollector {
       if (error !== null) return this.fail('bad-option', error);
     }
     if (state.continuation === 2) return { ok: true, complete: false };
+    // options_postprocess_pull: a pushed dns server without an address fails the whole push.
+    const dnsProblem = this.options.dns === undefined ? null : dnsOptionsProblem(this.options.dns);
+    if (dnsProblem !== null) return this.fail('bad-option', dnsProblem);
     const options = this.options;
     this.reset();
     return { ok: true, complete: true, options };

@@ -169,7 +169,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     }
   }
   if (cfg.verifyHash !== undefined) {
-    const refused = checkLevelOneHash(socket, cfg.verifyHash);
+    const refused = checkLevelOneHash(socket, ca, cfg.verifyHash);
     if (refused !== null) return { ok: false, reason: refused };
   }
   if (cfg.crlUnavailable !== undefined) return { ok: false, reason: `VERIFY ERROR: CRL not loaded (${cfg.crlUnavailable})` };
@@ -243,14 +243,23 @@ export function peerChecks(from: PeerChecks): PeerChecks {
 }
 
 /**
- * --verify-hash (ssl_verify.c, depth 1): why the certificate one level above the peer's (the one
- * that signed it, from what the peer sent or the local CAs) is refused, or null. A chain of the
- * leaf alone has no level 1 and passes, as in OpenVPN.
+ * --verify-hash (ssl_verify.c, depth 1): why the certificate one level above the peer's is
+ * refused, or null. That certificate is the one whose key signed the peer's: a trusted CA first
+ * (OpenSSL builds the verified chain trusted-first), else what the peer sent, each checked by
+ * signature, not by name alone (a certificate sent under the right name proves nothing). A peer
+ * certificate with no such issuer has no level 1 and passes, as in OpenVPN.
  */
-function checkLevelOneHash(socket: TLSSocket, verifyHash: VerifyHash): string | null {
-  const leaf = socket.getPeerCertificate(true);
-  const issuer = leaf.issuerCertificate as DetailedPeerCertificate | undefined;
-  if (issuer === undefined || issuer === leaf || Object.keys(issuer).length === 0) return null;
+function checkLevelOneHash(socket: TLSSocket, ca: readonly X509Certificate[], verifyHash: VerifyHash): string | null {
+  const detailed = socket.getPeerCertificate(true);
+  const raw = detailed.raw as Buffer | undefined;
+  if (raw === undefined || raw.length === 0) return null;
+  const leaf = new X509Certificate(raw);
+  const sent = detailed.issuerCertificate as DetailedPeerCertificate | undefined;
+  const candidates = [...ca];
+  if (sent !== undefined && sent !== detailed && sent.raw !== undefined && sent.raw.length > 0)
+    candidates.push(new X509Certificate(sent.raw));
+  const issuer = candidates.find((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey));
+  if (issuer === undefined) return null;
   const fingerprint = verifyHash.algo === 'sha1' ? issuer.fingerprint : issuer.fingerprint256;
   if (verifyHash.hashes.includes(fingerprint)) return null;
   return hashMismatch(fingerprint);

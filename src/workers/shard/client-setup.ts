@@ -3,7 +3,7 @@
 import type { DataCipherName } from '../../shared/protocol/data-format';
 import { IV_PROTO_DATA_V2, peerInfoProto } from '../../shared/protocol/key-method2';
 import { dataCipherName, occStringCipher, selectServerCipher } from '../../shared/protocol/ncp';
-import { buildPushReply, pushedProtocolOptions } from '../../shared/protocol/push-options';
+import { buildPushReply, pushedProtocolOptions, withoutRemoved } from '../../shared/protocol/push-options';
 import type { ControlSessionConfig, StatelessStart } from '../../shared/session/types';
 import type { ClientAssignment, ShardConfig } from '../../shared/shard-protocol';
 import { peerChecks } from '../../shared/session/peer-verify';
@@ -61,7 +61,7 @@ export function planPush(config: ShardConfig, client: PushInput, assignment: Cli
   const ivProto = peerInfoProto(client.peerInfo);
   const push = buildPushReply({
     ...assignment.push,
-    extra: [...(assignment.pushReset ? [] : globalPush), ...(assignment.push.extra ?? [])],
+    extra: [...(assignment.pushReset ? [] : withoutRemoved(globalPush, assignment.pushRemove)), ...(assignment.push.extra ?? [])],
     ...((ivProto & IV_PROTO_DATA_V2) !== 0 ? { peerId: client.peerId } : {}),
     ...(choice.push ? { cipher } : {}),
     ...pushedProtocolOptions(ivProto, { tlsEkm: true, dynTlsCrypt: false }),
