@@ -17,6 +17,7 @@
         "src/native/tls-auth-hmac.cc",
         "src/native/tls-context.cc",
         "src/native/cert-purpose.cc",
+        "src/native/socket-routing.cc",
         "src/native/tls-crypt-check.cc",
         "src/native/tls-crypt-codec.cc"
       ],

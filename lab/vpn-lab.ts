@@ -121,7 +121,8 @@ export class VpnLab {
   readonly pki: TestPki;
   readonly keys: KeySet;
   private readonly processes: LabProcess[] = [];
-  private readonly bridge = 'svbr0';
+  /** The server namespace's underlay device (a bridge the clients' veths join). */
+  readonly bridge = 'svbr0';
 
   /** `prefix` starts the namespaces' names, so a test's namespaces are easy to tell apart; `keyType`: the test PKI's keys. */
   private constructor(

@@ -4,7 +4,19 @@
 // must fit in the kernel's queue: with the usual 208 KiB default a single TCP stream through the
 // tunnel lost about one datagram in seven here. The kernel caps the value at
 // net.core.rmem_max / wmem_max.
+import type { SocketRouting } from '../shared/native';
 export const DEFAULT_SOCKET_BUFFER = 4 << 20;
+
+/** --mark and --bind-dev as the link socket's routing settings (absent: none). */
+export function socketRouting(options: { mark?: number; bindDev?: string }): { routing?: SocketRouting } {
+  if (options.mark === undefined && options.bindDev === undefined) return {};
+  return {
+    routing: {
+      ...(options.mark !== undefined ? { mark: options.mark } : {}),
+      ...(options.bindDev !== undefined ? { device: options.bindDev } : {}),
+    },
+  };
+}
 
 export function socketBuffers(options: { rcvbuf?: number; sndbuf?: number }): { rcvbuf: number; sndbuf: number } {
   return { rcvbuf: options.rcvbuf ?? DEFAULT_SOCKET_BUFFER, sndbuf: options.sndbuf ?? DEFAULT_SOCKET_BUFFER };

@@ -7,6 +7,7 @@
 #include "tcp.h"
 #include "tls-auth-hmac.h"
 #include "cert-purpose.h"
+#include "socket-routing.h"
 #include "tls-context.h"
 #include "tls-crypt-check.h"
 #include "tls-crypt-codec.h"
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shrinkJsHeap", Napi::Function::New(env, ShrinkJsHeap, "shrinkJsHeap"));
   exports.Set("dhParameterBits", Napi::Function::New(env, DhParameterBits, "dhParameterBits"));
   exports.Set("certPurposeMatches", Napi::Function::New(env, CertPurposeMatches, "certPurposeMatches"));
+  exports.Set("setSocketRouting", Napi::Function::New(env, SetSocketRouting, "setSocketRouting"));
   exports.Set("disableTlsResumption", Napi::Function::New(env, DisableTlsResumption, "disableTlsResumption"));
   exports.Set("ADDRESS_SIZE", Napi::Number::New(env, static_cast<double>(kAddressSize)));
   return exports;

@@ -46,6 +46,13 @@ export function checkClientOptions(options: Options): DataCipherName[] {
   for (const c of options.connections) {
     if (c.proto.transport === 'tcp-server')
       throw new ConfigError(c, 'proto', "a client connects: use 'proto tcp-client' (or 'proto tcp' with 'client')");
+    // The TCP link is node:net's socket, which takes no socket options before it connects.
+    if (c.proto.transport === 'tcp-client' && (options.mark !== undefined || options.bindDev !== undefined))
+      fail(
+        options,
+        options.mark !== undefined ? 'mark' : 'bind-dev',
+        'mark and bind-dev work over UDP only on a shardvpn client: use proto udp',
+      );
   }
   compressionFraming(options);
   return dataChannelSettings(options).ciphers;

@@ -10,7 +10,7 @@ import type { LinkIO } from '../../shared/io';
 import { UdpSocket } from '../../shared/native';
 import { StreamLink } from '../../shared/stream-link';
 import { printSockaddr, resolveLinkLocal } from '../link-local';
-import { socketBuffers } from '../socket-buffers';
+import { socketBuffers, socketRouting } from '../socket-buffers';
 import { resolveRemote, type RemoteAddress } from './remotes';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 
@@ -88,6 +88,7 @@ async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promi
       family: remote.family,
       ...bindTo,
       ...socketBuffers(ctx.options),
+      ...socketRouting(ctx.options),
       offload: ctx.options.udpOffload,
       coalesceUsecs: ctx.options.udpCoalesceUsecs,
     });

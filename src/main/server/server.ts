@@ -15,7 +15,7 @@ import { printSockaddr, resolveLinkLocal, type LinkLocal } from '../link-local';
 import type { ServerSignal } from '../ops/server-view';
 import { KeyKeeper } from '../persist-key';
 import { dataChannelSettings, refuseUnsupported, type DataChannelSettings } from '../run-checks';
-import { socketBuffers } from '../socket-buffers';
+import { socketBuffers, socketRouting } from '../socket-buffers';
 import { Admission } from './admission';
 import { ClientRegistry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
@@ -171,7 +171,7 @@ class ServerRun {
     const o = this.options;
     const shards = ShardPool.open(
       this.workers,
-      { ...link, port: o.localPort, ...socketBuffers(o), offload: o.udpOffload },
+      { ...link, port: o.localPort, ...socketBuffers(o), ...socketRouting(o), offload: o.udpOffload },
       template,
       events,
       (index) => tun.queueFd(index),

@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 
 import { COUNTER, createCounterBuffer, counterView } from '../../shared/counters';
-import { closeDescriptor, openTcpListener, socketPort, UdpSocket } from '../../shared/native';
+import { closeDescriptor, openTcpListener, socketPort, UdpSocket, type SocketRouting } from '../../shared/native';
 import { PacketRing } from '../../shared/ring';
 import type { MainToShard, ShardConfig, ShardSettings, ShardToMain } from '../../shared/shard-protocol';
 import { RestartBackoff } from './restart-backoff';
@@ -113,6 +113,8 @@ export interface SocketSpec {
   sndbuf?: number;
   /** UDP GSO and GRO (udp-offload). */
   offload: boolean;
+  /** --mark / --bind-dev. */
+  routing?: SocketRouting;
 }
 
 export class ShardPool {
@@ -303,6 +305,7 @@ function openUdpGroup(count: number, spec: SocketSpec): ShardSocket[] {
           port: spec.port,
           ...(spec.rcvbuf !== undefined ? { rcvbuf: spec.rcvbuf } : {}),
           ...(spec.sndbuf !== undefined ? { sndbuf: spec.sndbuf } : {}),
+          ...(spec.routing !== undefined ? { routing: spec.routing } : {}),
           offload: spec.offload,
         }),
       );
@@ -322,7 +325,14 @@ function openTcpGroup(count: number, spec: SocketSpec): ShardSocket[] {
   try {
     for (let i = 0; i < count; i++) {
       fds.push(
-        openTcpListener({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port, reusePort: true }),
+        openTcpListener({
+          family: spec.family,
+          dualStack: spec.dualStack,
+          address: spec.address,
+          port: spec.port,
+          reusePort: true,
+          ...(spec.routing !== undefined ? { routing: spec.routing } : {}),
+        }),
       );
     }
   } catch (error) {

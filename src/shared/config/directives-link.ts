@@ -273,6 +273,23 @@ export const linkDirectives: DirectiveTable = {
       ctx.o.tcpNodelay = true;
     },
   },
+  // Linux socket options of the link socket (OPT_P_GENERAL, OPT_P_SOCKFLAGS).
+  mark: {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o.mark = int(d, n as string, 'mark', 0, 0xffffffff);
+    },
+  },
+  'bind-dev': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [dev]) {
+      // IFNAMSIZ: 15 characters and the NUL.
+      if ((dev as string).length === 0 || (dev as string).length > 15) fail(d, `bad device name '${dev as string}': 1 to 15 characters`);
+      ctx.o.bindDev = dev as string;
+    },
+  },
   sndbuf: {
     min: 1,
     max: 1,

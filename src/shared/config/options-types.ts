@@ -320,6 +320,10 @@ export interface Options extends ConnectionFields {
   /** tcp-nodelay / socket-flags TCP_NODELAY: no Nagle delay on the TCP link. */
   tcpNodelay: boolean;
   rcvbuf?: number;
+  /** --mark: SO_MARK on the link socket (policy routing). */
+  mark?: number;
+  /** --bind-dev: SO_BINDTODEVICE on the link socket (a device or VRF). */
+  bindDev?: string;
   txqueuelen?: number;
   setenv: Record<string, string>;
   ignoreUnknownOptions: string[];

@@ -132,6 +132,7 @@ export interface NativeAddon {
   disableTlsResumption(sslContext: unknown): boolean;
   dhParameterBits(pem: string): number;
   certPurposeMatches(der: Buffer, role: 'server' | 'client'): boolean;
+  setSocketRouting(fd: number, mark: number, device: string): void;
 }
 
 function loadAddon(): NativeAddon {

@@ -1,4 +1,5 @@
 // The TUN device and the batched UDP socket, polled in the calling thread's own event loop.
+import { setSocketRouting, type SocketRouting } from './tcp';
 import {
   addon,
   POLL_READABLE,
@@ -150,6 +151,8 @@ export interface UdpOptions {
   offload?: boolean;
   /** Receive coalescing in microseconds (udp-coalesce-usecs; default 0: off). */
   coalesceUsecs?: number;
+  /** --mark / --bind-dev, set before the bind. */
+  routing?: SocketRouting;
 }
 
 const UDP_REUSEPORT = 1;
@@ -161,6 +164,7 @@ export class UdpSocket extends Polled<NativeUdpSocket> {
     const flags = (options.reusePort ? UDP_REUSEPORT : 0) | (options.dualStack ? UDP_DUALSTACK : 0);
     const socket = new UdpSocket(new addon.UdpSocket(options.family, flags, -1));
     try {
+      setSocketRouting(socket.fd, options.routing);
       if (options.rcvbuf !== undefined || options.sndbuf !== undefined) {
         socket.handle.setBufferSizes(options.rcvbuf ?? 0, options.sndbuf ?? 0);
       }

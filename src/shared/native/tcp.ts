@@ -9,6 +9,21 @@ export interface TcpListenerOptions {
   /** Several listeners on one port, the kernel spreading connections over them. */
   reusePort: boolean;
   backlog?: number;
+  routing?: SocketRouting;
+}
+
+/** --mark and --bind-dev for a link socket. */
+export interface SocketRouting {
+  /** SO_MARK (0: none). */
+  mark?: number;
+  /** SO_BINDTODEVICE ('' or absent: none). */
+  device?: string;
+}
+
+/** Applies `routing` to the socket `fd` (a no-op for none). */
+export function setSocketRouting(fd: number, routing: SocketRouting | undefined): void {
+  if (routing === undefined || ((routing.mark ?? 0) === 0 && (routing.device ?? '') === '')) return;
+  addon.setSocketRouting(fd, routing.mark ?? 0, routing.device ?? '');
 }
 
 /**
@@ -16,7 +31,7 @@ export interface TcpListenerOptions {
  * in the thread that serves it. Until a server takes it over, closeDescriptor() frees it.
  */
 export function openTcpListener(options: TcpListenerOptions): number {
-  return addon.openTcpListener(
+  const fd = addon.openTcpListener(
     options.family,
     options.reusePort,
     options.dualStack,
@@ -24,6 +39,13 @@ export function openTcpListener(options: TcpListenerOptions): number {
     options.port,
     options.backlog ?? 1024,
   );
+  try {
+    setSocketRouting(fd, options.routing);
+  } catch (error) {
+    addon.closeDescriptor(fd);
+    throw error;
+  }
+  return fd;
 }
 
 export function closeDescriptor(fd: number): void {
