@@ -64,16 +64,26 @@ function promptLine(prompt: string, secret: boolean): string {
 export function loadCredentials(options: Options): Credentials | null {
   const ref = options.authUserPass;
   if (ref === undefined) return null;
+  let creds: Credentials;
   if (ref.kind === 'stdin') {
     const username = promptLine('Enter Auth Username: ', false);
     const password = promptLine('Enter Auth Password: ', true);
-    return { username, password };
-  }
-  const text = readMaterial(ref, 'auth-user-pass');
-  const creds = parseAuthFile(text, { file: ref.file, line: ref.line });
-  if (creds.password.length === 0 && ref.kind === 'file') {
+    creds = { username, password };
+  } else {
+    creds = parseAuthFile(readMaterial(ref, 'auth-user-pass'), { file: ref.file, line: ref.line });
     // A file with only the username: ask for the password (as OpenVPN 2.6 does).
-    return { username: creds.username, password: promptLine('Enter Auth Password: ', true) };
+    if (creds.password.length === 0 && ref.kind === 'file')
+      creds = { username: creds.username, password: promptLine('Enter Auth Password: ', true) };
   }
-  return creds;
+  const challenge = options.staticChallenge;
+  if (challenge === undefined) return creds;
+  // misc.c get_user_pass_cr: the response is asked on the terminal even when the file holds the
+  // password, and both go to the server packed as SCRV1:base64(password):base64(response).
+  const response = promptLine(`CHALLENGE: ${challenge.text} `, !challenge.echo);
+  return { username: creds.username, password: staticChallengePassword(creds.password, response) };
+}
+
+/** OpenVPN's static-challenge password: SCRV1:base64(password):base64(response). */
+export function staticChallengePassword(password: string, response: string): string {
+  return `SCRV1:${Buffer.from(password, 'utf8').toString('base64')}:${Buffer.from(response, 'utf8').toString('base64')}`;
 }

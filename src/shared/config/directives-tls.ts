@@ -340,6 +340,15 @@ export const tlsDirectives: DirectiveTable = {
       ctx.o.authUserPassOptional = true;
     },
   },
+  'static-challenge': {
+    min: 2,
+    max: 2,
+    set(ctx, _d, [text, echo]) {
+      // OpenVPN reads the flag with atoi: any non-zero number echoes the response.
+      const flag = Number.parseInt(echo as string, 10);
+      ctx.o.staticChallenge = { text: text as string, echo: Number.isFinite(flag) && flag !== 0 };
+    },
+  },
   'username-as-common-name': {
     min: 0,
     max: 0,
