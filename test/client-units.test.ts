@@ -160,3 +160,15 @@ test('auth-user-pass files and --genkey arguments', () => {
   const bad = parseGenkeyArgs(['--genkey', 'rsa']);
   assert.ok(!bad.ok && /unknown key type 'rsa'/.test(bad.reason));
 });
+
+test('route-ipv6-gateway (config or pushed) is the IPv6 routes gateway for the scripts, before the ifconfig-ipv6 peer', () => {
+  const pushed = parsePushReply('PUSH_REPLY,ifconfig-ipv6 fd00::2/64 fd00::1,route-ipv6 2001:db8::/32');
+  assert.ok(pushed.ok);
+  assert.equal(clientNetwork(options('client\nremote a\n'), pushed.options).vpnGateway6, 'fd00::1');
+  assert.equal(clientNetwork(options('client\nremote a\nroute-ipv6-gateway fd00::99\n'), pushed.options).vpnGateway6, 'fd00::99');
+  const both = parsePushReply('PUSH_REPLY,ifconfig-ipv6 fd00::2/64 fd00::1,route-ipv6-gateway fd00::77');
+  assert.ok(both.ok);
+  assert.equal(clientNetwork(options('client\nremote a\nroute-ipv6-gateway fd00::99\n'), both.options).vpnGateway6, 'fd00::77');
+  assert.equal(parsePushReply('PUSH_REPLY,route-ipv6-gateway 10.0.0.1').ok, false);
+  assert.throws(() => options('client\nremote a\nroute-ipv6-gateway nope\n'), /route-ipv6-gateway parm 'nope' must be a valid address/);
+});

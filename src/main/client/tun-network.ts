@@ -153,6 +153,8 @@ export function clientNetwork(options: Options, pushed: PushOptions): ClientNetw
     network.ifconfigIpv6 = { local: v6.local, bits: v6.prefixLength, ...(v6.remote !== undefined ? { remote: v6.remote } : {}) };
     if (v6.remote !== undefined) network.vpnGateway6 = v6.remote;
   }
+  const gateway6 = pushed.routeIpv6Gateway ?? options.routeIpv6Gateway;
+  if (gateway6 !== undefined) network.vpnGateway6 = gateway6;
   if (vpnGateway !== undefined) network.vpnGateway = vpnGateway;
   if (redirect !== undefined) network.redirectGateway = redirect;
   if (dns !== undefined) network.dns = dns;

@@ -1,5 +1,6 @@
 // Directives of roles, the virtual network, push and routes.
 
+import { isIPv6 } from 'node:net';
 import { applyDnsOption, emptyDnsOptions } from '../protocol/dns-options';
 import { POOL_MAX_ADDRESSES } from './pool-limit';
 import { DirectiveTable, fail, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
@@ -214,6 +215,15 @@ export const serverDirectives: DirectiveTable = {
     max: 1,
     set(ctx, d, [g]) {
       ctx.o.routeGateway = g === 'dhcp' ? 'dhcp' : ipv4OrHost(d, g as string, 'gateway');
+    },
+  },
+  // The IPv6 routes' gateway when a route names none (default: the ifconfig-ipv6 peer).
+  'route-ipv6-gateway': {
+    min: 1,
+    max: 1,
+    set(ctx, d, [g]) {
+      if (!isIPv6(g as string)) fail(d, `route-ipv6-gateway parm '${g as string}' must be a valid address`);
+      ctx.o.routeIpv6Gateway = g as string;
     },
   },
   'route-nopull': {

@@ -269,6 +269,8 @@ export interface Options extends ConnectionFields {
   blockIpv6: boolean;
   /** --push-remove (client-config-dir, client-connect): push option prefixes this client is not sent. */
   pushRemove: string[];
+  /** --route-ipv6-gateway: the gateway of IPv6 routes that name none. */
+  routeIpv6Gateway?: string;
   /** --static-challenge TEXT ECHO: a second factor asked on the terminal, sent with the password. */
   staticChallenge?: { text: string; echo: boolean };
   /** --dns (2.6): search domains and DNS servers for the client's scripts. */

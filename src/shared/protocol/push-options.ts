@@ -38,6 +38,7 @@ export interface PushOptions {
   routes?: PushRoute[];
   routesIpv6?: PushRouteIpv6[];
   routeGateway?: string;
+  routeIpv6Gateway?: string;
   topology?: 'net30' | 'p2p' | 'subnet';
   peerId?: number;
   cipher?: string;
@@ -115,6 +116,7 @@ function optionLines(o: PushOptions): string[] {
   if (o.explicitExitNotify !== undefined) lines.push(`explicit-exit-notify ${o.explicitExitNotify}`);
   for (const e of o.extra ?? []) lines.push(e);
   if (o.routeGateway !== undefined) lines.push(`route-gateway ${o.routeGateway}`);
+  if (o.routeIpv6Gateway !== undefined) lines.push(`route-ipv6-gateway ${o.routeIpv6Gateway}`);
   if (o.topology !== undefined) lines.push(`topology ${o.topology}`);
   if (o.ping !== undefined) lines.push(`ping ${o.ping}`);
   if (o.pingRestart !== undefined) lines.push(`ping-restart ${o.pingRestart}`);
@@ -307,6 +309,10 @@ function applyOption(o: PushOptions, line: string, words: string[], state: { con
     case 'dns':
       o.dns ??= emptyDnsOptions();
       if (applyDnsOption(o.dns, words.slice(1), true) !== null) return bad();
+      return null;
+    case 'route-ipv6-gateway':
+      if (n !== 2 || !isIPv6(a!)) return bad();
+      o.routeIpv6Gateway = a!;
       return null;
     case 'block-ipv6':
       if (n !== 1) return bad();
