@@ -20,12 +20,12 @@ after(async () => {
   await lab.cleanup();
 });
 
-/** An output counter for UDP with `mark` and `match` (e.g. 'sport 1194') in the namespace. */
+/** An output counter for packets with `mark` and `match` (e.g. 'udp sport 1194') in the namespace. */
 function markCounter(ns: NetworkNamespace, mark: number, match: string): () => number {
   const table = `svt${mark}`;
   ns.exec('nft', ['add', 'table', 'inet', table]);
   ns.exec('nft', ['add', 'chain', 'inet', table, 'out', '{ type filter hook output priority 0 ; }']);
-  ns.exec('nft', ['add', 'rule', 'inet', table, 'out', 'meta', 'mark', String(mark), 'udp', ...match.split(' '), 'counter']);
+  ns.exec('nft', ['add', 'rule', 'inet', table, 'out', 'meta', 'mark', String(mark), ...match.split(' '), 'counter']);
   return () => Number(/counter packets (\d+)/.exec(ns.exec('nft', ['list', 'chain', 'inet', table, 'out']))?.[1] ?? 0);
 }
 
@@ -33,7 +33,7 @@ test(
   'mark and bind-dev on a shardvpn server: its datagrams carry the mark, its socket is bound to the device',
   { skip: !haveNft, timeout: 60_000 },
   async () => {
-    const counted = markCounter(lab.server, 42, 'sport 1194');
+    const counted = markCounter(lab.server, 42, 'udp sport 1194');
     const server = await lab.startShardvpn(serverConfig(lab, { extra: `mark 42\nbind-dev ${lab.bridge}\n` }));
     try {
       assert.match(lab.server.exec('ss', ['-ulnH']), new RegExp(`%${lab.bridge}:1194\\b`));
@@ -51,10 +51,40 @@ test(
 );
 
 test(
+  'mark and bind-dev on a TCP server: set before the listeners bind; a device that does not exist is a warning, as OpenVPN',
+  { skip: !haveNft, timeout: 60_000 },
+  async () => {
+    const counted = markCounter(lab.server, 43, 'tcp sport 1194');
+    const tcpConfig = serverConfig(lab, { extra: `mark 43\nbind-dev ${lab.bridge}\n` }).replace('proto udp', 'proto tcp-server');
+    const server = await lab.startShardvpn(tcpConfig, 'routing-tcp.conf');
+    try {
+      assert.match(lab.server.exec('ss', ['-tlnH']), new RegExp(`%${lab.bridge}:1194\\b`));
+      const client = await lab.startOpenvpnClient(0, clientConfig(lab).replace('proto udp', 'proto tcp-client'));
+      try {
+        assert.equal(lab.ping(lab.clients[0]!, '10.152.0.1'), 3);
+      } finally {
+        await client.stop();
+      }
+    } finally {
+      assert.equal(await server.stop(), 0, server.log().slice(-2000));
+    }
+    assert.ok(counted() > 0, 'the connections accepted by the marked listeners carry mark 43');
+    const missing = await lab.startShardvpn(serverConfig(lab, { extra: 'bind-dev nosuchdev0\n' }), 'routing-missing.conf');
+    try {
+      assert.match(missing.log(), /WARNING: setsockopt SO_BINDTODEVICE nosuchdev0: No such device/);
+      const client = await lab.startOpenvpnClient(0, clientConfig(lab));
+      await client.stop();
+    } finally {
+      assert.equal(await missing.stop(), 0, missing.log().slice(-2000));
+    }
+  },
+);
+
+test(
   'mark on the shardvpn client (UDP) as on the stock client; over TCP it is refused at start',
   { skip: !haveNft, timeout: 60_000 },
   async () => {
-    const counted = markCounter(lab.clients[0]!, 7, 'dport 1194');
+    const counted = markCounter(lab.clients[0]!, 7, 'udp dport 1194');
     const server = await startStockServer(lab, serverConfig(lab));
     try {
       const ours = startOurClient(lab, 0, clientConfig(lab, { extra: 'mark 7\n' }));

@@ -7,13 +7,14 @@
 import type { SocketRouting } from '../shared/native';
 export const DEFAULT_SOCKET_BUFFER = 4 << 20;
 
-/** --mark and --bind-dev as the link socket's routing settings (absent: none). */
-export function socketRouting(options: { mark?: number; bindDev?: string }): { routing?: SocketRouting } {
+/** --mark and --bind-dev as the link socket's routing settings (absent: none); `warn` hears what could not be set, as OpenVPN warns. */
+export function socketRouting(options: { mark?: number; bindDev?: string }, warn: (problem: string) => void): { routing?: SocketRouting } {
   if (options.mark === undefined && options.bindDev === undefined) return {};
   return {
     routing: {
       ...(options.mark !== undefined ? { mark: options.mark } : {}),
       ...(options.bindDev !== undefined ? { device: options.bindDev } : {}),
+      onProblem: warn,
     },
   };
 }

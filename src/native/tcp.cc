@@ -14,11 +14,14 @@
 #include <string>
 
 #include "errors.h"
+#include "socket-routing.h"
 
 namespace shardvpn {
 
 // openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address, port,
-// backlog) -> fd. A non-blocking, close-on-exec listening socket; the caller owns the fd.
+// backlog, mark, device) -> { fd, routingProblem }. A non-blocking, close-on-exec listening
+// socket; the caller owns the fd. mark/device (0 / '': none) are set before the bind, best effort:
+// routingProblem says what failed ('' when nothing did).
 Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsNumber() || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber()) {
@@ -30,6 +33,8 @@ Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
   std::string address = info[3].As<Napi::String>().Utf8Value();
   int64_t port = info[4].As<Napi::Number>().Int64Value();
   int backlog = info[5].As<Napi::Number>().Int32Value();
+  int64_t mark = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Int64Value() : 0;
+  std::string device = info.Length() > 7 && info[7].IsString() ? info[7].As<Napi::String>().Utf8Value() : std::string();
   if (family != 4 && family != 6) ThrowRange(env, "openTcpListener: family must be 4 or 6");
   if (port < 0 || port > 65535) ThrowRange(env, "openTcpListener: port " + std::to_string(port) + " outside 0..65535");
   struct sockaddr_storage name;
@@ -56,6 +61,7 @@ Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) failed = "setsockopt SO_REUSEADDR";
   if (failed == nullptr && reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) failed = "setsockopt SO_REUSEPORT";
   if (failed == nullptr && family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) failed = "setsockopt IPV6_V6ONLY";
+  std::string routingProblem = failed == nullptr ? ApplySocketRouting(fd, mark, device) : std::string();
   std::string where = "bind " + address + ":" + std::to_string(port);
   if (failed == nullptr && bind(fd, reinterpret_cast<struct sockaddr*>(&name), nameLength) < 0) failed = where.c_str();
   if (failed == nullptr && listen(fd, backlog) < 0) failed = "listen";
@@ -64,7 +70,10 @@ Napi::Value OpenTcpListener(const Napi::CallbackInfo& info) {
     close(fd);
     ThrowErrno(env, failed, err);
   }
-  return Napi::Number::New(env, fd);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", fd);
+  result.Set("routingProblem", routingProblem);
+  return result;
 }
 
 // A descriptor copy that belongs to the JavaScript thread that made it until something there

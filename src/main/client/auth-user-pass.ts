@@ -23,13 +23,14 @@ export function parseAuthFile(text: string, where: { file: string; line: number 
 }
 
 /** Reads one line from the terminal; echo off for secrets (stty on the terminal itself). */
-function promptLine(prompt: string, secret: boolean): string {
+function promptLine(prompt: string, secret: boolean, noTerminal?: string): string {
   let fd: number;
   try {
     fd = openSync('/dev/tty', 'r+');
   } catch {
     throw new Error(
-      `auth-user-pass: no terminal to ask for the ${secret ? 'password' : 'username'} on; put them in a file (auth-user-pass FILE)`,
+      noTerminal ??
+        `auth-user-pass: no terminal to ask for the ${secret ? 'password' : 'username'} on; put them in a file (auth-user-pass FILE)`,
     );
   }
   const stty = (arg: string): void => {
@@ -79,7 +80,11 @@ export function loadCredentials(options: Options): Credentials | null {
   if (challenge === undefined) return creds;
   // misc.c get_user_pass_cr: the response is asked on the terminal even when the file holds the
   // password, and both go to the server packed as SCRV1:base64(password):base64(response).
-  const response = promptLine(`CHALLENGE: ${challenge.text} `, !challenge.echo);
+  const response = promptLine(
+    `CHALLENGE: ${challenge.text} `,
+    !challenge.echo,
+    'static-challenge: no terminal to ask for the response on (it cannot come from a file); run the client on a terminal',
+  );
   return { username: creds.username, password: staticChallengePassword(creds.password, response) };
 }
 

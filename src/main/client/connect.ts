@@ -88,7 +88,7 @@ async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promi
       family: remote.family,
       ...bindTo,
       ...socketBuffers(ctx.options),
-      ...socketRouting(ctx.options),
+      ...socketRouting(ctx.options, (problem) => logger.log(1, `WARNING: ${problem}`)),
       offload: ctx.options.udpOffload,
       coalesceUsecs: ctx.options.udpCoalesceUsecs,
     });

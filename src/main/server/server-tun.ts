@@ -120,6 +120,7 @@ export class ServerTun {
         ...(o.ifconfig !== undefined ? { ifconfig: { local: o.ifconfig.local, remoteOrNetmask: o.ifconfig.remoteNetmask } } : {}),
         ...(o.ifconfigIpv6 !== undefined ? { ifconfigIpv6: { local: o.ifconfigIpv6.local, bits: o.ifconfigIpv6.netbits } } : {}),
         ...(serverRouteGateway(o) !== undefined ? { vpnGateway: serverRouteGateway(o) } : {}),
+        ...(o.routeIpv6Gateway !== undefined ? { vpnGateway6: o.routeIpv6Gateway } : {}),
         routes: o.routes.map((r) => ({ ...r, netmask: r.netmask ?? '255.255.255.255' })),
         routes6: o.routesIpv6.map((r) => {
           const [network, bits] = r.network.split('/');

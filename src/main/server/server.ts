@@ -171,7 +171,13 @@ class ServerRun {
     const o = this.options;
     const shards = ShardPool.open(
       this.workers,
-      { ...link, port: o.localPort, ...socketBuffers(o), ...socketRouting(o), offload: o.udpOffload },
+      {
+        ...link,
+        port: o.localPort,
+        ...socketBuffers(o),
+        ...socketRouting(o, (problem) => this.logger.log(1, `WARNING: ${problem}`)),
+        offload: o.udpOffload,
+      },
       template,
       events,
       (index) => tun.queueFd(index),

@@ -349,13 +349,23 @@ function openTcpGroup(count: number, spec: SocketSpec): ShardSocket[] {
  */
 function refuseTakenPort(transport: 'udp' | 'tcp', spec: SocketSpec): void {
   if (spec.port === 0) return;
+  // With the group's device and mark, so that a VRF's address binds as it will for the group (the
+  // group's own sockets report what could not be set).
+  const routing = spec.routing === undefined ? {} : { routing: { ...spec.routing, onProblem: () => undefined } };
   try {
     if (transport === 'tcp') {
       closeDescriptor(
-        openTcpListener({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port, reusePort: false }),
+        openTcpListener({
+          family: spec.family,
+          dualStack: spec.dualStack,
+          address: spec.address,
+          port: spec.port,
+          reusePort: false,
+          ...routing,
+        }),
       );
     } else {
-      UdpSocket.open({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port }).close();
+      UdpSocket.open({ family: spec.family, dualStack: spec.dualStack, address: spec.address, port: spec.port, ...routing }).close();
     }
   } catch (error) {
     const message = (error as Error).message;

@@ -122,7 +122,16 @@ export interface NativeAddon {
   TlsCryptCheck: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptCheck;
   TlsCryptDirection: new (cipherKey: Uint8Array, hmacKey: Uint8Array) => NativeTlsCryptDirection;
   ADDRESS_SIZE: number;
-  openTcpListener(family: 4 | 6, reusePort: boolean, dualStack: boolean, address: string, port: number, backlog: number): number;
+  openTcpListener(
+    family: 4 | 6,
+    reusePort: boolean,
+    dualStack: boolean,
+    address: string,
+    port: number,
+    backlog: number,
+    mark: number,
+    device: string,
+  ): { fd: number; routingProblem: string };
   closeDescriptor(fd: number): void;
   dupDescriptor(fd: number): number;
   claimDescriptor(fd: number): void;
@@ -132,7 +141,7 @@ export interface NativeAddon {
   disableTlsResumption(sslContext: unknown): boolean;
   dhParameterBits(pem: string): number;
   certPurposeMatches(der: Buffer, role: 'server' | 'client'): boolean;
-  setSocketRouting(fd: number, mark: number, device: string): void;
+  setSocketRouting(fd: number, mark: number, device: string): string;
 }
 
 function loadAddon(): NativeAddon {

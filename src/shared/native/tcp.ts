@@ -12,18 +12,21 @@ export interface TcpListenerOptions {
   routing?: SocketRouting;
 }
 
-/** --mark and --bind-dev for a link socket. */
+/** --mark and --bind-dev for a link socket: set before its bind, best effort (as OpenVPN). */
 export interface SocketRouting {
   /** SO_MARK (0: none). */
   mark?: number;
   /** SO_BINDTODEVICE ('' or absent: none). */
   device?: string;
+  /** Told what could not be set (OpenVPN warns and goes on: no CAP_NET_ADMIN after `user`, say). */
+  onProblem?: (problem: string) => void;
 }
 
-/** Applies `routing` to the socket `fd` (a no-op for none). */
+/** Applies `routing` to the socket `fd` (a no-op for none); a failure goes to routing.onProblem. */
 export function setSocketRouting(fd: number, routing: SocketRouting | undefined): void {
   if (routing === undefined || ((routing.mark ?? 0) === 0 && (routing.device ?? '') === '')) return;
-  addon.setSocketRouting(fd, routing.mark ?? 0, routing.device ?? '');
+  const problem = addon.setSocketRouting(fd, routing.mark ?? 0, routing.device ?? '');
+  if (problem !== '') routing.onProblem?.(problem);
 }
 
 /**
@@ -31,21 +34,18 @@ export function setSocketRouting(fd: number, routing: SocketRouting | undefined)
  * in the thread that serves it. Until a server takes it over, closeDescriptor() frees it.
  */
 export function openTcpListener(options: TcpListenerOptions): number {
-  const fd = addon.openTcpListener(
+  const opened = addon.openTcpListener(
     options.family,
     options.reusePort,
     options.dualStack,
     options.address,
     options.port,
     options.backlog ?? 1024,
+    options.routing?.mark ?? 0,
+    options.routing?.device ?? '',
   );
-  try {
-    setSocketRouting(fd, options.routing);
-  } catch (error) {
-    addon.closeDescriptor(fd);
-    throw error;
-  }
-  return fd;
+  if (opened.routingProblem !== '') options.routing?.onProblem?.(opened.routingProblem);
+  return opened.fd;
 }
 
 export function closeDescriptor(fd: number): void {
