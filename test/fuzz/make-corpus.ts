@@ -167,6 +167,8 @@ async function main(): Promise<void> {
       'PUSH_REPLY,dhcp-option DNS 1.1.1.1,dhcp-option DNS 1.0.0.1,redirect-gateway def1 bypass-dhcp,route-gateway 10.8.0.1,topology subnet,ping 10,ping-restart 120,ifconfig 10.8.0.2 255.255.255.0,peer-id 0,cipher AES-256-GCM,protocol-flags cc-exit tls-ekm dyn-tls-crypt,tun-mtu 1500',
       'PUSH_REPLY,route 10.9.0.0 255.255.0.0,push-continuation 2\0PUSH_REPLY,ifconfig-ipv6 fd00::1000/64 fd00::1,route-ipv6 2000::/3,push-continuation 1',
       'PUSH_REPLY,compress lz4-v2,comp-lzo no,key-derivation tls-ekm,auth-tokenSESS_ID,explicit-exit-notify 1,setenv-safe X "a b"',
+      // OpenVPN 2.6's dns options, block-ipv6, route-ipv6-gateway and the timer options.
+      'PUSH_REPLY,dns server 0 address 10.8.0.53 [fd00::53]:853,dns server 0 dnssec yes,dns server 1 resolve-domains corp.example,dns server 1 address 10.8.0.54,dns server 1 transport DoT,dns server 1 sni dns.example,dns search-domains a.example b.example,block-ipv6,route-ipv6-gateway fd00::1,session-timeout 3600,redirect-gateway ipv6',
     ];
     for (const p of pushes) seed('push-reply', `${sha(p)}.txt`, p);
 
