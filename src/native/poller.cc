@@ -52,20 +52,8 @@ void Poller::Stop() {
 }
 
 void Poller::Release() {
-  // Also runs from a destructor and from the thread's environment cleanup hook (a worker being
-  // terminated), where a reference that can no longer be deleted makes node-addon-api throw: an
-  // exception leaving either ends the whole process (std::terminate), so it stops here. The
-  // reference then goes with its environment.
-  try {
-    if (!callback_.IsEmpty()) callback_.Reset();
-  } catch (const Napi::Error&) {
-    callback_.SuppressDestruct();
-  }
-  try {
-    if (!owner_.IsEmpty()) owner_.Reset();
-  } catch (const Napi::Error&) {
-    owner_.SuppressDestruct();
-  }
+  if (!callback_.IsEmpty()) callback_.Reset();
+  if (!owner_.IsEmpty()) owner_.Reset();
 }
 
 void Poller::SetRef(bool ref) {

@@ -2,6 +2,7 @@
 
 import { isIPv6 } from 'node:net';
 import { applyDnsOption, emptyDnsOptions } from '../protocol/dns-options';
+import { withoutRemoved } from '../protocol/push-options';
 import { POOL_MAX_ADDRESSES } from './pool-limit';
 import { DirectiveTable, fail, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
 
@@ -168,9 +169,8 @@ export const serverDirectives: DirectiveTable = {
     min: 1,
     max: 1,
     set(ctx, _d, [prefix]) {
-      const p = prefix as string;
-      ctx.o.push = ctx.o.push.filter((line) => !line.startsWith(p));
-      ctx.o.pushRemove.push(p);
+      ctx.o.push = withoutRemoved(ctx.o.push, [prefix as string]);
+      ctx.o.pushRemove.push(prefix as string);
     },
   },
   'push-reset': {
