@@ -12,6 +12,7 @@
         "src/native/tun-offload.cc",
         "src/native/udp.cc",
         "src/native/aead.cc",
+        "src/native/chacha-poly.cc",
         "src/native/cbc.cc",
         "src/native/tcp.cc",
         "src/native/tls-auth-hmac.cc",

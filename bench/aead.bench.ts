@@ -1,7 +1,9 @@
 // Data-channel AEAD on one core, 1400-byte payloads in OpenVPN's P_DATA_V2 layout: the addon's
 // batch path (32 packets per call, persistent OpenSSL context) against one node:crypto cipher
 // object per packet and against sodium-native. Seal-only and seal+open, contenders interleaved
-// within every run, medians over BENCH_RUNS runs. Run: node dist/bench/aead.bench.js
+// within every run, medians over BENCH_RUNS runs. ChaCha20-Poly1305 also runs the addon on
+// OpenSSL's EVP interface beside its default (OpenSSL's ChaCha20 and Poly1305 cores, where the
+// running Node exports them). Run: node dist/bench/aead.bench.js
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { CipherChaCha20Poly1305, CipherGCM, DecipherChaCha20Poly1305, DecipherGCM } from 'node:crypto';
 
@@ -85,9 +87,10 @@ class AddonContender implements Contender {
   constructor(
     cipher: CipherCase,
     private readonly material: Material,
+    preferEvp = false,
   ) {
     const direction = { key: material.key, implicitIv: material.implicitIv };
-    this.key = new AeadKey(cipher.name, direction, direction);
+    this.key = new AeadKey(cipher.name, direction, direction, { preferEvp });
     for (let i = 0; i < BATCH; i++) this.batch.set(i, Buffer.concat([header(0), Buffer.alloc(TAG), material.plaintext]));
     this.view = new DataView(this.batch.memory.buffer, this.batch.memory.byteOffset, this.batch.memory.byteLength);
   }
@@ -101,6 +104,10 @@ class AddonContender implements Contender {
   roundTrip(): void {
     this.seal();
     if (this.key.open(this.batch, BATCH, V2_LAYOUT, this.results) !== 0) throw new Error('addon: open failed');
+  }
+
+  get implementation(): string {
+    return this.key.implementation;
   }
 
   sample(packetId: number): string {
@@ -237,9 +244,13 @@ function sodiumFor(cipher: CipherCase, material: Material): Contender | null {
 interface Row {
   cipher: AeadCipherName;
   mode: SealMode;
+  implementation: string;
   addon: number;
+  /** The addon on EVP, where its default is not (ChaCha20-Poly1305 on OpenSSL's cores). */
+  evp: number | null;
   node: number;
   sodium: number | null;
+  addonOverEvp: number | null;
   addonOverNode: number;
   addonOverSodium: number | null;
 }
@@ -249,10 +260,12 @@ function benchCipher(cipher: CipherCase, runs: number): Row[] {
   const addon = new AddonContender(cipher, material);
   const node = new NodeCryptoContender(cipher, material);
   const sodiumContender = sodiumFor(cipher, material);
+  const evp = addon.implementation === 'evp' ? null : new AddonContender(cipher, material, true);
   const contenders: (readonly [string, Contender])[] = [
     ['addon', addon],
     ['node', node],
   ];
+  if (evp) contenders.push(['evp', evp]);
   if (sodiumContender) contenders.push(['sodium', sodiumContender]);
 
   // All contenders must produce the same bytes, or the comparison means nothing.
@@ -270,9 +283,12 @@ function benchCipher(cipher: CipherCase, runs: number): Row[] {
   return SEAL_MODES.map((mode) => ({
     cipher: cipher.name,
     mode,
+    implementation: addon.implementation,
     addon: median(series('addon', mode)),
+    evp: evp ? median(series('evp', mode)) : null,
     node: median(series('node', mode)),
     sodium: sodiumContender ? median(series('sodium', mode)) : null,
+    addonOverEvp: evp ? ratioOf('evp', mode) : null,
     addonOverNode: ratioOf('node', mode),
     addonOverSodium: sodiumContender ? ratioOf('sodium', mode) : null,
   }));
@@ -290,13 +306,27 @@ export function runAeadBench(): void {
   const micros = (rate: number): string => `${(1e6 / rate).toFixed(2)}`;
   printTable(
     'packets/s, median (us per packet); ratios: median of per-run ratios',
-    ['cipher', 'mode', `addon batch ${BATCH}`, 'node:crypto per packet', 'sodium-native', 'addon/node:crypto', 'addon/sodium'],
+    [
+      'cipher',
+      'mode',
+      `addon batch ${BATCH}`,
+      'addon on',
+      'addon EVP',
+      'node:crypto per packet',
+      'sodium-native',
+      'addon/EVP',
+      'addon/node:crypto',
+      'addon/sodium',
+    ],
     rows.map((r) => [
       r.cipher,
       r.mode,
       `${formatRate(r.addon)} (${micros(r.addon)})`,
+      r.implementation,
+      r.evp === null ? 'n/a' : `${formatRate(r.evp)} (${micros(r.evp)})`,
       `${formatRate(r.node)} (${micros(r.node)})`,
       r.sodium === null ? 'n/a' : `${formatRate(r.sodium)} (${micros(r.sodium)})`,
+      ratio(r.addonOverEvp),
       ratio(r.addonOverNode),
       ratio(r.addonOverSodium),
     ]),

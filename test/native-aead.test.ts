@@ -15,13 +15,19 @@ interface CipherCase {
   name: AeadCipherName;
   node: 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
   keyLength: number;
+  /** ChaCha20-Poly1305 on EVP although OpenSSL's cores are available (the default takes the cores). */
+  evp?: true;
 }
 
 const CIPHERS: readonly CipherCase[] = [
   { name: 'AES-128-GCM', node: 'aes-128-gcm', keyLength: 16 },
   { name: 'AES-256-GCM', node: 'aes-256-gcm', keyLength: 32 },
   { name: 'CHACHA20-POLY1305', node: 'chacha20-poly1305', keyLength: 32 },
+  { name: 'CHACHA20-POLY1305', node: 'chacha20-poly1305', keyLength: 32, evp: true },
 ];
+
+const label = (cipher: CipherCase): string => (cipher.evp === true ? `${cipher.name} (EVP)` : cipher.name);
+const options = (cipher: CipherCase): { preferEvp: boolean } => ({ preferEvp: cipher.evp === true });
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
@@ -80,10 +86,15 @@ const cipherCase = (name: AeadCipherName): CipherCase => {
 };
 
 /** A seal-only key for the sender and an open-only key for the receiver, as on the wire. */
-function keyPair(cipher: AeadCipherName, key: Uint8Array, implicitIv: Uint8Array): { sender: AeadKey; receiver: AeadKey } {
+function keyPair(
+  cipher: AeadCipherName,
+  key: Uint8Array,
+  implicitIv: Uint8Array,
+  preferEvp = false,
+): { sender: AeadKey; receiver: AeadKey } {
   return {
-    sender: new AeadKey(cipher, { key, implicitIv }, null),
-    receiver: new AeadKey(cipher, null, { key, implicitIv }),
+    sender: new AeadKey(cipher, { key, implicitIv }, null, { preferEvp }),
+    receiver: new AeadKey(cipher, null, { key, implicitIv }, { preferEvp }),
   };
 }
 
@@ -275,7 +286,7 @@ const SHAPES: Record<AeadCipherName, { aadLength: number; nonceLength: number }>
 const MAX_PAYLOAD = 2048;
 
 for (const cipher of CIPHERS) {
-  test(`${cipher.name}: every payload length 0..${MAX_PAYLOAD} in one batch equals node:crypto, and opens back`, () => {
+  test(`${label(cipher)}: every payload length 0..${MAX_PAYLOAD} in one batch equals node:crypto, and opens back`, () => {
     const random = byteSource(`equality ${cipher.name}`);
     const { aadLength, nonceLength } = SHAPES[cipher.name];
     const layout: AeadLayout = {
@@ -289,7 +300,8 @@ for (const cipher of CIPHERS) {
     const words = aeadLayout(layout);
     const key = random(cipher.keyLength);
     const implicitIv = random(12 - nonceLength);
-    const { sender, receiver } = keyPair(cipher.name, key, implicitIv);
+    const { sender, receiver } = keyPair(cipher.name, key, implicitIv, cipher.evp === true);
+    assert.equal(sender.implementation, receiver.implementation);
     const count = MAX_PAYLOAD + 1;
     const batch = PacketBatch.allocate(count, layout.payloadOffset + MAX_PAYLOAD, 3);
     const plaintexts: Buffer[] = [];
@@ -338,13 +350,13 @@ function dataV2Header(keyId: number, peerId: number, packetId: number): Buffer {
 }
 
 for (const cipher of CIPHERS) {
-  test(`${cipher.name}: P_DATA_V2 both ways between client and server keys, as node:crypto computes it`, () => {
+  test(`${label(cipher)}: P_DATA_V2 both ways between client and server keys, as node:crypto computes it`, () => {
     const random = byteSource(`openvpn ${cipher.name}`);
     // Key slicing as in init_key_contexts: the client seals with c2s, the server with s2c.
     const c2s = { key: random(cipher.keyLength), implicitIv: random(8) };
     const s2c = { key: random(cipher.keyLength), implicitIv: random(8) };
-    const client = new AeadKey(cipher.name, c2s, s2c);
-    const server = new AeadKey(cipher.name, s2c, c2s);
+    const client = new AeadKey(cipher.name, c2s, s2c, options(cipher));
+    const server = new AeadKey(cipher.name, s2c, c2s, options(cipher));
     assert.equal(client.cipher, cipher.name);
 
     for (const [from, to, material] of [
@@ -393,6 +405,54 @@ for (const cipher of CIPHERS) {
   });
 }
 
+test("CHACHA20-POLY1305 on OpenSSL's cores: chosen where Node exports them; equal to EVP both ways at sizes past its first keystream chunk", () => {
+  const random = byteSource('cores against evp');
+  const material = { key: random(32), implicitIv: random(8) };
+  const cores = new AeadKey('CHACHA20-POLY1305', material, material);
+  const evp = new AeadKey('CHACHA20-POLY1305', material, material, { preferEvp: true });
+  // This Node (the official build) exports the cores; a build that does not stays on EVP.
+  assert.equal(cores.implementation, 'openssl-cores');
+  assert.equal(evp.implementation, 'evp');
+  assert.equal(new AeadKey('AES-256-GCM', { key: random(32), implicitIv: random(8) }, null).implementation, 'evp');
+  // 1983-1985 and 2047-2049 straddle the keystream made ahead (64-byte block 0 plus 1984 bytes);
+  // the larger ones run the in-place tail; 65,000 is a TUN superpacket's size.
+  const lengths = [0, 1, 15, 16, 17, 63, 64, 65, 1400, 1983, 1984, 1985, 2047, 2048, 2049, 4096, 9001, 65000];
+  for (const [sealer, opener, name] of [
+    [cores, evp, 'cores seal, EVP opens'],
+    [evp, cores, 'EVP seals, cores open'],
+  ] as const) {
+    const batch = PacketBatch.allocate(lengths.length, 24 + 65000);
+    const plaintexts = lengths.map((length) => random(length));
+    lengths.forEach((_, i) => batch.set(i, Buffer.concat([dataV2Header(1, 7, 100 + i), Buffer.alloc(TAG), plaintexts[i]])));
+    sealer.seal(batch, lengths.length, V2_LAYOUT);
+    const check = PacketBatch.allocate(lengths.length, 24 + 65000);
+    lengths.forEach((_, i) => check.set(i, Buffer.concat([dataV2Header(1, 7, 100 + i), Buffer.alloc(TAG), plaintexts[i]])));
+    opener.seal(check, lengths.length, V2_LAYOUT);
+    for (let i = 0; i < lengths.length; i++) {
+      assert.ok(Buffer.from(batch.packet(i)).equals(Buffer.from(check.packet(i))), `${name}: ${lengths[i]} bytes sealed alike`);
+    }
+    const results = new Uint8Array(lengths.length);
+    assert.equal(opener.open(batch, lengths.length, V2_LAYOUT, results), 0, name);
+    for (let i = 0; i < lengths.length; i++) {
+      assert.ok(Buffer.from(batch.packet(i)).subarray(24).equals(plaintexts[i]), `${name}: ${lengths[i]} bytes recovered`);
+    }
+  }
+  // A flipped bit in a long packet's in-place tail fails it, and its payload is zeroed.
+  const batch = PacketBatch.allocate(1, 24 + 9001);
+  const plaintext = random(9001);
+  batch.set(0, Buffer.concat([dataV2Header(1, 7, 5), Buffer.alloc(TAG), plaintext]));
+  cores.seal(batch, 1, V2_LAYOUT);
+  batch.memory[batch.offsets[0] + 24 + 8000] ^= 0x20;
+  const results = new Uint8Array(1).fill(9);
+  assert.equal(cores.open(batch, 1, V2_LAYOUT, results), 1);
+  assert.equal(results[0], 0);
+  assert.ok(
+    Buffer.from(batch.packet(0))
+      .subarray(24)
+      .every((b) => b === 0),
+  );
+});
+
 test('P_DATA_V1: AAD is the packet-id only; the opcode byte is not authenticated', () => {
   const cipher = cipherCase('AES-256-GCM');
   const random = byteSource('openvpn v1');
@@ -427,9 +487,9 @@ test('P_DATA_V1: AAD is the packet-id only; the opcode byte is not authenticated
 const TAMPER_LAYOUT: AeadLayout = { nonceOffset: 0, nonceLength: 4, aadOffset: 4, aadLength: 8, tagOffset: 12, payloadOffset: 28 };
 
 for (const cipher of CIPHERS) {
-  test(`${cipher.name}: tampered ciphertext, tag, AAD and nonce fail only their own packets`, () => {
+  test(`${label(cipher)}: tampered ciphertext, tag, AAD and nonce fail only their own packets`, () => {
     const random = byteSource(`tamper ${cipher.name}`);
-    const { sender, receiver } = keyPair(cipher.name, random(cipher.keyLength), random(8));
+    const { sender, receiver } = keyPair(cipher.name, random(cipher.keyLength), random(8), cipher.evp === true);
     const words = aeadLayout(TAMPER_LAYOUT);
     const count = 16;
     const batch = PacketBatch.allocate(count, 28 + 300, 16);

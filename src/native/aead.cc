@@ -37,12 +37,15 @@ Napi::Function AeadKey::Define(Napi::Env env) {
                          InstanceMethod("open", &AeadKey::Open),
                          InstanceMethod("destroy", &AeadKey::Destroy),
                          InstanceAccessor("cipher", &AeadKey::Cipher, nullptr),
+                         InstanceAccessor("implementation", &AeadKey::Implementation, nullptr),
                      });
 }
 
-// new AeadKey(cipher, sealKey, sealImplicitIv, openKey, openImplicitIv). A direction whose key
-// is empty is not set up (seal-only or open-only objects). The nonce of a packet is its nonce
-// field (e.g. OpenVPN's 4-byte packet-id) followed by the implicit IV (the rest of the 12 bytes).
+// new AeadKey(cipher, sealKey, sealImplicitIv, openKey, openImplicitIv[, preferEvp]). A direction
+// whose key is empty is not set up (seal-only or open-only objects). The nonce of a packet is its
+// nonce field (e.g. OpenVPN's 4-byte packet-id) followed by the implicit IV (the rest of the 12
+// bytes). preferEvp keeps ChaCha20-Poly1305 on EVP where OpenSSL's cores are available (tests
+// and the bench compare the two).
 AeadKey::AeadKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AeadKey>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) ThrowType(env, "AeadKey(cipher, ...): cipher must be a string");
@@ -53,6 +56,7 @@ AeadKey::AeadKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AeadKey>(inf
                         "' (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)");
   }
   keyLength_ = static_cast<size_t>(EVP_CIPHER_key_length(cipher_));
+  preferEvp_ = info.Length() > 5 && info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
   try {
     InitDirection(env, &seal_, info[1], info[2], true);
     InitDirection(env, &open_, info[3], info[4], false);
@@ -88,6 +92,10 @@ void AeadKey::InitDirection(Napi::Env env, Direction* direction, const Napi::Val
   int ok = encrypt ? EVP_EncryptInit_ex(direction->ctx, cipher_, nullptr, keyBytes.Data(), nullptr)
                    : EVP_DecryptInit_ex(direction->ctx, cipher_, nullptr, keyBytes.Data(), nullptr);
   if (ok != 1) throw Napi::Error::New(env, std::string("AeadKey: OpenSSL rejected the ") + which + " key");
+  if (cipher_ == EVP_chacha20_poly1305() && !preferEvp_ && ChaChaPolyKey::Available()) {
+    direction->cores.SetKey(keyBytes.Data());
+    direction->useCores = true;
+  }
 }
 
 void AeadKey::Wipe() {
@@ -95,6 +103,8 @@ void AeadKey::Wipe() {
   for (Direction* direction : {&seal_, &open_}) {
     if (direction->ctx != nullptr) EVP_CIPHER_CTX_free(direction->ctx);
     direction->ctx = nullptr;
+    direction->cores.Wipe();
+    direction->useCores = false;
     OPENSSL_cleanse(direction->implicitIv.data(), direction->implicitIv.size());
     direction->implicitIvLength = 0;
   }
@@ -147,6 +157,11 @@ Napi::Value AeadKey::Seal(const Napi::CallbackInfo& info) {
     int outLength = 0;
     uint8_t* payload = packet + layout.payloadOffset;
     int payloadLength = static_cast<int>(length - layout.payloadOffset);
+    if (seal_.useCores) {
+      seal_.cores.Seal(payload, static_cast<size_t>(payloadLength), packet + layout.aadOffset, layout.aadLength, nonce,
+                       packet + layout.tagOffset);
+      continue;
+    }
     bool ok = EVP_EncryptInit_ex(seal_.ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
               (layout.aadLength == 0 ||
                EVP_EncryptUpdate(seal_.ctx, nullptr, &outLength, packet + layout.aadOffset,
@@ -185,16 +200,12 @@ Napi::Value AeadKey::Open(const Napi::CallbackInfo& info) {
       continue;
     }
     BuildNonce(open_, packet, layout, nonce);
-    int outLength = 0;
     uint8_t* payload = packet + layout.payloadOffset;
     int payloadLength = static_cast<int>(length - layout.payloadOffset);
-    bool ok = EVP_DecryptInit_ex(open_.ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
-              (layout.aadLength == 0 ||
-               EVP_DecryptUpdate(open_.ctx, nullptr, &outLength, packet + layout.aadOffset,
-                                 static_cast<int>(layout.aadLength)) == 1) &&
-              EVP_DecryptUpdate(open_.ctx, payload, &outLength, payload, payloadLength) == 1 &&
-              EVP_CIPHER_CTX_ctrl(open_.ctx, EVP_CTRL_AEAD_SET_TAG, kTagLength, packet + layout.tagOffset) == 1 &&
-              EVP_DecryptFinal_ex(open_.ctx, payload + outLength, &outLength) == 1;
+    bool ok = open_.useCores
+                  ? open_.cores.Open(payload, static_cast<size_t>(payloadLength), packet + layout.aadOffset,
+                                     layout.aadLength, nonce, packet + layout.tagOffset)
+                  : OpenWithEvp(packet, layout, nonce, payload, payloadLength);
     if (!ok) {
       OPENSSL_cleanse(payload, static_cast<size_t>(payloadLength));
       failed++;
@@ -204,11 +215,30 @@ Napi::Value AeadKey::Open(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(failed));
 }
 
+bool AeadKey::OpenWithEvp(const uint8_t* packet, const Layout& layout, const uint8_t* nonce, uint8_t* payload,
+                          int payloadLength) {
+  int outLength = 0;
+  // EVP takes the expected tag through a non-const pointer; it only reads it.
+  uint8_t* tag = const_cast<uint8_t*>(packet + layout.tagOffset);
+  return EVP_DecryptInit_ex(open_.ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
+         (layout.aadLength == 0 || EVP_DecryptUpdate(open_.ctx, nullptr, &outLength, packet + layout.aadOffset,
+                                                     static_cast<int>(layout.aadLength)) == 1) &&
+         EVP_DecryptUpdate(open_.ctx, payload, &outLength, payload, payloadLength) == 1 &&
+         EVP_CIPHER_CTX_ctrl(open_.ctx, EVP_CTRL_AEAD_SET_TAG, kTagLength, tag) == 1 &&
+         EVP_DecryptFinal_ex(open_.ctx, payload + outLength, &outLength) == 1;
+}
+
 Napi::Value AeadKey::Destroy(const Napi::CallbackInfo& info) {
   Wipe();
   return info.Env().Undefined();
 }
 
 Napi::Value AeadKey::Cipher(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), cipherName_); }
+
+// 'openssl-cores' where ChaCha20-Poly1305 runs on OpenSSL's cores, else 'evp'.
+Napi::Value AeadKey::Implementation(const Napi::CallbackInfo& info) {
+  bool cores = seal_.useCores || open_.useCores;
+  return Napi::String::New(info.Env(), cores ? "openssl-cores" : "evp");
+}
 
 }  // namespace shardvpn

@@ -8,6 +8,8 @@
 
 #include <array>
 
+#include "chacha-poly.h"
+
 namespace shardvpn {
 
 class AeadKey : public Napi::ObjectWrap<AeadKey> {
@@ -21,6 +23,9 @@ class AeadKey : public Napi::ObjectWrap<AeadKey> {
     EVP_CIPHER_CTX* ctx = nullptr;
     std::array<uint8_t, 12> implicitIv{};
     size_t implicitIvLength = 0;
+    // ChaCha20-Poly1305 through OpenSSL's cores instead of EVP (chacha-poly.h), where available.
+    ChaChaPolyKey cores;
+    bool useCores = false;
   };
   struct Layout {
     size_t aadOffset, aadLength, nonceOffset, nonceLength, tagOffset, payloadOffset;
@@ -30,15 +35,19 @@ class AeadKey : public Napi::ObjectWrap<AeadKey> {
   Napi::Value Open(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value Cipher(const Napi::CallbackInfo& info);
+  Napi::Value Implementation(const Napi::CallbackInfo& info);
   void InitDirection(Napi::Env env, Direction* direction, const Napi::Value& key, const Napi::Value& iv, bool encrypt);
   Layout ParseLayout(const Napi::CallbackInfo& info, size_t index, const char* call) const;
   static bool FitsLayout(size_t length, const Layout& layout);
   void BuildNonce(const Direction& direction, const uint8_t* packet, const Layout& layout, uint8_t* nonce) const;
+  bool OpenWithEvp(const uint8_t* packet, const Layout& layout, const uint8_t* nonce, uint8_t* payload,
+                   int payloadLength);
   void Wipe();
 
   const EVP_CIPHER* cipher_ = nullptr;
   std::string cipherName_;
   size_t keyLength_ = 0;
+  bool preferEvp_ = false;
   Direction seal_;
   Direction open_;
 };

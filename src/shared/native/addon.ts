@@ -76,6 +76,7 @@ export interface NativeUdpSocket extends NativeDescriptor {
 
 export interface NativeAeadKey {
   readonly cipher: string;
+  readonly implementation: 'evp' | 'openssl-cores';
   seal(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, layout: Uint32Array): void;
   open(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, layout: Uint32Array, results: Uint8Array): number;
   destroy(): void;
@@ -109,7 +110,14 @@ export interface NativeTlsCryptDirection {
 export interface NativeAddon {
   TunDevice: new (name: string, multiQueue: boolean, fd?: number, offload?: number) => NativeTunDevice;
   UdpSocket: new (family: 4 | 6, flags: number, fd: number) => NativeUdpSocket;
-  AeadKey: new (cipher: string, sealKey: Uint8Array, sealIv: Uint8Array, openKey: Uint8Array, openIv: Uint8Array) => NativeAeadKey;
+  AeadKey: new (
+    cipher: string,
+    sealKey: Uint8Array,
+    sealIv: Uint8Array,
+    openKey: Uint8Array,
+    openIv: Uint8Array,
+    preferEvp: boolean,
+  ) => NativeAeadKey;
   CbcHmacKey: new (
     cipher: string,
     digest: string,

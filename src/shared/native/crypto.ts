@@ -30,6 +30,13 @@ export function aeadLayout(layout: AeadLayout): Uint32Array {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * How a key seals and opens: 'evp' is OpenSSL's EVP interface; 'openssl-cores' is ChaCha20-Poly1305
+ * composed from OpenSSL's ChaCha20 and Poly1305 cores (src/native/chacha-poly.h), where the running
+ * Node exports them.
+ */
+export type AeadImplementation = 'evp' | 'openssl-cores';
+
 /** One data-channel key: a persistent OpenSSL context per direction; wiped on destroy or GC. */
 export class AeadKey {
   private readonly handle: NativeAeadKey;
@@ -38,12 +45,24 @@ export class AeadKey {
     cipher: AeadCipherName,
     seal: { key: Uint8Array; implicitIv: Uint8Array } | null,
     open: { key: Uint8Array; implicitIv: Uint8Array } | null,
+    /** preferEvp: ChaCha20-Poly1305 on EVP even where the cores are available (tests, benches). */
+    options: { preferEvp?: boolean } = {},
   ) {
-    this.handle = new addon.AeadKey(cipher, seal?.key ?? EMPTY, seal?.implicitIv ?? EMPTY, open?.key ?? EMPTY, open?.implicitIv ?? EMPTY);
+    this.handle = new addon.AeadKey(
+      cipher,
+      seal?.key ?? EMPTY,
+      seal?.implicitIv ?? EMPTY,
+      open?.key ?? EMPTY,
+      open?.implicitIv ?? EMPTY,
+      options.preferEvp === true,
+    );
   }
 
   get cipher(): string {
     return this.handle.cipher;
+  }
+  get implementation(): AeadImplementation {
+    return this.handle.implementation;
   }
   /** Encrypts `count` packets in place, writing each tag. `layout` from aeadLayout(). */
   seal(batch: PacketBatch, count: number, layout: Uint32Array): void {
