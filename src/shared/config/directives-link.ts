@@ -1,6 +1,6 @@
 // Directives of the link: transport, addresses and ports, peers, timers, MTU.
 
-import { DirectiveTable, fail, int, oneOf, port, proto } from './registry';
+import { DirectiveTable, fail, flag, int, oneOf, port, proto } from './registry';
 
 const MAX_SECONDS = 0x7fffffff;
 
@@ -68,13 +68,7 @@ export const linkDirectives: DirectiveTable = {
       }
     },
   },
-  'remote-random': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.remoteRandom = true;
-    },
-  },
+  'remote-random': flag('remoteRandom'),
   nobind: {
     min: 0,
     max: 0,
@@ -191,13 +185,7 @@ export const linkDirectives: DirectiveTable = {
       ctx.o.pingRecAction = 'exit';
     },
   },
-  'ping-timer-rem': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.pingTimerRem = true;
-    },
-  },
+  'ping-timer-rem': flag('pingTimerRem'),
   // OPT_P_ROUTE: also pushed (push "block-ipv6"), where a client takes it.
   'block-ipv6': {
     min: 0,
@@ -258,13 +246,7 @@ export const linkDirectives: DirectiveTable = {
     },
   },
   // helper_tcp_nodelay: on a server also pushed, as socket-flags TCP_NODELAY.
-  'tcp-nodelay': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.tcpNodelay = true;
-    },
-  },
+  'tcp-nodelay': flag('tcpNodelay'),
   'socket-flags': {
     min: 1,
     max: 8,

@@ -3,7 +3,7 @@
 
 import * as net from 'node:net';
 import { CompressFraming, MAX_HEAP_SHRINK_SECONDS, MAX_UDP_COALESCE_USECS } from './options-types';
-import { DirectiveSpec, DirectiveTable, fail, int, oneOf, port } from './registry';
+import { DirectiveSpec, DirectiveTable, fail, flag, int, oneOf, port } from './registry';
 
 function ignored(why: string): DirectiveSpec {
   return {
@@ -42,20 +42,8 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.daemon = true;
     },
   },
-  'persist-tun': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.persistTun = true;
-    },
-  },
-  'persist-key': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.persistKey = true;
-    },
-  },
+  'persist-tun': flag('persistTun'),
+  'persist-key': flag('persistKey'),
   user: {
     min: 1,
     max: 1,
@@ -156,13 +144,7 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.down = s as string;
     },
   },
-  'down-pre': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.downPre = true;
-    },
-  },
+  'down-pre': flag('downPre'),
   'route-up': {
     min: 1,
     max: 1,
@@ -305,20 +287,8 @@ export const miscDirectives: DirectiveTable = {
   },
   'suppress-timestamps': ignored('not implemented'),
   'machine-readable-output': ignored('not implemented'),
-  'ifconfig-noexec': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.ifconfigNoexec = true;
-    },
-  },
-  'route-noexec': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.routeNoexec = true;
-    },
-  },
+  'ifconfig-noexec': flag('ifconfigNoexec'),
+  'route-noexec': flag('routeNoexec'),
   'disable-dco': {
     min: 0,
     max: 0,
@@ -343,13 +313,7 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.metricsListen = { address: addr as string, port: port(d, p as string) };
     },
   },
-  'metrics-per-client': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.metricsPerClient = true;
-    },
-  },
+  'metrics-per-client': flag('metricsPerClient'),
   // SIGHUP on a server: 'hitless' applies the new config to the running server and keeps its
   // clients; 'restart' is OpenVPN's way (every client reconnects).
   'reload-mode': {

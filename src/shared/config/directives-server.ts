@@ -4,7 +4,7 @@ import { isIPv6 } from 'node:net';
 import { applyDnsOption, emptyDnsOptions } from '../protocol/dns-options';
 import { withoutRemoved } from '../protocol/push-options';
 import { POOL_MAX_ADDRESSES } from './pool-limit';
-import { DirectiveTable, fail, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
+import { DirectiveTable, fail, flag, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
 
 function poolRange(d: Parameters<typeof fail>[0], start: string, end: string): void {
   const s = ipv4ToInt(start);
@@ -21,20 +21,8 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.mode = oneOf(d, m as string, 'mode', ['p2p', 'server'] as const);
     },
   },
-  client: {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.client = true;
-    },
-  },
-  pull: {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.pull = true;
-    },
-  },
+  client: flag('client'),
+  pull: flag('pull'),
   server: {
     min: 2,
     max: 3,
@@ -226,13 +214,7 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.routeIpv6Gateway = g as string;
     },
   },
-  'route-nopull': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.routeNopull = true;
-    },
-  },
+  'route-nopull': flag('routeNopull'),
   'pull-filter': {
     min: 2,
     max: 2,
@@ -275,20 +257,8 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.dhcpOptions.push({ type: type as string, ...(value !== undefined ? { value } : {}) });
     },
   },
-  'client-to-client': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.clientToClient = true;
-    },
-  },
-  'duplicate-cn': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.duplicateCn = true;
-    },
-  },
+  'client-to-client': flag('clientToClient'),
+  'duplicate-cn': flag('duplicateCn'),
   'max-clients': {
     min: 1,
     max: 1,
@@ -304,13 +274,7 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.clientConfigDir = ctx.pathRef(d, p as string, {});
     },
   },
-  'ccd-exclusive': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.ccdExclusive = true;
-    },
-  },
+  'ccd-exclusive': flag('ccdExclusive'),
   'client-connect': {
     min: 1,
     max: 1,
@@ -332,13 +296,7 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.learnAddress = cmd as string;
     },
   },
-  'management-client-auth': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.managementClientAuth = true;
-    },
-  },
+  'management-client-auth': flag('managementClientAuth'),
   iroute: {
     min: 1,
     max: 2,

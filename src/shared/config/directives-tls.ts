@@ -2,7 +2,7 @@
 
 import { Directive } from './lexer';
 import { KeyDirection } from './options-types';
-import { DirectiveTable, fail, int, oneOf } from './registry';
+import { DirectiveTable, fail, flag, int, oneOf } from './registry';
 
 const MAX_SECONDS = 0x7fffffff;
 const TLS_VERSIONS = ['1.0', '1.1', '1.2', '1.3'] as const;
@@ -46,20 +46,8 @@ function cipherList(d: Directive, s: string): string[] {
 }
 
 export const tlsDirectives: DirectiveTable = {
-  'tls-server': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.tlsServer = true;
-    },
-  },
-  'tls-client': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.tlsClient = true;
-    },
-  },
+  'tls-server': flag('tlsServer'),
+  'tls-client': flag('tlsClient'),
   ca: {
     min: 1,
     max: 1,
@@ -333,13 +321,7 @@ export const tlsDirectives: DirectiveTable = {
   },
   // A client that sends no username or password is refused unless this is set; with it the
   // auth-user-pass-verify script or management-client-auth decides (empty values), as OpenVPN.
-  'auth-user-pass-optional': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.authUserPassOptional = true;
-    },
-  },
+  'auth-user-pass-optional': flag('authUserPassOptional'),
   'static-challenge': {
     min: 2,
     max: 2,
@@ -349,13 +331,7 @@ export const tlsDirectives: DirectiveTable = {
       ctx.o.staticChallenge = { text: text as string, echo: Number.isFinite(flag) && flag !== 0 };
     },
   },
-  'username-as-common-name': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.usernameAsCommonName = true;
-    },
-  },
+  'username-as-common-name': flag('usernameAsCommonName'),
   'auth-user-pass-verify': {
     min: 2,
     max: 2,
@@ -489,13 +465,7 @@ export const tlsDirectives: DirectiveTable = {
       ctx.o.authUserPass = d.inline === undefined && d.args.length === 0 ? { kind: 'stdin' } : ctx.fileRef(d);
     },
   },
-  'auth-nocache': {
-    min: 0,
-    max: 0,
-    set(ctx) {
-      ctx.o.authNocache = true;
-    },
-  },
+  'auth-nocache': flag('authNocache'),
   'auth-retry': {
     min: 1,
     max: 1,

@@ -32,6 +32,20 @@ export interface DirectiveSpec {
 
 export type DirectiveTable = Readonly<Record<string, DirectiveSpec>>;
 
+/** The options that are plain on/off switches. */
+type FlagField = { [K in keyof Options]-?: Options[K] extends boolean | undefined ? K : never }[keyof Options];
+
+/** A directive without arguments that turns one of those switches on (`persist-tun`, `float`, ...). */
+export function flag(field: FlagField): DirectiveSpec {
+  return {
+    min: 0,
+    max: 0,
+    set(ctx) {
+      ctx.o[field] = true;
+    },
+  };
+}
+
 export function fail(d: Where & { name: string }, detail: string): never {
   throw new ConfigError(d, d.name, detail);
 }
