@@ -10,7 +10,7 @@ import type { LinkIO } from '../../shared/io';
 import { UdpSocket } from '../../shared/native';
 import { StreamLink } from '../../shared/stream-link';
 import { printSockaddr, resolveLinkLocal } from '../link-local';
-import { socketBuffers, socketRouting } from '../socket-buffers';
+import { socketBuffers, socketRouting } from '../socket-options';
 import { resolveRemote, type RemoteAddress } from './remotes';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 

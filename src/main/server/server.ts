@@ -15,7 +15,7 @@ import { printSockaddr, resolveLinkLocal, type LinkLocal } from '../link-local';
 import type { ServerSignal } from '../ops/server-view';
 import { KeyKeeper } from '../persist-key';
 import { dataChannelSettings, refuseUnsupported, type DataChannelSettings } from '../run-checks';
-import { socketBuffers, socketRouting } from '../socket-buffers';
+import { socketBuffers, socketRouting } from '../socket-options';
 import { Admission } from './admission';
 import { ClientRegistry } from './clients';
 import { IfconfigPool } from './ifconfig-pool';
