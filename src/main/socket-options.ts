@@ -1,5 +1,7 @@
-// UDP socket buffer sizes when the config sets no sndbuf / rcvbuf.
+// What the link socket is set up with: its buffer sizes when the config sets no sndbuf / rcvbuf,
+// and its routing (--mark, --bind-dev).
 //
+// Buffer sizes:
 // Both ends read their socket in batches, and while one batch is sealed or opened a peer's burst
 // must fit in the kernel's queue: with the usual 208 KiB default a single TCP stream through the
 // tunnel lost about one datagram in seven here. The kernel caps the value at
