@@ -97,6 +97,117 @@ ${STATIC}
 `,
 };
 
+/**
+ * angristan/openvpn-install server.conf as its 2026 releases write it with the defaults:
+ * tls-crypt-v2, tls-groups, data-ciphers behind ignore-unknown-option, a management socket, and
+ * for IPv4-only clients `push "block-ipv6"` (systemd drops privileges, so no user/group lines).
+ */
+export const angristan2026Server: Sample = {
+  name: 'server.conf',
+  files: [
+    'tls-crypt-v2.key',
+    'crl.pem',
+    'ca.crt',
+    'server_abc.crt',
+    'server_abc.key',
+    'ccd/',
+    'ipp.txt',
+    '/var/log/openvpn/',
+    '/var/run/openvpn-server/',
+  ],
+  text: `port 1194
+proto udp
+dev tun
+persist-key
+persist-tun
+keepalive 10 120
+topology subnet
+server 10.8.0.0 255.255.255.0
+ifconfig-pool-persist ipp.txt
+push "dhcp-option DNS 1.0.0.1"
+push "dhcp-option DNS 1.1.1.1"
+push "redirect-gateway def1 bypass-dhcp"
+push "block-ipv6"
+dh none
+tls-groups X25519:prime256v1:secp384r1:secp521r1
+tls-crypt-v2 tls-crypt-v2.key
+crl-verify crl.pem
+ca ca.crt
+cert server_abc.crt
+key server_abc.key
+auth SHA256
+cipher AES-128-GCM
+ignore-unknown-option data-ciphers
+data-ciphers AES-128-GCM
+ncp-ciphers AES-128-GCM
+tls-server
+tls-version-min 1.2
+remote-cert-tls client
+tls-cipher TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256
+tls-ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256
+client-config-dir ccd
+status /var/log/openvpn/status.log
+management /var/run/openvpn-server/server.sock unix
+verb 3
+`,
+};
+
+/** The same script's server.conf with IPv6 for clients: a /112 of its ULA, tun-ipv6 pushed, IPv6 redirected. */
+export const angristan2026DualStackServer: Sample = {
+  ...angristan2026Server,
+  text: angristan2026Server.text
+    .replace('server 10.8.0.0 255.255.255.0\n', 'server 10.8.0.0 255.255.255.0\nserver-ipv6 fd42:42:42:42::/112\ntun-ipv6\npush tun-ipv6\n')
+    .replace(
+      'push "block-ipv6"\n',
+      'push "dhcp-option DNS 2606:4700:4700::1001"\npush "dhcp-option DNS 2606:4700:4700::1111"\npush "route-ipv6 2000::/3"\npush "redirect-gateway ipv6"\n',
+    ),
+};
+
+/** angristan/openvpn-install client .ovpn of its 2026 releases: the client's own tls-crypt-v2 key inline. */
+export const angristan2026Client: Sample = {
+  name: 'alice.ovpn',
+  files: [],
+  text: `client
+proto udp
+explicit-exit-notify
+remote 203.0.113.10 1194
+dev tun
+resolv-retry infinite
+nobind
+persist-key
+persist-tun
+remote-cert-tls server
+verify-x509-name server_abc name
+auth SHA256
+auth-nocache
+cipher AES-128-GCM
+ignore-unknown-option data-ciphers
+data-ciphers AES-128-GCM
+ncp-ciphers AES-128-GCM
+tls-client
+tls-version-min 1.2
+tls-cipher TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256
+tls-ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256
+ignore-unknown-option block-outside-dns
+setenv opt block-outside-dns # Prevent Windows 10 DNS leak
+verb 3
+<ca>
+${PEM}
+</ca>
+<cert>
+${PEM}
+</cert>
+<key>
+${KEY}
+</key>
+<tls-crypt-v2>
+-----BEGIN OpenVPN tls-crypt-v2 client key-----
+c2hhcmR2cG4gdGVzdCB0bHMtY3J5cHQtdjIgY2xpZW50IGtleQ==
+-----END OpenVPN tls-crypt-v2 client key-----
+</tls-crypt-v2>
+`,
+};
+
 /** Nyr/openvpn-install server.conf. */
 export const nyrServer: Sample = {
   name: 'nyr-server.conf',
@@ -710,6 +821,9 @@ verb 3
 export const samples: readonly Sample[] = [
   angristanServer,
   angristanClient,
+  angristan2026Server,
+  angristan2026DualStackServer,
+  angristan2026Client,
   nyrServer,
   nyrClientCrlf,
   pivpnServer,

@@ -15,6 +15,9 @@ import { assertTransferIntact } from '../lab/transfer';
 import { BIN, type LabProcess, VpnLab } from '../lab/vpn-lab';
 import {
   accessServerClient,
+  angristan2026Client,
+  angristan2026DualStackServer,
+  angristan2026Server,
   angristanClient,
   angristanServer,
   digitalOceanClient,
@@ -39,10 +42,28 @@ import { materialise } from './helpers/user-configs';
 
 /**
  * `cipher`: what NCP settles on for the pair; `tunnel`: the server's and the first client's
- * tunnel addresses (10.8.0.1, 10.8.0.2 unless said).
+ * tunnel addresses (10.8.0.1, 10.8.0.2 unless said); `tunnel6`: their IPv6 addresses, pinged
+ * too, where the server gives clients IPv6.
  */
-const PAIRS: { name: string; server: Sample; client: Sample; cipher: string; tunnel?: [string, string] }[] = [
+const PAIRS: {
+  name: string;
+  server: Sample;
+  client: Sample;
+  cipher: string;
+  tunnel?: [string, string];
+  tunnel6?: [string, string];
+}[] = [
   { name: 'angristan/openvpn-install', server: angristanServer, client: angristanClient, cipher: 'AES-128-GCM' },
+  // Its current defaults: tls-crypt-v2 with a key per client, block-ipv6 pushed to IPv4-only clients.
+  { name: 'angristan/openvpn-install 2026, IPv4 clients', server: angristan2026Server, client: angristan2026Client, cipher: 'AES-128-GCM' },
+  // server-ipv6 /112 (a pool that small starts at ::2, helper.c), tun-ipv6 pushed, IPv6 redirected.
+  {
+    name: 'angristan/openvpn-install 2026, IPv6 for clients',
+    server: angristan2026DualStackServer,
+    client: angristan2026Client,
+    cipher: 'AES-128-GCM',
+    tunnel6: ['fd42:42:42:42::1', 'fd42:42:42:42::2'],
+  },
   { name: 'Nyr/openvpn-install', server: nyrServer, client: nyrClientCrlf, cipher: 'AES-256-GCM' },
   { name: 'PiVPN', server: pivpnServer, client: pivpnClient, cipher: 'AES-256-GCM' },
   // An Access Server profile (udp 1194, then tcp 443) against a tls-crypt server on udp 1194.
@@ -106,6 +127,7 @@ async function exercise(
   client: LabProcess,
   cipherSeen: () => Promise<unknown>,
   [serverTunnel, clientTunnel]: [string, string] = ['10.8.0.1', '10.8.0.2'],
+  tunnel6?: [string, string],
 ): Promise<void> {
   try {
     await client.waitFor(/Initialization Sequence Completed/, 20_000).catch((error: Error) => {
@@ -115,6 +137,10 @@ async function exercise(
     await cipherSeen();
     assert.equal(lab.ping(lab.clients[0]!, serverTunnel), 3, 'client -> server');
     assert.equal(lab.ping(lab.server, clientTunnel), 3, 'server -> client');
+    if (tunnel6 !== undefined) {
+      assert.equal(lab.ping(lab.clients[0]!, tunnel6[0]), 3, 'client -> server over IPv6');
+      assert.equal(lab.ping(lab.server, tunnel6[1]), 3, 'server -> client over IPv6');
+    }
     await assertTransferIntact(lab, lab.clients[0]!, lab.server, serverTunnel, 5 * MB, 5301 + serial);
   } finally {
     await client.stop('SIGTERM', 5000);
@@ -126,12 +152,24 @@ for (const pair of PAIRS) {
   test(`${pair.name}: shardvpn serves its server.conf to a stock client with its .ovpn`, { timeout: 90_000 }, async () => {
     const server = start('server', true, pair.server).proc;
     const client = start('client', false, pair.client).proc;
-    await exercise(server, client, () => server.waitFor(new RegExp(`MULTI: primary virtual IP: .*, ${pair.cipher}\\)`), 5000), pair.tunnel);
+    await exercise(
+      server,
+      client,
+      () => server.waitFor(new RegExp(`MULTI: primary virtual IP: .*, ${pair.cipher}\\)`), 5000),
+      pair.tunnel,
+      pair.tunnel6,
+    );
   });
 
   test(`${pair.name}: shardvpn's client with its .ovpn connects to a stock server with its server.conf`, { timeout: 90_000 }, async () => {
     const server = start('server', false, pair.server).proc;
     const client = start('client', true, pair.client).proc;
-    await exercise(server, client, () => client.waitFor(new RegExp(`Data Channel: cipher '${pair.cipher}'`), 5000), pair.tunnel);
+    await exercise(
+      server,
+      client,
+      () => client.waitFor(new RegExp(`Data Channel: cipher '${pair.cipher}'`), 5000),
+      pair.tunnel,
+      pair.tunnel6,
+    );
   });
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { SERVER_UNDERLAY, type VpnLab } from '../../lab/vpn-lab';
 import type { Sample } from '../config-samples';
 
-const BLOCK = /<(ca|cert|key|tls-crypt|tls-auth)>\r?\n[\s\S]*?<\/\1>/g;
+const BLOCK = /<(ca|cert|key|tls-crypt|tls-auth|tls-crypt-v2)>\r?\n[\s\S]*?<\/\1>/g;
 
 const USERNAME = '1234567890123456';
 const PASSWORD = 'm';
@@ -32,6 +32,7 @@ function fileContent(lab: VpnLab, name: string): string {
   if (name === 'client.key') return pki.clientKey;
   if (name.endsWith('.crt')) return pki.serverCert;
   if (name === 'ta.key' || name === 'tc.key' || name === 'tls-crypt.key') return wrapKey(lab);
+  if (name === 'tls-crypt-v2.key') return readFileSync(lab.keys.tlsCryptV2Server, 'utf8');
   if (name.endsWith('.key')) return pki.serverKey;
   if (name === 'crl.pem') return pki.emptyCrl;
   // A provider's login (account number and password) and the server's check of it.
@@ -78,6 +79,8 @@ export function materialise(lab: VpnLab, sample: Sample, dir: string): string {
     key: lab.pki.clientKey,
     'tls-crypt': wrapKey(lab),
     'tls-auth': wrapKey(lab),
+    // A client key wrapped by the lab's tls-crypt-v2 server key (the file above).
+    'tls-crypt-v2': readFileSync(lab.keys.tlsCryptV2Client, 'utf8'),
   };
   const text = sampleText(dir, sample)
     .replace(BLOCK, (_all, tag: string) => `<${tag}>${eol}${inline[tag]!.trim().replace(/\n/g, eol)}${eol}</${tag}>`)
