@@ -361,6 +361,31 @@ test('verify-client-cert none and optional need another way to check clients, as
   assert.deepEqual(opts(`${server}verify-client-cert none\nauth-user-pass-verify check.sh via-env\n`).unsupported, []);
 });
 
+test('auth-gen-token: lifetime, renewal (reneg-sec by default) and external-auth as options.c reads them; its limits', () => {
+  const server = 'dev tun\nserver 10.8.0.0 255.255.255.0\nauth-user-pass-verify check.sh via-file\n';
+  assert.deepEqual(opts(`${server}auth-gen-token\n`).authGenToken, { lifetimeS: 0, renewalS: 3600, externalAuth: false });
+  assert.deepEqual(opts(`${server}reneg-sec 900\nauth-gen-token 28800 external-auth\n`).authGenToken, {
+    lifetimeS: 28800,
+    renewalS: 900,
+    externalAuth: true,
+  });
+  assert.deepEqual(opts(`${server}auth-gen-token 0 600 external-auth\n`).authGenToken, { lifetimeS: 0, renewalS: 600, externalAuth: true });
+  rejects(`${server}auth-gen-token 0 600 sometimes\n`, 'server.conf:4: auth-gen-token: Invalid argument to auth-gen-token: sometimes (3)');
+  rejects(`${server}auth-gen-token soon\n`, /server\.conf:4: auth-gen-token: bad lifetime 'soon'/);
+  rejects(
+    `${server}reneg-sec 0\nauth-gen-token\n`,
+    'server.conf:5: auth-gen-token: --auth-gen-token needs a non-infinite --reneg-sec setting',
+  );
+  rejects(
+    `${server}auth-gen-token 0 100\n`,
+    'server.conf:4: auth-gen-token: --auth-gen-token renewal time needs to be at least two times --hand-window (60)',
+  );
+  const inline = opts(`${server}auth-gen-token\n<auth-gen-token-secret>\nKEY\n</auth-gen-token-secret>\n`).authGenTokenSecret;
+  assert.equal(inline?.kind, 'inline');
+  const file = opts(`${server}auth-gen-token\nauth-gen-token-secret token.key\n`).authGenTokenSecret;
+  assert.equal(file?.kind === 'file' ? file.resolved : null, '/etc/openvpn/token.key');
+});
+
 test('routes, push, pull-filter, redirect-gateway, ccd directives and our own', () => {
   const o = opts(
     [

@@ -8,6 +8,7 @@ import {
   encodeControlMessage,
   formatControlMessage,
   parseControlMessage,
+  sanitizeControlMessage,
 } from '../src/shared/protocol/control-message';
 import type { ControlMessage } from '../src/shared/protocol/control-message';
 
@@ -94,4 +95,14 @@ test('format round-trips what parse understood', () => {
   ];
   for (const t of texts) assert.equal(formatControlMessage(parseControlMessage(t)), t);
   assert.equal(formatControlMessage({ kind: 'restart', flags: { keepPassword: false, nextRemote: true }, text: '' }), 'RESTART,[N]');
+});
+
+test('sanitize: auth-token values, session tokens and echo texts leave the log as the stock client writes them', () => {
+  const token = `SESS_ID_AT_${'A'.repeat(80)}`;
+  assert.equal(
+    sanitizeControlMessage(`PUSH_REPLY,route 10.0.0.0 255.0.0.0,auth-token ${token},echo forward this,cipher AES-256-GCM`),
+    'PUSH_REPLY,route 10.0.0.0 255.0.0.0,auth-tokenSESS_ID,echo,cipher AES-256-GCM',
+  );
+  assert.equal(sanitizeControlMessage(`PUSH_REPLY,auth-token ${token}`), 'PUSH_REPLY,auth-tokenSESS_ID');
+  assert.equal(sanitizeControlMessage('PUSH_REPLY,route 10.1.0.0 255.255.0.0'), 'PUSH_REPLY,route 10.1.0.0 255.255.0.0');
 });

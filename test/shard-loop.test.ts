@@ -112,6 +112,7 @@ class ShardLab {
       userPassVerify: false,
       userPassChecked: false,
       authUserPassOptional: false,
+      authGenToken: null,
       mssfix: { size: 0, encap: true, fixed: false },
       verb: 0,
       ...overrides,

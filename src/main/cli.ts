@@ -31,7 +31,8 @@ const USAGE = `Usage: shardvpn [--config FILE] [options]
   --help                            show this text
   --version                         show the version
   --genkey TYPE FILE                write a key: secret, tls-auth, tls-crypt, tls-crypt-v2-server,
-                                    or tls-crypt-v2-client (with --tls-crypt-v2 SERVERKEY)
+                                    tls-crypt-v2-client (with --tls-crypt-v2 SERVERKEY) or
+                                    auth-token (for auth-gen-token-secret)
   --test-crypto                     self-test of every data-channel cipher
   --show-ciphers                    list the data-channel ciphers
 

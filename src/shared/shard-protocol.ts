@@ -1,5 +1,6 @@
 // Messages between the main thread and a shard worker (over the worker's MessagePort). Packets
 // never travel here: they go through the SharedArrayBuffer rings. These are control events.
+import type { AuthTokenPolicy, AuthTokenState } from './protocol/auth-token';
 import type { BlockIpv6Answer } from './protocol/block-ipv6';
 import type { ShardFault } from './fault-injection';
 import type { MssfixSetting } from './protocol/mss';
@@ -92,6 +93,11 @@ export interface ShardConfig extends PeerChecks {
    * password is let through with both cleared (the checker decides) instead of refused.
    */
   authUserPassOptional: boolean;
+  /**
+   * --auth-gen-token: the HMAC key (auth-gen-token-secret's, or one made for this run) and the
+   * token policy; null without it.
+   */
+  authGenToken: (AuthTokenPolicy & { key: Uint8Array; externalAuth: boolean }) | null;
   /** --mssfix: TCP SYNs crossing the tunnel get their MSS lowered to fit. */
   mssfix: MssfixSetting;
   verb: number;
@@ -172,6 +178,11 @@ export type ShardToMain =
       keyId: number;
       /** Hex serial number of the client's certificate (a reload checks it against a new CRL). */
       certSerial: string | null;
+      /**
+       * With auth-gen-token: what the password said as a token ('Initial' when it is none) and the
+       * session id of the token the client will get (OpenVPN's session_state and session_id).
+       */
+      authToken?: { state: AuthTokenState; sessionId: string };
     }
   | { type: 'client-established'; peerId: number; cipher: string; stats: ClientStats }
   | { type: 'client-gone'; peerId: number; reason: string; bytesReceived: number; bytesSent: number }

@@ -67,6 +67,7 @@ export class ClientProcess implements ClientPersist {
   applied: AppliedNetwork | null = null;
   keptFacts: TunnelFacts | null = null;
   credentials: Credentials | null = null;
+  authToken: { username: string; token: string } | null = null;
   exitStatus = 0;
   /** persist-key: keys kept over SIGUSR1 (a run after `user nobody` cannot read them). */
   private readonly keys = new KeyKeeper();
@@ -87,7 +88,10 @@ export class ClientProcess implements ClientPersist {
     const tls = this.keys.tlsMaterial(options);
     if (this.listFor !== options || this.list === null) {
       // A new config (SIGHUP): its own remotes from the first, and credentials read again.
-      if (this.listFor !== null) this.credentials = null;
+      if (this.listFor !== null) {
+        this.credentials = null;
+        this.authToken = null;
+      }
       this.list = new ConnectionList(options.connections, options.remoteRandom);
       this.listFor = options;
     }
@@ -95,7 +99,9 @@ export class ClientProcess implements ClientPersist {
     if (!next.ok) throw new Error(next.reason);
     const entry = next.entry;
     const wrap = this.keys.wrap(options, entry, 'client');
-    if (this.credentials === null && options.authUserPass !== undefined) this.credentials = loadCredentials(options);
+    // A session token stands in for the password: nothing to ask for while the server takes it.
+    if (this.credentials === null && this.authToken === null && options.authUserPass !== undefined)
+      this.credentials = loadCredentials(options);
     if (this.runs === 0) this.logger.log(1, `${VERSION_BANNER}`);
     const pauseS = this.runs === 0 ? 0 : this.list.restartPauseS(entry);
     this.runs++;

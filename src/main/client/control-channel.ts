@@ -8,7 +8,7 @@ import type { ConnectionEntry, Options } from '../../shared/config';
 import type { Logger } from '../../shared/log';
 import { occCipherFields, type DataCipherName } from '../../shared/protocol/data-format';
 import { authDigest } from '../run-checks';
-import { parseControlMessage } from '../../shared/protocol/control-message';
+import { parseControlMessage, sanitizeControlMessage } from '../../shared/protocol/control-message';
 import type { DataChannelKey } from '../../shared/protocol/data-channel';
 import {
   IV_PROTO_CC_EXIT_NOTIFY,
@@ -24,9 +24,10 @@ import { PushReplyCollector, type PushOptions } from '../../shared/protocol/push
 import { ControlSession, type SessionEvent } from '../../shared/session';
 import type { WrapConfig } from '../../shared/session/control-wrap';
 import { clientDataChannelKey, negotiatePushedDataChannel, type PushedDataChannel } from '../../shared/session/pushed-data-channel';
-import type { TlsMaterial } from '../../shared/session/types';
+import type { KeyMethod2Content, TlsMaterial } from '../../shared/session/types';
 import { printSockaddr } from '../link-local';
 import { reactToServerMessage } from './server-messages';
+import type { Credentials } from './auth-user-pass';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 import type { RunTimeouts } from './timeouts';
 import { applyRouteNopull } from './tun-network';
@@ -64,6 +65,8 @@ export class ClientControlChannel {
   private pushRequestedAt = -1;
   private readonly collector: PushReplyCollector;
   private pushed = false;
+  /** The username this session's login went with (a pushed session token is kept with it). */
+  private loginUsername: string | null = null;
   private channel: PushedDataChannel | null = null;
   /** Key blocks that came before the PUSH_REPLY named the cipher. */
   private readonly keyBlocks = new Map<number, Buffer>();
@@ -131,6 +134,7 @@ export class ClientControlChannel {
   private openSession(): ControlSession {
     const { options: o, entry, remote, dataCiphers } = this.ctx;
     const creds = this.ctx.persist.credentials;
+    this.loginUsername = this.ctx.persist.authToken?.username ?? creds?.username ?? null;
     const proto = IV_PROTO_DATA_V2 | IV_PROTO_REQUEST_PUSH | IV_PROTO_TLS_KEY_EXPORT | IV_PROTO_CC_EXIT_NOTIFY;
     const occ = occOptionsString({
       role: 'tls-client',
@@ -143,9 +147,9 @@ export class ClientControlChannel {
         role: 'client',
         tls: this.ctx.tls,
         wrap: this.ctx.wrap,
-        keyMethod2: {
-          options: occ,
-          peerInfo: buildPeerInfo({
+        keyMethod2: keyMethod2Content(
+          occ,
+          buildPeerInfo({
             version: '2.6.14',
             platform: 'linux',
             ncp: 2,
@@ -153,8 +157,9 @@ export class ClientControlChannel {
             proto,
             extra: Object.entries(o.setenv).filter(([k]) => k.startsWith('UV_') || k === 'IV_GUI_VER'),
           }),
-          ...(creds !== null ? { username: creds.username, password: creds.password } : {}),
-        },
+          this.ctx.persist,
+          creds,
+        ),
         ...peerChecks(o),
         timing: {
           handWindowMs: o.handWindow * 1000,
@@ -249,13 +254,19 @@ export class ClientControlChannel {
   private onControlMessage(text: string): void {
     const message = parseControlMessage(text);
     if (message.kind !== 'push-reply') return reactToServerMessage(message, text, this.ctx);
-    this.ctx.logger.log(3, `PUSH: Received control message: '${text}'`);
+    this.ctx.logger.log(3, `PUSH: Received control message: '${sanitizeControlMessage(text)}'`);
     this.onPushReply(text);
   }
 
   private onPushReply(text: string): void {
     const { logger, run, options: o } = this.ctx;
-    if (this.pushed) return; // a second reply to a repeated PUSH_REQUEST
+    if (this.pushed) {
+      // A renewed session token (push.c send_push_reply_auth_token), or a second reply to a
+      // repeated PUSH_REQUEST, whose options were applied already.
+      const renewed = pushedAuthToken(text);
+      if (renewed !== null && this.ctx.persist.authToken !== null) this.ctx.persist.authToken.token = renewed;
+      return;
+    }
     const step = this.collector.add(text);
     if (!step.ok) {
       if (step.reason === 'rejected-by-filter') logger.log(1, `Pushed option rejected by filter: '${step.detail}'. Restarting.`);
@@ -280,6 +291,10 @@ export class ClientControlChannel {
     }
     const channel = negotiated.channel;
     this.channel = channel;
+    if (pushed.authToken !== undefined && this.loginUsername !== null) {
+      this.ctx.persist.authToken = { username: this.loginUsername, token: pushed.authToken };
+      logger.log(3, 'OPTIONS IMPORT: auth-token set');
+    }
     if (pushed.ping !== undefined || pushed.pingRestart !== undefined) logger.log(3, 'OPTIONS IMPORT: timers and/or timeouts modified');
     this.ctx.timeouts.applyPush(pushed, performance.now());
     if (channel.peerId !== null) logger.log(3, 'OPTIONS IMPORT: peer-id set');
@@ -300,4 +315,32 @@ export class ClientControlChannel {
     if (built.ok) this.ctx.installKey(built.key, channel);
     else this.ctx.logger.log(1, `TLS Error: ${built.detail}`);
   }
+}
+
+/**
+ * What key method 2 sends. The username and password are read each time one is written: the
+ * session token once the server pushed one (auth-gen-token; a renewal replaces it in `persist`),
+ * so every later renegotiation and reconnect sends the newest (ssl.c key_method_2_write), else
+ * auth-user-pass.
+ */
+function keyMethod2Content(options: string, peerInfo: string, persist: ClientPersist, creds: Credentials | null): KeyMethod2Content {
+  return {
+    options,
+    peerInfo,
+    get username(): string | null {
+      return persist.authToken?.username ?? creds?.username ?? null;
+    },
+    get password(): string | null {
+      return persist.authToken?.token ?? creds?.password ?? null;
+    },
+  };
+}
+
+/** The token of an `auth-token` option in a PUSH_REPLY's text, or null. */
+function pushedAuthToken(text: string): string | null {
+  for (const item of text.split(',').slice(1)) {
+    const match = /^auth-token (\S+)$/.exec(item.trim());
+    if (match !== null) return match[1]!;
+  }
+  return null;
 }

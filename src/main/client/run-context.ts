@@ -13,6 +13,11 @@ export interface ClientPersist {
   readonly list: ConnectionList | null;
   /** auth-user-pass, read once; null: read (or asked) again at the next run. */
   credentials: Credentials | null;
+  /**
+   * The session token the server pushed (auth-gen-token), sent instead of the password from then
+   * on, at renegotiations and reconnects, until an AUTH_FAILED drops it (OpenVPN's auth_token).
+   */
+  authToken: { username: string; token: string } | null;
   /** persist-tun: the device and what is on it, kept over SIGUSR1. */
   tun: TunDevice | null;
   applied: AppliedNetwork | null;

@@ -28,6 +28,13 @@ export function reactToServerMessage(message: ControlMessage, text: string, ctx:
         run.softSignal('SIGUSR1', 'auth-temp-failure (server temporary reject)');
         return;
       }
+      // push.c receive_auth_failed: a refused session token is dropped and the login tried again
+      // with the username and password (asked again where they are not kept).
+      if (persist.authToken !== null) {
+        persist.authToken = null;
+        run.softSignal('SIGUSR1', 'auth-failure (auth-token)');
+        return;
+      }
       const retry = ctx.options.authRetry ?? 'none';
       if (retry === 'none') {
         run.softSignal('SIGTERM', 'auth-failure');

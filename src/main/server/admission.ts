@@ -35,6 +35,11 @@ export function clientEnvironment(entry: ClientEntry): Record<string, string> {
   };
 }
 
+/** auth-gen-token's variables for the login's checkers (auth_token.c add_session_token_env). */
+function tokenEnvironment(token: NonNullable<ClientAuth['authToken']>): Record<string, string> {
+  return { session_id: token.sessionId, session_state: token.state };
+}
+
 /** What learn-address hears of a client: its virtual addresses, then its iroutes (network/bits). */
 function learnedAddresses(entry: ClientEntry): string[] {
   return [...(entry.virtual4 !== null ? [entry.virtual4] : []), ...(entry.virtual6 !== null ? [entry.virtual6] : []), ...entry.iroutes];
@@ -66,6 +71,20 @@ export class Admission {
 
   /** A shard's client passed TLS and key method 2. */
   authenticated(shard: number, message: ClientAuth): void {
+    const token = message.authToken;
+    // ssl_verify.c verify_user_pass: a token decides alone unless external-auth hands it, with
+    // its session_state, to the script and the management client.
+    if (token !== undefined && token.state !== 'Initial' && this.options.authGenToken?.externalAuth !== true) {
+      const user = message.username ?? '';
+      if (token.state === 'Authenticated') {
+        this.logger.log(3, `TLS: Username/auth-token authentication succeeded for username '${user}'`);
+        return this.admit(shard, message, true);
+      }
+      this.logger.log(1, `TLS: Username/auth-token authentication failed for username '${user}'`);
+      const expired = token.state === 'Expired' || token.state === 'ExpiredEmptyUser';
+      this.host.post(shard, { type: 'client-reject', peerId: message.peerId, reason: expired ? 'SESSION: token expired' : '' });
+      return;
+    }
     if (this.options.authUserPassVerify === undefined) return this.admit(shard, message);
     this.pending.set(message.peerId, shard);
     const request = {
@@ -74,6 +93,7 @@ export class Admission {
       password: message.password ?? '',
       realAddress: message.realAddress,
       peerInfo: message.peerInfo,
+      ...(token !== undefined ? { session: tokenEnvironment(token) } : {}),
     };
     void verifyUserPass(this.options, request, this.logger).then((ok) => {
       if (!this.stillPending(message.peerId, shard)) return;
@@ -163,8 +183,11 @@ export class Admission {
     }
   }
 
-  /** A client that passed TLS (and auth-user-pass-verify): its pool address, or a refusal. */
-  private admit(shard: number, authenticated: ClientAuth): void {
+  /**
+   * A client that passed TLS (and auth-user-pass-verify): its pool address, or a refusal.
+   * `byToken`: its auth-gen-token decided the login, so management-client-auth is not asked.
+   */
+  private admit(shard: number, authenticated: ClientAuth, byToken = false): void {
     const { options, registry, logger, host } = this;
     // username-as-common-name: the verified username stands for the certificate's name from
     // here on (status, client-config-dir, duplicate-cn).
@@ -201,7 +224,11 @@ export class Admission {
         runLearnAddress(options, 'add', address, admitted.entry.commonName, clientEnvironment(admitted.entry), logger);
     };
     if (!first.ok) return refuse(first.log, first.reason);
-    if (options.clientConnect === undefined && !options.managementClientAuth) return accept(first, true);
+    const askManagement = options.managementClientAuth && !byToken;
+    // With management-client-auth its client hears of a client through >CLIENT:CONNECT only when
+    // asked for a verdict; one a token admitted it hears of when it is established.
+    const announce = !options.managementClientAuth;
+    if (options.clientConnect === undefined && !askManagement) return accept(first, announce);
     // The client-connect script and the management client see the pool address already
     // chosen; what they add is applied by admitting the client again with it, same client id.
     this.pending.set(message.peerId, shard);
@@ -223,8 +250,9 @@ export class Admission {
         if (!result.ok) return refusePending(result.log, '');
         dynamic = result.dynamic;
       }
-      if (options.managementClientAuth) {
-        host.emit({ type: 'connect', cid: first.entry.cid, keyId: message.keyId, env: clientEnvironment(first.entry) });
+      if (askManagement) {
+        const session = message.authToken !== undefined ? tokenEnvironment(message.authToken) : {};
+        host.emit({ type: 'connect', cid: first.entry.cid, keyId: message.keyId, env: { ...clientEnvironment(first.entry), ...session } });
         const verdict = await new Promise<ManagementVerdict>((resolve) =>
           this.verdicts.set(first.entry.cid, { keyId: message.keyId, peerId: message.peerId, resolve }),
         );
@@ -237,11 +265,11 @@ export class Admission {
         }
       }
       this.pending.delete(message.peerId);
-      if (dynamic === null) return accept(first, !options.managementClientAuth);
+      if (dynamic === null) return accept(first, announce);
       registry.release(message.peerId);
       const again = registry.authorize({ ...request, dynamic, cid: first.entry.cid });
       if (!again.ok) return refuse(again.log, again.reason);
-      accept(again, !options.managementClientAuth);
+      accept(again, announce);
     })();
   }
 }

@@ -13,6 +13,18 @@ import type { TlsMaterial } from '../../shared/session/types';
 import { compressionFraming, type DataChannelSettings } from '../run-checks';
 import type { ShardTemplate } from './shard-pool';
 import { peerChecks } from '../../shared/session/peer-verify';
+import { parseMaterial } from '../../shared/config/material';
+import { ephemeralAuthTokenKey, parseAuthTokenSecret } from '../../shared/protocol/auth-token';
+
+/** Without auth-gen-token-secret, one key for the whole run: tokens outlive a reload, not a restart (as OpenVPN's). */
+let runAuthTokenKey: Buffer | null = null;
+
+function authTokenKey(options: Options): Buffer {
+  if (options.authGenTokenSecret !== undefined)
+    return parseMaterial(options.authGenTokenSecret, 'auth-gen-token-secret', parseAuthTokenSecret);
+  runAuthTokenKey ??= ephemeralAuthTokenKey();
+  return runAuthTokenKey;
+}
 
 export interface TemplateInputs {
   readonly tun: TunDevice;
@@ -63,6 +75,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     userPassVerify: options.authUserPassVerify !== undefined,
     userPassChecked: options.authUserPassVerify !== undefined || options.managementClientAuth,
     authUserPassOptional: options.authUserPassOptional,
+    authGenToken: options.authGenToken !== undefined ? { ...options.authGenToken, key: authTokenKey(options) } : null,
     inactive: options.inactive ?? { seconds: 0, bytes: 0 },
     sessionTimeoutS: options.sessionTimeout ?? 0,
     blockIpv6: options.blockIpv6 ? { source: blockIpv6Source(options.ifconfigIpv6?.remote), tunMtu: options.tunMtu } : null,

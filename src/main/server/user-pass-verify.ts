@@ -22,6 +22,8 @@ export interface UserPassRequest {
   realAddress: { address: string; port: number };
   /** The client's IV_* lines, passed on as variables. */
   peerInfo: string | null;
+  /** auth-gen-token's session_id and session_state, where tokens are made. */
+  session?: Record<string, string>;
 }
 
 /** The variables OpenVPN sets for the script (set_verify_user_pass_env and friends). */
@@ -33,7 +35,7 @@ function verifyEnvironment(options: Options, request: UserPassRequest, configFil
     untrusted_port: String(request.realAddress.port),
   };
   if (configFile !== undefined) env.config = configFile;
-  return scriptEnvironment(options, 'user-pass-verify', { ...env, ...peerInfoEnvironment(request.peerInfo) });
+  return scriptEnvironment(options, 'user-pass-verify', { ...env, ...(request.session ?? {}), ...peerInfoEnvironment(request.peerInfo) });
 }
 
 export async function verifyUserPass(options: Options, request: UserPassRequest, logger: Logger, configFile?: string): Promise<boolean> {

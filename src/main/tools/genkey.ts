@@ -1,5 +1,6 @@
 // `shardvpn --genkey TYPE [FILE]`: key files in the formats openvpn 2.6 writes and reads
-// (secret / tls-auth / tls-crypt static keys, tls-crypt-v2 server and client keys).
+// (secret / tls-auth / tls-crypt static keys, tls-crypt-v2 server and client keys, the
+// auth-gen-token-secret key).
 import { readFileSync, writeFileSync } from 'node:fs';
 
 import {
@@ -11,8 +12,9 @@ import {
   parseTlsCryptV2ServerKey,
 } from '../../shared/protocol/static-key';
 import { generateTlsCryptV2ClientKey } from '../../shared/protocol/tls-crypt';
+import { generateAuthTokenSecretText } from '../../shared/protocol/auth-token';
 
-export const GENKEY_TYPES = ['secret', 'tls-auth', 'tls-crypt', 'tls-crypt-v2-server', 'tls-crypt-v2-client'] as const;
+export const GENKEY_TYPES = ['secret', 'tls-auth', 'tls-crypt', 'tls-crypt-v2-server', 'tls-crypt-v2-client', 'auth-token'] as const;
 export type GenkeyType = (typeof GENKEY_TYPES)[number];
 
 export interface GenkeyRequest {
@@ -63,6 +65,8 @@ export function generateKeyText(request: GenkeyRequest): string {
       return formatStaticKey(generateStaticKey());
     case 'tls-crypt-v2-server':
       return formatTlsCryptV2ServerKey(generateTlsCryptV2ServerKey());
+    case 'auth-token':
+      return generateAuthTokenSecretText();
     case 'tls-crypt-v2-client': {
       const file = request.serverKeyFile!;
       const serverKey = parseTlsCryptV2ServerKey(readFileSync(file, 'utf8'), file);

@@ -4,6 +4,8 @@ import { Directive } from './lexer';
 import { KeyDirection } from './options-types';
 import { DirectiveTable, fail, flag, int, oneOf } from './registry';
 
+const DECIMAL_SECONDS = /^[0-9]+$/;
+
 const MAX_SECONDS = 0x7fffffff;
 const TLS_VERSIONS = ['1.0', '1.1', '1.2', '1.3'] as const;
 
@@ -332,6 +334,30 @@ export const tlsDirectives: DirectiveTable = {
     },
   },
   'username-as-common-name': flag('usernameAsCommonName'),
+  // OPT_P_GENERAL: lifetime, then the renewal time where it is a positive number, external-auth anywhere after.
+  'auth-gen-token': {
+    min: 0,
+    max: 3,
+    set(ctx, d, args) {
+      const lifetimeS = args[0] !== undefined ? int(d, args[0], 'lifetime', 0, MAX_SECONDS) : 0;
+      let renewalS = 0;
+      let externalAuth = false;
+      args.slice(1).forEach((arg, i) => {
+        if (arg === 'external-auth') externalAuth = true;
+        else if (i === 0 && DECIMAL_SECONDS.test(arg) && Number(arg) > 0) renewalS = int(d, arg, 'renewal time', 1, MAX_SECONDS);
+        else fail(d, `Invalid argument to auth-gen-token: ${arg} (${i + 2})`);
+      });
+      ctx.o.authGenToken = { lifetimeS, renewalS, externalAuth };
+    },
+  },
+  'auth-gen-token-secret': {
+    min: 1,
+    max: 1,
+    inline: true,
+    set(ctx, d) {
+      ctx.o.authGenTokenSecret = ctx.fileRef(d);
+    },
+  },
   'auth-user-pass-verify': {
     min: 2,
     max: 2,

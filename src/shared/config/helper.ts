@@ -298,6 +298,17 @@ export function postprocess(o: Options, ctx: PostContext): void {
       'verify-client-cert',
       `verify-client-cert ${o.verifyClientCert} must be used with an auth-user-pass-verify script or management-client-auth`,
     );
+  // options.c: the renewal time defaults to reneg-sec; both must be finite, and a renewal shorter
+  // than two hand-windows would expire tokens while a renegotiation is still under way.
+  if (o.authGenToken !== undefined && o.authGenToken.renewalS === 0) o.authGenToken.renewalS = o.renegSec;
+  if (o.mode === 'server' && o.authGenToken !== undefined && o.renegSec === 0)
+    err(at(ctx, 'auth-gen-token'), 'auth-gen-token', '--auth-gen-token needs a non-infinite --reneg-sec setting');
+  if (o.mode === 'server' && o.authGenToken !== undefined && o.authGenToken.renewalS < 2 * o.handWindow)
+    err(
+      at(ctx, 'auth-gen-token'),
+      'auth-gen-token',
+      `--auth-gen-token renewal time needs to be at least two times --hand-window (${o.handWindow})`,
+    );
   if (o.mode === 'server' && o.authUserPassOptional && o.authUserPassVerify === undefined && !o.managementClientAuth)
     err(
       at(ctx, 'auth-user-pass-optional'),

@@ -276,6 +276,14 @@ export interface Options extends ConnectionFields {
   /** --dns (2.6): search domains and DNS servers for the client's scripts. */
   dns?: DnsOptions;
   authUserPassVerify?: { script: string; method: 'via-env' | 'via-file' };
+  /**
+   * --auth-gen-token [lifetime] [renewal-time] [external-auth]: a session token pushed to clients
+   * whose login passed, taken instead of the password on reconnects (renewalS 0 until the
+   * config's end: then reneg-sec).
+   */
+  authGenToken?: { lifetimeS: number; renewalS: number; externalAuth: boolean };
+  /** --auth-gen-token-secret: the tokens' HMAC key, so they outlive a restart. */
+  authGenTokenSecret?: FileRef;
   secret?: FileRef;
 
   // data channel

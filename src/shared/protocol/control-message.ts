@@ -249,3 +249,28 @@ export function formatControlMessage(msg: ControlMessage): string {
       return msg.text;
   }
 }
+
+/**
+ * A control message as the log may show it, as misc.c sanitize_control_message writes it: from
+ * `auth-token `, a session token (`SESS_ID_`) or `echo ` on, only `auth-token`, `SESS_ID` or
+ * `echo` stays of the item, up to the next comma ("auth-token SESS_ID_AT_..." logs as
+ * "auth-tokenSESS_ID").
+ */
+export function sanitizeControlMessage(text: string): string {
+  let out = '';
+  let redact = false;
+  let keep = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (text.startsWith('SESS_ID_', i)) [redact, keep] = [true, 7];
+    else if (text.startsWith('echo ', i)) [redact, keep] = [true, 4];
+    else if (text.startsWith('auth-token ', i)) [redact, keep] = [true, 10];
+    if (c === ',') [redact, keep] = [false, 0];
+    if (!redact) out += c;
+    else if (keep > 0) {
+      out += c;
+      keep--;
+    }
+  }
+  return out;
+}

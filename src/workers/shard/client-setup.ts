@@ -35,6 +35,8 @@ export interface PushInput {
   peerInfo: string | null;
   /** Its OCC options string (a 2.3 client names its cipher there). */
   occOptions: string;
+  /** --auth-gen-token: the session token it is pushed (null: none). */
+  authToken?: string | null;
 }
 
 export type PushPlan =
@@ -64,6 +66,7 @@ export function planPush(config: ShardConfig, client: PushInput, assignment: Cli
     extra: [...(assignment.pushReset ? [] : withoutRemoved(globalPush, assignment.pushRemove)), ...(assignment.push.extra ?? [])],
     ...((ivProto & IV_PROTO_DATA_V2) !== 0 ? { peerId: client.peerId } : {}),
     ...(choice.push ? { cipher } : {}),
+    ...(client.authToken !== undefined && client.authToken !== null ? { authToken: client.authToken } : {}),
     ...pushedProtocolOptions(ivProto, { tlsEkm: true, dynTlsCrypt: false }),
   });
   if (!push.ok) return { ok: false, detail: `cannot build PUSH_REPLY: ${push.detail}`, reason: 'push reply too long' };

@@ -13,6 +13,7 @@ import { sessionDeadline } from '../../shared/protocol/session-timeout';
 import { ControlSession } from '../../shared/session/control-session';
 import type { SessionErrorReason, SessionEvent, StatelessStart } from '../../shared/session/types';
 import type { ClientAssignment, ClientStats, ShardConfig, ShardToMain } from '../../shared/shard-protocol';
+import { ClientAuthToken } from './client-auth-token';
 import { ClientKeys } from './client-keys';
 import { planPush, sessionConfig } from './client-setup';
 import { ClientTraffic } from './client-traffic';
@@ -98,6 +99,8 @@ export class ShardClient {
   private closeReason = '';
   /** client-pending-auth: the client may wait for its verdict until then (instead of hand-window). */
   private authPendingUntil: number | null = null;
+  /** --auth-gen-token: this client's token session (null without it, or without a login). */
+  private authToken: ClientAuthToken | null = null;
   private readonly created: number;
   /**
    * A connected client's tick() has nothing to do before this time (host clock, ms); 0: tick.
@@ -244,6 +247,15 @@ export class ShardClient {
             username = '';
             password = '';
           }
+          const tokens = host.config.authGenToken;
+          let authToken: Extract<ShardToMain, { type: 'client-auth' }>['authToken'];
+          if (tokens !== null && host.config.userPassChecked) {
+            this.authToken = new ClientAuthToken(tokens);
+            const login = this.authToken.presented(username ?? '', password ?? '');
+            if (login.problem !== null) host.log(1, `${this.describe()} --auth-gen-token: ${login.problem}`);
+            if (username !== null) username = login.username;
+            authToken = { state: login.state, sessionId: login.sessionId };
+          }
           this.username = username;
           this.peerInfo = event.peerInfo;
           this.occOptions = event.options;
@@ -258,6 +270,7 @@ export class ShardClient {
             realAddress: this.realAddress,
             keyId: event.keyId,
             certSerial: this.certSerial,
+            ...(authToken !== undefined ? { authToken } : {}),
           });
         }
         break;
@@ -316,9 +329,10 @@ export class ShardClient {
   /** The main thread assigned addresses: negotiate the cipher, prepare the push, go live. */
   accept(assignment: ClientAssignment, globalPush: readonly string[]): void {
     if (this.state !== 'authorizing') return;
+    const authToken = this.authToken?.issue(this.host.now()) ?? null;
     const plan = planPush(
       this.host.config,
-      { peerId: this.peerId, peerInfo: this.peerInfo, occOptions: this.occOptions },
+      { peerId: this.peerId, peerInfo: this.peerInfo, occOptions: this.occOptions, authToken },
       assignment,
       globalPush,
     );
@@ -430,6 +444,8 @@ export class ShardClient {
       case 'none':
         break;
     }
+    const renewed = this.authToken?.renewal(now) ?? null;
+    if (renewed !== null) this.session.sendControlMessage(`PUSH_REPLY,auth-token ${renewed}`);
     const key = this.keys.send;
     if (
       key !== null &&
@@ -454,6 +470,8 @@ export class ShardClient {
     const inactive = this.inactivity.deadline();
     if (inactive < at) at = inactive;
     if (this.sessionEnds < at) at = this.sessionEnds;
+    const renewal = this.authToken?.nextRenewal ?? Infinity;
+    if (renewal < at) at = renewal;
     return at;
   }
 
