@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { BIN, type LabProcess, VpnLab } from '../lab/vpn-lab';
 import { clientConfig, serverConfig, startOurClient, startStockServer, waitCount } from './helpers/client-lab';
+import { ManagementClient, waitUntil } from './helpers/management-client';
 
 const INIT = /Initialization Sequence Completed/;
 const NET = '10.161.0';
@@ -82,11 +83,14 @@ test('shardvpn server, stock client: the token is pushed and renewed, and a reco
   try {
     const stock = await lab.startOpenvpnClient(0, client());
     try {
-      assert.deepEqual(otp.calls().length, 1);
+      assert.equal(otp.calls().length, 1);
       assert.match(otp.calls()[0]!, /^state=\[Initial\] id=\[[A-Za-z0-9+/]{16}\] user=\[alice\]$/);
       assert.match(stock.log(), /PUSH: Received control message: 'PUSH_REPLY,.*auth-tokenSESS_ID,/);
-      // The renewal: a PUSH_REPLY of its own with the new token, a renewal period later.
-      await stock.waitFor(/PUSH: Received control message: 'PUSH_REPLY,auth-tokenSESS_ID'/, 12_000);
+      // The renewals: a PUSH_REPLY of their own with the new token, every renewal period. The
+      // reconnect waits past the first token's window (2 x 6 s): only a renewed token gets in.
+      const connected = Date.now();
+      await waitCount(stock, /PUSH: Received control message: 'PUSH_REPLY,auth-tokenSESS_ID'/, 2, 16_000);
+      await sleep(Math.max(0, connected + 13_000 - Date.now()));
       await reconnect(stock, 2);
       assert.equal(otp.calls().length, 1, 'the one-time password was not asked again');
       await ours.waitFor(/TLS: Username\/auth-token authentication succeeded for username 'alice'/, 5000);
@@ -99,7 +103,7 @@ test('shardvpn server, stock client: the token is pushed and renewed, and a reco
   }
 });
 
-test('shardvpn server: an expired token answers AUTH_FAILED,SESSION and the stock client logs in again with its password', async () => {
+test('shardvpn server: past the lifetime a token answers AUTH_FAILED,SESSION at a reconnect, and a connected session is ended', async () => {
   const otp = otpScript();
   otp.always();
   const ours = await ourServer(server(otp, '2 6'));
@@ -113,6 +117,12 @@ test('shardvpn server: an expired token answers AUTH_FAILED,SESSION and the stoc
       const calls = otp.calls();
       assert.equal(calls.length, 2, calls.join('\n'));
       assert.match(calls[1]!, /^state=\[Initial\] /, 'a new session: the password, not the token');
+      // The new session's lifetime is over at its first renewal: the server says so and ends it,
+      // the stock client drops its token and logs in with the password again.
+      await waitCount(stock, /AUTH_FAILED,SESSION: token expired/, 2, 15_000);
+      await ours.waitFor(/--auth-gen-token: auth-token lifetime is over/, 5000);
+      await waitCount(stock, INIT, 3, 20_000);
+      assert.equal(otp.calls().length, 3);
     } finally {
       await stock.stop();
     }
@@ -179,12 +189,15 @@ test('shardvpn client, stock server: the pushed token goes with renegotiations a
   const ours = startOurClient(lab, 0, client());
   try {
     await ours.waitFor(INIT, 20_000);
+    const connected = Date.now();
     assert.equal(otp.calls().length, 1);
     assert.doesNotMatch(ours.log(), /SESS_ID_AT_[A-Za-z0-9+/]/, 'the token stays out of the log');
     // The stock server checks the login again at its renegotiation: the token, not the password.
     await stock.waitFor(/TLS: Username\/auth-token authentication succeeded for username 'alice'/, 15_000);
     assert.equal(otp.calls().length, 1);
     assert.equal(lab.ping(lab.clients[0]!, `${NET}.1`), 3);
+    // Past the first token's window (2 x 6 s): only a renewal the client took gets it back in.
+    await sleep(Math.max(0, connected + 13_000 - Date.now()));
     await reconnect(ours, 2);
     assert.equal(otp.calls().length, 1, 'the reconnect went with the token');
     // A new stock server has a new key: the token fails, the client drops it and logs in again.
@@ -199,5 +212,42 @@ test('shardvpn client, stock server: the pushed token goes with renegotiations a
   } finally {
     await ours.stop();
     await stock.stop();
+  }
+});
+
+test('shardvpn server with management-client-auth: the first login is asked of the management client, a reconnect with the token is not', async () => {
+  const socketPath = `${lab.dir}/token-management-${serial++}.sock`;
+  const ours = await ourServer(
+    serverConfig(lab, {
+      net: NET,
+      extra: `hand-window 3\nmanagement ${socketPath} unix\nmanagement-client-auth\nauth-gen-token 0 6\n`,
+    }),
+  );
+  const operator = new ManagementClient(socketPath);
+  try {
+    await operator.waitLine(/^>INFO:OpenVPN Management Interface Version 5/);
+    const stock = await lab.startOpenvpnClient(0, client(), null);
+    try {
+      const at = await operator.waitLine(/^>CLIENT:CONNECT,\d+,\d+$/, 0, 15_000);
+      const [, cid, kid] = operator.lines[at]!.split(',');
+      await operator.waitLine(/^>CLIENT:ENV,session_state=Initial$/, at, 5000);
+      operator.write(`client-auth-nt ${cid} ${kid}\n`);
+      await stock.waitFor(INIT, 15_000);
+      await reconnect(stock, 2);
+      const established = (): number => operator.lines.filter((l) => l.startsWith('>CLIENT:ESTABLISHED,')).length;
+      await waitUntil(
+        'a second >CLIENT:ESTABLISHED',
+        () => established() >= 2,
+        10_000,
+        () => operator.lines.join('\n'),
+      );
+      assert.equal(operator.lines.filter((l) => l.startsWith('>CLIENT:CONNECT,')).length, 1, 'no second verdict was asked');
+      assert.equal(lab.ping(lab.clients[0]!, `${NET}.1`), 3);
+    } finally {
+      await stock.stop();
+    }
+  } finally {
+    operator.close();
+    assert.equal(await ours.stop(), 0, ours.log().slice(-2000));
   }
 });

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 
 import {
   AUTH_TOKEN_PREFIX,
+  authTokenInitialSeconds,
   authTokenSessionId,
   checkAuthToken,
   generateAuthToken,
@@ -41,11 +42,20 @@ test('a renewal keeps the session id and the initial timestamp; both tokens chec
   const data = Buffer.from(renewed.slice(AUTH_TOKEN_PREFIX.length), 'base64');
   assert.equal(data.readBigUInt64BE(12), BigInt(T0));
   assert.equal(data.readBigUInt64BE(20), BigInt(T0 + 50));
-  const check = checkAuthToken(KEY, 'alice', renewed, T0 + 60, POLICY, first);
+  const check = checkAuthToken(KEY, 'alice', renewed, T0 + 60, POLICY);
   assert.deepEqual(check, { state: 'Authenticated', hmacOk: true, expired: false, emptyUser: false, problem: null });
-  // Another session's token is refused where this instance has one.
-  const other = generateAuthToken(KEY, 'alice', T0, null);
-  assert.equal(checkAuthToken(KEY, 'alice', other, T0 + 1, POLICY, first).state, 'Invalid');
+  assert.equal(authTokenInitialSeconds(renewed), T0);
+});
+
+test('only plain base64 is a token: a URL-safe rewrite of a good token is refused, as openvpn_base64_decode refuses it', () => {
+  let token = generateAuthToken(KEY, 'alice', T0, null);
+  while (!/[+/]/.test(token.slice(AUTH_TOKEN_PREFIX.length))) token = generateAuthToken(KEY, 'alice', T0, null);
+  const urlSafe = token.replace(/\+/g, '-').replace(/\//g, '_');
+  assert.ok(isAuthToken(urlSafe), 'same prefix and length');
+  const check = checkAuthToken(KEY, 'alice', urlSafe, T0 + 1, POLICY);
+  assert.equal(check.state, 'Invalid');
+  assert.match(check.problem ?? '', /not base64/);
+  assert.equal(checkAuthToken(KEY, 'alice', token, T0 + 1, POLICY).state, 'Authenticated');
 });
 
 test('good from its timestamp for twice the renewal period; a lifetime counts from the first token', () => {

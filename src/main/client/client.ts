@@ -23,7 +23,7 @@ import { chooseRemote, openLinkSocket, type ConnectContext } from './connect';
 import { ClientControlChannel } from './control-channel';
 import { ClientLink, emptyLinkStatistics } from './link';
 import { ConnectionList, type RemoteAddress } from './remotes';
-import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
+import type { ClientPersist, RemoteEndpoint, RunControl, SessionToken } from './run-context';
 import { RunTimeouts } from './timeouts';
 import { ClientTunnel } from './tunnel';
 import type { AppliedNetwork } from './tun-network';
@@ -67,7 +67,8 @@ export class ClientProcess implements ClientPersist {
   applied: AppliedNetwork | null = null;
   keptFacts: TunnelFacts | null = null;
   credentials: Credentials | null = null;
-  authToken: { username: string; token: string } | null = null;
+  /** Kept over SIGUSR1 and SIGHUP alike, as OpenVPN keeps its auth_token; AUTH_FAILED drops it. */
+  authToken: SessionToken | null = null;
   exitStatus = 0;
   /** persist-key: keys kept over SIGUSR1 (a run after `user nobody` cannot read them). */
   private readonly keys = new KeyKeeper();
@@ -88,10 +89,7 @@ export class ClientProcess implements ClientPersist {
     const tls = this.keys.tlsMaterial(options);
     if (this.listFor !== options || this.list === null) {
       // A new config (SIGHUP): its own remotes from the first, and credentials read again.
-      if (this.listFor !== null) {
-        this.credentials = null;
-        this.authToken = null;
-      }
+      if (this.listFor !== null) this.credentials = null;
       this.list = new ConnectionList(options.connections, options.remoteRandom);
       this.listFor = options;
     }

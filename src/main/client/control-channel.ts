@@ -263,8 +263,9 @@ export class ClientControlChannel {
     if (this.pushed) {
       // A renewed session token (push.c send_push_reply_auth_token), or a second reply to a
       // repeated PUSH_REQUEST, whose options were applied already.
-      const renewed = pushedAuthToken(text);
-      if (renewed !== null && this.ctx.persist.authToken !== null) this.ctx.persist.authToken.token = renewed;
+      const renewed = new PushReplyCollector(o.pullFilters).add(text);
+      const token = renewed.ok && renewed.complete ? renewed.options.authToken : undefined;
+      if (token !== undefined && this.ctx.persist.authToken !== null) this.ctx.persist.authToken.token = token;
       return;
     }
     const step = this.collector.add(text);
@@ -334,13 +335,4 @@ function keyMethod2Content(options: string, peerInfo: string, persist: ClientPer
       return persist.authToken?.token ?? creds?.password ?? null;
     },
   };
-}
-
-/** The token of an `auth-token` option in a PUSH_REPLY's text, or null. */
-function pushedAuthToken(text: string): string | null {
-  for (const item of text.split(',').slice(1)) {
-    const match = /^auth-token (\S+)$/.exec(item.trim());
-    if (match !== null) return match[1]!;
-  }
-  return null;
 }

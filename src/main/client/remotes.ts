@@ -72,6 +72,11 @@ export class ConnectionList {
     return this.addresses[0] ?? null;
   }
 
+  /** An AUTH_FAILED (push.c receive_auth_failed sets no_advance): the login is tried again on this remote. */
+  retryCurrent(): void {
+    this.noAdvance = true;
+  }
+
   /** Initialization Sequence Completed: reset the failure count, stay on this remote. */
   completed(): void {
     this.unsuccessfulAttempts = 0;

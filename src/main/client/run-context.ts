@@ -8,6 +8,12 @@ import type { ConnectionList } from './remotes';
 import type { TunnelFacts } from '../scripts';
 import type { AppliedNetwork } from './tun-network';
 
+/** A session token the server pushed (auth-gen-token), with the username it goes with. */
+export interface SessionToken {
+  username: string;
+  token: string;
+}
+
 /** What outlives a run; ClientProcess holds it. */
 export interface ClientPersist {
   readonly list: ConnectionList | null;
@@ -17,7 +23,7 @@ export interface ClientPersist {
    * The session token the server pushed (auth-gen-token), sent instead of the password from then
    * on, at renegotiations and reconnects, until an AUTH_FAILED drops it (OpenVPN's auth_token).
    */
-  authToken: { username: string; token: string } | null;
+  authToken: SessionToken | null;
   /** persist-tun: the device and what is on it, kept over SIGUSR1. */
   tun: TunDevice | null;
   applied: AppliedNetwork | null;

@@ -28,8 +28,9 @@ export function reactToServerMessage(message: ControlMessage, text: string, ctx:
         run.softSignal('SIGUSR1', 'auth-temp-failure (server temporary reject)');
         return;
       }
-      // push.c receive_auth_failed: a refused session token is dropped and the login tried again
-      // with the username and password (asked again where they are not kept).
+      // push.c receive_auth_failed: the same remote again, and a refused session token is dropped
+      // and the login tried with the username and password (asked again where they are not kept).
+      list?.retryCurrent();
       if (persist.authToken !== null) {
         persist.authToken = null;
         run.softSignal('SIGUSR1', 'auth-failure (auth-token)');

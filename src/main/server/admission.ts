@@ -35,6 +35,11 @@ export function clientEnvironment(entry: ClientEntry): Record<string, string> {
   };
 }
 
+/** What AUTH_FAILED says of a refused login that came with a token: only an expired one is named. */
+function tokenRefusal(token: NonNullable<ClientAuth['authToken']>): string {
+  return token.state === 'Expired' || token.state === 'ExpiredEmptyUser' ? 'SESSION: token expired' : '';
+}
+
 /** auth-gen-token's variables for the login's checkers (auth_token.c add_session_token_env). */
 function tokenEnvironment(token: NonNullable<ClientAuth['authToken']>): Record<string, string> {
   return { session_id: token.sessionId, session_state: token.state };
@@ -77,12 +82,11 @@ export class Admission {
     if (token !== undefined && token.state !== 'Initial' && this.options.authGenToken?.externalAuth !== true) {
       const user = message.username ?? '';
       if (token.state === 'Authenticated') {
-        this.logger.log(3, `TLS: Username/auth-token authentication succeeded for username '${user}'`);
+        this.logger.log(1, `TLS: Username/auth-token authentication succeeded for username '${user}'`);
         return this.admit(shard, message, true);
       }
       this.logger.log(1, `TLS: Username/auth-token authentication failed for username '${user}'`);
-      const expired = token.state === 'Expired' || token.state === 'ExpiredEmptyUser';
-      this.host.post(shard, { type: 'client-reject', peerId: message.peerId, reason: expired ? 'SESSION: token expired' : '' });
+      this.host.post(shard, { type: 'client-reject', peerId: message.peerId, reason: tokenRefusal(token) });
       return;
     }
     if (this.options.authUserPassVerify === undefined) return this.admit(shard, message);
@@ -103,7 +107,8 @@ export class Admission {
         1,
         `${message.commonName}/${message.realAddress.address}:${message.realAddress.port} TLS Auth Error: Auth Username/Password verification failed for peer`,
       );
-      this.host.post(shard, { type: 'client-reject', peerId: message.peerId, reason: '' });
+      // verify_auth_token set the client's reason for an expired token, whoever refuses it.
+      this.host.post(shard, { type: 'client-reject', peerId: message.peerId, reason: token !== undefined ? tokenRefusal(token) : '' });
     });
   }
 

@@ -53,7 +53,13 @@ export function reloadServer(server: Reloadable, next: Options): ReloadOutcome {
   preparedTls(tls);
   const revoked = revocationCheck(tls);
   const template: ShardTemplate = {
-    ...buildShardTemplate(next, { tun: server.tun.device, tls, wrap: server.template.wrap, data }),
+    ...buildShardTemplate(next, {
+      tun: server.tun.device,
+      tls,
+      wrap: server.template.wrap,
+      data,
+      ...(server.template.authGenToken !== null ? { authTokenKey: server.template.authGenToken.key } : {}),
+    }),
     cookieKey: server.template.cookieKey,
   };
 

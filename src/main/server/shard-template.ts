@@ -16,14 +16,14 @@ import { peerChecks } from '../../shared/session/peer-verify';
 import { parseMaterial } from '../../shared/config/material';
 import { ephemeralAuthTokenKey, parseAuthTokenSecret } from '../../shared/protocol/auth-token';
 
-/** Without auth-gen-token-secret, one key for the whole run: tokens outlive a reload, not a restart (as OpenVPN's). */
-let runAuthTokenKey: Buffer | null = null;
-
-function authTokenKey(options: Options): Buffer {
+/**
+ * The tokens' HMAC key: auth-gen-token-secret's, else the running template's (a hitless reload
+ * keeps it, so tokens outlive the reload) or a new one (a start or a restart, as OpenVPN's).
+ */
+function authTokenKey(options: Options, running: Uint8Array | undefined): Uint8Array {
   if (options.authGenTokenSecret !== undefined)
     return parseMaterial(options.authGenTokenSecret, 'auth-gen-token-secret', parseAuthTokenSecret);
-  runAuthTokenKey ??= ephemeralAuthTokenKey();
-  return runAuthTokenKey;
+  return running ?? ephemeralAuthTokenKey();
 }
 
 export interface TemplateInputs {
@@ -31,9 +31,11 @@ export interface TemplateInputs {
   readonly tls: TlsMaterial;
   readonly wrap: WrapConfig;
   readonly data: DataChannelSettings;
+  /** A hitless reload: the running auth-gen-token key without a secret file. */
+  readonly authTokenKey?: Uint8Array;
 }
 
-export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: TemplateInputs): ShardTemplate {
+export function buildShardTemplate(options: Options, { tun, tls, wrap, data, authTokenKey: runningKey }: TemplateInputs): ShardTemplate {
   return {
     // One key for the whole run, so a client's HMAC cookie checks out on whichever shard it lands.
     cookieKey: randomBytes(32),
@@ -75,7 +77,7 @@ export function buildShardTemplate(options: Options, { tun, tls, wrap, data }: T
     userPassVerify: options.authUserPassVerify !== undefined,
     userPassChecked: options.authUserPassVerify !== undefined || options.managementClientAuth,
     authUserPassOptional: options.authUserPassOptional,
-    authGenToken: options.authGenToken !== undefined ? { ...options.authGenToken, key: authTokenKey(options) } : null,
+    authGenToken: options.authGenToken !== undefined ? { ...options.authGenToken, key: authTokenKey(options, runningKey) } : null,
     inactive: options.inactive ?? { seconds: 0, bytes: 0 },
     sessionTimeoutS: options.sessionTimeout ?? 0,
     blockIpv6: options.blockIpv6 ? { source: blockIpv6Source(options.ifconfigIpv6?.remote), tunMtu: options.tunMtu } : null,

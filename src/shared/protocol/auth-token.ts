@@ -76,6 +76,14 @@ export function isAuthToken(password: string): boolean {
   return password.length === TOKEN_LENGTH && password.startsWith(AUTH_TOKEN_PREFIX);
 }
 
+/** Plain base64 of DATA_BYTES, no padding: openvpn_base64_decode takes nothing else (Node's decoder skips junk and takes '-', '_'). */
+const TOKEN_BASE64 = /^[A-Za-z0-9+/]+$/;
+
+/** When the session a token belongs to began (wall-clock seconds): a lifetime counts from here. */
+export function authTokenInitialSeconds(token: string): number {
+  return Number(Buffer.from(token.slice(AUTH_TOKEN_PREFIX.length), 'base64').readBigUInt64BE(SESSION_ID_BYTES));
+}
+
 /** OpenVPN's `session_id` variable: the session id's base64 inside the token. */
 export function authTokenSessionId(token: string): string {
   return token.slice(AUTH_TOKEN_PREFIX.length, AUTH_TOKEN_PREFIX.length + SESSION_ID_CHARS);
@@ -104,20 +112,16 @@ export function generateAuthToken(key: Uint8Array, username: string, nowS: numbe
 }
 
 /**
- * Checks a token a client sent as its password (verify_auth_token). `initial`: the session's first
- * token where this client instance already has one; a token of another session is then refused.
+ * Checks a token a client sent as its password (verify_auth_token). OpenVPN also refuses a token
+ * of another session at a renegotiation; shardvpn checks logins at a client's first key exchange
+ * only, where the instance has no session yet.
  */
-export function checkAuthToken(
-  key: Uint8Array,
-  username: string,
-  token: string,
-  nowS: number,
-  policy: AuthTokenPolicy,
-  initial: string | null = null,
-): AuthTokenCheck {
+export function checkAuthToken(key: Uint8Array, username: string, token: string, nowS: number, policy: AuthTokenPolicy): AuthTokenCheck {
   const invalid = (problem: string): AuthTokenCheck => ({ state: 'Invalid', hmacOk: false, expired: false, emptyUser: false, problem });
   if (!isAuthToken(token)) return invalid('not an auth-token');
-  const data = Buffer.from(token.slice(AUTH_TOKEN_PREFIX.length), 'base64');
+  const encoded = token.slice(AUTH_TOKEN_PREFIX.length);
+  if (!TOKEN_BASE64.test(encoded)) return invalid('auth-token is not base64');
+  const data = Buffer.from(encoded, 'base64');
   if (data.length !== DATA_BYTES) return invalid(`--auth-token wrong size (${data.length}!=${DATA_BYTES})`);
   const unsigned = data.subarray(0, DATA_BYTES - HMAC_BYTES);
   const mac = data.subarray(DATA_BYTES - HMAC_BYTES);
@@ -133,7 +137,6 @@ export function checkAuthToken(
     problem = `Timestamp (${stampS}) of auth-token is out of the renewal window`;
   else if (stampS < initialS) problem = `Initial timestamp (${initialS}) in token from client earlier than current timestamp ${stampS}`;
   else if (policy.lifetimeS > 0 && nowS > initialS + policy.lifetimeS) problem = 'auth-token from client expired';
-  if (initial !== null && authTokenSessionId(initial) !== authTokenSessionId(token)) return invalid('session id in token changed');
   const expired = problem !== null;
   const state: AuthTokenCheck['state'] = expired
     ? emptyUser

@@ -236,9 +236,10 @@ export class ShardClient {
         if (event.keyId === 0) {
           // ssl.c key_method_2_read: no username or no password where logins are checked is
           // refused, or with auth-user-pass-optional both are cleared for the checker to decide.
+          // An empty string is sent (a lone NUL), not missing: OpenVPN passes it on.
           let username = event.username;
           let password = event.password;
-          if (host.config.userPassChecked && !event.userPassTooLong && (!username || !password)) {
+          if (host.config.userPassChecked && !event.userPassTooLong && (username === null || password === null)) {
             if (!host.config.authUserPassOptional) {
               host.log(1, `${this.describe()} TLS Error: Auth Username/Password was not provided by peer`);
               this.reject('');
@@ -250,7 +251,7 @@ export class ShardClient {
           const tokens = host.config.authGenToken;
           let authToken: Extract<ShardToMain, { type: 'client-auth' }>['authToken'];
           if (tokens !== null && host.config.userPassChecked) {
-            this.authToken = new ClientAuthToken(tokens);
+            this.authToken = new ClientAuthToken(() => host.config.authGenToken);
             const login = this.authToken.presented(username ?? '', password ?? '');
             if (login.problem !== null) host.log(1, `${this.describe()} --auth-gen-token: ${login.problem}`);
             if (username !== null) username = login.username;
@@ -322,7 +323,11 @@ export class ShardClient {
   }
 
   private sendPush(): void {
-    for (const text of this.pushMessages ?? []) this.session.sendControlMessage(text);
+    // A repeated PUSH_REQUEST gets the newest token, not the one of the first reply.
+    const token = this.authToken?.current ?? null;
+    for (const text of this.pushMessages ?? []) {
+      this.session.sendControlMessage(token !== null ? text.replace(/(^|,)auth-token [^,]*/, `$1auth-token ${token}`) : text);
+    }
     this.pushRequested = false;
   }
 
@@ -444,8 +449,14 @@ export class ShardClient {
       case 'none':
         break;
     }
-    const renewed = this.authToken?.renewal(now) ?? null;
-    if (renewed !== null) this.session.sendControlMessage(`PUSH_REPLY,auth-token ${renewed}`);
+    const token = this.authToken?.due(now) ?? null;
+    if (token?.kind === 'renewed') this.session.sendControlMessage(`PUSH_REPLY,auth-token ${token.token}`);
+    if (token?.kind === 'expired') {
+      // forward.c check_tls: a session whose login no longer holds is told why, then ended.
+      this.host.log(1, `${this.describe()} --auth-gen-token: auth-token lifetime is over`);
+      this.kill('AUTH_FAILED,SESSION: token expired', 'auth-token lifetime over');
+      return;
+    }
     const key = this.keys.send;
     if (
       key !== null &&
