@@ -3,6 +3,8 @@
 // the real openvpn 2.6 client under each control-channel wrapping, keyed with the fuzz targets'
 // fixed keys so their WKc and HMACs check out; key files openvpn --genkey wrote; the sample
 // configs of config-samples.ts; and messages built by shardvpn's own encoders.
+import { generateAuthToken } from '../../src/shared/protocol/auth-token';
+import { FUZZ_TOKEN_KEY, FUZZ_TOKEN_NOW } from './targets/auth-token';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
     seed('tls-crypt-v2', 'openvpn-wkc.bin', tlsCryptV2.subarray(tlsCryptV2.length - tlsCryptV2.readUInt16BE(tlsCryptV2.length - 2)));
 
     // Key files as openvpn --genkey writes them.
-    for (const kind of ['secret', 'tls-crypt', 'tls-crypt-v2-server']) {
+    for (const kind of ['secret', 'tls-crypt', 'tls-crypt-v2-server', 'auth-token']) {
       const f = path.join(dir, `${kind}.key`);
       const r = spawnSync('openvpn', ['--genkey', kind, f], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`openvpn --genkey ${kind}: ${r.stderr}`);
@@ -171,6 +173,14 @@ async function main(): Promise<void> {
       'PUSH_REPLY,dns server 0 address 10.8.0.53 [fd00::53]:853,dns server 0 dnssec yes,dns server 1 resolve-domains corp.example,dns server 1 address 10.8.0.54,dns server 1 transport DoT,dns server 1 sni dns.example,dns search-domains a.example b.example,block-ipv6,route-ipv6-gateway fd00::1,session-timeout 3600,redirect-gateway ipv6',
     ];
     for (const p of pushes) seed('push-reply', `${sha(p)}.txt`, p);
+
+    // Session tokens as a client sends them (first byte: the username's index): a fresh one, a
+    // renewal, one for the empty username, an expired one.
+    const first = generateAuthToken(FUZZ_TOKEN_KEY, 'alice', FUZZ_TOKEN_NOW - 10, null);
+    seed('auth-token', 'alice-fresh.txt', `\x00${first}`);
+    seed('auth-token', 'alice-renewed.txt', `\x00${generateAuthToken(FUZZ_TOKEN_KEY, 'alice', FUZZ_TOKEN_NOW - 5, first)}`);
+    seed('auth-token', 'empty-user.txt', `\x01${generateAuthToken(FUZZ_TOKEN_KEY, '', FUZZ_TOKEN_NOW - 10, null)}`);
+    seed('auth-token', 'alice-expired.txt', `\x00${generateAuthToken(FUZZ_TOKEN_KEY, 'alice', FUZZ_TOKEN_NOW - 5000, null)}`);
 
     // Key method 2 and peer-info as OpenVPN 2.6 clients send them.
     const peerInfo = buildPeerInfo({
