@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { parseEnv } from './helpers/client-lab';
+import { parseEnv, startOurClient } from './helpers/client-lab';
 import { SERVER_UNDERLAY, VpnLab } from '../lab/vpn-lab';
 
 let lab: VpnLab;
@@ -65,6 +65,28 @@ test('via-file: alice/secret gets in, a wrong password gets AUTH_FAILED; the fil
       await server.waitFor(/client\/10\.150\.0\.10:\d+ TLS Auth Error: Auth Username\/Password verification failed for peer/, 5000);
     } finally {
       await bad.stop();
+    }
+  } finally {
+    assert.equal(await server.stop(), 0, server.log().slice(-2000));
+  }
+});
+
+// The stock client drops control characters from what it reads; shardvpn's client sends them as
+// they are, as any client may.
+test('control characters in a username reach the script, and the log, as underscores (string_mod_remap_name)', async () => {
+  const { script, out } = verifyScript();
+  const server = await lab.startShardvpn(serverConf(`${script} via-file`, 'script-security 2\n'));
+  try {
+    const creds = lab.file('creds-control', 'al\tice\u001b[2J\nsecret\n');
+    const conf = clientConf('alice', 'secret').replace(/^auth-user-pass .*$/m, `auth-user-pass ${creds}`);
+    const forged = startOurClient(lab, 0, conf);
+    try {
+      await forged.waitFor(/AUTH_FAILED/, 15_000);
+      const seen = parseEnv(readFileSync(`${out}.al_ice_[2J`, 'utf8'));
+      assert.equal(seen.get('username'), 'al_ice_[2J');
+      assert.doesNotMatch(server.log(), /\u001b/);
+    } finally {
+      await forged.stop();
     }
   } finally {
     assert.equal(await server.stop(), 0, server.log().slice(-2000));

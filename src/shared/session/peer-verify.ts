@@ -89,6 +89,17 @@ function handshakeVerifyError(socket: TLSSocket): Error | null | undefined {
 }
 
 /** Common name of an X509Certificate subject ("C=..\nCN=x" lines); '' when none. */
+/**
+ * ssl_verify.c string_mod_remap_name: a name or login the peer chose keeps its printable
+ * characters (UTF-8 included), and each control character becomes '_', so none reaches a log
+ * line, a script's environment or the management interface raw (a newline there would forge a
+ * line of its own).
+ */
+export function remapName(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
+  return text.replace(/[\x00-\x1f\x7f]/g, '_');
+}
+
 export function subjectCommonName(subject: string): string {
   for (const line of subject.split('\n')) {
     if (line.startsWith('CN=')) return line.slice(3);
@@ -212,6 +223,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (typeof named !== 'string') return named;
     cn = named;
   }
+  cn = remapName(cn);
   const xn = cfg.verifyX509Name;
   if (xn !== undefined) {
     const type = xn.type ?? 'name';

@@ -18,7 +18,7 @@ import { ClientKeys } from './client-keys';
 import { planPush, sessionConfig } from './client-setup';
 import { ClientTraffic } from './client-traffic';
 import { SourceCheck } from './source-check';
-import { UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
+import { remapName, UNDEF_COMMON_NAME } from '../../shared/session/peer-verify';
 import { TICK_MS } from './sizes';
 
 export type ShardClientState = 'handshake' | 'authorizing' | 'connected' | 'closing' | 'closed';
@@ -237,8 +237,9 @@ export class ShardClient {
           // ssl.c key_method_2_read: no username or no password where logins are checked is
           // refused, or with auth-user-pass-optional both are cleared for the checker to decide.
           // An empty string is sent (a lone NUL), not missing: OpenVPN passes it on.
-          let username = event.username;
-          let password = event.password;
+          // ssl_verify.c verify_user_pass: control characters in both become '_' first.
+          let username = event.username === null ? null : remapName(event.username);
+          let password = event.password === null ? null : remapName(event.password);
           if (host.config.userPassChecked && !event.userPassTooLong && (username === null || password === null)) {
             if (!host.config.authUserPassOptional) {
               host.log(1, `${this.describe()} TLS Error: Auth Username/Password was not provided by peer`);
