@@ -541,10 +541,10 @@ test('the remaining listed directives set their fields', () => {
 });
 
 test('OpenVPN tuning options with no effect here are accepted with a warning; options shardvpn lacks are refused by name', () => {
-  const r = build('hash-size 1024 1024\nbcast-buffers 512\nconnect-freq 10 60\nmax-routes-per-client 256\n');
+  const r = build('hash-size 1024 1024\nbcast-buffers 512\nconnect-freq 10 60\nmax-routes-per-client 256\nopt-verify\n');
   assert.deepEqual(
     r.warnings.map((w) => `${w.line} ${/^(\S+) is ignored/.exec(w.message)?.[1] ?? w.message}`),
-    ['1 hash-size', '2 bcast-buffers', '3 connect-freq', '4 max-routes-per-client'],
+    ['1 hash-size', '2 bcast-buffers', '3 connect-freq', '4 max-routes-per-client', '5 opt-verify'],
   );
   const refused = build('tls-verify /bin/true\nmultihome\n').options.unsupported;
   assert.deepEqual(

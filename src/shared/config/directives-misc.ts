@@ -249,6 +249,8 @@ export const miscDirectives: DirectiveTable = {
   // Written by VPN providers' profiles (tun-mtu-extra 32; disable-occ).
   'tun-mtu-extra': ignored('shardvpn sizes its packet buffers itself'),
   'disable-occ': ignored("shardvpn does not check the peer's options string"),
+  // Hardening guides' servers; 2.6 deprecates it (removed in 2.7).
+  'opt-verify': ignored("shardvpn does not compare the peer's options string with its own; OpenVPN 2.6 deprecates the option"),
   'ifconfig-nowarn': ignored("shardvpn does not compare its ifconfig with the peer's"),
   'allow-recursive-routing': ignored('shardvpn has no recursive-routing check to turn off'),
   'tcp-queue-limit': ignored("a TCP connection's send queue is bounded at 1 MiB instead; packets beyond that are dropped and counted"),
