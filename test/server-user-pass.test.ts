@@ -84,7 +84,7 @@ test('control characters in a username reach the script, and the log, as undersc
       await forged.waitFor(/AUTH_FAILED/, 15_000);
       const seen = parseEnv(readFileSync(`${out}.al_ice_[2J`, 'utf8'));
       assert.equal(seen.get('username'), 'al_ice_[2J');
-      assert.doesNotMatch(server.log(), /\u001b/);
+      assert.ok(!server.log().includes('\u001b'), 'no escape character in the log');
     } finally {
       await forged.stop();
     }
