@@ -77,79 +77,70 @@ async function reconnect(proc: LabProcess, times: number): Promise<void> {
   await waitCount(proc, INIT, times, 20_000);
 }
 
-test('shardvpn server, stock client: the token is pushed and renewed, and a reconnect with it needs no password', async () => {
-  const otp = otpScript();
-  const ours = await ourServer(server(otp, '0 6'));
+/** Our server with `config`, a stock client with `client()`; both stopped afterwards, the server cleanly. */
+async function servingStockClient(config: string, body: (ours: LabProcess, stock: LabProcess) => Promise<void>): Promise<void> {
+  const ours = await ourServer(config);
   try {
     const stock = await lab.startOpenvpnClient(0, client());
     try {
-      assert.equal(otp.calls().length, 1);
-      assert.match(otp.calls()[0]!, /^state=\[Initial\] id=\[[A-Za-z0-9+/]{16}\] user=\[alice\]$/);
-      assert.match(stock.log(), /PUSH: Received control message: 'PUSH_REPLY,.*auth-tokenSESS_ID,/);
-      // The renewals: a PUSH_REPLY of their own with the new token, every renewal period. The
-      // reconnect waits past the first token's window (2 x 6 s): only a renewed token gets in.
-      const connected = Date.now();
-      await waitCount(stock, /PUSH: Received control message: 'PUSH_REPLY,auth-tokenSESS_ID'/, 2, 16_000);
-      await sleep(Math.max(0, connected + 13_000 - Date.now()));
-      await reconnect(stock, 2);
-      assert.equal(otp.calls().length, 1, 'the one-time password was not asked again');
-      await ours.waitFor(/TLS: Username\/auth-token authentication succeeded for username 'alice'/, 5000);
-      assert.equal(lab.ping(lab.clients[0]!, `${NET}.1`), 3);
+      await body(ours, stock);
     } finally {
       await stock.stop();
     }
   } finally {
     assert.equal(await ours.stop(), 0, ours.log().slice(-2000));
   }
+}
+
+test('shardvpn server, stock client: the token is pushed and renewed, and a reconnect with it needs no password', async () => {
+  const otp = otpScript();
+  await servingStockClient(server(otp, '0 6'), async (ours, stock) => {
+    assert.equal(otp.calls().length, 1);
+    assert.match(otp.calls()[0]!, /^state=\[Initial\] id=\[[A-Za-z0-9+/]{16}\] user=\[alice\]$/);
+    assert.match(stock.log(), /PUSH: Received control message: 'PUSH_REPLY,.*auth-tokenSESS_ID,/);
+    // The renewals: a PUSH_REPLY of their own with the new token, every renewal period. The
+    // reconnect waits past the first token's window (2 x 6 s): only a renewed token gets in.
+    const connected = Date.now();
+    await waitCount(stock, /PUSH: Received control message: 'PUSH_REPLY,auth-tokenSESS_ID'/, 2, 16_000);
+    await sleep(Math.max(0, connected + 13_000 - Date.now()));
+    await reconnect(stock, 2);
+    assert.equal(otp.calls().length, 1, 'the one-time password was not asked again');
+    await ours.waitFor(/TLS: Username\/auth-token authentication succeeded for username 'alice'/, 5000);
+    assert.equal(lab.ping(lab.clients[0]!, `${NET}.1`), 3);
+  });
 });
 
 test('shardvpn server: past the lifetime a token answers AUTH_FAILED,SESSION at a reconnect, and a connected session is ended', async () => {
   const otp = otpScript();
   otp.always();
-  const ours = await ourServer(server(otp, '2 6'));
-  try {
-    const stock = await lab.startOpenvpnClient(0, client());
-    try {
-      await sleep(3000);
-      await reconnect(stock, 2);
-      assert.match(stock.log(), /AUTH_FAILED,SESSION: token expired/);
-      assert.match(ours.log(), /TLS: Username\/auth-token authentication failed for username 'alice'/);
-      const calls = otp.calls();
-      assert.equal(calls.length, 2, calls.join('\n'));
-      assert.match(calls[1]!, /^state=\[Initial\] /, 'a new session: the password, not the token');
-      // The new session's lifetime is over at its first renewal: the server says so and ends it,
-      // the stock client drops its token and logs in with the password again.
-      await waitCount(stock, /AUTH_FAILED,SESSION: token expired/, 2, 15_000);
-      await ours.waitFor(/--auth-gen-token: auth-token lifetime is over/, 5000);
-      await waitCount(stock, INIT, 3, 20_000);
-      assert.equal(otp.calls().length, 3);
-    } finally {
-      await stock.stop();
-    }
-  } finally {
-    assert.equal(await ours.stop(), 0, ours.log().slice(-2000));
-  }
+  await servingStockClient(server(otp, '2 6'), async (ours, stock) => {
+    await sleep(3000);
+    await reconnect(stock, 2);
+    assert.match(stock.log(), /AUTH_FAILED,SESSION: token expired/);
+    assert.match(ours.log(), /TLS: Username\/auth-token authentication failed for username 'alice'/);
+    const calls = otp.calls();
+    assert.equal(calls.length, 2, calls.join('\n'));
+    assert.match(calls[1]!, /^state=\[Initial\] /, 'a new session: the password, not the token');
+    // The new session's lifetime is over at its first renewal: the server says so and ends it,
+    // the stock client drops its token and logs in with the password again.
+    await waitCount(stock, /AUTH_FAILED,SESSION: token expired/, 2, 15_000);
+    await ours.waitFor(/--auth-gen-token: auth-token lifetime is over/, 5000);
+    await waitCount(stock, INIT, 3, 20_000);
+    assert.equal(otp.calls().length, 3);
+  });
 });
 
 test('shardvpn server with external-auth: the script decides on the token, seeing session_state and the same session_id', async () => {
   const otp = otpScript();
   otp.external();
-  const ours = await ourServer(server(otp, '0 6 external-auth'));
-  try {
-    const stock = await lab.startOpenvpnClient(0, client());
-    try {
-      await reconnect(stock, 2);
-      const calls = otp.calls();
-      assert.equal(calls.length, 2, calls.join('\n'));
-      const first = /id=\[(\S+)\]/.exec(calls[0]!)?.[1];
-      assert.match(calls[0]!, /^state=\[Initial\] /);
-      assert.equal(calls[1], `state=[Authenticated] id=[${first}] user=[alice]`);
-    } finally {
-      await stock.stop();
-    }
-  } finally {
-    assert.equal(await ours.stop(), 0, ours.log().slice(-2000));
-  }
+  await servingStockClient(server(otp, '0 6 external-auth'), async (_ours, stock) => {
+    await reconnect(stock, 2);
+    const calls = otp.calls();
+    assert.equal(calls.length, 2, calls.join('\n'));
+    const first = /id=\[(\S+)\]/.exec(calls[0]!)?.[1];
+    assert.match(calls[0]!, /^state=\[Initial\] /);
+    assert.equal(calls[1], `state=[Authenticated] id=[${first}] user=[alice]`);
+  });
 });
 
 test('auth-gen-token-secret: a stock server takes the token shardvpn issued, and shardvpn the one the stock server issued', async () => {
