@@ -386,6 +386,34 @@ test('auth-gen-token: lifetime, renewal (reneg-sec by default) and external-auth
   assert.equal(file?.kind === 'file' ? file.resolved : null, '/etc/openvpn/token.key');
 });
 
+test('http-proxy and http-proxy-option in either order, for every connection entry; methods shardvpn lacks are refused at start', () => {
+  const client = 'client\ndev tun\nproto tcp\nremote vpn.example.com 443\n';
+  const o = opts(
+    `${client}http-proxy-option AGENT Mozilla/5.0\nhttp-proxy proxy.lan 3128 creds.txt basic\nhttp-proxy-option CUSTOM-HEADER X-Forwarded-For 10.1.1.1\n`,
+  );
+  const entry = o.connections[0]!;
+  assert.deepEqual(entry.httpProxy, { host: 'proxy.lan', port: 3128, authFile: { path: 'creds.txt', resolved: '/etc/openvpn/creds.txt' } });
+  assert.deepEqual(entry.httpProxyOptions, { agent: 'Mozilla/5.0', headers: [{ name: 'X-Forwarded-For', content: '10.1.1.1' }] });
+  assert.deepEqual(opts(`${client}http-proxy proxy.lan 3128\n`).connections[0]!.httpProxy, { host: 'proxy.lan', port: 3128 });
+  assert.deepEqual(opts(`${client}http-proxy proxy.lan 3128 creds.txt none\n`).connections[0]!.httpProxy, {
+    host: 'proxy.lan',
+    port: 3128,
+  });
+  for (const [line, why] of [
+    ['http-proxy proxy.lan 3128 auto', /http-proxy auto .* is not supported by shardvpn/],
+    ['http-proxy proxy.lan 3128 creds.txt ntlm', /http-proxy ntlm authentication is not supported by shardvpn; use basic/],
+  ] as const) {
+    const refused = build(`${client}${line}\n`).options.unsupported;
+    assert.equal(refused.length, 1, line);
+    assert.match(refused[0]!.message, why);
+  }
+  rejects(`${client}http-proxy proxy.lan 3128 creds.txt kerberos\n`, /server\.conf:5: http-proxy: bad auth-method 'kerberos'/);
+  rejects(
+    `${client}http-proxy-option COLOUR blue\n`,
+    "server.conf:5: http-proxy-option: Bad http-proxy-option or missing or extra parameter: 'COLOUR blue'",
+  );
+});
+
 test('routes, push, pull-filter, redirect-gateway, ccd directives and our own', () => {
   const o = opts(
     [

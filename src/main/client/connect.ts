@@ -11,6 +11,7 @@ import { UdpSocket } from '../../shared/native';
 import { StreamLink } from '../../shared/stream-link';
 import { printSockaddr, resolveLinkLocal } from '../link-local';
 import { socketBuffers, socketRouting } from '../socket-options';
+import { connectRequest, establishPassthru, readProxyCredentials, type ProxyCredentials } from './http-proxy';
 import { resolveRemote, type RemoteAddress } from './remotes';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 
@@ -28,6 +29,12 @@ export interface ConnectContext {
 
 /** The server's address: the one kept from an earlier run, else the entry's name resolved now; null when the run ends instead. */
 export async function chooseRemote(ctx: ConnectContext, kept: RemoteAddress | null): Promise<RemoteEndpoint | null> {
+  const proxy = ctx.entry.httpProxy;
+  if (proxy !== undefined) {
+    // The connection goes to the proxy; the server's name goes in its CONNECT, unresolved here.
+    const picked = await resolveProxy(ctx, proxy.host, proxy.port);
+    return picked === null ? null : { family: picked.family, address: picked.address, port: proxy.port };
+  }
   const port = ctx.entry.remotePort;
   if (kept !== null) {
     ctx.logger.log(1, `TCP/UDP: Preserving recently used remote address: ${printSockaddr(kept.family, kept.address, port)}`);
@@ -35,6 +42,18 @@ export async function chooseRemote(ctx: ConnectContext, kept: RemoteAddress | nu
   }
   const picked = await resolve(ctx, ctx.entry.remote ?? '');
   return picked === null ? null : { family: picked.family, address: picked.address, port };
+}
+
+/** The proxy's first address; a failure restarts the run (the next connection entry). */
+async function resolveProxy(ctx: ConnectContext, host: string, port: number): Promise<RemoteAddress | null> {
+  const resolved = await resolveRemote(host, ctx.entry.proto.family);
+  if (ctx.run.isOver()) return null;
+  if (!resolved.ok || resolved.addresses[0] === undefined) {
+    ctx.logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${port} (${resolved.ok ? 'no address' : resolved.reason})`);
+    ctx.run.softSignal('SIGUSR1', 'init_instance');
+    return null;
+  }
+  return resolved.addresses[0];
 }
 
 /** Resolves the remote's name (resolv-retry); the list keeps the other addresses for later runs. */
@@ -106,6 +125,35 @@ async function openUdpSocket(ctx: ConnectContext, remote: RemoteEndpoint): Promi
   return udp;
 }
 
+/** --http-proxy: the CONNECT on the new connection to the proxy; false (the run restarting) when refused. */
+async function throughProxy(ctx: ConnectContext, socket: Socket): Promise<boolean> {
+  const { entry, logger, run } = ctx;
+  const proxy = entry.httpProxy!;
+  let credentials: ProxyCredentials | null;
+  try {
+    credentials = readProxyCredentials(proxy);
+  } catch (error) {
+    logger.log(1, `http-proxy: cannot read the username and password: ${(error as Error).message}`);
+    socket.destroy();
+    run.softSignal('SIGUSR1', 'http-proxy-auth');
+    return false;
+  }
+  const request = connectRequest({ host: entry.remote ?? '', port: entry.remotePort }, entry.httpProxyOptions, credentials);
+  logger.log(4, `Send to HTTP proxy: '${request[0]}'`);
+  const answer = await establishPassthru(socket, request, entry.connectTimeout * 1000);
+  if (!answer.ok || run.isOver()) {
+    socket.destroy();
+    if (!answer.ok && !run.isOver()) {
+      logger.log(1, answer.reason);
+      run.softSignal('SIGUSR1', 'http-proxy-error');
+    }
+    return false;
+  }
+  logger.log(4, `HTTP proxy returned: '${answer.status}'`);
+  if (answer.leftover.length > 0) socket.unshift(answer.leftover);
+  return true;
+}
+
 /**
  * A TCP connection to `remote` within connect-timeout (socket.c socket_connect), as a LinkIO;
  * a refused or timed-out connection, and later a reset one, restart the run (SIGUSR1), which
@@ -157,10 +205,11 @@ async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint, maxPacke
     return null;
   }
   logger.log(1, `TCP connection established with ${where}`);
+  if (entry.httpProxy !== undefined && !(await throughProxy(ctx, socket))) return null;
   const bound = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
   logger.log(1, `${proto} link local${entry.bind ? `: ${printSockaddr(remote.family, bound.address, bound.port)}` : ' (not bound)'}`);
   logger.log(1, `${proto} link remote: ${where}`);
-  return new StreamLink(socket, { family: remote.family, address: remote.address, port: remote.port }, maxPacket, {
+  const link = new StreamLink(socket, { family: remote.family, address: remote.address, port: remote.port }, maxPacket, {
     onFramingError: (why) => logger.log(1, `WARNING: Bad encapsulated packet length from peer (${why}); resetting the connection`),
     onClose: () => {
       if (run.isOver()) return;
@@ -168,4 +217,7 @@ async function openTcpLink(ctx: ConnectContext, remote: RemoteEndpoint, maxPacke
       run.softSignal('SIGUSR1', 'connection-reset');
     },
   });
+  // The proxy exchange left the socket paused: its reader is in place now.
+  if (entry.httpProxy !== undefined) socket.resume();
+  return link;
 }

@@ -1,5 +1,6 @@
 // Directives of the link: transport, addresses and ports, peers, timers, MTU.
 
+import type { HttpProxy } from './options-types';
 import { DirectiveTable, fail, flag, int, oneOf, port, proto } from './registry';
 
 const MAX_SECONDS = 0x7fffffff;
@@ -126,6 +127,41 @@ export const linkDirectives: DirectiveTable = {
     connection: true,
     set(ctx, d, [n]) {
       ctx.ce.connectTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS);
+    },
+  },
+  // OPT_P_GENERAL|OPT_P_CONNECTION. Basic authentication from a file (or none); the automatic,
+  // Digest and NTLM methods are read and refused at start.
+  'http-proxy': {
+    min: 2,
+    max: 4,
+    connection: true,
+    set(ctx, d, [host, portText, auth, method]) {
+      const proxy: HttpProxy = { host: host as string, port: port(d, portText as string) };
+      if (auth === 'auto' || auth === 'auto-nct') {
+        ctx.unsupported(
+          d,
+          `http-proxy ${auth} (finding the proxy's authentication method) is not supported by shardvpn; name a file of username and password (basic)`,
+        );
+      } else if (auth !== undefined) {
+        const authMethod = oneOf(d, method ?? 'basic', 'auth-method', ['none', 'basic', 'digest', 'ntlm', 'ntlm2']);
+        if (authMethod === 'digest' || authMethod === 'ntlm' || authMethod === 'ntlm2') {
+          ctx.unsupported(d, `http-proxy ${authMethod} authentication is not supported by shardvpn; use basic (or none)`);
+        }
+        if (authMethod !== 'none') proxy.authFile = ctx.pathRef(d, auth, {});
+      }
+      ctx.ce.httpProxy = proxy;
+    },
+  },
+  'http-proxy-option': {
+    min: 1,
+    max: 3,
+    connection: true,
+    set(ctx, d, [kind, a, b]) {
+      const options = (ctx.ce.httpProxyOptions ??= { headers: [] });
+      if (kind === 'VERSION' && a !== undefined && b === undefined) options.version = a;
+      else if (kind === 'AGENT' && a !== undefined && b === undefined) options.agent = a;
+      else if (kind === 'CUSTOM-HEADER' && a !== undefined) options.headers.push({ name: a, ...(b !== undefined ? { content: b } : {}) });
+      else fail(d, `Bad http-proxy-option or missing or extra parameter: '${[kind, a, b].filter((x) => x !== undefined).join(' ')}'`);
     },
   },
   'server-poll-timeout': {

@@ -78,6 +78,28 @@ export interface ConnectionFields {
   tlsCryptV2?: FileRef;
   /** undefined: bidirectional (OpenVPN's default). */
   keyDirection?: KeyDirection;
+  /** --http-proxy: the TCP connection goes through this proxy's CONNECT (proxy.c). */
+  httpProxy?: HttpProxy;
+  /** --http-proxy-option lines (before or after http-proxy, as OpenVPN takes them). */
+  httpProxyOptions?: HttpProxyOptions;
+}
+
+/** --http-proxy SERVER PORT [AUTHFILE [AUTH-METHOD]]. */
+export interface HttpProxy {
+  host: string;
+  port: number;
+  /** Basic authentication's username and password: a file of two lines (OpenVPN's get_user_pass). */
+  authFile?: PathRef;
+}
+
+/** --http-proxy-option VERSION / AGENT / CUSTOM-HEADER. */
+export interface HttpProxyOptions {
+  /** The CONNECT request's HTTP version (1.0 unless set). */
+  version?: string;
+  /** The User-Agent header. */
+  agent?: string;
+  /** Sent as they are, after CONNECT. */
+  headers: { name: string; content?: string }[];
 }
 
 export interface RemoteEntry extends Where {

@@ -1,0 +1,90 @@
+// --http-proxy (proxy.c establish_http_proxy_passthru): a TCP client reaches its server through
+// an HTTP proxy's CONNECT. The request names the server as the config does (the proxy resolves
+// it), then the custom headers, Host, User-Agent and Basic authentication, in OpenVPN's order.
+// Only status 200 opens the tunnel; anything else restarts the run, as OpenVPN's "HTTP proxy
+// returned bad status" does. From then on the connection carries OpenVPN's TCP framing as a
+// direct one would.
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+
+import type { HttpProxy, HttpProxyOptions } from '../../shared/config';
+
+/** The most a proxy's answer may take before its blank line: more is not a proxy talking. */
+const MAX_RESPONSE_BYTES = 16 * 1024;
+
+export interface ProxyCredentials {
+  username: string;
+  password: string;
+}
+
+/** Basic authentication's username and password: the file's first two lines (misc.c get_user_pass). */
+export function readProxyCredentials(proxy: HttpProxy): ProxyCredentials | null {
+  if (proxy.authFile === undefined) return null;
+  const lines = readFileSync(proxy.authFile.resolved, 'utf8').split(/\r?\n/);
+  return { username: lines[0] ?? '', password: lines[1] ?? '' };
+}
+
+/** The request's lines, without their CRLFs or the blank line that ends it. */
+export function connectRequest(
+  target: { host: string; port: number },
+  options: HttpProxyOptions | undefined,
+  credentials: ProxyCredentials | null,
+): string[] {
+  const lines = [`CONNECT ${target.host}:${target.port} HTTP/${options?.version ?? '1.0'}`];
+  let hostSent = false;
+  for (const header of options?.headers ?? []) {
+    if (header.content !== undefined) {
+      lines.push(`${header.name}: ${header.content}`);
+      hostSent ||= header.name.toLowerCase() === 'host';
+    } else {
+      lines.push(header.name);
+      hostSent ||= header.name.toLowerCase().startsWith('host:');
+    }
+  }
+  if (!hostSent) lines.push(`Host: ${target.host}`);
+  if (options?.agent !== undefined) lines.push(`User-Agent: ${options.agent}`);
+  if (credentials !== null) {
+    lines.push(`Proxy-Authorization: Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`);
+  }
+  return lines;
+}
+
+export type PassthruResult = { ok: true; status: string; leftover: Buffer } | { ok: false; reason: string };
+
+/**
+ * Sends the request on `socket` (connected to the proxy) and reads the answer's head. The
+ * socket is paused again afterwards; what came after the head (nothing, from a proxy that waits
+ * for the client to speak first) is handed back for the link to read first.
+ */
+export function establishPassthru(socket: Socket, request: readonly string[], timeoutMs: number): Promise<PassthruResult> {
+  return new Promise((settle) => {
+    let head = Buffer.alloc(0);
+    const done = (result: PassthruResult): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.pause();
+      settle(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > MAX_RESPONSE_BYTES) done({ ok: false, reason: 'HTTP proxy answer too long' });
+        return;
+      }
+      const status = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
+      const code = /^HTTP\/\d+\.\d+ (\d{3})\b/.exec(status)?.[1];
+      if (code !== '200') done({ ok: false, reason: `HTTP proxy returned bad status: '${status}'` });
+      else done({ ok: true, status, leftover: head.subarray(end + 4) });
+    };
+    const onError = (error: NodeJS.ErrnoException): void => done({ ok: false, reason: `HTTP proxy: ${error.code ?? error.message}` });
+    const onClose = (): void => done({ ok: false, reason: 'HTTP proxy closed the connection' });
+    const timer = setTimeout(() => done({ ok: false, reason: 'HTTP proxy did not answer in time' }), timeoutMs);
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.write(`${request.join('\r\n')}\r\n\r\n`);
+  });
+}
