@@ -392,7 +392,11 @@ test('http-proxy and http-proxy-option in either order, for every connection ent
     `${client}http-proxy-option AGENT Mozilla/5.0\nhttp-proxy proxy.lan 3128 creds.txt basic\nhttp-proxy-option CUSTOM-HEADER X-Forwarded-For 10.1.1.1\n`,
   );
   const entry = o.connections[0]!;
-  assert.deepEqual(entry.httpProxy, { host: 'proxy.lan', port: 3128, authFile: { path: 'creds.txt', resolved: '/etc/openvpn/creds.txt' } });
+  assert.deepEqual(entry.httpProxy, {
+    host: 'proxy.lan',
+    port: 3128,
+    auth: { kind: 'file', path: 'creds.txt', resolved: '/etc/openvpn/creds.txt' },
+  });
   assert.deepEqual(entry.httpProxyOptions, { agent: 'Mozilla/5.0', headers: [{ name: 'X-Forwarded-For', content: '10.1.1.1' }] });
   assert.deepEqual(opts(`${client}http-proxy proxy.lan 3128\n`).connections[0]!.httpProxy, { host: 'proxy.lan', port: 3128 });
   assert.deepEqual(opts(`${client}http-proxy proxy.lan 3128 creds.txt none\n`).connections[0]!.httpProxy, {

@@ -71,7 +71,7 @@ test('plain fields equal X509Certificate: subject lines, serial, EKU; the verdic
   }
 });
 
-test('a CN that X509Certificate prints escaped is read through X509Certificate, as before', async () => {
+test('a CN with characters X509Certificate escapes: the subject through X509Certificate, the common name as written (as OpenVPN reads it)', async () => {
   const odd = issueClientCert(pki, 'odd,name;x');
   const { socket, close } = await handshake(readFileSync(odd.cert, 'utf8'), readFileSync(odd.key, 'utf8'));
   try {
@@ -80,7 +80,7 @@ test('a CN that X509Certificate prints escaped is read through X509Certificate, 
     const r = verifyPeer(socket, [], {});
     assert.ok(r.ok);
     assert.equal(r.subject, x509.subject);
-    assert.equal(r.commonName, 'odd\\,name\\;x');
+    assert.equal(r.commonName, 'odd,name;x');
     assert.equal(r.serialNumber, x509.serialNumber);
   } finally {
     close();

@@ -12,18 +12,18 @@ export interface Credentials {
 }
 
 /** The file's first line is the username, the second the password (misc.c get_user_pass). */
-export function parseAuthFile(text: string, where: { file: string; line: number }): Credentials {
+export function parseAuthFile(text: string, where: { file: string; line: number }, directive = 'auth-user-pass'): Credentials {
   const lines = text.split(/\r?\n/);
   const username = lines[0] ?? '';
   const password = lines[1] ?? '';
-  if (username.length === 0) throw new ConfigError(where, 'auth-user-pass', 'the file has no username on its first line');
+  if (username.length === 0) throw new ConfigError(where, directive, 'the file has no username on its first line');
   if (username.length > 127 || password.length > 127)
-    throw new ConfigError(where, 'auth-user-pass', 'username and password must be at most 127 characters');
+    throw new ConfigError(where, directive, 'username and password must be at most 127 characters');
   return { username, password };
 }
 
 /** Reads one line from the terminal; echo off for secrets (stty on the terminal itself). */
-function promptLine(prompt: string, secret: boolean, noTerminal?: string): string {
+export function promptLine(prompt: string, secret: boolean, noTerminal?: string): string {
   let fd: number;
   try {
     fd = openSync('/dev/tty', 'r+');

@@ -46,6 +46,8 @@ export function checkClientOptions(options: Options): DataCipherName[] {
   for (const c of options.connections) {
     if (c.proto.transport === 'tcp-server')
       throw new ConfigError(c, 'proto', "a client connects: use 'proto tcp-client' (or 'proto tcp' with 'client')");
+    if (c.httpProxyOptions !== undefined && c.httpProxy === undefined)
+      throw new ConfigError(c, 'http-proxy-option', '--http-proxy-option requires --http-proxy');
     if (c.httpProxy !== undefined && c.proto.transport !== 'tcp-client')
       throw new ConfigError(c, 'http-proxy', '--http-proxy MUST be used in TCP Client mode (i.e. --proto tcp-client)');
     // The TCP link is node:net's socket, which takes no socket options before it connects.

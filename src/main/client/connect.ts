@@ -11,7 +11,7 @@ import { UdpSocket } from '../../shared/native';
 import { StreamLink } from '../../shared/stream-link';
 import { printSockaddr, resolveLinkLocal } from '../link-local';
 import { socketBuffers, socketRouting } from '../socket-options';
-import { connectRequest, establishPassthru, readProxyCredentials, type ProxyCredentials } from './http-proxy';
+import { connectRequest, establishPassthru, proxyCredentials, type ProxyCredentials } from './http-proxy';
 import { resolveRemote, type RemoteAddress } from './remotes';
 import type { ClientPersist, RemoteEndpoint, RunControl } from './run-context';
 
@@ -32,7 +32,7 @@ export async function chooseRemote(ctx: ConnectContext, kept: RemoteAddress | nu
   const proxy = ctx.entry.httpProxy;
   if (proxy !== undefined) {
     // The connection goes to the proxy; the server's name goes in its CONNECT, unresolved here.
-    const picked = await resolveProxy(ctx, proxy.host, proxy.port);
+    const picked = await resolve(ctx, proxy.host, proxy.port, false);
     return picked === null ? null : { family: picked.family, address: picked.address, port: proxy.port };
   }
   const port = ctx.entry.remotePort;
@@ -40,24 +40,15 @@ export async function chooseRemote(ctx: ConnectContext, kept: RemoteAddress | nu
     ctx.logger.log(1, `TCP/UDP: Preserving recently used remote address: ${printSockaddr(kept.family, kept.address, port)}`);
     return { family: kept.family, address: kept.address, port };
   }
-  const picked = await resolve(ctx, ctx.entry.remote ?? '');
+  const picked = await resolve(ctx, ctx.entry.remote ?? '', port, true);
   return picked === null ? null : { family: picked.family, address: picked.address, port };
 }
 
-/** The proxy's first address; a failure restarts the run (the next connection entry). */
-async function resolveProxy(ctx: ConnectContext, host: string, port: number): Promise<RemoteAddress | null> {
-  const resolved = await resolveRemote(host, ctx.entry.proto.family);
-  if (ctx.run.isOver()) return null;
-  if (!resolved.ok || resolved.addresses[0] === undefined) {
-    ctx.logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${port} (${resolved.ok ? 'no address' : resolved.reason})`);
-    ctx.run.softSignal('SIGUSR1', 'init_instance');
-    return null;
-  }
-  return resolved.addresses[0];
-}
-
-/** Resolves the remote's name (resolv-retry); the list keeps the other addresses for later runs. */
-async function resolve(ctx: ConnectContext, host: string): Promise<RemoteAddress | null> {
+/**
+ * Resolves a name (resolv-retry): the remote's, whose other addresses the list keeps for later
+ * runs (`remember`), or the proxy's.
+ */
+async function resolve(ctx: ConnectContext, host: string, port: number, remember: boolean): Promise<RemoteAddress | null> {
   const { entry, logger, run } = ctx;
   // resolv-retry infinite (the default): one try, a failure restarts with the next remote;
   // resolv-retry N: retry every 5 s for N seconds, then give up (socket.c resolve_remote).
@@ -65,14 +56,14 @@ async function resolve(ctx: ConnectContext, host: string): Promise<RemoteAddress
   const giveUpAt = performance.now() + (Number.isFinite(retryS) ? retryS * 1000 : 0);
   let resolved = await resolveRemote(host, entry.proto.family);
   while (!resolved.ok && Number.isFinite(retryS) && performance.now() + RESOLVE_RETRY_MS <= giveUpAt && !run.isOver()) {
-    logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${entry.remotePort} (${resolved.reason})`);
+    logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${port} (${resolved.reason})`);
     await new Promise((wake) => ctx.addTimer(setTimeout(wake, RESOLVE_RETRY_MS)));
     if (run.isOver()) return null;
     resolved = await resolveRemote(host, entry.proto.family);
   }
   if (run.isOver()) return null;
   if (!resolved.ok) {
-    logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${entry.remotePort} (${resolved.reason})`);
+    logger.log(1, `RESOLVE: Cannot resolve host address: ${host}:${port} (${resolved.reason})`);
     if (Number.isFinite(retryS)) {
       ctx.persist.exitStatus = 1;
       logger.log(1, 'Exiting due to fatal error');
@@ -82,7 +73,7 @@ async function resolve(ctx: ConnectContext, host: string): Promise<RemoteAddress
     }
     return null;
   }
-  return ctx.persist.list?.resolved(resolved.addresses) ?? resolved.addresses[0] ?? null;
+  return (remember ? ctx.persist.list?.resolved(resolved.addresses) : undefined) ?? resolved.addresses[0] ?? null;
 }
 
 /**
@@ -131,16 +122,19 @@ async function throughProxy(ctx: ConnectContext, socket: Socket): Promise<boolea
   const proxy = entry.httpProxy!;
   let credentials: ProxyCredentials | null;
   try {
-    credentials = readProxyCredentials(proxy);
+    credentials = proxyCredentials(proxy, entry);
   } catch (error) {
-    logger.log(1, `http-proxy: cannot read the username and password: ${(error as Error).message}`);
+    // misc.c get_user_pass: no username and password to be had ends the process.
+    logger.log(1, `ERROR: http-proxy: ${(error as Error).message}`);
     socket.destroy();
-    run.softSignal('SIGUSR1', 'http-proxy-auth');
+    ctx.persist.exitStatus = 1;
+    logger.log(1, 'Exiting due to fatal error');
+    run.softSignal('SIGTERM', 'http-proxy-auth');
     return false;
   }
   const request = connectRequest({ host: entry.remote ?? '', port: entry.remotePort }, entry.httpProxyOptions, credentials);
   logger.log(4, `Send to HTTP proxy: '${request[0]}'`);
-  const answer = await establishPassthru(socket, request, entry.connectTimeout * 1000);
+  const answer = await establishPassthru(socket, request, entry.connectTimeout * 1000, () => run.isOver());
   if (!answer.ok || run.isOver()) {
     socket.destroy();
     if (!answer.ok && !run.isOver()) {

@@ -147,7 +147,7 @@ export const linkDirectives: DirectiveTable = {
         if (authMethod === 'digest' || authMethod === 'ntlm' || authMethod === 'ntlm2') {
           ctx.unsupported(d, `http-proxy ${authMethod} authentication is not supported by shardvpn; use basic (or none)`);
         }
-        if (authMethod !== 'none') proxy.authFile = ctx.pathRef(d, auth, {});
+        if (authMethod !== 'none') proxy.auth = auth === 'stdin' ? { kind: 'stdin' } : ctx.pathRef(d, auth, { kind: 'file' as const });
       }
       ctx.ce.httpProxy = proxy;
     },
@@ -160,7 +160,9 @@ export const linkDirectives: DirectiveTable = {
       const options = (ctx.ce.httpProxyOptions ??= { headers: [] });
       if (kind === 'VERSION' && a !== undefined && b === undefined) options.version = a;
       else if (kind === 'AGENT' && a !== undefined && b === undefined) options.agent = a;
-      else if (kind === 'CUSTOM-HEADER' && a !== undefined) options.headers.push({ name: a, ...(b !== undefined ? { content: b } : {}) });
+      // EXT1 and EXT2 are CUSTOM-HEADER's older names (options.c).
+      else if ((kind === 'CUSTOM-HEADER' || kind === 'EXT1' || kind === 'EXT2') && a !== undefined)
+        options.headers.push({ name: a, ...(b !== undefined ? { content: b } : {}) });
       else fail(d, `Bad http-proxy-option or missing or extra parameter: '${[kind, a, b].filter((x) => x !== undefined).join(' ')}'`);
     },
   },

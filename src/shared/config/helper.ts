@@ -245,9 +245,6 @@ function settleEntry(o: Options, e: ConnectionEntry): void {
   }
   if (e.tlsCrypt === undefined && o.tlsCrypt !== undefined) e.tlsCrypt = o.tlsCrypt;
   if (e.tlsCryptV2 === undefined && o.tlsCryptV2 !== undefined) e.tlsCryptV2 = o.tlsCryptV2;
-  // A global http-proxy (and its options) serves the entries that name none, wherever it stands.
-  if (e.httpProxy === undefined && o.httpProxy !== undefined) e.httpProxy = o.httpProxy;
-  if (e.httpProxyOptions === undefined && o.httpProxyOptions !== undefined) e.httpProxyOptions = o.httpProxyOptions;
 }
 
 function settleConnections(o: Options, ctx: PostContext): void {

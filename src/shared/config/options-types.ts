@@ -88,8 +88,8 @@ export interface ConnectionFields {
 export interface HttpProxy {
   host: string;
   port: number;
-  /** Basic authentication's username and password: a file of two lines (OpenVPN's get_user_pass). */
-  authFile?: PathRef;
+  /** Basic authentication's username and password: a file of two lines, or asked on the terminal ('stdin'). */
+  auth?: ({ kind: 'file' } & PathRef) | { kind: 'stdin' };
 }
 
 /** --http-proxy-option VERSION / AGENT / CUSTOM-HEADER. */

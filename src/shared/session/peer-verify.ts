@@ -88,7 +88,6 @@ function handshakeVerifyError(socket: TLSSocket): Error | null | undefined {
   return handle.verifyError();
 }
 
-/** Common name of an X509Certificate subject ("C=..\nCN=x" lines); '' when none. */
 /**
  * ssl_verify.c string_mod_remap_name: a name or login the peer chose keeps its printable
  * characters (UTF-8 included), and each control character becomes '_', so none reaches a log
@@ -100,6 +99,19 @@ export function remapName(text: string): string {
   return text.replace(/[\x00-\x1f\x7f]/g, '_');
 }
 
+/**
+ * The certificate's common name as it is written (the last CN, as OpenVPN's
+ * extract_x509_field_ssl takes it): node's peer-certificate object holds the raw values, where
+ * X509Certificate.subject escapes them RFC 2253-style ("Doe\\, John" for "Doe, John").
+ */
+function rawCommonName(socket: TLSSocket): string | null {
+  const cn = (socket.getPeerCertificate(false).subject as unknown as Record<string, unknown> | undefined)?.CN;
+  if (typeof cn === 'string') return cn;
+  if (Array.isArray(cn) && typeof cn[cn.length - 1] === 'string') return cn[cn.length - 1] as string;
+  return null;
+}
+
+/** Common name of an X509Certificate subject ("C=..\nCN=x" lines); '' when none. */
 export function subjectCommonName(subject: string): string {
   for (const line of subject.split('\n')) {
     if (line.startsWith('CN=')) return line.slice(3);
@@ -217,7 +229,7 @@ export function verifyPeer(socket: TLSSocket, ca: readonly X509Certificate[], cf
     if (!fields.keyUsage.includes(want)) return { ok: false, reason: `certificate has no EKU ${cfg.remoteCertEku} (remote-cert-eku)` };
   }
   const subject = fields.subject;
-  let cn = subjectCommonName(subject);
+  let cn = rawCommonName(socket) ?? subjectCommonName(subject);
   if (cfg.x509UsernameField !== undefined) {
     const named = x509Username(cfg.x509UsernameField, subject, fields.serialNumber, socket.getPeerCertificate(false).subjectaltname);
     if (typeof named !== 'string') return named;
