@@ -1,7 +1,7 @@
 // Directives of the link: transport, addresses and ports, peers, timers, MTU.
 
 import type { HttpProxy } from './options-types';
-import { DirectiveTable, fail, flag, int, oneOf, port, proto } from './registry';
+import { DirectiveTable, fail, flag, int, integer, oneOf, port, proto } from './registry';
 
 const MAX_SECONDS = 0x7fffffff;
 
@@ -114,13 +114,7 @@ export const linkDirectives: DirectiveTable = {
       if (max !== undefined) ctx.ce.connectRetryMaxWait = Math.max(int(d, max, 'seconds', 0, MAX_SECONDS), ctx.ce.connectRetry);
     },
   },
-  'connect-retry-max': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.connectRetryMax = int(d, n as string, 'count', 0, MAX_SECONDS);
-    },
-  },
+  'connect-retry-max': integer('connectRetryMax', 'count', 0, MAX_SECONDS),
   'connect-timeout': {
     min: 1,
     max: 1,
@@ -200,13 +194,7 @@ export const linkDirectives: DirectiveTable = {
       ctx.o.keepalive = { interval, timeout };
     },
   },
-  ping: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.ping = int(d, n as string, 'seconds', 0, MAX_SECONDS);
-    },
-  },
+  ping: integer('ping', 'seconds', 0, MAX_SECONDS),
   'ping-restart': {
     min: 1,
     max: 1,
@@ -233,13 +221,7 @@ export const linkDirectives: DirectiveTable = {
     },
   },
   // OPT_P_TIMER: also in a CCD file, a client-connect script's output, and pushed.
-  'session-timeout': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [s]) {
-      ctx.o.sessionTimeout = int(d, s as string, 'seconds', 0, MAX_SECONDS);
-    },
-  },
+  'session-timeout': integer('sessionTimeout', 'seconds', 0, MAX_SECONDS),
   inactive: {
     min: 1,
     max: 2,
@@ -294,13 +276,7 @@ export const linkDirectives: DirectiveTable = {
     },
   },
   // Linux socket options of the link socket (OPT_P_GENERAL, OPT_P_SOCKFLAGS).
-  mark: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.mark = int(d, n as string, 'mark', 0, 0xffffffff);
-    },
-  },
+  mark: integer('mark', 'mark', 0, 0xffffffff),
   'bind-dev': {
     min: 1,
     max: 1,
@@ -310,25 +286,7 @@ export const linkDirectives: DirectiveTable = {
       ctx.o.bindDev = dev as string;
     },
   },
-  sndbuf: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.sndbuf = int(d, n as string, 'size', 0, 0x7fffffff);
-    },
-  },
-  rcvbuf: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.rcvbuf = int(d, n as string, 'size', 0, 0x7fffffff);
-    },
-  },
-  txqueuelen: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.txqueuelen = int(d, n as string, 'length', 0, 0x7fffffff);
-    },
-  },
+  sndbuf: integer('sndbuf', 'size', 0, 0x7fffffff),
+  rcvbuf: integer('rcvbuf', 'size', 0, 0x7fffffff),
+  txqueuelen: integer('txqueuelen', 'length', 0, 0x7fffffff),
 };

@@ -3,7 +3,7 @@
 
 import * as net from 'node:net';
 import { CompressFraming, MAX_HEAP_SHRINK_SECONDS, MAX_UDP_COALESCE_USECS } from './options-types';
-import { DirectiveSpec, DirectiveTable, fail, flag, int, oneOf, port } from './registry';
+import { DirectiveSpec, DirectiveTable, fail, flag, int, integer, oneOf, port } from './registry';
 
 function ignored(why: string): DirectiveSpec {
   return {
@@ -58,20 +58,8 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.group = g as string;
     },
   },
-  verb: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.verb = int(d, n as string, 'verbosity', 0, 11);
-    },
-  },
-  mute: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.mute = int(d, n as string, 'count', 0, 0x7fffffff);
-    },
-  },
+  verb: integer('verb', 'verbosity', 0, 11),
+  mute: integer('mute', 'count', 0, 0x7fffffff),
   writepid: {
     min: 1,
     max: 1,
@@ -116,13 +104,7 @@ export const miscDirectives: DirectiveTable = {
       ctx.o.management = { address: addr as string, port: p as string, unix, ...(pw !== undefined ? { passwordFile: pw } : {}) };
     },
   },
-  'script-security': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.scriptSecurity = int(d, n as string, 'level', 0, 3);
-    },
-  },
+  'script-security': integer('scriptSecurity', 'level', 0, 3),
   up: {
     min: 1,
     max: 1,
@@ -300,13 +282,7 @@ export const miscDirectives: DirectiveTable = {
   },
 
   // shardvpn's own
-  workers: {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.workers = int(d, n as string, 'worker count', 1, 1024);
-    },
-  },
+  workers: integer('workers', 'worker count', 1, 1024),
   'metrics-listen': {
     min: 2,
     max: 2,
@@ -346,23 +322,11 @@ export const miscDirectives: DirectiveTable = {
   // Receive coalescing on the UDP link, like a NIC's rx-usecs: while datagrams arrive less than N
   // microseconds apart (a stock client sends one per system call), a shard or client waits N
   // before reading, so that one wake-up takes several. Idle traffic is read at once. 0: off.
-  'udp-coalesce-usecs': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.udpCoalesceUsecs = int(d, n as string, 'udp-coalesce-usecs', 0, MAX_UDP_COALESCE_USECS);
-    },
-  },
+  'udp-coalesce-usecs': integer('udpCoalesceUsecs', 'udp-coalesce-usecs', 0, MAX_UDP_COALESCE_USECS),
   // How often (seconds) the server asks every thread's V8 heap for a memory-reducing collection
   // (server-timers.ts). Each one is a full, incremental mark-compact: on a heap of gigabytes it
   // costs a pause of up to about 100 ms, so a very large server may want it rarer. 0: never.
-  'heap-shrink-interval': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.heapShrinkSeconds = int(d, n as string, 'heap-shrink-interval', 0, MAX_HEAP_SHRINK_SECONDS);
-    },
-  },
+  'heap-shrink-interval': integer('heapShrinkSeconds', 'heap-shrink-interval', 0, MAX_HEAP_SHRINK_SECONDS),
   // TUN offloads (IFF_VNET_HDR): the kernel hands over TCP/UDP superpackets of up to 64 KiB, split
   // here into packets, and runs of decrypted TCP segments of one flow go to it as one write.
   // 'no' keeps one system call per packet on the TUN side, as OpenVPN does.

@@ -4,7 +4,7 @@ import { isIPv6 } from 'node:net';
 import { applyDnsOption, emptyDnsOptions } from '../protocol/dns-options';
 import { withoutRemoved } from '../protocol/push-options';
 import { POOL_MAX_ADDRESSES } from './pool-limit';
-import { DirectiveTable, fail, flag, int, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
+import { DirectiveTable, fail, flag, int, integer, ipv4, ipv4OrHost, ipv4ToInt, ipv6, ipv6Prefix, netmaskBits, oneOf } from './registry';
 
 function poolRange(d: Parameters<typeof fail>[0], start: string, end: string): void {
   const s = ipv4ToInt(start);
@@ -168,13 +168,7 @@ export const serverDirectives: DirectiveTable = {
       ctx.o.push = [];
     },
   },
-  'route-metric': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [m]) {
-      ctx.o.routeMetric = int(d, m as string, 'metric', 0, 0x7fffffff);
-    },
-  },
+  'route-metric': integer('routeMetric', 'metric', 0, 0x7fffffff),
   route: {
     min: 1,
     max: 4,

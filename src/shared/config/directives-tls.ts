@@ -2,7 +2,7 @@
 
 import { Directive } from './lexer';
 import { KeyDirection } from './options-types';
-import { DirectiveTable, fail, flag, int, oneOf } from './registry';
+import { DirectiveTable, fail, flag, int, integer, oneOf } from './registry';
 
 const DECIMAL_SECONDS = /^[0-9]+$/;
 
@@ -370,13 +370,7 @@ export const tlsDirectives: DirectiveTable = {
   },
 
   // renegotiation and handshake timers
-  'tls-timeout': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.tlsTimeout = int(d, n as string, 'seconds', 0, MAX_SECONDS);
-    },
-  },
+  'tls-timeout': integer('tlsTimeout', 'seconds', 0, MAX_SECONDS),
   'reneg-sec': {
     min: 1,
     max: 2,
@@ -385,34 +379,10 @@ export const tlsDirectives: DirectiveTable = {
       if (m !== undefined) ctx.o.renegSecMin = int(d, m, 'seconds', 0, MAX_SECONDS);
     },
   },
-  'reneg-bytes': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.renegBytes = int(d, n as string, 'bytes', 0, Number.MAX_SAFE_INTEGER);
-    },
-  },
-  'reneg-pkts': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.renegPkts = int(d, n as string, 'packets', 0, Number.MAX_SAFE_INTEGER);
-    },
-  },
-  'hand-window': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.handWindow = int(d, n as string, 'seconds', 0, MAX_SECONDS);
-    },
-  },
-  'tran-window': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.tranWindow = int(d, n as string, 'seconds', 0, MAX_SECONDS);
-    },
-  },
+  'reneg-bytes': integer('renegBytes', 'bytes', 0, Number.MAX_SAFE_INTEGER),
+  'reneg-pkts': integer('renegPkts', 'packets', 0, Number.MAX_SAFE_INTEGER),
+  'hand-window': integer('handWindow', 'seconds', 0, MAX_SECONDS),
+  'tran-window': integer('tranWindow', 'seconds', 0, MAX_SECONDS),
 
   // data channel
   auth: {
@@ -474,13 +444,7 @@ export const tlsDirectives: DirectiveTable = {
       ctx.warn(d, 'mute-replay-warnings is ignored');
     },
   },
-  'peer-id': {
-    min: 1,
-    max: 1,
-    set(ctx, d, [n]) {
-      ctx.o.peerId = int(d, n as string, 'peer-id', 0, 0xfffffe);
-    },
-  },
+  'peer-id': integer('peerId', 'peer-id', 0, 0xfffffe),
 
   // client credentials
   'auth-user-pass': {

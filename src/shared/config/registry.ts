@@ -46,6 +46,22 @@ export function flag(field: FlagField): DirectiveSpec {
   };
 }
 
+/** The options that are any number (not a union of literal ones, such as a status version). */
+type NumberField = {
+  [K in keyof Options]-?: NonNullable<Options[K]> extends number ? (number extends NonNullable<Options[K]> ? K : never) : never;
+}[keyof Options];
+
+/** A directive of one whole number in [min, max] that sets one option (`verb`, `hand-window`, `sndbuf`, ...). */
+export function integer(field: NumberField, what: string, min: number, max: number): DirectiveSpec {
+  return {
+    min: 1,
+    max: 1,
+    set(ctx, d, [n]) {
+      ctx.o[field] = int(d, n as string, what, min, max);
+    },
+  };
+}
+
 export function fail(d: Where & { name: string }, detail: string): never {
   throw new ConfigError(d, d.name, detail);
 }
