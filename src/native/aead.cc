@@ -154,21 +154,15 @@ Napi::Value AeadKey::Seal(const Napi::CallbackInfo& info) {
     uint8_t* packet = batch.memory + batch.offsets[i];
     size_t length = batch.lengths[i];
     BuildNonce(seal_, packet, layout, nonce);
-    int outLength = 0;
     uint8_t* payload = packet + layout.payloadOffset;
     int payloadLength = static_cast<int>(length - layout.payloadOffset);
+    bool ok = true;
     if (seal_.useCores) {
       seal_.cores.Seal(payload, static_cast<size_t>(payloadLength), packet + layout.aadOffset, layout.aadLength, nonce,
                        packet + layout.tagOffset);
-      continue;
+    } else {
+      ok = SealWithEvp(packet, layout, nonce, payload, payloadLength);
     }
-    bool ok = EVP_EncryptInit_ex(seal_.ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
-              (layout.aadLength == 0 ||
-               EVP_EncryptUpdate(seal_.ctx, nullptr, &outLength, packet + layout.aadOffset,
-                                 static_cast<int>(layout.aadLength)) == 1) &&
-              EVP_EncryptUpdate(seal_.ctx, payload, &outLength, payload, payloadLength) == 1 &&
-              EVP_EncryptFinal_ex(seal_.ctx, payload + outLength, &outLength) == 1 &&
-              EVP_CIPHER_CTX_ctrl(seal_.ctx, EVP_CTRL_AEAD_GET_TAG, kTagLength, packet + layout.tagOffset) == 1;
     if (!ok) throw Napi::Error::New(env, "AeadKey.seal: OpenSSL failed on packet " + std::to_string(i));
   }
   return env.Undefined();
@@ -213,6 +207,17 @@ Napi::Value AeadKey::Open(const Napi::CallbackInfo& info) {
     results[i] = ok ? 1 : 0;
   }
   return Napi::Number::New(env, static_cast<double>(failed));
+}
+
+bool AeadKey::SealWithEvp(uint8_t* packet, const Layout& layout, const uint8_t* nonce, uint8_t* payload,
+                          int payloadLength) {
+  int outLength = 0;
+  return EVP_EncryptInit_ex(seal_.ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
+         (layout.aadLength == 0 || EVP_EncryptUpdate(seal_.ctx, nullptr, &outLength, packet + layout.aadOffset,
+                                                     static_cast<int>(layout.aadLength)) == 1) &&
+         EVP_EncryptUpdate(seal_.ctx, payload, &outLength, payload, payloadLength) == 1 &&
+         EVP_EncryptFinal_ex(seal_.ctx, payload + outLength, &outLength) == 1 &&
+         EVP_CIPHER_CTX_ctrl(seal_.ctx, EVP_CTRL_AEAD_GET_TAG, kTagLength, packet + layout.tagOffset) == 1;
 }
 
 bool AeadKey::OpenWithEvp(const uint8_t* packet, const Layout& layout, const uint8_t* nonce, uint8_t* payload,

@@ -40,6 +40,7 @@ class AeadKey : public Napi::ObjectWrap<AeadKey> {
   Layout ParseLayout(const Napi::CallbackInfo& info, size_t index, const char* call) const;
   static bool FitsLayout(size_t length, const Layout& layout);
   void BuildNonce(const Direction& direction, const uint8_t* packet, const Layout& layout, uint8_t* nonce) const;
+  bool SealWithEvp(uint8_t* packet, const Layout& layout, const uint8_t* nonce, uint8_t* payload, int payloadLength);
   bool OpenWithEvp(const uint8_t* packet, const Layout& layout, const uint8_t* nonce, uint8_t* payload,
                    int payloadLength);
   void Wipe();

@@ -1,5 +1,5 @@
 // The TUN device and the batched UDP socket, polled in the calling thread's own event loop.
-import { setSocketRouting, type SocketRouting } from './tcp';
+import { setSocketRouting, type SocketRouting } from './socket-routing';
 import {
   addon,
   POLL_READABLE,

@@ -7,5 +7,6 @@ export * from './batch';
 export * from './crypto';
 export * from './devices';
 export * from './heap';
+export * from './socket-routing';
 export * from './tcp';
 export * from './tls-context';

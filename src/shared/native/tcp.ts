@@ -1,5 +1,6 @@
 // TCP listening sockets with SO_REUSEPORT and the descriptor helpers the shard pool needs.
 import { addon } from './addon';
+import type { SocketRouting } from './socket-routing';
 
 export interface TcpListenerOptions {
   family: 4 | 6;
@@ -10,23 +11,6 @@ export interface TcpListenerOptions {
   reusePort: boolean;
   backlog?: number;
   routing?: SocketRouting;
-}
-
-/** --mark and --bind-dev for a link socket: set before its bind, best effort (as OpenVPN). */
-export interface SocketRouting {
-  /** SO_MARK (0: none). */
-  mark?: number;
-  /** SO_BINDTODEVICE ('' or absent: none). */
-  device?: string;
-  /** Told what could not be set (OpenVPN warns and goes on: no CAP_NET_ADMIN after `user`, say). */
-  onProblem?: (problem: string) => void;
-}
-
-/** Applies `routing` to the socket `fd` (a no-op for none); a failure goes to routing.onProblem. */
-export function setSocketRouting(fd: number, routing: SocketRouting | undefined): void {
-  if (routing === undefined || ((routing.mark ?? 0) === 0 && (routing.device ?? '') === '')) return;
-  const problem = addon.setSocketRouting(fd, routing.mark ?? 0, routing.device ?? '');
-  if (problem !== '') routing.onProblem?.(problem);
 }
 
 /**

@@ -64,7 +64,7 @@ export class TunIn {
    */
   queue(memory: Uint8Array, offset: number, length: number, peerId: number): void {
     if (peerId === BROADCAST_PEER_ID) {
-      for (const client of this.clients.values()) this.queueFor(client, memory, offset, length, true);
+      for (const client of this.clients.values()) this.queueFromTun(client, memory, offset, length);
       return;
     }
     const client = this.clients.byPeerId(peerId);
@@ -72,7 +72,14 @@ export class TunIn {
       this.counters[COUNTER.dropUnknownPeer]++;
       return;
     }
-    this.queueFor(client, memory, offset, length, true);
+    this.queueFromTun(client, memory, offset, length);
+  }
+
+  private queueFromTun(client: ShardClient, memory: Uint8Array, offset: number, length: number): void {
+    if (!this.queueFor(client, memory, offset, length)) return;
+    client.tunnelActivity(length);
+    this.counters[COUNTER.tunPacketsIn]++;
+    this.counters[COUNTER.tunBytesIn] += length;
   }
 
   /**
@@ -80,18 +87,19 @@ export class TunIn {
    * TUN, but neither counted as read from TUN nor as the client's tunnel activity (--inactive).
    */
   queueAnswer(client: ShardClient, packet: Uint8Array): void {
-    this.queueFor(client, packet, 0, packet.length, false);
+    this.queueFor(client, packet, 0, packet.length);
   }
 
-  private queueFor(client: ShardClient, memory: Uint8Array, offset: number, length: number, fromTun: boolean): void {
+  /** Frames the packet into the next slot for `client`; false (counted) when it cannot go. */
+  private queueFor(client: ShardClient, memory: Uint8Array, offset: number, length: number): boolean {
     const key = client.keys.send;
     if (!client.connected || key === null) {
       this.counters[COUNTER.dropNotConnected]++;
-      return;
+      return false;
     }
     if (length > MAX_PAYLOAD) {
       this.counters[COUNTER.dropShort]++;
-      return;
+      return false;
     }
     if (this.outCount === BATCH) this.flush();
     const j = this.outCount++;
@@ -104,10 +112,7 @@ export class TunIn {
     this.out.lengths[j] = this.framer.length;
     this.outKey[j] = key;
     this.outTo.bytes.set(client.addressBytes, j * ADDRESS_SIZE);
-    if (!fromTun) return;
-    client.tunnelActivity(length);
-    this.counters[COUNTER.tunPacketsIn]++;
-    this.counters[COUNTER.tunBytesIn] += length;
+    return true;
   }
 
   /**
